@@ -1,0 +1,89 @@
+"""A table is a grid of cells; a cell is one number and everything it depends on.
+
+A cell's identity is a hash of its canonical settings (DomainBed / lm-eval style): two
+runs that would compute the same number share a key, and any change of a setting that
+matters (profile, seed, solver, model settings) gives a new one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Protocol
+
+
+def canonical(obj) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def digest(obj, length: int = 16) -> str:
+    return hashlib.sha1(canonical(obj).encode()).hexdigest()[:length]
+
+
+@dataclass(frozen=True)
+class Cell:
+    table: str
+    dataset: str
+    task: str
+    method: str
+    steps: int | None
+    metric: str
+    settings: str = "{}"
+    """Canonical JSON of every setting the value depends on."""
+
+    @classmethod
+    def make(cls, table, dataset, task, method, steps, metric, **settings) -> "Cell":
+        return cls(table, dataset, task, method, steps, metric, canonical(settings))
+
+    @property
+    def key(self) -> str:
+        return digest([self.table, self.dataset, self.task, self.method, self.steps,
+                       self.metric, self.settings])
+
+    @property
+    def config(self) -> dict:
+        return json.loads(self.settings)
+
+    def label(self) -> str:
+        steps = "" if self.steps is None else f" @ {self.steps} steps"
+        return f"table {self.table}: {self.dataset} {self.method} {self.metric}{steps}"
+
+
+@dataclass
+class RunOptions:
+    profile: str = "cpu"
+    seed: int = 0
+    steps: tuple[int, ...] | None = None
+    solver: str = "euler"
+    device: str = "cpu"
+    out: Path = Path("results/cpu")
+    force: bool = False
+    progress: bool = True
+    dry_run: bool = False
+
+
+#: Called by a table as soon as a cell is finished: ``(cell, measurement dict)``.
+CellSink = Callable[[Cell, dict], None]
+
+
+class TableSpec(Protocol):
+    name: str
+    title: str
+
+    def cells(self, options: RunOptions) -> list[Cell]:
+        """The grid of this table for these options."""
+
+    def compute(self, todo: list[Cell], options: RunOptions, finish: CellSink) -> None:
+        """Compute ``todo`` and hand each finished cell to ``finish`` right away."""
+
+
+@dataclass(frozen=True)
+class PlotSpec:
+    """How render draws a table: ``y`` (a metric) against steps, one line per ``group``."""
+
+    metrics: tuple[str, ...]
+    group: tuple[str, ...] = ("dataset", "method")
+    logx: bool = True
+    extra: dict = field(default_factory=dict)

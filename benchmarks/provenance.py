@@ -1,0 +1,49 @@
+"""Where a number came from: git commit, library versions, device."""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata
+import platform
+import subprocess
+from pathlib import Path
+
+import torch
+
+LIBRARIES = ("torch", "diffusers", "accelerate", "torchdiffeq", "torchmetrics", "numpy")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@functools.lru_cache(maxsize=None)
+def git_commit() -> str:
+    """HEAD's hash, with ``-dirty`` when tracked files differ from it; ``unknown`` outside git."""
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+    try:
+        commit = git("rev-parse", "--short=12", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return commit + ("-dirty" if dirty else "")
+
+
+@functools.lru_cache(maxsize=None)
+def versions() -> str:
+    found = [f"python={platform.python_version()}"]
+    for name in LIBRARIES:
+        try:
+            found.append(f"{name}={importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return " ".join(found)
+
+
+def device_name(device: str) -> str:
+    if device.startswith("cuda"):
+        return torch.cuda.get_device_name(torch.device(device))
+    cpu = platform.processor() or platform.machine()
+    return f"cpu ({cpu}, {torch.get_num_threads()} threads)"
+
+
+def provenance(device: str) -> dict:
+    return {"git_commit": git_commit(), "versions": versions(), "device": device_name(device)}

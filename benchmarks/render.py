@@ -1,0 +1,140 @@
+"""Stored cells + published numbers -> tableN.csv, .md, .tex and a plot (separate from compute)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pandas as pd
+
+from benchmarks.cells import Cell, RunOptions
+from benchmarks.store import write_atomic
+
+PAPER_TABLES = Path(__file__).resolve().parent.parent / "paper_tables"
+JOIN = ["dataset", "task", "method", "steps", "metric"]
+COLUMNS = ["table", "dataset", "task", "method", "steps", "metric", "value", "published",
+           "difference", "status", "reason", "nfe_per_sample", "samples_per_s", "wall_s",
+           "train_s", "samples", "seed", "profile", "solver", "git_commit", "versions",
+           "device", "cell"]
+
+
+def published(table: str) -> pd.DataFrame:
+    file = PAPER_TABLES / f"table{table}.csv"
+    if not file.is_file():
+        return pd.DataFrame(columns=JOIN + ["value", "status", "quoted", "note"])
+    frame = pd.read_csv(file, dtype={"table": str})
+    frame["steps"] = frame["steps"].astype("Int64")
+    return frame
+
+
+def frame(cells: list[Cell], records: list[dict], table: str, compare=None) -> pd.DataFrame:
+    """One row per cell, the published value beside it (``compare`` maps our dataset name
+    to the paper's when they differ, e.g. a smaller offline stand-in)."""
+    rows = []
+    for cell, record in zip(cells, records):
+        row = {"table": cell.table, "dataset": cell.dataset, "task": cell.task, "method": cell.method,
+               "steps": cell.steps, "metric": cell.metric, "cell": cell.key, **record}
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    out["steps"] = out["steps"].astype("Int64")
+    paper = published(table)
+    paper = paper[paper["status"] == "reported"][JOIN + ["value"]].rename(columns={"value": "published"})
+    paper["published"] = paper["published"].astype(float)
+    key = out[JOIN].copy()
+    if compare is not None:
+        key["dataset"] = key["dataset"].map(compare)
+    merged = key.merge(paper, on=JOIN, how="left")
+    out["published"] = merged["published"].to_numpy()
+    out["difference"] = pd.to_numeric(out.get("value"), errors="coerce") - out["published"]
+    for column in COLUMNS:
+        if column not in out:
+            out[column] = pd.NA
+    return out[COLUMNS]
+
+
+def _fmt(value, digits=2):
+    if value is None or (isinstance(value, float) and value != value) or value is pd.NA:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def markdown(df: pd.DataFrame, title: str, options: RunOptions, quoted: pd.DataFrame | None) -> str:
+    view = pd.DataFrame({
+        "dataset": df["dataset"], "method": df["method"], "steps": df["steps"].astype(str),
+        "metric": df["metric"],
+        "reproduced": [_fmt(v) if s == "ok" else f"skipped: {r}" for v, s, r in zip(df["value"], df["status"], df["reason"])],
+        "published": df["published"].map(_fmt), "difference": df["difference"].map(lambda v: _fmt(v)),
+        "NFE / sample": df["nfe_per_sample"].map(lambda v: _fmt(v, 0)),
+        "samples / s": df["samples_per_s"].map(lambda v: _fmt(v, 0)),
+    })
+    commits = ", ".join(sorted(set(df["git_commit"].dropna().astype(str))))
+    devices = ", ".join(sorted(set(df["device"].dropna().astype(str))))
+    lines = [f"# Table {df['table'].iloc[0]}: {title}", "",
+             f"Profile `{options.profile}`, seed {options.seed}, solver `{options.solver}`. "
+             f"Computed at commit(s) {commits} on {devices}.", "",
+             view.to_markdown(index=False, disable_numparse=True), ""]
+    if quoted is not None and len(quoted):
+        lines += ["Quoted from the paper (not re-run here):", "",
+                  quoted.to_markdown(index=False, disable_numparse=True), ""]
+    return "\n".join(lines)
+
+
+def latex(df: pd.DataFrame, title: str) -> str:
+    view = df[["dataset", "method", "steps", "metric", "value", "published", "difference", "nfe_per_sample"]].copy()
+    view.columns = ["Dataset", "Method", "Steps", "Metric", "Reproduced", "Published", "Diff.", "NFE"]
+    return view.to_latex(index=False, float_format="%.2f", na_rep="--", caption=title)
+
+
+def plot(df: pd.DataFrame, title: str, metrics, group) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    metrics = [m for m in metrics if (df["metric"] == m).any()]
+    fig, axes = plt.subplots(1, max(1, len(metrics)), figsize=(5.5 * max(1, len(metrics)), 4), squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        part = df[(df["metric"] == metric) & (df["status"] == "ok")].dropna(subset=["steps"])
+        for i, (name, g) in enumerate(part.groupby(list(group), sort=False)):
+            g = g.sort_values("steps")
+            label = " / ".join(map(str, name)) if isinstance(name, tuple) else str(name)
+            colour = f"C{i}"
+            ax.plot(g["steps"].astype(int), g["value"].astype(float), "o-", color=colour, label=f"{label} (reproduced)")
+            pub = g.dropna(subset=["published"])
+            if len(pub):
+                ax.plot(pub["steps"].astype(int), pub["published"].astype(float), "s--", color=colour,
+                        mfc="none", label=f"{label} (published)")
+        ax.set_xscale("log")
+        ticks = sorted(part["steps"].astype(int).unique())
+        ax.set_xticks(ticks, [str(t) for t in ticks])
+        ax.minorticks_off()
+        ax.set_xlabel("ODE steps")
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=120)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def render(spec, cells: list[Cell], records: list[dict], options: RunOptions) -> list[Path]:
+    """Write tableN.{csv,md,tex,png} under ``options.out``; returns the paths written."""
+    df = frame(cells, records, spec.name, getattr(spec, "compare", None))
+    quoted = published(spec.name)
+    quoted = quoted[quoted.get("quoted", False).astype(str).str.lower() == "true"] if len(quoted) else None
+    if quoted is not None:
+        quoted = quoted.drop(columns=["table", "quoted"]).fillna("")
+    out, stem = Path(options.out), f"table{spec.name}"
+    written = {out / f"{stem}.csv": df.to_csv(index=False),
+               out / f"{stem}.md": markdown(df, spec.title, options, quoted),
+               out / f"{stem}.tex": latex(df, spec.title)}
+    if getattr(spec, "plot", None) is not None:
+        written[out / f"{stem}.png"] = plot(df, spec.title, spec.plot.metrics, spec.plot.group)
+    for path, data in written.items():
+        write_atomic(path, data)
+    return list(written)

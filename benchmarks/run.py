@@ -1,0 +1,156 @@
+"""Reproduce the paper's tables: ``python -m benchmarks.run --table 1 [--profile cpu]``.
+
+Each table is a grid of cells (:mod:`benchmarks.cells`); a finished cell is stored at once
+(:mod:`benchmarks.store`), a rerun skips stored cells (``--force`` recomputes them), and the
+CSV / Markdown / LaTeX / plot are rendered from the stored cells (:mod:`benchmarks.render`).
+Bad input gets one line naming the problem and the remedy, and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.cells import Cell, RunOptions
+from benchmarks.store import CellStore
+from symmflow.errors import UsageError
+from symmflow.solver import METHODS
+
+PROFILES = ("smoke", "cpu", "paper")
+
+
+def tables() -> dict:
+    """The tables this harness can run, by name."""
+    from benchmarks import toy
+
+    return {"1": toy.TABLE}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit 2, no usage dump
+        raise UsageError(f"{message} (see --help)")
+
+
+def parse_steps(text: str) -> tuple[int, ...]:
+    try:
+        steps = tuple(int(s) for s in text.split(",") if s.strip())
+    except ValueError:
+        raise UsageError(f"--steps {text!r} is not a comma-separated list of integers, e.g. --steps 1,2,5") from None
+    if not steps or min(steps) <= 0:
+        raise UsageError(f"--steps {text!r}: every step count must be a positive integer, e.g. --steps 1,2,5")
+    return steps
+
+
+def resolve_device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UsageError(f"--device {name}: no CUDA device is visible here; use --device cpu or auto")
+    if name != "cpu" and not name.startswith("cuda"):
+        raise UsageError(f"--device {name!r} is not a device; use auto, cpu, cuda or cuda:N")
+    return name
+
+
+def check_writable(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as error:
+        raise UsageError(f"cannot write to the output folder {out} ({error.strerror}); "
+                         "pass a writable folder with --out") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
+    p.add_argument("--table", required=True, help="table number, or 'all' for every table")
+    p.add_argument("--profile", default="cpu", help="smoke (seconds), cpu (default; minutes, offline data), "
+                   "paper (the paper's settings: GPUs, local datasets and weights)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=parse_steps, default=None, help="override the table's step counts, e.g. 1,2,5")
+    p.add_argument("--solver", default="euler", help=f"ODE solver: {', '.join(METHODS)} (default: euler, the paper's)")
+    p.add_argument("--device", default="auto", help="auto (the GPU when there is one), cpu, cuda or cuda:N")
+    p.add_argument("--out", type=Path, default=None, help="output folder (default: results/<profile>)")
+    p.add_argument("--force", action="store_true", help="recompute cells that are already stored")
+    p.add_argument("--dry-run", action="store_true", help="list the cells and what they need; compute nothing")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    return p
+
+
+def options_from(argv) -> tuple[list, RunOptions]:
+    args = build_parser().parse_args(argv)
+    available = tables()
+    if args.table == "all":
+        chosen = list(available.values())
+    elif args.table in available:
+        chosen = [available[args.table]]
+    else:
+        raise UsageError(f"unknown table {args.table!r}; choose from {', '.join(available)} or all")
+    if args.profile not in PROFILES:
+        raise UsageError(f"unknown profile {args.profile!r}; choose from {', '.join(PROFILES)}")
+    if args.solver not in METHODS:
+        raise UsageError(f"unknown solver {args.solver!r}; choose from {', '.join(METHODS)}")
+    out = args.out or Path("results") / args.profile
+    if not args.dry_run:
+        check_writable(out)
+    options = RunOptions(profile=args.profile, seed=args.seed, steps=args.steps, solver=args.solver,
+                         device=resolve_device(args.device), out=out, force=args.force,
+                         progress=not args.no_progress, dry_run=args.dry_run)
+    return chosen, options
+
+
+def run_table(spec, options: RunOptions) -> list[Path]:
+    """Compute the cells of one table that are not stored yet, then render it."""
+    from benchmarks.provenance import provenance
+    from benchmarks.render import render
+
+    store = CellStore(options.out)
+    cells = spec.cells(options)
+    todo = [c for c in cells if options.force or not store.has(c)]
+    if options.dry_run:
+        for cell in cells:
+            state = "stored" if store.has(cell) else "to compute"
+            print(f"{cell.label()}: {state}")
+        for need in spec.needs(options):
+            print(f"table {spec.name} needs: {need}")
+        return []
+    print(f"table {spec.name}: {len(cells)} cells, {len(todo)} to compute, {len(cells) - len(todo)} stored",
+          file=sys.stderr)
+    if todo:
+        origin = provenance(options.device)
+
+        def finish(cell: Cell, measured: dict) -> None:
+            wall = measured.get("wall_s")
+            samples = measured.get("samples")
+            rate = samples / wall if samples and wall else None
+            store.save(cell, {"status": "ok", "reason": "", "samples_per_s": rate, **measured,
+                              "seed": options.seed, "profile": options.profile,
+                              "solver": options.solver, **origin,
+                              "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+
+        spec.compute(todo, options, finish)
+    return render(spec, cells, [store.load(c) for c in cells], options)
+
+
+def main(argv=None) -> int:
+    try:
+        chosen, options = options_from(argv)
+        for spec in chosen:
+            for path in run_table(spec, options):
+                print(path)
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished cells are stored; rerun to compute the rest", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,140 @@
+"""Labels <-> continuous tensors, with dequantisation (paper section 3.3, notes section 2).
+
+Each codec turns discrete labels into the continuous ``y`` the flow transports
+(``encode``, dequantised with uniform noise) and maps a predicted ``y`` back to labels
+(``decode``, nearest code).  ``encode`` draws fresh noise on every call.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import Tensor
+
+
+def _uniform(shape: Sequence[int], half_width: float, like: Tensor, generator=None) -> Tensor:
+    """U(-half_width, half_width) noise of ``shape`` on ``like``'s device."""
+    u = torch.rand(tuple(shape), generator=generator, device=like.device, dtype=torch.float32)
+    return (2.0 * u - 1.0) * half_width
+
+
+class ToyScalarCodec:
+    """The toy's label: class A (0) -> -1, class B (1) -> +1, plus U(-0.5, 0.5); decision by sign."""
+
+    half_width = 0.5
+
+    def encode(self, labels: Tensor, generator=None) -> Tensor:
+        centre = labels.float().mul(2.0).sub(1.0).unsqueeze(-1)
+        return centre + _uniform(centre.shape, self.half_width, centre, generator)
+
+    def decode(self, y: Tensor) -> Tensor:
+        return (y.reshape(y.shape[0]) > 0).long()
+
+
+class ClassImageCodec:
+    """Class k of n as one constant channel of the image's size (notes section 2).
+
+    Centre ``(beta/2)(2k/(n-1) - 1)`` (from -beta/2 to beta/2), plus one uniform draw per
+    image of half-width ``(beta/2)/(n-1)``, so neighbouring classes touch but never overlap.
+    Decoding averages the channel, rescales to [0, n-1], rounds and clamps.
+    """
+
+    def __init__(self, num_classes: int, size: tuple[int, int], beta: float = 4.0):
+        if num_classes < 2:
+            raise ValueError(f"need at least 2 classes, got {num_classes}")
+        self.num_classes, self.size, self.beta = num_classes, tuple(size), beta
+        self.half_width = (beta / 2) / (num_classes - 1)
+
+    def centres(self, device=None) -> Tensor:
+        k = torch.arange(self.num_classes, device=device, dtype=torch.float32)
+        return (self.beta / 2) * (2 * k / (self.num_classes - 1) - 1)
+
+    def encode(self, labels: Tensor, generator=None) -> Tensor:
+        if labels.numel() and (labels.min() < 0 or labels.max() >= self.num_classes):
+            raise ValueError(f"labels must lie in [0, {self.num_classes - 1}]")
+        value = self.centres(labels.device)[labels] + _uniform(labels.shape, self.half_width, labels, generator)
+        return value.reshape(-1, 1, 1, 1).expand(-1, 1, *self.size).contiguous()
+
+    def position(self, y: Tensor) -> Tensor:
+        """The mean of each predicted label image on the class axis [0, n-1] (continuous)."""
+        mean = y.float().flatten(1).mean(1) / (self.beta / 2)
+        return (mean + 1) / 2 * (self.num_classes - 1)
+
+    def decode(self, y: Tensor) -> Tensor:
+        return self.position(y).round().clamp(0, self.num_classes - 1).long()
+
+    def scores(self, y: Tensor) -> Tensor:
+        """Per-class scores (B, n): minus the distance of the mean to each class position."""
+        pos = self.position(y)
+        return -(pos[:, None] - torch.arange(self.num_classes, device=y.device)).abs()
+
+
+class PaletteCodec:
+    """Segmentation masks as palette-colour RGB images in [-1, 1] (notes section 2).
+
+    A class map (B, H, W) becomes its palette colours plus U(-beta/2, beta/2) grey levels of
+    noise per pixel and channel, scaled from [0, 255] to [-1, 1].  Decoding maps predicted RGB
+    back to [0, 255] and takes the nearest palette colour (Euclidean).  Pixels equal to
+    ``ignore_index`` get ``ignore_colour`` and decode back to ``ignore_index``.
+    """
+
+    def __init__(self, colours: Sequence[Sequence[int]], beta: float,
+                 ignore_index: int | None = None, ignore_colour: Sequence[int] | None = None):
+        self.colours = torch.as_tensor(colours, dtype=torch.float32).reshape(-1, 3)
+        self.num_classes, self.beta = len(self.colours), beta
+        if (ignore_index is None) != (ignore_colour is None):
+            raise ValueError("ignore_index and ignore_colour go together")
+        self.ignore_index = ignore_index
+        table = [self.colours]
+        if ignore_colour is not None:
+            table.append(torch.as_tensor(ignore_colour, dtype=torch.float32).reshape(1, 3))
+        self._table = torch.cat(table)  # class colours, then the ignore colour if any
+
+    def _table_index(self, mask: Tensor) -> Tensor:
+        index = mask.long()
+        if self.ignore_index is not None:
+            index = torch.where(index == self.ignore_index, self.num_classes, index)
+        bad = (index < 0) | (index >= len(self._table))
+        if bad.any():
+            raise ValueError(f"mask ids outside [0, {self.num_classes - 1}]"
+                             + (f" and {self.ignore_index}" if self.ignore_index is not None else ""))
+        return index
+
+    def colourise(self, mask: Tensor) -> Tensor:
+        """Class map (B, H, W) -> palette RGB (B, 3, H, W) in [0, 255], without noise."""
+        return self._table.to(mask.device)[self._table_index(mask)].permute(0, 3, 1, 2)
+
+    def encode(self, mask: Tensor, generator=None) -> Tensor:
+        rgb = self.colourise(mask)
+        rgb = rgb + _uniform(rgb.shape, self.beta / 2, rgb, generator)
+        return rgb / 127.5 - 1.0
+
+    def decode(self, rgb: Tensor, chunk: int = 1 << 18) -> Tensor:
+        b, _, h, w = rgb.shape
+        pixels = ((rgb.float() + 1.0) * 127.5).permute(0, 2, 3, 1).reshape(-1, 3)
+        table = self._table.to(rgb.device)
+        index = torch.cat([torch.cdist(p, table).argmin(1) for p in pixels.split(chunk)])
+        if self.ignore_index is not None:
+            index = torch.where(index == self.num_classes, self.ignore_index, index)
+        return index.reshape(b, h, w)
+
+
+#: CelebAMask-HQ's 19 colours, background first (notes section 2).
+CELEBAMASK_COLOURS = (
+    (0, 0, 0), (204, 0, 0), (76, 153, 0), (204, 204, 0), (51, 51, 255), (204, 0, 204),
+    (0, 255, 255), (255, 204, 204), (102, 51, 0), (255, 0, 0), (102, 204, 0), (255, 255, 0),
+    (0, 0, 153), (0, 0, 204), (255, 51, 153), (0, 204, 204), (0, 51, 0), (255, 153, 51),
+    (0, 204, 0),
+)
+
+
+def cocostuff_colours(num_classes: int = 171) -> list[tuple[int, int, int]]:
+    """The first ``num_classes`` entries of the 6x6x6 grid over {0, 50, ..., 250}, R-major."""
+    levels = range(0, 251, 50)
+    grid = [(r, g, b) for r in levels for g in levels for b in levels]
+    return grid[:num_classes]
+
+
+#: COCO-Stuff's unlabelled pixels (raw id 255) are drawn in this colour.
+COCOSTUFF_IGNORE_COLOUR = (250, 250, 250)

@@ -1,0 +1,1 @@
+"""Datasets: each yields images (or points) with integer labels or class maps."""

@@ -1,0 +1,35 @@
+"""The three uses of one trained SymmFlow model (paper section 3.2, notes section 3).
+
+* :func:`predict` -- classification and segmentation: start at [data, N(0, I)] at t = 1,
+  integrate to t = 0 and decode the label part (eq. 8).
+* :func:`generate` -- synthesis: start at [N(0, I), dequantised label] at t = 0, integrate
+  the whole state to t = 1 and keep the data part.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from symmflow.path import Velocity
+from symmflow.solver import integrate
+
+
+def predict(velocity: Velocity, x: Tensor, codec, label_shape: tuple[int, ...], *,
+            steps: int = 1, method: str = "euler", generator: torch.Generator | None = None,
+            return_state: bool = False):
+    """Labels of ``x`` (decoded by ``codec``); with ``return_state`` also the final y."""
+    noise = torch.randn((x.shape[0], *label_shape), generator=generator).to(x.device)
+    _, y = integrate(velocity, x, noise, direction="infer", steps=steps, method=method)
+    labels = codec.decode(y)
+    return (labels, y) if return_state else labels
+
+
+def generate(velocity: Velocity, labels: Tensor, codec, data_shape: tuple[int, ...], *,
+             steps: int = 25, method: str = "euler",
+             generator: torch.Generator | None = None) -> Tensor:
+    """Samples conditioned on ``labels`` (class ids or class maps, as ``codec`` expects)."""
+    y = codec.encode(labels, generator=generator)
+    noise = torch.randn((labels.shape[0], *data_shape), generator=generator).to(y.device)
+    x, _ = integrate(velocity, noise, y, direction="generate", steps=steps, method=method)
+    return x

@@ -1,0 +1,126 @@
+"""The training loop, on accelerate (notes section 1).
+
+AdamW (weight decay 0 by default), a one-cycle schedule (linear warm-up from ``min_lr`` to
+``lr``, cosine back down to ``min_lr``), an EMA of the weights updated every step
+(diffusers' ``EMAModel``), bf16 autocast when asked, and resumable checkpoints
+(``accelerator.save_state`` to ``run_dir/checkpoint-{step}``, weights in safetensors; a rerun
+resumes from the latest).  The loop knows nothing of the method: ``loss_fn(model, batch)``
+returns the loss to minimise.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Iterator, Literal
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int
+    lr: float
+    batch_size: int
+    optimizer: Literal["adam", "adamw"] = "adamw"
+    weight_decay: float = 0.0
+    schedule: Literal["constant", "onecycle"] = "constant"
+    warmup_steps: int = 0
+    min_lr: float = 1e-6
+    ema_decay: float | None = None
+    mixed_precision: Literal["no", "bf16"] = "no"
+    grad_clip: float | None = None
+    checkpoint_every: int = 0
+    log_every: int = 50
+
+    def __post_init__(self) -> None:
+        if self.steps <= 0 or self.batch_size <= 0 or self.lr <= 0:
+            raise ValueError("steps, batch_size and lr must be positive")
+
+
+def lr_factor(step: int, config: TrainConfig) -> float:
+    """Multiplier of ``config.lr`` at ``step``: constant, or warm-up then cosine (one-cycle)."""
+    if config.schedule == "constant":
+        return 1.0
+    floor = config.min_lr / config.lr
+    if step < config.warmup_steps:
+        return floor + (1 - floor) * step / config.warmup_steps
+    span = max(1, config.steps - config.warmup_steps)
+    progress = min(1.0, (step - config.warmup_steps) / span)
+    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+@dataclass
+class TrainResult:
+    model: nn.Module
+    """The trained network, with the EMA weights copied in when an EMA was kept."""
+    losses: list[tuple[int, float]]
+    """(step, loss) every ``log_every`` steps."""
+    resumed_from: int
+
+
+def latest_checkpoint(run_dir: Path) -> tuple[int, Path] | None:
+    found = [(int(m.group(1)), p) for p in run_dir.glob("checkpoint-*")
+             if (m := re.fullmatch(r"checkpoint-(\d+)", p.name))]
+    return max(found) if found else None
+
+
+def fit(model: nn.Module, loss_fn: Callable[[nn.Module, object], torch.Tensor],
+        batches: Iterator, config: TrainConfig, *, device: str = "auto",
+        run_dir: Path | None = None, desc: str = "train", progress: bool = True) -> TrainResult:
+    """Train ``model`` for ``config.steps`` steps on ``batches`` and return it (EMA weights if kept)."""
+    from accelerate import Accelerator
+    from diffusers.training_utils import EMAModel
+
+    accelerator = Accelerator(cpu=device == "cpu", mixed_precision=config.mixed_precision)
+    opt_cls = torch.optim.Adam if config.optimizer == "adam" else torch.optim.AdamW
+    optimizer = opt_cls(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, config))
+    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    ema = None
+    if config.ema_decay is not None:
+        ema = EMAModel(accelerator.unwrap_model(model).parameters(), decay=config.ema_decay, foreach=True)
+        ema.to(accelerator.device)
+        accelerator.register_for_checkpointing(ema)
+
+    start = 0
+    if run_dir is not None and (found := latest_checkpoint(run_dir)):
+        start, path = found
+        accelerator.load_state(str(path))
+    losses: list[tuple[int, float]] = []
+    model.train()
+    bar = tqdm(range(start, config.steps), desc=desc, initial=start, total=config.steps,
+               disable=not progress or not accelerator.is_local_main_process, dynamic_ncols=True)
+    for step in bar:
+        batch = next(batches)
+        with accelerator.autocast():
+            loss = loss_fn(model, batch)
+        accelerator.backward(loss)
+        if config.grad_clip is not None:
+            accelerator.clip_grad_norm_(model.parameters(), config.grad_clip)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        if ema is not None:
+            ema.step(accelerator.unwrap_model(model).parameters())
+        if (step + 1) % config.log_every == 0 or step + 1 == config.steps:
+            value = accelerator.gather(loss.detach()).mean().item()
+            losses.append((step + 1, value))
+            bar.set_postfix(loss=f"{value:.4f}", refresh=False)
+        if run_dir is not None and config.checkpoint_every and (step + 1) % config.checkpoint_every == 0:
+            accelerator.save_state(str(run_dir / f"checkpoint-{step + 1}"))
+    bar.close()
+    if run_dir is not None and accelerator.is_main_process:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "train_config.json").write_text(json.dumps(asdict(config), indent=2))
+        with open(run_dir / "stats.jsonl", "a") as f:
+            f.writelines(json.dumps({"step": s, "loss": v}) + "\n" for s, v in losses)
+    trained = accelerator.unwrap_model(model)
+    if ema is not None:
+        ema.copy_to(trained.parameters())
+    return TrainResult(trained.eval(), losses, start)

@@ -1,0 +1,66 @@
+"""Label codecs: dequantisation ranges and round trips (notes section 2)."""
+
+import pytest
+import torch
+
+from symmflow.codecs import (CELEBAMASK_COLOURS, COCOSTUFF_IGNORE_COLOUR, ClassImageCodec,
+                             PaletteCodec, ToyScalarCodec, cocostuff_colours)
+
+
+def test_toy_codec_ranges_and_round_trip():
+    labels = torch.randint(0, 2, (10_000,))
+    y = ToyScalarCodec().encode(labels)
+    a, b = y[labels == 0], y[labels == 1]
+    assert a.min() >= -1.5 and a.max() <= -0.5 and b.min() >= 0.5 and b.max() <= 1.5
+    assert a.max() - a.min() > 0.95  # the noise spans the whole interval
+    assert torch.equal(ToyScalarCodec().decode(y), labels)
+
+
+def test_class_image_centres_follow_beta():
+    codec = ClassImageCodec(10, (4, 4), beta=4.0)
+    centres = codec.centres()
+    assert centres[0].item() == pytest.approx(-2.0) and centres[-1].item() == pytest.approx(2.0)
+    torch.testing.assert_close(centres.diff(), torch.full((9,), 4 / 9))
+    assert codec.half_width == pytest.approx(2 / 9)
+
+
+def test_class_image_is_constant_per_image_and_round_trips():
+    codec = ClassImageCodec(10, (8, 8))
+    labels = torch.arange(10).repeat(50)
+    y = codec.encode(labels)
+    assert y.shape == (500, 1, 8, 8)
+    assert torch.all(y.flatten(1).std(1) == 0)  # one noise draw per image
+    offset = y[:, 0, 0, 0] - codec.centres()[labels]
+    assert offset.abs().max() <= codec.half_width + 1e-6
+    assert torch.equal(codec.decode(y), labels)
+    assert torch.equal(codec.scores(y).argmax(1), labels)
+
+
+def test_class_image_decode_clamps_and_rejects_bad_labels():
+    codec = ClassImageCodec(10, (2, 2))
+    assert codec.decode(torch.full((1, 1, 2, 2), 9.0)).item() == 9
+    assert codec.decode(torch.full((1, 1, 2, 2), -9.0)).item() == 0
+    with pytest.raises(ValueError):
+        codec.encode(torch.tensor([10]))
+
+
+def test_palette_round_trip_celebamask():
+    codec = PaletteCodec(CELEBAMASK_COLOURS, beta=10)
+    mask = torch.randint(0, 19, (3, 16, 16))
+    rgb = codec.encode(mask)
+    assert rgb.shape == (3, 3, 16, 16) and rgb.min() >= -1.0 - 5 / 127.5 and rgb.max() <= 1.0 + 5 / 127.5
+    noise = (rgb + 1) * 127.5 - codec.colourise(mask)
+    assert noise.abs().max() <= 5.0 + 1e-3 and noise.abs().max() > 4.0
+    assert torch.equal(codec.decode(rgb), mask)
+
+
+def test_palette_cocostuff_with_ignore():
+    colours = cocostuff_colours()
+    assert len(colours) == 171 and colours[0] == (0, 0, 0) and colours[1] == (0, 0, 50)
+    assert COCOSTUFF_IGNORE_COLOUR not in colours
+    codec = PaletteCodec(colours, beta=6, ignore_index=255, ignore_colour=COCOSTUFF_IGNORE_COLOUR)
+    mask = torch.randint(0, 171, (2, 8, 8))
+    mask[0, :2] = 255
+    assert torch.equal(codec.decode(codec.encode(mask)), mask)
+    with pytest.raises(ValueError, match="outside"):
+        codec.encode(torch.full((1, 2, 2), 171))
