@@ -1,0 +1,62 @@
+"""Pixel-space U-Nets from diffusers, configured like the authors' guided-diffusion nets.
+
+Notes section 5: GroupNorm(32), SiLU, time embedding 4x the base width, no dropout, two
+residual blocks per level, channel multipliers (1, 2, 2, 2), attention only in the middle
+block with 64 channels per head; MNIST base 32, CIFAR-10 base 256.  Residual blocks use
+scale-shift time conditioning, guided-diffusion's default.
+
+:class:`ConcatVelocity` adapts such a U-Net to the SymmFlow signature: it sees the channel
+concatenation [x_t, y_t] and returns both velocities in the same channel order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from diffusers import UNet2DModel
+from torch import Tensor, nn
+
+
+@dataclass(frozen=True)
+class UNetConfig:
+    base_channels: int = 32
+    multipliers: tuple[int, ...] = (1, 2, 2, 2)
+    layers_per_block: int = 2
+    head_channels: int = 64
+    norm_groups: int = 32
+    mid_attention: bool = True
+
+
+MNIST_UNET = UNetConfig(base_channels=32)
+CIFAR10_UNET = UNetConfig(base_channels=256)
+
+
+def pixel_unet(config: UNetConfig, in_channels: int, out_channels: int, sample_size: int,
+               num_class_embeds: int | None = None) -> UNet2DModel:
+    """A diffusers ``UNet2DModel`` with ``config``'s layout (a class embedding if asked)."""
+    levels = len(config.multipliers)
+    return UNet2DModel(
+        sample_size=sample_size, in_channels=in_channels, out_channels=out_channels,
+        block_out_channels=tuple(config.base_channels * m for m in config.multipliers),
+        down_block_types=("DownBlock2D",) * levels, up_block_types=("UpBlock2D",) * levels,
+        layers_per_block=config.layers_per_block, attention_head_dim=config.head_channels,
+        add_attention=config.mid_attention, norm_num_groups=config.norm_groups, dropout=0.0,
+        resnet_time_scale_shift="scale_shift", num_class_embeds=num_class_embeds,
+    )
+
+
+class ConcatVelocity(nn.Module):
+    """SymmFlow velocity from one U-Net over the channel concatenation [x_t, y_t].
+
+    ``time_scale`` multiplies t before the U-Net's sinusoidal embedding: the authors feed t
+    in [0, 1] unscaled (1.0), SemFlow scales by 1000 (notes section 1).
+    """
+
+    def __init__(self, unet: nn.Module, x_channels: int, time_scale: float = 1.0):
+        super().__init__()
+        self.unet, self.x_channels, self.time_scale = unet, x_channels, time_scale
+
+    def forward(self, x: Tensor, y: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
+        out = self.unet(torch.cat([x, y], 1), t * self.time_scale).sample
+        return out[:, : self.x_channels], out[:, self.x_channels:]
