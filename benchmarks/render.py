@@ -75,6 +75,10 @@ def markdown(df: pd.DataFrame, title: str, options: RunOptions, quoted: pd.DataF
              f"Profile `{options.profile}`, seed {options.seed}, solver `{options.solver}`. "
              f"Computed at commit(s) {commits} on {devices}.", "",
              view.to_markdown(index=False, disable_numparse=True), ""]
+    trained = pd.to_numeric(df["train_s"], errors="coerce").dropna()
+    if len(trained):
+        lines += [f"Training wall time of the model(s) behind these cells: "
+                  f"{', '.join(f'{v:.0f} s' for v in sorted(set(trained.round(1))))}.", ""]
     if quoted is not None and len(quoted):
         lines += ["Quoted from the paper (not re-run here):", "",
                   quoted.to_markdown(index=False, disable_numparse=True), ""]
