@@ -144,3 +144,17 @@ def test_table_one_end_to_end_on_the_smoke_profile(tmp_path, capsys):
     capsys.readouterr()
     assert run.main(args + ["--steps", "1,2"]) == 0  # reuses the trained toy: no training bar, one new cell
     assert "1 to compute" in capsys.readouterr().err
+
+
+class SkippingTable(CountingTable):
+    def compute(self, todo, options, finish):
+        for cell in todo:
+            finish(cell, {"status": "skipped", "reason": "weights not on disk"})
+
+
+def test_skipped_cells_render_with_their_reason(table, tmp_path):
+    table(SkippingTable())
+    assert run.main(["--table", "1", "--out", str(tmp_path), "--no-progress"]) == 0
+    df = pd.read_csv(tmp_path / "table1.csv")
+    assert df["value"].isna().all() and (df["status"] == "skipped").all()
+    assert "skipped: weights not on disk" in (tmp_path / "table1.md").read_text()
