@@ -119,7 +119,7 @@ def markdown(record: dict) -> str:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=Path("results/cpu"))
-    p.add_argument("--train-steps", type=int, default=500)
+    p.add_argument("--train-steps", type=int, default=400)
     p.add_argument("--backbone", default="base 16, (1,2,2), 1 block", choices=list(BACKBONES))
     p.add_argument("--only", default=None, help="design names to run, separated by ';' (default: all)")
     p.add_argument("--seed", type=int, default=0)
