@@ -98,6 +98,8 @@ DESIGNS = {
     "authors, t x1000": replace(AUTHORS, time_scale=1000.0),
     "vector label, half of t in [0.9, 1], w 0.5, t x1000": ClassifierDesign(label="vector", image_weight=0.5,
                                                                          near_one=0.5, time_scale=1000.0),
+    "vector label, 3/4 of t in [0.98, 1], w 0.5, t x1": ClassifierDesign(label="vector", image_weight=0.5,
+                                                                       near_one=0.75, near_one_width=0.02),
 }
 
 
