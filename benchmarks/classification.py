@@ -41,7 +41,7 @@ from baselines.diffusion_classifier import PUBLISHED, Schedule
 from baselines.diffusion_classifier import classify as dc_classify
 from baselines.discriminative import Features, UNetClassifier, cross_entropy_loss
 from baselines.flow_matching import ClassConditionalVelocity, FlowMatching
-from benchmarks.cells import Cell, CellSink, PlotSpec, RunOptions, digest
+from benchmarks.cells import Cell, CellSink, PlotSpec, RunOptions, canonical, digest
 from benchmarks.store import write_atomic
 from symmflow.checkpoint import load_weights, save_weights, saved_settings
 from symmflow.classification import AUTHORS, ClassifierDesign, SymmFlowClassifier, batches
@@ -176,7 +176,7 @@ class Models:
         folder = Path(o.out) / "checkpoints" / f"{kind}-{s.dataset}-{digest(identity)}"
         model = build()
         stored = saved_settings(folder)
-        if stored is not None and stored.get("identity") == identity:
+        if stored is not None and canonical(stored.get("identity")) == canonical(identity):
             load_weights(model, folder)
             train_s = stored["train_s"]
         else:
