@@ -62,6 +62,8 @@ class RunOptions:
     force: bool = False
     progress: bool = True
     dry_run: bool = False
+    data_root: Path = Path("data")
+    """Where data sets that are not bundled (mnist-full, cifar10) are looked for."""
 
 
 #: Called by a table as soon as a cell is finished: ``(cell, measurement dict)``.

@@ -14,7 +14,7 @@ PAPER_TABLES = Path(__file__).resolve().parent.parent / "paper_tables"
 JOIN = ["dataset", "task", "method", "steps", "metric"]
 COLUMNS = ["table", "dataset", "task", "method", "steps", "metric", "value", "published",
            "difference", "status", "reason", "nfe_per_sample", "samples_per_s", "wall_s",
-           "train_s", "samples", "seed", "profile", "solver", "git_commit", "versions",
+           "train_s", "samples", "note", "seed", "profile", "solver", "git_commit", "versions",
            "device", "cell"]
 
 
@@ -60,15 +60,18 @@ def _fmt(value, digits=2):
     return str(value)
 
 
-def markdown(df: pd.DataFrame, title: str, options: RunOptions, quoted: pd.DataFrame | None) -> str:
+def markdown(df: pd.DataFrame, title: str, options: RunOptions, quoted: pd.DataFrame | None,
+             notes: str = "") -> str:
     view = pd.DataFrame({
         "dataset": df["dataset"], "method": df["method"], "steps": df["steps"].astype(str),
         "metric": df["metric"],
         "reproduced": [_fmt(v) if s == "ok" else f"skipped: {r}" for v, s, r in zip(df["value"], df["status"], df["reason"])],
         "published": df["published"].map(_fmt), "difference": df["difference"].map(lambda v: _fmt(v)),
         "NFE / sample": df["nfe_per_sample"].map(lambda v: _fmt(v, 0)),
-        "samples / s": df["samples_per_s"].map(lambda v: _fmt(v, 0)),
+        "samples / s": df["samples_per_s"].map(lambda v: "" if pd.isna(v) else f"{float(v):.3g}"),
     })
+    if df["note"].fillna("").astype(str).str.len().any():
+        view["note"] = df["note"].fillna("").astype(str)
     commits = ", ".join(sorted(set(df["git_commit"].dropna().astype(str))))
     devices = ", ".join(sorted(set(df["device"].dropna().astype(str))))
     lines = [f"# Table {df['table'].iloc[0]}: {title}", "",
@@ -79,6 +82,8 @@ def markdown(df: pd.DataFrame, title: str, options: RunOptions, quoted: pd.DataF
     if len(trained):
         lines += [f"Training wall time of the model(s) behind these cells: "
                   f"{', '.join(f'{v:.0f} s' for v in sorted(set(trained.round(1))))}.", ""]
+    if notes:
+        lines += [f"Notes: {notes}", ""]
     if quoted is not None and len(quoted):
         lines += ["Quoted from the paper (not re-run here):", "",
                   quoted.to_markdown(index=False, disable_numparse=True), ""]
@@ -135,7 +140,7 @@ def render(spec, cells: list[Cell], records: list[dict], options: RunOptions) ->
     quoted = quoted.drop(columns=["table", "quoted"]).fillna("") if len(quoted) else None
     out, stem = Path(options.out), f"table{spec.name}"
     written = {out / f"{stem}.csv": df.to_csv(index=False),
-               out / f"{stem}.md": markdown(df, spec.title, options, quoted),
+               out / f"{stem}.md": markdown(df, spec.title, options, quoted, getattr(spec, "notes", "")),
                out / f"{stem}.tex": latex(df, spec.title)}
     if getattr(spec, "plot", None) is not None:
         written[out / f"{stem}.png"] = plot(df, spec.title, spec.plot.metrics, spec.plot.group)

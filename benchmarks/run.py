@@ -24,9 +24,9 @@ PROFILES = ("smoke", "cpu", "paper")
 
 def tables() -> dict:
     """The tables this harness can run, by name."""
-    from benchmarks import toy
+    from benchmarks import classification, toy
 
-    return {"1": toy.TABLE}
+    return {"1": toy.TABLE, "3": classification.TABLE3, "11": classification.TABLE11}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -76,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--solver", default="euler", help=f"ODE solver: {', '.join(METHODS)} (default: euler, the paper's)")
     p.add_argument("--device", default="auto", help="auto (the GPU when there is one), cpu, cuda or cuda:N")
     p.add_argument("--out", type=Path, default=None, help="output folder (default: results/<profile>)")
+    p.add_argument("--data-root", type=Path, default=Path("data"),
+                   help="folder of the data sets that are not bundled (torchvision's layouts: "
+                        "MNIST/raw, cifar-10-batches-py); default: data/")
     p.add_argument("--force", action="store_true", help="recompute cells that are already stored")
     p.add_argument("--dry-run", action="store_true", help="list the cells and what they need; compute nothing")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
@@ -101,7 +104,8 @@ def options_from(argv) -> tuple[list, RunOptions]:
         check_writable(out)
     options = RunOptions(profile=args.profile, seed=args.seed, steps=args.steps, solver=args.solver,
                          device=device, out=out, force=args.force,
-                         progress=not args.no_progress, dry_run=args.dry_run)
+                         progress=not args.no_progress, dry_run=args.dry_run,
+                         data_root=args.data_root)
     return chosen, options
 
 

@@ -70,6 +70,35 @@ class ClassImageCodec:
         return -(pos[:, None] - torch.arange(self.num_classes, device=y.device)).abs()
 
 
+class VectorClassCodec:
+    """Class k of n as a vector label: +1 at k, -1 elsewhere, each entry plus U(-0.5, 0.5).
+
+    The paper lets Y be of any shape (section 3, "Y is not restricted to having the same
+    dimensionality as X"); this is the toy's +-1 code with its dequantisation, one entry per
+    class.  Decision: the largest entry.  A one-step prediction from t = 1 estimates
+    E[y | x], so the entries rank the classes by their posterior and serve as AUC scores.
+    """
+
+    half_width = 0.5
+
+    def __init__(self, num_classes: int):
+        if num_classes < 2:
+            raise ValueError(f"need at least 2 classes, got {num_classes}")
+        self.num_classes = num_classes
+
+    def encode(self, labels: Tensor, generator=None) -> Tensor:
+        if labels.numel() and (labels.min() < 0 or labels.max() >= self.num_classes):
+            raise ValueError(f"labels must lie in [0, {self.num_classes - 1}]")
+        code = 2.0 * torch.nn.functional.one_hot(labels.long(), self.num_classes).float() - 1.0
+        return code + _uniform(code.shape, self.half_width, code, generator)
+
+    def decode(self, y: Tensor) -> Tensor:
+        return y.argmax(1)
+
+    def scores(self, y: Tensor) -> Tensor:
+        return y.float()
+
+
 class PaletteCodec:
     """Segmentation masks as palette-colour RGB images in [-1, 1] (notes section 2).
 

@@ -54,13 +54,22 @@ class SymmetricPath:
         if not 0.0 <= self.image_weight <= 1.0:
             raise ValueError(f"image_weight must lie in [0, 1], got {self.image_weight}")
 
+    def image_part(self, x: Tensor, t: Tensor, eps_x: Tensor) -> tuple[Tensor, Tensor]:
+        """``(x_t, v_x)``: the noise-to-data half of the path (eq. 1), alone.
+
+        It is also the path of standard (class-conditional) flow matching, which the
+        baselines train with the same convention.
+        """
+        s, tx = 1.0 - self.sigma_min, _per_sample(t, x)
+        return (1.0 - s * tx) * eps_x + tx * x, x - s * eps_x
+
     def sample(self, x: Tensor, y: Tensor, t: Tensor, eps_x: Tensor, eps_y: Tensor) -> PathSample:
         """Points on the path at times ``t`` (B,) and the velocities to regress (eqs. 1-2)."""
         s = 1.0 - self.sigma_min
-        tx, ty = _per_sample(t, x), _per_sample(t, y)
-        x_t = (1.0 - s * tx) * eps_x + tx * x
+        ty = _per_sample(t, y)
+        x_t, v_x = self.image_part(x, t, eps_x)
         y_t = (1.0 - s * ty) * y + ty * eps_y
-        return PathSample(x_t, y_t, x - s * eps_x, eps_y - s * y)
+        return PathSample(x_t, y_t, v_x, eps_y - s * y)
 
     def loss(self, velocity: Velocity, x: Tensor, y: Tensor, t: Tensor | None = None) -> LossParts:
         """The weighted regression loss (eq. 3 with the image weight) on fresh noise.

@@ -2,13 +2,21 @@
 
 A fixed, seeded, stratified split: 400 training and 100 test digits per class (4,000 /
 1,000). Images are padded from 28x28 to 32x32 and scaled to [-1, 1] (notes section 5).
+
+:func:`full_mnist` reads the standard MNIST (``mnist-full``) from torchvision's on-disk
+layout with numpy, for the paper profile.
 """
 
 from __future__ import annotations
 
+import gzip
+from pathlib import Path
+
 import numpy as np
 import torch
 from torch import Tensor
+
+from symmflow.errors import UsageError
 
 SPLIT_SEED = 20_240_601
 TEST_PER_CLASS = 100
@@ -49,3 +57,58 @@ def bundled_mnist(split: str) -> tuple[Tensor, Tensor]:
     train, test = stratified_split(labels)
     index = train if split == "train" else test
     return to_tensor_images(images[index]), torch.from_numpy(labels[index])
+
+
+#: torchvision's on-disk layout of the full MNIST: ``<root>/MNIST/raw/<file>`` (optionally .gz).
+MNIST_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+               "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """An IDX file (the MNIST format: big-endian header, then uint8 data) as an array.
+
+    A wrong magic number or a size that disagrees with the header is a :class:`UsageError`.
+    """
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as f:
+            data = f.read()
+    except (OSError, EOFError) as error:
+        raise UsageError(f"cannot read {path} ({error}); download it again") from None
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08 or not 1 <= data[3] <= 4:
+        raise UsageError(f"{path} is not an IDX file of bytes (bad header); download it again")
+    ndim = data[3]
+    header = 4 + 4 * ndim
+    if len(data) < header:
+        raise UsageError(f"{path} is truncated (incomplete header); download it again")
+    shape = tuple(int(d) for d in np.frombuffer(data, ">i4", ndim, offset=4))
+    if len(data) != header + int(np.prod(shape)):
+        raise UsageError(f"{path} holds {len(data) - header} bytes of data but its header promises "
+                         f"{int(np.prod(shape))}: truncated or corrupt; download it again")
+    return np.frombuffer(data, np.uint8, offset=header).reshape(shape)
+
+
+def _find(folder: Path, name: str) -> Path | None:
+    for candidate in (folder / name, folder / f"{name}.gz"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def full_mnist(root: Path, split: str) -> tuple[Tensor, Tensor]:
+    """The standard 60,000 / 10,000 MNIST from ``<root>/MNIST/raw`` (torchvision's layout)."""
+    if split not in MNIST_FILES:
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    folder = Path(root) / "MNIST" / "raw"
+    paths = [_find(folder, name) for name in MNIST_FILES[split]]
+    if None in paths:
+        missing = MNIST_FILES[split][paths.index(None)]
+        raise UsageError(f"mnist-full: no {missing} in {folder}; download MNIST there, e.g. with "
+                         f"torchvision.datasets.MNIST('{root}', download=True), or pass --data-root")
+    images, labels = read_idx(paths[0]), read_idx(paths[1])
+    if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+        raise UsageError(f"{folder}: {len(images)} images of shape {images.shape[1:]} but "
+                         f"{len(labels)} labels; the files do not belong together, download them again")
+    if labels.max(initial=0) > 9:
+        raise UsageError(f"{paths[1]}: label {labels.max()} outside 0-9; the file is corrupt, download it again")
+    return to_tensor_images(np.array(images)), torch.from_numpy(labels.astype(np.int64))

@@ -33,8 +33,12 @@ CIFAR10_UNET = UNetConfig(base_channels=256)
 
 
 def pixel_unet(config: UNetConfig, in_channels: int, out_channels: int, sample_size: int,
-               num_class_embeds: int | None = None) -> UNet2DModel:
-    """A diffusers ``UNet2DModel`` with ``config``'s layout (a class embedding if asked)."""
+               num_class_embeds: int | None = None, class_embed_type: str | None = None) -> UNet2DModel:
+    """A diffusers ``UNet2DModel`` with ``config``'s layout (a class embedding if asked).
+
+    ``class_embed_type="identity"`` lets the caller add its own (B, 4 x base) vector to the
+    time embedding through ``class_labels``.
+    """
     levels = len(config.multipliers)
     widths = tuple(config.base_channels * m for m in config.multipliers)
     return UNet2DModel(
@@ -45,6 +49,7 @@ def pixel_unet(config: UNetConfig, in_channels: int, out_channels: int, sample_s
         attention_head_dim=min(config.head_channels, widths[-1]),  # one head when narrower than 64
         add_attention=config.mid_attention, norm_num_groups=config.norm_groups, dropout=0.0,
         resnet_time_scale_shift="scale_shift", num_class_embeds=num_class_embeds,
+        class_embed_type=class_embed_type,
     )
 
 

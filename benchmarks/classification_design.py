@@ -1,0 +1,152 @@
+"""How the cpu profile's classifier was chosen: ``python -m benchmarks.classification_design``.
+
+Two measurements, written to ``<out>/classification-design.{json,md}``:
+
+1. candidate cpu backbones: parameters, training-step time (batch 64) and inference
+   throughput, medians after a warm-up;
+2. classifier designs trained on the same budget (bundled MNIST, the chosen backbone):
+   the authors' (constant label channel, t ~ U(0, 1), image weight 0.9, t unscaled), the
+   same with t scaled x1000, and the vector-label designs with half the times near t = 1,
+   each scored by 1-step accuracy on the 1,000 held-out digits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import torch
+
+from benchmarks.provenance import provenance
+from benchmarks.store import write_atomic
+from symmflow.classification import AUTHORS, ClassifierDesign, SymmFlowClassifier, batches
+from symmflow.data.mnist import bundled_mnist
+from symmflow.models.label_unet import count_parameters
+from symmflow.models.pixel_unet import UNetConfig, pixel_unet
+from symmflow.solver import NFECounter
+from symmflow.tasks import predict
+from symmflow.train import TrainConfig, fit
+
+BACKBONES = {
+    "base 32, (1,2,2,2), 2 blocks (MNIST_UNET)": UNetConfig(base_channels=32),
+    "base 16, (1,2,2,2), 2 blocks": UNetConfig(base_channels=16, head_channels=32, norm_groups=8),
+    "base 16, (1,2,2), 1 block": UNetConfig(base_channels=16, multipliers=(1, 2, 2), layers_per_block=1,
+                                            head_channels=32, norm_groups=8),
+    "base 24, (1,2,2), 1 block": UNetConfig(base_channels=24, multipliers=(1, 2, 2), layers_per_block=1,
+                                            head_channels=48, norm_groups=8),
+}
+
+
+def median_time(fn, repeats: int = 3, warmup: int = 1) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def measure_backbone(config: UNetConfig) -> dict:
+    torch.manual_seed(0)
+    unet = pixel_unet(config, 2, 2, 32)
+    optimizer = torch.optim.AdamW(unet.parameters(), 1e-3)
+    x, t = torch.randn(64, 2, 32, 32), torch.rand(64)
+
+    def step():
+        unet(x, t).sample.square().mean().backward()
+        optimizer.step()
+        optimizer.zero_grad()
+
+    big, tb = torch.randn(250, 2, 32, 32), torch.rand(250)
+    with torch.no_grad():
+        infer = median_time(lambda: unet(big, tb), repeats=3, warmup=1)
+    return {"parameters": count_parameters(unet), "train_step_s": median_time(step),
+            "images_per_s": 250 / infer}
+
+
+def train_and_score(design: ClassifierDesign, backbone: UNetConfig, steps: int, seed: int,
+                    progress: bool) -> dict:
+    torch.manual_seed(seed)
+    images, labels = bundled_mnist("train")
+    test_x, test_y = bundled_mnist("test")
+    clf = SymmFlowClassifier(design, backbone, 1, 10, 32)
+    config = TrainConfig(steps=steps, lr=1e-3, batch_size=64, schedule="onecycle",
+                         warmup_steps=max(1, steps // 20), ema_decay=0.999, log_every=50)
+    start = time.perf_counter()
+    result = fit(clf.model, clf.loss, batches(images, labels, 64, seed), config, device="cpu",
+                 desc=f"design {design.label} t~{design.near_one} x{design.time_scale:g}", progress=progress)
+    train_s = time.perf_counter() - start
+    counter = NFECounter(result.model)
+    with torch.no_grad():
+        predicted = predict(counter, test_x, clf.codec, clf.label_shape, steps=1,
+                            generator=torch.Generator().manual_seed(seed + 1))
+    return {"design": asdict(design), "train_steps": steps, "train_s": train_s,
+            "final_loss": result.losses[-1][1], "accuracy_1_step": 100.0 * (predicted == test_y).float().mean().item(),
+            "nfe_per_sample": counter.evaluations / len(test_x)}
+
+
+DESIGNS = {
+    "authors (channel label, uniform t, w 0.9, t x1)": AUTHORS,
+    "vector label, half of t in [0.9, 1], w 0.5, t x1": ClassifierDesign(label="vector", image_weight=0.5, near_one=0.5),
+    "authors, t x1000": replace(AUTHORS, time_scale=1000.0),
+    "vector label, half of t in [0.9, 1], w 0.5, t x1000": ClassifierDesign(label="vector", image_weight=0.5,
+                                                                         near_one=0.5, time_scale=1000.0),
+    "vector label, 3/4 of t in [0.98, 1], w 0.5, t x1": ClassifierDesign(label="vector", image_weight=0.5,
+                                                                       near_one=0.75, near_one_width=0.02),
+}
+
+
+def markdown(record: dict) -> str:
+    lines = ["# How the cpu profile's classifier was chosen", "",
+             f"Machine: {record['provenance']['device']}; commit {record['provenance']['git_commit']}.", "",
+             "## Candidate backbones (medians after warm-up)", "",
+             "| backbone | parameters | train step, batch 64 (s) | inference (images/s) |", "|---|---|---|---|"]
+    for name, m in record["backbones"].items():
+        lines.append(f"| {name} | {m['parameters']:,} | {m['train_step_s']:.3f} | {m['images_per_s']:.0f} |")
+    lines += ["", f"## Designs on the same budget ({record['train_steps']} steps of 64, backbone "
+              f"'{record['backbone']}', bundled MNIST, 1,000 held-out digits)", "",
+              "| design | 1-step accuracy (%) | final loss | train (s) |", "|---|---|---|---|"]
+    for name, m in record["designs"].items():
+        lines.append(f"| {name} | {m['accuracy_1_step']:.1f} | {m['final_loss']:.4f} | {m['train_s']:.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", type=Path, default=Path("results/cpu"))
+    p.add_argument("--train-steps", type=int, default=400)
+    p.add_argument("--backbone", default="base 16, (1,2,2), 1 block", choices=list(BACKBONES))
+    p.add_argument("--only", default=None, help="design names to run, separated by ';' (default: all)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-progress", action="store_true")
+    args = p.parse_args(argv)
+    file = args.out / "classification-design.json"
+    record = json.loads(file.read_text()) if file.is_file() else {}
+    record.update(train_steps=args.train_steps, backbone=args.backbone, provenance=provenance("cpu"))
+    record.setdefault("backbones", {})
+    record.setdefault("designs", {})
+    if not record["backbones"]:
+        for name, config in BACKBONES.items():
+            record["backbones"][name] = measure_backbone(config)
+            print(name, record["backbones"][name], file=sys.stderr)
+    wanted = args.only.split(";") if args.only else list(DESIGNS)
+    for name in wanted:
+        record["designs"][name] = train_and_score(DESIGNS[name], BACKBONES[args.backbone], args.train_steps,
+                                                  args.seed, not args.no_progress)
+        print(name, record["designs"][name], file=sys.stderr)
+        write_atomic(file, json.dumps(record, indent=1))
+        write_atomic(args.out / "classification-design.md", markdown(record))
+    write_atomic(file, json.dumps(record, indent=1))
+    write_atomic(args.out / "classification-design.md", markdown(record))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

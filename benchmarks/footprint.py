@@ -1,0 +1,63 @@
+"""Time and peak memory of one-step SymmFlow classification, in a fresh process.
+
+``python -m benchmarks.footprint '<json>'`` builds the vector-label SymmFlow model for the
+given number of classes, classifies ``images`` random images in batches of ``batch`` at
+one Euler step, and prints JSON: the median milliseconds per image (after a warm-up) and
+the growth of the process's peak resident memory during classification (after one
+image has initialised the kernels).  A fresh process
+per measurement keeps one run's allocations out of the next one's peak.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import statistics
+import sys
+import time
+
+
+def _rss_mib() -> float:
+    with open("/proc/self/statm") as f:
+        pages = int(f.read().split()[1])
+    return pages * resource.getpagesize() / 2**20
+
+
+def measure(spec: dict) -> dict:
+    import torch
+
+    from symmflow.classification import ClassifierDesign, SymmFlowClassifier
+    from symmflow.models.pixel_unet import UNetConfig
+    from symmflow.solver import NFECounter
+    from symmflow.tasks import predict
+
+    torch.manual_seed(0)
+    unet = UNetConfig(**{**spec["unet"], "multipliers": tuple(spec["unet"]["multipliers"])})
+    clf = SymmFlowClassifier(ClassifierDesign(**spec["design"]), unet, spec["channels"],
+                             spec["classes"], spec["size"])
+    model = clf.model.eval()
+    images = torch.rand(spec["images"], spec["channels"], spec["size"], spec["size"]) * 2 - 1
+    counter = NFECounter(model)
+
+    def run():
+        with torch.no_grad():
+            for chunk in images.split(spec["batch"]):
+                predict(counter, chunk, clf.codec, clf.label_shape, steps=1)
+
+    with torch.no_grad():  # initialise the kernels on one image, outside the measurement
+        predict(model, images[:1], clf.codec, clf.label_shape, steps=1)
+    before = _rss_mib()
+    run()  # warm-up; also reaches the peak
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    times = []
+    for _ in range(3):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return {"classes": spec["classes"], "ms_per_image": 1000 * statistics.median(times) / len(images),
+            "peak_growth_mib": peak - before, "rss_before_mib": before,
+            "nfe_per_sample": counter.evaluations / (4 * len(images))}
+
+
+if __name__ == "__main__":
+    print(json.dumps(measure(json.loads(sys.argv[1]))))

@@ -1,0 +1,120 @@
+"""Vector labels, time sampling, the label U-Net, flow matching and the Diffusion Classifier."""
+
+import pytest
+import torch
+
+from baselines.diffusion_classifier import PUBLISHED, Schedule, classify, stage_indices
+from baselines.discriminative import UNetClassifier
+from baselines.flow_matching import ClassConditionalVelocity, FlowMatching
+from symmflow.checkpoint import load_weights, save_weights
+from symmflow.classification import ClassifierDesign, SymmFlowClassifier
+from symmflow.codecs import VectorClassCodec
+from symmflow.errors import UsageError
+from symmflow.models.pixel_unet import UNetConfig
+from symmflow.path import SymmetricPath
+from symmflow.solver import NFECounter
+from symmflow.timesampling import TimeSampler
+
+TINY = UNetConfig(base_channels=8, multipliers=(1, 2), layers_per_block=1, head_channels=8, norm_groups=4)
+
+
+def test_vector_codec_round_trip_and_range():
+    codec = VectorClassCodec(10)
+    labels = torch.arange(10).repeat(5)
+    y = codec.encode(labels)
+    assert y.shape == (50, 10) and codec.decode(y).tolist() == labels.tolist()
+    assert y.max() <= 1.5 and y.min() >= -1.5 and (y > 0).sum(1).eq(1).all()
+    with pytest.raises(ValueError):
+        codec.encode(torch.tensor([10]))
+
+
+def test_time_sampler_share_near_one():
+    t = TimeSampler(near_one=0.5, width=0.1)(100_000, generator=torch.Generator().manual_seed(0))
+    assert 0 <= t.min() and t.max() <= 1
+    # half from U(0.9, 1) plus a tenth of the uniform half: 0.55 of the mass above 0.9
+    assert abs((t > 0.9).float().mean().item() - 0.55) < 0.01
+    u = TimeSampler()(100_000, generator=torch.Generator().manual_seed(0))
+    assert abs((u > 0.9).float().mean().item() - 0.1) < 0.01
+
+
+def test_image_part_is_the_symmetric_path_image_half():
+    g = torch.Generator().manual_seed(0)
+    x, eps, y, ey = (torch.randn(4, 1, 3, 3, generator=g) for _ in range(4))
+    t = torch.rand(4, generator=g)
+    path = SymmetricPath(sigma_min=0.01)
+    full = path.sample(x, y, t, eps, ey)
+    x_t, v = path.image_part(x, t, eps)
+    torch.testing.assert_close(x_t, full.x_t)
+    torch.testing.assert_close(v, full.v_x)
+
+
+def test_vector_label_model_shapes_and_gradients():
+    clf = SymmFlowClassifier(ClassifierDesign(label="vector", near_one=0.5, image_weight=0.5), TINY, 1, 10, 16)
+    x, labels = torch.rand(4, 1, 16, 16) * 2 - 1, torch.tensor([0, 3, 5, 9])
+    clf.loss(clf.model, (x, labels)).backward()
+    assert clf.model.label_in.weight.grad.abs().sum() > 0 and clf.model.label_out.linear.weight.grad.abs().sum() > 0
+    v_x, v_y = clf.model(x, clf.codec.encode(labels), torch.rand(4))
+    assert v_x.shape == x.shape and v_y.shape == (4, 10)
+
+
+def test_discriminative_has_no_decoder():
+    model = UNetClassifier(TINY, 1, 10, 16)
+    assert len(model.unet.up_blocks) == 0 and model(torch.zeros(3, 1, 16, 16)).shape == (3, 10)
+
+
+def test_checkpoint_of_another_architecture_is_a_usage_error(tmp_path):
+    save_weights(UNetClassifier(TINY, 1, 10, 16), tmp_path / "clf", {})
+    with pytest.raises(UsageError, match="another architecture"):
+        load_weights(ClassConditionalVelocity(TINY, 1, 10, 16), tmp_path / "clf")
+
+
+def test_flow_matching_generation_counts_nfe():
+    model = ClassConditionalVelocity(TINY, 1, 10, 16)
+    counter = NFECounter(model)
+    with torch.no_grad():
+        x = FlowMatching().generate(counter, torch.tensor([1, 2, 3]), (1, 16, 16), steps=4)
+    assert x.shape == (3, 1, 16, 16) and counter.evaluations == 12
+
+
+def test_published_schedule_costs_2750_nfe_for_10_classes():
+    assert PUBLISHED.nfe(10) == 2750
+    assert Schedule((10,), (1,)).nfe(10) == 100
+    assert stage_indices(500, 50)[:3] == [5, 15, 25] and len(stage_indices(500, 50)) == 50
+
+
+class Oracle(torch.nn.Module):
+    """Predicts the exact velocity for the true class and a wrong one otherwise; records inputs."""
+
+    def __init__(self, truth, images, path, index):
+        super().__init__()
+        self.truth, self.images, self.path, self.index, self.seen = truth, images, path, index, []
+
+    def forward(self, x_t, labels, t):
+        self.seen.append((x_t.clone(), labels.clone(), t.clone()))
+        # recover eps from x_t for the known image, then the exact target
+        s, tt = 1 - self.path.sigma_min, t.reshape(-1, 1, 1, 1)
+        eps = (x_t - tt * self.images[self.index]) / (1 - s * tt)
+        v = self.images[self.index] - s * eps
+        wrong = (labels != self.truth[self.index]).float().reshape(-1, 1, 1, 1)
+        return v + wrong * (1 + labels.float().reshape(-1, 1, 1, 1))
+
+
+def test_diffusion_classifier_picks_smallest_error_and_shares_noise():
+    path = SymmetricPath()
+    images = torch.rand(3, 1, 8, 8) * 2 - 1
+    truth = torch.tensor([4, 0, 7])
+    predicted = []
+    seen = []
+    schedule = Schedule((4, 8), (3, 1))
+    for i in range(3):
+        oracle = Oracle(truth, images, path, i)
+        counter = NFECounter(oracle)
+        p, scores = classify(counter, images[i:i + 1], 10, schedule, path=path, seed=1)
+        predicted.append(p.item())
+        assert counter.evaluations == schedule.nfe(10)
+        seen.append(oracle.seen)
+    assert predicted == truth.tolist()
+    # the same x_t (same noise) for every class at a given time
+    x_t, labels, t = (torch.cat(z) for z in zip(*seen[0]))
+    first = t == t[0]
+    assert labels[first].unique().numel() == 10 and torch.allclose(x_t[first], x_t[first][:1].expand_as(x_t[first]))
