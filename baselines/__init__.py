@@ -1,0 +1,1 @@
+"""Baselines retrained with the same backbone, data, budget and evaluation as SymmFlow."""
