@@ -62,6 +62,10 @@ class RunOptions:
     force: bool = False
     progress: bool = True
     dry_run: bool = False
+    data_root: Path | None = None
+    pretrained: Path | None = None
+    inception_dir: Path | None = None
+    lpips_dir: Path | None = None
 
 
 #: Called by a table as soon as a cell is finished: ``(cell, measurement dict)``.
