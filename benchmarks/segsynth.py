@@ -20,6 +20,7 @@ mIoU ignores the background on the scene set, as the reference does on CelebAMas
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -118,66 +119,142 @@ def _cell(options: RunOptions, table: str, dataset: str, task: str, method: str,
 # ------------------------------------------------------------------ the experiment
 
 
+class SceneData:
+    """The offline scene set, held in memory (cpu and smoke profiles)."""
+
+    def __init__(self, settings: Settings):
+        s = settings
+        self.train_images, self.train_masks = build_scenes("train", s.scenes)
+        images, masks = build_scenes("test", s.scenes)
+        self.test_images, self.test_masks = images[: s.eval_samples], masks[: s.eval_samples]
+        self.num_classes, self.ignore_index, self.size = NUM_CLASSES, 0, s.scenes.size
+        self.palette = PaletteCodec(SCENE_COLOURS, s.beta)
+        self.train_count = len(self.train_images)
+
+    def train_batches(self, seed: int, batch: int, device: str):
+        generator = torch.Generator().manual_seed(seed)
+        while True:
+            index = torch.randint(0, self.train_count, (batch,), generator=generator)
+            yield self.train_images[index].to(device), self.train_masks[index].to(device)
+
+    def eval_batches(self, batch: int, device: str):
+        for i in range(0, len(self.test_images), batch):
+            yield self.test_images[i:i + batch].to(device), self.test_masks[i:i + batch].to(device)
+
+
+class FolderData:
+    """CelebAMask-HQ or COCO-Stuff under ``--data-root`` (published layout or a Hugging Face copy)."""
+
+    def __init__(self, dataset: str, options: RunOptions, settings: Settings):
+        from symmflow.data import celebamask, cocostuff, hfdata
+
+        module = {"CelebAMask-HQ": celebamask, "COCO-Stuff": cocostuff}[dataset]
+        if options.data_root is None:
+            raise UsageError(f"{dataset}: no --data-root given; pass the folder holding {dataset}/")
+        beta = settings.extra["beta"][dataset]
+        self.palette, self.size = module.palette(beta), settings.resolution
+        self.num_classes, self.ignore_index = module.NUM_CLASSES, module.IGNORE_INDEX
+        test_split = "test" if dataset == "CelebAMask-HQ" else "validation"
+        if hfdata.locate(options.data_root, dataset) is not None:
+            remap = getattr(module, "remap_table", lambda: None)()
+            self.train = hfdata.dataset(options.data_root, dataset, "train", module.NUM_CLASSES,
+                                        module.IGNORE_INDEX, self.size, True, options.seed, remap)
+            self.test = hfdata.dataset(options.data_root, dataset, test_split, module.NUM_CLASSES,
+                                       module.IGNORE_INDEX, self.size, False, options.seed, remap)
+        else:
+            self.train = module.dataset(options.data_root, "train", self.size, True, options.seed)
+            self.test = module.dataset(options.data_root, test_split, self.size, False, options.seed)
+        self.train_count = len(self.train)
+
+    def train_batches(self, seed: int, batch: int, device: str):
+        from torch.utils.data import DataLoader
+
+        generator = torch.Generator().manual_seed(seed)
+        while True:
+            for images, masks in DataLoader(self.train, batch, shuffle=True, drop_last=True,
+                                            num_workers=min(4, os.cpu_count() or 1), generator=generator):
+                yield images.to(device), masks.to(device)
+
+    def eval_batches(self, batch: int, device: str):
+        from torch.utils.data import DataLoader
+
+        for images, masks in DataLoader(self.test, batch, num_workers=min(4, os.cpu_count() or 1)):
+            yield images.to(device), masks.to(device)
+
+
 class Experiment:
     """Data, trained models and memoised evaluations of one dataset under one set of options."""
 
     def __init__(self, dataset: str, options: RunOptions):
         self.dataset, self.options = dataset, options
-        self.settings = PROFILES[options.profile]
+        self.settings = s = PROFILES[options.profile]
         self.device = options.device
-        if options.profile == "paper":
-            raise UsageError("the paper profile's latent runs are listed by --dry-run; computing them "
-                             "needs a GPU machine with --data-root and --pretrained")
-        s = self.settings
-        self.train_images, self.train_masks = build_scenes("train", s.scenes)
-        images, masks = build_scenes("test", s.scenes)
-        self.test_images, self.test_masks = images[: s.eval_samples], masks[: s.eval_samples]
-        self.num_classes, self.ignore_index = NUM_CLASSES, 0
-        self.palette = PaletteCodec(SCENE_COLOURS, s.beta)
-        self.space = PixelSpace(self.palette)
-        self.shape = self.space.state_shape(s.scenes.size, s.scenes.size)
+        if s.space == "latent":
+            from symmflow.models.latent import check_folder, load_space
+
+            check_folder(options.pretrained)
+            self.data = FolderData(dataset, options, s)
+            self.space = load_space(options.pretrained, self.data.palette).to(self.device)
+        else:
+            self.data = SceneData(s)
+            self.space = PixelSpace(self.data.palette)
+        self.palette = self.data.palette
+        self.semflow_codec = self.space.with_palette(semflow.perturbation_codec(self.palette)).mask_codec
+        self.shape = self.space.state_shape(self.data.size, self.data.size)
         self.identity = {"dataset": dataset, "settings": asdict(s), "seed": options.seed}
         self._models: dict[str, tuple[torch.nn.Module, float]] = {}
         self._results: dict[tuple, dict] = {}
 
     # ---- training
 
-    def _batches(self, seed: int):
-        generator = torch.Generator().manual_seed(seed)
-        n, b = len(self.train_images), self.settings.batch_size
-        while True:
-            index = torch.randint(0, n, (b,), generator=generator)
-            yield self.train_images[index].to(self.device), self.train_masks[index].to(self.device)
+    def _train_steps(self, method: str) -> int:
+        s = self.settings
+        if method == "features":
+            return s.feature_steps
+        if s.space == "latent":  # epochs over the training set at the paper's global batch
+            gpus = s.extra["gpus"][self.dataset]
+            return s.extra["epochs"] * max(1, self.data.train_count // (s.batch_size * gpus))
+        return s.train_steps
 
     def _config(self, steps: int) -> TrainConfig:
         s = self.settings
+        warmup = s.warmup_steps
+        if s.space == "latent":
+            warmup = steps * s.extra["warmup_epochs"] // s.extra["epochs"]
+        bf16 = "bf16" if s.extra.get("bf16") and self.device.startswith("cuda") else "no"
         return TrainConfig(steps=steps, lr=s.lr, batch_size=s.batch_size, schedule="onecycle",
-                           warmup_steps=s.warmup_steps, ema_decay=s.ema_decay, log_every=50)
+                           warmup_steps=warmup, ema_decay=s.ema_decay, log_every=50,
+                           mixed_precision=bf16, checkpoint_every=5_000 if s.space == "latent" else 0)
 
     def _build(self, method: str) -> torch.nn.Module:
         s, channels = self.settings, self.shape[0]
+        if s.space == "latent":
+            from symmflow.models.latent import latent_semflow, latent_symmflow
+
+            cache = Path(self.options.out) / "checkpoints" / "empty-prompt.safetensors"
+            build = {"SymmFlow": latent_symmflow, "SemFlow": latent_semflow}[method]
+            return build(self.options.pretrained, self.palette, cache)[0]
         if method == "SymmFlow":
-            return ConcatVelocity(pixel_unet(s.unet, 2 * channels, 2 * channels, s.scenes.size), channels)
+            return ConcatVelocity(pixel_unet(s.unet, 2 * channels, 2 * channels, self.data.size), channels)
         if method == "SemFlow":
-            return semflow.SemFlowVelocity(pixel_unet(s.unet, channels, channels, s.scenes.size))
+            return semflow.SemFlowVelocity(pixel_unet(s.unet, channels, channels, self.data.size))
         if method == "SS":
-            return pixel_unet(s.unet, channels, self.num_classes, s.scenes.size)
+            return pixel_unet(s.unet, channels, self.data.num_classes, self.data.size)
         if method == "features":
             return SceneFeatureNet()
         raise ValueError(method)
 
     def _loss(self, method: str):
-        s = self.settings
+        s, space = self.settings, self.space
         path = SymmetricPath(sigma_min=s.sigma_min, image_weight=s.image_weight)
-        perturbed = semflow.perturbation_codec(self.palette)
 
         def symmflow_loss(model, batch):
             images, masks = batch
-            return path.loss(model, images, self.palette.encode(masks)).total
+            return path.loss(model, space.encode_image(images), space.mask_codec.encode(masks)).total
 
         def semflow_loss(model, batch):
             images, masks = batch
-            return semflow.semflow_loss(model, images, perturbed.encode(masks))
+            return semflow.semflow_loss(model, space.encode_image(images), self.semflow_codec.encode(masks))
 
         def ss_loss(model, batch):
             images, masks = batch
@@ -195,8 +272,7 @@ class Experiment:
         """The trained network of ``method`` (EMA weights) and its training seconds; cached on disk."""
         if method in self._models:
             return self._models[method]
-        s = self.settings
-        steps = s.feature_steps if method == "features" else s.train_steps
+        steps = self._train_steps(method)
         identity = json.loads(canonical({**self.identity, "method": method, "steps": steps}))
         folder = Path(self.options.out) / "checkpoints" / f"{method.lower()}-{digest(identity)}"
         stored = saved_settings(folder)
@@ -206,9 +282,10 @@ class Experiment:
         else:
             torch.manual_seed(self.options.seed)
             start = time.perf_counter()
-            result = fit(self._build(method), self._loss(method), self._batches(self.options.seed + 17),
-                         self._config(steps), device=self.device, desc=f"{self.dataset}: train {method}",
-                         progress=self.options.progress)
+            batches = self.data.train_batches(self.options.seed + 17, self.settings.batch_size, self.device)
+            result = fit(self._build(method), self._loss(method), batches, self._config(steps),
+                         device=self.device, run_dir=folder.with_name(folder.name + "-run"),
+                         desc=f"{self.dataset}: train {method}", progress=self.options.progress)
             train_s = time.perf_counter() - start
             save_weights(result.model, folder, {"identity": identity, "train_s": train_s,
                                                 "losses": result.losses})
@@ -221,10 +298,8 @@ class Experiment:
     def _generator(self, *parts) -> torch.Generator:
         return torch.Generator().manual_seed(int(digest([self.options.seed, *parts], 8), 16))
 
-    def _chunks(self, *tensors):
-        b = self.settings.eval_batch
-        for i in range(0, len(tensors[0]), b):
-            yield tuple(t[i:i + b].to(self.device) for t in tensors)
+    def _eval(self):
+        return self.data.eval_batches(self.settings.eval_batch, self.device)
 
     def segmentation(self, method: str, steps: int) -> dict:
         key = ("segmentation", method, steps)
@@ -232,70 +307,82 @@ class Experiment:
             return self._results[key]
         model, train_s = self.model(method)
         counter = NFECounter(model)
-        metric = SegmentationIoU(self.num_classes, self.ignore_index)
+        metric = SegmentationIoU(self.data.num_classes, self.data.ignore_index)
         generator = self._generator("segmentation", method, steps)
-        semflow_codec = semflow.perturbation_codec(self.palette)
-        preview, wall = [], 0.0
-        for (images, masks) in self._chunks(self.test_images, self.test_masks):
+        preview, wall, count = None, 0.0, 0
+        for images, masks in self._eval():
             start = time.perf_counter()
             with torch.no_grad():
                 if method == "SymmFlow":
-                    pred = predict(counter, self.space.encode_image(images), self.palette, self.shape,
+                    pred = predict(counter, self.space.encode_image(images), self.space.mask_codec, self.shape,
                                    steps=steps, method=self.options.solver, generator=generator)
                 elif method == "SemFlow":
-                    pred = semflow.segment(counter, self.space.encode_image(images), semflow_codec,
+                    pred = semflow.segment(counter, self.space.encode_image(images), self.semflow_codec,
                                            steps=steps, method=self.options.solver)
                 else:  # the discriminative U-Net: one network call
                     counter.evaluations += len(images)
                     pred = model(images, torch.zeros(len(images), device=images.device)).sample.argmax(1)
             wall += time.perf_counter() - start
             metric.update(pred, masks)
-            preview.append(pred[:8].cpu())
-        result = {"value": 100.0 * metric.compute(), "nfe_per_sample": counter.evaluations / len(self.test_images),
-                  "wall_s": wall, "samples": len(self.test_images), "train_s": train_s,
-                  "preview": preview[0]}
+            count += len(images)
+            preview = pred[:8].cpu() if preview is None else preview
+        result = {"value": 100.0 * metric.compute(), "nfe_per_sample": counter.evaluations / count,
+                  "wall_s": wall, "samples": count, "train_s": train_s, "preview": preview}
         self._results[key] = result
         return result
 
-    def _feature_net(self):
-        return self.model("features")[0]
+    def _extractor(self):
+        """Features for the synthesis metric: clean-fid's Inception, else the scene-set network."""
+        if inception_available(self.options.inception_dir) is None:
+            return "inception", inception_features(self.options.inception_dir, self.device)
+        if self.settings.space == "latent":
+            raise MetricUnavailable(inception_available(self.options.inception_dir))
+        net = self.model("features")[0]
 
-    def _features(self, images: torch.Tensor) -> torch.Tensor:
-        net = self._feature_net()
-        with torch.no_grad():
-            return net.features(images.to(self.device)).cpu()
+        def features(images):
+            with torch.no_grad():
+                return net.features(images.to(self.device)).cpu()
 
-    def _reference(self):
-        cache = Path(self.options.out) / "fd_stats" / f"{SCENES}-{FEATURE_NAME}-{digest(self.identity)}.npz"
-        return reference_statistics(cache, lambda: (b[0] for b in self._chunks(self.test_images)),
-                                    self._features)
+        return FEATURE_NAME, features
 
     def synthesis(self, method: str, steps: int) -> dict:
+        """Samples for every evaluation mask (repeated up to the paper's FID sample count), their
+        Frechet distance to the evaluation images, and the paired LPIPS when it can run."""
         key = ("synthesis", method, steps)
         if key in self._results:
             return self._results[key]
+        name, features = self._extractor()
+        cache = Path(self.options.out) / "fd_stats" / f"{self.dataset}-{name}-{digest(self.identity)}.npz"
+        ref_mu, ref_sigma = reference_statistics(cache, lambda: (b[0] for b in self._eval()), features)
         model, train_s = self.model(method)
+        lpips = None if lpips_available(self.options.lpips_dir) else LPIPS(self.options.lpips_dir, self.device)
         counter = NFECounter(model)
         generator = self._generator("synthesis", method, steps)
-        semflow_codec = semflow.perturbation_codec(self.palette)
-        samples, wall = [], 0.0
-        for (masks,) in self._chunks(self.test_masks):
-            start = time.perf_counter()
-            if method == "SymmFlow":
-                x = generate(counter, masks, self.palette, self.shape, steps=steps,
-                             method=self.options.solver, generator=generator)
-            else:
-                x = semflow.synthesise(counter, masks, semflow_codec, steps=steps,
-                                       method=self.options.solver, generator=generator)
-            wall += time.perf_counter() - start
-            samples.append(self.space.decode_image(x).cpu())
-        samples = torch.cat(samples)
-        mu, sigma = feature_statistics(self._features(samples).numpy())
-        ref_mu, ref_sigma = self._reference()
+        wanted = self.settings.extra.get("fid_samples", 0)
+        feats, paired, preview, wall, count = [], [], None, 0.0, 0
+        while count == 0 or count < wanted:
+            for images, masks in self._eval():
+                start = time.perf_counter()
+                if method == "SymmFlow":
+                    x = generate(counter, masks, self.space.mask_codec, self.shape, steps=steps,
+                                 method=self.options.solver, generator=generator)
+                else:
+                    x = semflow.synthesise(counter, masks, self.semflow_codec, steps=steps,
+                                           method=self.options.solver, generator=generator)
+                samples = self.space.decode_image(x)
+                wall += time.perf_counter() - start
+                feats.append(features(samples.cpu()))
+                if lpips is not None:
+                    paired.append(lpips.paired(samples, images).cpu())
+                preview = samples[:8].cpu() if preview is None else preview
+                count += len(samples)
+                if wanted and count >= wanted:
+                    break
+        mu, sigma = feature_statistics(torch.cat(feats).numpy())
         result = {"value": frechet_distance(mu, sigma, ref_mu, ref_sigma),
-                  "nfe_per_sample": counter.evaluations / len(samples), "wall_s": wall,
-                  "samples": len(samples), "train_s": train_s, "preview": samples[:8],
-                  "all": samples}
+                  "nfe_per_sample": counter.evaluations / count, "wall_s": wall, "samples": count,
+                  "train_s": train_s, "preview": preview,
+                  "lpips": float(torch.cat(paired).mean()) if paired else None}
         self._results[key] = result
         return result
 
@@ -303,27 +390,31 @@ class Experiment:
         reason = lpips_available(self.options.lpips_dir)
         if reason:
             raise MetricUnavailable(reason)
-        net = LPIPS(self.options.lpips_dir, self.device)
         if protocol == "LPIPS":
-            samples = self.synthesis(method, steps)
-            values = net.paired(samples["all"], self.test_images)
-            return {"value": float(values.mean()), "nfe_per_sample": samples["nfe_per_sample"],
-                    "wall_s": samples["wall_s"], "samples": samples["samples"], "train_s": samples["train_s"]}
+            result = self.synthesis(method, steps)
+            return {**result, "value": result["lpips"]}
+        net = LPIPS(self.options.lpips_dir, self.device)
         model, train_s = self.model(method)
         counter, k = NFECounter(model), self.settings.diversity_samples
-        masks = self.test_masks[:64].repeat_interleave(k, 0)
         generator = self._generator("diversity", method, steps)
-        start = time.perf_counter()
-        if method == "SymmFlow":
-            x = generate(counter, masks.to(self.device), self.palette, self.shape, steps=steps,
-                         method=self.options.solver, generator=generator)
-        else:
-            x = semflow.synthesise(counter, masks.to(self.device), semflow.perturbation_codec(self.palette),
-                                   steps=steps, method=self.options.solver, generator=generator)
-        wall = time.perf_counter() - start
-        groups = self.space.decode_image(x).cpu().reshape(-1, k, *x.shape[1:])
-        return {"value": float(net.diversity(groups).mean()), "nfe_per_sample": counter.evaluations / len(masks),
-                "wall_s": wall, "samples": len(masks), "train_s": train_s}
+        values, wall, count = [], 0.0, 0
+        for _, masks in self._eval():
+            masks = masks[:8].repeat_interleave(k, 0)
+            start = time.perf_counter()
+            if method == "SymmFlow":
+                x = generate(counter, masks, self.space.mask_codec, self.shape, steps=steps,
+                             method=self.options.solver, generator=generator)
+            else:
+                x = semflow.synthesise(counter, masks, self.semflow_codec, steps=steps,
+                                       method=self.options.solver, generator=generator)
+            samples = self.space.decode_image(x)
+            wall += time.perf_counter() - start
+            values.append(net.diversity(samples.reshape(-1, k, *samples.shape[1:])).cpu())
+            count += len(masks)
+            if count >= 64 * k:
+                break
+        return {"value": float(torch.cat(values).mean()), "nfe_per_sample": counter.evaluations / count,
+                "wall_s": wall, "samples": count, "train_s": train_s}
 
     def measure(self, cell: Cell) -> dict:
         """The measurement of one cell, or a skipped record with the reason."""
@@ -336,7 +427,7 @@ class Experiment:
                 result = self.synthesis(cell.method, cell.steps)
         except MetricUnavailable as why:
             return {"status": "skipped", "reason": str(why)}
-        return {k: v for k, v in result.items() if k not in ("preview", "all")}
+        return {k: v for k, v in result.items() if k not in ("preview", "lpips")}
 
 
 _EXPERIMENTS: dict[str, Experiment] = {}
@@ -382,9 +473,10 @@ def save_grid(path: Path, rows: list[tuple[str, np.ndarray]], scale: int = 4) ->
 
 def write_grids(table: str, exp: Experiment, out: Path) -> Path | None:
     """Sample grids (mask, image, outputs) from the evaluations this process holds."""
-    masks = exp.test_masks[:8]
+    images, masks = next(iter(exp._eval()))
+    images, masks = images[:8].cpu(), masks[:8].cpu()
     rows = [("mask", exp.palette.colourise(masks).byte().permute(0, 2, 3, 1).numpy()),
-            ("image", _to_uint8(exp.test_images[:8]))]
+            ("image", _to_uint8(images))]
     for (task, method, steps), result in sorted(exp._results.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2])):
         wanted = {"2": steps == TABLE2_STEPS or method == "SS", "4": task == "synthesis",
                   "5": task == "segmentation"}[table]

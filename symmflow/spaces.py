@@ -30,5 +30,8 @@ class PixelSpace:
     def decode_image(self, x: Tensor) -> Tensor:
         return x.clamp(-1, 1)
 
+    def to(self, device) -> "PixelSpace":
+        return self
+
     def with_palette(self, palette: PaletteCodec) -> "PixelSpace":
         return PixelSpace(palette)

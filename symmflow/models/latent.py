@@ -122,6 +122,10 @@ class LatentSpace:
         self.channels = int(vae.config.latent_channels)
         self.mask_codec = LatentMaskCodec(palette, self)
 
+    def to(self, device) -> "LatentSpace":
+        self.vae.to(device)
+        return self
+
     def with_palette(self, palette: PaletteCodec) -> "LatentSpace":
         return LatentSpace(self.vae, palette)
 
