@@ -45,10 +45,10 @@ def frame(cells: list[Cell], records: list[dict], table: str, compare=None) -> p
         key["dataset"] = key["dataset"].map(compare)
     merged = key.merge(paper, on=JOIN, how="left")
     out["published"] = merged["published"].to_numpy()
-    out["difference"] = pd.to_numeric(out.get("value"), errors="coerce") - out["published"]
     for column in COLUMNS:
         if column not in out:
             out[column] = pd.NA
+    out["difference"] = pd.to_numeric(out["value"], errors="coerce") - out["published"]
     return out[COLUMNS]
 
 
@@ -75,6 +75,10 @@ def markdown(df: pd.DataFrame, title: str, options: RunOptions, quoted: pd.DataF
              f"Profile `{options.profile}`, seed {options.seed}, solver `{options.solver}`. "
              f"Computed at commit(s) {commits} on {devices}.", "",
              view.to_markdown(index=False, disable_numparse=True), ""]
+    trained = pd.to_numeric(df["train_s"], errors="coerce").dropna()
+    if len(trained):
+        lines += [f"Training wall time of the model(s) behind these cells: "
+                  f"{', '.join(f'{v:.0f} s' for v in sorted(set(trained.round(1))))}.", ""]
     if quoted is not None and len(quoted):
         lines += ["Quoted from the paper (not re-run here):", "",
                   quoted.to_markdown(index=False, disable_numparse=True), ""]
@@ -113,7 +117,8 @@ def plot(df: pd.DataFrame, title: str, metrics, group) -> bytes:
         ax.set_xlabel("ODE steps")
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     buffer = io.BytesIO()
@@ -125,10 +130,9 @@ def plot(df: pd.DataFrame, title: str, metrics, group) -> bytes:
 def render(spec, cells: list[Cell], records: list[dict], options: RunOptions) -> list[Path]:
     """Write tableN.{csv,md,tex,png} under ``options.out``; returns the paths written."""
     df = frame(cells, records, spec.name, getattr(spec, "compare", None))
-    quoted = published(spec.name)
-    quoted = quoted[quoted.get("quoted", False).astype(str).str.lower() == "true"] if len(quoted) else None
-    if quoted is not None:
-        quoted = quoted.drop(columns=["table", "quoted"]).fillna("")
+    paper = published(spec.name)
+    quoted = paper[paper["quoted"].astype(str).str.lower() == "true"]
+    quoted = quoted.drop(columns=["table", "quoted"]).fillna("") if len(quoted) else None
     out, stem = Path(options.out), f"table{spec.name}"
     written = {out / f"{stem}.csv": df.to_csv(index=False),
                out / f"{stem}.md": markdown(df, spec.title, options, quoted),

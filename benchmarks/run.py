@@ -106,11 +106,12 @@ def options_from(argv) -> tuple[list, RunOptions]:
         raise UsageError(f"unknown profile {args.profile!r}; choose from {', '.join(PROFILES)}")
     if args.solver not in METHODS:
         raise UsageError(f"unknown solver {args.solver!r}; choose from {', '.join(METHODS)}")
+    device = resolve_device(args.device)
     out = args.out or Path("results") / args.profile
     if not args.dry_run:
         check_writable(out)
     options = RunOptions(profile=args.profile, seed=args.seed, steps=args.steps, solver=args.solver,
-                         device=resolve_device(args.device), out=out, force=args.force,
+                         device=device, out=out, force=args.force,
                          progress=not args.no_progress, dry_run=args.dry_run, data_root=args.data_root,
                          pretrained=args.pretrained, inception_dir=args.inception_dir, lpips_dir=args.lpips_dir)
     return chosen, options

@@ -93,9 +93,11 @@ class PaletteCodec:
 
     def _table_index(self, mask: Tensor) -> Tensor:
         index = mask.long()
+        bad = (index < 0) | (index >= self.num_classes)
         if self.ignore_index is not None:
-            index = torch.where(index == self.ignore_index, self.num_classes, index)
-        bad = (index < 0) | (index >= len(self._table))
+            ignored = index == self.ignore_index
+            bad &= ~ignored
+            index = torch.where(ignored, self.num_classes, index)
         if bad.any():
             raise ValueError(f"mask ids outside [0, {self.num_classes - 1}]"
                              + (f" and {self.ignore_index}" if self.ignore_index is not None else ""))

@@ -50,12 +50,12 @@ class NFECounter:
         self.calls = self.evaluations = 0
 
 
-def time_grid(direction: Direction, steps: int, device=None) -> Tensor:
-    """The fixed grid ``linspace(t0, t1, steps + 1)`` of a direction."""
+def time_grid(direction: Direction, steps: int) -> list[float]:
+    """The fixed grid ``linspace(t0, t1, steps + 1)`` of a direction, as Python floats."""
     if steps <= 0:
         raise ValueError(f"steps must be a positive integer, got {steps}")
     t0, t1 = _SPAN[direction]
-    return torch.linspace(t0, t1, steps + 1, device=device)
+    return [t0 + (t1 - t0) * i / steps for i in range(steps + 1)]
 
 
 @torch.no_grad()
@@ -70,23 +70,21 @@ def integrate(velocity: Velocity, x: Tensor, y: Tensor, *, direction: Direction,
     if direction not in _SPAN:
         raise ValueError(f"direction must be 'generate' or 'infer', got {direction!r}")
     if method in FIXED_METHODS:
-        grid = time_grid(direction, steps, x.device)
-        return _fixed_grid(velocity, x, y, grid, method)
+        return _fixed_grid(velocity, x, y, time_grid(direction, steps), method)
     if method in ADAPTIVE_METHODS:
         return _adaptive(velocity, x, y, direction, method, rtol, atol)
     raise ValueError(f"unknown solver {method!r}; choose from {', '.join(METHODS)}")
 
 
-def _fixed_grid(velocity: Velocity, x: Tensor, y: Tensor, grid: Tensor, method: str):
+def _fixed_grid(velocity: Velocity, x: Tensor, y: Tensor, grid: list[float], method: str):
     n = x.shape[0]
-    times = grid[:, None].expand(-1, n)  # per-sample time rows, built once
-    dts = grid.diff().tolist()
-    for i, dt in enumerate(dts):
-        vx, vy = velocity(x, y, times[i])
+    for t, t_next in zip(grid, grid[1:]):
+        dt = t_next - t
+        vx, vy = velocity(x, y, x.new_full((n,), t))
         if method == "midpoint":
-            half = grid[i] + dt / 2
-            vx, vy = velocity(x + dt / 2 * vx, y + dt / 2 * vy, half.expand(n))
-        x, y = x + dt * vx, y + dt * vy
+            vx, vy = velocity(torch.add(x, vx, alpha=dt / 2), torch.add(y, vy, alpha=dt / 2),
+                              x.new_full((n,), t + dt / 2))
+        x, y = torch.add(x, vx, alpha=dt), torch.add(y, vy, alpha=dt)
     return x, y
 
 

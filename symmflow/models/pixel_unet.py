@@ -36,11 +36,13 @@ def pixel_unet(config: UNetConfig, in_channels: int, out_channels: int, sample_s
                num_class_embeds: int | None = None) -> UNet2DModel:
     """A diffusers ``UNet2DModel`` with ``config``'s layout (a class embedding if asked)."""
     levels = len(config.multipliers)
+    widths = tuple(config.base_channels * m for m in config.multipliers)
     return UNet2DModel(
         sample_size=sample_size, in_channels=in_channels, out_channels=out_channels,
-        block_out_channels=tuple(config.base_channels * m for m in config.multipliers),
+        block_out_channels=widths,
         down_block_types=("DownBlock2D",) * levels, up_block_types=("UpBlock2D",) * levels,
-        layers_per_block=config.layers_per_block, attention_head_dim=config.head_channels,
+        layers_per_block=config.layers_per_block,
+        attention_head_dim=min(config.head_channels, widths[-1]),  # one head when narrower than 64
         add_attention=config.mid_attention, norm_num_groups=config.norm_groups, dropout=0.0,
         resnet_time_scale_shift="scale_shift", num_class_embeds=num_class_embeds,
     )

@@ -1,0 +1,160 @@
+"""The benchmark harness: bad input, stored cells, reruns, interruptions, rendering."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from benchmarks import run
+from benchmarks.cells import Cell, PlotSpec
+from benchmarks.store import CellStore, write_atomic
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class CountingTable:
+    """A fast stand-in table: value = 10 * steps; can fail after ``fail_after`` cells."""
+
+    name, title, plot = "1", "stand-in", PlotSpec(metrics=("accuracy",))
+
+    def __init__(self, fail_after=None):
+        self.computed, self.fail_after = [], fail_after
+
+    def cells(self, options):
+        return [Cell.make("1", "two-spirals", "classification", "SymmFlow", s, "accuracy",
+                          profile=options.profile, seed=options.seed) for s in options.steps or (1, 2, 5)]
+
+    def needs(self, options):
+        return ["nothing"]
+
+    def compute(self, todo, options, finish):
+        for cell in todo:
+            if self.fail_after is not None and len(self.computed) == self.fail_after:
+                raise RuntimeError("power cut")
+            self.computed.append(cell.steps)
+            finish(cell, {"value": 10.0 * cell.steps, "nfe_per_sample": cell.steps, "wall_s": 0.5, "samples": 100})
+
+
+@pytest.fixture
+def table(monkeypatch):
+    def install(spec):
+        monkeypatch.setattr(run, "tables", lambda: {"1": spec})
+        return spec
+    return install
+
+
+def test_rerun_skips_stored_cells_and_force_recomputes(table, tmp_path):
+    spec = table(CountingTable())
+    args = ["--table", "1", "--out", str(tmp_path), "--no-progress"]
+    assert run.main(args) == 0 and spec.computed == [1, 2, 5]
+    assert run.main(args) == 0 and spec.computed == [1, 2, 5]
+    assert run.main(args + ["--force"]) == 0 and spec.computed == [1, 2, 5, 1, 2, 5]
+    df = pd.read_csv(tmp_path / "table1.csv")
+    assert list(df["value"]) == [10.0, 20.0, 50.0]
+    assert list(df["published"]) == [100.0, 92.0, 87.0]  # joined from paper_tables/table1.csv
+    assert list(df["samples_per_s"]) == [200.0] * 3
+    assert df["git_commit"].notna().all() and df["versions"].str.contains("torch=").all()
+    for suffix in (".md", ".tex", ".png"):
+        assert (tmp_path / f"table1{suffix}").stat().st_size > 0
+    assert "| published" in (tmp_path / "table1.md").read_text().replace("|   published", "| published")
+
+
+def test_interrupted_run_keeps_finished_cells(table, tmp_path):
+    args = ["--table", "1", "--out", str(tmp_path), "--no-progress"]
+    table(CountingTable(fail_after=2))
+    with pytest.raises(RuntimeError):
+        run.main(args)
+    assert len(list((tmp_path / "cells" / "table1").glob("*.json"))) == 2
+    assert not list((tmp_path / "cells" / "table1").glob(".*"))  # no half-written files
+    resumed = table(CountingTable())
+    assert run.main(args) == 0 and resumed.computed == [5]
+
+
+def test_settings_change_the_cell_identity():
+    a = Cell.make("1", "d", "t", "m", 1, "acc", seed=0)
+    assert a.key == Cell.make("1", "d", "t", "m", 1, "acc", seed=0).key
+    assert a.key != Cell.make("1", "d", "t", "m", 1, "acc", seed=1).key
+    assert a.key != Cell.make("1", "d", "t", "m", 2, "acc", seed=0).key
+
+
+def test_write_atomic_leaves_old_file_on_failure(tmp_path):
+    target = tmp_path / "x.json"
+    write_atomic(target, "old")
+    with pytest.raises(TypeError):  # fails while writing the temporary file
+        write_atomic(target, object())
+    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["x.json"]
+
+
+def test_store_round_trip(tmp_path):
+    store, cell = CellStore(tmp_path), Cell.make("9", "d", "t", "m", None, "acc")
+    assert not store.has(cell) and store.load(cell) is None
+    store.save(cell, {"value": 1.5})
+    assert store.has(cell) and store.load(cell) == {"value": 1.5}
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--table", "7"], "unknown table '7'"),
+    (["--table", "1", "--steps", "0,1"], "positive integer"),
+    (["--table", "1", "--steps", "two"], "comma-separated"),
+    (["--table", "1", "--solver", "rk45"], "unknown solver 'rk45'"),
+    (["--table", "1", "--profile", "huge"], "unknown profile 'huge'"),
+    (["--table", "1", "--device", "tpu"], "not a device"),
+    (["--steps", "1"], "--table"),
+])
+def test_bad_input_is_one_line_and_exit_2(args, needle, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert run.main(args + ["--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and err.startswith("error:") and needle in err
+    assert not out.exists()
+
+
+def test_unwritable_output_folder(tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    assert run.main(["--table", "1", "--out", str(blocker / "sub")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "cannot write to the output folder" in err and "--out" in err
+
+
+def test_command_line_exit_status_without_traceback():
+    done = subprocess.run([sys.executable, "-m", "benchmarks.run", "--table", "x"], cwd=ROOT,
+                          capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr.strip().count("\n") == 0 and "Traceback" not in done.stderr
+
+
+def test_dry_run_lists_cells_and_writes_nothing(table, tmp_path, capsys):
+    table(CountingTable())
+    assert run.main(["--table", "1", "--dry-run", "--out", str(tmp_path / "o")]) == 0
+    out = capsys.readouterr().out
+    assert out.count("to compute") == 3 and "needs: nothing" in out
+    assert not (tmp_path / "o").exists()
+
+
+def test_table_one_end_to_end_on_the_smoke_profile(tmp_path, capsys):
+    args = ["--table", "1", "--profile", "smoke", "--steps", "1,50", "--out", str(tmp_path), "--no-progress"]
+    assert run.main(args) == 0
+    df = pd.read_csv(tmp_path / "table1.csv")
+    assert list(df["steps"]) == [1, 50] and list(df["nfe_per_sample"]) == [1.0, 50.0]
+    assert df.loc[0, "value"] >= 97.0 and df.loc[1, "value"] < df.loc[0, "value"]
+    assert list((tmp_path / "checkpoints").glob("toy-*/model.safetensors"))
+    capsys.readouterr()
+    assert run.main(args + ["--steps", "1,2"]) == 0  # reuses the trained toy: no training bar, one new cell
+    assert "1 to compute" in capsys.readouterr().err
+
+
+class SkippingTable(CountingTable):
+    def compute(self, todo, options, finish):
+        for cell in todo:
+            finish(cell, {"status": "skipped", "reason": "weights not on disk"})
+
+
+def test_skipped_cells_render_with_their_reason(table, tmp_path):
+    table(SkippingTable())
+    assert run.main(["--table", "1", "--out", str(tmp_path), "--no-progress"]) == 0
+    df = pd.read_csv(tmp_path / "table1.csv")
+    assert df["value"].isna().all() and (df["status"] == "skipped").all()
+    assert "skipped: weights not on disk" in (tmp_path / "table1.md").read_text()

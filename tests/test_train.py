@@ -1,0 +1,50 @@
+"""The training loop: schedule, loss going down, resumable checkpoints."""
+
+import pytest
+import torch
+from torch import nn
+
+from symmflow.train import TrainConfig, fit, latest_checkpoint, lr_factor
+
+
+def test_one_cycle_schedule_shape():
+    c = TrainConfig(steps=100, lr=1e-3, batch_size=1, schedule="onecycle", warmup_steps=10, min_lr=1e-6)
+    assert lr_factor(0, c) == pytest.approx(1e-3)
+    assert lr_factor(10, c) == pytest.approx(1.0)
+    assert lr_factor(100, c) == pytest.approx(1e-3)
+    assert lr_factor(55, c) == pytest.approx(0.5 * (1 + 1e-3))
+    after = [lr_factor(s, c) for s in range(10, 101)]
+    assert all(a >= b for a, b in zip(after, after[1:]))
+    assert lr_factor(7, TrainConfig(steps=10, lr=1.0, batch_size=1)) == 1.0
+
+
+def regression_batches(seed=0):
+    g = torch.Generator().manual_seed(seed)
+    w = torch.tensor([[2.0], [-1.0]])
+    while True:
+        x = torch.randn(32, 2, generator=g)
+        yield x, x @ w
+
+
+def mse(model, batch):
+    x, y = batch
+    return ((model(x) - y) ** 2).mean()
+
+
+def test_fit_lowers_the_loss_and_keeps_an_ema():
+    torch.manual_seed(0)
+    config = TrainConfig(steps=200, lr=0.05, batch_size=32, ema_decay=0.9, log_every=50)
+    result = fit(nn.Linear(2, 1), mse, regression_batches(), config, device="cpu", progress=False)
+    assert result.losses[-1][1] < 0.1 * result.losses[0][1]
+    torch.testing.assert_close(result.model.weight, torch.tensor([[2.0, -1.0]]), atol=0.05, rtol=0)
+
+
+def test_fit_resumes_from_the_latest_checkpoint(tmp_path):
+    torch.manual_seed(0)
+    first = TrainConfig(steps=10, lr=0.05, batch_size=32, checkpoint_every=5, log_every=1)
+    fit(nn.Linear(2, 1), mse, regression_batches(), first, device="cpu", run_dir=tmp_path, progress=False)
+    assert latest_checkpoint(tmp_path)[0] == 10
+    longer = TrainConfig(steps=14, lr=0.05, batch_size=32, checkpoint_every=5, log_every=1)
+    result = fit(nn.Linear(2, 1), mse, regression_batches(), longer, device="cpu", run_dir=tmp_path, progress=False)
+    assert result.resumed_from == 10
+    assert [s for s, _ in result.losses] == [11, 12, 13, 14]
