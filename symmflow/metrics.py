@@ -52,11 +52,20 @@ class SegmentationIoU:
     def __init__(self, num_classes: int, ignore_index: int | None):
         from torchmetrics.classification import MulticlassJaccardIndex
 
+        # an ignore id outside the classes (COCO-Stuff's 255) becomes one extra, ignored class,
+        # as the reference's 172 classes: a prediction of "unlabelled" then counts as a miss
+        self.outside = ignore_index if ignore_index is not None and ignore_index >= num_classes else None
+        if self.outside is not None:
+            ignore_index, num_classes = num_classes, num_classes + 1
         self.metric = MulticlassJaccardIndex(num_classes=num_classes, ignore_index=ignore_index,
                                              average="macro")
 
     def update(self, pred: Tensor, target: Tensor) -> None:
-        self.metric.update(pred.cpu().long(), target.cpu().long())
+        pred, target = pred.cpu().long(), target.cpu().long()
+        if self.outside is not None:
+            extra = self.metric.num_classes - 1
+            pred, target = pred.masked_fill(pred == self.outside, extra), target.masked_fill(target == self.outside, extra)
+        self.metric.update(pred, target)
 
     def compute(self) -> float:
         return float(self.metric.compute())

@@ -21,6 +21,9 @@ def test_miou_ignores_the_ignore_class_and_accumulates_over_batches():
 def test_miou_with_an_out_of_range_ignore_value():
     target, pred = torch.tensor([[255, 0, 1]]), torch.tensor([[1, 0, 1]])
     assert metrics.miou(pred, target, 2, ignore_index=255) == pytest.approx(1.0)
+    # predicting "unlabelled" (COCO-Stuff's 255) on a labelled pixel is a miss, not an error
+    target, pred = torch.tensor([[0, 0, 1, 1]]), torch.tensor([[0, 255, 1, 1]])
+    assert metrics.miou(pred, target, 2, ignore_index=255) == pytest.approx((0.5 + 1.0) / 2)
 
 
 def test_frechet_distance_closed_form():
