@@ -63,7 +63,11 @@ class RunOptions:
     progress: bool = True
     dry_run: bool = False
     data_root: Path = Path("data")
-    """Where data sets that are not bundled (mnist-full, cifar10) are looked for."""
+    """Where data sets that are not bundled are looked for (MNIST/raw, cifar-10-batches-py,
+    CelebAMask-HQ/, COCO-Stuff/)."""
+    pretrained: Path | None = None
+    inception_dir: Path | None = None
+    lpips_dir: Path | None = None
 
 
 #: Called by a table as soon as a cell is finished: ``(cell, measurement dict)``.

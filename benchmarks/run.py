@@ -24,9 +24,10 @@ PROFILES = ("smoke", "cpu", "paper")
 
 def tables() -> dict:
     """The tables this harness can run, by name."""
-    from benchmarks import classification, toy
+    from benchmarks import classification, segsynth, toy
 
-    return {"1": toy.TABLE, "3": classification.TABLE3, "11": classification.TABLE11}
+    return {"1": toy.TABLE, "2": segsynth.TABLE2, "3": classification.TABLE3, "4": segsynth.TABLE4,
+            "5": segsynth.TABLE5, "11": classification.TABLE11}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -68,7 +69,7 @@ def check_writable(out: Path) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
-    p.add_argument("--table", required=True, help="table number, or 'all' for every table")
+    p.add_argument("--table", required=True, help="table number, a comma-separated list (2,4,5), or 'all' for every table")
     p.add_argument("--profile", default="cpu", help="smoke (seconds), cpu (default; minutes, offline data), "
                    "paper (the paper's settings: GPUs, local datasets and weights)")
     p.add_argument("--seed", type=int, default=0)
@@ -77,10 +78,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto (the GPU when there is one), cpu, cuda or cuda:N")
     p.add_argument("--out", type=Path, default=None, help="output folder (default: results/<profile>)")
     p.add_argument("--data-root", type=Path, default=Path("data"),
-                   help="folder of the data sets that are not bundled (torchvision's layouts: "
-                        "MNIST/raw, cifar-10-batches-py); default: data/")
+                   help="folder of the data sets that are not bundled, in their published layouts: "
+                        "MNIST/raw, cifar-10-batches-py, CelebAMask-HQ/, COCO-Stuff/ (default: data/)")
     p.add_argument("--force", action="store_true", help="recompute cells that are already stored")
     p.add_argument("--dry-run", action="store_true", help="list the cells and what they need; compute nothing")
+    p.add_argument("--pretrained", type=Path, default=None,
+                   help="Stable Diffusion 2.1 folder in diffusers layout (paper profile)")
+    p.add_argument("--inception-dir", type=Path, default=None,
+                   help="folder holding clean-fid's inception-2015-12-05.pt (FID; else a local Frechet distance)")
+    p.add_argument("--lpips-dir", type=Path, default=None,
+                   help="folder holding torchvision's alexnet-owt-7be5be79.pth (LPIPS)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     return p
 
@@ -90,10 +97,13 @@ def options_from(argv) -> tuple[list, RunOptions]:
     available = tables()
     if args.table == "all":
         chosen = list(available.values())
-    elif args.table in available:
-        chosen = [available[args.table]]
     else:
-        raise UsageError(f"unknown table {args.table!r}; choose from {', '.join(available)} or all")
+        names = [n.strip() for n in args.table.split(",") if n.strip()]
+        unknown = [n for n in names if n not in available]
+        if unknown or not names:
+            raise UsageError(f"unknown table {args.table!r}; choose from {', '.join(available)}, "
+                             "a comma-separated list of them, or all")
+        chosen = [available[n] for n in names]
     if args.profile not in PROFILES:
         raise UsageError(f"unknown profile {args.profile!r}; choose from {', '.join(PROFILES)}")
     if args.solver not in METHODS:
@@ -104,8 +114,8 @@ def options_from(argv) -> tuple[list, RunOptions]:
         check_writable(out)
     options = RunOptions(profile=args.profile, seed=args.seed, steps=args.steps, solver=args.solver,
                          device=device, out=out, force=args.force,
-                         progress=not args.no_progress, dry_run=args.dry_run,
-                         data_root=args.data_root)
+                         progress=not args.no_progress, dry_run=args.dry_run, data_root=args.data_root,
+                         pretrained=args.pretrained, inception_dir=args.inception_dir, lpips_dir=args.lpips_dir)
     return chosen, options
 
 

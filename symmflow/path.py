@@ -84,3 +84,24 @@ class SymmetricPath:
         y_mse = torch.mean((pred_y.float() - p.v_y.float()) ** 2)
         w = self.image_weight
         return LossParts(w * x_mse + (1.0 - w) * y_mse, x_mse, y_mse)
+
+
+@dataclass(frozen=True)
+class RectifiedPath:
+    """A straight path between two data points, no noise (rectified flow; SemFlow, notes section 7).
+
+    Oriented like :class:`SymmetricPath`'s image: the source ``a`` at s = 0, the target ``b``
+    at s = 1: ``z_s = (1 - s) a + s b`` and the velocity to regress is ``b - a``.
+    """
+
+    def sample(self, a: Tensor, b: Tensor, s: Tensor) -> tuple[Tensor, Tensor]:
+        s = _per_sample(s, a)
+        return (1.0 - s) * a + s * b, b - a
+
+    def loss(self, velocity: Callable[[Tensor, Tensor], Tensor], a: Tensor, b: Tensor,
+             s: Tensor | None = None) -> Tensor:
+        """MSE between ``velocity(z_s, s)`` and ``b - a`` at s ~ U(0, 1) (one per sample)."""
+        if s is None:
+            s = torch.rand(a.shape[0], device=a.device)
+        z, target = self.sample(a, b, s)
+        return torch.mean((velocity(z, s).float() - target.float()) ** 2)

@@ -1,0 +1,153 @@
+"""Image / mask pairs read from disk: checked, cropped, and as torch datasets.
+
+Shared by the published layouts (:mod:`symmflow.data.celebamask`, :mod:`symmflow.data.cocostuff`),
+the Hugging Face ``datasets`` copies (:mod:`symmflow.data.hfdata`) and a user's own folders
+(:func:`paired_folders`).  Images come out as float (3, S, S) in [-1, 1], masks as long (S, S);
+training crops are random, evaluation crops the centre (512 px in the paper, notes section 6).
+
+Bad input -- an unreadable image, a mask of another size than its image, mask ids outside the
+data set's range -- raises a one-line :class:`~symmflow.errors.UsageError` naming the file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from symmflow.errors import UsageError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+
+
+def read_image(path: Path, mode: str = "RGB") -> np.ndarray:
+    """An image file as uint8 (H, W, 3) (``RGB``) or (H, W) (``L`` / ``P``: raw values kept)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            im.load()
+            if mode == "RGB":
+                return np.asarray(im.convert("RGB"))
+            if im.mode in ("P", "L", "I", "I;16"):
+                return np.asarray(im).astype(np.int64)
+            return np.asarray(im.convert("L")).astype(np.int64)
+    except FileNotFoundError:
+        raise UsageError(f"{path}: file not found; check the data folder") from None
+    except (UnidentifiedImageError, OSError, SyntaxError) as error:
+        raise UsageError(f"{path}: not a readable image ({error}); replace or remove the file") from None
+
+
+def check_ids(mask: np.ndarray, num_classes: int, ignore_index: int | None, where) -> None:
+    bad = (mask < 0) | (mask >= num_classes)
+    if ignore_index is not None:
+        bad &= mask != ignore_index
+    if bad.any():
+        value = int(mask[bad][0])
+        allowed = f"0-{num_classes - 1}" + (f" and {ignore_index}" if ignore_index is not None else "")
+        raise UsageError(f"{where}: mask id {value} is outside the data set's ids ({allowed}); "
+                         "check that the mask belongs to this data set")
+
+
+def check_sizes(image: np.ndarray, mask: np.ndarray, where) -> None:
+    if image.shape[:2] != mask.shape[:2]:
+        raise UsageError(f"{where}: image is {image.shape[1]}x{image.shape[0]} but its mask is "
+                         f"{mask.shape[1]}x{mask.shape[0]}; give each image a mask of the same size")
+
+
+def to_tensors(image: np.ndarray, mask: np.ndarray) -> tuple[Tensor, Tensor]:
+    x = torch.from_numpy(np.array(image, copy=True)).permute(2, 0, 1).float().div(127.5).sub(1.0)
+    return x, torch.from_numpy(np.ascontiguousarray(mask)).long()
+
+
+def crop_pair(image: Tensor, mask: Tensor, size: int | None, train: bool,
+              generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+    """A ``size`` square crop: random when training, the centre when evaluating.
+
+    Pairs smaller than ``size`` are first resized so their short side is ``size``
+    (bilinear for the image, nearest for the mask).
+    """
+    if size is None:
+        return image, mask
+    h, w = mask.shape
+    if min(h, w) < size:
+        scale = size / min(h, w)
+        new = (max(size, round(h * scale)), max(size, round(w * scale)))
+        image = torch.nn.functional.interpolate(image[None], size=new, mode="bilinear", align_corners=False)[0]
+        mask = torch.nn.functional.interpolate(mask[None, None].float(), size=new, mode="nearest")[0, 0].long()
+        h, w = new
+    if train:
+        top = int(torch.randint(0, h - size + 1, (1,), generator=generator))
+        left = int(torch.randint(0, w - size + 1, (1,), generator=generator))
+    else:
+        top, left = (h - size) // 2, (w - size) // 2
+    return image[:, top:top + size, left:left + size], mask[top:top + size, left:left + size]
+
+
+class PairDataset(Dataset):
+    """(image, mask) pairs from a list of items and a loader ``item -> (uint8 image, int mask)``."""
+
+    def __init__(self, items: Sequence, load: Callable, num_classes: int, ignore_index: int | None,
+                 size: int | None = 512, train: bool = False, seed: int = 0, remap: np.ndarray | None = None):
+        self.items, self.load, self.size, self.train = list(items), load, size, train
+        self.num_classes, self.ignore_index, self.remap = num_classes, ignore_index, remap
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> tuple[Tensor, Tensor]:
+        item = self.items[i]
+        image, mask = self.load(item)
+        check_sizes(image, mask, item)
+        if self.remap is not None:
+            if mask.min() < 0 or mask.max() >= len(self.remap):
+                check_ids(mask, len(self.remap), None, item)
+            mask = self.remap[mask]
+        check_ids(mask, self.num_classes, self.ignore_index, item)
+        return crop_pair(*to_tensors(image, mask), self.size, self.train, self.generator)
+
+
+def image_files(folder: Path) -> list[Path]:
+    return sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def paired_folders(images: Path, masks: Path, num_classes: int, ignore_index: int | None = None,
+                   size: int | None = None, train: bool = False) -> PairDataset:
+    """A user's own data: ``images/<name>.<ext>`` with class-id masks ``masks/<name>.png``."""
+    for folder, what in ((images, "images"), (masks, "masks")):
+        if not Path(folder).is_dir():
+            raise UsageError(f"{what} folder {folder} not found; pass an existing folder")
+    items = []
+    for image in image_files(images):
+        mask = Path(masks) / f"{image.stem}.png"
+        if not mask.is_file():
+            raise UsageError(f"no mask {mask} for image {image}; masks must be PNGs named like their images")
+        items.append((image, mask))
+    if not items:
+        raise UsageError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {images}")
+    return PairDataset(items, lambda item: (read_image(item[0]), read_image(item[1], "L")),
+                       num_classes, ignore_index, size, train)
+
+
+def describe_requirements(data_root: Path | None, names: Sequence[str]) -> list[str]:
+    """One line per data set: where it is expected and whether it was found."""
+    from symmflow.data import celebamask, cocostuff, hfdata
+
+    checks = {"CelebAMask-HQ": celebamask.locate, "COCO-Stuff": cocostuff.locate}
+    lines = []
+    for name in names:
+        if data_root is None:
+            lines.append(f"{name}: MISSING here (no --data-root given)")
+            continue
+        try:
+            checks[name](Path(data_root))
+            lines.append(f"{name} under {data_root}: found")
+        except UsageError as missing:
+            hf = hfdata.locate(Path(data_root), name)
+            lines.append(f"{name}: found (Hugging Face copy {hf})" if hf else f"{name}: MISSING here: {missing}")
+    return lines

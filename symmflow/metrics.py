@@ -1,0 +1,183 @@
+"""Evaluation metrics as thin wrappers over well-kept libraries, each with its protocol named.
+
+* mIoU -- torchmetrics ``MulticlassJaccardIndex`` accumulated over the whole evaluation set
+  (a dataset-level confusion matrix), with an ignore index: CelebAMask-HQ's background (0)
+  and the scene set's background are ignored as in the reference, COCO-Stuff's unlabelled
+  pixels (255) too (notes section 6).  Classes absent from both prediction and ground truth
+  do not enter the mean.
+* FID -- clean-fid's Inception (``inception-2015-12-05.pt``) when clean-fid imports and the
+  weights file lies in the folder given; otherwise a Frechet distance in a named local
+  feature extractor, reported under that name (``FD-<name>``), never as FID.  Reference
+  statistics are cached to an ``.npz`` file (as EDM does).
+* LPIPS (AlexNet) when the ``lpips`` package imports and its backbone weights are on disk:
+  ``LPIPS`` is the reference's protocol (each sample against its own ground-truth image),
+  ``LPIPS-diversity`` the usual one (mean distance between samples of the same mask).
+
+A metric that cannot run here is reported through :class:`MetricUnavailable`, whose message
+is the reason a skipped cell records.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+import torch
+from torch import Tensor
+
+INCEPTION_FILE = "inception-2015-12-05.pt"
+ALEXNET_FILE = "alexnet-owt-7be5be79.pth"
+#: The Table 2 / 4 / 5 protocol names recorded with each cell.
+PROTOCOLS = {
+    "mIoU": "dataset-level confusion matrix (torchmetrics MulticlassJaccardIndex), ignore index excluded",
+    "FID": "clean-fid Inception pool features, generated samples against the evaluation images",
+    "LPIPS": "AlexNet LPIPS between each sample and its own ground-truth image (the reference's protocol)",
+    "LPIPS-diversity": "AlexNet LPIPS between pairs of samples of the same mask (SPADE/SDM convention)",
+}
+
+
+class MetricUnavailable(RuntimeError):
+    """A metric cannot be computed here (library or weights missing); the message says why."""
+
+
+# ---------------------------------------------------------------- segmentation
+
+
+class SegmentationIoU:
+    """Streaming mIoU: ``update(pred, target)`` per batch, ``compute()`` once at the end."""
+
+    def __init__(self, num_classes: int, ignore_index: int | None):
+        from torchmetrics.classification import MulticlassJaccardIndex
+
+        # an ignore id outside the classes (COCO-Stuff's 255) becomes one extra, ignored class,
+        # as the reference's 172 classes: a prediction of "unlabelled" then counts as a miss
+        self.outside = ignore_index if ignore_index is not None and ignore_index >= num_classes else None
+        if self.outside is not None:
+            ignore_index, num_classes = num_classes, num_classes + 1
+        self.metric = MulticlassJaccardIndex(num_classes=num_classes, ignore_index=ignore_index,
+                                             average="macro")
+
+    def update(self, pred: Tensor, target: Tensor) -> None:
+        pred, target = pred.cpu().long(), target.cpu().long()
+        if self.outside is not None:
+            extra = self.metric.num_classes - 1
+            pred, target = pred.masked_fill(pred == self.outside, extra), target.masked_fill(target == self.outside, extra)
+        self.metric.update(pred, target)
+
+    def compute(self) -> float:
+        return float(self.metric.compute())
+
+
+def miou(pred: Tensor, target: Tensor, num_classes: int, ignore_index: int | None) -> float:
+    metric = SegmentationIoU(num_classes, ignore_index)
+    metric.update(pred, target)
+    return metric.compute()
+
+
+# ---------------------------------------------------------------- Frechet distance
+
+
+def feature_statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    features = np.asarray(features, dtype=np.float64)
+    return features.mean(0), np.cov(features, rowvar=False)
+
+
+def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
+    """||mu1 - mu2||^2 + Tr(S1 + S2 - 2 (S1 S2)^(1/2)), the FID formula of Heusel et al."""
+    from scipy import linalg
+
+    covmean, _ = linalg.sqrtm(sigma1.dot(sigma2), disp=False)
+    if not np.isfinite(covmean).all():
+        offset = np.eye(sigma1.shape[0]) * 1e-6
+        covmean = linalg.sqrtm((sigma1 + offset).dot(sigma2 + offset))
+    covmean = covmean.real
+    diff = mu1 - mu2
+    return float(diff.dot(diff) + np.trace(sigma1) + np.trace(sigma2) - 2 * np.trace(covmean))
+
+
+def reference_statistics(cache: Path, images: Callable[[], Iterable[Tensor]],
+                         features: Callable[[Tensor], Tensor]) -> tuple[np.ndarray, np.ndarray]:
+    """Statistics of the reference images, read from ``cache`` (.npz) or computed and written there."""
+    if cache.is_file():
+        with np.load(cache) as stored:
+            return stored["mu"], stored["sigma"]
+    feats = np.concatenate([features(batch).cpu().numpy() for batch in images()])
+    mu, sigma = feature_statistics(feats)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_name(f".{cache.name}.tmp.npz")
+    np.savez(tmp, mu=mu, sigma=sigma)
+    os.replace(tmp, cache)
+    return mu, sigma
+
+
+def inception_available(weights_dir: Path | None) -> str | None:
+    """None when clean-fid's Inception can run; else the reason it cannot."""
+    if importlib.util.find_spec("cleanfid") is None:
+        return ("clean-fid is not importable (it needs torchvision, which needs torch==2.14.1); "
+                "install the paper profile's extra")
+    if weights_dir is None or not (Path(weights_dir) / INCEPTION_FILE).is_file():
+        return f"Inception weights {INCEPTION_FILE} not found in {weights_dir}; pass the folder holding them"
+    return None
+
+
+def inception_features(weights_dir: Path, device: str = "cpu") -> Callable[[Tensor], Tensor]:
+    """clean-fid's Inception pool features of images in [-1, 1] (clean resize to 299 px)."""
+    reason = inception_available(weights_dir)
+    if reason:
+        raise MetricUnavailable(reason)
+    from cleanfid.inception_torchscript import InceptionV3W
+    from cleanfid.resize import make_resizer
+
+    model = InceptionV3W(str(weights_dir), download=False, resize_inside=False).to(device).eval()
+    resize = make_resizer("PIL", False, "bicubic", (299, 299))
+
+    @torch.no_grad()
+    def features(images: Tensor) -> Tensor:
+        rgb = ((images.float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+        batch = np.stack([resize(im) for im in rgb]).transpose(0, 3, 1, 2)
+        return model(torch.from_numpy(batch).float().to(device))
+
+    return features
+
+
+# ---------------------------------------------------------------- LPIPS
+
+
+def lpips_available(weights_dir: Path | None) -> str | None:
+    """None when AlexNet LPIPS can run; else the reason it cannot."""
+    if importlib.util.find_spec("lpips") is None:
+        return ("lpips is not importable (it needs torchvision, which needs torch==2.14.1); "
+                "install the paper profile's extra")
+    if weights_dir is None or not (Path(weights_dir) / ALEXNET_FILE).is_file():
+        return f"AlexNet weights {ALEXNET_FILE} not found in {weights_dir}; pass the folder holding them"
+    return None
+
+
+class LPIPS:
+    """AlexNet LPIPS on images in [-1, 1]: ``paired`` (sample vs its ground truth) and ``diversity``."""
+
+    def __init__(self, weights_dir: Path, device: str = "cpu"):
+        reason = lpips_available(weights_dir)
+        if reason:
+            raise MetricUnavailable(reason)
+        torch.hub.set_dir(str(Path(weights_dir).parent))  # torchvision reads <hub>/checkpoints/
+        import lpips
+
+        self.net = lpips.LPIPS(net="alex", verbose=False).to(device).eval()
+        self.device = device
+
+    @torch.no_grad()
+    def paired(self, samples: Tensor, truth: Tensor) -> Tensor:
+        return self.net(samples.to(self.device), truth.to(self.device)).flatten()
+
+    @torch.no_grad()
+    def diversity(self, groups: Tensor) -> Tensor:
+        """Mean LPIPS over all pairs within each group (G, K, 3, H, W) -> (G,)."""
+        k = groups.shape[1]
+        pairs = [(i, j) for i in range(k) for j in range(i + 1, k)]
+        values = [self.net(groups[:, i].to(self.device), groups[:, j].to(self.device)).flatten()
+                  for i, j in pairs]
+        return torch.stack(values, 1).mean(1)

@@ -1,0 +1,181 @@
+"""Latent SymmFlow on Stable Diffusion 2.1 (notes section 6), built from a local diffusers folder.
+
+``--pretrained DIR`` is a Stable Diffusion 2.1 folder in diffusers layout (``unet/``, ``vae/``,
+``text_encoder/``, ``tokenizer/``).  From it:
+
+* the U-Net's ``conv_in`` and ``conv_out`` are widened from 4 to 8 channels (image latent +
+  mask latent) by duplicating the pretrained weights, and ``conv_out``'s bias
+  (:func:`widen_conv_io`);
+* the text condition is the empty prompt, encoded once by the folder's text encoder and
+  cached (:func:`empty_prompt_embedding`), repeated per batch;
+* the VAE maps images to latents (a sample of the posterior) and palette masks -- dequantised
+  in pixel space -- to latents (the posterior's mode), both times the VAE config's scaling
+  factor; decoding goes VAE -> RGB, and for masks -> nearest palette colour -> class map
+  (:class:`LatentSpace`).
+
+t is fed to the U-Net unscaled, as the authors do (``time_scale`` 1.0, recorded).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from symmflow.codecs import PaletteCodec
+from symmflow.errors import UsageError
+from symmflow.models.pixel_unet import ConcatVelocity
+
+SUBFOLDERS = ("unet", "vae", "text_encoder", "tokenizer")
+
+
+def check_folder(folder: Path | None) -> Path:
+    """The pretrained folder, or a one-line error saying what is missing where."""
+    if folder is None:
+        raise UsageError("no pretrained folder given; pass --pretrained DIR, a Stable Diffusion 2.1 "
+                         "folder in diffusers layout (unet/, vae/, text_encoder/, tokenizer/)")
+    folder = Path(folder)
+    missing = [s for s in SUBFOLDERS if not (folder / s).is_dir()]
+    if missing:
+        raise UsageError(f"{folder} is not a Stable Diffusion folder in diffusers layout: "
+                         f"{', '.join(s + '/' for s in missing)} missing")
+    return folder
+
+
+def widen_conv_io(unet: nn.Module, copies: int = 2) -> nn.Module:
+    """Widen a 4-channel U-Net to ``4 * copies`` channels in and out, duplicating the weights."""
+    c_in, c_out = unet.conv_in.in_channels, unet.conv_out.out_channels
+    if c_in != 4 or c_out != 4:
+        raise UsageError(f"the pretrained U-Net has {c_in} input and {c_out} output channels, not "
+                         "Stable Diffusion's 4; pass an unmodified Stable Diffusion 2.1 folder")
+    old_in, old_out = unet.conv_in, unet.conv_out
+    new_in = nn.Conv2d(c_in * copies, old_in.out_channels, old_in.kernel_size, old_in.stride, old_in.padding)
+    new_out = nn.Conv2d(old_out.in_channels, c_out * copies, old_out.kernel_size, old_out.stride, old_out.padding)
+    with torch.no_grad():
+        new_in.weight.copy_(old_in.weight.repeat(1, copies, 1, 1))
+        new_in.bias.copy_(old_in.bias)
+        new_out.weight.copy_(old_out.weight.repeat(copies, 1, 1, 1))
+        new_out.bias.copy_(old_out.bias.repeat(copies))
+    unet.conv_in, unet.conv_out = new_in, new_out
+    unet.register_to_config(in_channels=c_in * copies, out_channels=c_out * copies)
+    return unet
+
+
+@torch.no_grad()
+def empty_prompt_embedding(folder: Path, cache: Path | None = None) -> Tensor:
+    """The text encoder's hidden states of the empty prompt (1, L, D), cached to ``cache``."""
+    from safetensors.torch import load_file, save_file
+
+    if cache is not None and cache.is_file():
+        return load_file(str(cache))["embedding"]
+    from transformers import CLIPTextModel, CLIPTokenizer
+
+    tokenizer = CLIPTokenizer.from_pretrained(str(folder), subfolder="tokenizer")
+    encoder = CLIPTextModel.from_pretrained(str(folder), subfolder="text_encoder").eval()
+    length = min(tokenizer.model_max_length, encoder.config.max_position_embeddings)
+    ids = tokenizer([""], padding="max_length", max_length=length,
+                    truncation=True, return_tensors="pt").input_ids
+    embedding = encoder(ids)[0].float().contiguous()
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_name(f".{cache.name}.tmp")
+        save_file({"embedding": embedding}, str(tmp))
+        tmp.replace(cache)
+    return embedding
+
+
+class ConditionedUNet(nn.Module):
+    """A ``UNet2DConditionModel`` with its text condition fixed: ``forward(sample, t)``."""
+
+    def __init__(self, unet: nn.Module, embedding: Tensor):
+        super().__init__()
+        self.unet = unet
+        self.register_buffer("embedding", embedding, persistent=False)
+
+    def forward(self, sample: Tensor, t: Tensor):
+        condition = self.embedding.to(sample.dtype).expand(sample.shape[0], -1, -1)
+        return self.unet(sample, t, encoder_hidden_states=condition)
+
+
+class LatentMaskCodec:
+    """Masks <-> VAE latents: palette colours, dequantised, encoded by the VAE's mode (scaled)."""
+
+    def __init__(self, palette: PaletteCodec, space: "LatentSpace"):
+        self.palette, self.space = palette, space
+
+    def encode(self, masks: Tensor, generator=None) -> Tensor:
+        rgb = self.palette.encode(masks.cpu(), generator=generator).to(masks.device)
+        return self.space.encode(rgb, sample=False)
+
+    def decode(self, z: Tensor) -> Tensor:
+        return self.palette.decode(self.space.decode_image(z))
+
+
+class LatentSpace:
+    """Images and masks in the VAE's latent space, scaled by the VAE config's scaling factor."""
+
+    def __init__(self, vae: nn.Module, palette: PaletteCodec):
+        self.vae, self.palette = vae.eval().requires_grad_(False), palette
+        self.scale = float(vae.config.scaling_factor)
+        self.factor = 2 ** (len(vae.config.block_out_channels) - 1)
+        self.channels = int(vae.config.latent_channels)
+        self.mask_codec = LatentMaskCodec(palette, self)
+
+    def to(self, device) -> "LatentSpace":
+        self.vae.to(device)
+        return self
+
+    def with_palette(self, palette: PaletteCodec) -> "LatentSpace":
+        return LatentSpace(self.vae, palette)
+
+    def state_shape(self, height: int, width: int) -> tuple[int, int, int]:
+        return (self.channels, height // self.factor, width // self.factor)
+
+    @torch.no_grad()
+    def encode(self, rgb: Tensor, sample: bool = True, generator=None) -> Tensor:
+        dist = self.vae.encode(rgb.to(self.vae.dtype)).latent_dist
+        z = dist.sample(generator) if sample else dist.mode()
+        return z.float() * self.scale
+
+    def encode_image(self, images: Tensor, generator=None) -> Tensor:
+        return self.encode(images, sample=True, generator=generator)
+
+    @torch.no_grad()
+    def decode_image(self, z: Tensor) -> Tensor:
+        return self.vae.decode((z / self.scale).to(self.vae.dtype)).sample.float().clamp(-1, 1)
+
+
+def load_unet(folder: Path) -> nn.Module:
+    from diffusers import UNet2DConditionModel
+
+    return UNet2DConditionModel.from_pretrained(str(check_folder(folder)), subfolder="unet")
+
+
+def load_space(folder: Path, palette: PaletteCodec) -> LatentSpace:
+    from diffusers import AutoencoderKL
+
+    return LatentSpace(AutoencoderKL.from_pretrained(str(check_folder(folder)), subfolder="vae"), palette)
+
+
+def latent_symmflow(folder: Path, palette: PaletteCodec, cache: Path | None = None,
+                    time_scale: float = 1.0) -> tuple[ConcatVelocity, LatentSpace]:
+    """SymmFlow's velocity on the widened SD U-Net and the latent space it runs in."""
+    folder = check_folder(folder)
+    space = load_space(folder, palette)
+    unet = widen_conv_io(load_unet(folder))
+    velocity = ConcatVelocity(ConditionedUNet(unet, empty_prompt_embedding(folder, cache)),
+                              space.channels, time_scale)
+    return velocity, space
+
+
+def latent_semflow(folder: Path, palette: PaletteCodec, cache: Path | None = None):
+    """SemFlow's velocity on the unchanged 4-channel SD U-Net (t scaled by 1000) and its space."""
+    from baselines.semflow import SemFlowVelocity
+
+    folder = check_folder(folder)
+    space = load_space(folder, palette)
+    unet = load_unet(folder)
+    if unet.config.in_channels != 4:
+        widen_conv_io(unet)  # raises the one-line error
+    return SemFlowVelocity(ConditionedUNet(unet, empty_prompt_embedding(folder, cache))), space

@@ -1,0 +1,66 @@
+"""The symmflow command end to end on tiny folders: files in, files out, one-line errors."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from symmflow.cli import main
+
+
+def _png(path, array):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.asarray(array, np.uint8)).save(path)
+
+
+TINY = ["--size", "16", "--steps", "3", "--batch-size", "4", "--base-channels", "8", "--device", "cpu"]
+
+
+def test_segmentation_round_trip(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        _png(tmp_path / "img" / f"{i}.png", rng.integers(0, 255, (20, 20, 3)))
+        _png(tmp_path / "msk" / f"{i}.png", rng.integers(0, 3, (20, 20)))
+    assert main(["train", "--images", str(tmp_path / "img"), "--masks", str(tmp_path / "msk"),
+                 "--out", str(tmp_path / "model"), *TINY]) == 0
+    assert main(["segment", "--model", str(tmp_path / "model"), "--images", str(tmp_path / "img"),
+                 "--out", str(tmp_path / "seg"), "--steps", "2", "--device", "cpu"]) == 0
+    out = np.asarray(Image.open(tmp_path / "seg" / "0.png"))
+    assert out.shape == (20, 20) and out.max() < 3 and (tmp_path / "seg" / "0_colour.png").is_file()
+    assert main(["synthesise", "--model", str(tmp_path / "model"), "--masks", str(tmp_path / "msk"),
+                 "--out", str(tmp_path / "syn"), "--steps", "2", "--device", "cpu"]) == 0
+    assert np.asarray(Image.open(tmp_path / "syn" / "3.png")).shape == (16, 16, 3)
+    # a mask with an id the model does not know
+    _png(tmp_path / "bad" / "x.png", np.full((8, 8), 7))
+    assert main(["synthesise", "--model", str(tmp_path / "model"), "--masks", str(tmp_path / "bad"),
+                 "--out", str(tmp_path / "syn2"), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error:") and "mask id 7" in err[-1]
+
+
+def test_classification_round_trip(tmp_path, capsys):
+    for k, value in enumerate((0, 255)):
+        for i in range(3):
+            _png(tmp_path / "data" / f"class{k}" / f"{i}.png", np.full((16, 16, 3), value))
+    assert main(["train", "--images", str(tmp_path / "data"), "--out", str(tmp_path / "clf"), *TINY]) == 0
+    capsys.readouterr()
+    assert main(["classify", "--model", str(tmp_path / "clf"), "--images", str(tmp_path / "data" / "class1"),
+                 "--device", "cpu"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0] == "file,class" and len(lines) == 4
+    assert all(line.split(",")[1] in ("class0", "class1") for line in lines[1:])
+    assert main(["sample", "--model", str(tmp_path / "clf"), "--labels", "0,1", "--out", str(tmp_path / "s"),
+                 "--steps", "2", "--device", "cpu"]) == 0
+    assert (tmp_path / "s" / "0001_class1.png").is_file()
+    assert main(["sample", "--model", str(tmp_path / "clf"), "--labels", "5", "--out", str(tmp_path / "s"),
+                 "--device", "cpu"]) == 2
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["segment", "--model", "/nonexistent", "--images", "/tmp", "--out", "/tmp/x"], "not a model folder"),
+    (["train", "--images", "/nonexistent", "--masks", "/nonexistent", "--out", "/tmp/x"], "not found"),
+    (["frobnicate"], "invalid choice"),
+])
+def test_bad_input_is_one_line_and_exit_2(argv, expected, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and expected in err and "\n" not in err

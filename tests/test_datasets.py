@@ -1,0 +1,136 @@
+"""The published on-disk layouts, built as tiny fixture folders, and their bad-input errors."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from symmflow.data import celebamask, cocostuff, hfdata
+from symmflow.data.segmentation import crop_pair, describe_requirements, paired_folders
+from symmflow.errors import UsageError
+
+
+def _png(path, array, mode=None):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.asarray(array, np.uint8), mode).save(path)
+
+
+def celeba_fixture(root, ids=(0, 1, 2001), size=16, split_files=True):
+    base = root / "CelebAMask-HQ"
+    for i in ids:
+        _png(base / "CelebA-HQ-img" / f"{i}.jpg", np.full((2 * size, 2 * size, 3), 100 + i % 50))
+        anno = base / "CelebAMask-HQ-mask-anno" / str(i // 2000)
+        skin = np.zeros((size, size)); skin[2:14, 2:14] = 255
+        nose = np.zeros((size, size)); nose[6:8, 6:8] = 255
+        hair = np.zeros((size, size)); hair[2:5, :] = 255  # hair (13) over skin (1)
+        for part, region in (("skin", skin), ("nose", nose), ("hair", hair)):
+            _png(anno / f"{i:05d}_{part}.png", region)
+    if split_files:
+        (base / "CelebA-HQ-to-CelebA-mapping.txt").write_text(
+            "idx orig_idx orig_file\n" + "".join(f"{i} {i} {i:06d}.jpg\n" for i in ids))
+        parts = {ids[0]: 0, ids[1]: 1, ids[2]: 2}
+        (base / "list_eval_partition.txt").write_text("".join(f"{i:06d}.jpg {p}\n" for i, p in parts.items()))
+    return base
+
+
+def test_celeba_parts_merge_in_the_standard_order(tmp_path):
+    celeba_fixture(tmp_path)
+    image, mask = celebamask.dataset(tmp_path, "train", size=None)[0]
+    assert image.shape == (3, 16, 16)  # 32 px image resized to its 16 px mask
+    assert mask[0, 0] == 0 and mask[10, 10] == 1 and mask[6, 6] == 2 and mask[3, 8] == 13
+    assert image.min() >= -1 and image.max() <= 1
+
+
+def test_celeba_standard_split(tmp_path):
+    root = celeba_fixture(tmp_path)
+    assert celebamask.split_ids(root, "train") == ([0], True)
+    assert celebamask.split_ids(root, "validation") == ([1], True)
+    assert celebamask.split_ids(root, "test") == ([2001], True)
+    root2 = celeba_fixture(tmp_path / "b", split_files=False)
+    assert celebamask.split_ids(root2, "test") == ([0, 1, 2001], False)
+
+
+def test_celeba_pre_merged_masks_and_bad_ids(tmp_path):
+    base = tmp_path / "CelebAMask-HQ"
+    _png(base / "CelebA-HQ-img" / "0.jpg", np.zeros((8, 8, 3)))
+    _png(base / "CelebAMask-HQ-mask" / "0.png", np.full((8, 8), 18))
+    assert celebamask.dataset(tmp_path, "test", size=None)[0][1].max() == 18
+    _png(base / "CelebAMask-HQ-mask" / "0.png", np.full((8, 8), 19))
+    with pytest.raises(UsageError, match="mask id 19 is outside"):
+        celebamask.dataset(tmp_path, "test", size=None)[0]
+
+
+def coco_fixture(root):
+    base = root / "COCO-Stuff"
+    for split in ("train2017", "val2017"):
+        _png(base / "images" / split / "a.jpg", np.zeros((10, 12, 3)))
+        mask = np.full((10, 12), 255); mask[:, :4] = 0; mask[:, 4:8] = 12; mask[:, 8:] = 181
+        _png(base / "stuffthingmaps_trainval2017" / split / "a.png", mask)
+    return base
+
+
+def test_coco_remaps_to_171_contiguous_classes(tmp_path):
+    coco_fixture(tmp_path)
+    table = cocostuff.remap_table()
+    assert table[181] == 170 and table[12] == 11 and table[255] == 255 and table[11] == 255
+    assert len(set(table[:182]) - {255}) == 171
+    _, mask = cocostuff.dataset(tmp_path, "validation", size=None)[0]
+    assert set(mask.unique().tolist()) == {0, 11, 170}
+
+
+def test_coco_bad_inputs(tmp_path):
+    base = coco_fixture(tmp_path)
+    _png(base / "stuffthingmaps_trainval2017" / "val2017" / "a.png", np.full((10, 12), 200))
+    with pytest.raises(UsageError, match="mask id 200"):
+        cocostuff.dataset(tmp_path, "validation", size=None)[0]
+    _png(base / "stuffthingmaps_trainval2017" / "val2017" / "a.png", np.zeros((9, 12)))
+    with pytest.raises(UsageError, match="image is 12x10 but its mask is 12x9"):
+        cocostuff.dataset(tmp_path, "validation", size=None)[0]
+    (base / "stuffthingmaps_trainval2017" / "val2017" / "a.png").write_bytes(b"\x89PNG broken")
+    with pytest.raises(UsageError, match="not a readable image"):
+        cocostuff.dataset(tmp_path, "validation", size=None)[0]
+
+
+def test_missing_folders_say_what_was_expected_where(tmp_path):
+    for module in (celebamask, cocostuff):
+        with pytest.raises(UsageError) as error:
+            module.dataset(tmp_path, "train")
+        assert "expected" in str(error.value) and str(tmp_path) in str(error.value)
+        assert "\n" not in str(error.value)
+    lines = describe_requirements(tmp_path, ("CelebAMask-HQ", "COCO-Stuff"))
+    assert all("MISSING" in line for line in lines)
+
+
+def test_crops_random_for_training_centre_for_evaluation():
+    image, mask = torch.arange(3 * 8 * 8).float().reshape(3, 8, 8), torch.arange(64).reshape(8, 8)
+    _, centre = crop_pair(image, mask, 4, train=False)
+    assert torch.equal(centre, mask[2:6, 2:6])
+    seen = {crop_pair(image, mask, 4, True, torch.Generator().manual_seed(s))[1][0, 0].item() for s in range(20)}
+    assert len(seen) > 1
+    small_image, small_mask = crop_pair(image[:, :4], mask[:4], 6, train=False)  # upsized first
+    assert small_image.shape == (3, 6, 6) and small_mask.shape == (6, 6)
+
+
+def test_hugging_face_copy_save_to_disk_and_parquet(tmp_path):
+    import datasets
+
+    images = [Image.fromarray(np.full((6, 6, 3), 10 * i, np.uint8)) for i in range(3)]
+    masks = [Image.fromarray(np.full((6, 6), i, np.uint8)) for i in range(3)]
+    features = datasets.Features({"image": datasets.Image(), "mask": datasets.Image()})
+    data = datasets.Dataset.from_dict({"image": images, "mask": masks}, features=features)
+    datasets.DatasetDict({"train": data, "test": data}).save_to_disk(str(tmp_path / "CelebAMask-HQ-hf"))
+    pairs = hfdata.dataset(tmp_path, "CelebAMask-HQ", "test", 19, None, size=None)
+    assert len(pairs) == 3 and pairs[2][1].max() == 2 and pairs[2][0].shape == (3, 6, 6)
+    (tmp_path / "COCO-Stuff-hf").mkdir()
+    data.to_parquet(str(tmp_path / "COCO-Stuff-hf" / "validation-00000.parquet"))
+    pairs = hfdata.dataset(tmp_path, "COCO-Stuff", "validation", 171, 255, size=None,
+                           remap=cocostuff.remap_table())
+    assert pairs[1][1].max() == 1  # raw id 1 stays class 1
+
+
+def test_user_folders(tmp_path):
+    _png(tmp_path / "img" / "x.png", np.zeros((5, 5, 3)))
+    _png(tmp_path / "msk" / "x.png", np.ones((5, 5)))
+    assert paired_folders(tmp_path / "img", tmp_path / "msk", 3)[0][1].sum() == 25
+    with pytest.raises(UsageError, match="not found"):
+        paired_folders(tmp_path / "nope", tmp_path / "msk", 3)

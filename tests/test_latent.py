@@ -1,0 +1,100 @@
+"""Latent SymmFlow from a tiny random-weight Stable Diffusion folder in diffusers layout."""
+
+import json
+
+import pytest
+import torch
+
+from symmflow.codecs import PaletteCodec
+from symmflow.errors import UsageError
+from symmflow.models import latent
+from symmflow.solver import NFECounter
+from symmflow.tasks import generate, predict
+
+PALETTE = PaletteCodec([(0, 0, 0), (255, 0, 0), (0, 0, 255)], beta=10)
+
+
+def tiny_sd_folder(root, in_channels=4):
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    torch.manual_seed(0)
+    UNet2DConditionModel(
+        sample_size=8, in_channels=in_channels, out_channels=4, block_out_channels=(32, 64),
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), layers_per_block=1,
+        cross_attention_dim=32, attention_head_dim=8, norm_num_groups=32,
+    ).save_pretrained(root / "unet")
+    AutoencoderKL(
+        in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 2,
+        up_block_types=("UpDecoderBlock2D",) * 2, block_out_channels=(32, 32), latent_channels=4,
+        norm_num_groups=32, sample_size=16, scaling_factor=0.18215,
+    ).save_pretrained(root / "vae")
+    CLIPTextModel(CLIPTextConfig(vocab_size=50, hidden_size=32, intermediate_size=37, num_attention_heads=4,
+                                 num_hidden_layers=2, max_position_embeddings=77, bos_token_id=0,
+                                 eos_token_id=1, pad_token_id=1)).save_pretrained(root / "text_encoder")
+    tok = root / "tokenizer_files"
+    tok.mkdir()
+    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1, **{c: i + 2 for i, c in enumerate("abcdefgh")}}
+    (tok / "vocab.json").write_text(json.dumps(vocab))
+    (tok / "merges.txt").write_text("#version: 0.2\n")
+    CLIPTokenizer(str(tok / "vocab.json"), str(tok / "merges.txt")).save_pretrained(root / "tokenizer")
+    return root
+
+
+@pytest.fixture(scope="module")
+def sd_folder(tmp_path_factory):
+    return tiny_sd_folder(tmp_path_factory.mktemp("sd"))
+
+
+def test_widening_duplicates_the_pretrained_weights(sd_folder):
+    original = latent.load_unet(sd_folder)
+    w_in, w_out, b_out = (original.conv_in.weight.clone(), original.conv_out.weight.clone(),
+                          original.conv_out.bias.clone())
+    wide = latent.widen_conv_io(original)
+    assert wide.conv_in.in_channels == 8 and wide.conv_out.out_channels == 8
+    assert wide.config.in_channels == 8 and wide.config.out_channels == 8
+    torch.testing.assert_close(wide.conv_in.weight[:, :4], w_in)
+    torch.testing.assert_close(wide.conv_in.weight[:, 4:], w_in)
+    torch.testing.assert_close(wide.conv_out.weight[4:], w_out)
+    torch.testing.assert_close(wide.conv_out.bias, torch.cat([b_out, b_out]))
+
+
+def test_empty_prompt_is_encoded_once_and_cached(sd_folder, tmp_path, monkeypatch):
+    cache = tmp_path / "empty.safetensors"
+    first = latent.empty_prompt_embedding(sd_folder, cache)
+    assert first.shape == (1, 77, 32) and cache.is_file()
+    import transformers
+
+    monkeypatch.setattr(transformers.CLIPTextModel, "from_pretrained", lambda *a, **k: 1 / 0)
+    torch.testing.assert_close(latent.empty_prompt_embedding(sd_folder, cache), first)
+
+
+def test_latent_symmflow_segments_and_synthesises(sd_folder, tmp_path):
+    velocity, space = latent.latent_symmflow(sd_folder, PALETTE, tmp_path / "e.safetensors")
+    assert space.scale == pytest.approx(0.18215) and space.state_shape(16, 16) == (4, 8, 8)
+    images = torch.rand(2, 3, 16, 16) * 2 - 1
+    masks = torch.randint(0, 3, (2, 16, 16))
+    counter = NFECounter(velocity)
+    pred = predict(counter, space.encode_image(images), space.mask_codec, space.state_shape(16, 16), steps=2)
+    assert pred.shape == (2, 16, 16) and pred.max() < 3 and counter.evaluations == 4
+    x = generate(counter, masks, space.mask_codec, space.state_shape(16, 16), steps=1)
+    assert space.decode_image(x).shape == (2, 3, 16, 16)
+    # mask latents use the posterior's mode: the same mask and noise give the same latent
+    g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    torch.testing.assert_close(space.mask_codec.encode(masks, g1), space.mask_codec.encode(masks, g2))
+
+
+def test_latent_semflow_keeps_four_channels(sd_folder, tmp_path):
+    velocity, space = latent.latent_semflow(sd_folder, PALETTE, tmp_path / "e.safetensors")
+    z = torch.randn(2, 4, 8, 8)
+    v, empty = velocity(z, z[:, :0], torch.rand(2))
+    assert v.shape == z.shape and empty.shape[1] == 0
+
+
+def test_bad_pretrained_folders(tmp_path):
+    with pytest.raises(UsageError, match="missing"):
+        latent.latent_symmflow(tmp_path, PALETTE)
+    folder = tiny_sd_folder(tmp_path / "wide", in_channels=8)
+    with pytest.raises(UsageError, match="8 input and 4 output channels"):
+        latent.latent_symmflow(folder, PALETTE, tmp_path / "e.safetensors")

@@ -1,0 +1,56 @@
+"""Metrics against values worked out by hand, and honest refusals where weights are missing."""
+
+import numpy as np
+import pytest
+import torch
+
+from symmflow import metrics
+
+
+def test_miou_ignores_the_ignore_class_and_accumulates_over_batches():
+    target = torch.tensor([[0, 0, 1, 1, 2, 2]])
+    pred = torch.tensor([[1, 2, 1, 0, 2, 2]])
+    # class 1: tp 1, fn 1 -> 0.5; class 2: tp 2 -> 1.0; background ignored (its false positives too)
+    assert metrics.miou(pred, target, 3, ignore_index=0) == pytest.approx(0.75)
+    streaming = metrics.SegmentationIoU(3, ignore_index=0)
+    streaming.update(pred[:, :3], target[:, :3])
+    streaming.update(pred[:, 3:], target[:, 3:])
+    assert streaming.compute() == pytest.approx(0.75)  # dataset-level, not a mean of batch scores
+
+
+def test_miou_with_an_out_of_range_ignore_value():
+    target, pred = torch.tensor([[255, 0, 1]]), torch.tensor([[1, 0, 1]])
+    assert metrics.miou(pred, target, 2, ignore_index=255) == pytest.approx(1.0)
+    # predicting "unlabelled" (COCO-Stuff's 255) on a labelled pixel is a miss, not an error
+    target, pred = torch.tensor([[0, 0, 1, 1]]), torch.tensor([[0, 255, 1, 1]])
+    assert metrics.miou(pred, target, 2, ignore_index=255) == pytest.approx((0.5 + 1.0) / 2)
+
+
+def test_frechet_distance_closed_form():
+    mu1, mu2 = np.array([0.0, 1.0]), np.array([2.0, 1.0])
+    s1, s2 = np.diag([1.0, 4.0]), np.diag([9.0, 4.0])
+    # diagonal case: |mu1-mu2|^2 + sum (sqrt(a) - sqrt(b))^2
+    assert metrics.frechet_distance(mu1, s1, mu2, s2) == pytest.approx(4.0 + 4.0)
+    assert metrics.frechet_distance(mu1, s1, mu1, s1) == pytest.approx(0.0, abs=1e-8)
+
+
+def test_reference_statistics_are_cached(tmp_path):
+    calls = []
+
+    def images():
+        calls.append(1)
+        yield torch.randn(50, 3)
+
+    cache = tmp_path / "ref.npz"
+    mu, sigma = metrics.reference_statistics(cache, images, lambda x: x)
+    again = metrics.reference_statistics(cache, images, lambda x: x)
+    assert cache.is_file() and len(calls) == 1
+    np.testing.assert_allclose(mu, again[0]) and np.testing.assert_allclose(sigma, again[1])
+
+
+def test_missing_libraries_or_weights_give_a_reason(tmp_path):
+    for check in (metrics.inception_available, metrics.lpips_available):
+        reason = check(tmp_path)
+        assert reason and "\n" not in reason
+    with pytest.raises(metrics.MetricUnavailable):
+        metrics.LPIPS(tmp_path)

@@ -1,0 +1,78 @@
+"""Tables 2, 4 and 5 through the harness, on tiny settings: cells, skips, NFE, grids, reruns."""
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmarks import run, segsynth
+from symmflow.data.scenes import SceneConfig
+from symmflow.models.pixel_unet import UNetConfig
+
+TINY = segsynth.Settings(scenes=SceneConfig(train_scenes=64, test_scenes=8),
+                         unet=UNetConfig(base_channels=8, multipliers=(1, 2), layers_per_block=1,
+                                         head_channels=8, norm_groups=4),
+                         train_steps=4, batch_size=8, warmup_steps=1, eval_samples=8, eval_batch=8,
+                         feature_steps=4)
+
+
+def _cells(out: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted(out.glob("cells/table*/*.json"))]
+
+
+def test_scene_tables_end_to_end(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(segsynth.PROFILES, "smoke", TINY)
+    monkeypatch.setattr(segsynth, "_EXPERIMENTS", {})
+    argv = ["--table", "2,4,5", "--profile", "smoke", "--steps", "1,2", "--out", str(tmp_path),
+            "--device", "cpu", "--no-progress"]
+    assert run.main(argv) == 0
+    cells = _cells(tmp_path)
+    assert len(cells) == 9 + 12 + 2  # table 2 (SS + 2 methods x 4), table 4 (2 x 2 x 3), table 5
+    ok = [c for c in cells if c["status"] == "ok"]
+    skipped = [c for c in cells if c["status"] == "skipped"]
+    assert all("lpips" in c["reason"] for c in skipped) and len(skipped) == 4 + 8
+    assert all(c["nfe_per_sample"] > 0 and c["samples_per_s"] > 0 for c in ok)
+    for name in ("table2", "table4", "table5"):
+        assert (tmp_path / f"{name}.csv").is_file() and (tmp_path / "samples" / f"{name}-scenes.png").is_file()
+    table5 = (tmp_path / "table5.csv").read_text()
+    assert "FD-" not in table5 and "mIoU" in table5
+    nfe = {(c["nfe_per_sample"]) for c in ok}
+    assert nfe <= {1.0, 2.0, 25.0}
+    capsys.readouterr()
+    assert run.main(argv) == 0  # a rerun computes nothing
+    assert "0 to compute" in capsys.readouterr().err
+
+
+def test_paper_dry_run_lists_what_is_missing(tmp_path, capsys):
+    assert run.main(["--table", "2,4,5", "--profile", "paper", "--dry-run", "--data-root", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "CelebAMask-HQ SymmFlow FID @ 25 steps" in out and "COCO-Stuff SymmFlow mIoU @ 1 steps" in out
+    assert "Stable Diffusion 2.1" in out and "MISSING here" in out
+
+
+def test_paper_compute_without_weights_is_one_line(tmp_path, capsys):
+    assert run.main(["--table", "5", "--profile", "paper", "--out", str(tmp_path), "--device", "cpu",
+                     "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error:") and "--pretrained" in err[-1]
+
+
+def test_tiny_latent_paper_run(tmp_path, monkeypatch):
+    """The paper profile's latent path on a tiny SD folder and a tiny CelebAMask-HQ layout."""
+    from tests.test_datasets import celeba_fixture
+    from tests.test_latent import tiny_sd_folder
+
+    celeba_fixture(tmp_path / "data", ids=(0, 1, 2001), size=16)
+    sd = tiny_sd_folder(tmp_path / "sd")
+    paper = dataclasses.replace(segsynth.PROFILES["paper"], resolution=16, batch_size=1, eval_batch=2,
+                                extra={**segsynth.PROFILES["paper"].extra, "epochs": 1, "warmup_epochs": 0,
+                                       "gpus": {"CelebAMask-HQ": 1}, "fid_samples": 0})
+    monkeypatch.setitem(segsynth.PROFILES, "paper", paper)
+    monkeypatch.setattr(segsynth, "_EXPERIMENTS", {})
+    monkeypatch.setattr(segsynth, "PAPER_DATASETS", ("CelebAMask-HQ",))
+    assert run.main(["--table", "5", "--profile", "paper", "--steps", "1", "--out", str(tmp_path / "out"),
+                     "--device", "cpu", "--no-progress", "--data-root", str(tmp_path / "data"),
+                     "--pretrained", str(sd)]) == 0
+    (cell,) = _cells(tmp_path / "out")
+    assert cell["status"] == "ok" and cell["nfe_per_sample"] == 1.0 and 0 <= cell["value"] <= 100
