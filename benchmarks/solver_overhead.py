@@ -64,7 +64,7 @@ def cases():
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.solver_overhead", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("results/cpu"))
-    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--rounds", type=int, default=60)
     args = parser.parse_args(argv)
     rows = []
     todo = [(name, net, x, y, s) for name, net, x, y, steps in cases() for s in steps]
