@@ -363,13 +363,7 @@ class Experiment:
         while count == 0 or count < wanted:
             for images, masks in self._eval():
                 start = time.perf_counter()
-                if method == "SymmFlow":
-                    x = generate(counter, masks, self.space.mask_codec, self.shape, steps=steps,
-                                 method=self.options.solver, generator=generator)
-                else:
-                    x = semflow.synthesise(counter, masks, self.semflow_codec, steps=steps,
-                                           method=self.options.solver, generator=generator)
-                samples = self.space.decode_image(x)
+                samples = self._synthesise(method, counter, masks, steps, generator)
                 wall += time.perf_counter() - start
                 feats.append(features(samples.cpu()))
                 if lpips is not None:
@@ -386,6 +380,16 @@ class Experiment:
         self._results[key] = result
         return result
 
+    def _synthesise(self, method: str, counter, masks, steps: int, generator):
+        """Decoded images from ``masks`` by SymmFlow (t 0 -> 1) or SemFlow (mask -> image)."""
+        if method == "SymmFlow":
+            x = generate(counter, masks, self.space.mask_codec, self.shape, steps=steps,
+                         method=self.options.solver, generator=generator)
+        else:
+            x = semflow.synthesise(counter, masks, self.semflow_codec, steps=steps,
+                                   method=self.options.solver, generator=generator)
+        return self.space.decode_image(x)
+
     def lpips(self, method: str, steps: int, protocol: str) -> dict:
         reason = lpips_available(self.options.lpips_dir)
         if reason:
@@ -401,13 +405,7 @@ class Experiment:
         for _, masks in self._eval():
             masks = masks[:8].repeat_interleave(k, 0)
             start = time.perf_counter()
-            if method == "SymmFlow":
-                x = generate(counter, masks, self.space.mask_codec, self.shape, steps=steps,
-                             method=self.options.solver, generator=generator)
-            else:
-                x = semflow.synthesise(counter, masks, self.semflow_codec, steps=steps,
-                                       method=self.options.solver, generator=generator)
-            samples = self.space.decode_image(x)
+            samples = self._synthesise(method, counter, masks, steps, generator)
             wall += time.perf_counter() - start
             values.append(net.diversity(samples.reshape(-1, k, *samples.shape[1:])).cpu())
             count += len(masks)
