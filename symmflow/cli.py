@@ -120,12 +120,15 @@ def _codec(settings: dict):
     return ClassImageCodec(len(settings["class_names"]), (settings["size"],) * 2, settings["beta"])
 
 
-def _open_model(folder: Path, device: str):
+def _open_model(folder: Path, device: str, task: str, instead: str):
+    """The trained model in ``folder``, which must be a ``task`` model (else: use ``instead``)."""
     from symmflow.checkpoint import load_weights, saved_settings
 
     settings = saved_settings(folder)
     if settings is None:
         raise UsageError(f"{folder} is not a model folder (no settings.json); train one with symmflow train")
+    if settings["task"] != task:
+        raise UsageError(f"{folder} is a {settings['task']} model; use symmflow {instead}")
     return load_weights(_model(settings, device), folder).eval(), settings
 
 
@@ -188,9 +191,7 @@ def segment(args) -> None:
     from symmflow.tasks import predict
 
     device = _device(args.device)
-    model, settings = _open_model(args.model, device)
-    if settings["task"] != "segmentation":
-        raise UsageError(f"{args.model} is a classification model; use symmflow classify")
+    model, settings = _open_model(args.model, device, "segmentation", "classify")
     codec, size = _codec(settings), settings["size"]
     files = image_files(args.images) if args.images.is_dir() else [args.images]
     generator = torch.Generator().manual_seed(args.seed)
@@ -211,9 +212,7 @@ def synthesise(args) -> None:
     from symmflow.tasks import generate
 
     device = _device(args.device)
-    model, settings = _open_model(args.model, device)
-    if settings["task"] != "segmentation":
-        raise UsageError(f"{args.model} is a classification model; use symmflow sample")
+    model, settings = _open_model(args.model, device, "segmentation", "sample")
     codec, size = _codec(settings), settings["size"]
     files = image_files(args.masks) if args.masks.is_dir() else [args.masks]
     generator = torch.Generator().manual_seed(args.seed)
@@ -231,9 +230,7 @@ def classify(args) -> None:
     from symmflow.tasks import predict
 
     device = _device(args.device)
-    model, settings = _open_model(args.model, device)
-    if settings["task"] != "classification":
-        raise UsageError(f"{args.model} is a segmentation model; use symmflow segment")
+    model, settings = _open_model(args.model, device, "classification", "segment")
     codec, size, names = _codec(settings), settings["size"], settings["class_names"]
     files = image_files(args.images) if args.images.is_dir() else [args.images]
     x = torch.stack([_load_rgb(f, size) for f in files]).to(device)
@@ -248,9 +245,7 @@ def sample(args) -> None:
     from symmflow.tasks import generate
 
     device = _device(args.device)
-    model, settings = _open_model(args.model, device)
-    if settings["task"] != "classification":
-        raise UsageError(f"{args.model} is a segmentation model; use symmflow synthesise")
+    model, settings = _open_model(args.model, device, "classification", "synthesise")
     names = settings["class_names"]
     try:
         labels = [int(s) for s in args.labels.split(",") if s.strip()]
