@@ -77,8 +77,8 @@ def classify(model, images: Tensor, num_classes: int, schedule: Schedule = PUBLI
     """
     path = path or SymmetricPath()
     grid = schedule.times[-1]
-    t_grid = (torch.arange(grid, dtype=torch.float32) + 0.5) / grid
     b, device = len(images), images.device
+    t_grid = (torch.arange(grid, dtype=torch.float32, device=device) + 0.5) / grid
     err_sum = torch.zeros(b, num_classes, device=device)
     err_cnt = torch.zeros(b, num_classes, device=device)
     alive = torch.ones(b, num_classes, dtype=torch.bool, device=device)
@@ -98,7 +98,7 @@ def classify(model, images: Tensor, num_classes: int, schedule: Schedule = PUBLI
         rows_t = new_t.repeat(len(img))
         for start in range(0, len(rows_img), batch_rows):
             i, c, j = (r[start:start + batch_rows] for r in (rows_img, rows_cls, rows_t))
-            t = t_grid.to(device)[j]
+            t = t_grid[j]
             x_t, target = path.image_part(images[i], t, noise[i, j])
             diff = model(x_t, c, t).float() - target.float()
             err = diff.abs().flatten(1).mean(1) if schedule.error == "l1" else diff.square().flatten(1).mean(1)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from benchmarks.cells import Cell, RunOptions
 from benchmarks.store import CellStore
+from symmflow.device import resolve_device
 from symmflow.errors import UsageError
 from symmflow.solver import METHODS
 
@@ -65,18 +66,6 @@ def parse_steps(text: str) -> tuple[int, ...]:
     if not steps or min(steps) <= 0:
         raise UsageError(f"--steps {text!r}: every step count must be a positive integer, e.g. --steps 1,2,5")
     return steps
-
-
-def resolve_device(name: str) -> str:
-    import torch
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UsageError(f"--device {name}: no CUDA device is visible here; use --device cpu or auto")
-    if name != "cpu" and not name.startswith("cuda"):
-        raise UsageError(f"--device {name!r} is not a device; use auto, cpu, cuda or cuda:N")
-    return name
 
 
 def check_writable(out: Path) -> None:

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from symmflow.device import resolve_device
 from symmflow.errors import UsageError
 
 
@@ -59,19 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
             q.add_argument("--out", type=Path, required=True)
         q.add_argument("--seed", type=int, default=0)
     for q in sub.choices.values():
-        q.add_argument("--device", default="auto", help="auto (the GPU when there is one), cpu or cuda")
+        q.add_argument("--device", default="auto", help="auto (the GPU when there is one), cpu, cuda or cuda:N")
     return p
 
 
 # ------------------------------------------------------------------ helpers
-
-
-def _device(name: str) -> str:
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UsageError(f"--device {name}: no CUDA device is visible here; use --device cpu or auto")
-    return name
 
 
 def palette_for(num_classes: int, beta: float):
@@ -145,7 +138,7 @@ def train(args) -> None:
         raise UsageError(f"--size {args.size}: use a multiple of 8, e.g. 32 or 64")
     if args.steps <= 0 or args.batch_size <= 0:
         raise UsageError("--steps and --batch-size must be positive")
-    device = _device(args.device)
+    device = resolve_device(args.device)
     if args.masks is not None:
         pairs = paired_folders(args.images, args.masks, num_classes=256)
         masks = [read_image(m, "L") for _, m in pairs.items]
@@ -190,7 +183,7 @@ def segment(args) -> None:
     from symmflow.data.segmentation import image_files, read_image
     from symmflow.tasks import predict
 
-    device = _device(args.device)
+    device = resolve_device(args.device)
     model, settings = _open_model(args.model, device, "segmentation", "classify")
     codec, size = _codec(settings), settings["size"]
     files = image_files(args.images) if args.images.is_dir() else [args.images]
@@ -211,7 +204,7 @@ def synthesise(args) -> None:
     from symmflow.data.segmentation import check_ids, image_files, read_image
     from symmflow.tasks import generate
 
-    device = _device(args.device)
+    device = resolve_device(args.device)
     model, settings = _open_model(args.model, device, "segmentation", "sample")
     codec, size = _codec(settings), settings["size"]
     files = image_files(args.masks) if args.masks.is_dir() else [args.masks]
@@ -229,7 +222,7 @@ def classify(args) -> None:
     from symmflow.data.segmentation import image_files
     from symmflow.tasks import predict
 
-    device = _device(args.device)
+    device = resolve_device(args.device)
     model, settings = _open_model(args.model, device, "classification", "segment")
     codec, size, names = _codec(settings), settings["size"], settings["class_names"]
     files = image_files(args.images) if args.images.is_dir() else [args.images]
@@ -244,7 +237,7 @@ def classify(args) -> None:
 def sample(args) -> None:
     from symmflow.tasks import generate
 
-    device = _device(args.device)
+    device = resolve_device(args.device)
     model, settings = _open_model(args.model, device, "classification", "synthesise")
     names = settings["class_names"]
     try:

@@ -113,14 +113,19 @@ def reference_statistics(cache: Path, images: Callable[[], Iterable[Tensor]],
     return mu, sigma
 
 
+def _unavailable(package: str, module: str, weights: str, what: str, weights_dir: Path | None) -> str | None:
+    """None when ``module`` imports and ``weights`` lie in ``weights_dir``; else the reason."""
+    if importlib.util.find_spec(module) is None:
+        return (f"{package} is not importable (it needs torchvision, which needs torch==2.14.1); "
+                "install the paper profile's extra")
+    if weights_dir is None or not (Path(weights_dir) / weights).is_file():
+        return f"{what} weights {weights} not found in {weights_dir}; pass the folder holding them"
+    return None
+
+
 def inception_available(weights_dir: Path | None) -> str | None:
     """None when clean-fid's Inception can run; else the reason it cannot."""
-    if importlib.util.find_spec("cleanfid") is None:
-        return ("clean-fid is not importable (it needs torchvision, which needs torch==2.14.1); "
-                "install the paper profile's extra")
-    if weights_dir is None or not (Path(weights_dir) / INCEPTION_FILE).is_file():
-        return f"Inception weights {INCEPTION_FILE} not found in {weights_dir}; pass the folder holding them"
-    return None
+    return _unavailable("clean-fid", "cleanfid", INCEPTION_FILE, "Inception", weights_dir)
 
 
 def inception_features(weights_dir: Path, device: str = "cpu") -> Callable[[Tensor], Tensor]:
@@ -148,12 +153,7 @@ def inception_features(weights_dir: Path, device: str = "cpu") -> Callable[[Tens
 
 def lpips_available(weights_dir: Path | None) -> str | None:
     """None when AlexNet LPIPS can run; else the reason it cannot."""
-    if importlib.util.find_spec("lpips") is None:
-        return ("lpips is not importable (it needs torchvision, which needs torch==2.14.1); "
-                "install the paper profile's extra")
-    if weights_dir is None or not (Path(weights_dir) / ALEXNET_FILE).is_file():
-        return f"AlexNet weights {ALEXNET_FILE} not found in {weights_dir}; pass the folder holding them"
-    return None
+    return _unavailable("lpips", "lpips", ALEXNET_FILE, "AlexNet", weights_dir)
 
 
 class LPIPS:
