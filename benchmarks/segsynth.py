@@ -34,7 +34,7 @@ from baselines import semflow
 from benchmarks.cells import Cell, CellSink, PlotSpec, RunOptions, canonical, digest
 from benchmarks.store import write_atomic
 from symmflow.checkpoint import load_weights, save_weights, saved_settings
-from symmflow.codecs import PaletteCodec
+from symmflow.codecs import PaletteCodec, VectorClassCodec
 from symmflow.data.scenes import NUM_CLASSES, SCENE_COLOURS, SceneConfig, build_scenes
 from symmflow.errors import UsageError
 from symmflow.metrics import (PROTOCOLS, LPIPS, MetricUnavailable, SegmentationIoU,
@@ -46,6 +46,7 @@ from symmflow.path import SymmetricPath
 from symmflow.solver import NFECounter
 from symmflow.spaces import PixelSpace
 from symmflow.tasks import generate, predict
+from symmflow.timesampling import TimeSampler
 from symmflow.train import TrainConfig, fit
 
 STEPS = (1, 2, 5, 10, 20, 25)
@@ -68,6 +69,14 @@ class Settings:
     warmup_steps: int = 100
     ema_decay: float = 0.995
     image_weight: float = 0.9
+    near_one: float = 0.0
+    """Share of SymmFlow's training times drawn near t = 1 (:class:`~symmflow.timesampling.TimeSampler`)."""
+    near_one_width: float = 0.1
+    label_residual: bool = False
+    """v_y = y_t + U-Net output (:func:`~symmflow.models.pixel_unet.with_label_residual`)."""
+    mask_code: str = "palette"
+    """SymmFlow's mask state in pixel space: ``palette`` (RGB colours, the authors') or
+    ``per-class`` (one +-1 channel per class, :class:`~symmflow.codecs.VectorClassCodec`)."""
     sigma_min: float = 1e-4
     beta: float = 20.0
     eval_samples: int = 300
@@ -197,10 +206,12 @@ class Experiment:
             self.space = load_space(options.pretrained, self.data.palette).to(self.device)
         else:
             self.data = SceneData(s)
-            self.space = PixelSpace(self.data.palette)
+            per_class = VectorClassCodec(self.data.num_classes) if s.mask_code == "per-class" else None
+            self.space = PixelSpace(self.data.palette, per_class)
         self.palette = self.data.palette
         self.semflow_codec = self.space.with_palette(semflow.perturbation_codec(self.palette)).mask_codec
         self.shape = self.space.state_shape(self.data.size, self.data.size)
+        self.label_shape = self.space.label_shape(self.data.size, self.data.size)
         self.identity = {"dataset": dataset, "settings": asdict(s), "seed": options.seed}
         self._models: dict[str, tuple[torch.nn.Module, float]] = {}
         self._results: dict[tuple, dict] = {}
@@ -235,7 +246,9 @@ class Experiment:
             build = {"SymmFlow": latent_symmflow, "SemFlow": latent_semflow}[method]
             return build(self.options.pretrained, self.palette, cache)[0]
         if method == "SymmFlow":
-            return ConcatVelocity(pixel_unet(s.unet, 2 * channels, 2 * channels, self.data.size), channels)
+            width = channels + self.label_shape[0]
+            return ConcatVelocity(pixel_unet(s.unet, width, width, self.data.size), channels,
+                                  label_residual=s.label_residual)
         if method == "SemFlow":
             return semflow.SemFlowVelocity(pixel_unet(s.unet, channels, channels, self.data.size))
         if method == "SS":
@@ -247,10 +260,12 @@ class Experiment:
     def _loss(self, method: str):
         s, space = self.settings, self.space
         path = SymmetricPath(sigma_min=s.sigma_min, image_weight=s.image_weight)
+        times = TimeSampler(s.near_one, s.near_one_width)
 
         def symmflow_loss(model, batch):
             images, masks = batch
-            return path.loss(model, space.encode_image(images), space.mask_codec.encode(masks)).total
+            return path.loss(model, space.encode_image(images), space.mask_codec.encode(masks),
+                             times(len(images), device=images.device)).total
 
         def semflow_loss(model, batch):
             images, masks = batch
@@ -314,7 +329,7 @@ class Experiment:
             start = time.perf_counter()
             with torch.no_grad():
                 if method == "SymmFlow":
-                    pred = predict(counter, self.space.encode_image(images), self.space.mask_codec, self.shape,
+                    pred = predict(counter, self.space.encode_image(images), self.space.mask_codec, self.label_shape,
                                    steps=steps, method=self.options.solver, generator=generator)
                 elif method == "SemFlow":
                     pred = semflow.segment(counter, self.space.encode_image(images), self.semflow_codec,

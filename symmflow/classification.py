@@ -41,6 +41,8 @@ class ClassifierDesign:
     near_one: float = 0.0
     near_one_width: float = 0.1
     time_scale: float = 1.0
+    label_residual: bool = False
+    """v_y = y_t + network output (:func:`~symmflow.models.pixel_unet.with_label_residual`)."""
     sigma_min: float = 1e-4
     beta: float = 4.0
 
@@ -63,11 +65,13 @@ class SymmFlowClassifier:
             self.codec = ClassImageCodec(num_classes, (size, size), beta=design.beta)
             self.label_shape: tuple[int, ...] = (1, size, size)
             self.model: nn.Module = ConcatVelocity(
-                pixel_unet(unet, channels + 1, channels + 1, size), channels, design.time_scale)
+                pixel_unet(unet, channels + 1, channels + 1, size), channels, design.time_scale,
+                design.label_residual)
         else:
             self.codec = VectorClassCodec(num_classes)
             self.label_shape = (num_classes,)
-            self.model = VectorLabelVelocity(unet, channels, num_classes, size, design.time_scale)
+            self.model = VectorLabelVelocity(unet, channels, num_classes, size, design.time_scale,
+                                             design.label_residual)
         self.path = SymmetricPath(sigma_min=design.sigma_min, image_weight=design.image_weight)
         self.times = TimeSampler(design.near_one, design.near_one_width)
 

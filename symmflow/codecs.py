@@ -77,6 +77,12 @@ class VectorClassCodec:
     dimensionality as X"); this is the toy's +-1 code with its dequantisation, one entry per
     class.  Decision: the largest entry.  A one-step prediction from t = 1 estimates
     E[y | x], so the entries rank the classes by their posterior and serve as AUC scores.
+
+    Labels of any shape (B, ...) get the class axis second: class ids (B,) -> (B, n), class
+    maps (B, H, W) -> (B, n, H, W), one +-1 channel per class.  For segmentation this is the
+    per-pixel counterpart of the palette image, and its decision differs in kind: the largest
+    entry of E[y | x] is the most probable class, while the palette colour nearest to an
+    average of colours need not be any of the likely ones (it drifts to the mid colours).
     """
 
     half_width = 0.5
@@ -89,7 +95,7 @@ class VectorClassCodec:
     def encode(self, labels: Tensor, generator=None) -> Tensor:
         if labels.numel() and (labels.min() < 0 or labels.max() >= self.num_classes):
             raise ValueError(f"labels must lie in [0, {self.num_classes - 1}]")
-        code = 2.0 * torch.nn.functional.one_hot(labels.long(), self.num_classes).float() - 1.0
+        code = 2.0 * torch.nn.functional.one_hot(labels.long(), self.num_classes).float().movedim(-1, 1) - 1.0
         return code + _uniform(code.shape, self.half_width, code, generator)
 
     def decode(self, y: Tensor) -> Tensor:

@@ -11,18 +11,23 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from symmflow.codecs import PaletteCodec
+from symmflow.codecs import PaletteCodec, VectorClassCodec
 
 
 class PixelSpace:
-    """Images and palette masks as they are: (B, 3, H, W) in [-1, 1]."""
+    """Images as they are, (B, 3, H, W) in [-1, 1]; masks as palette images, or as one +-1
+    channel per class when ``mask_codec`` is a :class:`~symmflow.codecs.VectorClassCodec`."""
 
-    def __init__(self, palette: PaletteCodec):
+    def __init__(self, palette: PaletteCodec, mask_codec: PaletteCodec | VectorClassCodec | None = None):
         self.palette = palette
-        self.mask_codec = palette
+        self.mask_codec = palette if mask_codec is None else mask_codec
 
     def state_shape(self, height: int, width: int) -> tuple[int, int, int]:
         return (3, height, width)
+
+    def label_shape(self, height: int, width: int) -> tuple[int, int, int]:
+        channels = self.mask_codec.num_classes if isinstance(self.mask_codec, VectorClassCodec) else 3
+        return (channels, height, width)
 
     def encode_image(self, images: Tensor, generator=None) -> Tensor:
         return images

@@ -57,6 +57,30 @@ def test_vector_label_model_shapes_and_gradients():
     assert v_x.shape == x.shape and v_y.shape == (4, 10)
 
 
+@pytest.mark.parametrize("label", ["vector", "channel"])
+def test_label_residual_leaves_only_the_label_to_predict_at_t_1(label):
+    """With the residual, a network whose label output is -(1 - sigma) y gives the exact
+    target of eq. (2) at t = 1, and one Euler step from [image, noise] lands on y."""
+    design = ClassifierDesign(label=label, label_residual=True, sigma_min=0.0)
+    clf = SymmFlowClassifier(design, TINY, 1, 10, 16)
+    x, labels = torch.rand(4, 1, 16, 16) * 2 - 1, torch.tensor([0, 3, 5, 9])
+    y, noise, t = clf.codec.encode(labels), torch.randn(4, *clf.label_shape), torch.ones(4)
+    head = clf.model.label_out.linear if label == "vector" else clf.model.unet.conv_out
+    with torch.no_grad():  # a label output of exactly zero
+        head.weight.zero_()
+        head.bias.zero_()
+    _, v_y = clf.model(x, noise, t)
+    torch.testing.assert_close(v_y, noise)  # y_t passed through untouched
+    target = SymmetricPath(sigma_min=0.0).sample(x, y, t, torch.randn_like(x), noise).v_y
+    torch.testing.assert_close(target - v_y, -y)  # what is left to predict: the label alone
+    plain = SymmFlowClassifier(ClassifierDesign(label=label, sigma_min=0.0), TINY, 1, 10, 16).model
+    plain_head = plain.label_out.linear if label == "vector" else plain.unet.conv_out
+    with torch.no_grad():
+        plain_head.weight.zero_()
+        plain_head.bias.zero_()
+    assert plain(x, noise, t)[1].abs().max() == 0  # without it the network must copy the noise
+
+
 def test_discriminative_has_no_decoder():
     model = UNetClassifier(TINY, 1, 10, 16)
     assert len(model.unet.up_blocks) == 0 and model(torch.zeros(3, 1, 16, 16)).shape == (3, 10)

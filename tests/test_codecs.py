@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from symmflow.codecs import (CELEBAMASK_COLOURS, COCOSTUFF_IGNORE_COLOUR, ClassImageCodec,
-                             PaletteCodec, ToyScalarCodec, cocostuff_colours)
+                             PaletteCodec, ToyScalarCodec, VectorClassCodec, cocostuff_colours)
 
 
 def test_toy_codec_ranges_and_round_trip():
@@ -64,3 +64,26 @@ def test_palette_cocostuff_with_ignore():
     assert torch.equal(codec.decode(codec.encode(mask)), mask)
     with pytest.raises(ValueError, match="outside"):
         codec.encode(torch.full((1, 2, 2), 171))
+
+
+def test_per_class_code_of_masks_has_the_class_axis_second_and_round_trips():
+    codec = VectorClassCodec(11)
+    mask = torch.randint(0, 11, (2, 8, 8), generator=torch.Generator().manual_seed(0))
+    y = codec.encode(mask)
+    assert y.shape == (2, 11, 8, 8)
+    assert torch.equal(codec.decode(y), mask)
+    assert torch.equal((y > 0).long().argmax(1), mask) and (y > 0).sum(1).eq(1).all()
+
+
+def test_per_class_code_decides_by_the_most_probable_class_where_a_palette_does_not():
+    """An uncertain pixel -- class 1 with probability 0.40, class 2 0.35, class 3 0.25 -- has
+    E[y | x] = the probability-weighted mean of the class codes.  The per-class code decodes
+    it to the most probable class; the mean of the palette colours is nearest the grey."""
+    colours = [(0, 0, 0), (255, 0, 0), (0, 255, 0), (0, 0, 255), (127, 127, 127)]
+    palette, per_class = PaletteCodec(colours, beta=0), VectorClassCodec(5)
+    share = {1: 0.40, 2: 0.35, 3: 0.25}
+    pixel = lambda k: torch.full((1, 1, 1), k)  # noqa: E731
+    palette_mean = sum(p * palette.encode(pixel(k)) for k, p in share.items())
+    code_mean = sum(p * (2 * torch.eye(5)[k] - 1).reshape(1, 5, 1, 1) for k, p in share.items())
+    assert per_class.decode(code_mean).item() == 1
+    assert palette.decode(palette_mean).item() == 4

@@ -132,6 +132,10 @@ class LatentSpace:
     def state_shape(self, height: int, width: int) -> tuple[int, int, int]:
         return (self.channels, height // self.factor, width // self.factor)
 
+    def label_shape(self, height: int, width: int) -> tuple[int, int, int]:
+        """The mask's latent: the same shape as the image's."""
+        return self.state_shape(height, width)
+
     @torch.no_grad()
     def encode(self, rgb: Tensor, sample: bool = True, generator=None) -> Tensor:
         dist = self.vae.encode(rgb.to(self.vae.dtype)).latent_dist

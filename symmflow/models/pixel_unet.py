@@ -57,13 +57,29 @@ class ConcatVelocity(nn.Module):
     """SymmFlow velocity from one U-Net over the channel concatenation [x_t, y_t].
 
     ``time_scale`` multiplies t before the U-Net's sinusoidal embedding: the authors feed t
-    in [0, 1] unscaled (1.0), SemFlow scales by 1000 (notes section 1).
+    in [0, 1] unscaled (1.0), SemFlow scales by 1000 (notes section 1).  ``label_residual``
+    adds y_t to the label output (:func:`with_label_residual`).
     """
 
-    def __init__(self, unet: nn.Module, x_channels: int, time_scale: float = 1.0):
+    def __init__(self, unet: nn.Module, x_channels: int, time_scale: float = 1.0,
+                 label_residual: bool = False):
         super().__init__()
         self.unet, self.x_channels, self.time_scale = unet, x_channels, time_scale
+        self.label_residual = label_residual
 
     def forward(self, x: Tensor, y: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
         out = self.unet(torch.cat([x, y], 1), t * self.time_scale).sample
-        return out[:, : self.x_channels], out[:, self.x_channels:]
+        v_y = out[:, self.x_channels:]
+        return out[:, : self.x_channels], with_label_residual(v_y, y) if self.label_residual else v_y
+
+
+def with_label_residual(network_v_y: Tensor, y_t: Tensor) -> Tensor:
+    """``v_y = y_t + network output``: the label velocity as a residual on the label state.
+
+    At t = 1 the target of eq. (2) is ``v_y = eps_y - (1 - sigma) y = y_t - (1 - sigma) y``:
+    without the residual the network has to copy the input noise eps_y through to its output
+    as well as recognise y, and every error in the copy lands in the one-step prediction
+    ``y_0 = y_1 - v_y``.  With it the network's output at t = 1 is ``-(1 - sigma) y``, a
+    function of the image alone.  The flow, the path and the loss are unchanged.
+    """
+    return y_t + network_v_y
