@@ -76,3 +76,11 @@ def test_tiny_latent_paper_run(tmp_path, monkeypatch):
                      "--pretrained", str(sd)]) == 0
     (cell,) = _cells(tmp_path / "out")
     assert cell["status"] == "ok" and cell["nfe_per_sample"] == 1.0 and 0 <= cell["value"] <= 100
+
+
+def test_segmentation_design_rejects_an_unknown_design(tmp_path, capsys):
+    from benchmarks import segmentation_design
+
+    assert segmentation_design.main(["--out", str(tmp_path), "--only", "no such design"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unknown design" in err[0] and not any(tmp_path.iterdir())

@@ -1,0 +1,92 @@
+"""How SymmFlow's settings on the scene set were compared: ``python -m benchmarks.segmentation_design``.
+
+Each design is the cpu profile of Tables 2, 4 and 5 (:mod:`benchmarks.segsynth`: the scene
+set, the base-32 pixel U-Net, 1,200 steps of 32) with some of SymmFlow's settings replaced
+-- where the training times are drawn, the image weight, the label residual
+(:func:`~symmflow.models.pixel_unet.with_label_residual`), the mask code -- and is scored
+by mIoU at 1 and 25 Euler steps and FD-scenenet at 25 steps, exactly as the tables score it.
+One file per design under ``<out>/segmentation-design/`` (so designs can run in separate
+processes), and ``<out>/segmentation-design.md`` over all of them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+
+from benchmarks import segsynth
+from benchmarks.cells import RunOptions, digest
+from benchmarks.provenance import provenance
+from benchmarks.store import write_atomic
+
+DESIGNS = {
+    "authors: palette, t ~ U(0, 1), image weight 0.9": {},
+    "palette, residual, half of t in [0.9, 1], image weight 0.5":
+        {"label_residual": True, "near_one": 0.5, "image_weight": 0.5},
+    "palette, residual, a quarter of t in [0.9, 1], image weight 0.7":
+        {"label_residual": True, "near_one": 0.25, "image_weight": 0.7},
+    "per-class code, residual, half of t in [0.9, 1], image weight 0.5":
+        {"mask_code": "per-class", "label_residual": True, "near_one": 0.5, "image_weight": 0.5},
+}
+
+
+def measure(name: str, out: Path, seed: int, progress: bool) -> dict:
+    """Train SymmFlow with design ``name`` and score it as Tables 2 and 5 do."""
+    settings = replace(segsynth.PROFILES["cpu"], **DESIGNS[name])
+    segsynth.PROFILES["design"] = settings
+    options = RunOptions(profile="design", seed=seed, out=out / "segmentation-design" / digest(asdict(settings)),
+                         progress=progress)
+    experiment = segsynth.Experiment(segsynth.SCENES, options)
+    start = time.perf_counter()
+    experiment.model("SymmFlow")
+    record = {"design": name, "changes": DESIGNS[name], "train_s": time.perf_counter() - start,
+              "train_steps": settings.train_steps, "batch_size": settings.batch_size,
+              "eval_scenes": settings.eval_samples, "provenance": provenance("cpu")}
+    for steps in (1, segsynth.TABLE2_STEPS):
+        record[f"miou_{steps}"] = experiment.segmentation("SymmFlow", steps)["value"]
+    record[f"fd_{segsynth.TABLE2_STEPS}"] = experiment.synthesis("SymmFlow", segsynth.TABLE2_STEPS)["value"]
+    return record
+
+
+def markdown(records: list[dict]) -> str:
+    lines = ["# How SymmFlow's settings were compared on the scene set", "",
+             "cpu profile of Tables 2, 4, 5 (1,200 steps of 32 scenes, base-32 pixel U-Net, seed 0), one "
+             "setting group changed per row; mIoU with the background ignored, FD in the scene-set network.", "",
+             "| design | mIoU, 1 step | mIoU, 25 steps | FD-scenenet, 25 steps | train (s) | commit |",
+             "|---|---|---|---|---|---|"]
+    for r in records:
+        lines.append(f"| {r['design']} | {r['miou_1']:.1f} | {r['miou_25']:.1f} | {r['fd_25']:.3f} | "
+                     f"{r['train_s']:.0f} | {r['provenance']['git_commit']} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", type=Path, default=Path("results/cpu"))
+    p.add_argument("--only", default=None, help="design names to run, separated by ';' (default: all)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-progress", action="store_true")
+    args = p.parse_args(argv)
+    wanted = args.only.split(";") if args.only else list(DESIGNS)
+    unknown = [w for w in wanted if w not in DESIGNS]
+    if unknown:
+        print(f"error: unknown design {unknown[0]!r}; choose from: {'; '.join(DESIGNS)}", file=sys.stderr)
+        return 2
+    folder = args.out / "segmentation-design"
+    for name in wanted:
+        record = measure(name, args.out, args.seed, not args.no_progress)
+        print(json.dumps(record), file=sys.stderr)
+        write_atomic(folder / f"{digest(name)}.json", json.dumps(record, indent=1))
+    records = [json.loads(f.read_text()) for f in sorted(folder.glob("*.json"))]
+    order = list(DESIGNS)
+    records.sort(key=lambda r: order.index(r["design"]) if r["design"] in order else len(order))
+    write_atomic(args.out / "segmentation-design.md", markdown(records))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
