@@ -45,6 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--lr", type=float, default=5e-4)
     t.add_argument("--base-channels", type=int, default=32)
     t.add_argument("--beta", type=float, default=None, help="label dequantisation (default 10 masks, 4 classes)")
+    t.add_argument("--image-weight", type=float, default=0.9, help="image share of the loss (authors: 0.9)")
+    t.add_argument("--near-one", type=float, default=0.0,
+                   help="share of training times drawn from U(0.9, 1) (authors: 0; 0.5 helps recognition)")
+    t.add_argument("--label-residual", action="store_true",
+                   help="predict v_y as y_t + network output (helps recognition; see docs)")
     for name in ("segment", "synthesise", "classify", "sample"):
         q = sub.add_parser(name, help={"segment": "image files -> mask PNGs", "synthesise": "mask PNGs -> images",
                                        "classify": "image files -> class per file", "sample": "class ids -> images"}[name])
@@ -102,7 +107,8 @@ def _model(settings: dict, device: str):
     groups = min(32, settings["base_channels"])
     config = UNetConfig(base_channels=settings["base_channels"], multipliers=(1, 2, 2), layers_per_block=1,
                         head_channels=settings["base_channels"], norm_groups=groups)
-    return ConcatVelocity(pixel_unet(config, c + y, c + y, settings["size"]), c).to(device)
+    return ConcatVelocity(pixel_unet(config, c + y, c + y, settings["size"]), c,
+                          label_residual=settings.get("label_residual", False)).to(device)
 
 
 def _codec(settings: dict):
@@ -132,12 +138,15 @@ def train(args) -> None:
     from symmflow.checkpoint import save_weights
     from symmflow.data.segmentation import image_files, paired_folders, read_image
     from symmflow.path import SymmetricPath
+    from symmflow.timesampling import TimeSampler
     from symmflow.train import TrainConfig, fit
 
     if args.size % 8 or args.size < 8:
         raise UsageError(f"--size {args.size}: use a multiple of 8, e.g. 32 or 64")
     if args.steps <= 0 or args.batch_size <= 0:
         raise UsageError("--steps and --batch-size must be positive")
+    if not 0 <= args.image_weight <= 1 or not 0 <= args.near_one <= 1:
+        raise UsageError("--image-weight and --near-one must lie in [0, 1]")
     device = resolve_device(args.device)
     if args.masks is not None:
         pairs = paired_folders(args.images, args.masks, num_classes=256)
@@ -160,9 +169,10 @@ def train(args) -> None:
         labels = torch.tensor([k for _, k in files])
         settings = {"task": "classification", "class_names": names, "beta": args.beta or 4.0}
     settings.update(size=args.size, base_channels=args.base_channels, steps=args.steps, lr=args.lr,
-                    batch_size=args.batch_size)
+                    batch_size=args.batch_size, image_weight=args.image_weight, near_one=args.near_one,
+                    label_residual=args.label_residual)
     codec, model = _codec(settings), _model(settings, device)
-    path = SymmetricPath()
+    path, times = SymmetricPath(image_weight=args.image_weight), TimeSampler(args.near_one)
     generator = torch.Generator().manual_seed(0)
 
     def batches():
@@ -172,7 +182,11 @@ def train(args) -> None:
 
     config = TrainConfig(steps=args.steps, lr=args.lr, batch_size=args.batch_size, schedule="onecycle",
                          warmup_steps=min(100, args.steps // 10), ema_decay=0.999 if args.steps > 2000 else 0.99)
-    result = fit(model, lambda m, b: path.loss(m, *b).total, batches(), config, device=device, desc="train")
+    def loss(m, batch):
+        images, y = batch
+        return path.loss(m, images, y, times(len(images), device=images.device)).total
+
+    result = fit(model, loss, batches(), config, device=device, desc="train")
     save_weights(result.model, args.out, settings)
     print(args.out)
 

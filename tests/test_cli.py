@@ -1,5 +1,7 @@
 """The symmflow command end to end on tiny folders: files in, files out, one-line errors."""
 
+import json
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -41,8 +43,13 @@ def test_classification_round_trip(tmp_path, capsys):
     for k, value in enumerate((0, 255)):
         for i in range(3):
             _png(tmp_path / "data" / f"class{k}" / f"{i}.png", np.full((16, 16, 3), value))
-    assert main(["train", "--images", str(tmp_path / "data"), "--out", str(tmp_path / "clf"), *TINY]) == 0
+    assert main(["train", "--images", str(tmp_path / "data"), "--out", str(tmp_path / "clf"), *TINY,
+                 "--label-residual", "--near-one", "0.5", "--image-weight", "0.5"]) == 0
     capsys.readouterr()
+    settings = json.loads((tmp_path / "clf" / "settings.json").read_text())
+    assert settings["label_residual"] and settings["near_one"] == 0.5 and settings["image_weight"] == 0.5
+    from symmflow.cli import _open_model
+    assert _open_model(tmp_path / "clf", "cpu", "classification", "segment")[0].label_residual
     assert main(["classify", "--model", str(tmp_path / "clf"), "--images", str(tmp_path / "data" / "class1"),
                  "--device", "cpu"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
@@ -59,6 +66,7 @@ def test_classification_round_trip(tmp_path, capsys):
     (["segment", "--model", "/nonexistent", "--images", "/tmp", "--out", "/tmp/x"], "not a model folder"),
     (["train", "--images", "/nonexistent", "--masks", "/nonexistent", "--out", "/tmp/x"], "not found"),
     (["frobnicate"], "invalid choice"),
+    (["train", "--images", "/tmp", "--out", "/tmp/x", "--near-one", "2"], "must lie in [0, 1]"),
 ])
 def test_bad_input_is_one_line_and_exit_2(argv, expected, capsys):
     assert main(argv) == 2
