@@ -182,6 +182,7 @@ def train(args) -> None:
 
     config = TrainConfig(steps=args.steps, lr=args.lr, batch_size=args.batch_size, schedule="onecycle",
                          warmup_steps=min(100, args.steps // 10), ema_decay=0.999 if args.steps > 2000 else 0.99)
+
     def loss(m, batch):
         images, y = batch
         return path.loss(m, images, y, times(len(images), device=images.device)).total
