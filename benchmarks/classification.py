@@ -26,6 +26,7 @@ and the paper's U-Nets and recipes on mnist-full and cifar10 from ``--data-root`
 
 from __future__ import annotations
 
+import functools
 import json
 import statistics
 import subprocess
@@ -495,24 +496,21 @@ class Table3(_ClassificationTable):
         wanted = torch.arange(n).repeat_interleave(s.generate_per_class)
         for cell in cells:
             generator = torch.Generator().manual_seed(options.seed + 11)
-            start = time.perf_counter()
             if cell.method == "SymmFlow":
                 clf, model, train_s = models.symmflow()
-                counter = NFECounter(model)
-                samples = torch.cat([generate(counter, part, clf.codec, clf.data_shape, steps=cell.steps,
-                                              method=options.solver, generator=generator).cpu()
-                                     for part in tqdm(wanted.split(s.eval_batch), desc="table 3: SymmFlow samples",
-                                                      disable=not options.progress)])
+                sample = functools.partial(generate, codec=clf.codec, data_shape=clf.data_shape)
             else:
                 fm, model, train_s = models.flow_matching()
-                counter = NFECounter(model)
-                samples = torch.cat([fm.generate(counter, part.to(options.device), models.data_shape, steps=cell.steps,
-                                                 method=options.solver, generator=generator).cpu()
-                                     for part in tqdm(wanted.split(s.eval_batch), desc="table 3: flow-matching samples",
-                                                      disable=not options.progress)])
+                sample = functools.partial(fm.generate, data_shape=models.data_shape)
+            slug = "symmflow" if cell.method == "SymmFlow" else "flow-matching"
+            counter = NFECounter(model)
+            start = time.perf_counter()
+            samples = torch.cat([sample(counter, part.to(options.device), steps=cell.steps, method=options.solver,
+                                        generator=generator).cpu()
+                                 for part in tqdm(wanted.split(s.eval_batch), desc=f"table 3: {slug} samples",
+                                                  disable=not options.progress)])
             wall = time.perf_counter() - start
             value = frechet(features, real, samples, s.eval_batch)
-            slug = "symmflow" if cell.method == "SymmFlow" else "flow-matching"
             grid = Path(options.out) / "samples" / f"table3-{s.dataset}-{slug}-{cell.steps}steps.png"
             shown = samples.reshape(n, s.generate_per_class, *samples.shape[1:])[:, :min(10, s.generate_per_class)]
             write_atomic(grid, sample_grid(shown.reshape(-1, *samples.shape[1:]), rows=n))

@@ -54,9 +54,10 @@ def measure(spec: dict) -> dict:
         start = time.perf_counter()
         run()
         times.append(time.perf_counter() - start)
+    runs = 1 + len(times)  # the warm-up and the timed passes
     return {"classes": spec["classes"], "ms_per_image": 1000 * statistics.median(times) / len(images),
             "peak_growth_mib": peak - before, "rss_before_mib": before,
-            "nfe_per_sample": counter.evaluations / (4 * len(images))}
+            "nfe_per_sample": counter.evaluations / (runs * len(images))}
 
 
 if __name__ == "__main__":

@@ -329,8 +329,8 @@ class Experiment:
             start = time.perf_counter()
             with torch.no_grad():
                 if method == "SymmFlow":
-                    pred = predict(counter, self.space.encode_image(images), self.space.mask_codec, self.label_shape,
-                                   steps=steps, method=self.options.solver, generator=generator)
+                    pred = predict(counter, self.space.encode_image(images), self.space.mask_codec,
+                                   self.label_shape, steps=steps, method=self.options.solver, generator=generator)
                 elif method == "SemFlow":
                     pred = semflow.segment(counter, self.space.encode_image(images), self.semflow_codec,
                                            steps=steps, method=self.options.solver)

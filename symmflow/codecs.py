@@ -14,8 +14,10 @@ from torch import Tensor
 
 
 def _uniform(shape: Sequence[int], half_width: float, like: Tensor, generator=None) -> Tensor:
-    """U(-half_width, half_width) noise of ``shape`` on ``like``'s device."""
-    u = torch.rand(tuple(shape), generator=generator, device=like.device, dtype=torch.float32)
+    """U(-half_width, half_width) noise of ``shape`` on ``like``'s device, drawn where
+    ``generator`` lives (a CPU generator serves labels on any device)."""
+    source = like.device if generator is None else generator.device
+    u = torch.rand(tuple(shape), generator=generator, device=source, dtype=torch.float32).to(like.device)
     return (2.0 * u - 1.0) * half_width
 
 
