@@ -159,14 +159,22 @@ class Models:
         self.spec = data.dataset(s.dataset)
         self._cache: dict[str, tuple] = {}
         self._train: tuple | None = None
+        self._test: tuple | None = None
 
     def train_split(self):
         if self._train is None:
             self._train = data.load(self.s.dataset, "train", self.options.data_root)
         return self._train
 
+    def full_test_split(self):
+        """The whole held-out split, read once."""
+        if self._test is None:
+            self._test = data.load(self.s.dataset, "test", self.options.data_root)
+        return self._test
+
     def test_split(self):
-        images, labels = data.load(self.s.dataset, "test", self.options.data_root)
+        """The held-out images SymmFlow and the reference are scored on (``test_limit`` of them)."""
+        images, labels = self.full_test_split()
         if self.s.test_limit is not None:
             index = test_subset(labels, self.s.test_limit)
             images, labels = images[index], labels[index]
@@ -445,7 +453,7 @@ class Table3(_ClassificationTable):
                               "train_s": train_s})
         if dc := pick("classification", "Diffusion Classifier"):
             fm, model, train_s = models.flow_matching()
-            full_x, full_y = data.load(s.dataset, "test", options.data_root)
+            full_x, full_y = models.full_test_split()
             for cell in dc:
                 schedule = Schedule(**{k: tuple(v) if isinstance(v, list) else v
                                        for k, v in cell.config["schedule"].items()})
@@ -490,7 +498,7 @@ class Table3(_ClassificationTable):
 
     def _generation(self, cells, models: Models, s: Settings, options, finish) -> None:
         n = models.spec.num_classes
-        real, _ = data.load(s.dataset, "test", options.data_root)
+        real, _ = models.full_test_split()
         disc, _ = models.discriminative()
         features = Features(disc)
         wanted = torch.arange(n).repeat_interleave(s.generate_per_class)
