@@ -27,6 +27,10 @@ DESIGNS = {
     "authors: palette, t ~ U(0, 1), image weight 0.9": {},
     "palette, residual, half of t in [0.9, 1], image weight 0.5":
         {"label_residual": True, "near_one": 0.5, "image_weight": 0.5},
+    "palette, residual, half of t in [0.9, 1], image weight 0.3":
+        {"label_residual": True, "near_one": 0.5, "image_weight": 0.3},
+    "palette, residual, half of t in [0.99, 1], image weight 0.5":
+        {"label_residual": True, "near_one": 0.5, "near_one_width": 0.01, "image_weight": 0.5},
     "palette, residual, a quarter of t in [0.9, 1], image weight 0.7":
         {"label_residual": True, "near_one": 0.25, "image_weight": 0.7},
     "per-class code, residual, half of t in [0.9, 1], image weight 0.5":
