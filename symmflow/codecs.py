@@ -94,6 +94,11 @@ class VectorClassCodec:
             raise ValueError(f"need at least 2 classes, got {num_classes}")
         self.num_classes = num_classes
 
+    @property
+    def channels(self) -> int:
+        """Entries of the code per label (per pixel for a class map)."""
+        return self.num_classes
+
     def encode(self, labels: Tensor, generator=None) -> Tensor:
         if labels.numel() and (labels.min() < 0 or labels.max() >= self.num_classes):
             raise ValueError(f"labels must lie in [0, {self.num_classes - 1}]")
@@ -115,6 +120,9 @@ class PaletteCodec:
     back to [0, 255] and takes the nearest palette colour (Euclidean).  Pixels equal to
     ``ignore_index`` get ``ignore_colour`` and decode back to ``ignore_index``.
     """
+
+    channels = 3
+    """RGB, whatever the number of classes."""
 
     def __init__(self, colours: Sequence[Sequence[int]], beta: float,
                  ignore_index: int | None = None, ignore_colour: Sequence[int] | None = None):

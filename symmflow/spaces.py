@@ -26,8 +26,7 @@ class PixelSpace:
         return (3, height, width)
 
     def label_shape(self, height: int, width: int) -> tuple[int, int, int]:
-        channels = self.mask_codec.num_classes if isinstance(self.mask_codec, VectorClassCodec) else 3
-        return (channels, height, width)
+        return (self.mask_codec.channels, height, width)
 
     def encode_image(self, images: Tensor, generator=None) -> Tensor:
         return images

@@ -57,6 +57,15 @@ def test_vector_label_model_shapes_and_gradients():
     assert v_x.shape == x.shape and v_y.shape == (4, 10)
 
 
+def _without_label_output(model, label: str):
+    """``model`` with its label output head zeroed: the network's label output is exactly 0."""
+    head = model.label_out.linear if label == "vector" else model.unet.conv_out
+    with torch.no_grad():
+        head.weight.zero_()
+        head.bias.zero_()
+    return model
+
+
 @pytest.mark.parametrize("label", ["vector", "channel"])
 def test_label_residual_leaves_only_the_label_to_predict_at_t_1(label):
     """With the residual, a network whose label output is -(1 - sigma) y gives the exact
@@ -65,19 +74,12 @@ def test_label_residual_leaves_only_the_label_to_predict_at_t_1(label):
     clf = SymmFlowClassifier(design, TINY, 1, 10, 16)
     x, labels = torch.rand(4, 1, 16, 16) * 2 - 1, torch.tensor([0, 3, 5, 9])
     y, noise, t = clf.codec.encode(labels), torch.randn(4, *clf.label_shape), torch.ones(4)
-    head = clf.model.label_out.linear if label == "vector" else clf.model.unet.conv_out
-    with torch.no_grad():  # a label output of exactly zero
-        head.weight.zero_()
-        head.bias.zero_()
-    _, v_y = clf.model(x, noise, t)
+    _, v_y = _without_label_output(clf.model, label)(x, noise, t)
     torch.testing.assert_close(v_y, noise)  # y_t passed through untouched
     target = SymmetricPath(sigma_min=0.0).sample(x, y, t, torch.randn_like(x), noise).v_y
     torch.testing.assert_close(target - v_y, -y)  # what is left to predict: the label alone
-    plain = SymmFlowClassifier(ClassifierDesign(label=label, sigma_min=0.0), TINY, 1, 10, 16).model
-    plain_head = plain.label_out.linear if label == "vector" else plain.unet.conv_out
-    with torch.no_grad():
-        plain_head.weight.zero_()
-        plain_head.bias.zero_()
+    plain = _without_label_output(SymmFlowClassifier(ClassifierDesign(label=label, sigma_min=0.0), TINY, 1, 10, 16).model,
+                                  label)
     assert plain(x, noise, t)[1].abs().max() == 0  # without it the network must copy the noise
 
 
