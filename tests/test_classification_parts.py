@@ -78,8 +78,8 @@ def test_label_residual_leaves_only_the_label_to_predict_at_t_1(label):
     torch.testing.assert_close(v_y, noise)  # y_t passed through untouched
     target = SymmetricPath(sigma_min=0.0).sample(x, y, t, torch.randn_like(x), noise).v_y
     torch.testing.assert_close(target - v_y, -y)  # what is left to predict: the label alone
-    plain = _without_label_output(SymmFlowClassifier(ClassifierDesign(label=label, sigma_min=0.0), TINY, 1, 10, 16).model,
-                                  label)
+    plain = SymmFlowClassifier(ClassifierDesign(label=label, sigma_min=0.0), TINY, 1, 10, 16).model
+    plain = _without_label_output(plain, label)
     assert plain(x, noise, t)[1].abs().max() == 0  # without it the network must copy the noise
 
 
