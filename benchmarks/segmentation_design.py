@@ -2,8 +2,9 @@
 
 Each design is the cpu profile of Tables 2, 4 and 5 (:mod:`benchmarks.segsynth`: the scene
 set, the base-32 pixel U-Net, 1,200 steps of 32) with some of SymmFlow's settings replaced
--- where the training times are drawn, the image weight, the label residual
-(:func:`~symmflow.models.pixel_unet.with_label_residual`), the mask code -- and is scored
+-- where the training times are drawn, whether the near-one share trains the label alone,
+the image weight, the label residual (:func:`~symmflow.models.pixel_unet.with_label_residual`),
+the mask code -- and is scored
 by mIoU at 1 and 25 Euler steps and FD-scenenet at 25 steps, exactly as the tables score it,
 against the cross-entropy SS U-Net of the same training budget (the segmentation target is
 SymmFlow's mIoU >= 0.85 x SS).
@@ -39,6 +40,15 @@ DESIGNS = {
         {"mask_code": "per-class", "label_residual": True, "near_one": 0.5, "image_weight": 0.5},
     "palette, residual, half of t in [0.9, 1], image weight 0.3, 2,400 steps":
         {"label_residual": True, "near_one": 0.5, "image_weight": 0.3, "train_steps": 2_400},
+    "palette, residual, half of t in [0.9, 1] on the label alone, image weight 0.9":
+        {"label_residual": True, "near_one": 0.5, "near_one_label_only": True, "image_weight": 0.9},
+    # The label flow with the whole budget: image weight 0 and every t in [0.99, 1], i.e. the
+    # paper's MSE on v_y as a discriminative loss -- the most a joint model could hope for.
+    "label flow alone: palette, residual, image weight 0, all t in [0.99, 1]":
+        {"label_residual": True, "near_one": 1.0, "near_one_width": 0.01, "image_weight": 0.0},
+    "label flow alone: per-class code, residual, image weight 0, all t in [0.99, 1]":
+        {"mask_code": "per-class", "label_residual": True, "near_one": 1.0, "near_one_width": 0.01,
+         "image_weight": 0.0},
 }
 SS_MIOU = 77.7
 """The SS U-Net's mIoU at the profile's own budget (Table 2, commit 9ca65c1); a design that

@@ -72,6 +72,8 @@ class Settings:
     near_one: float = 0.0
     """Share of SymmFlow's training times drawn near t = 1 (:class:`~symmflow.timesampling.TimeSampler`)."""
     near_one_width: float = 0.1
+    near_one_label_only: bool = False
+    """The near-one share trains the label part alone (``label_only`` of :meth:`SymmetricPath.loss`)."""
     label_residual: bool = False
     """v_y = y_t + U-Net output (:func:`~symmflow.models.pixel_unet.with_label_residual`)."""
     mask_code: str = "palette"
@@ -264,8 +266,9 @@ class Experiment:
 
         def symmflow_loss(model, batch):
             images, masks = batch
-            return path.loss(model, space.encode_image(images), space.mask_codec.encode(masks),
-                             times(len(images), device=images.device)).total
+            t, near = times.draw(len(images), device=images.device)
+            return path.loss(model, space.encode_image(images), space.mask_codec.encode(masks), t,
+                             label_only=near if s.near_one_label_only else None).total
 
         def semflow_loss(model, batch):
             images, masks = batch

@@ -48,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--image-weight", type=float, default=0.9, help="image share of the loss (authors: 0.9)")
     t.add_argument("--near-one", type=float, default=0.0,
                    help="share of training times drawn from U(0.9, 1) (authors: 0; 0.5 helps recognition)")
+    t.add_argument("--near-one-label-only", action="store_true",
+                   help="the --near-one share trains the label part alone (image weight 0 there)")
     t.add_argument("--label-residual", action="store_true",
                    help="predict v_y as y_t + network output (helps recognition; see docs)")
     for name in ("segment", "synthesise", "classify", "sample"):
@@ -170,7 +172,7 @@ def train(args) -> None:
         settings = {"task": "classification", "class_names": names, "beta": args.beta or 4.0}
     settings.update(size=args.size, base_channels=args.base_channels, steps=args.steps, lr=args.lr,
                     batch_size=args.batch_size, image_weight=args.image_weight, near_one=args.near_one,
-                    label_residual=args.label_residual)
+                    near_one_label_only=args.near_one_label_only, label_residual=args.label_residual)
     codec, model = _codec(settings), _model(settings, device)
     path, times = SymmetricPath(image_weight=args.image_weight), TimeSampler(args.near_one)
     generator = torch.Generator().manual_seed(0)
@@ -185,7 +187,8 @@ def train(args) -> None:
 
     def loss(m, batch):
         images, y = batch
-        return path.loss(m, images, y, times(len(images), device=images.device)).total
+        t, near = times.draw(len(images), device=images.device)
+        return path.loss(m, images, y, t, label_only=near if args.near_one_label_only else None).total
 
     result = fit(model, loss, batches(), config, device=device, desc="train")
     save_weights(result.model, args.out, settings)

@@ -71,19 +71,26 @@ class SymmetricPath:
         y_t = (1.0 - s * ty) * y + ty * eps_y
         return PathSample(x_t, y_t, v_x, eps_y - s * y)
 
-    def loss(self, velocity: Velocity, x: Tensor, y: Tensor, t: Tensor | None = None) -> LossParts:
+    def loss(self, velocity: Velocity, x: Tensor, y: Tensor, t: Tensor | None = None,
+             label_only: Tensor | None = None) -> LossParts:
         """The weighted regression loss (eq. 3 with the image weight) on fresh noise.
 
-        ``t`` defaults to U(0, 1), one value per sample, as in the paper.
+        ``t`` defaults to U(0, 1), one value per sample, as in the paper.  ``label_only``
+        (B,) marks samples whose whole weight goes to the label part (image weight 0, label
+        weight 1; :meth:`~symmflow.timesampling.TimeSampler.draw`); ``x_mse`` and ``y_mse``
+        stay plain means over the batch.
         """
         if t is None:
             t = torch.rand(x.shape[0], device=x.device)
         p = self.sample(x, y, t, torch.randn_like(x), torch.randn_like(y))
         pred_x, pred_y = velocity(p.x_t, p.y_t, t)
-        x_mse = torch.mean((pred_x.float() - p.v_x.float()) ** 2)
-        y_mse = torch.mean((pred_y.float() - p.v_y.float()) ** 2)
-        w = self.image_weight
-        return LossParts(w * x_mse + (1.0 - w) * y_mse, x_mse, y_mse)
+        x_err = ((pred_x.float() - p.v_x.float()) ** 2).flatten(1).mean(1)
+        y_err = ((pred_y.float() - p.v_y.float()) ** 2).flatten(1).mean(1)
+        w = torch.full_like(x_err, self.image_weight)
+        if label_only is not None:
+            w = torch.where(label_only.to(w.device), 0.0, w)
+        total = torch.mean(w * x_err + (1.0 - w) * y_err)
+        return LossParts(total, x_err.mean(), y_err.mean())
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,10 @@ class TimeSampler:
             raise ValueError(f"need 0 <= near_one <= 1 and 0 < width <= 1, got {self}")
 
     def __call__(self, n: int, device=None, generator: torch.Generator | None = None) -> Tensor:
+        return self.draw(n, device, generator)[0]
+
+    def draw(self, n: int, device=None, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+        """``(t, near)``: the times and which of them came from the near-one share."""
         t = torch.rand(n, generator=generator, device=device)
         near = torch.rand(n, generator=generator, device=device) < self.near_one
-        return torch.where(near, 1.0 - self.width * t, t)
+        return torch.where(near, 1.0 - self.width * t, t), near

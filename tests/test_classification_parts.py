@@ -37,6 +37,12 @@ def test_time_sampler_share_near_one():
     assert abs((u > 0.9).float().mean().item() - 0.1) < 0.01
 
 
+def test_time_sampler_marks_the_near_one_share():
+    t, near = TimeSampler(near_one=0.3, width=0.05).draw(20_000, generator=torch.Generator().manual_seed(1))
+    assert abs(near.float().mean().item() - 0.3) < 0.015
+    assert (t[near] >= 0.95).all() and abs((t[~near] < 0.95).float().mean().item() - 0.95) < 0.01
+
+
 def test_image_part_is_the_symmetric_path_image_half():
     g = torch.Generator().manual_seed(0)
     x, eps, y, ey = (torch.randn(4, 1, 3, 3, generator=g) for _ in range(4))

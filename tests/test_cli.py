@@ -44,10 +44,11 @@ def test_classification_round_trip(tmp_path, capsys):
         for i in range(3):
             _png(tmp_path / "data" / f"class{k}" / f"{i}.png", np.full((16, 16, 3), value))
     assert main(["train", "--images", str(tmp_path / "data"), "--out", str(tmp_path / "clf"), *TINY,
-                 "--label-residual", "--near-one", "0.5", "--image-weight", "0.5"]) == 0
+                 "--label-residual", "--near-one", "0.5", "--near-one-label-only", "--image-weight", "0.5"]) == 0
     capsys.readouterr()
     settings = json.loads((tmp_path / "clf" / "settings.json").read_text())
     assert settings["label_residual"] and settings["near_one"] == 0.5 and settings["image_weight"] == 0.5
+    assert settings["near_one_label_only"]
     from symmflow.cli import _open_model
     assert _open_model(tmp_path / "clf", "cpu", "classification", "segment")[0].label_residual
     assert main(["classify", "--model", str(tmp_path / "clf"), "--images", str(tmp_path / "data" / "class1"),

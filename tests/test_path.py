@@ -57,6 +57,26 @@ def test_loss_weights_the_two_parts():
     torch.testing.assert_close(parts.total, 0.7 * (vx ** 2).mean() + 0.3 * (vy ** 2).mean())
 
 
+def test_label_only_samples_weigh_the_label_alone():
+    torch.manual_seed(0)
+    x, y, t = torch.randn(6, 3), torch.randn(6, 1), torch.rand(6)
+    path = SymmetricPath(sigma_min=0.0, image_weight=0.7)
+    zero = lambda xt, yt, t: (torch.zeros_like(xt), torch.zeros_like(yt))  # noqa: E731
+    only = torch.tensor([True, False, True, False, False, True])
+    torch.manual_seed(1)
+    parts = path.loss(zero, x, y, t, label_only=only)
+    torch.manual_seed(1)
+    ex, ey = torch.randn_like(x), torch.randn_like(y)
+    x_err, y_err = ((x - ex) ** 2).mean(1), ((ey - y) ** 2).mean(1)
+    w = torch.where(only, 0.0, 0.7)
+    torch.testing.assert_close(parts.total, (w * x_err + (1 - w) * y_err).mean())
+    torch.testing.assert_close(parts.x_mse, x_err.mean())  # the logged parts stay plain means
+    torch.manual_seed(1)
+    none = path.loss(zero, x, y, t, label_only=torch.zeros(6, dtype=torch.bool)).total
+    torch.manual_seed(1)
+    torch.testing.assert_close(none, path.loss(zero, x, y, t).total)
+
+
 def test_exact_velocity_has_zero_loss():
     torch.manual_seed(0)
     x, y, t = torch.randn(8, 2), torch.randn(8, 1), torch.rand(8)
