@@ -7,6 +7,13 @@ uniform t the network learns to *recognise* the digit only from the few samples 
 :class:`TimeSampler` keeps a uniform share and draws the rest from U(1 - width, 1): the
 generative half of the path is still trained everywhere, and recognition gets its share.
 ``near_one=0`` is the paper's sampler.
+
+:meth:`TimeSampler.draw` also says which times came from the near-one share, so that the
+loss can spend those samples on the label alone (``label_only`` of
+:meth:`~symmflow.path.SymmetricPath.loss`): near t = 1 the image state is the clean image,
+the image target x - (1 - sigma) eps_x holds noise the state does not show, and the image
+loss there is mostly that noise (about Var eps_x = 1 per entry at t = 1) sent through the
+U-Net that also has to recognise the label.
 """
 
 from __future__ import annotations

@@ -89,10 +89,11 @@ def test_segmentation_design_rejects_an_unknown_design(tmp_path, capsys):
 def test_segmentation_design_rows_compare_with_the_ss_unet_of_their_own_budget():
     from benchmarks import segmentation_design
 
-    base = {"miou_25": 1.0, "fd_25": 0.1, "train_s": 1.0, "provenance": {"git_commit": "abc"}}
+    base = {"miou_25": 20.0, "fd_25": 0.1, "train_s": 1.0, "provenance": {"git_commit": "abc"}}
     text = segmentation_design.markdown([
         {**base, "design": "same budget", "miou_1": segmentation_design.SS_MIOU / 2},
         {**base, "design": "own budget", "miou_1": 60.0, "ss_miou": 80.0},
     ])
     rows = {line.split(" | ")[0][2:]: line.split(" | ") for line in text.splitlines() if line.startswith("| ")}
     assert rows["same budget"][2] == "0.50" and rows["own budget"][2] == "0.75"
+    assert rows["own budget"][4] == "0.25"  # the 25-step mIoU of Table 2 against the same SS
