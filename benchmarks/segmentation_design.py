@@ -51,7 +51,7 @@ DESIGNS = {
          "image_weight": 0.0},
 }
 SS_MIOU = 77.7
-"""The SS U-Net's mIoU at the profile's own budget (Table 2, commit 9ca65c1); a design that
+"""The SS U-Net's mIoU at the profile's own budget (Table 2, commits 9ca65c1 and 769ee19); a design that
 changes the budget trains and scores its own SS U-Net."""
 
 
