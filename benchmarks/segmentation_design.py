@@ -4,9 +4,8 @@ Each design is the cpu profile of Tables 2, 4 and 5 (:mod:`benchmarks.segsynth`:
 set, the base-32 pixel U-Net, 1,200 steps of 32) with some of SymmFlow's settings replaced
 -- where the training times are drawn, whether the near-one share trains the label alone,
 the image weight, the label residual (:func:`~symmflow.models.pixel_unet.with_label_residual`),
-the mask code -- and is scored
-by mIoU at 1 and 25 Euler steps and FD-scenenet at 25 steps, exactly as the tables score it,
-against the cross-entropy SS U-Net of the same training budget (the segmentation target is
+the mask code -- and is scored by mIoU at 1 and 25 Euler steps and FD-scenenet at 25 steps,
+exactly as the tables score it, against the cross-entropy SS U-Net of the same training budget (the segmentation target is
 SymmFlow's mIoU >= 0.85 x SS).
 One file per design under ``<out>/segmentation-design/`` (so designs can run in separate
 processes), and ``<out>/segmentation-design.md`` over all of them.
@@ -51,8 +50,8 @@ DESIGNS = {
          "image_weight": 0.0},
 }
 SS_MIOU = 77.7
-"""The SS U-Net's mIoU at the profile's own budget (Table 2, commits 9ca65c1 and 769ee19); a design that
-changes the budget trains and scores its own SS U-Net."""
+"""The SS U-Net's mIoU at the profile's own budget (Table 2, commits 9ca65c1 and 769ee19); a
+design that changes the budget trains and scores its own SS U-Net."""
 
 
 def measure(name: str, out: Path, seed: int, progress: bool) -> dict:

@@ -73,7 +73,7 @@ class Settings:
     """Share of SymmFlow's training times drawn near t = 1 (:class:`~symmflow.timesampling.TimeSampler`)."""
     near_one_width: float = 0.1
     near_one_label_only: bool = False
-    """The near-one share trains the label part alone (``label_only`` of :meth:`SymmetricPath.loss`)."""
+    """The near-one share trains the label part alone (:attr:`TimeSampler.label_only`)."""
     label_residual: bool = False
     """v_y = y_t + U-Net output (:func:`~symmflow.models.pixel_unet.with_label_residual`)."""
     mask_code: str = "palette"
@@ -262,13 +262,13 @@ class Experiment:
     def _loss(self, method: str):
         s, space = self.settings, self.space
         path = SymmetricPath(sigma_min=s.sigma_min, image_weight=s.image_weight)
-        times = TimeSampler(s.near_one, s.near_one_width)
+        times = TimeSampler(s.near_one, s.near_one_width, s.near_one_label_only)
 
         def symmflow_loss(model, batch):
             images, masks = batch
-            t, near = times.draw(len(images), device=images.device)
+            t, label_only = times.draw(len(images), device=images.device)
             return path.loss(model, space.encode_image(images), space.mask_codec.encode(masks), t,
-                             label_only=near if s.near_one_label_only else None).total
+                             label_only=label_only).total
 
         def semflow_loss(model, batch):
             images, masks = batch

@@ -174,7 +174,8 @@ def train(args) -> None:
                     batch_size=args.batch_size, image_weight=args.image_weight, near_one=args.near_one,
                     near_one_label_only=args.near_one_label_only, label_residual=args.label_residual)
     codec, model = _codec(settings), _model(settings, device)
-    path, times = SymmetricPath(image_weight=args.image_weight), TimeSampler(args.near_one)
+    path = SymmetricPath(image_weight=args.image_weight)
+    times = TimeSampler(args.near_one, label_only=args.near_one_label_only)
     generator = torch.Generator().manual_seed(0)
 
     def batches():
@@ -187,8 +188,8 @@ def train(args) -> None:
 
     def loss(m, batch):
         images, y = batch
-        t, near = times.draw(len(images), device=images.device)
-        return path.loss(m, images, y, t, label_only=near if args.near_one_label_only else None).total
+        t, label_only = times.draw(len(images), device=images.device)
+        return path.loss(m, images, y, t, label_only=label_only).total
 
     result = fit(model, loss, batches(), config, device=device, desc="train")
     save_weights(result.model, args.out, settings)
