@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata
+import os
 import platform
 import subprocess
 from pathlib import Path
@@ -16,14 +17,15 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @functools.lru_cache(maxsize=None)
 def git_commit() -> str:
-    """HEAD's hash, with ``-dirty`` when tracked files differ from it; ``unknown`` outside git."""
+    """HEAD's hash, with ``-dirty`` when tracked files differ from it; outside a git checkout
+    (an exported copy of the tree) the ``SYMMFLOW_GIT_COMMIT`` variable, else ``unknown``."""
     def git(*args):
         return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
     try:
         commit = git("rev-parse", "--short=12", "HEAD")
         dirty = git("status", "--porcelain", "--untracked-files=no")
     except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+        return os.environ.get("SYMMFLOW_GIT_COMMIT", "unknown")
     return commit + ("-dirty" if dirty else "")
 
 

@@ -41,6 +41,36 @@ DESIGNS = {
         {"label_residual": True, "near_one": 0.5, "image_weight": 0.3, "train_steps": 2_400},
     "palette, residual, half of t in [0.9, 1] on the label alone, image weight 0.9":
         {"label_residual": True, "near_one": 0.5, "near_one_label_only": True, "image_weight": 0.9},
+    "per-class code, residual, half of t in [0.9, 1] on the label alone, image weight 0.9":
+        {"mask_code": "per-class", "label_residual": True, "near_one": 0.5, "near_one_label_only": True},
+    "per-class code, residual, half of t in [0.99, 1] on the label alone, image weight 0.9":
+        {"mask_code": "per-class", "label_residual": True, "near_one": 0.5, "near_one_width": 0.01,
+         "near_one_label_only": True},
+    "per-class code, residual, three quarters of t in [0.9, 1] on the label alone, image weight 0.9":
+        {"mask_code": "per-class", "label_residual": True, "near_one": 0.75, "near_one_label_only": True},
+    "palette, residual, three quarters of t in [0.9, 1] on the label alone, image weight 0.9":
+        {"label_residual": True, "near_one": 0.75, "near_one_label_only": True},
+    "palette, residual, half of t in [0.9, 1] on the label alone, image weight 0.9, lr 1e-3":
+        {"label_residual": True, "near_one": 0.5, "near_one_label_only": True, "lr": 1e-3},
+    "palette, residual, half of t in [0.9, 1] on the label alone, image weight 0.9, lr 2e-3":
+        {"label_residual": True, "near_one": 0.5, "near_one_label_only": True, "lr": 2e-3},
+    "per-class code, residual, half of t in [0.9, 1] on the label alone, image weight 0.9, lr 1e-3":
+        {"mask_code": "per-class", "label_residual": True, "near_one": 0.5, "near_one_label_only": True,
+         "lr": 1e-3},
+    "per-class code, residual, half of t in [0.9, 1] on the label alone, image weight 0.9, lr 2e-3":
+        {"mask_code": "per-class", "label_residual": True, "near_one": 0.5, "near_one_label_only": True,
+         "lr": 2e-3},
+    "per-class code, residual, three quarters of t in [0.9, 1] on the label alone, image weight 0.9, lr 2e-3":
+        {"mask_code": "per-class", "label_residual": True, "near_one": 0.75, "near_one_label_only": True,
+         "lr": 2e-3},
+    "palette, residual, three quarters of t in [0.9, 1] on the label alone, image weight 0.9, lr 2e-3":
+        {"label_residual": True, "near_one": 0.75, "near_one_label_only": True, "lr": 2e-3},
+    "authors: palette, t ~ U(0, 1), image weight 0.9, lr 2e-3": {"lr": 2e-3},
+    "palette, residual, half of t in [0.9, 1] on the label alone, image weight 0.9, 2,000 steps":
+        {"label_residual": True, "near_one": 0.5, "near_one_label_only": True, "train_steps": 2_000},
+    "per-class code, residual, half of t in [0.9, 1] on the label alone, image weight 0.9, 2,000 steps":
+        {"mask_code": "per-class", "label_residual": True, "near_one": 0.5, "near_one_label_only": True,
+         "train_steps": 2_000},
     # The label flow with the whole budget: image weight 0 and every t in [0.99, 1], i.e. the
     # paper's MSE on v_y as a discriminative loss -- the most a joint model could hope for.
     "label flow alone: palette, residual, image weight 0, all t in [0.99, 1]":
@@ -48,29 +78,37 @@ DESIGNS = {
     "label flow alone: per-class code, residual, image weight 0, all t in [0.99, 1]":
         {"mask_code": "per-class", "label_residual": True, "near_one": 1.0, "near_one_width": 0.01,
          "image_weight": 0.0},
+    "label flow alone: per-class code, residual, image weight 0, all t in [0.99, 1], lr 2e-3":
+        {"mask_code": "per-class", "label_residual": True, "near_one": 1.0, "near_one_width": 0.01,
+         "image_weight": 0.0, "lr": 2e-3},
 }
 SS_MIOU = 77.7
 """The SS U-Net's mIoU at the profile's own budget (Table 2, commits 9ca65c1 and 769ee19); a
 design that changes the budget trains and scores its own SS U-Net."""
+SHARED = ("train_steps", "batch_size", "lr", "warmup_steps", "ema_decay")
+"""Settings every network of the tables trains with: a design that changes one of them also
+retrains the SS U-Net and SemFlow, so that each row is scored against peers of its own budget."""
 
 
-def measure(name: str, out: Path, seed: int, progress: bool) -> dict:
+def measure(name: str, out: Path, seed: int, progress: bool, device: str = "cpu") -> dict:
     """Train SymmFlow with design ``name`` and score it as Tables 2 and 5 do."""
     settings = replace(segsynth.PROFILES["cpu"], **DESIGNS[name])
     segsynth.PROFILES["design"] = settings
     options = RunOptions(profile="design", seed=seed, out=out / "segmentation-design" / digest(asdict(settings)),
-                         progress=progress)
+                         progress=progress, device=device)
     experiment = segsynth.Experiment(segsynth.SCENES, options)
     start = time.perf_counter()
     experiment.model("SymmFlow")
     record = {"design": name, "changes": DESIGNS[name], "train_s": time.perf_counter() - start,
               "train_steps": settings.train_steps, "batch_size": settings.batch_size,
-              "eval_scenes": settings.eval_samples, "provenance": provenance("cpu")}
+              "eval_scenes": settings.eval_samples, "provenance": provenance(device)}
     for steps in (1, segsynth.TABLE2_STEPS):
         record[f"miou_{steps}"] = experiment.segmentation("SymmFlow", steps)["value"]
     record[f"fd_{segsynth.TABLE2_STEPS}"] = experiment.synthesis("SymmFlow", segsynth.TABLE2_STEPS)["value"]
-    if "train_steps" in DESIGNS[name]:
+    if any(key in DESIGNS[name] for key in SHARED):
         record["ss_miou"] = experiment.segmentation("SS", 1)["value"]
+        record["semflow_miou_25"] = experiment.segmentation("SemFlow", segsynth.TABLE2_STEPS)["value"]
+        record["semflow_fd_25"] = experiment.synthesis("SemFlow", segsynth.TABLE2_STEPS)["value"]
     return record
 
 
@@ -96,6 +134,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, default=Path("results/cpu"))
     p.add_argument("--only", default=None, help="design names to run, separated by ';' (default: all)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (recorded with each design)")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
     wanted = args.only.split(";") if args.only else list(DESIGNS)
@@ -105,7 +144,7 @@ def main(argv=None) -> int:
         return 2
     folder = args.out / "segmentation-design"
     for name in wanted:
-        record = measure(name, args.out, args.seed, not args.no_progress)
+        record = measure(name, args.out, args.seed, not args.no_progress, args.device)
         print(json.dumps(record), file=sys.stderr)
         write_atomic(folder / f"{digest(name)}.json", json.dumps(record, indent=1))
     records = [json.loads(f.read_text()) for f in sorted(folder.glob("*.json"))]
