@@ -66,6 +66,16 @@ DESIGNS = {
     "palette, residual, three quarters of t in [0.9, 1] on the label alone, image weight 0.9, lr 2e-3":
         {"label_residual": True, "near_one": 0.75, "near_one_label_only": True, "lr": 2e-3},
     "authors: palette, t ~ U(0, 1), image weight 0.9, lr 2e-3": {"lr": 2e-3},
+    "per-class code, residual, half of t in [0.9, 1] on the label alone, image weight 0.9, lr 2e-3, t x 1000":
+        {"mask_code": "per-class", "label_residual": True, "near_one": 0.5, "near_one_label_only": True,
+         "lr": 2e-3, "time_scale": 1000.0},
+    "palette, residual, half of t in [0.9, 1] on the label alone, image weight 0.9, lr 2e-3, t x 1000":
+        {"label_residual": True, "near_one": 0.5, "near_one_label_only": True, "lr": 2e-3, "time_scale": 1000.0},
+    "per-class code, residual, two thirds of t in [0.9, 1] on the label alone, image weight 0.9, lr 2e-3, t x 1000":
+        {"mask_code": "per-class", "label_residual": True, "near_one": 2 / 3, "near_one_label_only": True,
+         "lr": 2e-3, "time_scale": 1000.0},
+    "palette, residual, two thirds of t in [0.9, 1] on the label alone, image weight 0.9, lr 2e-3, t x 1000":
+        {"label_residual": True, "near_one": 2 / 3, "near_one_label_only": True, "lr": 2e-3, "time_scale": 1000.0},
     "palette, residual, half of t in [0.9, 1] on the label alone, image weight 0.9, 2,000 steps":
         {"label_residual": True, "near_one": 0.5, "near_one_label_only": True, "train_steps": 2_000},
     "per-class code, residual, half of t in [0.9, 1] on the label alone, image weight 0.9, 2,000 steps":

@@ -76,6 +76,9 @@ class Settings:
     """The near-one share trains the label part alone (:attr:`TimeSampler.label_only`)."""
     label_residual: bool = False
     """v_y = y_t + U-Net output (:func:`~symmflow.models.pixel_unet.with_label_residual`)."""
+    time_scale: float = 1.0
+    """t is multiplied by this before SymmFlow's U-Net sees it (1 for the authors, who feed t in
+    [0, 1]; SemFlow feeds 1000 t; :class:`~symmflow.models.pixel_unet.ConcatVelocity`)."""
     mask_code: str = "palette"
     """SymmFlow's mask state in pixel space: ``palette`` (RGB colours, the authors') or
     ``per-class`` (one +-1 channel per class, :class:`~symmflow.codecs.VectorClassCodec`)."""
@@ -250,7 +253,7 @@ class Experiment:
         if method == "SymmFlow":
             width = channels + self.label_shape[0]
             return ConcatVelocity(pixel_unet(s.unet, width, width, self.data.size), channels,
-                                  label_residual=s.label_residual)
+                                  time_scale=s.time_scale, label_residual=s.label_residual)
         if method == "SemFlow":
             return semflow.SemFlowVelocity(pixel_unet(s.unet, channels, channels, self.data.size))
         if method == "SS":
