@@ -28,7 +28,7 @@ def test_scene_tables_end_to_end(tmp_path, monkeypatch, capsys):
             "--device", "cpu", "--no-progress"]
     assert run.main(argv) == 0
     cells = _cells(tmp_path)
-    assert len(cells) == 9 + 12 + 2  # table 2 (SS + 2 methods x 4), table 4 (2 x 2 x 3), table 5
+    assert len(cells) == 10 + 12 + 2  # table 2 (SS, SymmFlow @ 1, 2 methods x 4), table 4 (2 x 2 x 3), table 5
     ok = [c for c in cells if c["status"] == "ok"]
     skipped = [c for c in cells if c["status"] == "skipped"]
     assert all("lpips" in c["reason"] for c in skipped) and len(skipped) == 4 + 8
