@@ -47,11 +47,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--beta", type=float, default=None, help="label dequantisation (default 10 masks, 4 classes)")
     t.add_argument("--image-weight", type=float, default=0.9, help="image share of the loss (authors: 0.9)")
     t.add_argument("--near-one", type=float, default=0.0,
-                   help="share of training times drawn from U(0.9, 1) (authors: 0; 0.5 helps recognition)")
+                   help="share of training times drawn from U(0.9, 1) (authors: 0; 0.5-0.67 helps recognition)")
     t.add_argument("--near-one-label-only", action="store_true",
                    help="the --near-one share trains the label part alone (image weight 0 there)")
     t.add_argument("--label-residual", action="store_true",
                    help="predict v_y as y_t + network output (helps recognition; see docs)")
+    t.add_argument("--mask-code", choices=("palette", "per-class"), default="palette",
+                   help="segmentation: masks as palette colours (authors) or one +-1 channel per class")
     for name in ("segment", "synthesise", "classify", "sample"):
         q = sub.add_parser(name, help={"segment": "image files -> mask PNGs", "synthesise": "mask PNGs -> images",
                                        "classify": "image files -> class per file", "sample": "class ids -> images"}[name])
@@ -105,7 +107,7 @@ def _save_rgb(x: torch.Tensor, path: Path) -> None:
 def _model(settings: dict, device: str):
     from symmflow.models.pixel_unet import ConcatVelocity, UNetConfig, pixel_unet
 
-    c, y = 3, 3 if settings["task"] == "segmentation" else 1
+    c, y = 3, _codec(settings).channels
     groups = min(32, settings["base_channels"])
     config = UNetConfig(base_channels=settings["base_channels"], multipliers=(1, 2, 2), layers_per_block=1,
                         head_channels=settings["base_channels"], norm_groups=groups)
@@ -114,9 +116,11 @@ def _model(settings: dict, device: str):
 
 
 def _codec(settings: dict):
-    from symmflow.codecs import ClassImageCodec
+    from symmflow.codecs import ClassImageCodec, VectorClassCodec
 
     if settings["task"] == "segmentation":
+        if settings.get("mask_code", "palette") == "per-class":
+            return VectorClassCodec(settings["classes"])
         return palette_for(settings["classes"], settings["beta"])
     return ClassImageCodec(len(settings["class_names"]), (settings["size"],) * 2, settings["beta"])
 
@@ -158,7 +162,8 @@ def train(args) -> None:
         data = [pairs[i] for i in range(len(pairs))]  # checks sizes and ids of every pair
         images = torch.stack([_resize(x, args.size, "bilinear") for x, _ in data])
         labels = torch.stack([_resize(m[None], args.size, "nearest")[0].long() for _, m in data])
-        settings = {"task": "segmentation", "classes": classes, "beta": args.beta or 10.0}
+        settings = {"task": "segmentation", "classes": classes, "beta": args.beta or 10.0,
+                    "mask_code": args.mask_code}
     else:
         if not args.images.is_dir():
             raise UsageError(f"images folder {args.images} not found; pass an existing folder")
@@ -205,16 +210,17 @@ def segment(args) -> None:
     device = resolve_device(args.device)
     model, settings = _open_model(args.model, device, "segmentation", "classify")
     codec, size = _codec(settings), settings["size"]
+    palette = palette_for(settings["classes"], settings["beta"])  # the colours of the preview PNG
     files = image_files(args.images) if args.images.is_dir() else [args.images]
     generator = torch.Generator().manual_seed(args.seed)
     for file in files:
         h, w = read_image(file).shape[:2]
         x = _load_rgb(file, size)[None].to(device)
-        mask = predict(model, x, codec, (3, size, size), steps=args.steps, generator=generator)
+        mask = predict(model, x, codec, (codec.channels, size, size), steps=args.steps, generator=generator)
         mask = torch.nn.functional.interpolate(mask[None].float(), size=(h, w), mode="nearest")[0].long()
         args.out.mkdir(parents=True, exist_ok=True)
         Image.fromarray(mask[0].byte().cpu().numpy()).save(args.out / f"{file.stem}.png")
-        colour = codec.colourise(mask.cpu())[0].byte().permute(1, 2, 0).numpy()
+        colour = palette.colourise(mask.cpu())[0].byte().permute(1, 2, 0).numpy()
         Image.fromarray(colour).save(args.out / f"{file.stem}_colour.png")
         print(args.out / f"{file.stem}.png")
 

@@ -17,17 +17,21 @@ def _png(path, array):
 TINY = ["--size", "16", "--steps", "3", "--batch-size", "4", "--base-channels", "8", "--device", "cpu"]
 
 
-def test_segmentation_round_trip(tmp_path, capsys):
+@pytest.mark.parametrize("mask_code", ["palette", "per-class"])
+def test_segmentation_round_trip(tmp_path, capsys, mask_code):
     rng = np.random.default_rng(0)
     for i in range(4):
         _png(tmp_path / "img" / f"{i}.png", rng.integers(0, 255, (20, 20, 3)))
-        _png(tmp_path / "msk" / f"{i}.png", rng.integers(0, 3, (20, 20)))
+        _png(tmp_path / "msk" / f"{i}.png", rng.integers(0, 4, (20, 20)))
     assert main(["train", "--images", str(tmp_path / "img"), "--masks", str(tmp_path / "msk"),
-                 "--out", str(tmp_path / "model"), *TINY]) == 0
+                 "--out", str(tmp_path / "model"), *TINY, "--mask-code", mask_code]) == 0
+    from symmflow.cli import _open_model
+    unet = _open_model(tmp_path / "model", "cpu", "segmentation", "classify")[0].unet
+    assert unet.config.in_channels == 3 + (3 if mask_code == "palette" else 4)  # RGB, or one per class
     assert main(["segment", "--model", str(tmp_path / "model"), "--images", str(tmp_path / "img"),
                  "--out", str(tmp_path / "seg"), "--steps", "2", "--device", "cpu"]) == 0
     out = np.asarray(Image.open(tmp_path / "seg" / "0.png"))
-    assert out.shape == (20, 20) and out.max() < 3 and (tmp_path / "seg" / "0_colour.png").is_file()
+    assert out.shape == (20, 20) and out.max() < 4 and (tmp_path / "seg" / "0_colour.png").is_file()
     assert main(["synthesise", "--model", str(tmp_path / "model"), "--masks", str(tmp_path / "msk"),
                  "--out", str(tmp_path / "syn"), "--steps", "2", "--device", "cpu"]) == 0
     assert np.asarray(Image.open(tmp_path / "syn" / "3.png")).shape == (16, 16, 3)
