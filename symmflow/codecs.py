@@ -42,6 +42,8 @@ class ClassImageCodec:
     Decoding averages the channel, rescales to [0, n-1], rounds and clamps.
     """
 
+    channels = 1
+
     def __init__(self, num_classes: int, size: tuple[int, int], beta: float = 4.0):
         if num_classes < 2:
             raise ValueError(f"need at least 2 classes, got {num_classes}")

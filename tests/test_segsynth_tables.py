@@ -86,14 +86,27 @@ def test_segmentation_design_rejects_an_unknown_design(tmp_path, capsys):
     assert len(err) == 1 and "unknown design" in err[0] and not any(tmp_path.iterdir())
 
 
-def test_segmentation_design_rows_compare_with_the_ss_unet_of_their_own_budget():
+def test_segmentation_design_rows_compare_with_peers_of_their_own_budget():
     from benchmarks import segmentation_design
 
-    base = {"miou_25": 20.0, "fd_25": 0.1, "train_s": 1.0, "provenance": {"git_commit": "abc"}}
+    base = {"miou_25": 20.0, "fd_25": 0.1, "train_s": 1.0, "provenance": {"git_commit": "abc", "device": "cpu"}}
     text = segmentation_design.markdown([
-        {**base, "design": "same budget", "miou_1": segmentation_design.SS_MIOU / 2},
-        {**base, "design": "own budget", "miou_1": 60.0, "ss_miou": 80.0},
+        {**base, "design": "same budget", "changes": {"near_one": 0.5}, "miou_1": segmentation_design.SS_MIOU / 2},
+        {**base, "design": "own budget", "changes": {"lr": 2e-3}, "miou_1": 60.0, "ss_miou": 80.0,
+         "semflow_fd_25": 0.05},
+        {**base, "design": "own budget, SemFlow not run", "changes": {"train_steps": 10}, "miou_1": 60.0,
+         "ss_miou": 75.0},
     ])
     rows = {line.split(" | ")[0][2:]: line.split(" | ") for line in text.splitlines() if line.startswith("| ")}
-    assert rows["same budget"][2] == "0.50" and rows["own budget"][2] == "0.75"
-    assert rows["own budget"][4] == "0.25"  # the 25-step mIoU of Table 2 against the same SS
+    # columns: design, mIoU 1, SS, / SS, mIoU 25, FD, SemFlow's FD, ...
+    assert rows["same budget"][3] == "0.50" and rows["same budget"][6] == f"{segmentation_design.SEMFLOW_FD:.3f}"
+    assert rows["own budget"][2] == "80.0" and rows["own budget"][3] == "0.75" and rows["own budget"][6] == "0.050"
+    assert rows["own budget, SemFlow not run"][3] == "0.80"
+    assert rows["own budget, SemFlow not run"][6] == "not measured"
+
+
+def test_segmentation_design_files_keep_a_gpu_rerun_beside_the_cpu_row():
+    from benchmarks.segmentation_design import record_name
+
+    assert record_name("a design", "cpu") != record_name("a design", "cuda:1")
+    assert record_name("a design", "cuda:1") == record_name("a design", "cuda")
