@@ -93,7 +93,9 @@ class Settings:
 
 
 PROFILES = {
-    "smoke": Settings(scenes=SceneConfig(train_scenes=256, test_scenes=32),
+    # the cpu profile's settings of SymmFlow at toy size, so that the tests run its code path
+    "smoke": Settings(scenes=SceneConfig(train_scenes=256, test_scenes=32), lr=2e-3, mask_code="per-class",
+                      label_residual=True, near_one=0.6, near_one_label_only=True,
                       unet=UNetConfig(base_channels=8, multipliers=(1, 2), layers_per_block=1,
                                       head_channels=8, norm_groups=4),
                       train_steps=30, batch_size=16, warmup_steps=5, eval_samples=32, eval_batch=32,

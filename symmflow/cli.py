@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--beta", type=float, default=None, help="label dequantisation (default 10 masks, 4 classes)")
     t.add_argument("--image-weight", type=float, default=0.9, help="image share of the loss (authors: 0.9)")
     t.add_argument("--near-one", type=float, default=0.0,
-                   help="share of training times drawn from U(0.9, 1) (authors: 0; 0.5-0.67 helps recognition)")
+                   help="share of training times drawn from U(0.9, 1) (authors: 0; 0.5-0.75 helps recognition)")
     t.add_argument("--near-one-label-only", action="store_true",
                    help="the --near-one share trains the label part alone (image weight 0 there)")
     t.add_argument("--label-residual", action="store_true",
