@@ -100,6 +100,11 @@ SHARED = ("train_steps", "batch_size", "lr", "warmup_steps", "ema_decay")
 retrains the SS U-Net and SemFlow, so that each row is scored against peers of its own budget."""
 
 
+def trains_own_peers(changes: dict) -> bool:
+    """Whether a design's ``changes`` touch a :data:`SHARED` setting."""
+    return any(key in changes for key in SHARED)
+
+
 def measure(name: str, out: Path, seed: int, progress: bool, device: str = "cpu") -> dict:
     """Train SymmFlow with design ``name`` and score it as Tables 2 and 5 do."""
     settings = replace(BASE, **DESIGNS[name])
@@ -115,7 +120,7 @@ def measure(name: str, out: Path, seed: int, progress: bool, device: str = "cpu"
     for steps in (1, segsynth.TABLE2_STEPS):
         record[f"miou_{steps}"] = experiment.segmentation("SymmFlow", steps)["value"]
     record[f"fd_{segsynth.TABLE2_STEPS}"] = experiment.synthesis("SymmFlow", segsynth.TABLE2_STEPS)["value"]
-    if any(key in DESIGNS[name] for key in SHARED):
+    if trains_own_peers(DESIGNS[name]):
         record["ss_miou"] = experiment.segmentation("SS", 1)["value"]
         record["semflow_miou_25"] = experiment.segmentation("SemFlow", segsynth.TABLE2_STEPS)["value"]
         record["semflow_fd_25"] = experiment.synthesis("SemFlow", segsynth.TABLE2_STEPS)["value"]
@@ -142,8 +147,7 @@ def markdown(records: list[dict]) -> str:
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in records:
         ss = r.get("ss_miou", SS_MIOU)
-        own_budget = any(key in r["changes"] for key in SHARED)
-        semflow_fd = r.get("semflow_fd_25", None if own_budget else SEMFLOW_FD)
+        semflow_fd = r.get("semflow_fd_25", None if trains_own_peers(r["changes"]) else SEMFLOW_FD)
         lines.append(f"| {r['design']} | {r['miou_1']:.1f} | {ss:.1f} | {r['miou_1'] / ss:.2f} | "
                      f"{r['miou_25']:.1f} | {r['fd_25']:.3f} | "
                      f"{'not measured' if semflow_fd is None else f'{semflow_fd:.3f}'} | {r['train_s']:.0f} | "

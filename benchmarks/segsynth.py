@@ -92,20 +92,20 @@ class Settings:
     extra: dict = field(default_factory=dict)
 
 
+SCENE_RECOGNITION = dict(lr=2e-3, mask_code="per-class", label_residual=True, near_one=0.6,
+                         near_one_label_only=True)
+"""The authors' path and loss with the recognition settings the scene-set comparison chose
+(results/cpu/segmentation-design.md): one +-1 channel per class, the label residual, 60% of the
+batch at t in [0.9, 1] on the label alone; lr 2e-3 for every network (SS and SemFlow included)."""
+
 PROFILES = {
-    # the cpu profile's settings of SymmFlow at toy size, so that the tests run its code path
-    "smoke": Settings(scenes=SceneConfig(train_scenes=256, test_scenes=32), lr=2e-3, mask_code="per-class",
-                      label_residual=True, near_one=0.6, near_one_label_only=True,
+    # the cpu profile's SymmFlow at toy size, so that the tests run its code path
+    "smoke": Settings(scenes=SceneConfig(train_scenes=256, test_scenes=32), **SCENE_RECOGNITION,
                       unet=UNetConfig(base_channels=8, multipliers=(1, 2), layers_per_block=1,
                                       head_channels=8, norm_groups=4),
                       train_steps=30, batch_size=16, warmup_steps=5, eval_samples=32, eval_batch=32,
                       feature_steps=20),
-    # The authors' path and loss with the recognition settings the scene-set comparison chose
-    # (results/cpu/segmentation-design.md): one +-1 channel per class, the label residual, 60%
-    # of the batch at t in [0.9, 1] on the label alone; lr 2e-3 and 2,400 steps for every
-    # network (SS and SemFlow included).
-    "cpu": Settings(train_steps=2_400, lr=2e-3, mask_code="per-class", label_residual=True,
-                    near_one=0.6, near_one_label_only=True),
+    "cpu": Settings(train_steps=2_400, **SCENE_RECOGNITION),
     # notes section 6: SD 2.1 latent U-Net, 200 epochs, lr 8e-5, warm-up 10 epochs, w 0.7, EMA 0.9
     "paper": Settings(space="latent", unet=None, train_steps=0, batch_size=32, lr=8e-5,
                       ema_decay=0.9, image_weight=0.7, beta=10.0, eval_samples=0,
