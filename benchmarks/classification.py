@@ -99,7 +99,8 @@ class Settings:
 
 CPU_UNET = UNetConfig(base_channels=16, multipliers=(1, 2, 2), layers_per_block=1, head_channels=32,
                       norm_groups=8)
-CPU_DESIGN = ClassifierDesign(label="vector", image_weight=0.3, near_one=0.5, near_one_width=0.1, label_residual=True)
+CPU_DESIGN = ClassifierDesign(label="vector", image_weight=0.3, near_one=0.5, near_one_width=0.1,
+                              label_form="residual")
 SMOKE_UNET = UNetConfig(base_channels=8, multipliers=(1, 2, 2), layers_per_block=1, head_channels=8,
                         norm_groups=4)
 

@@ -3,7 +3,7 @@
 Each design is the authors' settings on the scene set (:data:`BASE`: the scene set, the base-32
 pixel U-Net, 1,200 steps of 32 at lr 5e-4) with some settings replaced -- where the training
 times are drawn, whether the near-one share trains the label alone, the image weight, the
-label residual (:func:`~symmflow.models.pixel_unet.with_label_residual`), the mask code, the
+label form (:func:`~symmflow.models.pixel_unet.label_velocity`), the mask code, the
 time scale, the learning rate and budget -- and is scored by mIoU at 1 and 25 Euler steps and
 FD-scenenet at 25 steps, exactly as the tables score them, against the cross-entropy SS U-Net
 and SemFlow of the same training budget (the targets: SymmFlow's mIoU >= 0.85 x SS, its FD
@@ -29,63 +29,63 @@ from benchmarks.store import write_atomic
 DESIGNS = {
     "authors: palette, t ~ U(0, 1), image weight 0.9": {},
     "palette, residual, half of t in [0.9, 1], image weight 0.5":
-        {"label_residual": True, "near_one": 0.5, "image_weight": 0.5},
+        {"label_form": "residual", "near_one": 0.5, "image_weight": 0.5},
     "palette, residual, half of t in [0.9, 1], image weight 0.3":
-        {"label_residual": True, "near_one": 0.5, "image_weight": 0.3},
+        {"label_form": "residual", "near_one": 0.5, "image_weight": 0.3},
     "palette, residual, half of t in [0.99, 1], image weight 0.5":
-        {"label_residual": True, "near_one": 0.5, "near_one_width": 0.01, "image_weight": 0.5},
+        {"label_form": "residual", "near_one": 0.5, "near_one_width": 0.01, "image_weight": 0.5},
     "palette, residual, a quarter of t in [0.9, 1], image weight 0.7":
-        {"label_residual": True, "near_one": 0.25, "image_weight": 0.7},
+        {"label_form": "residual", "near_one": 0.25, "image_weight": 0.7},
     "per-class code, residual, half of t in [0.9, 1], image weight 0.5":
-        {"mask_code": "per-class", "label_residual": True, "near_one": 0.5, "image_weight": 0.5},
+        {"mask_code": "per-class", "label_form": "residual", "near_one": 0.5, "image_weight": 0.5},
     "palette, residual, half of t in [0.9, 1], image weight 0.3, 2,400 steps":
-        {"label_residual": True, "near_one": 0.5, "image_weight": 0.3, "train_steps": 2_400},
+        {"label_form": "residual", "near_one": 0.5, "image_weight": 0.3, "train_steps": 2_400},
     "palette, residual, half of t in [0.9, 1] on the label alone, image weight 0.9":
-        {"label_residual": True, "near_one": 0.5, "near_one_label_only": True, "image_weight": 0.9},
+        {"label_form": "residual", "near_one": 0.5, "near_one_label_only": True, "image_weight": 0.9},
     "per-class code, residual, half of t in [0.9, 1] on the label alone, image weight 0.9":
-        {"mask_code": "per-class", "label_residual": True, "near_one": 0.5, "near_one_label_only": True},
+        {"mask_code": "per-class", "label_form": "residual", "near_one": 0.5, "near_one_label_only": True},
     "per-class code, residual, half of t in [0.99, 1] on the label alone, image weight 0.9":
-        {"mask_code": "per-class", "label_residual": True, "near_one": 0.5, "near_one_width": 0.01,
+        {"mask_code": "per-class", "label_form": "residual", "near_one": 0.5, "near_one_width": 0.01,
          "near_one_label_only": True},
     "per-class code, residual, three quarters of t in [0.9, 1] on the label alone, image weight 0.9":
-        {"mask_code": "per-class", "label_residual": True, "near_one": 0.75, "near_one_label_only": True},
+        {"mask_code": "per-class", "label_form": "residual", "near_one": 0.75, "near_one_label_only": True},
     "palette, residual, three quarters of t in [0.9, 1] on the label alone, image weight 0.9":
-        {"label_residual": True, "near_one": 0.75, "near_one_label_only": True},
+        {"label_form": "residual", "near_one": 0.75, "near_one_label_only": True},
     "palette, residual, half of t in [0.9, 1] on the label alone, image weight 0.9, lr 1e-3":
-        {"label_residual": True, "near_one": 0.5, "near_one_label_only": True, "lr": 1e-3},
+        {"label_form": "residual", "near_one": 0.5, "near_one_label_only": True, "lr": 1e-3},
     "palette, residual, half of t in [0.9, 1] on the label alone, image weight 0.9, lr 2e-3":
-        {"label_residual": True, "near_one": 0.5, "near_one_label_only": True, "lr": 2e-3},
+        {"label_form": "residual", "near_one": 0.5, "near_one_label_only": True, "lr": 2e-3},
     "per-class code, residual, half of t in [0.9, 1] on the label alone, image weight 0.9, lr 1e-3":
-        {"mask_code": "per-class", "label_residual": True, "near_one": 0.5, "near_one_label_only": True,
+        {"mask_code": "per-class", "label_form": "residual", "near_one": 0.5, "near_one_label_only": True,
          "lr": 1e-3},
     "per-class code, residual, half of t in [0.9, 1] on the label alone, image weight 0.9, lr 2e-3":
-        {"mask_code": "per-class", "label_residual": True, "near_one": 0.5, "near_one_label_only": True,
+        {"mask_code": "per-class", "label_form": "residual", "near_one": 0.5, "near_one_label_only": True,
          "lr": 2e-3},
     "per-class code, residual, three quarters of t in [0.9, 1] on the label alone, image weight 0.9, lr 2e-3":
-        {"mask_code": "per-class", "label_residual": True, "near_one": 0.75, "near_one_label_only": True,
+        {"mask_code": "per-class", "label_form": "residual", "near_one": 0.75, "near_one_label_only": True,
          "lr": 2e-3},
     "palette, residual, three quarters of t in [0.9, 1] on the label alone, image weight 0.9, lr 2e-3":
-        {"label_residual": True, "near_one": 0.75, "near_one_label_only": True, "lr": 2e-3},
+        {"label_form": "residual", "near_one": 0.75, "near_one_label_only": True, "lr": 2e-3},
     "authors: palette, t ~ U(0, 1), image weight 0.9, lr 2e-3": {"lr": 2e-3},
     "per-class code, residual, half of t in [0.9, 1] on the label alone, image weight 0.9, lr 2e-3, t x 1000":
-        {"mask_code": "per-class", "label_residual": True, "near_one": 0.5, "near_one_label_only": True,
+        {"mask_code": "per-class", "label_form": "residual", "near_one": 0.5, "near_one_label_only": True,
          "lr": 2e-3, "time_scale": 1000.0},
     "palette, residual, half of t in [0.9, 1] on the label alone, image weight 0.9, lr 2e-3, t x 1000":
-        {"label_residual": True, "near_one": 0.5, "near_one_label_only": True, "lr": 2e-3, "time_scale": 1000.0},
+        {"label_form": "residual", "near_one": 0.5, "near_one_label_only": True, "lr": 2e-3, "time_scale": 1000.0},
     "per-class code, residual, two thirds of t in [0.9, 1] on the label alone, image weight 0.9, lr 2e-3, t x 1000":
-        {"mask_code": "per-class", "label_residual": True, "near_one": 2 / 3, "near_one_label_only": True,
+        {"mask_code": "per-class", "label_form": "residual", "near_one": 2 / 3, "near_one_label_only": True,
          "lr": 2e-3, "time_scale": 1000.0},
     "palette, residual, two thirds of t in [0.9, 1] on the label alone, image weight 0.9, lr 2e-3, t x 1000":
-        {"label_residual": True, "near_one": 2 / 3, "near_one_label_only": True, "lr": 2e-3, "time_scale": 1000.0},
+        {"label_form": "residual", "near_one": 2 / 3, "near_one_label_only": True, "lr": 2e-3, "time_scale": 1000.0},
     # The label flow with the whole budget: image weight 0 and every t in [0.99, 1], i.e. the
     # paper's MSE on v_y as a discriminative loss -- the most a joint model could hope for.
     "label flow alone: palette, residual, image weight 0, all t in [0.99, 1]":
-        {"label_residual": True, "near_one": 1.0, "near_one_width": 0.01, "image_weight": 0.0},
+        {"label_form": "residual", "near_one": 1.0, "near_one_width": 0.01, "image_weight": 0.0},
     "label flow alone: per-class code, residual, image weight 0, all t in [0.99, 1]":
-        {"mask_code": "per-class", "label_residual": True, "near_one": 1.0, "near_one_width": 0.01,
+        {"mask_code": "per-class", "label_form": "residual", "near_one": 1.0, "near_one_width": 0.01,
          "image_weight": 0.0},
     "label flow alone: per-class code, residual, image weight 0, all t in [0.99, 1], lr 2e-3":
-        {"mask_code": "per-class", "label_residual": True, "near_one": 1.0, "near_one_width": 0.01,
+        {"mask_code": "per-class", "label_form": "residual", "near_one": 1.0, "near_one_width": 0.01,
          "image_weight": 0.0, "lr": 2e-3},
 }
 SS_MIOU, SEMFLOW_FD = 77.7, 0.070

@@ -74,8 +74,13 @@ class Settings:
     near_one_width: float = 0.1
     near_one_label_only: bool = False
     """The near-one share trains the label part alone (:attr:`TimeSampler.label_only`)."""
-    label_residual: bool = False
-    """v_y = y_t + U-Net output (:func:`~symmflow.models.pixel_unet.with_label_residual`)."""
+    label_form: str = "velocity"
+    """What SymmFlow's label output is: ``velocity``, ``residual`` (v_y = y_t + output) or
+    ``clean`` (:func:`~symmflow.models.pixel_unet.label_velocity`)."""
+    label_loss: str = "velocity"
+    """Where the label term of the loss is measured (:attr:`~symmflow.path.SymmetricPath.label_loss`)."""
+    code_scale: float = 1.0
+    """Scale of the per-class mask code (:class:`~symmflow.codecs.VectorClassCodec`)."""
     time_scale: float = 1.0
     """t is multiplied by this before SymmFlow's U-Net sees it (1 for the authors, who feed t in
     [0, 1]; SemFlow feeds 1000 t; :class:`~symmflow.models.pixel_unet.ConcatVelocity`)."""
@@ -92,7 +97,7 @@ class Settings:
     extra: dict = field(default_factory=dict)
 
 
-SCENE_RECOGNITION = dict(lr=2e-3, mask_code="per-class", label_residual=True, near_one=0.6,
+SCENE_RECOGNITION = dict(lr=2e-3, mask_code="per-class", label_form="residual", near_one=0.6,
                          near_one_label_only=True)
 """The authors' path and loss with the recognition settings the scene-set comparison chose
 (results/cpu/segmentation-design.md): one +-1 channel per class, the label residual, 60% of the
@@ -218,7 +223,7 @@ class Experiment:
             self.space = load_space(options.pretrained, self.data.palette).to(self.device)
         else:
             self.data = SceneData(s)
-            per_class = VectorClassCodec(self.data.num_classes) if s.mask_code == "per-class" else None
+            per_class = VectorClassCodec(self.data.num_classes, s.code_scale) if s.mask_code == "per-class" else None
             self.space = PixelSpace(self.data.palette, per_class)
         self.palette = self.data.palette
         self.semflow_codec = self.space.with_palette(semflow.perturbation_codec(self.palette)).mask_codec
@@ -260,7 +265,7 @@ class Experiment:
         if method == "SymmFlow":
             width = channels + self.label_shape[0]
             return ConcatVelocity(pixel_unet(s.unet, width, width, self.data.size), channels,
-                                  time_scale=s.time_scale, label_residual=s.label_residual)
+                                  time_scale=s.time_scale, label_form=s.label_form)
         if method == "SemFlow":
             return semflow.SemFlowVelocity(pixel_unet(s.unet, channels, channels, self.data.size))
         if method == "SS":
@@ -271,7 +276,7 @@ class Experiment:
 
     def _loss(self, method: str):
         s, space = self.settings, self.space
-        path = SymmetricPath(sigma_min=s.sigma_min, image_weight=s.image_weight)
+        path = SymmetricPath(s.sigma_min, s.image_weight, s.label_loss)
         times = TimeSampler(s.near_one, s.near_one_width, s.near_one_label_only)
 
         def symmflow_loss(model, batch):

@@ -40,11 +40,18 @@ class ClassifierDesign:
     image_weight: float = 0.9
     near_one: float = 0.0
     near_one_width: float = 0.1
+    near_one_label_only: bool = False
+    """The near-one share trains the label alone (:attr:`TimeSampler.label_only`)."""
     time_scale: float = 1.0
-    label_residual: bool = False
-    """v_y = y_t + network output (:func:`~symmflow.models.pixel_unet.with_label_residual`)."""
+    label_form: str = "velocity"
+    """What the label output is: ``velocity``, ``residual`` or ``clean``
+    (:func:`~symmflow.models.pixel_unet.label_velocity`)."""
+    label_loss: str = "velocity"
+    """Where the label term of the loss is measured (:attr:`SymmetricPath.label_loss`)."""
     sigma_min: float = 1e-4
     beta: float = 4.0
+    """Spread of the class-image code; the vector code's scale is ``code_scale``."""
+    code_scale: float = 1.0
 
     def __post_init__(self) -> None:
         if self.label not in ("channel", "vector"):
@@ -66,21 +73,21 @@ class SymmFlowClassifier:
             self.label_shape: tuple[int, ...] = (1, size, size)
             self.model: nn.Module = ConcatVelocity(
                 pixel_unet(unet, channels + 1, channels + 1, size), channels, design.time_scale,
-                design.label_residual)
+                design.label_form)
         else:
-            self.codec = VectorClassCodec(num_classes)
+            self.codec = VectorClassCodec(num_classes, design.code_scale)
             self.label_shape = (num_classes,)
             self.model = VectorLabelVelocity(unet, channels, num_classes, size, design.time_scale,
-                                             design.label_residual)
-        self.path = SymmetricPath(sigma_min=design.sigma_min, image_weight=design.image_weight)
-        self.times = TimeSampler(design.near_one, design.near_one_width)
+                                             design.label_form)
+        self.path = SymmetricPath(design.sigma_min, design.image_weight, design.label_loss)
+        self.times = TimeSampler(design.near_one, design.near_one_width, design.near_one_label_only)
 
     def loss(self, model: nn.Module, batch: tuple[Tensor, Tensor]) -> Tensor:
         """The SymmFlow loss on (images, labels), fresh dequantisation and noise (eq. 3)."""
         images, labels = batch
         y = self.codec.encode(labels).to(images.device)
-        t = self.times(len(images), device=images.device)
-        return self.path.loss(model, images, y, t).total
+        t, label_only = self.times.draw(len(images), device=images.device)
+        return self.path.loss(model, images, y, t, label_only=label_only).total
 
     @property
     def data_shape(self) -> tuple[int, ...]:

@@ -112,7 +112,14 @@ def _model(settings: dict, device: str):
     config = UNetConfig(base_channels=settings["base_channels"], multipliers=(1, 2, 2), layers_per_block=1,
                         head_channels=settings["base_channels"], norm_groups=groups)
     return ConcatVelocity(pixel_unet(config, c + y, c + y, settings["size"]), c,
-                          label_residual=settings.get("label_residual", False)).to(device)
+                          label_form=_label_form(settings)).to(device)
+
+
+def _label_form(settings: dict) -> str:
+    """The model's label form (folders written before it was a setting say ``label_residual``)."""
+    if "label_form" in settings:
+        return settings["label_form"]
+    return "residual" if settings.get("label_residual") else "velocity"
 
 
 def _codec(settings: dict):
@@ -177,7 +184,8 @@ def train(args) -> None:
         settings = {"task": "classification", "class_names": names, "beta": args.beta or 4.0}
     settings.update(size=args.size, base_channels=args.base_channels, steps=args.steps, lr=args.lr,
                     batch_size=args.batch_size, image_weight=args.image_weight, near_one=args.near_one,
-                    near_one_label_only=args.near_one_label_only, label_residual=args.label_residual)
+                    near_one_label_only=args.near_one_label_only,
+                    label_form="residual" if args.label_residual else "velocity")
     codec, model = _codec(settings), _model(settings, device)
     path = SymmetricPath(image_weight=args.image_weight)
     times = TimeSampler(args.near_one, label_only=args.near_one_label_only)

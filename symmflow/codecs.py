@@ -75,7 +75,7 @@ class ClassImageCodec:
 
 
 class VectorClassCodec:
-    """Class k of n as a vector label: +1 at k, -1 elsewhere, each entry plus U(-0.5, 0.5).
+    """Class k of n as a vector label: +1 at k, -1 elsewhere, each entry plus U(-0.5, 0.5) (x scale).
 
     The paper lets Y be of any shape (section 3, "Y is not restricted to having the same
     dimensionality as X"); this is the toy's +-1 code with its dequantisation, one entry per
@@ -87,14 +87,19 @@ class VectorClassCodec:
     per-pixel counterpart of the palette image, and its decision differs in kind: the largest
     entry of E[y | x] is the most probable class, while the palette colour nearest to an
     average of colours need not be any of the likely ones (it drifts to the mid colours).
+
+    ``scale`` multiplies the code and its dequantisation (+-scale, U(-scale/2, scale/2)), the
+    counterpart of the class-image code's beta: the larger it is, the earlier on the path from
+    t = 1 the label state y_t = (1 - t) y + t eps_y settles the class.
     """
 
-    half_width = 0.5
-
-    def __init__(self, num_classes: int):
+    def __init__(self, num_classes: int, scale: float = 1.0):
         if num_classes < 2:
             raise ValueError(f"need at least 2 classes, got {num_classes}")
-        self.num_classes = num_classes
+        if not scale > 0:
+            raise ValueError(f"the code's scale must be positive, got {scale}")
+        self.num_classes, self.scale = num_classes, scale
+        self.half_width = 0.5 * scale
 
     @property
     def channels(self) -> int:
@@ -105,6 +110,7 @@ class VectorClassCodec:
         if labels.numel() and (labels.min() < 0 or labels.max() >= self.num_classes):
             raise ValueError(f"labels must lie in [0, {self.num_classes - 1}]")
         code = 2.0 * torch.nn.functional.one_hot(labels.long(), self.num_classes).float().movedim(-1, 1) - 1.0
+        code = code * self.scale
         return code + _uniform(code.shape, self.half_width, code, generator)
 
     def decode(self, y: Tensor) -> Tensor:

@@ -8,7 +8,10 @@ value (t = 0) to noise (t = 1)::
 
 With ``sigma_min = 0`` this is exactly eq. (1)-(2) of the paper; the authors' image code
 uses ``sigma_min = 1e-4`` and their toy notebook none.  The loss is
-``w * MSE(x part) + (1 - w) * MSE(y part)`` with the image weight ``w``.
+``w * MSE(x part) + (1 - w) * MSE(y part)`` with the image weight ``w`` (eq. 3).  Since
+``v_y = (y_t - y) / t`` on the path, the label part can also be measured on the clean label
+the velocity implies, ``y_hat = y_t - t v_y``: ``label_loss="clean"`` regresses y_hat on y,
+which is eq. 3's label term weighted by t^2 (the x-prediction weighting of EDM).
 """
 
 from __future__ import annotations
@@ -18,6 +21,10 @@ from typing import Callable, NamedTuple
 
 import torch
 from torch import Tensor
+
+CLEAN_TIME_FLOOR = 0.05
+"""Times below this are floored where a clean label is turned into a velocity or back
+(``v_y = (y_t - y_hat) / t`` divides by t)."""
 
 #: A velocity field of the joint state: ``(x_t, y_t, t) -> (v_x, v_y)``; ``t`` has shape (B,).
 Velocity = Callable[[Tensor, Tensor, Tensor], tuple[Tensor, Tensor]]
@@ -47,8 +54,13 @@ class SymmetricPath:
 
     sigma_min: float = 1e-4
     image_weight: float = 0.9
+    label_loss: str = "velocity"
+    """``velocity``: eq. 3's MSE on v_y; ``clean``: MSE between y_hat = y_t - max(t, 0.05) v_y
+    and y (eq. 3's term x t^2 for t >= 0.05, :data:`CLEAN_TIME_FLOOR`)."""
 
     def __post_init__(self) -> None:
+        if self.label_loss not in ("velocity", "clean"):
+            raise ValueError(f"label_loss must be 'velocity' or 'clean', got {self.label_loss!r}")
         if not 0.0 <= self.sigma_min < 1.0:
             raise ValueError(f"sigma_min must lie in [0, 1), got {self.sigma_min}")
         if not 0.0 <= self.image_weight <= 1.0:
@@ -85,7 +97,11 @@ class SymmetricPath:
         p = self.sample(x, y, t, torch.randn_like(x), torch.randn_like(y))
         pred_x, pred_y = velocity(p.x_t, p.y_t, t)
         x_err = ((pred_x.float() - p.v_x.float()) ** 2).flatten(1).mean(1)
-        y_err = ((pred_y.float() - p.v_y.float()) ** 2).flatten(1).mean(1)
+        if self.label_loss == "clean":
+            y_hat = p.y_t.float() - _per_sample(t.clamp(min=CLEAN_TIME_FLOOR), y) * pred_y.float()
+            y_err = ((y_hat - y.float()) ** 2).flatten(1).mean(1)
+        else:
+            y_err = ((pred_y.float() - p.v_y.float()) ** 2).flatten(1).mean(1)
         w = torch.full_like(x_err, self.image_weight)
         if label_only is not None:
             w = torch.where(label_only.to(w.device), 0.0, w)

@@ -10,7 +10,7 @@ from symmflow.checkpoint import load_weights, save_weights
 from symmflow.classification import ClassifierDesign, SymmFlowClassifier
 from symmflow.codecs import VectorClassCodec
 from symmflow.errors import UsageError
-from symmflow.models.pixel_unet import UNetConfig
+from symmflow.models.pixel_unet import UNetConfig, label_velocity
 from symmflow.path import SymmetricPath
 from symmflow.solver import NFECounter
 from symmflow.timesampling import TimeSampler
@@ -77,7 +77,7 @@ def _without_label_output(model, label: str):
 def test_label_residual_leaves_only_the_label_to_predict_at_t_1(label):
     """With the residual, a network whose label output is -(1 - sigma) y gives the exact
     target of eq. (2) at t = 1, and one Euler step from [image, noise] lands on y."""
-    design = ClassifierDesign(label=label, label_residual=True, sigma_min=0.0)
+    design = ClassifierDesign(label=label, label_form="residual", sigma_min=0.0)
     clf = SymmFlowClassifier(design, TINY, 1, 10, 16)
     x, labels = torch.rand(4, 1, 16, 16) * 2 - 1, torch.tensor([0, 3, 5, 9])
     y, noise, t = clf.codec.encode(labels), torch.randn(4, *clf.label_shape), torch.ones(4)
@@ -151,3 +151,36 @@ def test_diffusion_classifier_picks_smallest_error_and_shares_noise():
     x_t, labels, t = (torch.cat(z) for z in zip(*seen[0]))
     first = t == t[0]
     assert labels[first].unique().numel() == 10 and torch.allclose(x_t[first], x_t[first][:1].expand_as(x_t[first]))
+
+
+def test_clean_label_form_gives_the_path_velocity_and_its_loss_is_the_clean_error():
+    """v_y = (y_t - y_hat) / t is eq. (2)'s target when y_hat = y, and the clean label loss is
+    the squared error of y_hat (eq. 3's label term x t^2)."""
+    path = SymmetricPath(sigma_min=1e-4, image_weight=0.0, label_loss="clean")
+    x, y = torch.randn(6, 1, 4, 4), torch.randn(6, 10)
+    t, eps_x, eps_y = torch.rand(6) * 0.9 + 0.1, torch.randn(6, 1, 4, 4), torch.randn(6, 10)
+    p = path.sample(x, y, t, eps_x, eps_y)
+    torch.testing.assert_close(label_velocity(y, p.y_t, t, "clean"), p.v_y)
+    y_hat = y + 0.1
+
+    def field(x_t, y_t, tt):
+        return torch.zeros_like(x_t), label_velocity(y_hat, y_t, tt, "clean")
+
+    torch.manual_seed(0)
+    loss = path.loss(field, x, y, t)
+    torch.testing.assert_close(loss.y_mse, torch.tensor(0.01), rtol=1e-4, atol=1e-6)
+    torch.manual_seed(0)
+    velocity_loss = SymmetricPath(sigma_min=1e-4, image_weight=0.0).loss(field, x, y, t)
+    torch.testing.assert_close(velocity_loss.y_mse, (0.01 / t ** 2).mean(), rtol=1e-4, atol=1e-6)
+
+
+def test_vector_code_scale_multiplies_code_and_dequantisation():
+    labels = torch.tensor([0, 2, 1])
+    g = torch.Generator().manual_seed(0)
+    plain = VectorClassCodec(3).encode(labels, generator=g)
+    g = torch.Generator().manual_seed(0)
+    scaled = VectorClassCodec(3, scale=4.0).encode(labels, generator=g)
+    torch.testing.assert_close(scaled, 4.0 * plain)
+    assert (VectorClassCodec(3, scale=4.0).decode(scaled) == labels).all()
+    with pytest.raises(ValueError):
+        VectorClassCodec(3, scale=0.0)

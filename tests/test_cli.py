@@ -51,10 +51,10 @@ def test_classification_round_trip(tmp_path, capsys):
                  "--label-residual", "--near-one", "0.5", "--near-one-label-only", "--image-weight", "0.5"]) == 0
     capsys.readouterr()
     settings = json.loads((tmp_path / "clf" / "settings.json").read_text())
-    assert settings["label_residual"] and settings["near_one"] == 0.5 and settings["image_weight"] == 0.5
+    assert settings["label_form"] == "residual" and settings["near_one"] == 0.5 and settings["image_weight"] == 0.5
     assert settings["near_one_label_only"]
     from symmflow.cli import _open_model
-    assert _open_model(tmp_path / "clf", "cpu", "classification", "segment")[0].label_residual
+    assert _open_model(tmp_path / "clf", "cpu", "classification", "segment")[0].label_form == "residual"
     assert main(["classify", "--model", str(tmp_path / "clf"), "--images", str(tmp_path / "data" / "class1"),
                  "--device", "cpu"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()

@@ -12,7 +12,7 @@ from symmflow.models.pixel_unet import UNetConfig
 
 CPU = segsynth.PROFILES["cpu"]
 TINY = segsynth.Settings(scenes=SceneConfig(train_scenes=64, test_scenes=8), mask_code=CPU.mask_code,
-                         label_residual=CPU.label_residual, near_one=CPU.near_one,
+                         label_form=CPU.label_form, near_one=CPU.near_one,
                          near_one_label_only=CPU.near_one_label_only,
                          unet=UNetConfig(base_channels=8, multipliers=(1, 2), layers_per_block=1,
                                          head_channels=8, norm_groups=4),
@@ -27,8 +27,8 @@ def test_smoke_profile_trains_symmflow_as_the_cpu_profile_does(tmp_path):
     exp = segsynth.Experiment(segsynth.SCENES, RunOptions(profile="smoke", out=tmp_path))
     model = exp._build("SymmFlow")
     assert model.unet.config.in_channels == 3 + NUM_CLASSES == model.unet.config.out_channels
-    assert model.label_residual and exp.label_shape == (NUM_CLASSES, 32, 32)
-    fields = ("mask_code", "label_residual", "near_one", "near_one_label_only", "lr", "image_weight")
+    assert model.label_form == "residual" and exp.label_shape == (NUM_CLASSES, 32, 32)
+    fields = ("mask_code", "label_form", "near_one", "near_one_label_only", "lr", "image_weight")
     assert all(getattr(segsynth.PROFILES["smoke"], f) == getattr(CPU, f) for f in fields)
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from symmflow.models.pixel_unet import UNetConfig, pixel_unet, with_label_residual
+from symmflow.models.pixel_unet import UNetConfig, check_label_form, label_velocity, pixel_unet
 
 
 def time_embedding(unet: nn.Module, t: Tensor) -> Tensor:
@@ -48,14 +48,15 @@ class VectorLabelVelocity(nn.Module):
     """SymmFlow velocity ``(x_t, y_t, t) -> (v_x, v_y)`` for an image x and a vector label y."""
 
     def __init__(self, config: UNetConfig, image_channels: int, label_dim: int, sample_size: int,
-                 time_scale: float = 1.0, label_residual: bool = False):
+                 time_scale: float = 1.0, label_form: str = "velocity"):
         super().__init__()
+        check_label_form(label_form)
         self.unet = pixel_unet(config, image_channels, image_channels, sample_size,
                                class_embed_type="identity")
         width = config.base_channels * config.multipliers[-1]
         self.label_in = nn.Linear(label_dim, 4 * config.base_channels)
         self.label_out = PooledHead(width, config.norm_groups, label_dim)
-        self.time_scale, self.label_residual = time_scale, label_residual
+        self.time_scale, self.label_form = time_scale, label_form
         self._mid: Tensor | None = None
         self.unet.mid_block.register_forward_hook(self._keep_mid)
 
@@ -65,7 +66,7 @@ class VectorLabelVelocity(nn.Module):
     def forward(self, x: Tensor, y: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
         v_x = self.unet(x, t * self.time_scale, class_labels=self.label_in(y)).sample
         v_y, self._mid = self.label_out(self._mid), None
-        return v_x, with_label_residual(v_y, y) if self.label_residual else v_y
+        return v_x, label_velocity(v_y, y, t, self.label_form)
 
 
 def count_parameters(model: nn.Module) -> int:

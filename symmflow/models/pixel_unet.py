@@ -17,6 +17,8 @@ import torch
 from diffusers import UNet2DModel
 from torch import Tensor, nn
 
+from symmflow.path import CLEAN_TIME_FLOOR
+
 
 @dataclass(frozen=True)
 class UNetConfig:
@@ -57,29 +59,46 @@ class ConcatVelocity(nn.Module):
     """SymmFlow velocity from one U-Net over the channel concatenation [x_t, y_t].
 
     ``time_scale`` multiplies t before the U-Net's sinusoidal embedding: the authors feed t
-    in [0, 1] unscaled (1.0), SemFlow scales by 1000 (notes section 1).  ``label_residual``
-    adds y_t to the label output (:func:`with_label_residual`).
+    in [0, 1] unscaled (1.0), SemFlow scales by 1000 (notes section 1).  ``label_form`` says
+    what the label output is (:func:`label_velocity`).
     """
 
     def __init__(self, unet: nn.Module, x_channels: int, time_scale: float = 1.0,
-                 label_residual: bool = False):
+                 label_form: str = "velocity"):
         super().__init__()
+        check_label_form(label_form)
         self.unet, self.x_channels, self.time_scale = unet, x_channels, time_scale
-        self.label_residual = label_residual
+        self.label_form = label_form
 
     def forward(self, x: Tensor, y: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
         out = self.unet(torch.cat([x, y], 1), t * self.time_scale).sample
-        v_y = out[:, self.x_channels:]
-        return out[:, : self.x_channels], with_label_residual(v_y, y) if self.label_residual else v_y
+        return out[:, : self.x_channels], label_velocity(out[:, self.x_channels:], y, t, self.label_form)
 
 
-def with_label_residual(network_v_y: Tensor, y_t: Tensor) -> Tensor:
-    """``v_y = y_t + network output``: the label velocity as a residual on the label state.
+LABEL_FORMS = ("velocity", "residual", "clean")
 
-    At t = 1 the target of eq. (2) is ``v_y = eps_y - (1 - sigma) y = y_t - (1 - sigma) y``:
-    without the residual the network has to copy the input noise eps_y through to its output
-    as well as recognise y, and every error in the copy lands in the one-step prediction
-    ``y_0 = y_1 - v_y``.  With it the network's output at t = 1 is ``-(1 - sigma) y``, a
-    function of the image alone.  The flow, the path and the loss are unchanged.
+
+def check_label_form(form: str) -> None:
+    if form not in LABEL_FORMS:
+        raise ValueError(f"label form must be one of {', '.join(LABEL_FORMS)}, got {form!r}")
+
+
+def label_velocity(output: Tensor, y_t: Tensor, t: Tensor, form: str) -> Tensor:
+    """The label velocity v_y from the network's label output, by the output's ``form``.
+
+    * ``velocity`` -- the output is v_y itself (the authors').
+    * ``residual`` -- ``v_y = y_t + output``.  At t = 1 the target of eq. (2) is
+      ``eps_y - (1 - sigma) y = y_t - (1 - sigma) y``: the output then only has to predict
+      ``-(1 - sigma) y`` from the image, not copy the input noise through the network.
+    * ``clean`` -- the output is the clean label y_hat and ``v_y = (y_t - y_hat) / t``
+      (t floored at :data:`CLEAN_TIME_FLOOR`), which is eq. (2)'s target exactly when
+      y_hat = y, since ``(y_t - y) / t = eps_y - (1 - sigma) y``.
+
+    The flow and the path are the same for all three; only what the network learns differs.
     """
-    return y_t + network_v_y
+    if form == "velocity":
+        return output
+    if form == "residual":
+        return y_t + output
+    tau = t.clamp(min=CLEAN_TIME_FLOOR).reshape(-1, *([1] * (y_t.dim() - 1)))
+    return (y_t - output) / tau
