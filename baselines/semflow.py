@@ -16,6 +16,8 @@ The single state rides in the integrator's ``x`` slot with an empty ``y``.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 from torch import Tensor, nn
 
@@ -30,9 +32,7 @@ TIME_SCALE = 1000.0
 
 def perturbation_codec(palette: PaletteCodec) -> PaletteCodec:
     """The palette of ``palette`` with SemFlow's finite perturbation instead of its beta."""
-    out = PaletteCodec(palette.colours.tolist(), PERTURBATION_BETA)
-    out.ignore_index, out._table = palette.ignore_index, palette._table
-    return out
+    return palette.with_beta(PERTURBATION_BETA)
 
 
 class SemFlowVelocity(nn.Module):
@@ -70,3 +70,16 @@ def synthesise(velocity, masks: Tensor, codec, *, steps: int = 25, method: str =
     z = codec.encode(masks, generator=generator)
     z, _ = integrate(velocity, z, z[:, :0], direction="generate", steps=steps, method=method)
     return z
+
+
+def latent_semflow(folder: Path, palette: PaletteCodec, cache: Path | None = None):
+    """SemFlow's velocity on the unchanged 4-channel SD U-Net (t scaled by 1000) and its space."""
+    from symmflow.models.latent import (ConditionedUNet, check_folder, empty_prompt_embedding, load_space,
+                                        load_unet, widen_conv_io)
+
+    folder = check_folder(folder)
+    space = load_space(folder, palette)
+    unet = load_unet(folder)
+    if unet.config.in_channels != 4:
+        widen_conv_io(unet)  # raises the one-line error
+    return SemFlowVelocity(ConditionedUNet(unet, empty_prompt_embedding(folder, cache))), space

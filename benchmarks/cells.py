@@ -35,6 +35,8 @@ class Cell:
 
     @classmethod
     def make(cls, table, dataset, task, method, steps, metric, **settings) -> "Cell":
+        """A cell; ``settings`` holds everything its value depends on, and ``params`` (a dict)
+        what its computation dispatches on."""
         return cls(table, dataset, task, method, steps, metric, canonical(settings))
 
     @property
@@ -45,6 +47,11 @@ class Cell:
     @property
     def config(self) -> dict:
         return json.loads(self.settings)
+
+    def param(self, name: str):
+        """A parameter the computation dispatches on (``params`` of :meth:`make`: the method's
+        registry name, a number of classes, a schedule), never the display label."""
+        return self.config["params"][name]
 
     def label(self) -> str:
         steps = "" if self.steps is None else f" @ {self.steps} steps"
@@ -81,8 +88,9 @@ class TableSpec(Protocol):
     def cells(self, options: RunOptions) -> list[Cell]:
         """The grid of this table for these options."""
 
-    def compute(self, todo: list[Cell], options: RunOptions, finish: CellSink) -> None:
-        """Compute ``todo`` and hand each finished cell to ``finish`` right away."""
+    def compute(self, todo: list[Cell], options: RunOptions, finish: CellSink, experiments: dict) -> None:
+        """Compute ``todo`` and hand each finished cell to ``finish`` right away; ``experiments``
+        holds what the tables of one run share (trained models, memoised scores), by key."""
 
 
 @dataclass(frozen=True)

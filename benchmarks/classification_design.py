@@ -7,12 +7,17 @@ Two measurements, written to ``<out>/classification-design.{json,md}``:
 2. classifier designs trained on the same budget (bundled MNIST, the chosen backbone):
    the authors' (constant label channel, t ~ U(0, 1), image weight 0.9, t unscaled), the
    same with t scaled x1000, and the vector-label designs with half the times near t = 1,
-   each scored by 1-step accuracy on the 1,000 held-out digits.
+   each scored by 1-step accuracy on the 1,000 held-out digits (``--only``);
+3. designs scored on the whole step curve (accuracy at 1, 2, 5, 10 and 25 Euler steps) on
+   the cpu profile's budget or a multiple of it (``--curves``), one file per design and seed
+   under ``<out>/classification-design/``.
+
+Every design trains and is scored through the tables' own experiment
+(:class:`~benchmarks.experiments.classification.ClassificationExperiment`).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
@@ -22,16 +27,15 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.cells import digest
+from benchmarks.cells import RunOptions, digest
+from benchmarks.experiments.classification import SYMMFLOW, ClassificationExperiment
+from benchmarks.profiles import CPU_SYMMFLOW, Budget, ClassificationSettings
 from benchmarks.provenance import provenance
 from benchmarks.store import write_atomic
-from symmflow.classification import AUTHORS, ClassifierDesign, SymmFlowClassifier, batches
-from symmflow.data.mnist import bundled_mnist
+from symmflow.errors import OneLineParser, UsageError
+from symmflow.method import AUTHORS, SymmFlowSettings
 from symmflow.models.label_unet import count_parameters
 from symmflow.models.pixel_unet import UNetConfig, pixel_unet
-from symmflow.solver import NFECounter
-from symmflow.tasks import predict
-from symmflow.train import TrainConfig, fit
 
 BACKBONES = {
     "base 32, (1,2,2,2), 2 blocks (MNIST_UNET)": UNetConfig(base_channels=32),
@@ -75,47 +79,38 @@ def measure_backbone(config: UNetConfig) -> dict:
 CURVE_STEPS = (1, 2, 5, 10, 25)
 CURVE_BUDGET = 1_500
 """The cpu profile's classification budget (Table 3 / 11): 1,500 steps of 64 at lr 1e-3."""
-CPU = ClassifierDesign(label="vector", image_weight=0.3, near_one=0.5, label_form="residual")
+CPU = CPU_SYMMFLOW
 """The cpu profile's design of Tables 3 and 11 at commit 2ad057e."""
 CLEAN = replace(CPU, label_form="clean", label_loss="clean")
 
 
-def train_and_score(design: ClassifierDesign, backbone: UNetConfig, steps: int, seed: int,
-                    progress: bool, curve: tuple[int, ...] = (1,)) -> dict:
-    """Train ``design`` on the bundled digits and score it at each step count of ``curve``."""
-    torch.manual_seed(seed)
-    images, labels = bundled_mnist("train")
-    test_x, test_y = bundled_mnist("test")
-    clf = SymmFlowClassifier(design, backbone, 1, 10, 32)
-    config = TrainConfig(steps=steps, lr=1e-3, batch_size=64, schedule="onecycle",
-                         warmup_steps=max(1, steps // 20), ema_decay=0.999, log_every=50)
-    start = time.perf_counter()
-    result = fit(clf.model, clf.loss, batches(images, labels, 64, seed), config, device="cpu",
-                 desc=f"design {design.label} {design.label_form} t~{design.near_one}", progress=progress)
-    train_s = time.perf_counter() - start
-    record = {"design": asdict(design), "train_steps": steps, "seed": seed, "train_s": train_s,
-              "final_loss": result.losses[-1][1]}
+def train_and_score(design: SymmFlowSettings, backbone: UNetConfig, steps: int, seed: int, progress: bool,
+                    out: Path, curve: tuple[int, ...] = (1,)) -> dict:
+    """Train ``design`` on the bundled digits (``steps`` of 64 at lr 1e-3, one-cycle, EMA 0.999)
+    and score it at each step count of ``curve`` on the 1,000 held-out digits."""
+    settings = ClassificationSettings("mnist", backbone, design, Budget(steps, 64, 1e-3, max(1, steps // 20)))
+    experiment = ClassificationExperiment(settings, RunOptions(profile="design", seed=seed, device="cpu",
+                                                               out=out / "classification-design", progress=progress))
+    trained = experiment.trained(SYMMFLOW)
+    record = {"design": asdict(design), "train_steps": steps, "seed": seed, "train_s": trained.train_s,
+              "final_loss": trained.stats[-1]["loss"], "final_terms": trained.stats[-1]}
+    images, labels = experiment.test_split()
     for k in curve:
-        counter = NFECounter(result.model)
-        with torch.no_grad():
-            predicted = torch.cat([
-                predict(counter, chunk, clf.codec, clf.label_shape, steps=k,
-                        generator=torch.Generator().manual_seed(seed + 1 + i))
-                for i, chunk in enumerate(test_x.split(500))])
-        record[f"accuracy_{k}"] = 100.0 * (predicted == test_y).float().mean().item()
-        record[f"nfe_{k}"] = counter.evaluations / len(test_x)
+        scored = experiment.accuracy(SYMMFLOW, k, images, labels, seed=seed + 1)
+        record[f"accuracy_{k}"], record[f"nfe_{k}"] = scored["value"], scored["nfe_per_sample"]
     record["accuracy_1_step"] = record["accuracy_1"]
     return record
 
 
 DESIGNS = {
     "authors (channel label, uniform t, w 0.9, t x1)": AUTHORS,
-    "vector label, half of t in [0.9, 1], w 0.5, t x1": ClassifierDesign(label="vector", image_weight=0.5, near_one=0.5),
+    "vector label, half of t in [0.9, 1], w 0.5, t x1": SymmFlowSettings(label_code="per-class", image_weight=0.5,
+                                                                        near_one=0.5),
     "authors, t x1000": replace(AUTHORS, time_scale=1000.0),
-    "vector label, half of t in [0.9, 1], w 0.5, t x1000": ClassifierDesign(label="vector", image_weight=0.5,
-                                                                         near_one=0.5, time_scale=1000.0),
-    "vector label, 3/4 of t in [0.98, 1], w 0.5, t x1": ClassifierDesign(label="vector", image_weight=0.5,
-                                                                       near_one=0.75, near_one_width=0.02),
+    "vector label, half of t in [0.9, 1], w 0.5, t x1000": SymmFlowSettings(label_code="per-class", image_weight=0.5,
+                                                                           near_one=0.5, time_scale=1000.0),
+    "vector label, 3/4 of t in [0.98, 1], w 0.5, t x1": SymmFlowSettings(label_code="per-class", image_weight=0.5,
+                                                                        near_one=0.75, near_one_width=0.02),
 }
 """The 400-step comparison that chose the vector label (one-step accuracy only)."""
 
@@ -175,37 +170,52 @@ def write_summary(out: Path) -> None:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out", type=Path, default=Path("results/cpu"))
-    p.add_argument("--train-steps", type=int, default=400)
-    p.add_argument("--backbone", default="base 16, (1,2,2), 1 block", choices=list(BACKBONES))
-    p.add_argument("--only", default=None, help="400-step design names to run, separated by ';'")
-    p.add_argument("--curves", default=None,
-                   help="step-curve design names to run, separated by ';', or 'all'")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--no-progress", action="store_true")
-    p.add_argument("--summary", action="store_true", help="only rewrite the Markdown from the stored records")
-    args = p.parse_args(argv)
-    file = args.out / "classification-design.json"
-    if args.summary:
-        write_summary(args.out)
-        return 0
-    if args.curves is not None:
-        wanted = list(CURVES) if args.curves == "all" else args.curves.split(";")
-        unknown = [w for w in wanted if w not in CURVES]
-        if unknown:
-            print(f"error: unknown design {unknown[0]!r}; choose from: {'; '.join(CURVES)}", file=sys.stderr)
-            return 2
-        for name in wanted:
-            design, budget = CURVES[name]
-            measured = train_and_score(design, BACKBONES[args.backbone], budget, args.seed,
-                                       not args.no_progress, CURVE_STEPS)
-            measured.update(name=name, provenance=provenance("cpu"))
-            print(json.dumps(measured), file=sys.stderr)
-            write_atomic(args.out / "classification-design" / f"{digest([name, args.seed])}.json",
-                         json.dumps(measured, indent=1))
+    try:
+        p = OneLineParser(prog="python -m benchmarks.classification_design", description=__doc__.splitlines()[0])
+        p.add_argument("--out", type=Path, default=Path("results/cpu"))
+        p.add_argument("--train-steps", type=int, default=400)
+        p.add_argument("--backbone", default="base 16, (1,2,2), 1 block", choices=list(BACKBONES))
+        p.add_argument("--only", default=None, help="400-step design names to run, separated by ';'")
+        p.add_argument("--curves", default=None, help="step-curve design names to run, separated by ';', or 'all'")
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--no-progress", action="store_true")
+        p.add_argument("--summary", action="store_true", help="only rewrite the Markdown from the stored records")
+        args = p.parse_args(argv)
+        if args.summary:
             write_summary(args.out)
-        return 0
+        elif args.curves is not None:
+            run_curves(args)
+        else:
+            run_one_step(args)
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _pick(text: str | None, known: dict) -> list[str]:
+    wanted = list(known) if text in (None, "all") else text.split(";")
+    unknown = [w for w in wanted if w not in known]
+    if unknown:
+        raise UsageError(f"unknown design {unknown[0]!r}; choose from: {'; '.join(known)}")
+    return wanted
+
+
+def run_curves(args) -> None:
+    for name in _pick(args.curves, CURVES):
+        design, budget = CURVES[name]
+        measured = train_and_score(design, BACKBONES[args.backbone], budget, args.seed, not args.no_progress,
+                                   args.out, CURVE_STEPS)
+        measured.update(name=name, provenance=provenance("cpu"))
+        print(json.dumps(measured), file=sys.stderr)
+        write_atomic(args.out / "classification-design" / f"{digest([name, args.seed])}.json",
+                     json.dumps(measured, indent=1))
+        write_summary(args.out)
+
+
+def run_one_step(args) -> None:
+    file = args.out / "classification-design.json"
+    wanted = _pick(args.only, DESIGNS)
     record = json.loads(file.read_text()) if file.is_file() else {}
     record.update(train_steps=args.train_steps, backbone=args.backbone, provenance=provenance("cpu"))
     record.setdefault("backbones", {})
@@ -214,16 +224,12 @@ def main(argv=None) -> int:
         for name, config in BACKBONES.items():
             record["backbones"][name] = measure_backbone(config)
             print(name, record["backbones"][name], file=sys.stderr)
-    wanted = args.only.split(";") if args.only else list(DESIGNS)
     for name in wanted:
         record["designs"][name] = train_and_score(DESIGNS[name], BACKBONES[args.backbone], args.train_steps,
-                                                  args.seed, not args.no_progress)
+                                                  args.seed, not args.no_progress, args.out)
         print(name, record["designs"][name], file=sys.stderr)
         write_atomic(file, json.dumps(record, indent=1))
         write_summary(args.out)
-    write_atomic(file, json.dumps(record, indent=1))
-    write_summary(args.out)
-    return 0
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Time and peak memory of one-step SymmFlow classification, in a fresh process.
 
-``python -m benchmarks.footprint '<json>'`` builds the vector-label SymmFlow model for the
+``python -m benchmarks.footprint '<json>'`` builds the SymmFlow classifier for the
 given number of classes, classifies ``images`` random images in batches of ``batch`` at
 one Euler step, and prints JSON: the median milliseconds per image (after a warm-up) and
 the growth of the process's peak resident memory during classification (after one
@@ -26,26 +26,27 @@ def _rss_mib() -> float:
 def measure(spec: dict) -> dict:
     import torch
 
-    from symmflow.classification import ClassifierDesign, SymmFlowClassifier
+    from symmflow.method import SymmFlow, SymmFlowSettings
     from symmflow.models.pixel_unet import UNetConfig
     from symmflow.solver import NFECounter
     from symmflow.tasks import predict
 
     torch.manual_seed(0)
     unet = UNetConfig(**{**spec["unet"], "multipliers": tuple(spec["unet"]["multipliers"])})
-    clf = SymmFlowClassifier(ClassifierDesign(**spec["design"]), unet, spec["channels"],
-                             spec["classes"], spec["size"])
-    model = clf.model.eval()
+    method = SymmFlow(SymmFlowSettings(**spec["symmflow"]))
+    codec = method.class_codec(spec["classes"], spec["size"])
+    label_shape = method.label_shape(codec, spec["size"], dense=False)
+    model = method.network(unet, spec["channels"], label_shape, spec["size"]).eval()
     images = torch.rand(spec["images"], spec["channels"], spec["size"], spec["size"]) * 2 - 1
     counter = NFECounter(model)
 
     def run():
         with torch.no_grad():
             for chunk in images.split(spec["batch"]):
-                predict(counter, chunk, clf.codec, clf.label_shape, steps=1)
+                predict(counter, chunk, codec, label_shape, steps=1)
 
     with torch.no_grad():  # initialise the kernels on one image, outside the measurement
-        predict(model, images[:1], clf.codec, clf.label_shape, steps=1)
+        predict(model, images[:1], codec, label_shape, steps=1)
     before = _rss_mib()
     run()  # warm-up; also reaches the peak
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -8,7 +8,6 @@ Bad input gets one line naming the problem and the remedy, and exit status 2.
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import sys
 import tempfile
@@ -16,15 +15,13 @@ import time
 from pathlib import Path
 
 from benchmarks.cells import Cell, RunOptions
+from benchmarks.profiles import PROFILES
 from benchmarks.store import CellStore
 from symmflow.device import resolve_device
-from symmflow.errors import UsageError
+from symmflow.errors import OneLineParser, UsageError
 from symmflow.solver import METHODS
 
-PROFILES = ("smoke", "cpu", "paper")
-
-
-#: Each table's module and attribute, imported only when that table is asked for.
+#: Each table's module under benchmarks.tables and its attribute, imported only when asked for.
 TABLES = {"1": ("toy", "TABLE"), "2": ("segsynth", "TABLE2"), "3": ("classification", "TABLE3"),
           "4": ("segsynth", "TABLE4"), "5": ("segsynth", "TABLE5"), "11": ("classification", "TABLE11")}
 
@@ -34,7 +31,7 @@ class _LazyTables(dict):
 
     def __missing__(self, name):
         module, attribute = TABLES[name]
-        spec = getattr(importlib.import_module(f"benchmarks.{module}"), attribute)
+        spec = getattr(importlib.import_module(f"benchmarks.tables.{module}"), attribute)
         self[name] = spec
         return spec
 
@@ -51,11 +48,6 @@ class _LazyTables(dict):
 def tables() -> dict:
     """The tables this harness can run, by name."""
     return _LazyTables()
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one line, exit 2, no usage dump
-        raise UsageError(f"{message} (see --help)")
 
 
 def parse_steps(text: str) -> tuple[int, ...]:
@@ -78,8 +70,8 @@ def check_writable(out: Path) -> None:
                          "pass a writable folder with --out") from None
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
+def build_parser() -> OneLineParser:
+    p = OneLineParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
     p.add_argument("--table", required=True, help="table number, a comma-separated list (2,4,5), or 'all' for every table")
     p.add_argument("--profile", default="cpu", help="smoke (seconds), cpu (default; minutes, offline data), "
                    "paper (the paper's settings: GPUs, local datasets and weights)")
@@ -103,9 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def options_from(argv) -> tuple[list, RunOptions]:
+def options_from(argv, available: dict | None = None) -> tuple[list, RunOptions]:
     args = build_parser().parse_args(argv)
-    available = tables()
+    available = tables() if available is None else available
     if args.table == "all":
         chosen = list(available.values())
     else:
@@ -130,7 +122,7 @@ def options_from(argv) -> tuple[list, RunOptions]:
     return chosen, options
 
 
-def run_table(spec, options: RunOptions) -> list[Path]:
+def run_table(spec, options: RunOptions, experiments: dict | None = None) -> list[Path]:
     """Compute the cells of one table that are not stored yet, then render it."""
     from benchmarks.provenance import provenance
     from benchmarks.render import render
@@ -159,16 +151,23 @@ def run_table(spec, options: RunOptions) -> list[Path]:
                               "solver": options.solver, **origin,
                               "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
 
-        spec.compute(todo, options, finish)
+        spec.compute(todo, options, finish, {} if experiments is None else experiments)
     return render(spec, cells, [store.load(c) for c in cells], options)
 
 
-def main(argv=None) -> int:
+def main(argv=None, available: dict | None = None) -> int:
+    """The command; ``available`` replaces the table registry (name -> table), e.g. with tables
+    built on other settings."""
     try:
-        chosen, options = options_from(argv)
+        chosen, options = options_from(argv, available)
+        experiments: dict = {}  # what the chosen tables share in this run: data, trained networks, scores
         for spec in chosen:
-            for path in run_table(spec, options):
+            for path in run_table(spec, options, experiments):
                 print(path)
+        if not options.dry_run:
+            from benchmarks.index import render_index, titles_from_markdown
+
+            print(render_index(options.out, titles_from_markdown(options.out)))
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

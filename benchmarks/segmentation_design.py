@@ -14,17 +14,19 @@ processes), and ``<out>/segmentation-design.md`` over all of them.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 
-from benchmarks import segsynth
 from benchmarks.cells import RunOptions, digest
+from benchmarks.experiments.segsynth import SegSynthExperiment
+from benchmarks.profiles import SegSynthSettings
 from benchmarks.provenance import provenance
 from benchmarks.store import write_atomic
+from symmflow.errors import OneLineParser, UsageError
+from benchmarks.tables.segsynth import TABLE2_STEPS
 
 DESIGNS = {
     "authors: palette, t ~ U(0, 1), image weight 0.9": {},
@@ -92,45 +94,62 @@ SS_MIOU, SEMFLOW_FD = 77.7, 0.070
 """The SS U-Net's mIoU and SemFlow's FD-scenenet at 25 steps on the base budget (1,200 steps,
 lr 5e-4; Table 2 at commits 9ca65c1 and 769ee19); a design that changes the budget trains and
 scores its own SS U-Net and SemFlow."""
-BASE = segsynth.Settings()
+BASE = SegSynthSettings()
 """What every design changes: the authors' settings on the scene set at the 1,200-step budget
 (the cpu profile before this comparison chose its recognition settings)."""
-SHARED = ("train_steps", "batch_size", "lr", "warmup_steps", "ema_decay")
-"""Settings every network of the tables trains with: a design that changes one of them also
-retrains the SS U-Net and SemFlow, so that each row is scored against peers of its own budget."""
+BUDGET_FIELDS = {"train_steps": "steps", "batch_size": "batch_size", "lr": "lr", "warmup_steps": "warmup_steps",
+                 "ema_decay": "ema_decay"}
+"""A design's names for the fields of the budget every network of the tables trains with."""
+CURVE = (1, 2, 5, TABLE2_STEPS)
+"""Step counts each design's mIoU is measured at (the whole curve, not one point)."""
+
+
+def design_settings(changes: dict) -> SegSynthSettings:
+    """:data:`BASE` with a design's ``changes``: budget fields go to the budget every network
+    shares, ``mask_code`` (palette / per-class) to SymmFlow's label code, the rest to SymmFlow."""
+    budget = {BUDGET_FIELDS[k]: v for k, v in changes.items() if k in BUDGET_FIELDS}
+    own = {k: v for k, v in changes.items() if k not in BUDGET_FIELDS and k != "mask_code"}
+    if "mask_code" in changes:
+        own["label_code"] = "per-class" if changes["mask_code"] == "per-class" else "image"
+    return replace(BASE, budget=replace(BASE.budget, **budget), symmflow=replace(BASE.symmflow, **own))
 
 
 def trains_own_peers(changes: dict) -> bool:
-    """Whether a design's ``changes`` touch a :data:`SHARED` setting."""
-    return any(key in changes for key in SHARED)
+    """Whether a design changes the shared budget, so that it is scored against the SS U-Net and
+    SemFlow of its own budget (trained once per budget: the model cache keys them by it)."""
+    return design_settings(changes).budget != BASE.budget
 
 
 def measure(name: str, out: Path, seed: int, progress: bool, device: str = "cpu") -> dict:
-    """Train SymmFlow with design ``name`` and score it as Tables 2 and 5 do."""
-    settings = replace(BASE, **DESIGNS[name])
-    segsynth.PROFILES["design"] = settings
-    options = RunOptions(profile="design", seed=seed, out=out / "segmentation-design" / digest(asdict(settings)),
-                         progress=progress, device=device)
-    experiment = segsynth.Experiment(segsynth.SCENES, options)
+    """Train SymmFlow with design ``name`` and score it as Tables 2 and 5 do, on the whole step curve."""
+    settings = design_settings(DESIGNS[name])
+    options = RunOptions(profile="design", seed=seed, out=out / "segmentation-design", progress=progress,
+                         device=device)
+    experiment = SegSynthExperiment("scenes", settings, options)
     start = time.perf_counter()
-    experiment.model("SymmFlow")
+    experiment.trained("SymmFlow")
     record = {"design": name, "changes": DESIGNS[name], "train_s": time.perf_counter() - start,
-              "train_steps": settings.train_steps, "batch_size": settings.batch_size,
+              "train_steps": settings.budget.steps, "batch_size": settings.budget.batch_size, "seed": seed,
               "eval_scenes": settings.eval_samples, "provenance": provenance(device)}
-    for steps in (1, segsynth.TABLE2_STEPS):
+    for steps in CURVE:
         record[f"miou_{steps}"] = experiment.segmentation("SymmFlow", steps)["value"]
-    record[f"fd_{segsynth.TABLE2_STEPS}"] = experiment.synthesis("SymmFlow", segsynth.TABLE2_STEPS)["value"]
+    record[f"fd_{TABLE2_STEPS}"] = experiment.synthesis("SymmFlow", TABLE2_STEPS)["value"]
     if trains_own_peers(DESIGNS[name]):
         record["ss_miou"] = experiment.segmentation("SS", 1)["value"]
-        record["semflow_miou_25"] = experiment.segmentation("SemFlow", segsynth.TABLE2_STEPS)["value"]
-        record["semflow_fd_25"] = experiment.synthesis("SemFlow", segsynth.TABLE2_STEPS)["value"]
+        record["semflow_miou_25"] = experiment.segmentation("SemFlow", TABLE2_STEPS)["value"]
+        record["semflow_fd_25"] = experiment.synthesis("SemFlow", TABLE2_STEPS)["value"]
     return record
 
 
-def record_name(design: str, device: str) -> str:
-    """One file per design and kind of device (a GPU rerun of a cpu row keeps both)."""
+def record_name(design: str, device: str, seed: int = 0) -> str:
+    """One file per design, seed and kind of device (a GPU rerun of a cpu row keeps both)."""
     kind = device.split(":")[0]
-    return f"{digest(design)}{'' if kind == 'cpu' else '-' + kind}.json"
+    return f"{digest(design) if seed == 0 else digest([design, seed])}{'' if kind == 'cpu' else '-' + kind}.json"
+
+
+def _curve(record: dict) -> str:
+    """mIoU along :data:`CURVE` where the record has it (records before the curve: 1 and 25 only)."""
+    return " / ".join(f"{record[f'miou_{k}']:.1f}" if f"miou_{k}" in record else "-" for k in CURVE)
 
 
 def markdown(records: list[dict]) -> str:
@@ -143,40 +162,42 @@ def markdown(records: list[dict]) -> str:
              "below SemFlow's. Training seconds are comparable only between rows of the same device and "
              "the same number of designs run at once.", "",
              "| design | mIoU, 1 step | SS | / SS | mIoU, 25 steps | FD-scenenet, 25 steps | SemFlow's FD "
-             "| train (s) | device | commit |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "| mIoU at 1 / 2 / 5 / 25 steps | train (s) | device | commit |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in records:
         ss = r.get("ss_miou", SS_MIOU)
         semflow_fd = r.get("semflow_fd_25", None if trains_own_peers(r["changes"]) else SEMFLOW_FD)
         lines.append(f"| {r['design']} | {r['miou_1']:.1f} | {ss:.1f} | {r['miou_1'] / ss:.2f} | "
                      f"{r['miou_25']:.1f} | {r['fd_25']:.3f} | "
-                     f"{'not measured' if semflow_fd is None else f'{semflow_fd:.3f}'} | {r['train_s']:.0f} | "
+                     f"{'not measured' if semflow_fd is None else f'{semflow_fd:.3f}'} | {_curve(r)} | "
+                     f"{r['train_s']:.0f} | "
                      f"{r['provenance']['device']} | {r['provenance']['git_commit']} |")
     return "\n".join(lines) + "\n"
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out", type=Path, default=Path("results/cpu"))
-    p.add_argument("--only", default=None, help="design names to run, separated by ';' (default: all)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (recorded with each design)")
-    p.add_argument("--no-progress", action="store_true")
-    p.add_argument("--summary", action="store_true", help="only rewrite the table from the stored records")
-    args = p.parse_args(argv)
-    if args.summary:
-        write_summary(args.out)
-        return 0
-    wanted = args.only.split(";") if args.only else list(DESIGNS)
-    unknown = [w for w in wanted if w not in DESIGNS]
-    if unknown:
-        print(f"error: unknown design {unknown[0]!r}; choose from: {'; '.join(DESIGNS)}", file=sys.stderr)
+    try:
+        p = OneLineParser(prog="python -m benchmarks.segmentation_design", description=__doc__.splitlines()[0])
+        p.add_argument("--out", type=Path, default=Path("results/cpu"))
+        p.add_argument("--only", default=None, help="design names to run, separated by ';' (default: all)")
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (recorded with each design)")
+        p.add_argument("--no-progress", action="store_true")
+        p.add_argument("--summary", action="store_true", help="only rewrite the table from the stored records")
+        args = p.parse_args(argv)
+        wanted = args.only.split(";") if args.only else list(DESIGNS)
+        unknown = [w for w in wanted if w not in DESIGNS]
+        if unknown:
+            raise UsageError(f"unknown design {unknown[0]!r}; choose from: {'; '.join(DESIGNS)}")
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
         return 2
-    folder = args.out / "segmentation-design"
-    for name in wanted:
-        record = measure(name, args.out, args.seed, not args.no_progress, args.device)
-        print(json.dumps(record), file=sys.stderr)
-        write_atomic(folder / record_name(name, args.device), json.dumps(record, indent=1))
+    if not args.summary:
+        for name in wanted:
+            record = measure(name, args.out, args.seed, not args.no_progress, args.device)
+            print(json.dumps(record), file=sys.stderr)
+            write_atomic(args.out / "segmentation-design" / record_name(name, args.device, args.seed),
+                         json.dumps(record, indent=1))
     write_summary(args.out)
     return 0
 

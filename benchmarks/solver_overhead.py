@@ -8,7 +8,6 @@ is a ratio of at most 1.05.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import time
@@ -20,6 +19,7 @@ from tqdm.auto import tqdm
 
 from benchmarks.provenance import provenance
 from benchmarks.store import write_atomic
+from symmflow.errors import OneLineParser, UsageError
 from symmflow.models.mlp import ToyMLP
 from symmflow.models.pixel_unet import ConcatVelocity, UNetConfig, pixel_unet
 from symmflow.solver import NFECounter, integrate
@@ -62,10 +62,14 @@ def cases():
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.solver_overhead", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="python -m benchmarks.solver_overhead", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("results/cpu"))
     parser.add_argument("--rounds", type=int, default=60)
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     rows = []
     todo = [(name, net, x, y, s) for name, net, x, y, steps in cases() for s in steps]
     for name, net, x, y, steps in tqdm(todo, desc="solver overhead"):

@@ -15,7 +15,6 @@ Masks are single-channel PNGs of class ids, named like their images.  A model fo
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -23,17 +22,12 @@ import numpy as np
 import torch
 
 from symmflow.device import resolve_device
-from symmflow.errors import UsageError
+from symmflow.errors import OneLineParser, UsageError
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):
-        raise UsageError(f"{message} (see symmflow --help)")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="symmflow", description=__doc__.splitlines()[0])
-    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+def build_parser() -> OneLineParser:
+    p = OneLineParser(prog="symmflow", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     t = sub.add_parser("train", help="train on an image folder (with --masks: segmentation; else classes = sub-folders)")
     t.add_argument("--images", type=Path, required=True)
     t.add_argument("--masks", type=Path, help="folder of class-id PNG masks named like the images")
@@ -100,36 +94,47 @@ def _load_rgb(path: Path, size: int) -> torch.Tensor:
 def _save_rgb(x: torch.Tensor, path: Path) -> None:
     from PIL import Image
 
+    from symmflow.images import to_uint8
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(((x.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy()).save(path)
+    Image.fromarray(to_uint8(x).numpy()).save(path)
 
 
-def _model(settings: dict, device: str):
-    from symmflow.models.pixel_unet import ConcatVelocity, UNetConfig, pixel_unet
+def _method(settings: dict):
+    """The SymmFlow method of a model folder's settings (folders written before the method
+    object kept the same settings flat: image_weight, near_one, label_residual, mask_code)."""
+    from symmflow.method import SymmFlow, SymmFlowSettings
 
-    c, y = 3, _codec(settings).channels
-    groups = min(32, settings["base_channels"])
-    config = UNetConfig(base_channels=settings["base_channels"], multipliers=(1, 2, 2), layers_per_block=1,
-                        head_channels=settings["base_channels"], norm_groups=groups)
-    return ConcatVelocity(pixel_unet(config, c + y, c + y, settings["size"]), c,
-                          label_form=_label_form(settings)).to(device)
+    if "symmflow" in settings:
+        return SymmFlow(SymmFlowSettings(**settings["symmflow"]))
+    per_class = settings["task"] == "segmentation" and settings.get("mask_code") == "per-class"
+    return SymmFlow(SymmFlowSettings(
+        image_weight=settings.get("image_weight", 0.9), beta=settings["beta"],
+        label_code="per-class" if per_class else "image", near_one=settings.get("near_one", 0.0),
+        near_one_label_only=settings.get("near_one_label_only", False),
+        label_form="residual" if settings.get("label_residual") else "velocity"))
 
 
-def _label_form(settings: dict) -> str:
-    """The model's label form (folders written before it was a setting say ``label_residual``)."""
-    if "label_form" in settings:
-        return settings["label_form"]
-    return "residual" if settings.get("label_residual") else "velocity"
+def _palette(settings: dict):
+    return palette_for(settings["classes"], _method(settings).settings.beta)
 
 
 def _codec(settings: dict):
-    from symmflow.codecs import ClassImageCodec, VectorClassCodec
-
+    method = _method(settings)
     if settings["task"] == "segmentation":
-        if settings.get("mask_code", "palette") == "per-class":
-            return VectorClassCodec(settings["classes"])
-        return palette_for(settings["classes"], settings["beta"])
-    return ClassImageCodec(len(settings["class_names"]), (settings["size"],) * 2, settings["beta"])
+        return method.mask_codec(_palette(settings))
+    return method.class_codec(len(settings["class_names"]), settings["size"])
+
+
+def _model(settings: dict, device: str):
+    from symmflow.models.pixel_unet import UNetConfig
+
+    size, base = settings["size"], settings["base_channels"]
+    config = UNetConfig(base_channels=base, multipliers=(1, 2, 2), layers_per_block=1, head_channels=base,
+                        norm_groups=min(32, base))
+    method, codec = _method(settings), _codec(settings)
+    label_shape = method.label_shape(codec, size, dense=True)
+    return method.network(config, 3, label_shape, size).to(device)
 
 
 def _open_model(folder: Path, device: str, task: str, instead: str):
@@ -148,10 +153,12 @@ def _open_model(folder: Path, device: str, task: str, instead: str):
 
 
 def train(args) -> None:
+    from dataclasses import asdict
+
     from symmflow.checkpoint import save_weights
     from symmflow.data.segmentation import image_files, paired_folders, read_image
-    from symmflow.path import SymmetricPath
-    from symmflow.timesampling import TimeSampler
+    from symmflow.data.streams import draw_batches
+    from symmflow.method import SymmFlowSettings
     from symmflow.train import TrainConfig, fit
 
     if args.size % 8 or args.size < 8:
@@ -169,8 +176,8 @@ def train(args) -> None:
         data = [pairs[i] for i in range(len(pairs))]  # checks sizes and ids of every pair
         images = torch.stack([_resize(x, args.size, "bilinear") for x, _ in data])
         labels = torch.stack([_resize(m[None], args.size, "nearest")[0].long() for _, m in data])
-        settings = {"task": "segmentation", "classes": classes, "beta": args.beta or 10.0,
-                    "mask_code": args.mask_code}
+        settings = {"task": "segmentation", "classes": classes}
+        beta, code = args.beta or 10.0, "per-class" if args.mask_code == "per-class" else "image"
     else:
         if not args.images.is_dir():
             raise UsageError(f"images folder {args.images} not found; pass an existing folder")
@@ -181,30 +188,23 @@ def train(args) -> None:
         files = [(f, k) for k, n in enumerate(names) for f in image_files(args.images / n)]
         images = torch.stack([_load_rgb(f, args.size) for f, _ in files])
         labels = torch.tensor([k for _, k in files])
-        settings = {"task": "classification", "class_names": names, "beta": args.beta or 4.0}
+        settings = {"task": "classification", "class_names": names}
+        beta, code = args.beta or 4.0, "image"
+    symmflow = SymmFlowSettings(image_weight=args.image_weight, beta=beta, label_code=code,
+                                near_one=args.near_one, near_one_label_only=args.near_one_label_only,
+                                label_form="residual" if args.label_residual else "velocity")
     settings.update(size=args.size, base_channels=args.base_channels, steps=args.steps, lr=args.lr,
-                    batch_size=args.batch_size, image_weight=args.image_weight, near_one=args.near_one,
-                    near_one_label_only=args.near_one_label_only,
-                    label_form="residual" if args.label_residual else "velocity")
-    codec, model = _codec(settings), _model(settings, device)
-    path = SymmetricPath(image_weight=args.image_weight)
-    times = TimeSampler(args.near_one, label_only=args.near_one_label_only)
-    generator = torch.Generator().manual_seed(0)
+                    batch_size=args.batch_size, symmflow=asdict(symmflow))
+    method, codec, model = _method(settings), _codec(settings), _model(settings, device)
 
-    def batches():
-        while True:
-            i = torch.randint(0, len(images), (args.batch_size,), generator=generator)
-            yield images[i].to(device), codec.encode(labels[i]).to(device)
+    def loss(m, batch):
+        images, labels = batch
+        return method.loss(m, images, codec.encode(labels).to(images.device))
 
     config = TrainConfig(steps=args.steps, lr=args.lr, batch_size=args.batch_size, schedule="onecycle",
                          warmup_steps=min(100, args.steps // 10), ema_decay=0.999 if args.steps > 2000 else 0.99)
-
-    def loss(m, batch):
-        images, y = batch
-        t, label_only = times.draw(len(images), device=images.device)
-        return path.loss(m, images, y, t, label_only=label_only).total
-
-    result = fit(model, loss, batches(), config, device=device, desc="train")
+    result = fit(model, loss, draw_batches(images, labels, batch_size=args.batch_size, seed=0, device=device),
+                 config, device=device, desc="train")
     save_weights(result.model, args.out, settings)
     print(args.out)
 
@@ -218,13 +218,14 @@ def segment(args) -> None:
     device = resolve_device(args.device)
     model, settings = _open_model(args.model, device, "segmentation", "classify")
     codec, size = _codec(settings), settings["size"]
-    palette = palette_for(settings["classes"], settings["beta"])  # the colours of the preview PNG
+    palette = _palette(settings)  # the colours of the preview PNG
     files = image_files(args.images) if args.images.is_dir() else [args.images]
     generator = torch.Generator().manual_seed(args.seed)
     for file in files:
         h, w = read_image(file).shape[:2]
         x = _load_rgb(file, size)[None].to(device)
-        mask = predict(model, x, codec, (codec.channels, size, size), steps=args.steps, generator=generator)
+        mask = predict(model, x, codec, _method(settings).label_shape(codec, size, dense=True), steps=args.steps,
+                       generator=generator)
         mask = torch.nn.functional.interpolate(mask[None].float(), size=(h, w), mode="nearest")[0].long()
         args.out.mkdir(parents=True, exist_ok=True)
         Image.fromarray(mask[0].byte().cpu().numpy()).save(args.out / f"{file.stem}.png")
@@ -260,7 +261,7 @@ def classify(args) -> None:
     codec, size, names = _codec(settings), settings["size"], settings["class_names"]
     files = image_files(args.images) if args.images.is_dir() else [args.images]
     x = torch.stack([_load_rgb(f, size) for f in files]).to(device)
-    labels = predict(model, x, codec, (1, size, size), steps=args.steps,
+    labels = predict(model, x, codec, _method(settings).label_shape(codec, size, dense=True), steps=args.steps,
                      generator=torch.Generator().manual_seed(args.seed))
     print("file,class")
     for file, k in zip(files, labels.tolist()):

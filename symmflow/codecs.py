@@ -144,6 +144,12 @@ class PaletteCodec:
             table.append(torch.as_tensor(ignore_colour, dtype=torch.float32).reshape(1, 3))
         self._table = torch.cat(table)  # class colours, then the ignore colour if any
 
+    def with_beta(self, beta: float) -> "PaletteCodec":
+        """The same colours and ignore colour with another dequantisation width."""
+        out = PaletteCodec(self.colours.tolist(), beta)
+        out.ignore_index, out._table = self.ignore_index, self._table
+        return out
+
     def _table_index(self, mask: Tensor) -> Tensor:
         index = mask.long()
         bad = (index < 0) | (index >= self.num_classes)

@@ -28,6 +28,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from symmflow.images import to_uint8
+
 INCEPTION_FILE = "inception-2015-12-05.pt"
 ALEXNET_FILE = "alexnet-owt-7be5be79.pth"
 #: The Table 2 / 4 / 5 protocol names recorded with each cell.
@@ -141,7 +143,7 @@ def inception_features(weights_dir: Path, device: str = "cpu") -> Callable[[Tens
 
     @torch.no_grad()
     def features(images: Tensor) -> Tensor:
-        rgb = ((images.float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+        rgb = to_uint8(images).numpy()
         batch = np.stack([resize(im) for im in rgb]).transpose(0, 3, 1, 2)
         return model(torch.from_numpy(batch).float().to(device))
 

@@ -44,5 +44,7 @@ class TimeSampler:
         """``(t, label_only)``: the times and, with :attr:`label_only`, which of them came from
         the near-one share (the ``label_only`` argument of the loss; ``None`` otherwise)."""
         t = torch.rand(n, generator=generator, device=device)
+        if self.near_one == 0:  # the paper's sampler: one draw, nothing near one
+            return t, torch.zeros(n, dtype=torch.bool, device=t.device) if self.label_only else None
         near = torch.rand(n, generator=generator, device=device) < self.near_one
         return torch.where(near, 1.0 - self.width * t, t), near if self.label_only else None

@@ -5,7 +5,9 @@ AdamW (weight decay 0 by default), a one-cycle schedule (linear warm-up from ``m
 (diffusers' ``EMAModel``), bf16 autocast when asked, and resumable checkpoints
 (``accelerator.save_state`` to ``run_dir/checkpoint-{step}``, weights in safetensors; a rerun
 resumes from the latest).  The loop knows nothing of the method: ``loss_fn(model, batch)``
-returns the loss to minimise.
+returns the loss to minimise, or SymmFlow's :class:`~symmflow.path.LossParts`, whose image and
+label terms (eq. 3) are then logged beside the total.  Logged values are means over the
+``log_every`` steps since the previous record.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from typing import Callable, Iterator, Literal
 import torch
 from torch import nn
 from tqdm.auto import tqdm
+
+from symmflow.path import LossParts
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,8 @@ class TrainResult:
     losses: list[tuple[int, float]]
     """(step, loss) every ``log_every`` steps."""
     resumed_from: int
+    stats: list[dict]
+    """One record per ``log_every`` steps: step, loss and, for :class:`LossParts`, x_mse and y_mse."""
 
 
 def latest_checkpoint(run_dir: Path) -> tuple[int, Path] | None:
@@ -92,14 +98,18 @@ def fit(model: nn.Module, loss_fn: Callable[[nn.Module, object], torch.Tensor],
     if run_dir is not None and (found := latest_checkpoint(run_dir)):
         start, path = found
         accelerator.load_state(str(path))
-    losses: list[tuple[int, float]] = []
+    stats: list[dict] = []
+    sums: dict[str, torch.Tensor] = {}
+    since = 0
     model.train()
     bar = tqdm(range(start, config.steps), desc=desc, initial=start, total=config.steps,
                disable=not progress or not accelerator.is_local_main_process, dynamic_ncols=True)
     for step in bar:
         batch = next(batches)
         with accelerator.autocast():
-            loss = loss_fn(model, batch)
+            out = loss_fn(model, batch)
+        terms = out._asdict() if isinstance(out, LossParts) else {"total": out}
+        loss = terms["total"]
         accelerator.backward(loss)
         if config.grad_clip is not None:
             accelerator.clip_grad_norm_(model.parameters(), config.grad_clip)
@@ -108,10 +118,15 @@ def fit(model: nn.Module, loss_fn: Callable[[nn.Module, object], torch.Tensor],
         optimizer.zero_grad(set_to_none=True)
         if ema is not None:
             ema.step(accelerator.unwrap_model(model).parameters())
+        for name, value in terms.items():
+            sums[name] = sums.get(name, 0.0) + value.detach().float()
+        since += 1
         if (step + 1) % config.log_every == 0 or step + 1 == config.steps:
-            value = accelerator.gather(loss.detach()).mean().item()
-            losses.append((step + 1, value))
-            bar.set_postfix(loss=f"{value:.4f}", refresh=False)
+            means = {("loss" if k == "total" else k): accelerator.gather(v / since).mean().item()
+                     for k, v in sums.items()}
+            stats.append({"step": step + 1, **means})
+            sums, since = {}, 0
+            bar.set_postfix(loss=f"{means['loss']:.4f}", refresh=False)
         if run_dir is not None and config.checkpoint_every and (step + 1) % config.checkpoint_every == 0:
             accelerator.save_state(str(run_dir / f"checkpoint-{step + 1}"))
     bar.close()
@@ -119,8 +134,8 @@ def fit(model: nn.Module, loss_fn: Callable[[nn.Module, object], torch.Tensor],
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "train_config.json").write_text(json.dumps(asdict(config), indent=2))
         with open(run_dir / "stats.jsonl", "a") as f:
-            f.writelines(json.dumps({"step": s, "loss": v}) + "\n" for s, v in losses)
+            f.writelines(json.dumps(record) + "\n" for record in stats)
     trained = accelerator.unwrap_model(model)
     if ema is not None:
         ema.copy_to(trained.parameters())
-    return TrainResult(trained.eval(), losses, start)
+    return TrainResult(trained.eval(), [(r["step"], r["loss"]) for r in stats], start, stats)

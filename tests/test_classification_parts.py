@@ -7,7 +7,9 @@ from baselines.diffusion_classifier import PUBLISHED, Schedule, classify, stage_
 from baselines.discriminative import UNetClassifier
 from baselines.flow_matching import ClassConditionalVelocity, FlowMatching
 from symmflow.checkpoint import load_weights, save_weights
-from symmflow.classification import ClassifierDesign, SymmFlowClassifier
+from benchmarks.methods import Problem
+from benchmarks.methods.symmflow import SymmFlowMethod
+from symmflow.method import SymmFlowSettings
 from symmflow.codecs import VectorClassCodec
 from symmflow.errors import UsageError
 from symmflow.models.pixel_unet import UNetConfig, label_velocity
@@ -55,13 +57,31 @@ def test_image_part_is_the_symmetric_path_image_half():
     torch.testing.assert_close(v, full.v_x)
 
 
+def classifier(label: str, **settings) -> SymmFlowMethod:
+    """SymmFlow for 10 classes of 1 x 16 x 16 images on the tiny U-Net, with the model built."""
+    code = "per-class" if label == "vector" else "image"
+    method = SymmFlowMethod(Problem("tiny", 1, 16, 10, TINY), SymmFlowSettings(label_code=code, **settings))
+    method.model = method.build()
+    return method
+
+
 def test_vector_label_model_shapes_and_gradients():
-    clf = SymmFlowClassifier(ClassifierDesign(label="vector", near_one=0.5, image_weight=0.5), TINY, 1, 10, 16)
+    clf = classifier("vector", near_one=0.5, image_weight=0.5)
     x, labels = torch.rand(4, 1, 16, 16) * 2 - 1, torch.tensor([0, 3, 5, 9])
-    clf.loss(clf.model, (x, labels)).backward()
+    parts = clf.loss(clf.model, (x, labels))
+    parts.total.backward()
+    assert parts.x_mse > 0 and parts.y_mse > 0
     assert clf.model.label_in.weight.grad.abs().sum() > 0 and clf.model.label_out.linear.weight.grad.abs().sum() > 0
     v_x, v_y = clf.model(x, clf.codec.encode(labels), torch.rand(4))
     assert v_x.shape == x.shape and v_y.shape == (4, 10)
+
+
+def test_near_one_label_only_reaches_the_classifier_loss():
+    """Every sample near t = 1 on the label alone: the image term carries no weight."""
+    clf = classifier("vector", near_one=1.0, near_one_label_only=True, image_weight=0.9)
+    x, labels = torch.rand(4, 1, 16, 16) * 2 - 1, torch.tensor([0, 3, 5, 9])
+    parts = clf.loss(clf.model, (x, labels))
+    torch.testing.assert_close(parts.total, parts.y_mse)
 
 
 def _without_label_output(model, label: str):
@@ -77,15 +97,14 @@ def _without_label_output(model, label: str):
 def test_label_residual_leaves_only_the_label_to_predict_at_t_1(label):
     """With the residual, a network whose label output is -(1 - sigma) y gives the exact
     target of eq. (2) at t = 1, and one Euler step from [image, noise] lands on y."""
-    design = ClassifierDesign(label=label, label_form="residual", sigma_min=0.0)
-    clf = SymmFlowClassifier(design, TINY, 1, 10, 16)
+    clf = classifier(label, label_form="residual", sigma_min=0.0)
     x, labels = torch.rand(4, 1, 16, 16) * 2 - 1, torch.tensor([0, 3, 5, 9])
     y, noise, t = clf.codec.encode(labels), torch.randn(4, *clf.label_shape), torch.ones(4)
     _, v_y = _without_label_output(clf.model, label)(x, noise, t)
     torch.testing.assert_close(v_y, noise)  # y_t passed through untouched
     target = SymmetricPath(sigma_min=0.0).sample(x, y, t, torch.randn_like(x), noise).v_y
     torch.testing.assert_close(target - v_y, -y)  # what is left to predict: the label alone
-    plain = SymmFlowClassifier(ClassifierDesign(label=label, sigma_min=0.0), TINY, 1, 10, 16).model
+    plain = classifier(label, sigma_min=0.0).model
     plain = _without_label_output(plain, label)
     assert plain(x, noise, t)[1].abs().max() == 0  # without it the network must copy the noise
 

@@ -50,7 +50,7 @@ def test_classification_round_trip(tmp_path, capsys):
     assert main(["train", "--images", str(tmp_path / "data"), "--out", str(tmp_path / "clf"), *TINY,
                  "--label-residual", "--near-one", "0.5", "--near-one-label-only", "--image-weight", "0.5"]) == 0
     capsys.readouterr()
-    settings = json.loads((tmp_path / "clf" / "settings.json").read_text())
+    settings = json.loads((tmp_path / "clf" / "settings.json").read_text())["symmflow"]
     assert settings["label_form"] == "residual" and settings["near_one"] == 0.5 and settings["image_weight"] == 0.5
     assert settings["near_one_label_only"]
     from symmflow.cli import _open_model

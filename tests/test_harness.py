@@ -29,7 +29,7 @@ class CountingTable:
     def needs(self, options):
         return ["nothing"]
 
-    def compute(self, todo, options, finish):
+    def compute(self, todo, options, finish, experiments):
         for cell in todo:
             if self.fail_after is not None and len(self.computed) == self.fail_after:
                 raise RuntimeError("power cut")
@@ -37,20 +37,17 @@ class CountingTable:
             finish(cell, {"value": 10.0 * cell.steps, "nfe_per_sample": cell.steps, "wall_s": 0.5, "samples": 100})
 
 
-@pytest.fixture
-def table(monkeypatch):
-    def install(spec):
-        monkeypatch.setattr(run, "tables", lambda: {"1": spec})
-        return spec
-    return install
+def only(spec) -> dict:
+    """A table registry holding ``spec`` as table 1 (``run.main``'s ``available``)."""
+    return {"1": spec}
 
 
-def test_rerun_skips_stored_cells_and_force_recomputes(table, tmp_path):
-    spec = table(CountingTable())
+def test_rerun_skips_stored_cells_and_force_recomputes(tmp_path):
+    spec = CountingTable()
     args = ["--table", "1", "--out", str(tmp_path), "--no-progress"]
-    assert run.main(args) == 0 and spec.computed == [1, 2, 5]
-    assert run.main(args) == 0 and spec.computed == [1, 2, 5]
-    assert run.main(args + ["--force"]) == 0 and spec.computed == [1, 2, 5, 1, 2, 5]
+    assert run.main(args, only(spec)) == 0 and spec.computed == [1, 2, 5]
+    assert run.main(args, only(spec)) == 0 and spec.computed == [1, 2, 5]
+    assert run.main(args + ["--force"], only(spec)) == 0 and spec.computed == [1, 2, 5, 1, 2, 5]
     df = pd.read_csv(tmp_path / "table1.csv")
     assert list(df["value"]) == [10.0, 20.0, 50.0]
     assert list(df["published"]) == [100.0, 92.0, 87.0]  # joined from paper_tables/table1.csv
@@ -61,15 +58,14 @@ def test_rerun_skips_stored_cells_and_force_recomputes(table, tmp_path):
     assert "| published" in (tmp_path / "table1.md").read_text().replace("|   published", "| published")
 
 
-def test_interrupted_run_keeps_finished_cells(table, tmp_path):
+def test_interrupted_run_keeps_finished_cells(tmp_path):
     args = ["--table", "1", "--out", str(tmp_path), "--no-progress"]
-    table(CountingTable(fail_after=2))
     with pytest.raises(RuntimeError):
-        run.main(args)
+        run.main(args, only(CountingTable(fail_after=2)))
     assert len(list((tmp_path / "cells" / "table1").glob("*.json"))) == 2
     assert not list((tmp_path / "cells" / "table1").glob(".*"))  # no half-written files
-    resumed = table(CountingTable())
-    assert run.main(args) == 0 and resumed.computed == [5]
+    resumed = CountingTable()
+    assert run.main(args, only(resumed)) == 0 and resumed.computed == [5]
 
 
 def test_settings_change_the_cell_identity():
@@ -126,9 +122,8 @@ def test_command_line_exit_status_without_traceback():
     assert done.stderr.strip().count("\n") == 0 and "Traceback" not in done.stderr
 
 
-def test_dry_run_lists_cells_and_writes_nothing(table, tmp_path, capsys):
-    table(CountingTable())
-    assert run.main(["--table", "1", "--dry-run", "--out", str(tmp_path / "o")]) == 0
+def test_dry_run_lists_cells_and_writes_nothing(tmp_path, capsys):
+    assert run.main(["--table", "1", "--dry-run", "--out", str(tmp_path / "o")], only(CountingTable())) == 0
     out = capsys.readouterr().out
     assert out.count("to compute") == 3 and "needs: nothing" in out
     assert not (tmp_path / "o").exists()
@@ -147,14 +142,13 @@ def test_table_one_end_to_end_on_the_smoke_profile(tmp_path, capsys):
 
 
 class SkippingTable(CountingTable):
-    def compute(self, todo, options, finish):
+    def compute(self, todo, options, finish, experiments):
         for cell in todo:
             finish(cell, {"status": "skipped", "reason": "weights not on disk"})
 
 
-def test_skipped_cells_render_with_their_reason(table, tmp_path):
-    table(SkippingTable())
-    assert run.main(["--table", "1", "--out", str(tmp_path), "--no-progress"]) == 0
+def test_skipped_cells_render_with_their_reason(tmp_path):
+    assert run.main(["--table", "1", "--out", str(tmp_path), "--no-progress"], only(SkippingTable())) == 0
     df = pd.read_csv(tmp_path / "table1.csv")
     assert df["value"].isna().all() and (df["status"] == "skipped").all()
     assert "skipped: weights not on disk" in (tmp_path / "table1.md").read_text()

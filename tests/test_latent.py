@@ -5,6 +5,7 @@ import json
 import pytest
 import torch
 
+from baselines.semflow import latent_semflow
 from symmflow.codecs import PaletteCodec
 from symmflow.errors import UsageError
 from symmflow.models import latent
@@ -86,7 +87,7 @@ def test_latent_symmflow_segments_and_synthesises(sd_folder, tmp_path):
 
 
 def test_latent_semflow_keeps_four_channels(sd_folder, tmp_path):
-    velocity, space = latent.latent_semflow(sd_folder, PALETTE, tmp_path / "e.safetensors")
+    velocity, space = latent_semflow(sd_folder, PALETTE, tmp_path / "e.safetensors")
     z = torch.randn(2, 4, 8, 8)
     v, empty = velocity(z, z[:, :0], torch.rand(2))
     assert v.shape == z.shape and empty.shape[1] == 0

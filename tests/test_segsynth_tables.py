@@ -4,44 +4,59 @@ import dataclasses
 import json
 from pathlib import Path
 
-import pytest
 
-from benchmarks import run, segsynth
+from benchmarks import run
+from benchmarks.profiles import SEGSYNTH, Budget
+from benchmarks.tables.segsynth import Table2, Table4, Table5
 from symmflow.data.scenes import SceneConfig
-from symmflow.models.pixel_unet import UNetConfig
 
-CPU = segsynth.PROFILES["cpu"]
-TINY = segsynth.Settings(scenes=SceneConfig(train_scenes=64, test_scenes=8), mask_code=CPU.mask_code,
-                         label_form=CPU.label_form, near_one=CPU.near_one,
-                         near_one_label_only=CPU.near_one_label_only,
-                         unet=UNetConfig(base_channels=8, multipliers=(1, 2), layers_per_block=1,
-                                         head_channels=8, norm_groups=4),
-                         train_steps=4, batch_size=8, warmup_steps=1, eval_samples=8, eval_batch=8,
-                         feature_steps=4)
+CPU = SEGSYNTH["cpu"]
+TINY = dataclasses.replace(SEGSYNTH["smoke"], scenes=SceneConfig(train_scenes=64, test_scenes=8),
+                           budget=Budget(4, 8, 2e-3, 1, ema_decay=0.995), eval_samples=8, eval_batch=8,
+                           feature_steps=4)
+
+
+def tables_with(profile: str, settings) -> dict:
+    """The registry of Tables 2, 4 and 5 built on ``settings`` for ``profile``."""
+    table = {**SEGSYNTH, profile: settings}
+    return {"2": Table2(table), "4": Table4(table), "5": Table5(table)}
 
 
 def test_smoke_profile_trains_symmflow_as_the_cpu_profile_does(tmp_path):
     from benchmarks.cells import RunOptions
+    from benchmarks.experiments.segsynth import SegSynthExperiment
     from symmflow.data.scenes import NUM_CLASSES
 
-    exp = segsynth.Experiment(segsynth.SCENES, RunOptions(profile="smoke", out=tmp_path))
-    model = exp._build("SymmFlow")
+    exp = SegSynthExperiment("scenes", TINY, RunOptions(profile="smoke", out=tmp_path))
+    model = exp.method("SymmFlow").build()
     assert model.unet.config.in_channels == 3 + NUM_CLASSES == model.unet.config.out_channels
-    assert model.label_form == "residual" and exp.label_shape == (NUM_CLASSES, 32, 32)
-    fields = ("mask_code", "label_form", "near_one", "near_one_label_only", "lr", "image_weight")
-    assert all(getattr(segsynth.PROFILES["smoke"], f) == getattr(CPU, f) for f in fields)
+    assert model.label_form == "residual" and exp.method("SymmFlow").label_shape == (NUM_CLASSES, 32, 32)
+    assert SEGSYNTH["smoke"].symmflow == CPU.symmflow and SEGSYNTH["smoke"].budget.lr == CPU.budget.lr
+
+
+def test_a_network_depends_only_on_its_own_settings(tmp_path):
+    """Changing SymmFlow's settings or the evaluation batch retrains nothing else."""
+    from benchmarks.cells import RunOptions
+    from benchmarks.experiments.segsynth import SegSynthExperiment
+
+    options = RunOptions(profile="smoke", out=tmp_path, progress=False)
+    first = SegSynthExperiment("scenes", TINY, options)
+    first.trained("SS")
+    other = dataclasses.replace(TINY, symmflow=dataclasses.replace(TINY.symmflow, near_one=0.3), eval_batch=4)
+    again = SegSynthExperiment("scenes", other, options)
+    assert again.trained("SS").train_s == first.trained("SS").train_s  # loaded, not retrained
+    assert len(list((tmp_path / "checkpoints").glob("SS-*/model.safetensors"))) == 1
 
 
 def _cells(out: Path) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted(out.glob("cells/table*/*.json"))]
 
 
-def test_scene_tables_end_to_end(tmp_path, monkeypatch, capsys):
-    monkeypatch.setitem(segsynth.PROFILES, "smoke", TINY)
-    monkeypatch.setattr(segsynth, "_EXPERIMENTS", {})
+def test_scene_tables_end_to_end(tmp_path, capsys):
+    tables = tables_with("smoke", TINY)
     argv = ["--table", "2,4,5", "--profile", "smoke", "--steps", "1,2", "--out", str(tmp_path),
             "--device", "cpu", "--no-progress"]
-    assert run.main(argv) == 0
+    assert run.main(argv, tables) == 0
     cells = _cells(tmp_path)
     assert len(cells) == 10 + 12 + 2  # table 2 (SS, SymmFlow @ 1, 2 methods x 4), table 4 (2 x 2 x 3), table 5
     ok = [c for c in cells if c["status"] == "ok"]
@@ -55,14 +70,14 @@ def test_scene_tables_end_to_end(tmp_path, monkeypatch, capsys):
     nfe = {(c["nfe_per_sample"]) for c in ok}
     assert nfe <= {1.0, 2.0, 25.0}
     capsys.readouterr()
-    assert run.main(argv) == 0  # a rerun computes nothing
+    assert run.main(argv, tables) == 0  # a rerun computes nothing
     assert "0 to compute" in capsys.readouterr().err
 
 
 def test_paper_dry_run_lists_what_is_missing(tmp_path, capsys):
     assert run.main(["--table", "2,4,5", "--profile", "paper", "--dry-run", "--data-root", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "CelebAMask-HQ SymmFlow FID @ 25 steps" in out and "COCO-Stuff SymmFlow mIoU @ 1 steps" in out
+    assert "CelebAMask-HQ SymmFlow FID @ 25 steps" in out and "COCO-Stuff SymmFlow (1 step) mIoU @ 1 steps" in out
     assert "Stable Diffusion 2.1" in out and "MISSING here" in out
 
 
@@ -73,22 +88,21 @@ def test_paper_compute_without_weights_is_one_line(tmp_path, capsys):
     assert err[-1].startswith("error:") and "--pretrained" in err[-1]
 
 
-def test_tiny_latent_paper_run(tmp_path, monkeypatch):
+def test_tiny_latent_paper_run(tmp_path):
     """The paper profile's latent path on a tiny SD folder and a tiny CelebAMask-HQ layout."""
     from tests.test_datasets import celeba_fixture
     from tests.test_latent import tiny_sd_folder
 
     celeba_fixture(tmp_path / "data", ids=(0, 1, 2001), size=16)
     sd = tiny_sd_folder(tmp_path / "sd")
-    paper = dataclasses.replace(segsynth.PROFILES["paper"], resolution=16, batch_size=1, eval_batch=2,
-                                extra={**segsynth.PROFILES["paper"].extra, "epochs": 1, "warmup_epochs": 0,
-                                       "gpus": {"CelebAMask-HQ": 1}, "fid_samples": 0})
-    monkeypatch.setitem(segsynth.PROFILES, "paper", paper)
-    monkeypatch.setattr(segsynth, "_EXPERIMENTS", {})
-    monkeypatch.setattr(segsynth, "PAPER_DATASETS", ("CelebAMask-HQ",))
+    paper = SEGSYNTH["paper"]
+    paper = dataclasses.replace(paper, datasets=("CelebAMask-HQ",), resolution=16, eval_batch=2,
+                                budget=dataclasses.replace(paper.budget, batch_size=1),
+                                latent={**paper.latent, "epochs": 1, "warmup_epochs": 0,
+                                        "gpus": {"CelebAMask-HQ": 1}, "fid_samples": 0})
     assert run.main(["--table", "5", "--profile", "paper", "--steps", "1", "--out", str(tmp_path / "out"),
                      "--device", "cpu", "--no-progress", "--data-root", str(tmp_path / "data"),
-                     "--pretrained", str(sd)]) == 0
+                     "--pretrained", str(sd)], tables_with("paper", paper)) == 0
     (cell,) = _cells(tmp_path / "out")
     assert cell["status"] == "ok" and cell["nfe_per_sample"] == 1.0 and 0 <= cell["value"] <= 100
 

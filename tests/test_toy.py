@@ -6,7 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from benchmarks.toy import PROFILES, toy_accuracy, train_toy
+from benchmarks.experiments.toy import toy_accuracy, train_toy
+from benchmarks.profiles import TOY
 from symmflow.models.mlp import ToyMLP
 
 
@@ -51,13 +52,15 @@ def test_toy_shapes_follow_the_reference():
 
 
 @pytest.fixture(scope="module")
-def smoke_model():
-    model, _ = train_toy(PROFILES["smoke"], seed=0, progress=False)
-    return model
+def smoke_model(tmp_path_factory):
+    trained = train_toy(TOY["smoke"], seed=0, out=tmp_path_factory.mktemp("toy"), progress=False)
+    assert [r["step"] for r in trained.stats][-1] == TOY["smoke"].train_steps
+    assert all({"x_mse", "y_mse"} <= set(r) for r in trained.stats)  # eq. 3's two terms, logged apart
+    return trained.model
 
 
 def test_smoke_toy_classifies_in_one_step_and_degrades_with_more(smoke_model):
-    settings = PROFILES["smoke"]
+    settings = TOY["smoke"]
     one = toy_accuracy(smoke_model, settings, steps=1, seed=0)
     fifty = toy_accuracy(smoke_model, settings, steps=50, seed=0)
     assert one["value"] >= 97.0

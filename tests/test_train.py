@@ -48,3 +48,26 @@ def test_fit_resumes_from_the_latest_checkpoint(tmp_path):
     result = fit(nn.Linear(2, 1), mse, regression_batches(), longer, device="cpu", run_dir=tmp_path, progress=False)
     assert result.resumed_from == 10
     assert [s for s, _ in result.losses] == [11, 12, 13, 14]
+
+
+def test_fit_logs_both_terms_of_the_symmflow_loss(tmp_path):
+    """A loss returning LossParts has its image and label terms logged beside the total,
+    averaged over the logging interval, and kept in the run's stats.jsonl."""
+    import json
+
+    from symmflow.path import LossParts
+
+    def parts(model, batch):
+        x, y = batch
+        x_mse = ((model(x) - y) ** 2).mean()
+        y_mse = (model.weight ** 2).sum()
+        return LossParts(0.9 * x_mse + 0.1 * y_mse, x_mse, y_mse)
+
+    config = TrainConfig(steps=20, lr=0.05, batch_size=32, log_every=10)
+    result = fit(nn.Linear(2, 1), parts, regression_batches(), config, device="cpu", run_dir=tmp_path,
+                 progress=False)
+    assert [r["step"] for r in result.stats] == [10, 20]
+    for record in result.stats:
+        assert record["loss"] == pytest.approx(0.9 * record["x_mse"] + 0.1 * record["y_mse"], rel=1e-5)
+    stored = [json.loads(line) for line in (tmp_path / "stats.jsonl").read_text().splitlines()]
+    assert stored == result.stats

@@ -163,23 +163,11 @@ def load_space(folder: Path, palette: PaletteCodec) -> LatentSpace:
 
 
 def latent_symmflow(folder: Path, palette: PaletteCodec, cache: Path | None = None,
-                    time_scale: float = 1.0) -> tuple[ConcatVelocity, LatentSpace]:
+                    time_scale: float = 1.0, label_form: str = "velocity") -> tuple[ConcatVelocity, LatentSpace]:
     """SymmFlow's velocity on the widened SD U-Net and the latent space it runs in."""
     folder = check_folder(folder)
     space = load_space(folder, palette)
     unet = widen_conv_io(load_unet(folder))
     velocity = ConcatVelocity(ConditionedUNet(unet, empty_prompt_embedding(folder, cache)),
-                              space.channels, time_scale)
+                              space.channels, time_scale, label_form)
     return velocity, space
-
-
-def latent_semflow(folder: Path, palette: PaletteCodec, cache: Path | None = None):
-    """SemFlow's velocity on the unchanged 4-channel SD U-Net (t scaled by 1000) and its space."""
-    from baselines.semflow import SemFlowVelocity
-
-    folder = check_folder(folder)
-    space = load_space(folder, palette)
-    unet = load_unet(folder)
-    if unet.config.in_channels != 4:
-        widen_conv_io(unet)  # raises the one-line error
-    return SemFlowVelocity(ConditionedUNet(unet, empty_prompt_embedding(folder, cache))), space

@@ -1,0 +1,31 @@
+"""The "SS" row: the pixel U-Net of the same size trained as a plain segmenter with cross-entropy.
+
+A discriminative reference the scene set needs (the paper's tables have no such row on the
+scene set): the same U-Net layout as SymmFlow's, image in, one logit per class out, fed a
+fixed t = 0 (the time embedding then acts as a learned bias); one network call per image.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from symmflow.models.pixel_unet import UNetConfig, pixel_unet
+
+
+def ss_unet(config: UNetConfig, channels: int, num_classes: int, size: int) -> nn.Module:
+    return pixel_unet(config, channels, num_classes, size)
+
+
+def logits(model: nn.Module, images: Tensor) -> Tensor:
+    return model(images, torch.zeros(len(images), device=images.device)).sample
+
+
+def ss_loss(model: nn.Module, images: Tensor, masks: Tensor, ignore_index: int | None = None) -> Tensor:
+    return F.cross_entropy(logits(model, images).float(), masks, ignore_index=-100 if ignore_index is None
+                           else ignore_index)
+
+
+def segment(model: nn.Module, images: Tensor) -> Tensor:
+    return logits(model, images).argmax(1)

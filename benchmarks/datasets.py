@@ -1,0 +1,97 @@
+"""The segmentation data sets of Tables 2, 4 and 5, by name; adding one is a reader module plus an entry.
+
+Every data set gives the same interface: its palette (the colours of its classes and of
+ignored pixels), number of classes, ignore id, image size, an identity (what a network
+trained on it depends on), an endless stream of training pairs and the evaluation pairs.
+
+* ``scenes``: the offline scene set (:mod:`symmflow.data.scenes`), held in memory;
+* ``CelebAMask-HQ`` / ``COCO-Stuff``: read from ``--data-root`` in their published layouts
+  or as local Hugging Face copies, by a reader module of :mod:`symmflow.data` that has
+  ``NUM_CLASSES``, ``IGNORE_INDEX``, ``palette()``, ``dataset(root, split, size, train, seed)``
+  and, optionally, ``remap_table()``.
+
+The classification data sets of Tables 3 and 11 are :data:`symmflow.data.classification.DATASETS`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Iterator
+
+from torch import Tensor
+
+from symmflow.data.scenes import NUM_CLASSES, SCENE_COLOURS, SceneConfig, build_scenes
+from symmflow.data.streams import draw_batches, loader_batches
+from symmflow.codecs import PaletteCodec
+from symmflow.errors import UsageError
+
+
+class SceneData:
+    """The offline scene set, held in memory (cpu and smoke profiles)."""
+
+    def __init__(self, scenes: SceneConfig, eval_samples: int):
+        self.train_images, self.train_masks = build_scenes("train", scenes)
+        images, masks = build_scenes("test", scenes)
+        self.test_images, self.test_masks = images[:eval_samples], masks[:eval_samples]
+        self.num_classes, self.ignore_index, self.size = NUM_CLASSES, 0, scenes.size
+        self.palette = PaletteCodec(SCENE_COLOURS, 0.0)
+        self.train_count = len(self.train_images)
+        self.identity = {"dataset": "scenes", "scenes": scenes}
+
+    def train_batches(self, seed: int, batch: int, device: str) -> Iterator[tuple[Tensor, Tensor]]:
+        return draw_batches(self.train_images, self.train_masks, batch_size=batch, seed=seed, device=device)
+
+    def eval_batches(self, batch: int, device: str) -> Iterator[tuple[Tensor, Tensor]]:
+        for i in range(0, len(self.test_images), batch):
+            yield self.test_images[i:i + batch].to(device), self.test_masks[i:i + batch].to(device)
+
+
+class FolderData:
+    """A data set read from ``data_root`` by the reader ``module`` of :mod:`symmflow.data`."""
+
+    def __init__(self, name: str, module: str, test_split: str, data_root: Path | None, size: int, seed: int):
+        from symmflow.data import hfdata
+
+        reader = importlib.import_module(f"symmflow.data.{module}")
+        if data_root is None:
+            raise UsageError(f"{name}: no --data-root given; pass the folder holding {name}/")
+        self.palette, self.size = reader.palette(), size
+        self.num_classes, self.ignore_index = reader.NUM_CLASSES, reader.IGNORE_INDEX
+        if hfdata.locate(data_root, name) is not None:
+            remap = getattr(reader, "remap_table", lambda: None)()
+            self.train = hfdata.dataset(data_root, name, "train", reader.NUM_CLASSES, reader.IGNORE_INDEX,
+                                        size, True, seed, remap)
+            self.test = hfdata.dataset(data_root, name, test_split, reader.NUM_CLASSES, reader.IGNORE_INDEX,
+                                       size, False, seed, remap)
+        else:
+            self.train = reader.dataset(data_root, "train", size, True, seed)
+            self.test = reader.dataset(data_root, test_split, size, False, seed)
+        self.train_count = len(self.train)
+        self.identity = {"dataset": name, "size": size, "train_count": self.train_count}
+
+    def train_batches(self, seed: int, batch: int, device: str) -> Iterator[tuple[Tensor, Tensor]]:
+        return loader_batches(self.train, batch, seed, device)
+
+    def eval_batches(self, batch: int, device: str) -> Iterator[tuple[Tensor, Tensor]]:
+        import os
+
+        from torch.utils.data import DataLoader
+
+        for images, masks in DataLoader(self.test, batch, num_workers=min(4, os.cpu_count() or 1)):
+            yield images.to(device), masks.to(device)
+
+
+#: name -> how to open it: ``(settings, data_root, seed) -> data``.
+DATASETS = {
+    "scenes": lambda s, root, seed: SceneData(s.scenes, s.eval_samples),
+    "CelebAMask-HQ": lambda s, root, seed: FolderData("CelebAMask-HQ", "celebamask", "test", root, s.resolution, seed),
+    "COCO-Stuff": lambda s, root, seed: FolderData("COCO-Stuff", "cocostuff", "validation", root, s.resolution, seed),
+}
+"""Where the data sets live on disk is described by :func:`symmflow.data.segmentation.describe_requirements`."""
+
+
+def open_dataset(name: str, settings, data_root: Path | None, seed: int):
+    if name not in DATASETS:
+        raise UsageError(f"unknown segmentation data set {name!r}; choose from {', '.join(DATASETS)}")
+    return DATASETS[name](settings, data_root, seed)

@@ -1,0 +1,138 @@
+"""How the tables score a trained network: pure functions of a prediction function and data.
+
+None of these knows a method: each takes the method's prediction as a function (images ->
+class maps, masks -> images, images -> (labels, scores)), runs it over the evaluation data
+under a timer, and returns the score, the wall seconds of the prediction alone and the
+sample count.  NFE is counted by the caller's :class:`~symmflow.solver.NFECounter`.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Callable, Iterable
+
+import torch
+from torch import Tensor
+
+from symmflow.metrics import SegmentationIoU, feature_statistics, frechet_distance
+
+
+@torch.no_grad()
+def segmentation_score(segment: Callable[[Tensor], Tensor], batches: Iterable[tuple[Tensor, Tensor]],
+                       num_classes: int, ignore_index: int | None) -> dict:
+    """mIoU (%) of ``segment`` over (images, masks) batches, and its first eight class maps."""
+    metric = SegmentationIoU(num_classes, ignore_index)
+    preview, wall, count = None, 0.0, 0
+    for images, masks in batches:
+        start = time.perf_counter()
+        predicted = segment(images)
+        wall += time.perf_counter() - start
+        metric.update(predicted, masks)
+        count += len(images)
+        preview = predicted[:8].cpu() if preview is None else preview
+    return {"value": 100.0 * metric.compute(), "wall_s": wall, "samples": count, "preview": preview}
+
+
+@torch.no_grad()
+def synthesis_score(synthesise: Callable[[Tensor], Tensor], batches: Callable[[], Iterable[tuple[Tensor, Tensor]]],
+                    features: Callable[[Tensor], Tensor], reference: tuple, wanted: int = 0,
+                    paired: Callable[[Tensor, Tensor], Tensor] | None = None) -> dict:
+    """Frechet distance between the features of images synthesised from the evaluation masks
+    (passes over ``batches()`` repeated until ``wanted`` samples, at least one pass) and the
+    ``reference`` (mu, sigma); with ``paired``, the mean of ``paired(samples, images)`` too."""
+    feats, pairs, preview, wall, count = [], [], None, 0.0, 0
+    while count == 0 or count < wanted:
+        for images, masks in batches():
+            start = time.perf_counter()
+            samples = synthesise(masks)
+            wall += time.perf_counter() - start
+            feats.append(features(samples.cpu()))
+            if paired is not None:
+                pairs.append(paired(samples, images).cpu())
+            preview = samples[:8].cpu() if preview is None else preview
+            count += len(samples)
+            if wanted and count >= wanted:
+                break
+    mu, sigma = feature_statistics(torch.cat(feats).numpy())
+    return {"value": frechet_distance(mu, sigma, *reference), "wall_s": wall, "samples": count,
+            "preview": preview, "paired": float(torch.cat(pairs).mean()) if pairs else None}
+
+
+@torch.no_grad()
+def diversity_score(synthesise: Callable[[Tensor], Tensor], masks: Iterable[Tensor], k: int,
+                    diversity: Callable[[Tensor], Tensor], limit: int) -> dict:
+    """Mean ``diversity`` of ``k`` samples per mask over the first eight masks of each batch,
+    until ``limit`` masks have been used."""
+    values, wall, count = [], 0.0, 0
+    for batch in masks:
+        batch = batch[:8].repeat_interleave(k, 0)
+        start = time.perf_counter()
+        samples = synthesise(batch)
+        wall += time.perf_counter() - start
+        values.append(diversity(samples.reshape(-1, k, *samples.shape[1:])).cpu())
+        count += len(batch)
+        if count >= limit * k:
+            break
+    return {"value": float(torch.cat(values).mean()), "wall_s": wall, "samples": count}
+
+
+def auroc(scores: Tensor, labels: Tensor, num_classes: int) -> float:
+    """Macro one-vs-rest AUC (%)."""
+    from torchmetrics.functional.classification import multiclass_auroc
+
+    return 100.0 * multiclass_auroc(scores.float(), labels, num_classes=num_classes, average="macro").item()
+
+
+@torch.no_grad()
+def classification_score(classify: Callable[[Tensor, int], tuple[Tensor, Tensor | None]], images: Tensor,
+                         labels: Tensor, batch: int, num_classes: int, repeats: int = 1,
+                         progress: str | None = None) -> dict:
+    """Accuracy (%) and, where ``classify`` gives scores, one-vs-rest AUC over ``images`` in
+    chunks of ``batch`` (``classify(chunk, chunk index)``); the wall time is the median of
+    ``repeats`` passes after a warm-up when ``repeats`` > 1; ``progress`` names a bar."""
+    from tqdm.auto import tqdm
+
+    walls = []
+    for _ in range(repeats + (repeats > 1)):
+        predicted, scores = [], []
+        start = time.perf_counter()
+        chunks = images.split(batch)
+        for i, chunk in enumerate(tqdm(chunks, desc=progress, disable=progress is None, dynamic_ncols=True)):
+            p, s = classify(chunk, i)
+            predicted.append(p.cpu())
+            scores.append(None if s is None else s.cpu())
+        walls.append(time.perf_counter() - start)
+    walls = walls[1:] if repeats > 1 else walls
+    predicted = torch.cat(predicted)
+    out = {"value": 100.0 * (predicted == labels).float().mean().item(), "wall_s": statistics.median(walls),
+           "samples": len(images), "passes": repeats + (repeats > 1)}
+    if scores[0] is not None:
+        out["auc"] = auroc(torch.cat(scores), labels, num_classes)
+    if repeats > 1:
+        out["timing"] = f"median of {len(walls)} passes after a warm-up"
+    return out
+
+
+def test_subset(labels: Tensor, count: int) -> Tensor:
+    """A fixed subset of ``count`` test images, the classes taken in turn: the first image of
+    every class, then the second of every class, ...; returned in test-set order."""
+    rank = torch.zeros_like(labels)
+    for c in labels.unique():
+        where = labels == c
+        rank[where] = torch.arange(int(where.sum()))
+    order = sorted(range(len(labels)), key=lambda i: (int(rank[i]), int(labels[i])))
+    return torch.tensor(order[:count]).sort().values
+
+
+@torch.no_grad()
+def frechet_in(features: torch.nn.Module, real: Tensor, fake: Tensor, batch: int) -> float:
+    """Frechet distance of ``fake`` to ``real`` images in ``features`` (torchmetrics' FID machinery)."""
+    from torchmetrics.image.fid import FrechetInceptionDistance
+
+    metric = FrechetInceptionDistance(feature=features, normalize=True)
+    for chunk in real.split(batch):
+        metric.update(chunk, real=True)
+    for chunk in fake.split(batch):
+        metric.update(chunk, real=False)
+    return metric.compute().item()

@@ -1,0 +1,1 @@
+"""What computes the tables: per table group, its data, trained networks and memoised scores."""

@@ -1,0 +1,183 @@
+"""The experiment behind Tables 3 and 11: one data set, its trained classifiers and generators.
+
+Three networks share the backbone (a pixel U-Net), the training split and the budget
+(:class:`~benchmarks.profiles.Budget`), each trained once through the model cache:
+
+* SymmFlow (:class:`~benchmarks.methods.symmflow.SymmFlowMethod`): classifies in k Euler
+  steps from [image, noise] at t = 1, and generates from [noise, label] at t = 0;
+* class-conditional flow matching: the paper's "standard FM" generator and the network the
+  Diffusion Classifier classifies with;
+* the U-Net encoder with cross-entropy: the reference row, and the feature space of the
+  Frechet distance of generated samples.
+
+Each measurement is a function of the cell's parameters (method, steps, schedule, number of
+classes), never of its display label.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from baselines.diffusion_classifier import PUBLISHED, Schedule
+from baselines.discriminative import Features
+from benchmarks.evaluation import classification_score, frechet_in, test_subset
+from benchmarks.methods import METHODS, Method, Problem
+from benchmarks.profiles import ClassificationSettings
+from benchmarks.trained import Trained, trained_model
+from symmflow.data import classification as data
+from symmflow.data.streams import epoch_batches
+from symmflow.solver import NFECounter
+
+SYMMFLOW, FLOW_MATCHING, DIFFUSION_CLASSIFIER = "SymmFlow", "Flow matching (class-conditional)", "Diffusion Classifier"
+CROSS_ENTROPY = "U-Net encoder + cross-entropy"
+
+
+class ClassificationExperiment:
+    """Data, methods, trained networks of one setting, trained on first use."""
+
+    def __init__(self, settings: ClassificationSettings, options):
+        self.s, self.options = settings, options
+        self.spec = spec = data.dataset(settings.dataset)
+        self.problem = Problem(settings.dataset, spec.channels, spec.size, spec.num_classes, settings.unet)
+        self._methods: dict[str, Method] = {}
+        self._trained: dict[str, Trained] = {}
+        self._scores: dict[tuple, dict] = {}
+        self._train = self._test = None
+
+    # ---- data
+
+    def train_split(self):
+        if self._train is None:
+            self._train = data.load(self.s.dataset, "train", self.options.data_root)
+        return self._train
+
+    def full_test_split(self):
+        """The whole held-out split, read once."""
+        if self._test is None:
+            self._test = data.load(self.s.dataset, "test", self.options.data_root)
+        return self._test
+
+    def test_split(self):
+        """The held-out images SymmFlow and the reference are scored on (``test_limit`` of them)."""
+        images, labels = self.full_test_split()
+        if self.s.test_limit is not None:
+            index = test_subset(labels, self.s.test_limit)
+            images, labels = images[index], labels[index]
+        return images, labels
+
+    # ---- methods and trained networks
+
+    def method(self, name: str) -> Method:
+        if name not in self._methods:
+            own = {SYMMFLOW: self.s.symmflow,
+                   FLOW_MATCHING: {"sigma_min": self.s.symmflow.sigma_min, "time_scale": self.s.symmflow.time_scale},
+                   DIFFUSION_CLASSIFIER: {"sigma_min": self.s.symmflow.sigma_min,
+                                          "time_scale": self.s.symmflow.time_scale}}.get(name)
+            self._methods[name] = METHODS[name](self.problem, own)
+        return self._methods[name]
+
+    def trained(self, name: str) -> Trained:
+        """The trained network ``name`` uses (the Diffusion Classifier: flow matching's)."""
+        method = self.method(name)
+        network = method.network_name
+        if network not in self._trained:
+            o, trainer = self.options, self.method(network)
+            images, labels = self.train_split()
+            self._trained[network] = trained_model(
+                network, {"problem": self.problem.identity, "settings": trainer.settings}, trainer.build,
+                trainer.loss, lambda: epoch_batches(images, labels, batch_size=self.s.budget.batch_size, seed=o.seed,
+                                                    device=o.device),
+                self.s.budget.config(), Path(o.out), seed=o.seed, device=o.device, progress=o.progress,
+                desc=f"{self.s.dataset}: train {network}")
+        return self._trained[network]
+
+    # ---- measurements
+
+    def accuracy(self, name: str, steps, images, labels, repeats: int = 1, batch: int | None = None,
+                 seed: int | None = None, progress: str | None = None) -> dict:
+        """Accuracy (and AUC where the method scores classes) of method ``name`` at ``steps``
+        (Euler steps, or a Diffusion Classifier schedule), with NFE counted."""
+        method, trained = self.method(name), self.trained(name)
+        counter, o = NFECounter(trained.model), self.options
+        base = o.seed + 7 if seed is None else seed
+        state: dict = {}
+
+        def classify(chunk, i):
+            if i == 0 or name == DIFFUSION_CLASSIFIER:  # one stream per pass; the DC one per chunk
+                state["g"] = torch.Generator().manual_seed(base + (i if name == DIFFUSION_CLASSIFIER else 0))
+            return method.classify(counter, chunk.to(o.device), steps, o.solver, state["g"])
+
+        result = classification_score(classify, images, labels, batch or self.s.eval_batch, self.spec.num_classes,
+                                      repeats, progress)
+        passes = result.pop("passes")
+        return {**result, "nfe_per_sample": counter.evaluations / (len(images) * passes), "train_s": trained.train_s}
+
+    def scored(self, name: str, steps, repeats: int = 1) -> dict:
+        """:meth:`accuracy` on the held-out images of the profile, computed once per arguments."""
+        key = (name, steps, repeats)
+        if key not in self._scores:
+            self._scores[key] = self.accuracy(name, steps, *self.test_split(), repeats=repeats)
+        return self._scores[key]
+
+    def diffusion_classifier(self, schedule: Schedule, count: int, desc: str) -> dict:
+        full_x, full_y = self.full_test_split()
+        index = test_subset(full_y, count)
+        result = self.accuracy(DIFFUSION_CLASSIFIER, schedule, full_x[index], full_y[index], batch=2,
+                               seed=self.options.seed * 100_003, progress=desc if self.options.progress else None)
+        result.pop("auc", None)
+        note = (f"run on a fixed subset of {len(index)} of the {len(full_y)} test images "
+                f"(classes in turn, the first of each class first)") if len(index) < len(full_y) else ""
+        return {**result, "note": note}
+
+    def speed_up(self) -> dict:
+        """SymmFlow at 1 step and the published Diffusion Classifier schedule, timed in one process."""
+        images, labels = self.test_split()
+        sf = self.accuracy(SYMMFLOW, 1, images, labels, repeats=3)
+        dc = self.diffusion_classifier(PUBLISHED, self.s.speed_images, "table 3: timing the Diffusion Classifier")
+        sf_rate, dc_rate = sf["samples"] / sf["wall_s"], dc["samples"] / dc["wall_s"]
+        nfe_ratio = dc["nfe_per_sample"] / sf["nfe_per_sample"]
+        return {"value": sf_rate / dc_rate, "nfe_ratio": nfe_ratio, "target": 0.9 * nfe_ratio,
+                "meets_target": sf_rate / dc_rate >= 0.9 * nfe_ratio,
+                "symmflow_images_per_s": sf_rate, "dc_images_per_s": dc_rate,
+                "symmflow_samples": sf["samples"], "dc_samples": dc["samples"], "wall_s": sf["wall_s"] + dc["wall_s"],
+                "note": f"one process: SymmFlow on {sf['samples']} images ({sf['timing']}), "
+                        f"Diffusion Classifier (2,750 NFE) on {dc['samples']} images"}
+
+    def footprint(self, classes: int, images: int = 500, batch: int = 250) -> dict:
+        """Time and peak-memory growth of one-step SymmFlow classification in a fresh process."""
+        request = {"unet": asdict(self.s.unet), "symmflow": asdict(self.s.symmflow), "channels": self.spec.channels,
+                   "size": self.spec.size, "classes": classes, "images": images, "batch": batch}
+        done = subprocess.run([sys.executable, "-m", "benchmarks.footprint", json.dumps(request)],
+                              capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2], check=True)
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    @torch.no_grad()
+    def generation(self, name: str, steps: int) -> dict:
+        """Class-conditional samples of ``name`` and their Frechet distance to the held-out images
+        in the cross-entropy classifier's features."""
+        s, o, n = self.s, self.options, self.spec.num_classes
+        real, _ = self.full_test_split()
+        features = Features(self.trained(CROSS_ENTROPY).model)
+        method, trained = self.method(name), self.trained(name)
+        wanted = torch.arange(n).repeat_interleave(s.generate_per_class)
+        generator = torch.Generator().manual_seed(o.seed + 11)
+        counter = NFECounter(trained.model)
+        start = time.perf_counter()
+        samples = torch.cat([method.generate(counter, part.to(o.device), steps, o.solver, generator).cpu()
+                             for part in tqdm(wanted.split(s.eval_batch), desc=f"table 3: {name} samples",
+                                              disable=not o.progress)])
+        wall = time.perf_counter() - start
+        return {"value": frechet_in(features, real, samples, s.eval_batch), "samples_tensor": samples,
+                "nfe_per_sample": counter.evaluations / len(wanted), "wall_s": wall, "samples": len(wanted),
+                "train_s": trained.train_s,
+                "note": f"{len(wanted)} samples ({s.generate_per_class} per class) against the {len(real)} "
+                        "held-out images, in the pooled features of the cross-entropy U-Net classifier; "
+                        "not Inception FID"}

@@ -1,0 +1,186 @@
+"""The experiment behind Tables 2, 4 and 5: one data set, its trained methods, memoised scores.
+
+Per data set it opens the data (:mod:`benchmarks.datasets`), trains or reloads each method's
+network through the one model cache (:func:`benchmarks.trained.trained_model`) and scores each
+(task, method, steps) once with the pure functions of :mod:`benchmarks.evaluation`, handing
+the same result to every cell that asks for it.  Synthesis is measured by FID where
+clean-fid's Inception can run, else by a Frechet distance in a small network trained on the
+scene set (``FD-scenenet``); LPIPS where the lpips package and its weights are present.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from benchmarks.cells import Cell, RunOptions, digest
+from benchmarks.datasets import open_dataset
+from benchmarks.evaluation import diversity_score, segmentation_score, synthesis_score
+from benchmarks.methods import METHODS, Method, Problem
+from benchmarks.profiles import SegSynthSettings
+from benchmarks.trained import Trained, trained_model
+from symmflow.metrics import LPIPS, MetricUnavailable, inception_available, inception_features, lpips_available
+from symmflow.metrics import reference_statistics
+from symmflow.models.features import NAME as FEATURE_NAME
+from symmflow.solver import NFECounter
+from symmflow.spaces import PixelSpace
+
+FEATURES = "scene features"
+
+
+class SegSynthExperiment:
+    """Data, methods, trained networks and memoised scores of one data set under ``settings``."""
+
+    def __init__(self, dataset: str, settings: SegSynthSettings, options: RunOptions):
+        self.dataset, self.settings, self.options = dataset, settings, options
+        self.device = options.device
+        if settings.space == "latent":  # the weights first: the cheaper check
+            from symmflow.models.latent import check_folder, load_space
+
+            check_folder(options.pretrained)
+        self.data = data = open_dataset(dataset, settings, options.data_root, options.seed)
+        self.palette = data.palette
+        if settings.space == "latent":
+            space = load_space(options.pretrained, data.palette).to(self.device)
+            channels = space.state_shape(data.size, data.size)[0]
+        else:
+            space, channels = PixelSpace(data.palette), 3
+        self.problem = Problem(dataset, channels, data.size, data.num_classes, settings.unet, data.palette,
+                               data.ignore_index, space,
+                               options.pretrained if settings.space == "latent" else None,
+                               Path(options.out) / "checkpoints" / "empty-prompt.safetensors")
+        self._methods: dict[str, Method] = {}
+        self._trained: dict[str, Trained] = {}
+        self.results: dict[tuple, dict] = {}
+
+    # ---- methods and their trained networks
+
+    def method(self, name: str) -> Method:
+        if name not in self._methods:
+            own = self.settings.symmflow_for(self.dataset) if name == "SymmFlow" else None
+            self._methods[name] = METHODS[name](self.problem, own)
+        return self._methods[name]
+
+    def _config(self, name: str):
+        s, budget = self.settings, self.settings.budget
+        if name == FEATURES:
+            return budget.config(steps=s.feature_steps, mixed_precision="no")
+        mixed = budget.mixed_precision if self.device.startswith("cuda") else "no"
+        if s.space != "latent":
+            return budget.config(mixed_precision=mixed)
+        # epochs over the training set at the paper's global batch
+        gpus = s.latent["gpus"][self.dataset]
+        steps = s.latent["epochs"] * max(1, self.data.train_count // (budget.batch_size * gpus))
+        return budget.config(steps=steps, warmup_steps=steps * s.latent["warmup_epochs"] // s.latent["epochs"],
+                             mixed_precision=mixed)
+
+    def trained(self, name: str) -> Trained:
+        """The trained network of method ``name`` (EMA weights), from the model cache."""
+        if name not in self._trained:
+            method, o = self.method(name), self.options
+            identity = {"problem": self.problem.identity, "data": self.data.identity, "settings": method.settings}
+            self._trained[name] = trained_model(
+                name, identity, method.build, method.loss,
+                lambda: self.data.train_batches(o.seed + 17, self.settings.budget.batch_size, self.device),
+                self._config(name), Path(o.out), seed=o.seed, device=self.device, progress=o.progress,
+                desc=f"{self.dataset}: train {name}")
+        return self._trained[name]
+
+    # ---- scores
+
+    def _generator(self, *parts) -> torch.Generator:
+        return torch.Generator().manual_seed(int(digest([self.options.seed, *parts], 8), 16))
+
+    def eval_batches(self):
+        return self.data.eval_batches(self.settings.eval_batch, self.device)
+
+    def _memo(self, key: tuple, compute) -> dict:
+        if key not in self.results:
+            self.results[key] = compute()
+        return self.results[key]
+
+    def segmentation(self, name: str, steps: int) -> dict:
+        def compute():
+            method, trained = self.method(name), self.trained(name)
+            counter, generator = NFECounter(trained.model), self._generator("segmentation", name, steps)
+            result = segmentation_score(
+                lambda images: method.segment(counter, images, steps, self.options.solver, generator),
+                self.eval_batches(), self.data.num_classes, self.data.ignore_index)
+            return {**result, "nfe_per_sample": counter.evaluations / result["samples"], "train_s": trained.train_s}
+        return self._memo(("segmentation", name, steps), compute)
+
+    def _features(self):
+        """Features for the synthesis metric: clean-fid's Inception, else the scene-set network."""
+        if inception_available(self.options.inception_dir) is None:
+            return "inception", inception_features(self.options.inception_dir, self.device)
+        if self.settings.space == "latent":
+            raise MetricUnavailable(inception_available(self.options.inception_dir))
+        net = self.trained(FEATURES).model
+
+        def features(images):
+            with torch.no_grad():
+                return net.features(images.to(self.device)).cpu()
+
+        return FEATURE_NAME, features
+
+    def _synthesiser(self, name: str, steps: int, purpose: str):
+        method, trained = self.method(name), self.trained(name)
+        counter, generator = NFECounter(trained.model), self._generator(purpose, name, steps)
+
+        def synthesise(masks):
+            return method.synthesise(counter, masks, steps, self.options.solver, generator)
+
+        return synthesise, counter, trained
+
+    def synthesis(self, name: str, steps: int) -> dict:
+        """Samples for every evaluation mask (repeated up to the paper's FID sample count), their
+        Frechet distance to the evaluation images, and the paired LPIPS when it can run."""
+        def compute():
+            kind, features = self._features()
+            cache = Path(self.options.out) / "fd_stats" / f"{self.dataset}-{kind}-{digest(self._data_identity())}.npz"
+            reference = reference_statistics(cache, lambda: (b[0] for b in self.eval_batches()), features)
+            lpips = None if lpips_available(self.options.lpips_dir) else LPIPS(self.options.lpips_dir, self.device)
+            synthesise, counter, trained = self._synthesiser(name, steps, "synthesis")
+            result = synthesis_score(synthesise, self.eval_batches, features, reference,
+                                     self.settings.latent.get("fid_samples", 0),
+                                     None if lpips is None else lpips.paired)
+            return {**result, "nfe_per_sample": counter.evaluations / result["samples"], "train_s": trained.train_s}
+        return self._memo(("synthesis", name, steps), compute)
+
+    def _data_identity(self) -> dict:
+        return {"data": self.data.identity, "eval_samples": self.settings.eval_samples, "seed": self.options.seed}
+
+    def lpips(self, name: str, steps: int, metric: str) -> dict:
+        reason = lpips_available(self.options.lpips_dir)
+        if reason:
+            raise MetricUnavailable(reason)
+        if metric == "LPIPS":
+            result = self.synthesis(name, steps)
+            return {**result, "value": result["paired"]}
+        net = LPIPS(self.options.lpips_dir, self.device)
+        synthesise, counter, trained = self._synthesiser(name, steps, "diversity")
+        result = diversity_score(synthesise, (masks for _, masks in self.eval_batches()),
+                                 self.settings.diversity_samples, net.diversity, 64)
+        return {**result, "nfe_per_sample": counter.evaluations / result["samples"], "train_s": trained.train_s}
+
+    def measure(self, cell: Cell) -> dict:
+        """The measurement of one cell, or a skipped record with the reason."""
+        method = cell.param("method")
+        try:
+            if cell.task == "segmentation":
+                result = self.segmentation(method, cell.steps)
+            elif cell.metric.startswith("LPIPS"):
+                result = self.lpips(method, cell.steps, cell.metric)
+            else:
+                result = self.synthesis(method, cell.steps)
+        except MetricUnavailable as why:
+            return {"status": "skipped", "reason": str(why)}
+        return {k: v for k, v in result.items() if k not in ("preview", "paired")}
+
+
+def synthesis_metric(options: RunOptions) -> str:
+    """``FID`` where clean-fid's Inception can run, else the named local Frechet distance."""
+    if options.profile == "paper" or inception_available(options.inception_dir) is None:
+        return "FID"
+    return f"FD-{FEATURE_NAME}"

@@ -1,0 +1,52 @@
+"""Image grids: rows of labelled tiles as one PNG, the one helper every sample grid is drawn with."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+from torch import Tensor
+
+from benchmarks.store import write_atomic
+from symmflow.images import to_uint8
+
+
+def grid_png(rows: list[tuple[str, np.ndarray]], tile_inches: float = 1.0) -> bytes:
+    """Rows of equally sized tiles (uint8 (N, H, W, 3) or (N, H, W, 1)), each labelled on its left."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = max(len(tiles) for _, tiles in rows)
+    labelled = any(name for name, _ in rows)
+    fig, axes = plt.subplots(len(rows), 1, figsize=(tile_inches * n + (1.5 if labelled else 0.0),
+                                                    1.1 * tile_inches * len(rows)), squeeze=False)
+    for ax, (name, tiles) in zip(axes[:, 0], rows):
+        strip = np.concatenate(list(tiles), 1)
+        ax.imshow(strip[..., 0] if strip.shape[-1] == 1 else strip, cmap="gray", vmin=0, vmax=255,
+                  interpolation="nearest")
+        ax.set_yticks([])
+        ax.set_xticks([])
+        ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def image_tiles(images: Tensor) -> np.ndarray:
+    """Images in [-1, 1] (N, C, H, W) as uint8 tiles (N, H, W, C)."""
+    return to_uint8(images).numpy()
+
+
+def mask_tiles(palette, masks: Tensor) -> np.ndarray:
+    """Class maps (N, H, W) in their palette colours, uint8 (N, H, W, 3)."""
+    return palette.colourise(masks.cpu()).byte().permute(0, 2, 3, 1).numpy()
+
+
+def save_grid(path: Path, rows: list[tuple[str, np.ndarray]], tile_inches: float = 1.0) -> Path:
+    write_atomic(path, grid_png(rows, tile_inches))
+    return path

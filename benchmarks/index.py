@@ -1,0 +1,147 @@
+"""Render ``results/<profile>/README.md``: one page that lists every stored table (tableN.csv),
+the reproduced number beside the published one, and links to the files, plots and sample grids."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from benchmarks.store import write_atomic
+from symmflow.errors import OneLineParser, UsageError
+
+KEY = ["dataset", "method", "steps", "metric"]
+TABLE = re.compile(r"table(\w+?)\.csv")
+REASON_CHARS = 60
+
+
+def table_csvs(out: Path) -> list[tuple[str, Path]]:
+    """(name, path) of every tableN.csv in ``out``, in numeric order (1, 2, ..., 5, 11)."""
+    found = [(m.group(1), p) for p in Path(out).glob("table*.csv") if (m := TABLE.fullmatch(p.name))]
+    return sorted(found, key=lambda t: (not t[0].isdigit(), int(t[0]) if t[0].isdigit() else 0, t[0]))
+
+
+def _cell(text) -> str:
+    return "" if pd.isna(text) else str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _num(value) -> str:
+    """Two decimals, three below 1 (Frechet distances of the scene set are around 0.03)."""
+    if pd.isna(value):
+        return ""
+    value = float(value)
+    return f"{value:.3f}" if abs(value) < 1 else f"{value:.2f}"
+
+
+def _short(reason) -> str:
+    reason = _cell(reason) or "no reason recorded"
+    return reason if len(reason) <= REASON_CHARS else reason[:REASON_CHARS - 1].rstrip() + "…"
+
+
+def summarise(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per (dataset, method, steps, metric): the value, or mean ± sd over seeds."""
+    rows = []
+    for key, group in df.groupby(KEY, sort=False, dropna=False):
+        ok = pd.to_numeric(group.loc[group["status"] == "ok", "value"], errors="coerce").dropna()
+        published = pd.to_numeric(group["published"], errors="coerce").dropna()
+        published = published.iloc[0] if len(published) else float("nan")
+        if len(ok) == 0:
+            reproduced, mean = f"skipped: {_short(group['reason'].iloc[0])}", float("nan")
+        elif len(ok) == 1:
+            reproduced, mean = _num(ok.iloc[0]), ok.iloc[0]
+        else:
+            mean = ok.mean()
+            reproduced = f"{mean:.2f} ± {ok.std(ddof=1):.2f} ({len(ok)} seeds)"
+        rows.append({"dataset": _cell(key[0]), "method": _cell(key[1]),
+                     "steps": "" if pd.isna(key[2]) else str(int(key[2])), "metric": _cell(key[3]),
+                     "reproduced": reproduced, "published": _num(published),
+                     "difference": _num(mean - published)})
+    return pd.DataFrame(rows, columns=KEY + ["reproduced", "published", "difference"])
+
+
+def _distinct(df: pd.DataFrame, column: str) -> str:
+    values = sorted(set(df[column].dropna().astype(str))) if column in df else []
+    return ", ".join(values) or "unknown"
+
+
+def section(out: Path, name: str, df: pd.DataFrame, title: str | None) -> list[str]:
+    df = df.reindex(columns=list(dict.fromkeys([*df.columns, *KEY, "value", "published", "status", "reason"])))
+    df["steps"] = pd.to_numeric(df["steps"], errors="coerce").astype("Int64")
+    status = df["status"].fillna("unknown").value_counts()
+    counts = ", ".join(f"{status[s]} {s}" for s in sorted(status.index, key=lambda s: (s != "ok", s)))
+    wall = pd.to_numeric(df["wall_s"], errors="coerce").sum() if "wall_s" in df else 0.0
+    stem = f"table{name}"
+    lines = [f"## Table {name}" + (f": {title}" if title else ""), "",
+             f"{len(df)} cells ({counts}); commit(s) {_distinct(df, 'git_commit')}; "
+             f"device(s) {_distinct(df, 'device')}; {wall:.1f} s of evaluation wall time.", "",
+             summarise(df).to_markdown(index=False, disable_numparse=True), ""]
+    files = [f"[{stem}{ext}]({stem}{ext})" for ext in (".md", ".tex", ".csv") if (out / f"{stem}{ext}").is_file()]
+    lines += ["Files: " + " · ".join(files), ""]
+    if (out / f"{stem}.png").is_file():
+        lines += [f"![Table {name}]({stem}.png)", ""]
+    for grid in sorted((out / "samples").glob(f"{stem}-*.png")):
+        lines += [f"![{grid.stem}](samples/{grid.name})", ""]
+    return lines
+
+
+def _records(out: Path) -> list[str]:
+    """Links to the other records in ``out`` (design notes, overhead measurements, run logs)."""
+    links = []
+    for path in sorted(out.iterdir()):
+        if path.suffix not in (".md", ".txt") or path.name == "README.md" or re.fullmatch(r"table\w+\.md", path.name):
+            continue
+        first = path.read_text(errors="replace").split("\n", 1)[0].lstrip("# ").strip() if path.suffix == ".md" else ""
+        links.append(f"- [{path.name}]({path.name})" + (f": {first}" if first else ""))
+    return ["## Other records", "", *links, ""] if links else []
+
+
+def render_index(out: Path, titles: dict[str, str] | None = None) -> Path:
+    """Write ``out/README.md`` from every tableN.csv in ``out``; returns its path."""
+    out = Path(out)
+    found = table_csvs(out) if out.is_dir() else []
+    if not found:
+        problem = f"no tableN.csv in {out}" if out.is_dir() else f"{out} is not a folder"
+        raise FileNotFoundError(f"{problem}; run `python -m benchmarks.run --table N --out {out}` first, "
+                                "or pass the folder that holds the tableN.csv files with --out")
+    frames = {}
+    for name, path in found:
+        try:
+            frames[name] = pd.read_csv(path, dtype={"table": str})
+        except ValueError as error:  # empty or malformed (pandas' ParserError is a ValueError)
+            raise ValueError(f"cannot read {path} ({error}); rerun `python -m benchmarks.run --table {name}`") from None
+    profiles = sorted({str(p) for df in frames.values() if "profile" in df for p in df["profile"].dropna()})
+    profiles = profiles or [out.resolve().name]
+    lines = [f"# Results: profile `{', '.join(profiles)}`", "",
+             "This page is rendered from the stored cells (the tableN.csv files in this folder); "
+             f"regenerate it with `python -m benchmarks.index --out results/{profiles[0]}`.", ""]
+    for name, df in frames.items():
+        lines += section(out, name, df, (titles or {}).get(name))
+    lines += _records(out)
+    write_atomic(out / "README.md", "\n".join(lines))
+    return out / "README.md"
+
+
+def titles_from_markdown(out: Path) -> dict[str, str]:
+    """Titles from the first line of each tableN.md (``# Table N: title``), where present."""
+    heads = {name: md.read_text(errors="replace").split("\n", 1)[0].strip()
+             for name, _ in table_csvs(out) if (md := out / f"table{name}.md").is_file()}
+    return {name: head.split(": ", 1)[1] for name, head in heads.items() if head.startswith(f"# Table {name}: ")}
+
+
+def main(argv=None) -> int:
+    try:
+        parser = OneLineParser(prog="python -m benchmarks.index", description=__doc__)
+        parser.add_argument("--out", type=Path, required=True, metavar="PATH",
+                            help="results folder holding tableN.csv, e.g. results/cpu")
+        args = parser.parse_args(argv)
+        print(render_index(args.out, titles_from_markdown(args.out) if args.out.is_dir() else None))
+    except (UsageError, OSError, ValueError) as error:  # bad arguments, missing folder, unreadable or empty CSV
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

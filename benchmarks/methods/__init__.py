@@ -1,0 +1,91 @@
+"""The methods of the tables behind one small interface, by name (DomainBed's ALGORITHMS, for this paper).
+
+A method is built for a :class:`Problem` (the data it learns and the network it runs on) with
+its own settings, and gives
+
+* ``build()`` -- its untrained network, and ``loss(model, batch)`` -- what training minimises
+  on a batch of the data set's (images, labels or masks); with ``settings`` (its own settings,
+  part of the network's identity in :func:`benchmarks.trained.trained_model`);
+* whichever of these it can do, each on a trained network (``None`` where it cannot):
+  ``segment(model, images, steps, solver, generator)`` -> class maps,
+  ``synthesise(model, masks, steps, solver, generator)`` -> images in [-1, 1],
+  ``classify(model, images, steps, solver, generator)`` -> (class ids, per-class scores),
+  ``generate(model, labels, steps, solver, generator)`` -> images in [-1, 1].
+
+Adding a method is one module here and one entry in :data:`METHODS`: Table 2 has a row for
+every method that segments in the profile's space, Table 4 for every one that synthesises.
+Several methods may share one trained network (``trains``: the Diffusion Classifier classifies
+with the class-conditional flow-matching model).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from symmflow.codecs import PaletteCodec
+from symmflow.models.pixel_unet import UNetConfig
+
+
+@dataclass
+class Problem:
+    """What a method is built for: the data set's shape and classes and the network's base."""
+
+    dataset: str
+    channels: int
+    size: int
+    num_classes: int
+    unet: UNetConfig | None = None
+    """The pixel U-Net's layout (None in latent space)."""
+    palette: PaletteCodec | None = None
+    """Segmentation: the data set's class colours (and ignored pixels)."""
+    ignore_index: int | None = None
+    space: object = None
+    """Segmentation: where the flow runs (:class:`~symmflow.spaces.PixelSpace` or a latent space)."""
+    pretrained: Path | None = None
+    """Latent space: the Stable Diffusion folder; ``embedding_cache`` keeps its empty-prompt embedding."""
+    embedding_cache: Path | None = None
+
+    @property
+    def identity(self) -> dict:
+        """What a network built for this problem depends on (besides its method's settings)."""
+        return {"dataset": self.dataset, "channels": self.channels, "size": self.size,
+                "classes": self.num_classes, "unet": self.unet,
+                "pretrained": None if self.pretrained is None else str(self.pretrained)}
+
+
+class Method:
+    """The interface; see the module docstring.  Capabilities a method lacks stay ``None``."""
+
+    name = ""
+    spaces: tuple[str, ...] = ("pixel", "latent")
+    """Where a segmentation method can run (Tables 2, 4 and 5 take those of their profile's space)."""
+    trains: str | None = None
+    """The registry name whose trained network this method uses (default: its own)."""
+    segment = synthesise = classify = generate = None
+
+    def __init__(self, problem: Problem, settings=None):
+        self.problem, self.settings = problem, settings
+
+    @property
+    def network_name(self) -> str:
+        return self.trains or self.name
+
+    def build(self):
+        raise NotImplementedError
+
+    def loss(self, model, batch):
+        raise NotImplementedError
+
+
+def _registry() -> dict[str, type[Method]]:
+    from benchmarks.methods import cross_entropy, diffusion_classifier, flow_matching, scene_features, semflow, ss
+    from benchmarks.methods import symmflow
+
+    return {m.name: m for m in (ss.SSMethod, semflow.SemFlowMethod, symmflow.SymmFlowMethod,
+                                flow_matching.FlowMatchingMethod, diffusion_classifier.DiffusionClassifierMethod,
+                                cross_entropy.CrossEntropyMethod, scene_features.SceneFeaturesMethod)}
+
+
+METHODS = _registry()
+"""name -> method class."""

@@ -1,0 +1,34 @@
+"""SemFlow in the harness: the retrained rectified flow between image and mask (:mod:`baselines.semflow`)."""
+
+from __future__ import annotations
+
+from baselines import semflow
+from benchmarks.methods import Method, Problem
+from symmflow.models.pixel_unet import pixel_unet
+
+
+class SemFlowMethod(Method):
+    name = "SemFlow"
+
+    def __init__(self, problem: Problem, settings=None):
+        super().__init__(problem, settings)
+        self.space = problem.space.with_palette(semflow.perturbation_codec(problem.palette))
+        self.codec = self.space.mask_codec
+
+    def build(self):
+        p = self.problem
+        if p.pretrained is not None:
+            return semflow.latent_semflow(p.pretrained, p.palette, p.embedding_cache)[0]
+        channels = self.space.state_shape(p.size, p.size)[0]
+        return semflow.SemFlowVelocity(pixel_unet(p.unet, channels, channels, p.size))
+
+    def loss(self, model, batch):
+        images, masks = batch
+        return semflow.semflow_loss(model, self.space.encode_image(images), self.codec.encode(masks))
+
+    def segment(self, model, images, steps, solver, generator):
+        return semflow.segment(model, self.space.encode_image(images), self.codec, steps=steps, method=solver)
+
+    def synthesise(self, model, masks, steps, solver, generator):
+        x = semflow.synthesise(model, masks, self.codec, steps=steps, method=solver, generator=generator)
+        return self.space.decode_image(x)

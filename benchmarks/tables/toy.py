@@ -1,0 +1,44 @@
+"""Table 1: toy-spiral classification accuracy against the number of Euler steps.
+
+The cpu and paper profiles are the reference notebook's own setting (notes section 4).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from benchmarks.cells import Cell, CellSink, PlotSpec, RunOptions
+from benchmarks.experiments.toy import toy_accuracy, train_toy
+from benchmarks.profiles import TOY, ToySettings
+
+STEPS = (1, 2, 5, 10, 20, 50)
+
+
+class ToyTable:
+    name, title = "1", "Toy-spiral classification accuracy (%) against the number of steps"
+    plot = PlotSpec(metrics=("accuracy",))
+
+    def __init__(self, settings: dict[str, ToySettings] | None = None):
+        self.settings = TOY if settings is None else settings
+
+    def cells(self, options: RunOptions) -> list[Cell]:
+        settings = asdict(self.settings[options.profile])
+        return [Cell.make("1", "two-spirals", "classification", "SymmFlow", steps, "accuracy",
+                          profile=options.profile, seed=options.seed, solver=options.solver, toy=settings)
+                for steps in options.steps or STEPS]
+
+    def needs(self, options: RunOptions) -> list[str]:
+        return []
+
+    def compute(self, todo: list[Cell], options: RunOptions, finish: CellSink, experiments: dict) -> None:
+        settings = self.settings[options.profile]
+        trained = train_toy(settings, options.seed, Path(options.out), options.device, options.progress)
+        for cell in tqdm(todo, desc="toy: evaluate", disable=not options.progress):
+            result = toy_accuracy(trained.model, settings, cell.steps, options.seed, options.solver, options.device)
+            finish(cell, {**result, "train_s": trained.train_s})
+
+
+TABLE = ToyTable()

@@ -1,0 +1,73 @@
+"""The one train-or-load cache of the harness: a network is trained once per identity and kept.
+
+A network's identity is exactly what its weights depend on -- the method and its own
+settings, the network it is built on, the data, the training budget and the seed -- and
+nothing a table only evaluates with (steps, solver, evaluation batch) or another method's
+settings.  The weights live in ``<out>/checkpoints/<name>-<hash of the identity>/`` beside the
+identity, the training seconds and the loss record of every logging step (for SymmFlow the
+image and label terms of eq. 3 apart, :class:`~symmflow.path.LossParts`); a folder whose
+stored identity differs is never loaded.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, is_dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import torch
+from torch import nn
+
+from benchmarks.cells import canonical, digest
+from symmflow.checkpoint import load_weights, save_weights, saved_settings
+from symmflow.train import TrainConfig, fit
+
+
+@dataclass
+class Trained:
+    model: nn.Module
+    """The network in eval mode, on the requested device (EMA weights when an EMA was kept)."""
+    train_s: float
+    stats: list[dict]
+    """Per logging step: step, loss and, for SymmFlow, x_mse and y_mse."""
+
+
+def trained_model(name: str, identity: dict, build: Callable[[], nn.Module], loss, batches: Callable[[], Iterator],
+                  config: TrainConfig, out: Path, *, seed: int, device: str = "cpu",
+                  progress: bool = True, desc: str | None = None) -> Trained:
+    """The network ``name`` of ``identity``: loaded when stored, else trained by :func:`fit` and stored.
+
+    ``identity`` must hold every setting the weights depend on except the budget and the
+    seed, which are added here; ``batches()`` is only called when training.
+    """
+    identity = _plain({**identity, "name": name, "budget": config, "seed": seed})
+    folder = Path(out) / "checkpoints" / f"{name}-{digest(identity)}"
+    stored = saved_settings(folder)
+    if stored is not None and canonical(stored.get("identity")) == canonical(identity):
+        model = load_weights(build(), folder)
+        return Trained(model.to(device).eval(), stored["train_s"], stored.get("stats", []))
+    torch.manual_seed(seed)
+    start = time.perf_counter()
+    result = fit(build(), loss, batches(), config, device=device, run_dir=folder.with_name(folder.name + ".run"),
+                 desc=desc or f"train {name}", progress=progress)
+    train_s = time.perf_counter() - start
+    save_weights(result.model, folder, {"identity": identity, "train_s": train_s, "stats": result.stats})
+    return Trained(result.model.to(device).eval(), train_s, result.stats)
+
+
+def _plain(obj):
+    """``obj`` as plain JSON values (dataclasses as dicts, tuples as lists), so that an identity
+    read back from ``settings.json`` compares equal to the one computed here."""
+    import json
+
+    def expand(value):
+        if is_dataclass(value) and not isinstance(value, type):
+            return asdict(value)
+        if isinstance(value, dict):
+            return {k: expand(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [expand(v) for v in value]
+        return value
+
+    return json.loads(canonical(expand(obj)))
