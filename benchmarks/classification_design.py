@@ -126,6 +126,10 @@ CURVES = {
                                                             CURVE_BUDGET),
     "plain velocity, t ~ U(0, 1), w 0.3, code x3": (replace(CPU, label_form="velocity", near_one=0.0,
                                                             code_scale=3.0), CURVE_BUDGET),
+    "residual, half of t in [0.9, 1], w 0.3, code x6": (replace(CPU, code_scale=6.0), CURVE_BUDGET),
+    "residual, half of t in [0.9, 1], w 0.3, code x10": (replace(CPU, code_scale=10.0), CURVE_BUDGET),
+    "clean label, clean loss, half of t in [0.9, 1], w 0.3, code x6": (replace(CLEAN, code_scale=6.0), CURVE_BUDGET),
+    "residual, t ~ U(0, 1), w 0.3, code x6": (replace(CPU, near_one=0.0, code_scale=6.0), CURVE_BUDGET),
     "authors, 2x budget": (AUTHORS, 2 * CURVE_BUDGET),
     "authors, 4x budget": (AUTHORS, 4 * CURVE_BUDGET),
 }

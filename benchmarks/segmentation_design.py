@@ -28,6 +28,10 @@ from benchmarks.store import write_atomic
 from symmflow.errors import OneLineParser, UsageError
 from benchmarks.tables.segsynth import TABLE2_STEPS
 
+CPU_PROFILE = {"mask_code": "per-class", "label_form": "residual", "near_one": 0.6, "near_one_label_only": True,
+               "lr": 2e-3, "train_steps": 2_400}
+"""The cpu profile's SymmFlow and budget as a design's changes (:data:`benchmarks.profiles.SEGSYNTH`)."""
+
 DESIGNS = {
     "authors: palette, t ~ U(0, 1), image weight 0.9": {},
     "palette, residual, half of t in [0.9, 1], image weight 0.5":
@@ -89,6 +93,12 @@ DESIGNS = {
     "label flow alone: per-class code, residual, image weight 0, all t in [0.99, 1], lr 2e-3":
         {"mask_code": "per-class", "label_form": "residual", "near_one": 1.0, "near_one_width": 0.01,
          "image_weight": 0.0, "lr": 2e-3},
+    # the cpu profile of Tables 2, 4, 5 (commit 8a9469c) and the same with a larger per-class code,
+    # scored on the whole step curve
+    "cpu profile: per-class code, residual, 60% of t in [0.9, 1] on the label alone, lr 2e-3, 2,400 steps":
+        CPU_PROFILE,
+    "cpu profile with the per-class code x3": {**CPU_PROFILE, "code_scale": 3.0},
+    "cpu profile with the per-class code x6": {**CPU_PROFILE, "code_scale": 6.0},
 }
 SS_MIOU, SEMFLOW_FD = 77.7, 0.070
 """The SS U-Net's mIoU and SemFlow's FD-scenenet at 25 steps on the base budget (1,200 steps,
