@@ -62,6 +62,9 @@ class Cell:
 class RunOptions:
     profile: str = "cpu"
     seed: int = 0
+    """The seed of the cells being computed (one of ``seeds``)."""
+    seeds: tuple[int, ...] = (0,)
+    """Every seed of the run: each table is computed once per seed and rendered as mean +- sd."""
     steps: tuple[int, ...] | None = None
     solver: str = "euler"
     device: str = "cpu"

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from benchmarks.render import fmt, mean_sd, seed_summary
 from benchmarks.store import write_atomic
 from symmflow.errors import OneLineParser, UsageError
 
@@ -27,38 +28,23 @@ def _cell(text) -> str:
     return "" if pd.isna(text) else str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def _num(value) -> str:
-    """Two decimals, three below 1 (Frechet distances of the scene set are around 0.03)."""
-    if pd.isna(value):
-        return ""
-    value = float(value)
-    return f"{value:.3f}" if abs(value) < 1 else f"{value:.2f}"
-
-
 def _short(reason) -> str:
     reason = _cell(reason) or "no reason recorded"
     return reason if len(reason) <= REASON_CHARS else reason[:REASON_CHARS - 1].rstrip() + "…"
 
 
 def summarise(df: pd.DataFrame) -> pd.DataFrame:
-    """One row per (dataset, method, steps, metric): the value, or mean ± sd over seeds."""
-    rows = []
-    for key, group in df.groupby(KEY, sort=False, dropna=False):
-        ok = pd.to_numeric(group.loc[group["status"] == "ok", "value"], errors="coerce").dropna()
-        published = pd.to_numeric(group["published"], errors="coerce").dropna()
-        published = published.iloc[0] if len(published) else float("nan")
-        if len(ok) == 0:
-            reproduced, mean = f"skipped: {_short(group['reason'].iloc[0])}", float("nan")
-        elif len(ok) == 1:
-            reproduced, mean = _num(ok.iloc[0]), ok.iloc[0]
-        else:
-            mean = ok.mean()
-            reproduced = f"{mean:.2f} ± {ok.std(ddof=1):.2f} ({len(ok)} seeds)"
-        rows.append({"dataset": _cell(key[0]), "method": _cell(key[1]),
-                     "steps": "" if pd.isna(key[2]) else str(int(key[2])), "metric": _cell(key[3]),
-                     "reproduced": reproduced, "published": _num(published),
-                     "difference": _num(mean - published)})
-    return pd.DataFrame(rows, columns=KEY + ["reproduced", "published", "difference"])
+    """One row per (dataset, method, steps, metric): the value, or mean ± sd over seeds
+    (:func:`benchmarks.render.seed_summary`)."""
+    summary = seed_summary(df)
+    reproduced = [mean_sd(m, d, n) if s == "ok" else f"skipped: {_short(r)}"
+                  for m, d, n, s, r in zip(summary["mean"], summary["sd"], summary["n"], summary["status"],
+                                           summary["reason"])]
+    return pd.DataFrame({"dataset": summary["dataset"].map(_cell), "method": summary["method"].map(_cell),
+                         "steps": summary["steps"].map(lambda v: "" if pd.isna(v) else str(int(v))),
+                         "metric": summary["metric"].map(_cell), "reproduced": reproduced,
+                         "published": summary["published"].map(fmt), "difference": summary["difference"].map(fmt)},
+                        columns=KEY + ["reproduced", "published", "difference"])
 
 
 def _distinct(df: pd.DataFrame, column: str) -> str:

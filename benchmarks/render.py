@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from benchmarks.cells import Cell, RunOptions
+from benchmarks.claims import claims_notes
 from benchmarks.store import write_atomic
 
 PAPER_TABLES = Path(__file__).resolve().parent.parent / "paper_tables"
@@ -52,36 +53,81 @@ def frame(cells: list[Cell], records: list[dict], table: str, compare=None) -> p
     return out[COLUMNS]
 
 
-def _fmt(value, digits=2):
+def fmt(value, digits=2) -> str:
+    """A table entry: floats to ``digits`` decimals, one more below 1 in size (Frechet distances
+    of the scene set are around 0.03); missing values empty."""
     if value is None or (isinstance(value, float) and value != value) or value is pd.NA:
         return ""
     if isinstance(value, float):
-        return f"{value:.{digits}f}"
+        return f"{value:.{digits + (0 < abs(value) < 1 and digits > 0)}f}"
     return str(value)
 
 
+SUMMARY_KEY = ["dataset", "task", "method", "steps", "metric"]
+
+
+def seed_summary(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per (dataset, task, method, steps, metric) over the seeds of ``df``: the mean,
+    sample standard deviation and count of the finished values (sd empty for one seed), the
+    published value, the first skip reason where none finished, the median NFE and rate, and
+    the seeds and notes seen."""
+    df = df.reindex(columns=list(dict.fromkeys([*df.columns, *COLUMNS])))
+    rows = []
+    for key, group in df.groupby(SUMMARY_KEY, sort=False, dropna=False):
+        done = group[group["status"] == "ok"]
+        values = pd.to_numeric(done["value"], errors="coerce").dropna()
+        published = pd.to_numeric(group["published"], errors="coerce").dropna()
+        rows.append({**dict(zip(SUMMARY_KEY, key)), "mean": values.mean() if len(values) else float("nan"),
+                     "sd": values.std(ddof=1) if len(values) > 1 else float("nan"), "n": len(values),
+                     "published": published.iloc[0] if len(published) else float("nan"),
+                     "status": "ok" if len(values) else str(group["status"].iloc[0]),
+                     "reason": "" if len(values) else str(group["reason"].iloc[0]),
+                     "nfe_per_sample": pd.to_numeric(done["nfe_per_sample"], errors="coerce").median(),
+                     "samples_per_s": pd.to_numeric(done["samples_per_s"], errors="coerce").median(),
+                     "seeds": ",".join(str(v) for v in sorted(set(group["seed"].dropna().astype(int)))),
+                     "note": " ".join(sorted(set(group["note"].dropna().astype(str)) - {""}))})
+    out = pd.DataFrame(rows)
+    out["difference"] = out["mean"] - out["published"]
+    out["steps"] = out["steps"].astype("Int64")
+    return out
+
+
+def mean_sd(mean, sd, n) -> str:
+    """``mean``, or ``mean ± sd (n seeds)`` over several seeds."""
+    if n <= 1:
+        return fmt(mean)
+    digits = len(fmt(float(mean)).split(".")[-1])  # the sd to the mean's decimals
+    return f"{fmt(mean)} ± {sd:.{digits}f} ({n} seeds)"
+
+
 def markdown(df: pd.DataFrame, title: str, options: RunOptions, quoted: pd.DataFrame | None,
-             notes: str = "") -> str:
+             notes: str = "", claims: tuple = ()) -> str:
+    summary = seed_summary(df)
     view = pd.DataFrame({
-        "dataset": df["dataset"], "method": df["method"], "steps": df["steps"].astype(str),
-        "metric": df["metric"],
-        "reproduced": [_fmt(v) if s == "ok" else f"skipped: {r}" for v, s, r in zip(df["value"], df["status"], df["reason"])],
-        "published": df["published"].map(_fmt), "difference": df["difference"].map(lambda v: _fmt(v)),
-        "NFE / sample": df["nfe_per_sample"].map(lambda v: _fmt(v, 0)),
-        "samples / s": df["samples_per_s"].map(lambda v: "" if pd.isna(v) else f"{float(v):.3g}"),
+        "dataset": summary["dataset"], "method": summary["method"], "steps": summary["steps"].astype(str),
+        "metric": summary["metric"],
+        "reproduced": [mean_sd(m, d, n) if s == "ok" else f"skipped: {r}"
+                       for m, d, n, s, r in zip(summary["mean"], summary["sd"], summary["n"], summary["status"],
+                                                summary["reason"])],
+        "published": summary["published"].map(fmt), "difference": summary["difference"].map(lambda v: fmt(v)),
+        "NFE / sample": summary["nfe_per_sample"].map(lambda v: fmt(v, 0)),
+        "samples / s": summary["samples_per_s"].map(lambda v: "" if pd.isna(v) else f"{float(v):.3g}"),
     })
-    if df["note"].fillna("").astype(str).str.len().any():
-        view["note"] = df["note"].fillna("").astype(str)
+    if summary["note"].str.len().any():
+        view["note"] = summary["note"]
     commits = ", ".join(sorted(set(df["git_commit"].dropna().astype(str))))
     devices = ", ".join(sorted(set(df["device"].dropna().astype(str))))
+    seeds = sorted(set(df["seed"].dropna().astype(int)))
+    seed_text = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {', '.join(map(str, seeds))} (mean ± sd)"
     lines = [f"# Table {df['table'].iloc[0]}: {title}", "",
-             f"Profile `{options.profile}`, seed {options.seed}, solver `{options.solver}`. "
+             f"Profile `{options.profile}`, {seed_text}, solver `{options.solver}`. "
              f"Computed at commit(s) {commits} on {devices}.", "",
              view.to_markdown(index=False, disable_numparse=True), ""]
     trained = pd.to_numeric(df["train_s"], errors="coerce").dropna()
     if len(trained):
         lines += [f"Training wall time of the model(s) behind these cells: "
                   f"{', '.join(f'{v:.0f} s' for v in sorted(set(trained.round(1))))}.", ""]
+    lines += claims_notes(claims, summary)
     if notes:
         lines += [f"Notes: {notes}", ""]
     if quoted is not None and len(quoted):
@@ -103,14 +149,20 @@ def plot(df: pd.DataFrame, title: str, metrics, group) -> bytes:
     import matplotlib.pyplot as plt
 
     metrics = [m for m in metrics if (df["metric"] == m).any()]
+    summary = seed_summary(df)
     fig, axes = plt.subplots(1, max(1, len(metrics)), figsize=(5.5 * max(1, len(metrics)), 4), squeeze=False)
     for ax, metric in zip(axes[0], metrics):
-        part = df[(df["metric"] == metric) & (df["status"] == "ok")].dropna(subset=["steps"])
+        part = summary[(summary["metric"] == metric) & (summary["status"] == "ok")].dropna(subset=["steps"])
         for i, (name, g) in enumerate(part.groupby(list(group), sort=False)):
             g = g.sort_values("steps")
             label = " / ".join(map(str, name)) if isinstance(name, tuple) else str(name)
-            colour = f"C{i}"
-            ax.plot(g["steps"].astype(int), g["value"].astype(float), "o-", color=colour, label=f"{label} (reproduced)")
+            colour, steps = f"C{i}", g["steps"].astype(int)
+            seeds = int(g["n"].max())
+            shown = f"{label} (reproduced{'' if seeds <= 1 else f', mean ± sd of {seeds} seeds'})"
+            ax.plot(steps, g["mean"].astype(float), "o-", color=colour, label=shown)
+            if seeds > 1:
+                sd = g["sd"].astype(float).fillna(0.0)
+                ax.fill_between(steps, g["mean"] - sd, g["mean"] + sd, color=colour, alpha=0.2, linewidth=0)
             pub = g.dropna(subset=["published"])
             if len(pub):
                 ax.plot(pub["steps"].astype(int), pub["published"].astype(float), "s--", color=colour,
@@ -140,7 +192,8 @@ def render(spec, cells: list[Cell], records: list[dict], options: RunOptions) ->
     quoted = quoted.drop(columns=["table", "quoted"]).fillna("") if len(quoted) else None
     out, stem = Path(options.out), f"table{spec.name}"
     written = {out / f"{stem}.csv": df.to_csv(index=False),
-               out / f"{stem}.md": markdown(df, spec.title, options, quoted, getattr(spec, "notes", "")),
+               out / f"{stem}.md": markdown(df, spec.title, options, quoted, getattr(spec, "notes", ""),
+                                            getattr(spec, "claims", ())),
                out / f"{stem}.tex": latex(df, spec.title)}
     if getattr(spec, "plot", None) is not None:
         written[out / f"{stem}.png"] = plot(df, spec.title, spec.plot.metrics, spec.plot.group)

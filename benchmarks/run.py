@@ -12,6 +12,7 @@ import importlib
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from benchmarks.cells import Cell, RunOptions
@@ -60,6 +61,16 @@ def parse_steps(text: str) -> tuple[int, ...]:
     return steps
 
 
+def parse_seeds(text: str) -> tuple[int, ...]:
+    try:
+        seeds = tuple(int(s) for s in text.split(",") if s.strip())
+    except ValueError:
+        raise UsageError(f"--seeds {text!r} is not a comma-separated list of integers, e.g. --seeds 0,1,2") from None
+    if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
+        raise UsageError(f"--seeds {text!r}: give distinct non-negative integers, e.g. --seeds 0,1,2")
+    return seeds
+
+
 def check_writable(out: Path) -> None:
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -75,7 +86,9 @@ def build_parser() -> OneLineParser:
     p.add_argument("--table", required=True, help="table number, a comma-separated list (2,4,5), or 'all' for every table")
     p.add_argument("--profile", default="cpu", help="smoke (seconds), cpu (default; minutes, offline data), "
                    "paper (the paper's settings: GPUs, local datasets and weights)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of training and evaluation (default 0)")
+    p.add_argument("--seeds", type=parse_seeds, default=None,
+                   help="several seeds, e.g. 0,1,2: each table is computed per seed and shown as mean +- sd")
     p.add_argument("--steps", type=parse_steps, default=None, help="override the table's step counts, e.g. 1,2,5")
     p.add_argument("--solver", default="euler", help=f"ODE solver: {', '.join(METHODS)} (default: euler, the paper's)")
     p.add_argument("--device", default="auto", help="auto (the GPU when there is one), cpu, cuda or cuda:N")
@@ -115,7 +128,10 @@ def options_from(argv, available: dict | None = None) -> tuple[list, RunOptions]
     out = args.out or Path("results") / args.profile
     if not args.dry_run:
         check_writable(out)
-    options = RunOptions(profile=args.profile, seed=args.seed, steps=args.steps, solver=args.solver,
+    if args.seed < 0:
+        raise UsageError(f"--seed {args.seed}: use a non-negative integer, e.g. --seed 0")
+    seeds = args.seeds or (args.seed,)
+    options = RunOptions(profile=args.profile, seed=seeds[0], seeds=seeds, steps=args.steps, solver=args.solver,
                          device=device, out=out, force=args.force,
                          progress=not args.no_progress, dry_run=args.dry_run, data_root=args.data_root,
                          pretrained=args.pretrained, inception_dir=args.inception_dir, lpips_dir=args.lpips_dir)
@@ -123,35 +139,41 @@ def options_from(argv, available: dict | None = None) -> tuple[list, RunOptions]
 
 
 def run_table(spec, options: RunOptions, experiments: dict | None = None) -> list[Path]:
-    """Compute the cells of one table that are not stored yet, then render it."""
+    """Compute the cells of one table that are not stored yet, for every seed, then render it."""
     from benchmarks.provenance import provenance
     from benchmarks.render import render
 
     store = CellStore(options.out)
-    cells = spec.cells(options)
-    todo = [c for c in cells if options.force or not store.has(c)]
+    experiments = {} if experiments is None else experiments
+    cells: list[Cell] = []
+    for seed in options.seeds:
+        at_seed = replace(options, seed=seed)
+        mine = spec.cells(at_seed)
+        cells += mine
+        todo = [c for c in mine if options.force or not store.has(c)]
+        if options.dry_run:
+            for cell in mine:
+                print(f"{cell.label()} (seed {seed}): {'stored' if store.has(cell) else 'to compute'}")
+            continue
+        print(f"table {spec.name}, seed {seed}: {len(mine)} cells, {len(todo)} to compute, "
+              f"{len(mine) - len(todo)} stored", file=sys.stderr)
+        if todo:
+            origin = provenance(options.device)
+
+            def finish(cell: Cell, measured: dict, seed=seed) -> None:
+                wall = measured.get("wall_s")
+                samples = measured.get("samples")
+                rate = samples / wall if samples and wall else None
+                store.save(cell, {"status": "ok", "reason": "", "samples_per_s": rate, **measured,
+                                  "seed": seed, "profile": options.profile,
+                                  "solver": options.solver, **origin,
+                                  "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+
+            spec.compute(todo, at_seed, finish, experiments)
     if options.dry_run:
-        for cell in cells:
-            state = "stored" if store.has(cell) else "to compute"
-            print(f"{cell.label()}: {state}")
         for need in spec.needs(options):
             print(f"table {spec.name} needs: {need}")
         return []
-    print(f"table {spec.name}: {len(cells)} cells, {len(todo)} to compute, {len(cells) - len(todo)} stored",
-          file=sys.stderr)
-    if todo:
-        origin = provenance(options.device)
-
-        def finish(cell: Cell, measured: dict) -> None:
-            wall = measured.get("wall_s")
-            samples = measured.get("samples")
-            rate = samples / wall if samples and wall else None
-            store.save(cell, {"status": "ok", "reason": "", "samples_per_s": rate, **measured,
-                              "seed": options.seed, "profile": options.profile,
-                              "solver": options.solver, **origin,
-                              "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
-
-        spec.compute(todo, options, finish, {} if experiments is None else experiments)
     return render(spec, cells, [store.load(c) for c in cells], options)
 
 

@@ -152,3 +152,50 @@ def test_skipped_cells_render_with_their_reason(tmp_path):
     df = pd.read_csv(tmp_path / "table1.csv")
     assert df["value"].isna().all() and (df["status"] == "skipped").all()
     assert "skipped: weights not on disk" in (tmp_path / "table1.md").read_text()
+
+
+class SeededTable(CountingTable):
+    """value = 10 * steps + seed, so that seeds differ."""
+
+    def cells(self, options):
+        return [Cell.make("1", "two-spirals", "classification", "SymmFlow", s, "accuracy",
+                          profile=options.profile, seed=options.seed) for s in (1, 2)]
+
+    def compute(self, todo, options, finish, experiments):
+        for cell in todo:
+            self.computed.append((options.seed, cell.steps))
+            finish(cell, {"value": 10.0 * cell.steps + options.seed, "nfe_per_sample": cell.steps,
+                          "wall_s": 0.5, "samples": 100})
+
+
+def test_several_seeds_are_stored_apart_and_rendered_as_mean_and_sd(tmp_path):
+    spec = SeededTable()
+    args = ["--table", "1", "--seeds", "0,1,2", "--out", str(tmp_path), "--no-progress"]
+    assert run.main(args, only(spec)) == 0
+    assert sorted(spec.computed) == [(s, k) for s in (0, 1, 2) for k in (1, 2)]
+    df = pd.read_csv(tmp_path / "table1.csv")
+    assert sorted(df["seed"]) == [0, 0, 1, 1, 2, 2]  # one row per seed in the CSV
+    text = (tmp_path / "table1.md").read_text()
+    assert "seeds 0, 1, 2 (mean ± sd)" in text and "11.00 ± 1.00 (3 seeds)" in text
+    assert "11.00 ± 1.00 (3 seeds)" in (tmp_path / "README.md").read_text()
+    assert run.main(["--table", "1", "--seeds", "1,3", "--out", str(tmp_path), "--no-progress"], only(spec)) == 0
+    assert spec.computed[-2:] == [(3, 1), (3, 2)]  # seed 1 was stored: only seed 3 computed
+
+
+@pytest.mark.parametrize("seeds", ["0,x", "0,0", "-1", ""])
+def test_bad_seeds_are_one_line(seeds, tmp_path, capsys):
+    assert run.main(["--table", "1", "--seeds", seeds, "--out", str(tmp_path / "o")], only(SeededTable())) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "--seeds" in err and not (tmp_path / "o").exists()
+
+
+def test_table3_extra_seeds_leave_out_the_costliest_cells():
+    from benchmarks.cells import RunOptions
+    from benchmarks.tables.classification import TABLE3
+
+    first = TABLE3.cells(RunOptions(profile="smoke", seed=0, seeds=(0, 1)))
+    later = TABLE3.cells(RunOptions(profile="smoke", seed=1, seeds=(0, 1)))
+    left_out = {(c.method, c.metric) for c in first} - {(c.method, c.metric) for c in later}
+    assert ("Diffusion Classifier", "accuracy") in left_out and len(later) < len(first)
+    assert all(c.param("method") != "Diffusion Classifier" or "schedule" in c.config["params"] for c in later)
+    assert {c.method for c in later} >= {"SymmFlow", "U-Net encoder + cross-entropy"}

@@ -16,6 +16,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from baselines.diffusion_classifier import PUBLISHED, Schedule
+from benchmarks.claims import Claim
 from benchmarks.cells import Cell, CellSink, PlotSpec, RunOptions, digest
 from benchmarks.experiments.classification import (CROSS_ENTROPY, DIFFUSION_CLASSIFIER, FLOW_MATCHING, SYMMFLOW,
                                                    ClassificationExperiment)
@@ -28,6 +29,8 @@ TABLE3_STEPS = (1, 25)
 SHOWN = {"mnist": "MNIST (bundled 4k/1k)", "mnist-full": "MNIST", "cifar10": "CIFAR-10"}
 PAPER_NAME = {"MNIST (bundled 4k/1k)": "MNIST", "MNIST": "MNIST", "CIFAR-10": "CIFAR-10"}
 FD_METRIC = "FD (U-Net classifier features)"
+STEPS_HELP = Claim("accuracy at 25 steps at least the 1-step accuracy (MNIST 99.3 -> 99.6, CIFAR-10 88.2 -> 90.6)",
+                   (SYMMFLOW, 25, "accuracy"), (SYMMFLOW, 1, "accuracy"))
 
 CPU_NOTE = (
     "cpu profile deviations, measured in results/cpu/classification-design.md: a 0.29 M-parameter U-Net "
@@ -105,6 +108,7 @@ class ClassificationTable:
 class Table11(ClassificationTable):
     name, title = "11", "SymmFlow classification accuracy and one-vs-rest AUC (%) against the number of Euler steps"
     plot = PlotSpec(metrics=("accuracy", "one-vs-rest AUC"))
+    claims = (STEPS_HELP,)
 
     def cells(self, options: RunOptions) -> list[Cell]:
         return [self._cell(s, options, SYMMFLOW, k, metric)
@@ -118,13 +122,21 @@ class Table11(ClassificationTable):
 
 class Table3(ClassificationTable):
     name, title = "3", "Image classification: Diffusion Classifier against SymmFlow (accuracy %, NFE and images/s)"
+    claims = (STEPS_HELP,
+              Claim("SymmFlow at 25 steps at least as accurate as the Diffusion Classifier at 2,750 NFE "
+                    "(CIFAR-10 90.6 against 88.5)", (SYMMFLOW, 25, "accuracy"),
+                    (DIFFUSION_CLASSIFIER, PUBLISHED.nfe(10), "accuracy")))
 
     def cells(self, options: RunOptions) -> list[Cell]:
-        out = []
+        """The table's cells; seeds after the first leave out what costs the most and varies
+        the least: the published 2,750-NFE schedule, the timing against it, the footprint and
+        flow matching's samples (their cells of the first seed stand for all)."""
+        out, first = [], options.seed == options.seeds[0]
         for s in self.settings[options.profile]:
             n = data.dataset(s.dataset).num_classes
-            out.append(self._cell(s, options, DIFFUSION_CLASSIFIER, PUBLISHED.nfe(n), "accuracy",
-                                  schedule=asdict(PUBLISHED), images=s.dc_images))
+            if first:
+                out.append(self._cell(s, options, DIFFUSION_CLASSIFIER, PUBLISHED.nfe(n), "accuracy",
+                                      schedule=asdict(PUBLISHED), images=s.dc_images))
             for schedule in s.dc_cheap:
                 out.append(self._cell(s, options, DIFFUSION_CLASSIFIER, schedule.nfe(n), "accuracy",
                                       shown=f"Diffusion Classifier ({schedule.label()})", schedule=asdict(schedule),
@@ -132,14 +144,16 @@ class Table3(ClassificationTable):
             for k in options.steps or TABLE3_STEPS:
                 out.append(self._cell(s, options, SYMMFLOW, k, "accuracy"))
             out.append(self._cell(s, options, CROSS_ENTROPY, 1, "accuracy"))
+            out.append(self._cell(s, options, SYMMFLOW, s.generate_steps, FD_METRIC, task="generation"))
+            if not first:
+                continue
             out.append(self._cell(s, options, SYMMFLOW, None, "speed-up (images/s ratio)", task="speed-up",
                                   shown="SymmFlow 1 step over Diffusion Classifier", schedule=asdict(PUBLISHED)))
             for classes in s.footprint_classes:
                 for metric in ("time (ms / image)", "peak memory growth (MiB)"):
                     out.append(self._cell(s, options, SYMMFLOW, 1, metric, task="footprint",
                                           shown=f"SymmFlow 1 step, {classes} classes", classes=classes))
-            for method in (SYMMFLOW, FLOW_MATCHING):
-                out.append(self._cell(s, options, method, s.generate_steps, FD_METRIC, task="generation"))
+            out.append(self._cell(s, options, FLOW_MATCHING, s.generate_steps, FD_METRIC, task="generation"))
         return out
 
     def measure(self, cell: Cell, exp: ClassificationExperiment, options: RunOptions) -> dict:

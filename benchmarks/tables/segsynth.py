@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from benchmarks.claims import Claim
 from benchmarks.cells import Cell, CellSink, PlotSpec, RunOptions, digest
 from benchmarks.experiments.segsynth import SegSynthExperiment, synthesis_metric
 from benchmarks.grids import image_tiles, mask_tiles, save_grid
@@ -29,6 +30,7 @@ from symmflow.models.features import NAME as FEATURE_NAME
 STEPS = (1, 2, 5, 10, 20, 25)
 TABLE2_STEPS = 25
 SYNTHESIS_METRICS = ("LPIPS", "LPIPS-diversity")
+FRECHET = ("FID", f"FD-{FEATURE_NAME}")
 
 
 class SegSynthTable:
@@ -101,6 +103,12 @@ class SegSynthTable:
 class Table2(SegSynthTable):
     name = "2"
     title = "Semantic segmentation (mIoU) and semantic image synthesis (FID / LPIPS)"
+    claims = (Claim("SymmFlow's mIoU at least SemFlow's at 25 steps (paper: 69.3 against 69.4 on CelebAMask-HQ, "
+                    "39.6 against 35.7 on COCO-Stuff)", ("SymmFlow", TABLE2_STEPS, "mIoU"),
+                    ("SemFlow", TABLE2_STEPS, "mIoU")),
+              *(Claim(f"SymmFlow synthesises better than SemFlow at 25 steps, lower {fd} (paper: FID 11.9 against "
+                      "32.6, 7.0 against 90.0)", ("SymmFlow", TABLE2_STEPS, fd), ("SemFlow", TABLE2_STEPS, fd),
+                      higher=False) for fd in FRECHET))
 
     def cells(self, options: RunOptions) -> list[Cell]:
         s, fd = self.settings[options.profile], synthesis_metric(options)
@@ -126,6 +134,8 @@ class Table4(SegSynthTable):
     name = "4"
     title = "Semantic image synthesis against the number of Euler steps"
     plot = PlotSpec(metrics=("FID", f"FD-{FEATURE_NAME}", "LPIPS", "LPIPS-diversity"))
+    claims = tuple(Claim(f"SymmFlow's {fd} falls from 1 to 25 steps", ("SymmFlow", TABLE2_STEPS, fd),
+                         ("SymmFlow", 1, fd), higher=False) for fd in FRECHET)
 
     def cells(self, options: RunOptions) -> list[Cell]:
         s, fd = self.settings[options.profile], synthesis_metric(options)
@@ -142,6 +152,9 @@ class Table5(SegSynthTable):
     name = "5"
     title = "Semantic segmentation (mIoU) against the number of Euler steps"
     plot = PlotSpec(metrics=("mIoU",))
+    claims = (Claim("mIoU rises from 1 step to a plateau, 25 steps within 10% of the best (65.3 -> 70.3 -> 69.3, "
+                    "29.3 -> 40.1 -> 39.6)", ("SymmFlow", TABLE2_STEPS, "mIoU"), ("SymmFlow", None, "mIoU"),
+                    factor=0.9),)
 
     def cells(self, options: RunOptions) -> list[Cell]:
         return [self._cell(options, dataset, "segmentation", "SymmFlow", steps, "mIoU")
