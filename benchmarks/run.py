@@ -1,8 +1,9 @@
 """Reproduce the paper's tables: ``python -m benchmarks.run --table 1 [--profile cpu]``.
 
 Each table is a grid of cells (:mod:`benchmarks.cells`); a finished cell is stored at once
-(:mod:`benchmarks.store`), a rerun skips stored cells (``--force`` recomputes them), and the
-CSV / Markdown / LaTeX / plot are rendered from the stored cells (:mod:`benchmarks.render`).
+(:mod:`benchmarks.store`), a rerun skips stored cells (``--force`` recomputes them; cells stored
+as skipped are retried on every run), and the CSV / Markdown / LaTeX / plot are rendered from
+the stored cells (:mod:`benchmarks.render`).
 Bad input gets one line naming the problem and the remedy, and exit status 2.
 """
 
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from benchmarks.cells import Cell, RunOptions
 from benchmarks.profiles import PROFILES
-from benchmarks.store import CellStore
+from benchmarks.store import CellStore, is_skipped
 from symmflow.device import resolve_device
 from symmflow.errors import OneLineParser, UsageError
 from symmflow.solver import METHODS
@@ -138,8 +139,17 @@ def options_from(argv, available: dict | None = None) -> tuple[list, RunOptions]
     return chosen, options
 
 
+def stored_state(record: dict | None) -> str:
+    """What a dry run says of a cell with this stored record (a skipped cell is retried)."""
+    if record is None:
+        return "to compute"
+    if is_skipped(record):
+        return f"skipped earlier: {record.get('reason') or 'no reason recorded'}; will retry"
+    return "stored"
+
+
 def run_table(spec, options: RunOptions, experiments: dict | None = None) -> list[Path]:
-    """Compute the cells of one table that are not stored yet, for every seed, then render it."""
+    """Compute the cells of one table that are not finished yet, for every seed, then render it."""
     from benchmarks.provenance import provenance
     from benchmarks.render import render
 
@@ -153,7 +163,7 @@ def run_table(spec, options: RunOptions, experiments: dict | None = None) -> lis
         todo = [c for c in mine if options.force or not store.has(c)]
         if options.dry_run:
             for cell in mine:
-                print(f"{cell.label()} (seed {seed}): {'stored' if store.has(cell) else 'to compute'}")
+                print(f"{cell.label()} (seed {seed}): {stored_state(store.load(cell))}")
             continue
         print(f"table {spec.name}, seed {seed}: {len(mine)} cells, {len(todo)} to compute, "
               f"{len(mine) - len(todo)} stored", file=sys.stderr)

@@ -10,37 +10,81 @@ Image files in, image files out::
     symmflow sample --model clf/ --labels 0,3,3 --out samples/                # images of given classes
 
 Masks are single-channel PNGs of class ids, named like their images.  A model folder holds
-``model.safetensors`` and ``settings.json``.  Bad input prints one line and exits with status 2.
+``model.safetensors`` and ``settings.json``.  Bad input prints one line and exits with status 2,
+before any training or inference starts; an output folder appears complete or not at all
+(an existing non-empty one is replaced only with ``--overwrite``).
 """
 
 from __future__ import annotations
 
+import argparse
+import math
 import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from symmflow.checkpoint import check_destination, staged_folder
 from symmflow.device import resolve_device
 from symmflow.errors import OneLineParser, UsageError
+
+
+class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Every option's help ends with its default, unless it is required or its help says it."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if action.required or action.default is None or "default" in text:
+            return text
+        return super()._get_help_string(action)
+
+
+def _checked(kind, ok, rule: str):
+    """An argparse type: ``kind(text)`` when it satisfies ``ok``, else the one-line ``rule``."""
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or not ok(value):
+            raise argparse.ArgumentTypeError(f"{text!r}: {rule}")
+        return value
+
+    return parse
+
+
+POSITIVE = _checked(int, lambda v: v > 0, "use a positive integer")
+SEED = _checked(int, lambda v: v >= 0, "use a non-negative integer, e.g. 0")
+RATE = _checked(float, lambda v: 0 < v < math.inf, "use a positive number")  # NaN fails too
+SHARE = _checked(float, lambda v: 0 <= v <= 1, "must lie in [0, 1]")
+SIZE = _checked(int, lambda v: v >= 8 and v % 8 == 0, "use a multiple of 8, e.g. 32 or 64")
+CHANNELS = _checked(int, lambda v: v > 0 and (v <= 32 or v % 32 == 0),  # group norms of min(32, base) groups
+                    "use 1 to 32 or a multiple of 32, e.g. 8, 32 or 64")
 
 
 def build_parser() -> OneLineParser:
     p = OneLineParser(prog="symmflow", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
-    t = sub.add_parser("train", help="train on an image folder (with --masks: segmentation; else classes = sub-folders)")
-    t.add_argument("--images", type=Path, required=True)
-    t.add_argument("--masks", type=Path, help="folder of class-id PNG masks named like the images")
-    t.add_argument("--classes", type=int, help="number of mask classes (default: the largest id + 1)")
+
+    def add(name: str, help: str) -> OneLineParser:
+        return sub.add_parser(name, help=help, description=help, formatter_class=_DefaultsFormatter)
+
+    t = add("train", "train on an image folder (with --masks: segmentation; else classes = sub-folders)")
+    t.add_argument("--images", type=Path, required=True, help="image folder (classification: one sub-folder per class)")
+    t.add_argument("--masks", type=Path,
+                   help="folder of class-id PNG masks named like the images (default: none, a classification model)")
+    t.add_argument("--classes", type=POSITIVE, help="number of mask classes (default: the largest id + 1)")
     t.add_argument("--out", type=Path, required=True, help="model folder to write")
-    t.add_argument("--size", type=int, default=32, help="training resolution (a multiple of 8)")
-    t.add_argument("--steps", type=int, default=2000)
-    t.add_argument("--batch-size", type=int, default=32)
-    t.add_argument("--lr", type=float, default=5e-4)
-    t.add_argument("--base-channels", type=int, default=32)
-    t.add_argument("--beta", type=float, default=None, help="label dequantisation (default 10 masks, 4 classes)")
-    t.add_argument("--image-weight", type=float, default=0.9, help="image share of the loss (authors: 0.9)")
-    t.add_argument("--near-one", type=float, default=0.0,
+    t.add_argument("--size", type=SIZE, default=32, help="training resolution (a multiple of 8)")
+    t.add_argument("--steps", type=POSITIVE, default=2000, help="training steps")
+    t.add_argument("--batch-size", type=POSITIVE, default=32, help="images per training step")
+    t.add_argument("--lr", type=RATE, default=5e-4, help="peak learning rate (one-cycle schedule)")
+    t.add_argument("--base-channels", type=CHANNELS, default=32, help="width of the U-Net's first level")
+    t.add_argument("--beta", type=RATE, default=None, help="label dequantisation (default 10 masks, 4 classes)")
+    t.add_argument("--image-weight", type=SHARE, default=0.9, help="image share of the loss (authors: 0.9)")
+    t.add_argument("--near-one", type=SHARE, default=0.0,
                    help="share of training times drawn from U(0.9, 1) (authors: 0; 0.5-0.75 helps recognition)")
     t.add_argument("--near-one-label-only", action="store_true",
                    help="the --near-one share trains the label part alone (image weight 0 there)")
@@ -48,21 +92,25 @@ def build_parser() -> OneLineParser:
                    help="predict v_y as y_t + network output (helps recognition; see docs)")
     t.add_argument("--mask-code", choices=("palette", "per-class"), default="palette",
                    help="segmentation: masks as palette colours (authors) or one +-1 channel per class")
-    for name in ("segment", "synthesise", "classify", "sample"):
-        q = sub.add_parser(name, help={"segment": "image files -> mask PNGs", "synthesise": "mask PNGs -> images",
-                                       "classify": "image files -> class per file", "sample": "class ids -> images"}[name])
-        q.add_argument("--model", type=Path, required=True)
-        q.add_argument("--steps", type=int, default=1 if name == "classify" else 25)
+    helps = {"segment": "image files -> mask PNGs", "synthesise": "mask PNGs -> images",
+             "classify": "image files -> class per file", "sample": "class ids -> images"}
+    for name, help in helps.items():
+        q = add(name, help)
+        q.add_argument("--model", type=Path, required=True, help="model folder written by symmflow train")
+        q.add_argument("--steps", type=POSITIVE, default=1 if name == "classify" else 25, help="Euler steps")
         if name in ("segment", "classify"):
-            q.add_argument("--images", type=Path, required=True)
+            q.add_argument("--images", type=Path, required=True, help="an image file or a folder of images")
         if name == "synthesise":
-            q.add_argument("--masks", type=Path, required=True)
+            q.add_argument("--masks", type=Path, required=True, help="a class-id PNG mask or a folder of them")
         if name == "sample":
             q.add_argument("--labels", required=True, help="comma-separated class ids, e.g. 0,1,1")
         if name != "classify":
-            q.add_argument("--out", type=Path, required=True)
-        q.add_argument("--seed", type=int, default=0)
-    for q in sub.choices.values():
+            q.add_argument("--out", type=Path, required=True, help="output folder to write")
+        q.add_argument("--seed", type=SEED, default=0, help="seed of the noise")
+    for name, q in sub.choices.items():
+        if name != "classify":
+            q.add_argument("--overwrite", action="store_true",
+                           help="replace --out if it exists (the new folder is swapped in once complete)")
         q.add_argument("--device", default="auto", help="auto (the GPU when there is one), cpu, cuda or cuda:N")
     return p
 
@@ -84,11 +132,24 @@ def _resize(image: torch.Tensor, size: int, mode: str) -> torch.Tensor:
     return torch.nn.functional.interpolate(image[None].float(), size=(size, size), mode=mode, **kw)[0]
 
 
+def _rgb_tensor(image: np.ndarray, size: int) -> torch.Tensor:
+    x = torch.from_numpy(np.array(image, copy=True)).permute(2, 0, 1).float() / 127.5 - 1
+    return _resize(x, size, "bilinear")
+
+
 def _load_rgb(path: Path, size: int) -> torch.Tensor:
     from symmflow.data.segmentation import read_image
 
-    x = torch.from_numpy(np.array(read_image(path), copy=True)).permute(2, 0, 1).float() / 127.5 - 1
-    return _resize(x, size, "bilinear")
+    return _rgb_tensor(read_image(path), size)
+
+
+def _load_mask(path: Path, classes: int, size: int) -> torch.Tensor:
+    """A class-id mask file as long (1, size, size); colour files and unknown ids are refused."""
+    from symmflow.data.segmentation import check_ids, read_image
+
+    mask = read_image(path, "ids")
+    check_ids(mask, classes, None, path)
+    return _resize(torch.from_numpy(mask)[None], size, "nearest").long()
 
 
 def _save_rgb(x: torch.Tensor, path: Path) -> None:
@@ -98,6 +159,42 @@ def _save_rgb(x: torch.Tensor, path: Path) -> None:
 
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(to_uint8(x).numpy()).save(path)
+
+
+def _check_out(args, *inputs: Path) -> None:
+    """Refuse, before any work, an ``--out`` that cannot be written all-or-nothing
+    (:func:`~symmflow.checkpoint.check_destination`) or that would replace one of the inputs."""
+    out = args.out.resolve()
+    for path in inputs:
+        if out == path.resolve() or out in path.resolve().parents:
+            raise UsageError(f"--out {args.out} would replace the input {path}; choose another output folder")
+    check_destination(args.out, args.overwrite)
+
+
+def _input_files(path: Path, option: str, outputs_by_stem: bool = False) -> list[Path]:
+    """The image files of a folder, or the one file given; none at all is refused, and so are two
+    files of one stem when the outputs are named by stem."""
+    from symmflow.data.segmentation import IMAGE_SUFFIXES, image_files
+
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise UsageError(f"{option} {path} not found; pass an existing image file or folder")
+    files = image_files(path)
+    if not files:
+        raise UsageError(f"{option} {path} holds no images ({', '.join(IMAGE_SUFFIXES)}); pass a folder of images")
+    stems = [f.stem for f in files]
+    if outputs_by_stem and len(set(stems)) < len(stems):
+        twice = sorted(f.name for f in files if stems.count(f.stem) > 1)
+        raise UsageError(f"{option} {path}: {' and '.join(twice[:2])} would write the same output; rename one")
+    return files
+
+
+def _progress(items: list, desc: str):
+    """A progress bar on stderr when there is more than one item."""
+    from tqdm.auto import tqdm
+
+    return tqdm(items, desc=desc, unit="image", file=sys.stderr, disable=len(items) < 2, dynamic_ncols=True)
 
 
 def _method(settings: dict):
@@ -137,59 +234,90 @@ def _model(settings: dict, device: str):
     return method.network(config, 3, label_shape, size).to(device)
 
 
+#: The settings a model folder of each task must hold (besides ``symmflow``, or ``beta`` in older folders).
+_NEEDED = {"segmentation": ("classes", "size", "base_channels"),
+           "classification": ("class_names", "size", "base_channels")}
+
+
 def _open_model(folder: Path, device: str, task: str, instead: str):
     """The trained model in ``folder``, which must be a ``task`` model (else: use ``instead``)."""
     from symmflow.checkpoint import load_weights, saved_settings
 
-    settings = saved_settings(folder)
+    settings, file = saved_settings(folder), folder / "settings.json"
     if settings is None:
         raise UsageError(f"{folder} is not a model folder (no settings.json); train one with symmflow train")
-    if settings["task"] != task:
-        raise UsageError(f"{folder} is a {settings['task']} model; use symmflow {instead}")
-    return load_weights(_model(settings, device), folder).eval(), settings
+    remedy = "retrain with symmflow train, or pass the folder of a model it wrote"
+    kind = settings.get("task")
+    if kind not in _NEEDED:
+        raise UsageError(f"{file} names no known task (task: {kind!r}); {remedy}")
+    needed = _NEEDED[kind] + (() if "beta" in settings else ("symmflow",))
+    missing = [k for k in needed if k not in settings]
+    if missing:
+        raise UsageError(f"{file} lacks the setting {missing[0]!r}; {remedy}")
+    if kind != task:
+        raise UsageError(f"{folder} is a {kind} model; use symmflow {instead}")
+    try:
+        model = _model(settings, device)
+    except (TypeError, ValueError, KeyError, AttributeError) as error:
+        raise UsageError(f"{file} holds settings no model can be built from ({' '.join(str(error).split())}); "
+                         f"{remedy}") from None
+    return load_weights(model, folder).eval(), settings
 
 
 # ------------------------------------------------------------------ commands
+
+
+def _segmentation_data(args):
+    """Images (N, 3, S, S), masks (N, S, S) and settings of ``--images`` with ``--masks``."""
+    from symmflow.data.segmentation import paired_folders, read_image
+
+    pairs = paired_folders(args.images, args.masks, num_classes=256)
+    classes = args.classes or int(max(read_image(m, "ids").max() for _, m in pairs.items)) + 1
+    pairs.num_classes = classes
+    data = [pairs[i] for i in range(len(pairs))]  # checks sizes and ids of every pair
+    images = torch.stack([_resize(x, args.size, "bilinear") for x, _ in data])
+    labels = torch.stack([_resize(m[None], args.size, "nearest")[0].long() for _, m in data])
+    return images, labels, {"task": "segmentation", "classes": classes}
+
+
+def _classification_data(args):
+    """Images (N, 3, S, S), class ids (N,) and settings of ``--images/<class>/`` folders."""
+    from symmflow.data.segmentation import IMAGE_SUFFIXES, image_files
+
+    if not args.images.is_dir():
+        raise UsageError(f"images folder {args.images} not found; pass an existing folder")
+    names = sorted(p.name for p in args.images.iterdir() if p.is_dir())
+    if len(names) < 2:
+        raise UsageError(f"{args.images}: for classification put each class's images in its own "
+                         "sub-folder (at least two), or pass --masks for segmentation")
+    files = []
+    for k, name in enumerate(names):
+        found = image_files(args.images / name)
+        if not found:
+            raise UsageError(f"class folder {args.images / name} holds no images ({', '.join(IMAGE_SUFFIXES)}); "
+                             "add some or remove the folder")
+        files += [(f, k) for f in found]
+    images = torch.stack([_load_rgb(f, args.size) for f, _ in files])
+    labels = torch.tensor([k for _, k in files])
+    return images, labels, {"task": "classification", "class_names": names}
 
 
 def train(args) -> None:
     from dataclasses import asdict
 
     from symmflow.checkpoint import save_weights
-    from symmflow.data.segmentation import image_files, paired_folders, read_image
     from symmflow.data.streams import draw_batches
     from symmflow.method import SymmFlowSettings
     from symmflow.train import TrainConfig, fit
 
-    if args.size % 8 or args.size < 8:
-        raise UsageError(f"--size {args.size}: use a multiple of 8, e.g. 32 or 64")
-    if args.steps <= 0 or args.batch_size <= 0:
-        raise UsageError("--steps and --batch-size must be positive")
-    if not 0 <= args.image_weight <= 1 or not 0 <= args.near_one <= 1:
-        raise UsageError("--image-weight and --near-one must lie in [0, 1]")
+    _check_out(args, args.images, *([args.masks] if args.masks is not None else []))
     device = resolve_device(args.device)
     if args.masks is not None:
-        pairs = paired_folders(args.images, args.masks, num_classes=256)
-        masks = [read_image(m, "L") for _, m in pairs.items]
-        classes = args.classes or int(max(m.max() for m in masks)) + 1
-        pairs.num_classes = classes
-        data = [pairs[i] for i in range(len(pairs))]  # checks sizes and ids of every pair
-        images = torch.stack([_resize(x, args.size, "bilinear") for x, _ in data])
-        labels = torch.stack([_resize(m[None], args.size, "nearest")[0].long() for _, m in data])
-        settings = {"task": "segmentation", "classes": classes}
-        beta, code = args.beta or 10.0, "per-class" if args.mask_code == "per-class" else "image"
+        images, labels, settings = _segmentation_data(args)
+        beta, code = 10.0 if args.beta is None else args.beta, "per-class" if args.mask_code == "per-class" else "image"
     else:
-        if not args.images.is_dir():
-            raise UsageError(f"images folder {args.images} not found; pass an existing folder")
-        names = sorted(p.name for p in args.images.iterdir() if p.is_dir())
-        if len(names) < 2:
-            raise UsageError(f"{args.images}: for classification put each class's images in its own "
-                             "sub-folder (at least two), or pass --masks for segmentation")
-        files = [(f, k) for k, n in enumerate(names) for f in image_files(args.images / n)]
-        images = torch.stack([_load_rgb(f, args.size) for f, _ in files])
-        labels = torch.tensor([k for _, k in files])
-        settings = {"task": "classification", "class_names": names}
-        beta, code = args.beta or 4.0, "image"
+        images, labels, settings = _classification_data(args)
+        beta, code = 4.0 if args.beta is None else args.beta, "image"
     symmflow = SymmFlowSettings(image_weight=args.image_weight, beta=beta, label_code=code,
                                 near_one=args.near_one, near_one_label_only=args.near_one_label_only,
                                 label_form="residual" if args.label_residual else "velocity")
@@ -205,61 +333,63 @@ def train(args) -> None:
                          warmup_steps=min(100, args.steps // 10), ema_decay=0.999 if args.steps > 2000 else 0.99)
     result = fit(model, loss, draw_batches(images, labels, batch_size=args.batch_size, seed=0, device=device),
                  config, device=device, desc="train")
-    save_weights(result.model, args.out, settings)
+    save_weights(result.model, args.out, settings, overwrite=args.overwrite)
     print(args.out)
 
 
 def segment(args) -> None:
     from PIL import Image
 
-    from symmflow.data.segmentation import image_files, read_image
+    from symmflow.data.segmentation import read_image
     from symmflow.tasks import predict
 
+    _check_out(args, args.model, args.images)
     device = resolve_device(args.device)
     model, settings = _open_model(args.model, device, "segmentation", "classify")
-    codec, size = _codec(settings), settings["size"]
-    palette = _palette(settings)  # the colours of the preview PNG
-    files = image_files(args.images) if args.images.is_dir() else [args.images]
-    generator = torch.Generator().manual_seed(args.seed)
+    codec, size, palette = _codec(settings), settings["size"], _palette(settings)  # palette: the preview's colours
+    label_shape = _method(settings).label_shape(codec, size, dense=True)
+    files = _input_files(args.images, "--images", outputs_by_stem=True)
+    inputs = []  # every image is read (and checked) before anything is written
     for file in files:
-        h, w = read_image(file).shape[:2]
-        x = _load_rgb(file, size)[None].to(device)
-        mask = predict(model, x, codec, _method(settings).label_shape(codec, size, dense=True), steps=args.steps,
-                       generator=generator)
-        mask = torch.nn.functional.interpolate(mask[None].float(), size=(h, w), mode="nearest")[0].long()
-        args.out.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(mask[0].byte().cpu().numpy()).save(args.out / f"{file.stem}.png")
-        colour = palette.colourise(mask.cpu())[0].byte().permute(1, 2, 0).numpy()
-        Image.fromarray(colour).save(args.out / f"{file.stem}_colour.png")
+        image = read_image(file)
+        inputs.append((image.shape[:2], _rgb_tensor(image, size)))
+    generator = torch.Generator().manual_seed(args.seed)
+    with staged_folder(args.out, args.overwrite) as staged:
+        for file, ((h, w), x) in zip(_progress(files, "segment"), inputs):
+            mask = predict(model, x[None].to(device), codec, label_shape, steps=args.steps, generator=generator)
+            mask = torch.nn.functional.interpolate(mask[None].float(), size=(h, w), mode="nearest")[0].long()
+            Image.fromarray(mask[0].byte().cpu().numpy()).save(staged / f"{file.stem}.png")
+            colour = palette.colourise(mask.cpu())[0].byte().permute(1, 2, 0).numpy()
+            Image.fromarray(colour).save(staged / f"{file.stem}_colour.png")
+    for file in files:
         print(args.out / f"{file.stem}.png")
 
 
 def synthesise(args) -> None:
-    from symmflow.data.segmentation import check_ids, image_files, read_image
     from symmflow.tasks import generate
 
+    _check_out(args, args.model, args.masks)
     device = resolve_device(args.device)
     model, settings = _open_model(args.model, device, "segmentation", "sample")
     codec, size = _codec(settings), settings["size"]
-    files = image_files(args.masks) if args.masks.is_dir() else [args.masks]
+    files = _input_files(args.masks, "--masks", outputs_by_stem=True)
+    masks = [_load_mask(f, settings["classes"], size) for f in files]  # all checked first
     generator = torch.Generator().manual_seed(args.seed)
+    with staged_folder(args.out, args.overwrite) as staged:
+        for file, mask in zip(_progress(files, "synthesise"), masks):
+            x = generate(model, mask.to(device), codec, (3, size, size), steps=args.steps, generator=generator)
+            _save_rgb(x[0], staged / f"{file.stem}.png")
     for file in files:
-        mask = read_image(file, "L")
-        check_ids(mask, settings["classes"], None, file)
-        mask = _resize(torch.from_numpy(mask)[None], size, "nearest").long()
-        x = generate(model, mask.to(device), codec, (3, size, size), steps=args.steps, generator=generator)
-        _save_rgb(x[0], args.out / f"{file.stem}.png")
         print(args.out / f"{file.stem}.png")
 
 
 def classify(args) -> None:
-    from symmflow.data.segmentation import image_files
     from symmflow.tasks import predict
 
     device = resolve_device(args.device)
     model, settings = _open_model(args.model, device, "classification", "segment")
     codec, size, names = _codec(settings), settings["size"], settings["class_names"]
-    files = image_files(args.images) if args.images.is_dir() else [args.images]
+    files = _input_files(args.images, "--images")
     x = torch.stack([_load_rgb(f, size) for f in files]).to(device)
     labels = predict(model, x, codec, _method(settings).label_shape(codec, size, dense=True), steps=args.steps,
                      generator=torch.Generator().manual_seed(args.seed))
@@ -271,6 +401,7 @@ def classify(args) -> None:
 def sample(args) -> None:
     from symmflow.tasks import generate
 
+    _check_out(args, args.model)
     device = resolve_device(args.device)
     model, settings = _open_model(args.model, device, "classification", "synthesise")
     names = settings["class_names"]
@@ -283,9 +414,12 @@ def sample(args) -> None:
     size = settings["size"]
     x = generate(model, torch.tensor(labels, device=device), _codec(settings), (3, size, size),
                  steps=args.steps, generator=torch.Generator().manual_seed(args.seed))
-    for i, (image, k) in enumerate(zip(x, labels)):
-        _save_rgb(image, args.out / f"{i:04d}_{names[k]}.png")
-        print(args.out / f"{i:04d}_{names[k]}.png")
+    outputs = [f"{i:04d}_{names[k]}.png" for i, k in enumerate(labels)]
+    with staged_folder(args.out, args.overwrite) as staged:
+        for image, name in zip(x, outputs):
+            _save_rgb(image, staged / name)
+    for name in outputs:
+        print(args.out / name)
 
 
 COMMANDS = {"train": train, "segment": segment, "synthesise": synthesise, "classify": classify, "sample": sample}

@@ -68,12 +68,12 @@ def test_classification_round_trip(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv, expected", [
-    (["segment", "--model", "/nonexistent", "--images", "/tmp", "--out", "/tmp/x"], "not a model folder"),
-    (["train", "--images", "/nonexistent", "--masks", "/nonexistent", "--out", "/tmp/x"], "not found"),
+    (["segment", "--model", "{tmp}/nonexistent", "--images", "{tmp}", "--out", "{tmp}/x"], "not a model folder"),
+    (["train", "--images", "{tmp}/nonexistent", "--masks", "{tmp}/nonexistent", "--out", "{tmp}/x"], "not found"),
     (["frobnicate"], "invalid choice"),
-    (["train", "--images", "/tmp", "--out", "/tmp/x", "--near-one", "2"], "must lie in [0, 1]"),
+    (["train", "--images", "{tmp}", "--out", "{tmp}/x", "--near-one", "2"], "must lie in [0, 1]"),
 ])
-def test_bad_input_is_one_line_and_exit_2(argv, expected, capsys):
-    assert main(argv) == 2
+def test_bad_input_is_one_line_and_exit_2(argv, expected, capsys, tmp_path):
+    assert main([a.format(tmp=tmp_path) for a in argv]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and expected in err and "\n" not in err

@@ -26,6 +26,25 @@ def test_miou_with_an_out_of_range_ignore_value():
     assert metrics.miou(pred, target, 2, ignore_index=255) == pytest.approx((0.5 + 1.0) / 2)
 
 
+@pytest.mark.parametrize("num_classes, ignore_index", [(5, 0), (5, None), (4, 255)])
+@pytest.mark.parametrize("seed", range(3))
+def test_miou_matches_sklearn_jaccard(num_classes, ignore_index, seed):
+    """Against an independent computation: sklearn's per-class Jaccard over the pixels whose
+    target is not ignored, averaged over the classes present there (prediction or target)."""
+    jaccard_score = pytest.importorskip("sklearn.metrics").jaccard_score
+    rng = np.random.default_rng(seed)
+    outside = ignore_index is not None and ignore_index >= num_classes
+    ids = list(range(num_classes)) + ([ignore_index] if outside else [])
+    shape = [(1, 2, 2), (2, 3, 3), (3, 9, 9)][seed]  # small maps leave some classes absent
+    pred, target = (rng.choice(ids, shape) for _ in range(2))
+    keep = target != ignore_index if ignore_index is not None else np.ones_like(target, bool)
+    t, p = target[keep], pred[keep]
+    present = sorted((set(t) | set(p)) - {ignore_index})
+    expected = jaccard_score(t, p, labels=present, average=None, zero_division=0).mean()
+    assert metrics.miou(torch.from_numpy(pred), torch.from_numpy(target), num_classes,
+                        ignore_index) == pytest.approx(expected, abs=1e-6)
+
+
 def test_frechet_distance_closed_form():
     mu1, mu2 = np.array([0.0, 1.0]), np.array([2.0, 1.0])
     s1, s2 = np.diag([1.0, 4.0]), np.diag([9.0, 4.0])

@@ -5,8 +5,9 @@ the Hugging Face ``datasets`` copies (:mod:`symmflow.data.hfdata`) and a user's 
 (:func:`paired_folders`).  Images come out as float (3, S, S) in [-1, 1], masks as long (S, S);
 training crops are random, evaluation crops the centre (512 px in the paper, notes section 6).
 
-Bad input -- an unreadable image, a mask of another size than its image, mask ids outside the
-data set's range -- raises a one-line :class:`~symmflow.errors.UsageError` naming the file.
+Bad input -- an unreadable image, a colour image given as a class-id mask, a mask of another
+size than its image, mask ids outside the data set's range -- raises a one-line
+:class:`~symmflow.errors.UsageError` naming the file.
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 
 def read_image(path: Path, mode: str = "RGB") -> np.ndarray:
-    """An image file as uint8 (H, W, 3) (``RGB``) or (H, W) (``L`` / ``P``: raw values kept)."""
+    """An image file as uint8 (H, W, 3) (``RGB``) or int64 (H, W): ``L`` keeps the raw values of
+    a single-channel (L, P, I) file and takes the luminance of a colour one; ``ids`` (a class-id
+    mask) refuses a colour file, accepting only grey stored as RGB (equal channels)."""
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -35,11 +38,20 @@ def read_image(path: Path, mode: str = "RGB") -> np.ndarray:
                 return np.asarray(im.convert("RGB"))
             if im.mode in ("P", "L", "I", "I;16"):
                 return np.asarray(im).astype(np.int64)
+            if mode == "ids":
+                return _grey_ids(np.asarray(im.convert("RGB")), path, im.mode)
             return np.asarray(im.convert("L")).astype(np.int64)
     except FileNotFoundError:
         raise UsageError(f"{path}: file not found; check the data folder") from None
     except (UnidentifiedImageError, OSError, SyntaxError) as error:
         raise UsageError(f"{path}: not a readable image ({error}); replace or remove the file") from None
+
+
+def _grey_ids(rgb: np.ndarray, path: Path, mode: str) -> np.ndarray:
+    if (rgb != rgb[..., :1]).any():
+        raise UsageError(f"{path}: a colour ({mode}) image, but masks must be single-channel class-id PNGs "
+                         "(mode L or P, pixel value = class id); convert the colour mask to class ids")
+    return rgb[..., 0].astype(np.int64)
 
 
 def check_ids(mask: np.ndarray, num_classes: int, ignore_index: int | None, where) -> None:
@@ -130,7 +142,7 @@ def paired_folders(images: Path, masks: Path, num_classes: int, ignore_index: in
         items.append((image, mask))
     if not items:
         raise UsageError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {images}")
-    return PairDataset(items, lambda item: (read_image(item[0]), read_image(item[1], "L")),
+    return PairDataset(items, lambda item: (read_image(item[0]), read_image(item[1], "ids")),
                        num_classes, ignore_index, size, train)
 
 

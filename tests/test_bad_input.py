@@ -1,0 +1,468 @@
+"""Bad input gets one ``error:`` line, exit status 2 and nothing written, before any long work.
+
+The symmflow command in-process on tiny folders, damaged model folders (command and harness),
+file permissions, the mIoU metric's ids and the harness's skipped cells.
+"""
+
+import json
+import os
+import pickle
+import shutil
+import stat
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from symmflow.cli import build_parser, main
+from symmflow.errors import UsageError
+
+TINY = ["--size", "16", "--steps", "2", "--batch-size", "4", "--base-channels", "8", "--device", "cpu"]
+RUN = ["--steps", "2", "--device", "cpu"]
+
+
+def _png(path: Path, array) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.asarray(array, np.uint8)).save(path)
+    return path
+
+
+def _tree(root: Path) -> list:
+    """Every path under ``root`` (hidden ones too) with its size and modification time."""
+    return sorted((str(p.relative_to(root)), p.stat().st_size if p.is_file() else -1, p.stat().st_mtime_ns)
+                  for p in root.rglob("*"))
+
+
+def _seg_folders(root: Path, n: int = 4) -> tuple[Path, Path]:
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        _png(root / "img" / f"{i}.png", rng.integers(0, 255, (20, 20, 3)))
+        _png(root / "msk" / f"{i}.png", rng.integers(0, 4, (20, 20)))
+    return root / "img", root / "msk"
+
+
+@pytest.fixture(scope="module")
+def seg_model(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("seg")
+    images, masks = _seg_folders(root)
+    assert main(["train", "--images", str(images), "--masks", str(masks), "--out", str(root / "model"), *TINY]) == 0
+    return root / "model"
+
+
+@pytest.fixture(scope="module")
+def clf_model(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("clf")
+    for k, value in enumerate((0, 255)):
+        for i in range(2):
+            _png(root / "data" / f"class{k}" / f"{i}.png", np.full((16, 16, 3), value))
+    assert main(["train", "--images", str(root / "data"), "--out", str(root / "model"), *TINY]) == 0
+    return root / "model"
+
+
+@pytest.fixture
+def no_work(monkeypatch):
+    """Training or inference starting is a test failure: checks come first."""
+    def started(*args, **kwargs):
+        raise AssertionError("long work started before the input was checked")
+
+    for target in ("symmflow.train.fit", "symmflow.tasks.predict", "symmflow.tasks.generate"):
+        monkeypatch.setattr(target, started)
+
+
+@pytest.fixture
+def refused(capsys, tmp_path, no_work):
+    """``refused(argv, needle)``: exit 2, one ``error:`` line holding ``needle``, nothing new under tmp_path."""
+    def check(argv, needle: str) -> str:
+        capsys.readouterr()
+        before = _tree(tmp_path)
+        assert main([str(a) for a in argv]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error:") and "\n" not in err and "Traceback" not in err, err
+        assert needle in err, err
+        assert _tree(tmp_path) == before
+        return err
+
+    return check
+
+
+# ---------------------------------------------------------------- train: output folder and settings
+
+
+def test_train_into_an_existing_model_is_refused_before_training(refused, tmp_path, seg_model):
+    images, masks = _seg_folders(tmp_path)
+    model = tmp_path / "model"
+    shutil.copytree(seg_model, model)
+    err = refused(["train", "--images", images, "--masks", masks, "--out", model, *TINY], "already exists")
+    assert "--overwrite" in err
+
+
+def test_train_overwrite_replaces_the_model_folder(tmp_path, capsys):
+    images, masks = _seg_folders(tmp_path)
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "stale.txt").write_text("old")
+    assert main(["train", "--images", str(images), "--masks", str(masks), "--out", str(model), "--overwrite",
+                 *TINY]) == 0
+    assert sorted(p.name for p in model.iterdir()) == ["model.safetensors", "settings.json"]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging folder left
+
+
+@pytest.mark.parametrize("out, needle", [
+    ("{tmp}/a-file", "is an existing file"),
+    ("{tmp}/a-file/model", "cannot write the output folder"),
+    ("/proc/x", "cannot write the output folder"),
+])
+def test_train_out_that_cannot_be_written(refused, tmp_path, out, needle):
+    images, masks = _seg_folders(tmp_path)
+    (tmp_path / "a-file").write_text("")
+    refused(["train", "--images", images, "--masks", masks, "--out", out.format(tmp=tmp_path), *TINY], needle)
+
+
+@pytest.mark.parametrize("option, value", [
+    ("--base-channels", "0"), ("--base-channels", "40"), ("--lr", "-1"), ("--lr", "nan"), ("--classes", "0"),
+    ("--beta", "-5"), ("--steps", "0"), ("--batch-size", "0"), ("--size", "12"), ("--image-weight", "2"),
+])
+def test_train_bad_settings(refused, tmp_path, option, value):
+    images, masks = _seg_folders(tmp_path)
+    err = refused(["train", "--images", images, "--masks", masks, "--out", tmp_path / "m", *TINY, option, value],
+                  f"argument {option}: '{value}'")
+    assert "(see symmflow train --help)" in err
+
+
+def test_train_refuses_colour_masks(refused, tmp_path):
+    images, masks = _seg_folders(tmp_path)
+    _png(masks / "2.png", np.random.default_rng(1).integers(0, 255, (20, 20, 3)))  # an RGB colour mask
+    refused(["train", "--images", images, "--masks", masks, "--out", tmp_path / "m", *TINY],
+            "masks must be single-channel class-id PNGs")
+
+
+def test_grey_masks_stored_as_rgb_are_read_as_ids(tmp_path):
+    from symmflow.data.segmentation import read_image
+
+    ids = np.random.default_rng(0).integers(0, 5, (6, 6))
+    path = _png(tmp_path / "m.png", np.repeat(ids[..., None], 3, axis=2))
+    np.testing.assert_array_equal(read_image(path, "ids"), ids)
+
+
+def test_train_refuses_empty_class_folders(refused, tmp_path):
+    _png(tmp_path / "data" / "cat" / "0.png", np.zeros((16, 16, 3)))
+    (tmp_path / "data" / "dog").mkdir()
+    (tmp_path / "data" / "dog" / "notes.txt").write_text("no images here")
+    refused(["train", "--images", tmp_path / "data", "--out", tmp_path / "m", *TINY], "holds no images")
+    shutil.rmtree(tmp_path / "data" / "cat")
+    (tmp_path / "data" / "cat").mkdir()  # class folders, none with images
+    refused(["train", "--images", tmp_path / "data", "--out", tmp_path / "m", *TINY], "holds no images")
+
+
+# ---------------------------------------------------------------- segment / synthesise / classify / sample
+
+
+def _use(command: str, seg_model: Path, clf_model: Path, tmp_path: Path) -> list:
+    """A valid command line of ``command`` (its inputs made under tmp_path)."""
+    images, masks = _seg_folders(tmp_path / "in")
+    return {"segment": ["segment", "--model", seg_model, "--images", images, "--out", tmp_path / "o"],
+            "synthesise": ["synthesise", "--model", seg_model, "--masks", masks, "--out", tmp_path / "o"],
+            "classify": ["classify", "--model", clf_model, "--images", images],
+            "sample": ["sample", "--model", clf_model, "--labels", "0,1", "--out", tmp_path / "o"]}[command]
+
+
+@pytest.mark.parametrize("command", ["segment", "synthesise", "classify", "sample"])
+@pytest.mark.parametrize("option, value, needle", [
+    ("--steps", "0", "positive integer"), ("--steps", "-1", "positive integer"),
+    ("--seed", "-1", "non-negative integer"),
+])
+def test_bad_steps_and_seed(refused, tmp_path, seg_model, clf_model, command, option, value, needle):
+    argv = _use(command, seg_model, clf_model, tmp_path)
+    refused([*argv, "--device", "cpu", option, value], f"argument {option}: '{value}': use a {needle}")
+
+
+@pytest.mark.parametrize("command", ["segment", "synthesise", "sample"])
+def test_out_an_existing_file(refused, tmp_path, seg_model, clf_model, command):
+    argv = _use(command, seg_model, clf_model, tmp_path)
+    (tmp_path / "o").write_text("a file")
+    refused([*argv, *RUN], "is an existing file")
+
+
+@pytest.mark.parametrize("command", ["segment", "synthesise", "sample"])
+def test_out_a_non_empty_folder_needs_overwrite(refused, tmp_path, seg_model, clf_model, command, capsys):
+    argv = _use(command, seg_model, clf_model, tmp_path)
+    _png(tmp_path / "o" / "old.png", np.zeros((4, 4)))
+    refused([*argv, *RUN], "--overwrite")
+
+
+@pytest.mark.parametrize("command, option", [("segment", "--images"), ("synthesise", "--masks"),
+                                             ("classify", "--images")])
+def test_empty_input_folder(refused, tmp_path, seg_model, clf_model, command, option):
+    argv = _use(command, seg_model, clf_model, tmp_path)
+    (tmp_path / "empty").mkdir()
+    argv[argv.index(option) + 1] = tmp_path / "empty"
+    refused([*argv, *RUN], "holds no images")
+
+
+def test_out_may_not_replace_an_input(refused, tmp_path, seg_model, clf_model):
+    argv = _use("segment", seg_model, clf_model, tmp_path)
+    argv[argv.index("--out") + 1] = argv[argv.index("--images") + 1]
+    refused([*argv, *RUN, "--overwrite"], "would replace the input")
+
+
+@pytest.mark.parametrize("command", ["segment", "classify"])
+def test_a_truncated_image_is_found_before_anything_is_written(refused, tmp_path, seg_model, clf_model, command):
+    argv = _use(command, seg_model, clf_model, tmp_path)
+    fourth = tmp_path / "in" / "img" / "3.png"
+    fourth.write_bytes(fourth.read_bytes()[:200])
+    refused([*argv, *RUN], "3.png: not a readable image")
+
+
+def test_synthesise_refuses_a_colour_mask(refused, tmp_path, seg_model, clf_model):
+    argv = _use("synthesise", seg_model, clf_model, tmp_path)
+    _png(tmp_path / "in" / "msk" / "3.png", np.random.default_rng(1).integers(0, 255, (20, 20, 3)))
+    refused([*argv, *RUN], "masks must be single-channel class-id PNGs")
+
+
+def test_overwrite_replaces_outputs_whole(tmp_path, seg_model, clf_model, capsys):
+    argv = [str(a) for a in _use("segment", seg_model, clf_model, tmp_path)]
+    _png(tmp_path / "o" / "old.png", np.zeros((4, 4)))
+    assert main([*argv, *RUN, "--overwrite"]) == 0
+    names = sorted(p.name for p in (tmp_path / "o").iterdir())
+    assert names == sorted([f"{i}.png" for i in range(4)] + [f"{i}_colour.png" for i in range(4)])
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    assert "segment: 100%" in capsys.readouterr().err  # the progress bar, on stderr
+
+
+@pytest.mark.parametrize("command", ["synthesise", "sample"])
+def test_a_failure_while_writing_leaves_the_old_output(tmp_path, seg_model, clf_model, command, monkeypatch):
+    import symmflow.cli
+
+    argv = [str(a) for a in _use(command, seg_model, clf_model, tmp_path)]
+    _png(tmp_path / "o" / "old.png", np.zeros((4, 4)))
+    before = _tree(tmp_path / "o")
+    saved = []
+
+    def save_then_fail(x, path):
+        if saved:
+            raise OSError(28, "No space left on device")
+        saved.append(path)
+        Image.new("RGB", (2, 2)).save(path)
+
+    monkeypatch.setattr(symmflow.cli, "_save_rgb", save_then_fail)
+    with pytest.raises(OSError):
+        main([*argv, *RUN, "--overwrite"])
+    assert saved and _tree(tmp_path / "o") == before
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_staged_folder_is_all_or_nothing(tmp_path):
+    from symmflow.checkpoint import staged_folder
+
+    (tmp_path / "empty").mkdir()
+    with staged_folder(tmp_path / "empty") as staged:  # an empty folder needs no --overwrite
+        (staged / "a.txt").write_text("a")
+    assert [p.name for p in (tmp_path / "empty").iterdir()] == ["a.txt"]
+    with pytest.raises(RuntimeError), staged_folder(tmp_path / "new") as staged:
+        (staged / "half.txt").write_text("half")
+        raise RuntimeError("interrupted")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty"]
+
+
+def test_every_option_shows_its_default():
+    parser = build_parser()
+    commands = next(a for a in parser._actions if a.dest == "command").choices
+    for name, sub in commands.items():
+        formatter = sub._get_formatter()
+        for action in sub._actions:
+            if action.required or action.dest == "help":
+                continue
+            assert "default" in formatter._expand_help(action), (name, action.dest)
+
+
+# ---------------------------------------------------------------- damaged model folders
+
+
+class Boom:
+    """Unpickling this creates the file ``marker``: a renamed pickle must never be unpickled."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (Path(self.marker),))
+
+
+def _break_weights_truncated(model: Path, tmp_path: Path) -> None:
+    data = (model / "model.safetensors").read_bytes()
+    (model / "model.safetensors").write_bytes(data[: len(data) // 2])
+
+
+def _break_weights_pickle(model: Path, tmp_path: Path) -> None:
+    (model / "model.safetensors").write_bytes(pickle.dumps({"weight": Boom(tmp_path / "ran")}))
+
+
+def _break_weights_torch_save(model: Path, tmp_path: Path) -> None:
+    torch.save({"weight": Boom(tmp_path / "ran")}, model / "model.safetensors")
+
+
+def _break_settings_json(model: Path, tmp_path: Path) -> None:
+    (model / "settings.json").write_text('{"task": "segmentation", ')
+
+
+def _break_settings_binary(model: Path, tmp_path: Path) -> None:
+    (model / "settings.json").write_bytes(b"\xff\xfe\x00garbage")
+
+
+def _break_settings_list(model: Path, tmp_path: Path) -> None:
+    (model / "settings.json").write_text("[1, 2]")
+
+
+def _drop(key):
+    def drop(model: Path, tmp_path: Path) -> None:
+        settings = json.loads((model / "settings.json").read_text())
+        del settings[key]
+        (model / "settings.json").write_text(json.dumps(settings))
+    return drop
+
+
+@pytest.mark.parametrize("damage, file, needle", [
+    (_break_weights_truncated, "model.safetensors", "is damaged"),
+    (_break_weights_pickle, "model.safetensors", "is damaged"),
+    (_break_weights_torch_save, "model.safetensors", "is damaged"),
+    (_break_settings_json, "settings.json", "is damaged"),
+    (_break_settings_binary, "settings.json", "is damaged"),
+    (_break_settings_list, "settings.json", "is damaged"),
+    (_drop("classes"), "settings.json", "lacks the setting 'classes'"),
+    (_drop("size"), "settings.json", "lacks the setting 'size'"),
+    (_drop("symmflow"), "settings.json", "lacks the setting 'symmflow'"),
+    (_drop("task"), "settings.json", "names no known task"),
+])
+def test_segment_with_a_damaged_model_folder(refused, tmp_path, seg_model, damage, file, needle):
+    model = tmp_path / "model"
+    shutil.copytree(seg_model, model)
+    damage(model, tmp_path)
+    _seg_folders(tmp_path / "in")
+    err = refused(["segment", "--model", model, "--images", tmp_path / "in" / "img", "--out", tmp_path / "o", *RUN],
+                  needle)
+    assert str(model / file) in err and ("retrain" in err)
+    assert not (tmp_path / "ran").exists()  # no code in the file ran
+
+
+@pytest.mark.parametrize("damage", [_break_weights_truncated, _break_weights_pickle, _break_settings_json,
+                                    _break_settings_list])
+def test_harness_model_cache_with_a_damaged_folder(tmp_path, damage):
+    from benchmarks.trained import trained_model
+    from symmflow.train import TrainConfig
+
+    def batches():
+        while True:
+            yield torch.randn(4, 2)
+
+    def train():
+        return trained_model("lin", {"net": "linear"}, lambda: torch.nn.Linear(2, 2),
+                             lambda m, b: m(b).pow(2).mean(), batches, TrainConfig(steps=2, lr=1e-3, batch_size=4),
+                             tmp_path, seed=0, progress=False)
+
+    train()
+    (folder,) = [p for p in (tmp_path / "checkpoints").iterdir() if not p.name.endswith(".run")]
+    damage(folder, tmp_path)
+    with pytest.raises(UsageError) as raised:
+        train()
+    message = str(raised.value)
+    assert "\n" not in message and str(folder) in message and "retrain" in message
+    assert not (tmp_path / "ran").exists()
+
+
+# ---------------------------------------------------------------- permissions from the umask
+
+
+@pytest.fixture
+def umask_022():
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_saved_weights_and_atomic_files_follow_the_umask(tmp_path, umask_022):
+    from benchmarks.store import write_atomic
+    from symmflow.checkpoint import save_weights
+
+    save_weights(torch.nn.Linear(2, 2), tmp_path / "model", {"a": 1})
+    assert _mode(tmp_path / "model") == 0o755
+    assert _mode(tmp_path / "model" / "model.safetensors") == 0o644
+    assert _mode(tmp_path / "model" / "settings.json") == 0o644
+    write_atomic(tmp_path / "cell.json", "{}")
+    assert _mode(tmp_path / "cell.json") == 0o644
+
+
+def test_command_outputs_follow_the_umask(tmp_path, seg_model, clf_model, umask_022, capsys):
+    argv = [str(a) for a in _use("sample", seg_model, clf_model, tmp_path)]
+    assert main([*argv, *RUN]) == 0
+    assert _mode(tmp_path / "o") == 0o755 and _mode(tmp_path / "o" / "0000_class0.png") == 0o644
+
+
+# ---------------------------------------------------------------- mIoU ids
+
+
+def test_miou_refuses_ids_that_are_neither_a_class_nor_ignored():
+    from symmflow.metrics import miou
+
+    with pytest.raises(ValueError, match="predicted id 19 is neither a class"):
+        miou(torch.tensor([[19, 1, 3]]), torch.tensor([[1, 1, 3]]), 19, ignore_index=0)
+    with pytest.raises(ValueError, match="target id 25 is neither a class"):
+        miou(torch.tensor([[1, 1, 3]]), torch.tensor([[1, 25, 3]]), 19, ignore_index=0)
+    with pytest.raises(ValueError, match="predicted id -1"):
+        miou(torch.tensor([[-1, 1]]), torch.tensor([[1, 1]]), 2, ignore_index=None)
+    # the ignore id itself is fine in both (a palette codec decodes COCO-Stuff's unlabelled to 255)
+    assert miou(torch.tensor([[255, 1]]), torch.tensor([[255, 1]]), 2, ignore_index=255) == pytest.approx(1.0)
+
+
+# ---------------------------------------------------------------- harness: skipped cells are retried
+
+
+class DataTable:
+    """A stand-in table whose cells are skipped until ``data`` is true."""
+
+    def __init__(self):
+        from benchmarks.cells import PlotSpec
+
+        self.name, self.title, self.plot = "1", "stand-in", PlotSpec(metrics=("accuracy",))
+        self.data, self.computed = False, []
+
+    def cells(self, options):
+        from benchmarks.cells import Cell
+
+        return [Cell.make("1", "two-spirals", "classification", "SymmFlow", s, "accuracy",
+                          profile=options.profile, seed=options.seed) for s in (1, 2)]
+
+    def needs(self, options):
+        return ["data"]
+
+    def compute(self, todo, options, finish, experiments):
+        for cell in todo:
+            if not self.data:
+                finish(cell, {"status": "skipped", "reason": "data missing"})
+                continue
+            self.computed.append(cell.steps)
+            finish(cell, {"value": 10.0 * cell.steps, "nfe_per_sample": cell.steps, "wall_s": 0.5, "samples": 1})
+
+
+def test_skipped_cells_are_retried_on_every_run(tmp_path, capsys):
+    import pandas as pd
+
+    from benchmarks import run
+
+    spec = DataTable()
+    args = ["--table", "1", "--out", str(tmp_path), "--no-progress"]
+    assert run.main(args, {"1": spec}) == 0 and spec.computed == []
+    capsys.readouterr()
+    assert run.main(args + ["--dry-run"], {"1": spec}) == 0
+    out = capsys.readouterr().out
+    assert out.count("skipped earlier: data missing; will retry") == 2 and "stored" not in out
+    spec.data = True  # the data appear
+    assert run.main(args, {"1": spec}) == 0 and spec.computed == [1, 2]
+    assert "2 to compute" in capsys.readouterr().err
+    assert list(pd.read_csv(tmp_path / "table1.csv")["value"]) == [10.0, 20.0]
+    assert run.main(args, {"1": spec}) == 0 and spec.computed == [1, 2]  # now finished: nothing recomputed
