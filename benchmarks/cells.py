@@ -14,6 +14,10 @@ from pathlib import Path
 from typing import Callable, Protocol
 
 
+PROFILES = ("smoke", "cpu", "paper")
+"""The profiles every table defines (their settings: :mod:`benchmarks.profiles`)."""
+
+
 def canonical(obj) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
 

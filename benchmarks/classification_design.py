@@ -31,6 +31,7 @@ from benchmarks.cells import RunOptions, digest
 from benchmarks.experiments.classification import SYMMFLOW, ClassificationExperiment
 from benchmarks.profiles import CPU_SYMMFLOW, Budget, ClassificationSettings
 from benchmarks.provenance import provenance
+from benchmarks.render_records import write_classification_summary
 from benchmarks.store import write_atomic
 from symmflow.errors import OneLineParser, UsageError
 from symmflow.method import AUTHORS, SymmFlowSettings
@@ -140,44 +141,6 @@ CURVES = {
 unless the name says otherwise."""
 
 
-def markdown(record: dict, curves: list[dict]) -> str:
-    lines = ["# How the cpu profile's classifier was chosen", ""]
-    if record:
-        lines += [f"Machine: {record['provenance']['device']}; commit {record['provenance']['git_commit']}.", "",
-                  "## Candidate backbones (medians after warm-up)", "",
-                  "| backbone | parameters | train step, batch 64 (s) | inference (images/s) |", "|---|---|---|---|"]
-        for name, m in record["backbones"].items():
-            lines.append(f"| {name} | {m['parameters']:,} | {m['train_step_s']:.3f} | {m['images_per_s']:.0f} |")
-        lines += ["", f"## Designs on the same budget ({record['train_steps']} steps of 64, backbone "
-                  f"'{record['backbone']}', bundled MNIST, 1,000 held-out digits)", "",
-                  "| design | 1-step accuracy (%) | final loss | train (s) |", "|---|---|---|---|"]
-        for name, m in record["designs"].items():
-            lines.append(f"| {name} | {m['accuracy_1_step']:.1f} | {m['final_loss']:.4f} | {m['train_s']:.0f} |")
-    if curves:
-        steps = " / ".join(str(k) for k in CURVE_STEPS)
-        lines += ["", "## Designs scored on the whole step curve", "",
-                  f"Accuracy (%) on the 1,000 held-out digits at {steps} Euler steps; backbone "
-                  f"'{record.get('backbone', CURVE_BACKBONE)}', steps of 64 at lr 1e-3 (one-cycle, EMA 0.999). The paper's "
-                  "claim at its operating point: accuracy at 25 steps at least the 1-step one.", "",
-                  f"| design | budget | seed | accuracy at {steps} steps | 25 - 1 | train (s) | commit |",
-                  "|---|---|---|---|---|---|---|"]
-        for r in curves:
-            accs = " / ".join(f"{r[f'accuracy_{k}']:.1f}" for k in CURVE_STEPS)
-            lines.append(f"| {r['name']} | {r['train_steps']:,} | {r['seed']} | {accs} | "
-                         f"{r['accuracy_25'] - r['accuracy_1']:+.1f} | {r['train_s']:.0f} | "
-                         f"{r['provenance']['git_commit']} |")
-    return "\n".join(lines) + "\n"
-
-
-def write_summary(out: Path) -> None:
-    file = out / "classification-design.json"
-    record = json.loads(file.read_text()) if file.is_file() else {}
-    order = list(CURVES)
-    curves = [json.loads(f.read_text()) for f in sorted((out / "classification-design").glob("*.json"))]
-    curves.sort(key=lambda r: (order.index(r["name"]) if r["name"] in order else len(order), r["seed"]))
-    write_atomic(out / "classification-design.md", markdown(record, curves))
-
-
 def main(argv=None) -> int:
     try:
         p = OneLineParser(prog="python -m benchmarks.classification_design", description=__doc__.splitlines()[0])
@@ -191,7 +154,7 @@ def main(argv=None) -> int:
         p.add_argument("--summary", action="store_true", help="only rewrite the Markdown from the stored records")
         args = p.parse_args(argv)
         if args.summary:
-            write_summary(args.out)
+            write_classification_summary(args.out, list(CURVES))
         elif args.curves is not None:
             run_curves(args)
         else:
@@ -219,7 +182,7 @@ def run_curves(args) -> None:
         print(json.dumps(measured), file=sys.stderr)
         write_atomic(args.out / "classification-design" / f"{digest([name, args.seed])}.json",
                      json.dumps(measured, indent=1))
-        write_summary(args.out)
+        write_classification_summary(args.out, list(CURVES))
 
 
 def run_one_step(args) -> None:
@@ -238,7 +201,7 @@ def run_one_step(args) -> None:
                                                   args.seed, not args.no_progress, args.out)
         print(name, record["designs"][name], file=sys.stderr)
         write_atomic(file, json.dumps(record, indent=1))
-        write_summary(args.out)
+        write_classification_summary(args.out, list(CURVES))
 
 
 if __name__ == "__main__":

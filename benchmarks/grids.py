@@ -14,15 +14,12 @@ from symmflow.images import to_uint8
 
 def grid_png(rows: list[tuple[str, np.ndarray]], tile_inches: float = 1.0) -> bytes:
     """Rows of equally sized tiles (uint8 (N, H, W, 3) or (N, H, W, 1)), each labelled on its left."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     n = max(len(tiles) for _, tiles in rows)
     labelled = any(name for name, _ in rows)
-    fig, axes = plt.subplots(len(rows), 1, figsize=(tile_inches * n + (1.5 if labelled else 0.0),
-                                                    1.1 * tile_inches * len(rows)), squeeze=False)
+    fig = Figure(figsize=(tile_inches * n + (1.5 if labelled else 0.0), 1.1 * tile_inches * len(rows)))
+    axes = fig.subplots(len(rows), 1, squeeze=False)
     for ax, (name, tiles) in zip(axes[:, 0], rows):
         strip = np.concatenate(list(tiles), 1)
         ax.imshow(strip[..., 0] if strip.shape[-1] == 1 else strip, cmap="gray", vmin=0, vmax=255,
@@ -33,7 +30,6 @@ def grid_png(rows: list[tuple[str, np.ndarray]], tile_inches: float = 1.0) -> by
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100)
-    plt.close(fig)
     return buffer.getvalue()
 
 
@@ -44,9 +40,30 @@ def image_tiles(images: Tensor) -> np.ndarray:
 
 def mask_tiles(palette, masks: Tensor) -> np.ndarray:
     """Class maps (N, H, W) in their palette colours, uint8 (N, H, W, 3)."""
-    return palette.colourise(masks.cpu()).byte().permute(0, 2, 3, 1).numpy()
+    return palette.colour_pixels(masks.cpu()).numpy()
 
 
 def save_grid(path: Path, rows: list[tuple[str, np.ndarray]], tile_inches: float = 1.0) -> Path:
     write_atomic(path, grid_png(rows, tile_inches))
     return path
+
+
+def segsynth_grid(path: Path, batch: tuple[Tensor, Tensor], palette, results: dict) -> Path | None:
+    """The first eight evaluation masks and images, then the previews of ``results``
+    ((task, method key, steps) -> result with a ``preview``): class maps in the palette's
+    colours, images as they are.  Nothing is written when there are no previews."""
+    from benchmarks.methods import METHODS
+
+    images, masks = batch
+    rows = [("mask", mask_tiles(palette, masks[:8])), ("image", image_tiles(images[:8]))]
+    for (task, method, steps), result in sorted(results.items()):
+        name = f"{METHODS[method].label} {'synth' if task == 'synthesis' else 'seg'} {steps}"
+        preview = result["preview"]
+        rows.append((name, image_tiles(preview) if task == "synthesis" else mask_tiles(palette, preview)))
+    return save_grid(path, rows) if len(rows) > 2 else None
+
+
+def class_grid(path: Path, samples: Tensor, classes: int, per_row: int = 10) -> Path:
+    """Class-conditional samples (classes x n, C, H, W), ordered by class: one row per class."""
+    shown = samples.reshape(classes, -1, *samples.shape[1:])[:, :per_row]
+    return save_grid(path, [("", image_tiles(row)) for row in shown], tile_inches=0.4)

@@ -83,6 +83,14 @@ def _records(out: Path) -> list[str]:
     return ["## Other records", "", *links, ""] if links else []
 
 
+def _shown_path(out: Path) -> str:
+    """``out`` relative to the working folder where it lies below it (``results/cpu``), else as given."""
+    try:
+        return Path(out).resolve().relative_to(Path.cwd()).as_posix()
+    except ValueError:
+        return str(out)
+
+
 def render_index(out: Path, titles: dict[str, str] | None = None) -> Path:
     """Write ``out/README.md`` from every tableN.csv in ``out``; returns its path."""
     out = Path(out)
@@ -101,7 +109,7 @@ def render_index(out: Path, titles: dict[str, str] | None = None) -> Path:
     profiles = profiles or [out.resolve().name]
     lines = [f"# Results: profile `{', '.join(profiles)}`", "",
              "This page is rendered from the stored cells (the tableN.csv files in this folder); "
-             f"regenerate it with `python -m benchmarks.index --out results/{profiles[0]}`.", ""]
+             f"regenerate it with `python -m benchmarks.index --out {_shown_path(out)}`.", ""]
     for name, df in frames.items():
         lines += section(out, name, df, (titles or {}).get(name))
     lines += _records(out)

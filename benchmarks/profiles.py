@@ -13,16 +13,14 @@ model cache (:func:`benchmarks.trained.trained_model`) holds its own settings on
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 
 from baselines.diffusion_classifier import Schedule
+from benchmarks.cells import PROFILES  # noqa: F401  (the names of the profiles defined here)
 from symmflow.data.scenes import SceneConfig
 from symmflow.method import AUTHORS, SymmFlowSettings
 from symmflow.models.pixel_unet import CIFAR10_UNET, MNIST_UNET, UNetConfig
 from symmflow.train import TrainConfig
-
-PROFILES = ("smoke", "cpu", "paper")
-
 
 @dataclass(frozen=True)
 class Budget:
@@ -87,6 +85,8 @@ class SegSynthSettings:
     symmflow: SymmFlowSettings = replace(AUTHORS, beta=20.0)
     symmflow_per_dataset: dict = field(default_factory=dict)
     """Overrides of ``symmflow``'s fields per data set (the paper's beta 10 / 6)."""
+    synthesis_methods: tuple[str, ...] | None = None
+    """The methods of Table 4 (None: every method that synthesises in the profile's space)."""
     feature_steps: int = 400
     eval_samples: int = 300
     eval_batch: int = 150
@@ -97,6 +97,15 @@ class SegSynthSettings:
 
     def symmflow_for(self, dataset: str) -> SymmFlowSettings:
         return replace(self.symmflow, **self.symmflow_per_dataset.get(dataset, {}))
+
+    def method_settings(self, key: str, dataset: str):
+        """The own settings of method ``key`` on ``dataset`` (None: it has none)."""
+        return self.symmflow_for(dataset) if key == "symmflow" else None
+
+    def cell_settings(self, key: str, dataset: str) -> dict:
+        """What a cell of method ``key`` depends on: everything but the other methods' settings."""
+        shared = {k: v for k, v in asdict(self).items() if k not in ("symmflow", "symmflow_per_dataset")}
+        return {**shared, "method": self.method_settings(key, dataset)}
 
 
 SCENE_RECOGNITION = replace(AUTHORS, beta=20.0, label_code="per-class", label_form="residual", near_one=0.6,
@@ -119,7 +128,7 @@ SEGSYNTH = {
                                             checkpoint_every=5_000),
                               symmflow=replace(AUTHORS, image_weight=0.7, beta=10.0),
                               symmflow_per_dataset={"CelebAMask-HQ": {"beta": 10.0}, "COCO-Stuff": {"beta": 6.0}},
-                              eval_samples=0,
+                              synthesis_methods=("symmflow",), eval_samples=0,
                               latent={"epochs": 200, "warmup_epochs": 10, "fid_samples": 50_000,
                                       "gpus": {"CelebAMask-HQ": 2, "COCO-Stuff": 4}}),
 }
@@ -147,6 +156,19 @@ class ClassificationSettings:
     generate_per_class: int = 50
     generate_steps: int = 25
     eval_batch: int = 250
+    flow_matching: dict = field(default_factory=lambda: {"sigma_min": 1e-4, "time_scale": 1.0})
+    """The class-conditional flow-matching model's own settings (the Diffusion Classifier's too):
+    SymmFlow's image path and time scale."""
+
+    def method_settings(self, key: str):
+        """The own settings of method ``key`` (None: it has none)."""
+        return {"symmflow": self.symmflow, "flow-matching": self.flow_matching,
+                "diffusion-classifier": self.flow_matching}.get(key)
+
+    def cell_settings(self, keys: tuple[str, ...]) -> dict:
+        """What a cell computed with methods ``keys`` depends on: everything but other methods' settings."""
+        shared = {k: v for k, v in asdict(self).items() if k not in ("symmflow", "flow_matching")}
+        return {**shared, "methods": {key: self.method_settings(key) for key in keys}}
 
 
 CPU_UNET = UNetConfig(base_channels=16, multipliers=(1, 2, 2), layers_per_block=1, head_channels=32,

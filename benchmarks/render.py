@@ -143,14 +143,12 @@ def latex(df: pd.DataFrame, title: str) -> str:
 
 
 def plot(df: pd.DataFrame, title: str, metrics, group) -> bytes:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     metrics = [m for m in metrics if (df["metric"] == m).any()]
     summary = seed_summary(df)
-    fig, axes = plt.subplots(1, max(1, len(metrics)), figsize=(5.5 * max(1, len(metrics)), 4), squeeze=False)
+    fig = Figure(figsize=(5.5 * max(1, len(metrics)), 4))
+    axes = fig.subplots(1, max(1, len(metrics)), squeeze=False)
     for ax, metric in zip(axes[0], metrics):
         part = summary[(summary["metric"] == metric) & (summary["status"] == "ok")].dropna(subset=["steps"])
         for i, (name, g) in enumerate(part.groupby(list(group), sort=False)):
@@ -180,7 +178,6 @@ def plot(df: pd.DataFrame, title: str, metrics, group) -> bytes:
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=120)
-    plt.close(fig)
     return buffer.getvalue()
 
 

@@ -16,8 +16,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from benchmarks.cells import Cell, RunOptions
-from benchmarks.profiles import PROFILES
+from benchmarks.cells import PROFILES, Cell, RunOptions
 from benchmarks.store import CellStore, is_skipped
 from symmflow.device import resolve_device
 from symmflow.errors import OneLineParser, UsageError
@@ -199,7 +198,12 @@ def main(argv=None, available: dict | None = None) -> int:
         if not options.dry_run:
             from benchmarks.index import render_index, titles_from_markdown
 
-            print(render_index(options.out, titles_from_markdown(options.out)))
+            try:
+                print(render_index(options.out, titles_from_markdown(options.out)))
+            except (OSError, ValueError) as error:  # the tables stand; only their index page failed
+                print(f"error: the results page of {options.out} could not be written ({error}); "
+                      f"the tables are stored: rerun python -m benchmarks.index --out {options.out}", file=sys.stderr)
+                return 2
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

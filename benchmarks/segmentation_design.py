@@ -24,6 +24,7 @@ from benchmarks.cells import RunOptions, digest
 from benchmarks.experiments.segsynth import SegSynthExperiment
 from benchmarks.profiles import SegSynthSettings
 from benchmarks.provenance import provenance
+from benchmarks.render_records import write_segmentation_summary
 from benchmarks.store import write_atomic
 from symmflow.errors import OneLineParser, UsageError
 from benchmarks.tables.segsynth import TABLE2_STEPS
@@ -118,9 +119,11 @@ def design_settings(changes: dict) -> SegSynthSettings:
     """:data:`BASE` with a design's ``changes``: budget fields go to the budget every network
     shares, ``mask_code`` (palette / per-class) to SymmFlow's label code, the rest to SymmFlow."""
     budget = {BUDGET_FIELDS[k]: v for k, v in changes.items() if k in BUDGET_FIELDS}
-    own = {k: v for k, v in changes.items() if k not in BUDGET_FIELDS and k != "mask_code"}
+    own = {k: v for k, v in changes.items() if k not in BUDGET_FIELDS and k not in ("mask_code", "label_residual")}
     if "mask_code" in changes:
         own["label_code"] = "per-class" if changes["mask_code"] == "per-class" else "image"
+    if changes.get("label_residual"):  # records written before the label form was a setting
+        own["label_form"] = "residual"
     return replace(BASE, budget=replace(BASE.budget, **budget), symmflow=replace(BASE.symmflow, **own))
 
 
@@ -137,17 +140,17 @@ def measure(name: str, out: Path, seed: int, progress: bool, device: str = "cpu"
                          device=device)
     experiment = SegSynthExperiment("scenes", settings, options)
     start = time.perf_counter()
-    experiment.trained("SymmFlow")
+    experiment.trained("symmflow")
     record = {"design": name, "changes": DESIGNS[name], "train_s": time.perf_counter() - start,
               "train_steps": settings.budget.steps, "batch_size": settings.budget.batch_size, "seed": seed,
               "eval_scenes": settings.eval_samples, "provenance": provenance(device)}
     for steps in CURVE:
-        record[f"miou_{steps}"] = experiment.segmentation("SymmFlow", steps)["value"]
-    record[f"fd_{TABLE2_STEPS}"] = experiment.synthesis("SymmFlow", TABLE2_STEPS)["value"]
+        record[f"miou_{steps}"] = experiment.segmentation("symmflow", steps)["value"]
+    record[f"fd_{TABLE2_STEPS}"] = experiment.synthesis("symmflow", TABLE2_STEPS)["value"]
     if trains_own_peers(DESIGNS[name]):
-        record["ss_miou"] = experiment.segmentation("SS", 1)["value"]
-        record["semflow_miou_25"] = experiment.segmentation("SemFlow", TABLE2_STEPS)["value"]
-        record["semflow_fd_25"] = experiment.synthesis("SemFlow", TABLE2_STEPS)["value"]
+        record["ss_miou"] = experiment.segmentation("ss", 1)["value"]
+        record["semflow_miou_25"] = experiment.segmentation("semflow", TABLE2_STEPS)["value"]
+        record["semflow_fd_25"] = experiment.synthesis("semflow", TABLE2_STEPS)["value"]
     return record
 
 
@@ -155,34 +158,6 @@ def record_name(design: str, device: str, seed: int = 0) -> str:
     """One file per design, seed and kind of device (a GPU rerun of a cpu row keeps both)."""
     kind = device.split(":")[0]
     return f"{digest(design) if seed == 0 else digest([design, seed])}{'' if kind == 'cpu' else '-' + kind}.json"
-
-
-def _curve(record: dict) -> str:
-    """mIoU along :data:`CURVE` where the record has it (records before the curve: 1 and 25 only)."""
-    return " / ".join(f"{record[f'miou_{k}']:.1f}" if f"miou_{k}" in record else "-" for k in CURVE)
-
-
-def markdown(records: list[dict]) -> str:
-    lines = ["# How SymmFlow's settings were compared on the scene set", "",
-             "The authors' settings on the scene set (1,200 steps of 32 scenes, lr 5e-4, base-32 pixel "
-             "U-Net, seed 0) with the settings each row names changed; mIoU with the background ignored, "
-             "FD in the scene-set network. SS and SemFlow: the cross-entropy U-Net and the retrained "
-             f"SemFlow of the row's own budget and learning rate ({SS_MIOU} mIoU and FD {SEMFLOW_FD} on the "
-             "base budget, Table 2 at 769ee19); the targets are SymmFlow's mIoU >= 0.85 x SS and its FD "
-             "below SemFlow's. Training seconds are comparable only between rows of the same device and "
-             "the same number of designs run at once.", "",
-             "| design | mIoU, 1 step | SS | / SS | mIoU, 25 steps | FD-scenenet, 25 steps | SemFlow's FD "
-             "| mIoU at 1 / 2 / 5 / 25 steps | train (s) | device | commit |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for r in records:
-        ss = r.get("ss_miou", SS_MIOU)
-        semflow_fd = r.get("semflow_fd_25", None if trains_own_peers(r["changes"]) else SEMFLOW_FD)
-        lines.append(f"| {r['design']} | {r['miou_1']:.1f} | {ss:.1f} | {r['miou_1'] / ss:.2f} | "
-                     f"{r['miou_25']:.1f} | {r['fd_25']:.3f} | "
-                     f"{'not measured' if semflow_fd is None else f'{semflow_fd:.3f}'} | {_curve(r)} | "
-                     f"{r['train_s']:.0f} | "
-                     f"{r['provenance']['device']} | {r['provenance']['git_commit']} |")
-    return "\n".join(lines) + "\n"
 
 
 def main(argv=None) -> int:
@@ -208,17 +183,8 @@ def main(argv=None) -> int:
             print(json.dumps(record), file=sys.stderr)
             write_atomic(args.out / "segmentation-design" / record_name(name, args.device, args.seed),
                          json.dumps(record, indent=1))
-    write_summary(args.out)
+    write_segmentation_summary(args.out, list(DESIGNS))
     return 0
-
-
-def write_summary(out: Path) -> None:
-    """``<out>/segmentation-design.md`` from every stored design record, in :data:`DESIGNS` order."""
-    records = [json.loads(f.read_text()) for f in sorted((out / "segmentation-design").glob("*.json"))]
-    order = list(DESIGNS)
-    records.sort(key=lambda r: (order.index(r["design"]) if r["design"] in order else len(order),
-                                r["provenance"]["device"]))
-    write_atomic(out / "segmentation-design.md", markdown(records))
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import torch
 from tqdm.auto import tqdm
 
 from benchmarks.provenance import provenance
+from benchmarks.render_records import solver_overhead_markdown
 from benchmarks.store import write_atomic
 from symmflow.errors import OneLineParser, UsageError
 from symmflow.models.mlp import ToyMLP
@@ -80,11 +81,7 @@ def main(argv=None) -> int:
         df[key] = value
     write_atomic(args.out / "solver_overhead.csv", df.to_csv(index=False))
     view = df[["network", "steps", "nfe", "forward_s", "integrate_s", "ratio", "within_limit"]]
-    text = ["# Euler integrator overhead", "",
-            f"Median over {args.rounds} interleaved rounds after 3 warm-up rounds; ratio = integrate / "
-            f"(NFE x bare forward), target <= {LIMIT}. Commit {df['git_commit'].iloc[0]}, {df['device'].iloc[0]}.", "",
-            view.to_markdown(index=False, floatfmt=".4g"), ""]
-    write_atomic(args.out / "solver_overhead.md", "\n".join(text))
+    write_atomic(args.out / "solver_overhead.md", solver_overhead_markdown(df, args.rounds, LIMIT))
     print(view.to_string(index=False))
     return 0
 

@@ -41,7 +41,8 @@ def trained_model(name: str, identity: dict, build: Callable[[], nn.Module], los
     ``identity`` must hold every setting the weights depend on except the budget and the
     seed, which are added here; ``batches()`` is only called when training.
     """
-    identity = _plain({**identity, "name": name, "budget": config, "seed": seed})
+    budget = {k: v for k, v in asdict(config).items() if k not in ("log_every", "checkpoint_every")}
+    identity = _plain({**identity, "name": name, "budget": budget, "seed": seed})
     folder = Path(out) / "checkpoints" / f"{name}-{digest(identity)}"
     stored = saved_settings(folder)
     if stored is not None and canonical(stored.get("identity")) == canonical(identity):

@@ -327,13 +327,13 @@ def train(args) -> None:
 
     def loss(m, batch):
         images, labels = batch
-        return method.loss(m, images, codec.encode(labels).to(images.device))
+        return method.loss_on_labels(m, images, labels, codec)
 
     config = TrainConfig(steps=args.steps, lr=args.lr, batch_size=args.batch_size, schedule="onecycle",
                          warmup_steps=min(100, args.steps // 10), ema_decay=0.999 if args.steps > 2000 else 0.99)
     result = fit(model, loss, draw_batches(images, labels, batch_size=args.batch_size, seed=0, device=device),
                  config, device=device, desc="train")
-    save_weights(result.model, args.out, settings, overwrite=args.overwrite)
+    save_weights(result.model, args.out, {**settings, "train_stats": result.stats}, overwrite=args.overwrite)
     print(args.out)
 
 
@@ -359,7 +359,7 @@ def segment(args) -> None:
             mask = predict(model, x[None].to(device), codec, label_shape, steps=args.steps, generator=generator)
             mask = torch.nn.functional.interpolate(mask[None].float(), size=(h, w), mode="nearest")[0].long()
             Image.fromarray(mask[0].byte().cpu().numpy()).save(staged / f"{file.stem}.png")
-            colour = palette.colourise(mask.cpu())[0].byte().permute(1, 2, 0).numpy()
+            colour = palette.colour_pixels(mask.cpu())[0].numpy()
             Image.fromarray(colour).save(staged / f"{file.stem}_colour.png")
     for file in files:
         print(args.out / f"{file.stem}.png")

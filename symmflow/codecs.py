@@ -166,6 +166,10 @@ class PaletteCodec:
         """Class map (B, H, W) -> palette RGB (B, 3, H, W) in [0, 255], without noise."""
         return self._table.to(mask.device)[self._table_index(mask)].permute(0, 3, 1, 2)
 
+    def colour_pixels(self, mask: Tensor) -> Tensor:
+        """Class map (B, H, W) -> uint8 pixels (B, H, W, 3) in the palette's colours."""
+        return self.colourise(mask).byte().permute(0, 2, 3, 1)
+
     def encode(self, mask: Tensor, generator=None) -> Tensor:
         rgb = self.colourise(mask)
         rgb = rgb + _uniform(rgb.shape, self.beta / 2, rgb, generator)

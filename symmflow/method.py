@@ -98,13 +98,24 @@ class SymmFlow:
     def network(self, unet, image_channels: int, label_shape: tuple[int, ...], size: int) -> nn.Module:
         """The pixel network ``(x_t, y_t, t) -> (v_x, v_y)`` on a U-Net of config ``unet``."""
         from symmflow.models.label_unet import VectorLabelVelocity
-        from symmflow.models.pixel_unet import ConcatVelocity, pixel_unet
+        from symmflow.models.pixel_unet import pixel_unet
 
         s = self.settings
         if len(label_shape) == 1:
             return VectorLabelVelocity(unet, image_channels, label_shape[0], size, s.time_scale, s.label_form)
         width = image_channels + label_shape[0]
-        return ConcatVelocity(pixel_unet(unet, width, width, size), image_channels, s.time_scale, s.label_form)
+        return self.velocity(pixel_unet(unet, width, width, size), image_channels)
+
+    def velocity(self, backbone: nn.Module, image_channels: int) -> nn.Module:
+        """The network over the channel concatenation [x_t, y_t] on ``backbone`` (a pixel U-Net,
+        or latent SymmFlow's conditioned SD U-Net), with the method's time scale and label form."""
+        from symmflow.models.pixel_unet import ConcatVelocity
+
+        return ConcatVelocity(backbone, image_channels, self.settings.time_scale, self.settings.label_form)
+
+    def loss_on_labels(self, model: nn.Module, x: Tensor, labels: Tensor, codec) -> LossParts:
+        """:meth:`loss` on class ids or class maps, encoded (and dequantised) by ``codec`` afresh."""
+        return self.loss(model, x, codec.encode(labels).to(x.device))
 
     def loss(self, model: nn.Module, x: Tensor, y: Tensor) -> LossParts:
         """Eq. 3 on the data state ``x`` and the encoded label ``y``, at times of the sampler."""

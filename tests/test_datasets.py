@@ -6,7 +6,7 @@ import torch
 from PIL import Image
 
 from symmflow.data import celebamask, cocostuff, hfdata
-from symmflow.data.segmentation import crop_pair, describe_requirements, paired_folders
+from symmflow.data.segmentation import crop_pair, paired_folders
 from symmflow.errors import UsageError
 
 
@@ -97,8 +97,11 @@ def test_missing_folders_say_what_was_expected_where(tmp_path):
             module.dataset(tmp_path, "train")
         assert "expected" in str(error.value) and str(tmp_path) in str(error.value)
         assert "\n" not in str(error.value)
-    lines = describe_requirements(tmp_path, ("CelebAMask-HQ", "COCO-Stuff"))
+    from benchmarks.datasets import DATASETS
+
+    lines = [DATASETS[name].needs(tmp_path) for name in ("CelebAMask-HQ", "COCO-Stuff")]
     assert all("MISSING" in line for line in lines)
+    assert "found" in DATASETS["scenes"].needs(None)
 
 
 def test_crops_random_for_training_centre_for_evaluation():

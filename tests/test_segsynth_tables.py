@@ -28,9 +28,9 @@ def test_smoke_profile_trains_symmflow_as_the_cpu_profile_does(tmp_path):
     from symmflow.data.scenes import NUM_CLASSES
 
     exp = SegSynthExperiment("scenes", TINY, RunOptions(profile="smoke", out=tmp_path))
-    model = exp.method("SymmFlow").build()
+    model = exp.method("symmflow").build()
     assert model.unet.config.in_channels == 3 + NUM_CLASSES == model.unet.config.out_channels
-    assert model.label_form == "residual" and exp.method("SymmFlow").label_shape == (NUM_CLASSES, 32, 32)
+    assert model.label_form == "residual" and exp.method("symmflow").label_shape == (NUM_CLASSES, 32, 32)
     assert SEGSYNTH["smoke"].symmflow == CPU.symmflow and SEGSYNTH["smoke"].budget.lr == CPU.budget.lr
 
 
@@ -41,11 +41,11 @@ def test_a_network_depends_only_on_its_own_settings(tmp_path):
 
     options = RunOptions(profile="smoke", out=tmp_path, progress=False)
     first = SegSynthExperiment("scenes", TINY, options)
-    first.trained("SS")
+    first.trained("ss")
     other = dataclasses.replace(TINY, symmflow=dataclasses.replace(TINY.symmflow, near_one=0.3), eval_batch=4)
     again = SegSynthExperiment("scenes", other, options)
-    assert again.trained("SS").train_s == first.trained("SS").train_s  # loaded, not retrained
-    assert len(list((tmp_path / "checkpoints").glob("SS-*/model.safetensors"))) == 1
+    assert again.trained("ss").train_s == first.trained("ss").train_s  # loaded, not retrained
+    assert len(list((tmp_path / "checkpoints").glob("ss-*/model.safetensors"))) == 1
 
 
 def _cells(out: Path) -> list[dict]:
@@ -119,7 +119,9 @@ def test_segmentation_design_rows_compare_with_peers_of_their_own_budget():
     from benchmarks import segmentation_design
 
     base = {"miou_25": 20.0, "fd_25": 0.1, "train_s": 1.0, "provenance": {"git_commit": "abc", "device": "cpu"}}
-    text = segmentation_design.markdown([
+    from benchmarks.render_records import segmentation_design_markdown
+
+    text = segmentation_design_markdown([
         {**base, "design": "same budget", "changes": {"near_one": 0.5}, "miou_1": segmentation_design.SS_MIOU / 2},
         {**base, "design": "own budget", "changes": {"lr": 2e-3}, "miou_1": 60.0, "ss_miou": 80.0,
          "semflow_fd_25": 0.05},

@@ -36,8 +36,8 @@ from symmflow.data import classification as data
 from symmflow.data.streams import epoch_batches
 from symmflow.solver import NFECounter
 
-SYMMFLOW, FLOW_MATCHING, DIFFUSION_CLASSIFIER = "SymmFlow", "Flow matching (class-conditional)", "Diffusion Classifier"
-CROSS_ENTROPY = "U-Net encoder + cross-entropy"
+SYMMFLOW, FLOW_MATCHING, DIFFUSION_CLASSIFIER = "symmflow", "flow-matching", "diffusion-classifier"
+CROSS_ENTROPY = "cross-entropy"
 
 
 class ClassificationExperiment:
@@ -50,6 +50,7 @@ class ClassificationExperiment:
         self._methods: dict[str, Method] = {}
         self._trained: dict[str, Trained] = {}
         self._scores: dict[tuple, dict] = {}
+        self._footprints: dict[int, dict] = {}
         self._train = self._test = None
 
     # ---- data
@@ -75,19 +76,14 @@ class ClassificationExperiment:
 
     # ---- methods and trained networks
 
-    def method(self, name: str) -> Method:
-        if name not in self._methods:
-            own = {SYMMFLOW: self.s.symmflow,
-                   FLOW_MATCHING: {"sigma_min": self.s.symmflow.sigma_min, "time_scale": self.s.symmflow.time_scale},
-                   DIFFUSION_CLASSIFIER: {"sigma_min": self.s.symmflow.sigma_min,
-                                          "time_scale": self.s.symmflow.time_scale}}.get(name)
-            self._methods[name] = METHODS[name](self.problem, own)
-        return self._methods[name]
+    def method(self, key: str) -> Method:
+        if key not in self._methods:
+            self._methods[key] = METHODS[key](self.problem, self.s.method_settings(key))
+        return self._methods[key]
 
-    def trained(self, name: str) -> Trained:
-        """The trained network ``name`` uses (the Diffusion Classifier: flow matching's)."""
-        method = self.method(name)
-        network = method.network_name
+    def trained(self, key: str) -> Trained:
+        """The trained network method ``key`` uses (the Diffusion Classifier: flow matching's)."""
+        network = self.method(key).network_key
         if network not in self._trained:
             o, trainer = self.options, self.method(network)
             images, labels = self.train_split()
@@ -96,7 +92,7 @@ class ClassificationExperiment:
                 trainer.loss, lambda: epoch_batches(images, labels, batch_size=self.s.budget.batch_size, seed=o.seed,
                                                     device=o.device),
                 self.s.budget.config(), Path(o.out), seed=o.seed, device=o.device, progress=o.progress,
-                desc=f"{self.s.dataset}: train {network}")
+                desc=f"{self.s.dataset}: train {trainer.label}")
         return self._trained[network]
 
     # ---- measurements
@@ -152,12 +148,16 @@ class ClassificationExperiment:
                         f"Diffusion Classifier (2,750 NFE) on {dc['samples']} images"}
 
     def footprint(self, classes: int, images: int = 500, batch: int = 250) -> dict:
-        """Time and peak-memory growth of one-step SymmFlow classification in a fresh process."""
+        """Time and peak-memory growth of one-step SymmFlow classification in a fresh process
+        (one process per class count; its time and memory cells share it)."""
+        if classes in self._footprints:
+            return self._footprints[classes]
         request = {"unet": asdict(self.s.unet), "symmflow": asdict(self.s.symmflow), "channels": self.spec.channels,
                    "size": self.spec.size, "classes": classes, "images": images, "batch": batch}
         done = subprocess.run([sys.executable, "-m", "benchmarks.footprint", json.dumps(request)],
                               capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2], check=True)
-        return json.loads(done.stdout.strip().splitlines()[-1])
+        self._footprints[classes] = json.loads(done.stdout.strip().splitlines()[-1])
+        return self._footprints[classes]
 
     @torch.no_grad()
     def generation(self, name: str, steps: int) -> dict:
@@ -172,7 +172,7 @@ class ClassificationExperiment:
         counter = NFECounter(trained.model)
         start = time.perf_counter()
         samples = torch.cat([method.generate(counter, part.to(o.device), steps, o.solver, generator).cpu()
-                             for part in tqdm(wanted.split(s.eval_batch), desc=f"table 3: {name} samples",
+                             for part in tqdm(wanted.split(s.eval_batch), desc=f"table 3: {method.label} samples",
                                               disable=not o.progress)])
         wall = time.perf_counter() - start
         return {"value": frechet_in(features, real, samples, s.eval_batch), "samples_tensor": samples,

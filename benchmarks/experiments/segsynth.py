@@ -26,7 +26,7 @@ from symmflow.models.features import NAME as FEATURE_NAME
 from symmflow.solver import NFECounter
 from symmflow.spaces import PixelSpace
 
-FEATURES = "scene features"
+FEATURES = "scene-features"
 
 
 class SegSynthExperiment:
@@ -56,15 +56,14 @@ class SegSynthExperiment:
 
     # ---- methods and their trained networks
 
-    def method(self, name: str) -> Method:
-        if name not in self._methods:
-            own = self.settings.symmflow_for(self.dataset) if name == "SymmFlow" else None
-            self._methods[name] = METHODS[name](self.problem, own)
-        return self._methods[name]
+    def method(self, key: str) -> Method:
+        if key not in self._methods:
+            self._methods[key] = METHODS[key](self.problem, self.settings.method_settings(key, self.dataset))
+        return self._methods[key]
 
-    def _config(self, name: str):
+    def _config(self, key: str):
         s, budget = self.settings, self.settings.budget
-        if name == FEATURES:
+        if key == FEATURES:
             return budget.config(steps=s.feature_steps, mixed_precision="no")
         mixed = budget.mixed_precision if self.device.startswith("cuda") else "no"
         if s.space != "latent":
@@ -75,17 +74,17 @@ class SegSynthExperiment:
         return budget.config(steps=steps, warmup_steps=steps * s.latent["warmup_epochs"] // s.latent["epochs"],
                              mixed_precision=mixed)
 
-    def trained(self, name: str) -> Trained:
-        """The trained network of method ``name`` (EMA weights), from the model cache."""
-        if name not in self._trained:
-            method, o = self.method(name), self.options
+    def trained(self, key: str) -> Trained:
+        """The trained network of method ``key`` (EMA weights), from the model cache."""
+        if key not in self._trained:
+            method, o = self.method(key), self.options
             identity = {"problem": self.problem.identity, "data": self.data.identity, "settings": method.settings}
-            self._trained[name] = trained_model(
-                name, identity, method.build, method.loss,
+            self._trained[key] = trained_model(
+                key, identity, method.build, method.loss,
                 lambda: self.data.train_batches(o.seed + 17, self.settings.budget.batch_size, self.device),
-                self._config(name), Path(o.out), seed=o.seed, device=self.device, progress=o.progress,
-                desc=f"{self.dataset}: train {name}")
-        return self._trained[name]
+                self._config(key), Path(o.out), seed=o.seed, device=self.device, progress=o.progress,
+                desc=f"{self.dataset}: train {method.label}")
+        return self._trained[key]
 
     # ---- scores
 
@@ -138,7 +137,7 @@ class SegSynthExperiment:
         Frechet distance to the evaluation images, and the paired LPIPS when it can run."""
         def compute():
             kind, features = self._features()
-            cache = Path(self.options.out) / "fd_stats" / f"{self.dataset}-{kind}-{digest(self._data_identity())}.npz"
+            cache = Path(self.options.out) / "fd_stats" / f"{self.dataset}-{kind}-{digest(self._reference_identity())}.npz"
             reference = reference_statistics(cache, lambda: (b[0] for b in self.eval_batches()), features)
             lpips = None if lpips_available(self.options.lpips_dir) else LPIPS(self.options.lpips_dir, self.device)
             synthesise, counter, trained = self._synthesiser(name, steps, "synthesis")
@@ -148,14 +147,19 @@ class SegSynthExperiment:
             return {**result, "nfe_per_sample": counter.evaluations / result["samples"], "train_s": trained.train_s}
         return self._memo(("synthesis", name, steps), compute)
 
-    def _data_identity(self) -> dict:
-        return {"data": self.data.identity, "eval_samples": self.settings.eval_samples, "seed": self.options.seed}
+    def _reference_identity(self) -> dict:
+        """What the reference statistics depend on: the evaluation images and the feature network."""
+        features = None
+        if inception_available(self.options.inception_dir) is not None:
+            features = {"budget": self._config(FEATURES), "seed": self.options.seed}
+        return {"data": self.data.identity, "eval_samples": self.settings.eval_samples, "seed": self.options.seed,
+                "features": features}
 
-    def lpips(self, name: str, steps: int, metric: str) -> dict:
+    def lpips(self, name: str, steps: int, measure: str) -> dict:
         reason = lpips_available(self.options.lpips_dir)
         if reason:
             raise MetricUnavailable(reason)
-        if metric == "LPIPS":
+        if measure == "lpips":
             result = self.synthesis(name, steps)
             return {**result, "value": result["paired"]}
         net = LPIPS(self.options.lpips_dir, self.device)
@@ -166,12 +170,12 @@ class SegSynthExperiment:
 
     def measure(self, cell: Cell) -> dict:
         """The measurement of one cell, or a skipped record with the reason."""
-        method = cell.param("method")
+        method, measure = cell.param("method"), cell.param("measure")
         try:
-            if cell.task == "segmentation":
+            if measure == "miou":
                 result = self.segmentation(method, cell.steps)
-            elif cell.metric.startswith("LPIPS"):
-                result = self.lpips(method, cell.steps, cell.metric)
+            elif measure in ("lpips", "diversity"):
+                result = self.lpips(method, cell.steps, measure)
             else:
                 result = self.synthesis(method, cell.steps)
         except MetricUnavailable as why:
@@ -179,8 +183,9 @@ class SegSynthExperiment:
         return {k: v for k, v in result.items() if k not in ("preview", "paired")}
 
 
-def synthesis_metric(options: RunOptions) -> str:
-    """``FID`` where clean-fid's Inception can run, else the named local Frechet distance."""
-    if options.profile == "paper" or inception_available(options.inception_dir) is None:
+def synthesis_metric(settings: SegSynthSettings, options: RunOptions) -> str:
+    """``FID`` where clean-fid's Inception can run (and always in latent space, where nothing
+    else stands in), else the named local Frechet distance."""
+    if settings.space == "latent" or inception_available(options.inception_dir) is None:
         return "FID"
     return f"FD-{FEATURE_NAME}"

@@ -51,25 +51,40 @@ class Problem:
         """What a network built for this problem depends on (besides its method's settings)."""
         return {"dataset": self.dataset, "channels": self.channels, "size": self.size,
                 "classes": self.num_classes, "unet": self.unet,
-                "pretrained": None if self.pretrained is None else str(self.pretrained)}
+                "pretrained": None if self.pretrained is None else pretrained_identity(self.pretrained)}
+
+
+def pretrained_identity(folder: Path) -> str:
+    """The pretrained weights by what they are, not where they lie: a digest of the folder's
+    model configs and the sizes of its weight files."""
+    import hashlib
+
+    digest = hashlib.sha1()
+    for path in sorted(Path(folder).rglob("*")):
+        if path.suffix == ".json":
+            digest.update(path.relative_to(folder).as_posix().encode() + path.read_bytes())
+        elif path.suffix in (".safetensors", ".bin"):
+            digest.update(f"{path.relative_to(folder).as_posix()}:{path.stat().st_size}".encode())
+    return digest.hexdigest()[:16]
 
 
 class Method:
     """The interface; see the module docstring.  Capabilities a method lacks stay ``None``."""
 
-    name = ""
+    key = label = ""
+    """``key``: the registry name (cells and the model cache use it); ``label``: the table row."""
     spaces: tuple[str, ...] = ("pixel", "latent")
     """Where a segmentation method can run (Tables 2, 4 and 5 take those of their profile's space)."""
     trains: str | None = None
-    """The registry name whose trained network this method uses (default: its own)."""
+    """The key of the method whose trained network this one uses (default: its own)."""
     segment = synthesise = classify = generate = None
 
     def __init__(self, problem: Problem, settings=None):
         self.problem, self.settings = problem, settings
 
     @property
-    def network_name(self) -> str:
-        return self.trains or self.name
+    def network_key(self) -> str:
+        return self.trains or self.key
 
     def build(self):
         raise NotImplementedError
@@ -82,10 +97,10 @@ def _registry() -> dict[str, type[Method]]:
     from benchmarks.methods import cross_entropy, diffusion_classifier, flow_matching, scene_features, semflow, ss
     from benchmarks.methods import symmflow
 
-    return {m.name: m for m in (ss.SSMethod, semflow.SemFlowMethod, symmflow.SymmFlowMethod,
+    return {m.key: m for m in (ss.SSMethod, semflow.SemFlowMethod, symmflow.SymmFlowMethod,
                                 flow_matching.FlowMatchingMethod, diffusion_classifier.DiffusionClassifierMethod,
                                 cross_entropy.CrossEntropyMethod, scene_features.SceneFeaturesMethod)}
 
 
 METHODS = _registry()
-"""name -> method class."""
+"""key -> method class."""

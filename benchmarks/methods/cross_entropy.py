@@ -8,7 +8,7 @@ from benchmarks.methods import Method
 
 
 class CrossEntropyMethod(Method):
-    name = "U-Net encoder + cross-entropy"
+    key, label = "cross-entropy", "U-Net encoder + cross-entropy"
 
     def build(self):
         p = self.problem

@@ -8,12 +8,12 @@ from benchmarks.methods.flow_matching import FlowMatchingMethod
 
 
 class DiffusionClassifierMethod(FlowMatchingMethod):
-    name = "Diffusion Classifier"
-    trains = FlowMatchingMethod.name
+    key, label = "diffusion-classifier", "Diffusion Classifier"
+    trains = FlowMatchingMethod.key
     generate = None
 
     def classify(self, model, images, schedule, solver, generator):
         """Class ids of ``images`` by ``schedule``; the noise is drawn from ``generator``'s seed."""
         seed = int(generator.initial_seed())
-        return dc_classify(model, images, self.problem.num_classes, schedule, seed=seed)
+        return dc_classify(model, images, self.problem.num_classes, schedule, path=self.flow.path, seed=seed)
 

@@ -8,7 +8,7 @@ from benchmarks.methods import Method
 
 
 class FlowMatchingMethod(Method):
-    name = "Flow matching (class-conditional)"
+    key, label = "flow-matching", "Flow matching (class-conditional)"
 
     def __init__(self, problem, settings=None):
         """``settings``: ``{"sigma_min", "time_scale"}`` as SymmFlow's of the same table."""

@@ -10,7 +10,7 @@ from symmflow.models.features import SceneFeatureNet, presence
 
 
 class SceneFeaturesMethod(Method):
-    name = "scene features"
+    key, label = "scene-features", "scene features"
 
     def build(self):
         return SceneFeatureNet()

@@ -8,7 +8,7 @@ from symmflow.models.pixel_unet import pixel_unet
 
 
 class SemFlowMethod(Method):
-    name = "SemFlow"
+    key, label = "semflow", "SemFlow"
 
     def __init__(self, problem: Problem, settings=None):
         super().__init__(problem, settings)

@@ -7,7 +7,7 @@ from benchmarks.methods import Method
 
 
 class SSMethod(Method):
-    name = "SS"
+    key, label = "ss", "SS"
     spaces = ("pixel",)
 
     def build(self):
@@ -15,8 +15,12 @@ class SSMethod(Method):
         return ss.ss_unet(p.unet, p.channels, p.num_classes, p.size)
 
     def loss(self, model, batch):
+        """Cross-entropy over every class; pixels of an ignore id outside the classes (COCO-Stuff's
+        255) are left out, while the scene set's ignore id 0 is its background class and trains."""
         images, masks = batch
-        return ss.ss_loss(model, images, masks)
+        p = self.problem
+        outside = p.ignore_index if p.ignore_index is not None and p.ignore_index >= p.num_classes else None
+        return ss.ss_loss(model, images, masks, outside)
 
     def segment(self, model, images, steps, solver, generator):
         return ss.segment(model, images)

@@ -11,7 +11,7 @@ from symmflow.tasks import generate, predict
 
 
 class SymmFlowMethod(Method):
-    name = "SymmFlow"
+    key, label = "symmflow", "SymmFlow"
 
     def __init__(self, problem: Problem, settings: SymmFlowSettings = AUTHORS):
         super().__init__(problem, settings)
@@ -41,10 +41,9 @@ class SymmFlowMethod(Method):
     def build(self):
         p = self.problem
         if p.pretrained is not None:
-            from symmflow.models.latent import latent_symmflow
+            from symmflow.models.latent import latent_backbone
 
-            return latent_symmflow(p.pretrained, p.palette, p.embedding_cache, self.settings.time_scale,
-                                   self.settings.label_form)[0]
+            return self.method.velocity(latent_backbone(p.pretrained, p.embedding_cache), self.data_shape[0])
         return self.method.network(p.unet, self.data_shape[0], self.label_shape, p.size)
 
     def _x(self, images):
@@ -52,7 +51,7 @@ class SymmFlowMethod(Method):
 
     def loss(self, model, batch):
         images, labels = batch
-        return self.method.loss(model, self._x(images), self.codec.encode(labels).to(images.device))
+        return self.method.loss_on_labels(model, self._x(images), labels, self.codec)
 
     def segment(self, model, images, steps, solver, generator):
         return predict(model, self._x(images), self.codec, self.label_shape, steps=steps, method=solver,

@@ -20,7 +20,8 @@ from benchmarks.claims import Claim
 from benchmarks.cells import Cell, CellSink, PlotSpec, RunOptions, digest
 from benchmarks.experiments.classification import (CROSS_ENTROPY, DIFFUSION_CLASSIFIER, FLOW_MATCHING, SYMMFLOW,
                                                    ClassificationExperiment)
-from benchmarks.grids import image_tiles, save_grid
+from benchmarks.grids import class_grid
+from benchmarks.methods import METHODS
 from benchmarks.profiles import CLASSIFICATION, ClassificationSettings
 from symmflow.data import classification as data
 
@@ -29,8 +30,13 @@ TABLE3_STEPS = (1, 25)
 SHOWN = {"mnist": "MNIST (bundled 4k/1k)", "mnist-full": "MNIST", "cifar10": "CIFAR-10"}
 PAPER_NAME = {"MNIST (bundled 4k/1k)": "MNIST", "MNIST": "MNIST", "CIFAR-10": "CIFAR-10"}
 FD_METRIC = "FD (U-Net classifier features)"
+MEASURES = {"accuracy": ("classification", "accuracy"), "auc": ("classification", "one-vs-rest AUC"),
+            "dc-accuracy": ("classification", "accuracy"), "speed-up": ("speed-up", "speed-up (images/s ratio)"),
+            "time": ("footprint", "time (ms / image)"), "memory": ("footprint", "peak memory growth (MiB)"),
+            "frechet": ("generation", FD_METRIC)}
+"""What a cell measures -> (task, metric)."""
 STEPS_HELP = Claim("accuracy at 25 steps at least the 1-step accuracy (MNIST 99.3 -> 99.6, CIFAR-10 88.2 -> 90.6)",
-                   (SYMMFLOW, 25, "accuracy"), (SYMMFLOW, 1, "accuracy"))
+                   ("SymmFlow", 25, "accuracy"), ("SymmFlow", 1, "accuracy"))
 
 CPU_NOTE = (
     "cpu profile deviations, measured in results/cpu/classification-design.md: a 0.29 M-parameter U-Net "
@@ -61,11 +67,15 @@ class ClassificationTable:
     def notes(self) -> str:
         return CPU_NOTE
 
-    def _cell(self, s: ClassificationSettings, options: RunOptions, method: str, steps, metric: str,
-              task: str = "classification", shown: str | None = None, **params) -> Cell:
-        return Cell.make(self.name, SHOWN[s.dataset], task, shown or method, steps, metric,
-                         profile=options.profile, seed=options.seed, solver=options.solver, settings=asdict(s),
-                         params={"method": method, **params})
+    def _cell(self, s: ClassificationSettings, options: RunOptions, method: str, steps, measure: str,
+              shown: str | None = None, uses: tuple[str, ...] | None = None, **params) -> Cell:
+        """A cell of ``method`` (a registry key) measured by ``measure`` (:data:`MEASURES`); it
+        depends on the settings of the methods it ``uses`` (default: ``method``)."""
+        task, metric = MEASURES[measure]
+        return Cell.make(self.name, SHOWN[s.dataset], task, shown or METHODS[method].label, steps, metric,
+                         profile=options.profile, seed=options.seed, solver=options.solver,
+                         settings=s.cell_settings(uses or (method,)),
+                         params={"method": method, "measure": measure, "dataset": s.dataset, **params})
 
     def experiment(self, s: ClassificationSettings, options: RunOptions, experiments: dict) -> ClassificationExperiment:
         key = digest(["classification", asdict(s), options.seed, options.solver, options.device, str(options.out),
@@ -88,7 +98,7 @@ class ClassificationTable:
 
     def compute(self, todo: list[Cell], options: RunOptions, finish: CellSink, experiments: dict) -> None:
         for s in self.settings[options.profile]:
-            mine = [c for c in todo if c.dataset == SHOWN[s.dataset]]
+            mine = [c for c in todo if c.param("dataset") == s.dataset]
             if not mine:
                 continue
             if not data.present(s.dataset, options.data_root):
@@ -111,21 +121,21 @@ class Table11(ClassificationTable):
     claims = (STEPS_HELP,)
 
     def cells(self, options: RunOptions) -> list[Cell]:
-        return [self._cell(s, options, SYMMFLOW, k, metric)
+        return [self._cell(s, options, SYMMFLOW, k, measure)
                 for s in self.settings[options.profile] for k in options.steps or TABLE11_STEPS
-                for metric in ("accuracy", "one-vs-rest AUC")]
+                for measure in ("accuracy", "auc")]
 
     def measure(self, cell: Cell, exp: ClassificationExperiment, options: RunOptions) -> dict:
         result = exp.scored(SYMMFLOW, cell.steps)
-        return {**result, "value": result["value"] if cell.metric == "accuracy" else result["auc"]}
+        return {**result, "value": result["value"] if cell.param("measure") == "accuracy" else result["auc"]}
 
 
 class Table3(ClassificationTable):
     name, title = "3", "Image classification: Diffusion Classifier against SymmFlow (accuracy %, NFE and images/s)"
     claims = (STEPS_HELP,
               Claim("SymmFlow at 25 steps at least as accurate as the Diffusion Classifier at 2,750 NFE "
-                    "(CIFAR-10 90.6 against 88.5)", (SYMMFLOW, 25, "accuracy"),
-                    (DIFFUSION_CLASSIFIER, PUBLISHED.nfe(10), "accuracy")))
+                    "(CIFAR-10 90.6 against 88.5)", ("SymmFlow", 25, "accuracy"),
+                    ("Diffusion Classifier", PUBLISHED.nfe(10), "accuracy")))
 
     def cells(self, options: RunOptions) -> list[Cell]:
         """The table's cells; seeds after the first leave out what costs the most and varies
@@ -135,49 +145,46 @@ class Table3(ClassificationTable):
         for s in self.settings[options.profile]:
             n = data.dataset(s.dataset).num_classes
             if first:
-                out.append(self._cell(s, options, DIFFUSION_CLASSIFIER, PUBLISHED.nfe(n), "accuracy",
+                out.append(self._cell(s, options, DIFFUSION_CLASSIFIER, PUBLISHED.nfe(n), "dc-accuracy",
                                       schedule=asdict(PUBLISHED), images=s.dc_images))
             for schedule in s.dc_cheap:
-                out.append(self._cell(s, options, DIFFUSION_CLASSIFIER, schedule.nfe(n), "accuracy",
+                out.append(self._cell(s, options, DIFFUSION_CLASSIFIER, schedule.nfe(n), "dc-accuracy",
                                       shown=f"Diffusion Classifier ({schedule.label()})", schedule=asdict(schedule),
                                       images=s.dc_cheap_images))
             for k in options.steps or TABLE3_STEPS:
                 out.append(self._cell(s, options, SYMMFLOW, k, "accuracy"))
             out.append(self._cell(s, options, CROSS_ENTROPY, 1, "accuracy"))
-            out.append(self._cell(s, options, SYMMFLOW, s.generate_steps, FD_METRIC, task="generation"))
+            out.append(self._cell(s, options, SYMMFLOW, s.generate_steps, "frechet", uses=(SYMMFLOW, CROSS_ENTROPY)))
             if not first:
                 continue
-            out.append(self._cell(s, options, SYMMFLOW, None, "speed-up (images/s ratio)", task="speed-up",
+            out.append(self._cell(s, options, SYMMFLOW, None, "speed-up", uses=(SYMMFLOW, FLOW_MATCHING),
                                   shown="SymmFlow 1 step over Diffusion Classifier", schedule=asdict(PUBLISHED)))
             for classes in s.footprint_classes:
-                for metric in ("time (ms / image)", "peak memory growth (MiB)"):
-                    out.append(self._cell(s, options, SYMMFLOW, 1, metric, task="footprint",
+                for measure in ("time", "memory"):
+                    out.append(self._cell(s, options, SYMMFLOW, 1, measure,
                                           shown=f"SymmFlow 1 step, {classes} classes", classes=classes))
-            out.append(self._cell(s, options, FLOW_MATCHING, s.generate_steps, FD_METRIC, task="generation"))
+            out.append(self._cell(s, options, FLOW_MATCHING, s.generate_steps, "frechet",
+                                  uses=(FLOW_MATCHING, CROSS_ENTROPY)))
         return out
 
     def measure(self, cell: Cell, exp: ClassificationExperiment, options: RunOptions) -> dict:
-        method, task = cell.param("method"), cell.task
-        if task == "classification" and method == DIFFUSION_CLASSIFIER:
+        method, measure = cell.param("method"), cell.param("measure")
+        if measure == "dc-accuracy":
             schedule = Schedule(**{k: tuple(v) if isinstance(v, list) else v
                                    for k, v in cell.param("schedule").items()})
             return exp.diffusion_classifier(schedule, cell.param("images"), f"table 3: {cell.method}")
-        if task == "classification":
+        if measure == "accuracy":
             return exp.scored(method, cell.steps, repeats=3 if method == SYMMFLOW and cell.steps == 1 else 1)
-        if task == "speed-up":
+        if measure == "speed-up":
             return exp.speed_up()
-        if task == "footprint":
+        if measure in ("time", "memory"):
             result = exp.footprint(cell.param("classes"))
-            value = result["ms_per_image"] if cell.metric.startswith("time") else result["peak_growth_mib"]
-            return {**result, "value": value, "samples": 500,
-                    "note": "same backbone; weights untrained (time and memory do not depend on them)"}
+            return {**result, "value": result["ms_per_image" if measure == "time" else "peak_growth_mib"],
+                    "samples": 500, "note": "same backbone; weights untrained (time and memory do not depend on them)"}
         result = dict(exp.generation(method, cell.steps))
-        samples, n = result.pop("samples_tensor"), exp.spec.num_classes
-        per_class = exp.s.generate_per_class
-        shown = samples.reshape(n, per_class, *samples.shape[1:])[:, :min(10, per_class)]
-        slug = "symmflow" if method == SYMMFLOW else "flow-matching"
-        grid = Path(options.out) / "samples" / f"table3-{exp.s.dataset}-{slug}-{cell.steps}steps.png"
-        save_grid(grid, [("", image_tiles(row)) for row in shown], tile_inches=0.4)
+        samples = result.pop("samples_tensor")
+        grid = Path(options.out) / "samples" / f"table3-{exp.s.dataset}-{method}-{cell.steps}steps.png"
+        class_grid(grid, samples, exp.spec.num_classes)
         return {**result, "grid": str(grid)}
 
 

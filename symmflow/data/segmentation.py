@@ -144,22 +144,3 @@ def paired_folders(images: Path, masks: Path, num_classes: int, ignore_index: in
         raise UsageError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {images}")
     return PairDataset(items, lambda item: (read_image(item[0]), read_image(item[1], "ids")),
                        num_classes, ignore_index, size, train)
-
-
-def describe_requirements(data_root: Path | None, names: Sequence[str]) -> list[str]:
-    """One line per data set: where it is expected and whether it was found."""
-    from symmflow.data import celebamask, cocostuff, hfdata
-
-    checks = {"CelebAMask-HQ": celebamask.locate, "COCO-Stuff": cocostuff.locate}
-    lines = []
-    for name in names:
-        if data_root is None:
-            lines.append(f"{name}: MISSING here (no --data-root given)")
-            continue
-        try:
-            checks[name](Path(data_root))
-            lines.append(f"{name} under {data_root}: found")
-        except UsageError as missing:
-            hf = hfdata.locate(Path(data_root), name)
-            lines.append(f"{name}: found (Hugging Face copy {hf})" if hf else f"{name}: MISSING here: {missing}")
-    return lines

@@ -1,4 +1,5 @@
-"""Endless streams of training batches; every training loop of the project draws from one of these.
+"""Endless streams of training batches from stored data; every training loop over a data set
+draws from one of these (the toy draws fresh spiral points instead).
 
 * :func:`epoch_batches` -- shuffled epochs over tensors held in memory (the last partial
   batch of an epoch is dropped);

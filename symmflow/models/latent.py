@@ -162,12 +162,18 @@ def load_space(folder: Path, palette: PaletteCodec) -> LatentSpace:
     return LatentSpace(AutoencoderKL.from_pretrained(str(check_folder(folder)), subfolder="vae"), palette)
 
 
-def latent_symmflow(folder: Path, palette: PaletteCodec, cache: Path | None = None,
-                    time_scale: float = 1.0, label_form: str = "velocity") -> tuple[ConcatVelocity, LatentSpace]:
-    """SymmFlow's velocity on the widened SD U-Net and the latent space it runs in."""
+def latent_backbone(folder: Path, cache: Path | None = None) -> ConditionedUNet:
+    """The SD U-Net widened to 8 channels in and out, conditioned on the empty prompt: the
+    backbone latent SymmFlow wraps (:meth:`symmflow.method.SymmFlow.velocity`)."""
     folder = check_folder(folder)
-    space = load_space(folder, palette)
-    unet = widen_conv_io(load_unet(folder))
-    velocity = ConcatVelocity(ConditionedUNet(unet, empty_prompt_embedding(folder, cache)),
-                              space.channels, time_scale, label_form)
-    return velocity, space
+    return ConditionedUNet(widen_conv_io(load_unet(folder)), empty_prompt_embedding(folder, cache))
+
+
+def latent_symmflow(folder: Path, palette: PaletteCodec, cache: Path | None = None,
+                    method=None) -> tuple[ConcatVelocity, LatentSpace]:
+    """SymmFlow's velocity (``method``'s, the authors' by default) on the widened SD U-Net, and
+    the latent space it runs in."""
+    from symmflow.method import SymmFlow
+
+    space = load_space(check_folder(folder), palette)
+    return (method or SymmFlow()).velocity(latent_backbone(folder, cache), space.channels), space

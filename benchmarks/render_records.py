@@ -1,0 +1,102 @@
+"""Markdown of the study records: the design comparisons and the integrator's overhead.
+
+Each study module (:mod:`benchmarks.classification_design`, :mod:`benchmarks.segmentation_design`,
+:mod:`benchmarks.solver_overhead`) defines and runs its measurements; what a reader sees of
+their stored records is written here.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from benchmarks.store import write_atomic
+
+
+def classification_design_markdown(record: dict, curves: list[dict]) -> str:
+    from benchmarks.classification_design import CURVE_BACKBONE, CURVE_STEPS
+
+    lines = ["# How the cpu profile's classifier was chosen", ""]
+    if record:
+        lines += [f"Machine: {record['provenance']['device']}; commit {record['provenance']['git_commit']}.", "",
+                  "## Candidate backbones (medians after warm-up)", "",
+                  "| backbone | parameters | train step, batch 64 (s) | inference (images/s) |", "|---|---|---|---|"]
+        for name, m in record["backbones"].items():
+            lines.append(f"| {name} | {m['parameters']:,} | {m['train_step_s']:.3f} | {m['images_per_s']:.0f} |")
+        lines += ["", f"## Designs on the same budget ({record['train_steps']} steps of 64, backbone "
+                  f"'{record['backbone']}', bundled MNIST, 1,000 held-out digits)", "",
+                  "| design | 1-step accuracy (%) | final loss | train (s) |", "|---|---|---|---|"]
+        for name, m in record["designs"].items():
+            lines.append(f"| {name} | {m['accuracy_1_step']:.1f} | {m['final_loss']:.4f} | {m['train_s']:.0f} |")
+    if curves:
+        steps = " / ".join(str(k) for k in CURVE_STEPS)
+        lines += ["", "## Designs scored on the whole step curve", "",
+                  f"Accuracy (%) on the 1,000 held-out digits at {steps} Euler steps; backbone "
+                  f"'{record.get('backbone', CURVE_BACKBONE)}', steps of 64 at lr 1e-3 (one-cycle, EMA 0.999). The paper's "
+                  "claim at its operating point: accuracy at 25 steps at least the 1-step one.", "",
+                  f"| design | budget | seed | accuracy at {steps} steps | 25 - 1 | train (s) | commit |",
+                  "|---|---|---|---|---|---|---|"]
+        for r in curves:
+            accs = " / ".join(f"{r[f'accuracy_{k}']:.1f}" for k in CURVE_STEPS)
+            lines.append(f"| {r['name']} | {r['train_steps']:,} | {r['seed']} | {accs} | "
+                         f"{r['accuracy_25'] - r['accuracy_1']:+.1f} | {r['train_s']:.0f} | "
+                         f"{r['provenance']['git_commit']} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_classification_summary(out: Path, order: list[str]) -> None:
+    file = out / "classification-design.json"
+    record = json.loads(file.read_text()) if file.is_file() else {}
+    curves = [json.loads(f.read_text()) for f in sorted((out / "classification-design").glob("*.json"))]
+    curves.sort(key=lambda r: (order.index(r["name"]) if r["name"] in order else len(order), r["seed"]))
+    write_atomic(out / "classification-design.md", classification_design_markdown(record, curves))
+
+
+def _curve(record: dict) -> str:
+    """mIoU along the design study's curve where the record has it (older records: 1 and 25 only)."""
+    from benchmarks.segmentation_design import CURVE
+
+    return " / ".join(f"{record[f'miou_{k}']:.1f}" if f"miou_{k}" in record else "-" for k in CURVE)
+
+
+def segmentation_design_markdown(records: list[dict]) -> str:
+    from benchmarks.segmentation_design import SEMFLOW_FD, SS_MIOU, trains_own_peers
+
+    lines = ["# How SymmFlow's settings were compared on the scene set", "",
+             "The authors' settings on the scene set (1,200 steps of 32 scenes, lr 5e-4, base-32 pixel "
+             "U-Net, seed 0) with the settings each row names changed; mIoU with the background ignored, "
+             "FD in the scene-set network. SS and SemFlow: the cross-entropy U-Net and the retrained "
+             f"SemFlow of the row's own budget and learning rate ({SS_MIOU} mIoU and FD {SEMFLOW_FD} on the "
+             "base budget, Table 2 at 769ee19); the targets are SymmFlow's mIoU >= 0.85 x SS and its FD "
+             "below SemFlow's. Training seconds are comparable only between rows of the same device and "
+             "the same number of designs run at once.", "",
+             "| design | mIoU, 1 step | SS | / SS | mIoU, 25 steps | FD-scenenet, 25 steps | SemFlow's FD "
+             "| mIoU at 1 / 2 / 5 / 25 steps | train (s) | device | commit |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in records:
+        ss = r.get("ss_miou", SS_MIOU)
+        semflow_fd = r.get("semflow_fd_25", None if trains_own_peers(r["changes"]) else SEMFLOW_FD)
+        lines.append(f"| {r['design']} | {r['miou_1']:.1f} | {ss:.1f} | {r['miou_1'] / ss:.2f} | "
+                     f"{r['miou_25']:.1f} | {r['fd_25']:.3f} | "
+                     f"{'not measured' if semflow_fd is None else f'{semflow_fd:.3f}'} | {_curve(r)} | "
+                     f"{r['train_s']:.0f} | "
+                     f"{r['provenance']['device']} | {r['provenance']['git_commit']} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_segmentation_summary(out: Path, order: list[str]) -> None:
+    """``<out>/segmentation-design.md`` from every stored design record, in ``order`` of names."""
+    records = [json.loads(f.read_text()) for f in sorted((out / "segmentation-design").glob("*.json"))]
+    records.sort(key=lambda r: (order.index(r["design"]) if r["design"] in order else len(order),
+                                r["provenance"]["device"]))
+    write_atomic(out / "segmentation-design.md", segmentation_design_markdown(records))
+
+
+def solver_overhead_markdown(df, rounds: int, limit: float) -> str:
+    """The Euler integrator's overhead table (``python -m benchmarks.solver_overhead``)."""
+    view = df[["network", "steps", "nfe", "forward_s", "integrate_s", "ratio", "within_limit"]]
+    text = ["# Euler integrator overhead", "",
+            f"Median over {rounds} interleaved rounds after 3 warm-up rounds; ratio = integrate / "
+            f"(NFE x bare forward), target <= {limit}. Commit {df['git_commit'].iloc[0]}, {df['device'].iloc[0]}.", "",
+            view.to_markdown(index=False, floatfmt=".4g"), ""]
+    return "\n".join(text)
