@@ -50,14 +50,12 @@ def save_grid(path: Path, rows: list[tuple[str, np.ndarray]], tile_inches: float
 
 def segsynth_grid(path: Path, batch: tuple[Tensor, Tensor], palette, results: dict) -> Path | None:
     """The first eight evaluation masks and images, then the previews of ``results``
-    ((task, method key, steps) -> result with a ``preview``): class maps in the palette's
+    ((task, method label, steps) -> result with a ``preview``): class maps in the palette's
     colours, images as they are.  Nothing is written when there are no previews."""
-    from benchmarks.methods import METHODS
-
     images, masks = batch
     rows = [("mask", mask_tiles(palette, masks[:8])), ("image", image_tiles(images[:8]))]
     for (task, method, steps), result in sorted(results.items()):
-        name = f"{METHODS[method].label} {'synth' if task == 'synthesis' else 'seg'} {steps}"
+        name = f"{method} {'synth' if task == 'synthesis' else 'seg'} {steps}"
         preview = result["preview"]
         rows.append((name, image_tiles(preview) if task == "synthesis" else mask_tiles(palette, preview)))
     return save_grid(path, rows) if len(rows) > 2 else None

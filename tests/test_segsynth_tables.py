@@ -4,8 +4,12 @@ import dataclasses
 import json
 from pathlib import Path
 
+import pandas as pd
+import torch
+
 
 from benchmarks import run
+from benchmarks.methods import METHODS, Method
 from benchmarks.profiles import SEGSYNTH, Budget
 from benchmarks.tables.segsynth import Table2, Table4, Table5
 from symmflow.data.scenes import SceneConfig
@@ -141,3 +145,30 @@ def test_segmentation_design_files_keep_a_gpu_rerun_beside_the_cpu_row():
 
     assert record_name("a design", "cpu") != record_name("a design", "cuda:1")
     assert record_name("a design", "cuda:1") == record_name("a design", "cuda")
+
+
+class PixelVote(Method):
+    """A stand-in segmentation baseline, a 1 x 1 convolution trained with cross-entropy: adding it
+    to Table 2 takes this one class and one registry entry, nothing else."""
+
+    key, label, spaces = "pixel-vote", "Pixel vote (1x1 conv)", ("pixel",)
+
+    def build(self):
+        return torch.nn.Conv2d(self.problem.channels, self.problem.num_classes, 1)
+
+    def loss(self, model, batch):
+        images, masks = batch
+        return torch.nn.functional.cross_entropy(model(images), masks)
+
+    def segment(self, model, images, steps, solver, generator):
+        return model(images).argmax(1)
+
+
+def test_a_new_segmentation_baseline_is_one_class_and_one_registry_entry(tmp_path):
+    table = Table2({"smoke": TINY}, methods={**METHODS, PixelVote.key: PixelVote})
+    argv = ["--table", "2", "--profile", "smoke", "--out", str(tmp_path), "--device", "cpu", "--no-progress"]
+    assert run.main(argv, {"2": table}) == 0
+    frame = pd.read_csv(tmp_path / "table2.csv")
+    vote = frame[frame["method"] == "Pixel vote (1x1 conv)"]
+    assert len(vote) == 1 and vote["status"].iloc[0] == "ok" and vote["nfe_per_sample"].iloc[0] == 1.0
+    assert list((tmp_path / "checkpoints").glob("pixel-vote-*/model.safetensors"))

@@ -32,8 +32,9 @@ FEATURES = "scene-features"
 class SegSynthExperiment:
     """Data, methods, trained networks and memoised scores of one data set under ``settings``."""
 
-    def __init__(self, dataset: str, settings: SegSynthSettings, options: RunOptions):
+    def __init__(self, dataset: str, settings: SegSynthSettings, options: RunOptions, methods: dict | None = None):
         self.dataset, self.settings, self.options = dataset, settings, options
+        self.registry = METHODS if methods is None else methods
         self.device = options.device
         if settings.space == "latent":  # the weights first: the cheaper check
             from symmflow.models.latent import check_folder, load_space
@@ -58,7 +59,7 @@ class SegSynthExperiment:
 
     def method(self, key: str) -> Method:
         if key not in self._methods:
-            self._methods[key] = METHODS[key](self.problem, self.settings.method_settings(key, self.dataset))
+            self._methods[key] = self.registry[key](self.problem, self.settings.method_settings(key, self.dataset))
         return self._methods[key]
 
     def _config(self, key: str):

@@ -43,8 +43,11 @@ class SegSynthTable:
     name = title = ""
     plot = None
 
-    def __init__(self, settings: dict[str, SegSynthSettings] | None = None):
+    def __init__(self, settings: dict[str, SegSynthSettings] | None = None, methods: dict | None = None):
+        """``settings`` per profile (default: :data:`~benchmarks.profiles.SEGSYNTH`); ``methods``
+        the method registry (default: :data:`~benchmarks.methods.METHODS`)."""
         self.settings = SEGSYNTH if settings is None else settings
+        self.registry = METHODS if methods is None else methods
 
     def cells(self, options: RunOptions) -> list[Cell]:
         raise NotImplementedError
@@ -56,7 +59,7 @@ class SegSynthTable:
         s = self.settings[options.profile]
         task, metric = MEASURES[measure]
         metric = metric or synthesis_metric(s, options)
-        return Cell.make(self.name, dataset, task, shown or METHODS[method].label, steps, metric,
+        return Cell.make(self.name, dataset, task, shown or self.registry[method].label, steps, metric,
                          profile=options.profile, seed=options.seed, solver=options.solver,
                          settings=s.cell_settings(method, dataset), params={"method": method, "measure": measure},
                          protocol=PROTOCOLS.get(metric, "Frechet distance in the scene-set feature network"))
@@ -64,16 +67,16 @@ class SegSynthTable:
     def methods(self, options: RunOptions, capability: str) -> list[str]:
         """The registered methods that have ``capability`` in the profile's space, by key."""
         space = self.settings[options.profile].space
-        return [key for key, m in METHODS.items() if getattr(m, capability) is not None and space in m.spaces]
+        return [key for key, m in self.registry.items() if getattr(m, capability) is not None and space in m.spaces]
 
     def experiment(self, dataset: str, options: RunOptions, experiments: dict) -> SegSynthExperiment:
         """One experiment per (data set, settings, options), shared by the tables of one run."""
         settings = self.settings[options.profile]
-        key = digest(["segsynth", dataset, asdict(settings), options.seed, options.solver, options.device,
+        key = digest(["segsynth", dataset, asdict(settings), sorted(self.registry), options.seed, options.solver, options.device,
                       str(options.out), str(options.data_root), str(options.pretrained),
                       str(options.inception_dir), str(options.lpips_dir)])
         if key not in experiments:
-            experiments[key] = SegSynthExperiment(dataset, settings, options)
+            experiments[key] = SegSynthExperiment(dataset, settings, options, self.registry)
         return experiments[key]
 
     def needs(self, options: RunOptions) -> list[str]:
@@ -89,7 +92,8 @@ class SegSynthTable:
                 finish(cell, exp.measure(cell))
             shown = {key: result for key, result in exp.results.items() if self.shown(key[0], key[2])}
             segsynth_grid(Path(options.out) / "samples" / f"table{self.name}-{dataset}.png",
-                          next(iter(exp.eval_batches())), exp.palette, shown)
+                          next(iter(exp.eval_batches())), exp.palette,
+                          {(task, self.registry[key].label, steps): r for (task, key, steps), r in shown.items()})
 
     def shown(self, task: str, steps: int) -> bool:
         """Whether a (task, steps) result belongs in this table's sample grid."""
@@ -110,7 +114,7 @@ class Table2(SegSynthTable):
         out = []
         for dataset in self.settings[options.profile].datasets:
             for method in self.methods(options, "segment"):
-                if METHODS[method].synthesise is None:  # a segmenter only: one network call
+                if self.registry[method].synthesise is None:  # a segmenter only: one network call
                     out.append(self._cell(options, dataset, method, 1, "miou"))
                     continue
                 if method == "symmflow":  # the one-step segmentation, a row of its own
