@@ -100,3 +100,28 @@ def solver_overhead_markdown(df, rounds: int, limit: float) -> str:
             f"(NFE x bare forward), target <= {limit}. Commit {df['git_commit'].iloc[0]}, {df['device'].iloc[0]}.", "",
             view.to_markdown(index=False, floatfmt=".4g"), ""]
     return "\n".join(text)
+
+
+def reliability_markdown(record: dict) -> str:
+    """The kill-and-resume record (``python -m benchmarks.reliability``)."""
+    training, tables = record["training"], record["tables"]
+    ok_training = sum(r["finished"] and r["bitwise_equal"] for r in training["runs"])
+    ok_tables = sum(r["finished"] and r["values_equal"] and not r["stray_files"] for r in tables["runs"])
+    lines = ["# Kill and resume", "",
+             f"Commit {record['provenance']['git_commit']}, {record['provenance']['device']}; kill moments drawn "
+             f"with seed {record['seed']}; command: `python -m benchmarks.reliability`.", "",
+             f"## Training: {ok_training} of {len(training['runs'])} resumed to bitwise the same weights", "",
+             "SymmFlow on the bundled digits (the smoke profile's network), 40 steps of 16, a checkpoint every "
+             f"4 steps; killed with SIGKILL, then started again. Uninterrupted: {training['uninterrupted_s']:.1f} s.",
+             "", "| killed after (s) | resumed from step | finished | weights bitwise equal |", "|---|---|---|---|"]
+    lines += [f"| {r['killed_after_s']} | {r['resumed_from_step']} | {r['finished']} | {r['bitwise_equal']} |"
+              for r in training["runs"]]
+    lines += ["", f"## Tables: {ok_tables} of {len(tables['runs'])} finished with every value of the "
+              "uninterrupted run", "",
+              f"`python -m benchmarks.run --table 11 --profile smoke` ({tables['cells']} cells, "
+              f"{tables['uninterrupted_s']:.1f} s uninterrupted) killed with SIGKILL, then run again.", "",
+              "| killed after (s) | cells stored at the kill | finished | values equal | stray files |",
+              "|---|---|---|---|---|"]
+    lines += [f"| {r['killed_after_s']} | {r['cells_stored_at_kill']} | {r['finished']} | {r['values_equal']} | "
+              f"{', '.join(r['stray_files']) or 'none'} |" for r in tables["runs"]]
+    return "\n".join(lines) + "\n"

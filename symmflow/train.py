@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from symmflow.errors import UsageError
 from symmflow.path import LossParts
 
 
@@ -40,6 +42,8 @@ class TrainConfig:
     mixed_precision: Literal["no", "bf16"] = "no"
     grad_clip: float | None = None
     checkpoint_every: int = 0
+    keep_checkpoints: int = 2
+    """How many of the latest checkpoints a run keeps (older ones are deleted once a newer one is complete)."""
     log_every: int = 50
 
     def __post_init__(self) -> None:
@@ -70,10 +74,41 @@ class TrainResult:
     """One record per ``log_every`` steps: step, loss and, for :class:`LossParts`, x_mse and y_mse."""
 
 
+def checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
+    """The complete checkpoints of a run, (step, folder), oldest first."""
+    return sorted((int(m.group(1)), p) for p in Path(run_dir).glob("checkpoint-*")
+                  if (m := re.fullmatch(r"checkpoint-(\d+)", p.name)))
+
+
 def latest_checkpoint(run_dir: Path) -> tuple[int, Path] | None:
-    found = [(int(m.group(1)), p) for p in run_dir.glob("checkpoint-*")
-             if (m := re.fullmatch(r"checkpoint-(\d+)", p.name))]
-    return max(found) if found else None
+    found = checkpoints(run_dir)
+    return found[-1] if found else None
+
+
+def save_checkpoint(accelerator, run_dir: Path, step: int, keep: int) -> Path:
+    """``accelerator.save_state`` into ``run_dir/checkpoint-<step>`` atomically (written aside,
+    then renamed), then delete all but the ``keep`` latest complete checkpoints."""
+    import shutil
+
+    final, partial = run_dir / f"checkpoint-{step}", run_dir / f".checkpoint-{step}.partial"
+    if accelerator.is_main_process:
+        shutil.rmtree(partial, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    accelerator.save_state(str(partial))
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        os.replace(partial, final)
+        for _, old in checkpoints(run_dir)[:-keep]:
+            shutil.rmtree(old, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    return final
+
+
+def _diverged(loss: torch.Tensor, step: int, run_dir: Path | None) -> UsageError:
+    found = latest_checkpoint(run_dir) if run_dir is not None else None
+    last = f"the last good checkpoint is {found[1]}" if found else "no checkpoint was kept"
+    return UsageError(f"training diverged: the loss is {loss.detach().float().mean().item()} at step {step + 1}; "
+                      f"{last}; lower the learning rate and train again")
 
 
 def fit(model: nn.Module, loss_fn: Callable[[nn.Module, object], torch.Tensor],
@@ -97,7 +132,9 @@ def fit(model: nn.Module, loss_fn: Callable[[nn.Module, object], torch.Tensor],
     start = 0
     if run_dir is not None and (found := latest_checkpoint(run_dir)):
         start, path = found
-        accelerator.load_state(str(path))
+        accelerator.load_state(str(path))  # weights, EMA, optimiser, schedule and every RNG's state
+        for _ in range(start):  # the data position: the batches the interrupted run consumed
+            next(batches)
     stats: list[dict] = []
     sums: dict[str, torch.Tensor] = {}
     since = 0
@@ -110,6 +147,8 @@ def fit(model: nn.Module, loss_fn: Callable[[nn.Module, object], torch.Tensor],
             out = loss_fn(model, batch)
         terms = out._asdict() if isinstance(out, LossParts) else {"total": out}
         loss = terms["total"]
+        if not torch.isfinite(loss.detach()).all():
+            raise _diverged(loss, step, run_dir)
         accelerator.backward(loss)
         if config.grad_clip is not None:
             accelerator.clip_grad_norm_(model.parameters(), config.grad_clip)
@@ -128,7 +167,7 @@ def fit(model: nn.Module, loss_fn: Callable[[nn.Module, object], torch.Tensor],
             sums, since = {}, 0
             bar.set_postfix(loss=f"{means['loss']:.4f}", refresh=False)
         if run_dir is not None and config.checkpoint_every and (step + 1) % config.checkpoint_every == 0:
-            accelerator.save_state(str(run_dir / f"checkpoint-{step + 1}"))
+            save_checkpoint(accelerator, run_dir, step + 1, config.keep_checkpoints)
     bar.close()
     if run_dir is not None and accelerator.is_main_process:
         run_dir.mkdir(parents=True, exist_ok=True)

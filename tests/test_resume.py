@@ -1,0 +1,102 @@
+"""Training that is killed and resumed ends with the same weights as an uninterrupted run."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from symmflow.errors import UsageError
+from symmflow.train import TrainConfig, checkpoints, fit
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: A run with everything resuming must restore: AdamW, a one-cycle schedule, an EMA, a shuffled
+#: data stream and fresh noise from the global RNG in every loss.
+SCRIPT = """
+import sys, time, torch
+from pathlib import Path
+from symmflow.data.streams import epoch_batches
+from symmflow.train import TrainConfig, fit
+
+run_dir, pause_at = Path(sys.argv[1]), int(sys.argv[2])
+torch.manual_seed(0)
+x = torch.randn(96, 4)
+y = x @ torch.randn(4, 2)
+
+def loss(model, batch):
+    step = loss.calls = getattr(loss, "calls", 0) + 1
+    if step == pause_at:
+        print("paused", flush=True)
+        time.sleep(600)
+    xb, yb = batch
+    return ((model(xb + 0.1 * torch.randn_like(xb)) - yb) ** 2).mean()
+
+config = TrainConfig(steps=12, lr=0.05, batch_size=8, schedule="onecycle", warmup_steps=2, ema_decay=0.9,
+                     checkpoint_every=2, keep_checkpoints=2, log_every=1)
+result = fit(torch.nn.Linear(4, 2), loss, epoch_batches(x, y, batch_size=8, seed=3), config, device="cpu",
+             run_dir=run_dir, progress=False)
+torch.save(result.model.state_dict(), run_dir / "final.pt")
+"""
+
+
+def _train(run_dir: Path, pause_at: int = 0) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", SCRIPT, str(run_dir), str(pause_at)], cwd=ROOT,
+                            stdout=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+def _final(run_dir: Path) -> dict:
+    return torch.load(run_dir / "final.pt", weights_only=True)
+
+
+@pytest.mark.parametrize("kill_at", [4, 9])
+def test_sigkill_then_resume_gives_the_uninterrupted_weights(tmp_path, kill_at):
+    straight = tmp_path / "straight"
+    assert _train(straight).wait(120) == 0
+    killed = tmp_path / "killed"
+    run = _train(killed, pause_at=kill_at)
+    assert run.stdout.readline().strip() == "paused"  # the checkpoints before the pause are written
+    run.send_signal(signal.SIGKILL)
+    run.wait(30)
+    assert not (killed / "final.pt").exists()
+    assert [n for n, _ in checkpoints(killed)] == [n for n in range(2, 12, 2) if n < kill_at][-2:]
+    assert not list(killed.glob(".checkpoint-*"))  # no half-written checkpoint left behind
+    assert _train(killed).wait(120) == 0
+    for name, tensor in _final(straight).items():
+        assert torch.equal(tensor, _final(killed)[name]), name  # bitwise
+    assert [n for n, _ in checkpoints(killed)] == [10, 12]  # only the latest two are kept
+
+
+def test_a_diverging_loss_stops_with_the_step_and_the_last_checkpoint(tmp_path):
+    calls = []
+
+    def loss(model, batch):
+        calls.append(1)
+        value = model(batch).mean()
+        return value * float("nan") if len(calls) == 5 else value
+
+    batches = iter(lambda: torch.ones(2, 3), None)
+    config = TrainConfig(steps=10, lr=0.01, batch_size=2, checkpoint_every=2)
+    with pytest.raises(UsageError) as error:
+        fit(torch.nn.Linear(3, 1), loss, batches, config, device="cpu", run_dir=tmp_path, progress=False)
+    message = str(error.value)
+    assert "step 5" in message and "checkpoint-4" in message and "\n" not in message
+
+
+def test_the_same_seed_gives_the_same_table(tmp_path):
+    """Two runs of a smoke table from scratch give the same value in every cell (CPU)."""
+    import pandas as pd
+
+    from benchmarks import run
+
+    frames = []
+    for name in ("a", "b"):
+        assert run.main(["--table", "11", "--profile", "smoke", "--steps", "1,5", "--out", str(tmp_path / name),
+                         "--device", "cpu", "--no-progress"]) == 0
+        frames.append(pd.read_csv(tmp_path / name / "table11.csv"))
+    assert frames[0]["value"].tolist() == frames[1]["value"].tolist()
+    assert frames[0]["cell"].tolist() == frames[1]["cell"].tolist()
