@@ -16,7 +16,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 
 from baselines.diffusion_classifier import Schedule
-from benchmarks.cells import PROFILES  # noqa: F401  (the names of the profiles defined here)
 from symmflow.data.scenes import SceneConfig
 from symmflow.method import AUTHORS, SymmFlowSettings
 from symmflow.models.pixel_unet import CIFAR10_UNET, MNIST_UNET, UNetConfig
