@@ -143,13 +143,17 @@ def fit(model: nn.Module, loss_fn: Callable[[nn.Module, object], torch.Tensor],
                disable=not progress or not accelerator.is_local_main_process, dynamic_ncols=True)
     for step in bar:
         batch = next(batches)
-        with accelerator.autocast():
-            out = loss_fn(model, batch)
-        terms = out._asdict() if isinstance(out, LossParts) else {"total": out}
-        loss = terms["total"]
-        if not torch.isfinite(loss.detach()).all():
-            raise _diverged(loss, step, run_dir)
-        accelerator.backward(loss)
+        try:
+            with accelerator.autocast():
+                out = loss_fn(model, batch)
+            terms = out._asdict() if isinstance(out, LossParts) else {"total": out}
+            loss = terms["total"]
+            if not torch.isfinite(loss.detach()).all():
+                raise _diverged(loss, step, run_dir)
+            accelerator.backward(loss)
+        except torch.OutOfMemoryError:
+            raise UsageError(f"out of {accelerator.device.type.upper()} memory at step {step + 1} with a batch of "
+                             f"{config.batch_size} per process; lower the batch size (or use more devices)") from None
         if config.grad_clip is not None:
             accelerator.clip_grad_norm_(model.parameters(), config.grad_clip)
         optimizer.step()

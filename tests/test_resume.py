@@ -100,3 +100,13 @@ def test_the_same_seed_gives_the_same_table(tmp_path):
         frames.append(pd.read_csv(tmp_path / name / "table11.csv"))
     assert frames[0]["value"].tolist() == frames[1]["value"].tolist()
     assert frames[0]["cell"].tolist() == frames[1]["cell"].tolist()
+
+
+def test_out_of_memory_names_the_batch_size_to_lower():
+    def loss(model, batch):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    config = TrainConfig(steps=3, lr=0.01, batch_size=512)
+    with pytest.raises(UsageError) as error:
+        fit(torch.nn.Linear(3, 1), loss, iter(lambda: torch.ones(2, 3), None), config, device="cpu", progress=False)
+    assert "batch of 512" in str(error.value) and "lower the batch size" in str(error.value)
