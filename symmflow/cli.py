@@ -92,6 +92,9 @@ def build_parser() -> OneLineParser:
                    help="predict v_y as y_t + network output (helps recognition; see docs)")
     t.add_argument("--mask-code", choices=("palette", "per-class"), default="palette",
                    help="segmentation: masks as palette colours (authors) or one +-1 channel per class")
+    t.add_argument("--code-scale", type=RATE, default=1.0,
+                   help="with --mask-code per-class: the code is +-scale (3 keeps many-step segmentation from "
+                        "drifting on small budgets; see docs/step-curve.md)")
     helps = {"segment": "image files -> mask PNGs", "synthesise": "mask PNGs -> images",
              "classify": "image files -> class per file", "sample": "class ids -> images"}
     for name, help in helps.items():
@@ -320,7 +323,8 @@ def train(args) -> None:
         beta, code = 4.0 if args.beta is None else args.beta, "image"
     symmflow = SymmFlowSettings(image_weight=args.image_weight, beta=beta, label_code=code,
                                 near_one=args.near_one, near_one_label_only=args.near_one_label_only,
-                                label_form="residual" if args.label_residual else "velocity")
+                                label_form="residual" if args.label_residual else "velocity",
+                                code_scale=args.code_scale)
     settings.update(size=args.size, base_channels=args.base_channels, steps=args.steps, lr=args.lr,
                     batch_size=args.batch_size, symmflow=asdict(symmflow))
     method, codec, model = _method(settings), _codec(settings), _model(settings, device)
