@@ -23,7 +23,7 @@ from typing import Callable, Iterator
 from torch import Tensor
 
 from symmflow.data.scenes import NUM_CLASSES, SCENE_COLOURS, SceneConfig, build_scenes
-from symmflow.data.streams import draw_batches, loader_batches
+from symmflow.data.streams import draw_batches, loader_batches, loader_workers
 from symmflow.codecs import PaletteCodec
 from symmflow.errors import UsageError
 
@@ -75,11 +75,9 @@ class FolderData:
         return loader_batches(self.train, batch, seed, device)
 
     def eval_batches(self, batch: int, device: str) -> Iterator[tuple[Tensor, Tensor]]:
-        import os
-
         from torch.utils.data import DataLoader
 
-        for images, masks in DataLoader(self.test, batch, num_workers=min(4, os.cpu_count() or 1)):
+        for images, masks in DataLoader(self.test, batch, num_workers=loader_workers()):
             yield images.to(device), masks.to(device)
 
 

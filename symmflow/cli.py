@@ -21,6 +21,7 @@ import argparse
 import math
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -215,15 +216,25 @@ def _method(settings: dict):
         label_form="residual" if settings.get("label_residual") else "velocity"))
 
 
-def _palette(settings: dict):
-    return palette_for(settings["classes"], _method(settings).settings.beta)
+class _Parts(NamedTuple):
+    """What a model folder's settings make: the method, its label codec, the shape of one label
+    state and, for segmentation, the palette the colour previews are drawn in."""
+
+    method: object
+    codec: object
+    label_shape: tuple[int, ...]
+    palette: object
 
 
-def _codec(settings: dict):
-    method = _method(settings)
+def _parts(settings: dict) -> _Parts:
+    method, size = _method(settings), settings["size"]
+    palette = None
     if settings["task"] == "segmentation":
-        return method.mask_codec(_palette(settings))
-    return method.class_codec(len(settings["class_names"]), settings["size"])
+        palette = palette_for(settings["classes"], method.settings.beta)
+        codec = method.mask_codec(palette)
+    else:
+        codec = method.class_codec(len(settings["class_names"]), size)
+    return _Parts(method, codec, method.label_shape(codec, size, dense=True), palette)
 
 
 def _model(settings: dict, device: str):
@@ -232,9 +243,8 @@ def _model(settings: dict, device: str):
     size, base = settings["size"], settings["base_channels"]
     config = UNetConfig(base_channels=base, multipliers=(1, 2, 2), layers_per_block=1, head_channels=base,
                         norm_groups=min(32, base))
-    method, codec = _method(settings), _codec(settings)
-    label_shape = method.label_shape(codec, size, dense=True)
-    return method.network(config, 3, label_shape, size).to(device)
+    parts = _parts(settings)
+    return parts.method.network(config, 3, parts.label_shape, size).to(device)
 
 
 #: The settings a model folder of each task must hold (besides ``symmflow``, or ``beta`` in older folders).
@@ -327,11 +337,11 @@ def train(args) -> None:
                                 code_scale=args.code_scale)
     settings.update(size=args.size, base_channels=args.base_channels, steps=args.steps, lr=args.lr,
                     batch_size=args.batch_size, symmflow=asdict(symmflow))
-    method, codec, model = _method(settings), _codec(settings), _model(settings, device)
+    parts, model = _parts(settings), _model(settings, device)
 
     def loss(m, batch):
         images, labels = batch
-        return method.loss_on_labels(m, images, labels, codec)
+        return parts.method.loss_on_labels(m, images, labels, parts.codec)
 
     config = TrainConfig(steps=args.steps, lr=args.lr, batch_size=args.batch_size, schedule="onecycle",
                          warmup_steps=min(100, args.steps // 10), ema_decay=0.999 if args.steps > 2000 else 0.99)
@@ -350,8 +360,7 @@ def segment(args) -> None:
     _check_out(args, args.model, args.images)
     device = resolve_device(args.device)
     model, settings = _open_model(args.model, device, "segmentation", "classify")
-    codec, size, palette = _codec(settings), settings["size"], _palette(settings)  # palette: the preview's colours
-    label_shape = _method(settings).label_shape(codec, size, dense=True)
+    (_, codec, label_shape, palette), size = _parts(settings), settings["size"]  # palette: the preview's colours
     files = _input_files(args.images, "--images", outputs_by_stem=True)
     inputs = []  # every image is read (and checked) before anything is written
     for file in files:
@@ -375,7 +384,7 @@ def synthesise(args) -> None:
     _check_out(args, args.model, args.masks)
     device = resolve_device(args.device)
     model, settings = _open_model(args.model, device, "segmentation", "sample")
-    codec, size = _codec(settings), settings["size"]
+    codec, size = _parts(settings).codec, settings["size"]
     files = _input_files(args.masks, "--masks", outputs_by_stem=True)
     masks = [_load_mask(f, settings["classes"], size) for f in files]  # all checked first
     generator = torch.Generator().manual_seed(args.seed)
@@ -392,10 +401,10 @@ def classify(args) -> None:
 
     device = resolve_device(args.device)
     model, settings = _open_model(args.model, device, "classification", "segment")
-    codec, size, names = _codec(settings), settings["size"], settings["class_names"]
+    (_, codec, label_shape, _), size, names = _parts(settings), settings["size"], settings["class_names"]
     files = _input_files(args.images, "--images")
     x = torch.stack([_load_rgb(f, size) for f in files]).to(device)
-    labels = predict(model, x, codec, _method(settings).label_shape(codec, size, dense=True), steps=args.steps,
+    labels = predict(model, x, codec, label_shape, steps=args.steps,
                      generator=torch.Generator().manual_seed(args.seed))
     print("file,class")
     for file, k in zip(files, labels.tolist()):
@@ -416,7 +425,7 @@ def sample(args) -> None:
     if not labels or min(labels) < 0 or max(labels) >= len(names):
         raise UsageError(f"--labels {args.labels!r}: class ids run from 0 to {len(names) - 1} ({', '.join(names)})")
     size = settings["size"]
-    x = generate(model, torch.tensor(labels, device=device), _codec(settings), (3, size, size),
+    x = generate(model, torch.tensor(labels, device=device), _parts(settings).codec, (3, size, size),
                  steps=args.steps, generator=torch.Generator().manual_seed(args.seed))
     outputs = [f"{i:04d}_{names[k]}.png" for i, k in enumerate(labels)]
     with staged_folder(args.out, args.overwrite) as staged:

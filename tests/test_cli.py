@@ -82,11 +82,11 @@ def test_bad_input_is_one_line_and_exit_2(argv, expected, capsys, tmp_path):
 def test_segmentation_code_scale_is_kept_with_the_model(tmp_path):
     import json as _json
 
-    from symmflow.cli import _codec
+    from symmflow.cli import _parts
     for i in range(2):
         _png(tmp_path / "imgs" / f"{i}.png", np.full((16, 16, 3), 40 * i))
         _png(tmp_path / "masks" / f"{i}.png", np.full((16, 16), i))
     assert main(["train", "--images", str(tmp_path / "imgs"), "--masks", str(tmp_path / "masks"), "--out",
                  str(tmp_path / "m"), *TINY, "--mask-code", "per-class", "--code-scale", "3"]) == 0
     settings = _json.loads((tmp_path / "m" / "settings.json").read_text())
-    assert settings["symmflow"]["code_scale"] == 3.0 and _codec(settings).scale == 3.0
+    assert settings["symmflow"]["code_scale"] == 3.0 and _parts(settings).codec.scale == 3.0

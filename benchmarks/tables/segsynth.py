@@ -102,10 +102,10 @@ class SegSynthTable:
             exp = self.experiment(dataset, options, experiments)
             for cell in tqdm(cells, desc=f"table {self.name}: {dataset}", disable=not options.progress):
                 finish(cell, exp.measure(cell))
-            shown = {key: result for key, result in exp.results.items() if self.shown(key[0], key[2])}
+            shown = {(task, self.registry[key].label, steps): result
+                     for (task, key, steps), result in exp.results.items() if self.shown(task, steps)}
             segsynth_grid(Path(options.out) / "samples" / f"table{self.name}-{dataset}.png",
-                          next(iter(exp.eval_batches())), exp.palette,
-                          {(task, self.registry[key].label, steps): r for (task, key, steps), r in shown.items()})
+                          next(iter(exp.eval_batches())), exp.palette, shown)
 
     def shown(self, task: str, steps: int) -> bool:
         """Whether a (task, steps) result belongs in this table's sample grid."""

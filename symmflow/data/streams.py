@@ -36,12 +36,17 @@ def draw_batches(*tensors: Tensor, batch_size: int, seed: int, device="cpu") -> 
         yield tuple(x[index].to(device) for x in tensors)
 
 
+def loader_workers() -> int:
+    """Worker processes of a ``DataLoader`` reading a data set from disk."""
+    return min(4, os.cpu_count() or 1)
+
+
 def loader_batches(dataset, batch_size: int, seed: int, device="cpu",
                    workers: int | None = None) -> Iterator[tuple[Tensor, ...]]:
     from torch.utils.data import DataLoader
 
     generator = torch.Generator().manual_seed(seed)
-    workers = min(4, os.cpu_count() or 1) if workers is None else workers
+    workers = loader_workers() if workers is None else workers
     while True:
         for batch in DataLoader(dataset, batch_size, shuffle=True, drop_last=True, num_workers=workers,
                                 generator=generator):
