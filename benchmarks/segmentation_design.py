@@ -100,6 +100,7 @@ DESIGNS = {
         CPU_PROFILE,
     "cpu profile with the per-class code x3": {**CPU_PROFILE, "code_scale": 3.0},
     "cpu profile with the per-class code x6": {**CPU_PROFILE, "code_scale": 6.0},
+    "cpu profile with the per-class code x2": {**CPU_PROFILE, "code_scale": 2.0},
 }
 SS_MIOU, SEMFLOW_FD = 77.7, 0.070
 """The SS U-Net's mIoU and SemFlow's FD-scenenet at 25 steps on the base budget (1,200 steps,
