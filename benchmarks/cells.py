@@ -11,6 +11,8 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from symmflow.distributed import Shard
 from typing import Callable, Protocol
 
 
@@ -82,6 +84,9 @@ class RunOptions:
     pretrained: Path | None = None
     inception_dir: Path | None = None
     lpips_dir: Path | None = None
+    shard: Shard = Shard()
+    """This process among the run's processes (``accelerate launch``): it trains and evaluates
+    its shard; only the main process stores cells."""
 
 
 #: Called by a table as soon as a cell is finished: ``(cell, measurement dict)``.

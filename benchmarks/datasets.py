@@ -2,7 +2,8 @@
 
 Every data set gives the same interface: its palette (the colours of its classes and of
 ignored pixels), number of classes, ignore id, image size, an identity (what a network
-trained on it depends on), an endless stream of training pairs and the evaluation pairs.
+trained on it depends on), an endless stream of training pairs and the evaluation pairs (each
+of a run's processes takes its shard of both).
 
 * ``scenes``: the offline scene set (:mod:`symmflow.data.scenes`), held in memory;
 * ``CelebAMask-HQ`` / ``COCO-Stuff``: read from ``--data-root`` in their published layouts
@@ -22,9 +23,11 @@ from typing import Callable, Iterator
 
 from torch import Tensor
 
+from benchmarks.evaluation import Batches
 from symmflow.data.scenes import NUM_CLASSES, SCENE_COLOURS, SceneConfig, build_scenes
 from symmflow.data.streams import draw_batches, loader_batches, loader_workers
 from symmflow.codecs import PaletteCodec
+from symmflow.distributed import Shard
 from symmflow.errors import UsageError
 
 
@@ -40,12 +43,13 @@ class SceneData:
         self.train_count = len(self.train_images)
         self.identity = {"dataset": "scenes", "scenes": scenes}
 
-    def train_batches(self, seed: int, batch: int, device: str) -> Iterator[tuple[Tensor, Tensor]]:
-        return draw_batches(self.train_images, self.train_masks, batch_size=batch, seed=seed, device=device)
+    def train_batches(self, seed: int, batch: int, device: str, shard: Shard = Shard()) -> Iterator[tuple[Tensor, Tensor]]:
+        return draw_batches(self.train_images, self.train_masks, batch_size=batch, seed=seed, device=device,
+                            shard=shard)
 
-    def eval_batches(self, batch: int, device: str) -> Iterator[tuple[Tensor, Tensor]]:
-        for i in range(0, len(self.test_images), batch):
-            yield self.test_images[i:i + batch].to(device), self.test_masks[i:i + batch].to(device)
+    def eval_batches(self, batch: int, device: str, shard: Shard = Shard()) -> Batches:
+        for position, i in shard.take(range(0, len(self.test_images), batch)):
+            yield position, (self.test_images[i:i + batch].to(device), self.test_masks[i:i + batch].to(device))
 
 
 class FolderData:
@@ -71,14 +75,18 @@ class FolderData:
         self.train_count = len(self.train)
         self.identity = {"dataset": name, "size": size, "train_count": self.train_count}
 
-    def train_batches(self, seed: int, batch: int, device: str) -> Iterator[tuple[Tensor, Tensor]]:
-        return loader_batches(self.train, batch, seed, device)
+    def train_batches(self, seed: int, batch: int, device: str, shard: Shard = Shard()) -> Iterator[tuple[Tensor, Tensor]]:
+        return loader_batches(self.train, batch, seed, device, shard=shard)
 
-    def eval_batches(self, batch: int, device: str) -> Iterator[tuple[Tensor, Tensor]]:
+    def eval_batches(self, batch: int, device: str, shard: Shard = Shard()) -> Batches:
         from torch.utils.data import DataLoader
 
-        for images, masks in DataLoader(self.test, batch, num_workers=loader_workers()):
-            yield images.to(device), masks.to(device)
+        count = len(self.test)
+        mine = list(shard.take(range(0, count, batch)))
+        sampler = [list(range(start, min(start + batch, count))) for _, start in mine]
+        for (position, _), (images, masks) in zip(mine, DataLoader(self.test, batch_sampler=sampler,
+                                                                    num_workers=loader_workers())):
+            yield position, (images.to(device), masks.to(device))
 
 
 def folder_needs(name: str, module: str, data_root: Path | None) -> str:

@@ -4,6 +4,13 @@ None of these knows a method: each takes the method's prediction as a function (
 class maps, masks -> images, images -> (labels, scores)), runs it over the evaluation data
 under a timer, and returns the score, the wall seconds of the prediction alone and the
 sample count.  NFE is counted by the caller's :class:`~symmflow.solver.NFECounter`.
+
+Evaluation batches come as (position, batch) pairs: on several processes each takes its
+:class:`~symmflow.distributed.Shard` of them, the prediction's noise is keyed by the position
+(so a batch gets the same noise whichever process draws it), and the scores are reduced across
+the processes -- mIoU by torchmetrics' sync, features and counts by gathering -- so a sharded
+evaluation equals the single-process one (for a sample count that is not whole passes over
+the batches, each process cuts its share: the same count, from other batches).
 """
 
 from __future__ import annotations
@@ -15,60 +22,79 @@ from typing import Callable, Iterable
 import torch
 from torch import Tensor
 
+from symmflow.distributed import Shard, gather
 from symmflow.metrics import SegmentationIoU, feature_statistics, frechet_distance
+
+Batches = Iterable[tuple[int, tuple[Tensor, Tensor]]]
+"""(position, (images, masks)) of the evaluation batches this process takes."""
+
+
+def _totals(wall: float, count: int, shard: Shard, device: str) -> tuple[float, int]:
+    """The slowest process's prediction seconds and the samples of all processes."""
+    walls_counts = gather([(wall, count)], shard, device)
+    return max(w for w, _ in walls_counts), sum(c for _, c in walls_counts)
 
 
 @torch.no_grad()
-def segmentation_score(segment: Callable[[Tensor], Tensor], batches: Iterable[tuple[Tensor, Tensor]],
-                       num_classes: int, ignore_index: int | None) -> dict:
-    """mIoU (%) of ``segment`` over (images, masks) batches, and its first eight class maps."""
+def segmentation_score(segment: Callable[[Tensor, int], Tensor], batches: Batches, num_classes: int,
+                       ignore_index: int | None, shard: Shard = Shard(), device: str = "cpu") -> dict:
+    """mIoU (%) of ``segment(images, position)`` over the evaluation batches, and the first
+    batch's first eight class maps (on the main process)."""
     metric = SegmentationIoU(num_classes, ignore_index)
     preview, wall, count = None, 0.0, 0
-    for images, masks in batches:
+    for position, (images, masks) in batches:
         start = time.perf_counter()
-        predicted = segment(images)
+        predicted = segment(images, position)
         wall += time.perf_counter() - start
         metric.update(predicted, masks)
         count += len(images)
         preview = predicted[:8].cpu() if preview is None else preview
+    wall, count = _totals(wall, count, shard, device)
     return {"value": 100.0 * metric.compute(), "wall_s": wall, "samples": count, "preview": preview}
 
 
 @torch.no_grad()
-def synthesis_score(synthesise: Callable[[Tensor], Tensor], batches: Callable[[], Iterable[tuple[Tensor, Tensor]]],
+def synthesis_score(synthesise: Callable[[Tensor, tuple[int, int]], Tensor], batches: Callable[[], Batches],
                     features: Callable[[Tensor], Tensor], reference: tuple, wanted: int = 0,
-                    paired: Callable[[Tensor, Tensor], Tensor] | None = None) -> dict:
-    """Frechet distance between the features of images synthesised from the evaluation masks
-    (passes over ``batches()`` repeated until ``wanted`` samples, at least one pass) and the
-    ``reference`` (mu, sigma); with ``paired``, the mean of ``paired(samples, images)`` too."""
+                    paired: Callable[[Tensor, Tensor], Tensor] | None = None, shard: Shard = Shard(),
+                    device: str = "cpu") -> dict:
+    """Frechet distance between the features of images ``synthesise(masks, (pass, position))``
+    from the evaluation masks (passes over ``batches()`` repeated until ``wanted`` samples over
+    all processes, at least one pass) and the ``reference`` (mu, sigma); with ``paired``, the
+    mean of ``paired(samples, images)`` too."""
     feats, pairs, preview, wall, count = [], [], None, 0.0, 0
-    while count == 0 or count < wanted:
-        for images, masks in batches():
+    mine = -(-wanted // shard.count)  # this process's share of the samples
+    passes = 0
+    while passes == 0 or count < mine:
+        for position, (images, masks) in batches():
             start = time.perf_counter()
-            samples = synthesise(masks)
+            samples = synthesise(masks, (passes, position))
             wall += time.perf_counter() - start
             feats.append(features(samples.cpu()))
             if paired is not None:
                 pairs.append(paired(samples, images).cpu())
             preview = samples[:8].cpu() if preview is None else preview
             count += len(samples)
-            if wanted and count >= wanted:
+            if wanted and count >= mine:
                 break
+        passes += 1
+    feats, pairs = gather(feats, shard, device), gather(pairs, shard, device)
+    wall, count = _totals(wall, count, shard, device)
     mu, sigma = feature_statistics(torch.cat(feats).numpy())
     return {"value": frechet_distance(mu, sigma, *reference), "wall_s": wall, "samples": count,
             "preview": preview, "paired": float(torch.cat(pairs).mean()) if pairs else None}
 
 
 @torch.no_grad()
-def diversity_score(synthesise: Callable[[Tensor], Tensor], masks: Iterable[Tensor], k: int,
+def diversity_score(synthesise: Callable[[Tensor, int], Tensor], masks: Iterable[tuple[int, Tensor]], k: int,
                     diversity: Callable[[Tensor], Tensor], limit: int) -> dict:
-    """Mean ``diversity`` of ``k`` samples per mask over the first eight masks of each batch,
-    until ``limit`` masks have been used."""
+    """Mean ``diversity`` of ``k`` samples per mask over the first eight masks of each
+    (position, masks) batch, until ``limit`` masks have been used (one process computes it)."""
     values, wall, count = [], 0.0, 0
-    for batch in masks:
+    for position, batch in masks:
         batch = batch[:8].repeat_interleave(k, 0)
         start = time.perf_counter()
-        samples = synthesise(batch)
+        samples = synthesise(batch, position)
         wall += time.perf_counter() - start
         values.append(diversity(samples.reshape(-1, k, *samples.shape[1:])).cpu())
         count += len(batch)

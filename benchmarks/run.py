@@ -3,7 +3,9 @@
 Each table is a grid of cells (:mod:`benchmarks.cells`); a finished cell is stored at once
 (:mod:`benchmarks.store`), a rerun skips stored cells (``--force`` recomputes them; cells stored
 as skipped are retried on every run), and the CSV / Markdown / LaTeX / plot are rendered from
-the stored cells (:mod:`benchmarks.render`).
+the stored cells (:mod:`benchmarks.render`).  The same command runs on several processes
+(``accelerate launch -m benchmarks.run ...``, ``torchrun -m benchmarks.run ...``): they train
+and evaluate together (:mod:`symmflow.distributed`) and the main process stores and renders.
 Bad input gets one line naming the problem and the remedy, and exit status 2.
 """
 
@@ -19,6 +21,7 @@ from pathlib import Path
 from benchmarks.cells import PROFILES, Cell, RunOptions
 from benchmarks.store import CellStore, is_skipped
 from symmflow.device import resolve_device
+from symmflow.distributed import close, launched
 from symmflow.errors import OneLineParser, UsageError
 from symmflow.solver import METHODS
 
@@ -134,7 +137,8 @@ def options_from(argv, available: dict | None = None) -> tuple[list, RunOptions]
     options = RunOptions(profile=args.profile, seed=seeds[0], seeds=seeds, steps=args.steps, solver=args.solver,
                          device=device, out=out, force=args.force,
                          progress=not args.no_progress, dry_run=args.dry_run, data_root=args.data_root,
-                         pretrained=args.pretrained, inception_dir=args.inception_dir, lpips_dir=args.lpips_dir)
+                         pretrained=args.pretrained, inception_dir=args.inception_dir, lpips_dir=args.lpips_dir,
+                         shard=launched())
     return chosen, options
 
 
@@ -152,7 +156,7 @@ def run_table(spec, options: RunOptions, experiments: dict | None = None) -> lis
     from benchmarks.provenance import provenance
     from benchmarks.render import render
 
-    store = CellStore(options.out)
+    store, main = CellStore(options.out), options.shard.is_main
     experiments = {} if experiments is None else experiments
     cells: list[Cell] = []
     for seed in options.seeds:
@@ -164,12 +168,15 @@ def run_table(spec, options: RunOptions, experiments: dict | None = None) -> lis
             for cell in mine:
                 print(f"{cell.label()} (seed {seed}): {stored_state(store.load(cell))}")
             continue
-        print(f"table {spec.name}, seed {seed}: {len(mine)} cells, {len(todo)} to compute, "
-              f"{len(mine) - len(todo)} stored", file=sys.stderr)
+        if main:
+            print(f"table {spec.name}, seed {seed}: {len(mine)} cells, {len(todo)} to compute, "
+                  f"{len(mine) - len(todo)} stored", file=sys.stderr)
         if todo:
             origin = provenance(options.device)
 
             def finish(cell: Cell, measured: dict, seed=seed) -> None:
+                if not main:  # every process measured it; one stores it
+                    return
                 wall = measured.get("wall_s")
                 samples = measured.get("samples")
                 rate = samples / wall if samples and wall else None
@@ -183,6 +190,8 @@ def run_table(spec, options: RunOptions, experiments: dict | None = None) -> lis
         for need in spec.needs(options):
             print(f"table {spec.name} needs: {need}")
         return []
+    if not main:
+        return []
     return render(spec, cells, [store.load(c) for c in cells], options)
 
 
@@ -195,7 +204,7 @@ def main(argv=None, available: dict | None = None) -> int:
         for spec in chosen:
             for path in run_table(spec, options, experiments):
                 print(path)
-        if not options.dry_run:
+        if not options.dry_run and options.shard.is_main:
             from benchmarks.index import render_index, titles_from_markdown
 
             try:
@@ -210,6 +219,7 @@ def main(argv=None, available: dict | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: finished cells are stored; rerun to compute the rest", file=sys.stderr)
         return 130
+    close(options.shard, options.device)
     return 0
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import secrets
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from benchmarks.cells import Cell
 
@@ -35,6 +38,23 @@ def _new_file(path: Path) -> tuple[int, Path]:
             return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), tmp
         except FileExistsError:
             continue
+
+
+@contextmanager
+def locked(path: Path, take: bool = True) -> Iterator[None]:
+    """Hold an exclusive lock on the file ``path`` (created if absent) for the block: a second
+    run reaching the same lock waits.  ``take=False`` holds nothing (a process that follows the
+    main process of its run)."""
+    if not take:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 class CellStore:

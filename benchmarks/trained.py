@@ -20,7 +20,9 @@ import torch
 from torch import nn
 
 from benchmarks.cells import canonical, digest
+from benchmarks.store import locked
 from symmflow.checkpoint import load_weights, save_weights, saved_settings
+from symmflow.distributed import Shard, wait_for_everyone
 from symmflow.train import TrainConfig, fit
 
 
@@ -35,25 +37,32 @@ class Trained:
 
 def trained_model(name: str, identity: dict, build: Callable[[], nn.Module], loss, batches: Callable[[], Iterator],
                   config: TrainConfig, out: Path, *, seed: int, device: str = "cpu",
-                  progress: bool = True, desc: str | None = None) -> Trained:
+                  progress: bool = True, desc: str | None = None, shard: Shard = Shard()) -> Trained:
     """The network ``name`` of ``identity``: loaded when stored, else trained by :func:`fit` and stored.
 
     ``identity`` must hold every setting the weights depend on except the budget and the
-    seed, which are added here; ``batches()`` is only called when training.
+    seed, which are added here; ``batches()`` is only called when training.  Two runs sharing
+    ``out`` never train one identity twice: the second waits for the first and loads its
+    network.  On several processes all of them train, and the main one stores.
     """
     budget = {k: v for k, v in asdict(config).items() if k not in ("log_every", "checkpoint_every")}
     identity = _plain({**identity, "name": name, "budget": budget, "seed": seed})
     folder = Path(out) / "checkpoints" / f"{name}-{digest(identity)}"
-    stored = saved_settings(folder)
-    if stored is not None and canonical(stored.get("identity")) == canonical(identity):
-        model = load_weights(build(), folder)
-        return Trained(model.to(device).eval(), stored["train_s"], stored.get("stats", []))
-    torch.manual_seed(seed)
-    start = time.perf_counter()
-    result = fit(build(), loss, batches(), config, device=device, run_dir=folder.with_name(folder.name + ".run"),
-                 desc=desc or f"train {name}", progress=progress)
-    train_s = time.perf_counter() - start
-    save_weights(result.model, folder, {"identity": identity, "train_s": train_s, "stats": result.stats})
+    with locked(folder.with_name(f".{folder.name}.lock"), shard.is_main):
+        wait_for_everyone(shard, device)
+        stored = saved_settings(folder)
+        if stored is not None and canonical(stored.get("identity")) == canonical(identity):
+            model = load_weights(build(), folder)
+            return Trained(model.to(device).eval(), stored["train_s"], stored.get("stats", []))
+        torch.manual_seed(seed)
+        start = time.perf_counter()
+        result = fit(build(), loss, batches(), config, device=device, run_dir=folder.with_name(folder.name + ".run"),
+                     desc=desc or f"train {name}", progress=progress)
+        train_s = time.perf_counter() - start
+        if shard.is_main:
+            save_weights(result.model, folder, {"identity": identity, "train_s": train_s, "stats": result.stats},
+                         overwrite=True)  # a folder of another identity under this hash: replaced whole
+        wait_for_everyone(shard, device)
     return Trained(result.model.to(device).eval(), train_s, result.stats)
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import secrets
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -66,7 +67,9 @@ class SegmentationIoU:
 
     def update(self, pred: Tensor, target: Tensor) -> None:
         """Add a batch; an id that is neither a class nor the ignore id is a ``ValueError``."""
-        pred, target = pred.cpu().long(), target.cpu().long()
+        pred, target = pred.long(), target.to(pred.device).long()
+        if self.metric.device != pred.device:  # its state where the predictions are: NCCL syncs GPU tensors
+            self.metric.to(pred.device)
         self._check_ids(pred, "predicted")
         self._check_ids(target, "target")
         if self.outside is not None:
@@ -125,7 +128,7 @@ def reference_statistics(cache: Path, images: Callable[[], Iterable[Tensor]],
     feats = np.concatenate([features(batch).cpu().numpy() for batch in images()])
     mu, sigma = feature_statistics(feats)
     cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_name(f".{cache.name}.tmp.npz")
+    tmp = cache.with_name(f".{cache.name}.{secrets.token_hex(4)}.npz")  # several writers may race
     np.savez(tmp, mu=mu, sigma=sigma)
     os.replace(tmp, cache)
     return mu, sigma
@@ -174,6 +177,24 @@ def lpips_available(weights_dir: Path | None) -> str | None:
     return _unavailable("lpips", "lpips", ALEXNET_FILE, "AlexNet", weights_dir)
 
 
+def _load_alexnet_trunk(trunk: torch.nn.Module, file: Path) -> None:
+    """Copy torchvision's AlexNet ``features.<i>.*`` tensors into lpips' slices (``slice<k>.<i>.*``)."""
+    from symmflow.errors import UsageError
+
+    try:
+        state = torch.load(file, map_location="cpu", weights_only=True)
+    except Exception as error:  # a truncated or foreign file: one line, nothing of it executed
+        raise UsageError(f"{file} is not torchvision's AlexNet state dict ({' '.join(str(error).split())[:200]}); "
+                         "pass the folder of the original alexnet-owt-7be5be79.pth") from None
+    mine = trunk.state_dict()
+    wanted = {name: "features." + name.split(".", 1)[1] for name in mine}
+    missing = [source for source in wanted.values() if source not in state or not isinstance(state[source], Tensor)]
+    if missing:
+        raise UsageError(f"{file} lacks AlexNet's {missing[0]}; pass the folder of the original "
+                         "alexnet-owt-7be5be79.pth")
+    trunk.load_state_dict({name: state[source] for name, source in wanted.items()})
+
+
 class LPIPS:
     """AlexNet LPIPS on images in [-1, 1]: ``paired`` (sample vs its ground truth) and ``diversity``."""
 
@@ -181,10 +202,13 @@ class LPIPS:
         reason = lpips_available(weights_dir)
         if reason:
             raise MetricUnavailable(reason)
-        torch.hub.set_dir(str(Path(weights_dir).parent))  # torchvision reads <hub>/checkpoints/
         import lpips
 
-        self.net = lpips.LPIPS(net="alex", verbose=False).to(device).eval()
+        # the AlexNet trunk from the local torchvision file (tensors only), not torchvision's download;
+        # the linear heads are the lpips package's own v0.1 weights
+        self.net = lpips.LPIPS(net="alex", pnet_rand=True, verbose=False)
+        _load_alexnet_trunk(self.net.net, Path(weights_dir) / ALEXNET_FILE)
+        self.net = self.net.to(device).eval()
         self.device = device
 
     @torch.no_grad()

@@ -2,9 +2,12 @@
 
 AdamW (weight decay 0 by default), a one-cycle schedule (linear warm-up from ``min_lr`` to
 ``lr``, cosine back down to ``min_lr``), an EMA of the weights updated every step
-(diffusers' ``EMAModel``), bf16 autocast when asked, and resumable checkpoints
-(``accelerator.save_state`` to ``run_dir/checkpoint-{step}``, weights in safetensors; a rerun
-resumes from the latest).  The loop knows nothing of the method: ``loss_fn(model, batch)``
+(diffusers' ``EMAModel``), bf16 autocast when asked, gradient accumulation, and resumable
+checkpoints (``accelerator.save_state`` to ``run_dir/checkpoint-{step}``, weights in
+safetensors; a rerun resumes from the latest and skips the batches already consumed).  Launched
+on several processes (``accelerate launch``, ``torchrun``) it is data-parallel, as the diffusers
+training examples are: each process draws its own shard of every batch
+(:mod:`symmflow.data.streams`), the gradients are averaged, and only the main process writes.  The loop knows nothing of the method: ``loss_fn(model, batch)``
 returns the loss to minimise, or SymmFlow's :class:`~symmflow.path.LossParts`, whose image and
 label terms (eq. 3) are then logged beside the total.  Logged values are means over the
 ``log_every`` steps since the previous record.
@@ -42,13 +45,15 @@ class TrainConfig:
     mixed_precision: Literal["no", "bf16"] = "no"
     grad_clip: float | None = None
     checkpoint_every: int = 0
+    gradient_accumulation_steps: int = 1
+    """Batches whose gradients are summed into one optimiser step (a step consumes this many)."""
     keep_checkpoints: int = 2
     """How many of the latest checkpoints a run keeps (older ones are deleted once a newer one is complete)."""
     log_every: int = 50
 
     def __post_init__(self) -> None:
-        if self.steps <= 0 or self.batch_size <= 0 or self.lr <= 0:
-            raise ValueError("steps, batch_size and lr must be positive")
+        if self.steps <= 0 or self.batch_size <= 0 or self.lr <= 0 or self.gradient_accumulation_steps <= 0:
+            raise ValueError("steps, batch_size, lr and gradient_accumulation_steps must be positive")
 
 
 def lr_factor(step: int, config: TrainConfig) -> float:
@@ -71,7 +76,8 @@ class TrainResult:
     """(step, loss) every ``log_every`` steps."""
     resumed_from: int
     stats: list[dict]
-    """One record per ``log_every`` steps: step, loss and, for :class:`LossParts`, x_mse and y_mse."""
+    """One record per ``log_every`` steps: step, loss and, for :class:`LossParts`, x_mse and y_mse
+    (means over the batches since the previous record and over the processes)."""
 
 
 def checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
@@ -111,6 +117,23 @@ def _diverged(loss: torch.Tensor, step: int, run_dir: Path | None) -> UsageError
                       f"{last}; lower the learning rate and train again")
 
 
+def _backward(model, loss_fn, batch, accelerator, autocast, step: int, config: TrainConfig,
+              run_dir: Path | None) -> dict[str, torch.Tensor]:
+    """The loss of one batch and its gradient; the loss terms by name (``total`` for the loss)."""
+    try:
+        with autocast:
+            out = loss_fn(model, batch)
+        terms = out._asdict() if isinstance(out, LossParts) else {"total": out}
+        if not torch.isfinite(terms["total"].detach()).all():
+            raise _diverged(terms["total"], step, run_dir)
+        accelerator.backward(terms["total"])
+    except torch.OutOfMemoryError:
+        raise UsageError(f"out of {accelerator.device.type.upper()} memory at step {step + 1} with a batch of "
+                         f"{config.batch_size} per process; lower the batch size (or use more devices, or "
+                         "gradient accumulation)") from None
+    return terms
+
+
 def fit(model: nn.Module, loss_fn: Callable[[nn.Module, object], torch.Tensor],
         batches: Iterator, config: TrainConfig, *, device: str = "auto",
         run_dir: Path | None = None, desc: str = "train", progress: bool = True) -> TrainResult:
@@ -118,7 +141,12 @@ def fit(model: nn.Module, loss_fn: Callable[[nn.Module, object], torch.Tensor],
     from accelerate import Accelerator
     from diffusers.training_utils import EMAModel
 
-    accelerator = Accelerator(cpu=device == "cpu", mixed_precision=config.mixed_precision)
+    # bf16 by autocast here rather than by the accelerator's state, which one process can set only
+    # once: a run trains networks of several precisions (the scene features in fp32)
+    accelerator = Accelerator(cpu=device == "cpu", gradient_accumulation_steps=config.gradient_accumulation_steps,
+                              step_scheduler_with_optimizer=False)
+    autocast = torch.autocast(accelerator.device.type, dtype=torch.bfloat16,
+                              enabled=config.mixed_precision == "bf16")
     opt_cls = torch.optim.Adam if config.optimizer == "adam" else torch.optim.AdamW
     optimizer = opt_cls(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, config))
@@ -133,7 +161,7 @@ def fit(model: nn.Module, loss_fn: Callable[[nn.Module, object], torch.Tensor],
     if run_dir is not None and (found := latest_checkpoint(run_dir)):
         start, path = found
         accelerator.load_state(str(path))  # weights, EMA, optimiser, schedule and every RNG's state
-        for _ in range(start):  # the data position: the batches the interrupted run consumed
+        for _ in range(start * config.gradient_accumulation_steps):  # the data position: what was consumed
             next(batches)
     stats: list[dict] = []
     sums: dict[str, torch.Tensor] = {}
@@ -142,28 +170,19 @@ def fit(model: nn.Module, loss_fn: Callable[[nn.Module, object], torch.Tensor],
     bar = tqdm(range(start, config.steps), desc=desc, initial=start, total=config.steps,
                disable=not progress or not accelerator.is_local_main_process, dynamic_ncols=True)
     for step in bar:
-        batch = next(batches)
-        try:
-            with accelerator.autocast():
-                out = loss_fn(model, batch)
-            terms = out._asdict() if isinstance(out, LossParts) else {"total": out}
-            loss = terms["total"]
-            if not torch.isfinite(loss.detach()).all():
-                raise _diverged(loss, step, run_dir)
-            accelerator.backward(loss)
-        except torch.OutOfMemoryError:
-            raise UsageError(f"out of {accelerator.device.type.upper()} memory at step {step + 1} with a batch of "
-                             f"{config.batch_size} per process; lower the batch size (or use more devices)") from None
-        if config.grad_clip is not None:
-            accelerator.clip_grad_norm_(model.parameters(), config.grad_clip)
-        optimizer.step()
+        for _ in range(config.gradient_accumulation_steps):
+            with accelerator.accumulate(model):
+                terms = _backward(model, loss_fn, next(batches), accelerator, autocast, step, config, run_dir)
+                if config.grad_clip is not None and accelerator.sync_gradients:
+                    accelerator.clip_grad_norm_(model.parameters(), config.grad_clip)
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+            for name, value in terms.items():
+                sums[name] = sums.get(name, 0.0) + value.detach().float()
+            since += 1
         scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
         if ema is not None:
             ema.step(accelerator.unwrap_model(model).parameters())
-        for name, value in terms.items():
-            sums[name] = sums.get(name, 0.0) + value.detach().float()
-        since += 1
         if (step + 1) % config.log_every == 0 or step + 1 == config.steps:
             means = {("loss" if k == "total" else k): accelerator.gather(v / since).mean().item()
                      for k, v in sums.items()}

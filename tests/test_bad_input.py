@@ -362,7 +362,7 @@ def test_harness_model_cache_with_a_damaged_folder(tmp_path, damage):
                              tmp_path, seed=0, progress=False)
 
     train()
-    (folder,) = [p for p in (tmp_path / "checkpoints").iterdir() if not p.name.endswith(".run")]
+    (folder,) = [p for p in (tmp_path / "checkpoints").iterdir() if not p.name.endswith(".run") and not p.name.startswith(".")]
     damage(folder, tmp_path)
     with pytest.raises(UsageError) as raised:
         train()

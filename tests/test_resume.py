@@ -109,3 +109,24 @@ def test_out_of_memory_names_the_batch_size_to_lower():
     with pytest.raises(UsageError) as error:
         fit(torch.nn.Linear(3, 1), loss, iter(lambda: torch.ones(2, 3), None), config, device="cpu", progress=False)
     assert "batch of 512" in str(error.value) and "lower the batch size" in str(error.value)
+
+
+def test_two_runs_sharing_a_results_folder_train_once_and_agree(tmp_path):
+    """Two runs of one table started together into one folder: both finish, the network is
+    trained once (the second waits for it and loads it) and every stored file is whole."""
+    import json
+
+    command = [sys.executable, "-m", "benchmarks.run", "--table", "1", "--profile", "smoke", "--steps", "1,5",
+               "--out", str(tmp_path), "--device", "cpu", "--no-progress"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    runs = [subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for _ in range(2)]
+    outcomes = [run.communicate(timeout=600) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], [err[-2000:] for _, err in outcomes]
+    models = [p for p in (tmp_path / "checkpoints").iterdir() if p.name.startswith("toy-mlp-") and
+              p.suffix != ".run"]
+    assert len(models) == 1
+    trainings = json.loads((models[0] / "settings.json").read_text())["train_s"]
+    cells = [json.loads(p.read_text()) for p in (tmp_path / "cells" / "table1").glob("*.json")]
+    assert len(cells) == 2 and {c["train_s"] for c in cells} == {trainings}  # one training, seen by both
+    assert not [p for p in tmp_path.rglob(".*") if not p.name.endswith(".lock")]  # no partial file left

@@ -90,9 +90,9 @@ class ClassificationExperiment:
             self._trained[network] = trained_model(
                 network, {"problem": self.problem.identity, "settings": trainer.settings}, trainer.build,
                 trainer.loss, lambda: epoch_batches(images, labels, batch_size=self.s.budget.batch_size, seed=o.seed,
-                                                    device=o.device),
+                                                    device=o.device, shard=o.shard),
                 self.s.budget.config(), Path(o.out), seed=o.seed, device=o.device, progress=o.progress,
-                desc=f"{self.s.dataset}: train {trainer.label}")
+                desc=f"{self.s.dataset}: train {trainer.label}", shard=o.shard)
         return self._trained[network]
 
     # ---- measurements

@@ -23,6 +23,7 @@ from benchmarks.trained import Trained, trained_model
 from symmflow.metrics import LPIPS, MetricUnavailable, inception_available, inception_features, lpips_available
 from symmflow.metrics import reference_statistics
 from symmflow.models.features import NAME as FEATURE_NAME
+from symmflow.distributed import Shard, gather
 from symmflow.solver import NFECounter
 from symmflow.spaces import PixelSpace
 
@@ -82,9 +83,9 @@ class SegSynthExperiment:
             identity = {"problem": self.problem.identity, "data": self.data.identity, "settings": method.settings}
             self._trained[key] = trained_model(
                 key, identity, method.build, method.loss,
-                lambda: self.data.train_batches(o.seed + 17, self.settings.budget.batch_size, self.device),
+                lambda: self.data.train_batches(o.seed + 17, self.settings.budget.batch_size, self.device, o.shard),
                 self._config(key), Path(o.out), seed=o.seed, device=self.device, progress=o.progress,
-                desc=f"{self.dataset}: train {method.label}")
+                desc=f"{self.dataset}: train {method.label}", shard=o.shard)
         return self._trained[key]
 
     # ---- scores
@@ -92,8 +93,10 @@ class SegSynthExperiment:
     def _generator(self, *parts) -> torch.Generator:
         return torch.Generator().manual_seed(int(digest([self.options.seed, *parts], 8), 16))
 
-    def eval_batches(self):
-        return self.data.eval_batches(self.settings.eval_batch, self.device)
+    def eval_batches(self, shard: Shard | None = None):
+        """(position, (images, masks)) of the evaluation batches of this process (of ``shard``)."""
+        return self.data.eval_batches(self.settings.eval_batch, self.device,
+                                      self.options.shard if shard is None else shard)
 
     def _memo(self, key: tuple, compute) -> dict:
         if key not in self.results:
@@ -103,11 +106,13 @@ class SegSynthExperiment:
     def segmentation(self, name: str, steps: int) -> dict:
         def compute():
             method, trained = self.method(name), self.trained(name)
-            counter, generator = NFECounter(trained.model), self._generator("segmentation", name, steps)
+            counter = NFECounter(trained.model)
             result = segmentation_score(
-                lambda images: method.segment(counter, images, steps, self.options.solver, generator),
-                self.eval_batches(), self.data.num_classes, self.data.ignore_index)
-            return {**result, "nfe_per_sample": counter.evaluations / result["samples"], "train_s": trained.train_s}
+                lambda images, position: method.segment(counter, images, steps, self.options.solver,
+                                                        self._generator("segmentation", name, steps, position)),
+                self.eval_batches(), self.data.num_classes, self.data.ignore_index, self.options.shard, self.device)
+            evaluations = sum(gather([counter.evaluations], self.options.shard, self.device))
+            return {**result, "nfe_per_sample": evaluations / result["samples"], "train_s": trained.train_s}
         return self._memo(("segmentation", name, steps), compute)
 
     def _features(self):
@@ -125,10 +130,13 @@ class SegSynthExperiment:
         return FEATURE_NAME, features
 
     def _synthesiser(self, name: str, steps: int, purpose: str):
+        """``synthesise(masks, key)`` whose noise is keyed by ``key`` (where the batch lies in the
+        evaluation), its NFE counter and the trained network."""
         method, trained = self.method(name), self.trained(name)
-        counter, generator = NFECounter(trained.model), self._generator(purpose, name, steps)
+        counter = NFECounter(trained.model)
 
-        def synthesise(masks):
+        def synthesise(masks, key):
+            generator = self._generator(purpose, name, steps, *key)
             return method.synthesise(counter, masks, steps, self.options.solver, generator)
 
         return synthesise, counter, trained
@@ -139,13 +147,15 @@ class SegSynthExperiment:
         def compute():
             kind, features = self._features()
             cache = Path(self.options.out) / "fd_stats" / f"{self.dataset}-{kind}-{digest(self._reference_identity())}.npz"
-            reference = reference_statistics(cache, lambda: (b[0] for b in self.eval_batches()), features)
+            reference = reference_statistics(cache, lambda: (images for _, (images, _) in self.eval_batches(Shard())),
+                                             features)
             lpips = None if lpips_available(self.options.lpips_dir) else LPIPS(self.options.lpips_dir, self.device)
             synthesise, counter, trained = self._synthesiser(name, steps, "synthesis")
             result = synthesis_score(synthesise, self.eval_batches, features, reference,
                                      self.settings.latent.get("fid_samples", 0),
-                                     None if lpips is None else lpips.paired)
-            return {**result, "nfe_per_sample": counter.evaluations / result["samples"], "train_s": trained.train_s}
+                                     None if lpips is None else lpips.paired, self.options.shard, self.device)
+            evaluations = sum(gather([counter.evaluations], self.options.shard, self.device))
+            return {**result, "nfe_per_sample": evaluations / result["samples"], "train_s": trained.train_s}
         return self._memo(("synthesis", name, steps), compute)
 
     def _reference_identity(self) -> dict:
@@ -165,7 +175,9 @@ class SegSynthExperiment:
             return {**result, "value": result["paired"]}
         net = LPIPS(self.options.lpips_dir, self.device)
         synthesise, counter, trained = self._synthesiser(name, steps, "diversity")
-        result = diversity_score(synthesise, (masks for _, masks in self.eval_batches()),
+        # every process computes the whole (small) diversity score alike; the main one stores it
+        result = diversity_score(lambda masks, position: synthesise(masks, (0, position)),
+                                 ((position, masks) for position, (_, masks) in self.eval_batches(Shard())),
                                  self.settings.diversity_samples, net.diversity, 64)
         return {**result, "nfe_per_sample": counter.evaluations / result["samples"], "train_s": trained.train_s}
 

@@ -16,22 +16,26 @@ from benchmarks.profiles import ToySettings
 from benchmarks.trained import Trained, trained_model
 from symmflow.codecs import ToyScalarCodec
 from symmflow.data.spiral import TwoSpirals
+from symmflow.distributed import Shard
 from symmflow.method import SymmFlow
 from symmflow.models.mlp import ToyMLP
 from symmflow.solver import NFECounter
 from symmflow.tasks import predict
 
 
-def train_toy(settings: ToySettings, seed: int, out: Path, device: str = "cpu", progress: bool = True) -> Trained:
-    """The trained toy MLP of ``settings`` and ``seed``, from the model cache."""
+def train_toy(settings: ToySettings, seed: int, out: Path, device: str = "cpu", progress: bool = True,
+              shard: Shard = Shard()) -> Trained:
+    """The trained toy MLP of ``settings`` and ``seed``, from the model cache (each process of a
+    run trains on its ``shard`` of every batch of fresh points)."""
     data, codec, method = TwoSpirals(settings.points_per_spiral, settings.noise), ToyScalarCodec(), \
         SymmFlow(settings.symmflow)
 
     def batches():
         generator = torch.Generator().manual_seed(seed)
         while True:
-            points, labels = data.sample(settings.batch_size, generator)
-            yield points.to(device), codec.encode(labels, generator).to(device)
+            points, labels = data.sample(settings.batch_size * shard.count, generator)
+            codes, mine = codec.encode(labels, generator), shard.rows(0, settings.batch_size)
+            yield points[mine].to(device), codes[mine].to(device)
 
     def loss(model, batch):
         return method.loss(model, *batch)
@@ -39,7 +43,7 @@ def train_toy(settings: ToySettings, seed: int, out: Path, device: str = "cpu", 
     identity = {"data": {"points_per_spiral": settings.points_per_spiral, "noise": settings.noise},
                 "settings": settings.symmflow}
     return trained_model("toy-mlp", identity, ToyMLP, loss, batches, settings.config(), out, seed=seed,
-                         device=device, progress=progress, desc="toy: train")
+                         device=device, progress=progress, desc="toy: train", shard=shard)
 
 
 @torch.no_grad()

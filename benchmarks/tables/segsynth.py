@@ -104,8 +104,10 @@ class SegSynthTable:
                 finish(cell, exp.measure(cell))
             shown = {(task, self.registry[key].label, steps): result
                      for (task, key, steps), result in exp.results.items() if self.shown(task, steps)}
-            segsynth_grid(Path(options.out) / "samples" / f"table{self.name}-{dataset}.png",
-                          next(iter(exp.eval_batches())), exp.palette, shown)
+            if options.shard.is_main:  # the previews are of the first batch, the main process's
+                _, first = next(iter(exp.eval_batches()))
+                segsynth_grid(Path(options.out) / "samples" / f"table{self.name}-{dataset}.png", first,
+                              exp.palette, shown)
 
     def shown(self, task: str, steps: int) -> bool:
         """Whether a (task, steps) result belongs in this table's sample grid."""

@@ -6,7 +6,10 @@ draws from one of these (the toy draws fresh spiral points instead).
 * :func:`draw_batches` -- independent uniform draws with replacement from tensors in memory;
 * :func:`loader_batches` -- shuffled epochs of a map-style dataset read by a ``DataLoader``.
 
-Each is a pure function of its seed, so a run is reproducible from its settings.
+Each is a pure function of its seed, so a run is reproducible from its settings.  With a
+:class:`~symmflow.distributed.Shard` of ``count`` processes each stream draws the same global
+batch of ``batch_size * count`` rows on every process and yields this process's ``batch_size``
+of them (accelerate's data parallelism: the batch size is per process).
 """
 
 from __future__ import annotations
@@ -17,22 +20,31 @@ from typing import Iterator
 import torch
 from torch import Tensor
 
+from symmflow.distributed import Shard
 
-def epoch_batches(*tensors: Tensor, batch_size: int, seed: int, device="cpu") -> Iterator[tuple[Tensor, ...]]:
+
+def _global_batches(order: Tensor, batch_size: int, shard: Shard) -> Iterator[Tensor]:
+    """This process's rows of each complete global batch of ``order``."""
+    size = batch_size * shard.count
+    for start in range(0, len(order) - size + 1, size):
+        yield order[shard.rows(start, batch_size)]
+
+
+def epoch_batches(*tensors: Tensor, batch_size: int, seed: int, device="cpu",
+                  shard: Shard = Shard()) -> Iterator[tuple[Tensor, ...]]:
     generator = torch.Generator().manual_seed(seed)
     count = len(tensors[0])
     while True:
-        order = torch.randperm(count, generator=generator)
-        for start in range(0, count - batch_size + 1, batch_size):
-            index = order[start:start + batch_size]
+        for index in _global_batches(torch.randperm(count, generator=generator), batch_size, shard):
             yield tuple(x[index].to(device) for x in tensors)
 
 
-def draw_batches(*tensors: Tensor, batch_size: int, seed: int, device="cpu") -> Iterator[tuple[Tensor, ...]]:
+def draw_batches(*tensors: Tensor, batch_size: int, seed: int, device="cpu",
+                 shard: Shard = Shard()) -> Iterator[tuple[Tensor, ...]]:
     generator = torch.Generator().manual_seed(seed)
     count = len(tensors[0])
     while True:
-        index = torch.randint(0, count, (batch_size,), generator=generator)
+        index = torch.randint(0, count, (batch_size * shard.count,), generator=generator)[shard.rows(0, batch_size)]
         yield tuple(x[index].to(device) for x in tensors)
 
 
@@ -41,13 +53,14 @@ def loader_workers() -> int:
     return min(4, os.cpu_count() or 1)
 
 
-def loader_batches(dataset, batch_size: int, seed: int, device="cpu",
-                   workers: int | None = None) -> Iterator[tuple[Tensor, ...]]:
+def loader_batches(dataset, batch_size: int, seed: int, device="cpu", workers: int | None = None,
+                   shard: Shard = Shard()) -> Iterator[tuple[Tensor, ...]]:
     from torch.utils.data import DataLoader
 
     generator = torch.Generator().manual_seed(seed)
     workers = loader_workers() if workers is None else workers
     while True:
-        for batch in DataLoader(dataset, batch_size, shuffle=True, drop_last=True, num_workers=workers,
-                                generator=generator):
+        order = torch.randperm(len(dataset), generator=generator)
+        mine = [index.tolist() for index in _global_batches(order, batch_size, shard)]
+        for batch in DataLoader(dataset, batch_sampler=mine, num_workers=workers):
             yield tuple(x.to(device) for x in batch)
