@@ -16,7 +16,7 @@ from symmflow.distributed import Shard
 from typing import Callable, Protocol
 
 
-PROFILES = ("smoke", "cpu", "paper")
+PROFILES = ("smoke", "cpu", "gpu", "paper")
 """The profiles every table defines (their settings: :mod:`benchmarks.profiles`)."""
 
 

@@ -8,6 +8,9 @@ Two studies, each against an uninterrupted run of the same command:
 * tables: ``python -m benchmarks.run --table 11 --profile smoke`` is killed at a random moment
   and run again; every cell must end with the value of the uninterrupted run.
 
+Then two processes against one (:mod:`benchmarks.processes`) and the catalogue of bad inputs
+(``tests/test_bad_input.py``, each case's message as the test run verified it).
+
 Writes ``<out>/reliability.{json,md}`` with every kill point and what the rerun found.
 """
 
@@ -108,6 +111,16 @@ def table_kills(work: Path, kills: int, rng: random.Random) -> dict:
     return {"uninterrupted_s": seconds, "cells": len(reference), "runs": rows}
 
 
+def bad_inputs(work: Path) -> list[dict]:
+    """The bad-input catalogue's cases as its test run verified them (case, command, message)."""
+    report = work / "bad-inputs.json"
+    code, _ = _run(["-m", "pytest", "-q", "-p", "no:cacheprovider", str(ROOT / "tests" / "test_bad_input.py"),
+                    "--bad-input-report", str(report)])
+    if code != 0:
+        raise RuntimeError("the bad-input catalogue failed; run python -m pytest tests/test_bad_input.py")
+    return json.loads(report.read_text())
+
+
 def main(argv=None) -> int:
     try:
         p = OneLineParser(prog="python -m benchmarks.reliability", description=__doc__.splitlines()[0])
@@ -120,11 +133,14 @@ def main(argv=None) -> int:
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    from benchmarks.processes import study
+
     rng = random.Random(args.seed)
     with tempfile.TemporaryDirectory() as work:
         record = {"training": training_kills(Path(work), args.kills, rng),
-                  "tables": table_kills(Path(work), args.kills, rng), "seed": args.seed,
-                  "provenance": provenance("cpu")}
+                  "tables": table_kills(Path(work), args.kills, rng),
+                  "processes": study(Path(work) / "processes"), "bad_inputs": bad_inputs(Path(work)),
+                  "seed": args.seed, "provenance": provenance("cpu")}
     write_atomic(args.out / "reliability.json", json.dumps(record, indent=1))
     write_atomic(args.out / "reliability.md", reliability_markdown(record))
     print(args.out / "reliability.md")

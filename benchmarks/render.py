@@ -189,7 +189,8 @@ def render(spec, cells: list[Cell], records: list[dict], options: RunOptions) ->
     quoted = quoted.drop(columns=["table", "quoted"]).fillna("") if len(quoted) else None
     out, stem = Path(options.out), f"table{spec.name}"
     written = {out / f"{stem}.csv": df.to_csv(index=False),
-               out / f"{stem}.md": markdown(df, spec.title, options, quoted, getattr(spec, "notes", ""),
+               out / f"{stem}.md": markdown(df, spec.title, options, quoted,
+                                            getattr(spec, "notes", {}).get(options.profile, ""),
                                             getattr(spec, "claims", ())),
                out / f"{stem}.tex": latex(df, spec.title)}
     if getattr(spec, "plot", None) is not None:

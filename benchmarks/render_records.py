@@ -124,4 +124,39 @@ def reliability_markdown(record: dict) -> str:
               "|---|---|---|---|---|"]
     lines += [f"| {r['killed_after_s']} | {r['cells_stored_at_kill']} | {r['finished']} | {r['values_equal']} | "
               f"{', '.join(r['stray_files']) or 'none'} |" for r in tables["runs"]]
+    if "processes" in record:
+        lines += _processes_markdown(record["processes"])
+    if "bad_inputs" in record:
+        lines += _bad_inputs_markdown(record["bad_inputs"])
     return "\n".join(lines) + "\n"
+
+
+def _processes_markdown(found: dict) -> list[str]:
+    training, evaluation = found["training"], found["evaluation"]
+    alone = evaluation["single"]
+    lines = ["", "## Two processes against one (gloo on CPU, `torchrun --standalone --nproc-per-node 2`)", "",
+             "A small regression network trained data-parallel (8 rows per process and step, AdamW, one-cycle, EMA; "
+             "`benchmarks/processes.py`), and a stand-in evaluation of 7 batches sharded 4 / 3.", "",
+             "| check | found |", "|---|---|",
+             f"| parameters bitwise equal on both ranks | {training['ranks_bitwise_equal']} |",
+             f"| largest difference to one process on the same 16-row batches | "
+             f"{training['max_diff_to_one_process']:.2e} (all-reduce rounding; training moved the parameters by up "
+             f"to {training['moved_by_training']:.2f}) |",
+             f"| largest difference of one process accumulating two halves of 8 | "
+             f"{training['max_diff_accumulated_to_one_process']:.2e} |"]
+    for rank, sharded in enumerate(evaluation["sharded"]):
+        lines.append(f"| rank {rank}: mIoU / FD / samples, sharded against one process | "
+                     f"{sharded['miou']:.6f} / {sharded['fd']:.6f} / {sharded['samples']} against "
+                     f"{alone['miou']:.6f} / {alone['fd']:.6f} / {alone['samples']} |")
+    return lines
+
+
+def _bad_inputs_markdown(cases: list[dict]) -> list[str]:
+    clean = sum(c["exit_status"] == 2 and c["nothing_written"] for c in cases)
+    lines = ["", f"## Bad input: {clean} of {len(cases)} catalogued cases got one line, exit status 2 and "
+             "nothing written", "",
+             "Every case of `tests/test_bad_input.py` that goes through the `symmflow` command, as verified by the "
+             "test run (`python -m pytest tests/test_bad_input.py --bad-input-report FILE`); `<tmp>` is the "
+             "test's folder.", "", "| case | command | message |", "|---|---|---|"]
+    lines += [f"| {c['case']} | `{c['command']}` | {c['message'].replace('|', '/')} |" for c in cases]
+    return lines

@@ -80,7 +80,9 @@ def build_parser() -> OneLineParser:
     t.add_argument("--out", type=Path, required=True, help="model folder to write")
     t.add_argument("--size", type=SIZE, default=32, help="training resolution (a multiple of 8)")
     t.add_argument("--steps", type=POSITIVE, default=2000, help="training steps")
-    t.add_argument("--batch-size", type=POSITIVE, default=32, help="images per training step")
+    t.add_argument("--batch-size", type=POSITIVE, default=32, help="images per training step (per process)")
+    t.add_argument("--gradient-accumulation-steps", type=POSITIVE, default=1,
+                   help="batches whose gradients make one step (a larger batch in the same memory)")
     t.add_argument("--lr", type=RATE, default=5e-4, help="peak learning rate (one-cycle schedule)")
     t.add_argument("--base-channels", type=CHANNELS, default=32, help="width of the U-Net's first level")
     t.add_argument("--beta", type=RATE, default=None, help="label dequantisation (default 10 masks, 4 classes)")
@@ -320,6 +322,7 @@ def train(args) -> None:
 
     from symmflow.checkpoint import save_weights
     from symmflow.data.streams import draw_batches
+    from symmflow.distributed import close, launched
     from symmflow.method import SymmFlowSettings
     from symmflow.train import TrainConfig, fit
 
@@ -336,7 +339,8 @@ def train(args) -> None:
                                 label_form="residual" if args.label_residual else "velocity",
                                 code_scale=args.code_scale)
     settings.update(size=args.size, base_channels=args.base_channels, steps=args.steps, lr=args.lr,
-                    batch_size=args.batch_size, symmflow=asdict(symmflow))
+                    batch_size=args.batch_size, gradient_accumulation_steps=args.gradient_accumulation_steps,
+                    symmflow=asdict(symmflow))
     parts, model = _parts(settings), _model(settings, device)
 
     def loss(m, batch):
@@ -344,11 +348,15 @@ def train(args) -> None:
         return parts.method.loss_on_labels(m, images, labels, parts.codec)
 
     config = TrainConfig(steps=args.steps, lr=args.lr, batch_size=args.batch_size, schedule="onecycle",
-                         warmup_steps=min(100, args.steps // 10), ema_decay=0.999 if args.steps > 2000 else 0.99)
-    result = fit(model, loss, draw_batches(images, labels, batch_size=args.batch_size, seed=0, device=device),
-                 config, device=device, desc="train")
-    save_weights(result.model, args.out, {**settings, "train_stats": result.stats}, overwrite=args.overwrite)
-    print(args.out)
+                         warmup_steps=min(100, args.steps // 10), ema_decay=0.999 if args.steps > 2000 else 0.99,
+                         gradient_accumulation_steps=args.gradient_accumulation_steps)
+    shard = launched()  # accelerate launch / torchrun: every process trains on its shard, the main one saves
+    batches = draw_batches(images, labels, batch_size=args.batch_size, seed=0, device=device, shard=shard)
+    result = fit(model, loss, batches, config, device=device, desc="train")
+    if shard.is_main:
+        save_weights(result.model, args.out, {**settings, "train_stats": result.stats}, overwrite=args.overwrite)
+        print(args.out)
+    close(shard, device)
 
 
 def segment(args) -> None:

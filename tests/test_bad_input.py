@@ -72,16 +72,21 @@ def no_work(monkeypatch):
 
 
 @pytest.fixture
-def refused(capsys, tmp_path, no_work):
-    """``refused(argv, needle)``: exit 2, one ``error:`` line holding ``needle``, nothing new under tmp_path."""
+def refused(capsys, tmp_path, no_work, request, bad_input_log):
+    """``refused(argv, needle)``: exit 2, one ``error:`` line holding ``needle``, nothing new under
+    tmp_path; each verified case is logged for the reliability report."""
     def check(argv, needle: str) -> str:
         capsys.readouterr()
         before = _tree(tmp_path)
-        assert main([str(a) for a in argv]) == 2
+        code = main([str(a) for a in argv])
         err = capsys.readouterr().err.strip()
+        assert code == 2, err
         assert err.startswith("error:") and "\n" not in err and "Traceback" not in err, err
         assert needle in err, err
         assert _tree(tmp_path) == before
+        shown = " ".join(str(a).replace(str(tmp_path), "<tmp>") for a in argv)
+        bad_input_log.append({"case": request.node.name, "command": f"symmflow {shown}", "exit_status": code,
+                              "message": err.replace(str(tmp_path), "<tmp>"), "nothing_written": True})
         return err
 
     return check

@@ -22,7 +22,7 @@ from benchmarks.experiments.classification import (CROSS_ENTROPY, DIFFUSION_CLAS
                                                    ClassificationExperiment)
 from benchmarks.grids import class_grid
 from benchmarks.methods import METHODS
-from benchmarks.profiles import CLASSIFICATION, ClassificationSettings
+from benchmarks.profiles import CLASSIFICATION, GPU_BUDGET_NOTE, ClassificationSettings
 from symmflow.data import classification as data
 
 TABLE11_STEPS = (1, 2, 5, 10, 20, 25, 50)
@@ -67,9 +67,8 @@ class ClassificationTable:
     def __init__(self, settings: dict[str, tuple[ClassificationSettings, ...]] | None = None):
         self.settings = CLASSIFICATION if settings is None else settings
 
-    @property
-    def notes(self) -> str:
-        return CPU_NOTE
+    notes = {"smoke": CPU_NOTE, "cpu": CPU_NOTE, "gpu": GPU_BUDGET_NOTE}
+    """What a table's notes say per profile (the paper profile keeps the authors' settings)."""
 
     def _cell(self, s: ClassificationSettings, options: RunOptions, method: str, steps, measure: str,
               shown: str | None = None, uses: tuple[str, ...] | None = None, **params) -> Cell:

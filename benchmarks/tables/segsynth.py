@@ -24,7 +24,7 @@ from benchmarks.experiments.segsynth import SegSynthExperiment, synthesis_metric
 from benchmarks.datasets import DATASETS
 from benchmarks.grids import segsynth_grid
 from benchmarks.methods import METHODS
-from benchmarks.profiles import SEGSYNTH, SegSynthSettings
+from benchmarks.profiles import GPU_BUDGET_NOTE, SEGSYNTH, SegSynthSettings
 from symmflow.metrics import PROTOCOLS, inception_available, lpips_available
 from symmflow.models.features import NAME as FEATURE_NAME
 
@@ -53,7 +53,8 @@ class SegSynthTable:
 
     name = title = ""
     plot = None
-    notes = SCENE_NOTE
+    notes = {"smoke": SCENE_NOTE, "cpu": SCENE_NOTE, "gpu": GPU_BUDGET_NOTE}
+    """What a table's notes say per profile (the paper profile keeps the authors' settings)."""
 
     def __init__(self, settings: dict[str, SegSynthSettings] | None = None, methods: dict | None = None):
         """``settings`` per profile (default: :data:`~benchmarks.profiles.SEGSYNTH`); ``methods``
