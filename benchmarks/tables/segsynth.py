@@ -39,13 +39,14 @@ FRECHET = ("FID", f"FD-{FEATURE_NAME}")
 
 SCENE_NOTE = (
     "cpu profile deviations from the authors' settings, each measured (results/cpu/segmentation-design.md, "
-    "docs/step-curve.md): masks coded one +-3 channel per class instead of palette colours (with palette "
-    "colours and the authors' sampler SymmFlow reached 4.1 mIoU on this budget; +-1 per class fell from 78.5 "
-    "mIoU at one step to 21.9 at 25, +-3 keeps 77.2 and 67.6 but raises FD-scenenet at 25 steps from 0.030 "
-    "to 0.085); the label velocity predicted as a residual on y_t; 60% of each batch drawn at t in [0.9, 1] "
-    "and trained on the label alone; lr 2e-3 and 2,400 steps of 32 for SymmFlow, SemFlow and the SS U-Net "
-    "alike; a base-32 pixel U-Net on the 32 px scene set built from the bundled MNIST digits instead of "
-    "Stable Diffusion's latent space. The paper profile keeps the authors' settings.")
+    "docs/step-curve.md): masks coded one +-2 channel per class instead of palette colours (with palette "
+    "colours and the authors' sampler SymmFlow reached 4.1 mIoU on this budget); the code's scale chosen on "
+    "the whole step curve, seed 0, mIoU at 1 / 2 / 5 / 25 steps and FD-scenenet at 25: +-1 78.5 / 46.4 / - / "
+    "21.9 and 0.030, +-2 80.3 / 75.8 / 69.7 / 64.9 and 0.026, +-3 77.2 / 74.9 / 69.8 / 67.6 and 0.085; the "
+    "label velocity predicted as a residual on y_t; 60% of each batch drawn at t in [0.9, 1] and trained on "
+    "the label alone; lr 2e-3 and 2,400 steps of 32 for SymmFlow, SemFlow and the SS U-Net alike; a base-32 "
+    "pixel U-Net on the 32 px scene set built from the bundled MNIST digits instead of Stable Diffusion's "
+    "latent space. The paper profile keeps the authors' settings.")
 
 
 class SegSynthTable:
