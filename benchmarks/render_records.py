@@ -1,7 +1,7 @@
 """Markdown of the study records: the design comparisons and the integrator's overhead.
 
 Each study module (:mod:`benchmarks.classification_design`, :mod:`benchmarks.segmentation_design`,
-:mod:`benchmarks.solver_overhead`) defines and runs its measurements; what a reader sees of
+:mod:`benchmarks.perf`) defines and runs its measurements; what a reader sees of
 their stored records is written here.
 """
 
@@ -92,22 +92,12 @@ def write_segmentation_summary(out: Path, order: list[str]) -> None:
     write_atomic(out / "segmentation-design.md", segmentation_design_markdown(records))
 
 
-def solver_overhead_markdown(df, rounds: int, limit: float) -> str:
-    """The Euler integrator's overhead table (``python -m benchmarks.solver_overhead``)."""
-    view = df[["network", "steps", "nfe", "forward_s", "integrate_s", "ratio", "within_limit"]]
-    text = ["# Euler integrator overhead", "",
-            f"Median over {rounds} interleaved rounds after 3 warm-up rounds; ratio = integrate / "
-            f"(NFE x bare forward), target <= {limit}. Commit {df['git_commit'].iloc[0]}, {df['device'].iloc[0]}.", "",
-            view.to_markdown(index=False, floatfmt=".4g"), ""]
-    return "\n".join(text)
-
-
 def reliability_markdown(record: dict) -> str:
     """The kill-and-resume record (``python -m benchmarks.reliability``)."""
     training, tables = record["training"], record["tables"]
     ok_training = sum(r["finished"] and r["bitwise_equal"] for r in training["runs"])
     ok_tables = sum(r["finished"] and r["values_equal"] and not r["stray_files"] for r in tables["runs"])
-    lines = ["# Kill and resume", "",
+    lines = ["# Reliability: kill and resume, two processes, bad input", "",
              f"Commit {record['provenance']['git_commit']}, {record['provenance']['device']}; kill moments drawn "
              f"with seed {record['seed']}; command: `python -m benchmarks.reliability`.", "",
              f"## Training: {ok_training} of {len(training['runs'])} resumed to bitwise the same weights", "",
@@ -160,3 +150,45 @@ def _bad_inputs_markdown(cases: list[dict]) -> list[str]:
              "test's folder.", "", "| case | command | message |", "|---|---|---|"]
     lines += [f"| {c['case']} | `{c['command']}` | {c['message'].replace('|', '/')} |" for c in cases]
     return lines
+
+
+def perf_markdown(df, profiles: dict[str, str], rounds: int, warmup: int, targets: dict) -> str:
+    """The performance record against the limit and the peers (``python -m benchmarks.perf``)."""
+    first = df.iloc[0]
+    lines = ["# Performance against the limit and the peers", "",
+             f"Commit {first['git_commit']}, {first['device']}, {first['versions']}. Every contender timed in one "
+             f"process, interleaved round by round; medians of {rounds} rounds after {warmup} warm-up rounds "
+             "(classification: 3 after 1), spread as the interquartile range. Command: "
+             "`python -m benchmarks.perf`.", ""]
+    sampling = df[df["case"] == "sampling"]
+    if len(sampling):
+        view = sampling[["network", "method", "steps", "nfe", "symmflow_s", "limit_s", "flow_matching_s",
+                         "ratio_to_limit", "ratio_to_flow_matching"]]
+        worst_limit, worst_peer = sampling["ratio_to_limit"].max(), sampling["ratio_to_flow_matching"].max()
+        lines += ["## Sampling", "",
+                  f"`symmflow.solver.integrate` against NFE x one bare forward (the limit; target <= "
+                  f"{targets['limit']}) and flow_matching's `ODESolver` on the same network and joint state "
+                  f"(target <= {targets['flow_matching']}). Largest ratios: {worst_limit:.3f} to the limit, "
+                  f"{worst_peer:.3f} to flow_matching.", "", view.to_markdown(index=False, floatfmt=".4g"), ""]
+    training = df[df["case"] == "training step"]
+    if len(training):
+        row = training.iloc[0]
+        lines += ["## Training step", "",
+                  f"One SymmFlow step (eq. 3, the authors' channel label) against one `torchcfm` "
+                  f"`ConditionalFlowMatcher` step, {row['network']}, AdamW: {1000 * row['symmflow_s']:.1f} ms "
+                  f"against {1000 * row['torchcfm_s']:.1f} ms, ratio {row['ratio_to_torchcfm']:.3f} (target <= "
+                  f"{targets['torchcfm']}); parameters {row['parameters_symmflow']:,} against "
+                  f"{row['parameters_torchcfm']:,} (the label channel in and out).", ""]
+        for name, table in profiles.items():
+            lines += [f"Profile of the {name} step (5 steps, self CPU time):", "", "```", table.strip(), "```", ""]
+    classification = df[df["case"] == "classification"]
+    if len(classification):
+        one = classification[classification["method"] == "SymmFlow, 1 step"].iloc[0]
+        view = classification[["method", "images", "nfe", "per_image_s", "per_image_iqr_s"]].copy()
+        view["speed-up of SymmFlow at 1 step"] = view["per_image_s"] / one["per_image_s"]
+        view["NFE ratio"] = view["nfe"] / one["nfe"]
+        view["speed-up / NFE ratio"] = view["speed-up of SymmFlow at 1 step"] / view["NFE ratio"]
+        lines += ["## Classification against the Diffusion Classifier", "",
+                  f"Per-image time and counted NFE on the same U-Net layout (target: speed-up >= "
+                  f"{targets['nfe_ratio']} x the NFE ratio).", "", view.to_markdown(index=False, floatfmt=".4g"), ""]
+    return "\n".join(lines)

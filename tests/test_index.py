@@ -50,13 +50,13 @@ def test_embeds_existing_plot_and_grids_not_missing_plot(folder):
     (folder / "samples" / "table5-scenes.png").write_bytes(b"png")
     (folder / "samples" / "table11-other.png").write_bytes(b"png")
     (folder / "table5.md").write_text("# Table 5: x\n")
-    (folder / "solver_overhead.md").write_text("# Euler integrator overhead\n")
+    (folder / "perf.md").write_text("# Performance against the limit and the peers\n")
     page = render_index(folder).read_text()
     table5 = page[page.index("## Table 5"):page.index("## Table 11")]
     assert "![Table 5](table5.png)" in table5 and "(samples/table5-scenes.png)" in table5
     assert "table11-other" not in table5 and "[table5.md](table5.md)" in table5
     assert "table1.png" not in page and "table2.png" not in page
-    assert "[solver_overhead.md](solver_overhead.md): Euler integrator overhead" in page
+    assert "[perf.md](perf.md): Performance against the limit and the peers" in page
     assert "](/" not in page and f"]({folder}" not in page  # relative links only
 
 

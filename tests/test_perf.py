@@ -1,16 +1,32 @@
-"""Timing checks, kept out of the default run (``pytest -m perf``): medians, ratios, warm-ups."""
+"""Timing checks, kept out of the default run (``pytest -m perf``): medians, ratios, warm-ups;
+the same cases as ``python -m benchmarks.perf``."""
 
 import pytest
-import torch
 
-from benchmarks.solver_overhead import LIMIT, overhead
-from symmflow.models.mlp import ToyMLP
+from benchmarks import perf
 
 
 @pytest.mark.perf
-@pytest.mark.parametrize("steps", [10, 50])
-def test_euler_adds_nothing_measurable_to_the_network_calls(steps):
-    torch.manual_seed(0)
-    result = overhead(ToyMLP().eval(), torch.randn(10_000, 2), torch.randn(10_000, 1), steps, rounds=25)
-    assert result["nfe"] == steps
-    assert result["ratio"] <= LIMIT, result
+def test_the_sampler_is_at_the_limit_and_no_slower_than_flow_matching():
+    rows = perf.sampling(rounds=15, warmup=3, steps=(10, 50))
+    for row in rows:
+        assert row["ratio_to_limit"] <= perf.TARGETS["limit"], row
+        if not row["skipped"]:
+            assert row["ratio_to_flow_matching"] <= perf.TARGETS["flow_matching"] * 1.02, row  # 2% timing noise
+
+
+@pytest.mark.perf
+def test_a_symmflow_training_step_costs_what_a_flow_matching_step_costs():
+    pytest.importorskip("torchcfm", reason="needs the perf extra")
+    (row,), _ = perf.training_step(rounds=15, warmup=3)
+    assert row["ratio_to_torchcfm"] <= perf.TARGETS["torchcfm"], row
+
+
+@pytest.mark.perf
+def test_classification_speed_up_follows_the_nfe_ratio():
+    rows = {r["method"]: r for r in perf.classification(rounds=2, warmup=1, images=64, dc_images=1)}
+    one = rows["SymmFlow, 1 step"]
+    published = next(r for name, r in rows.items() if name.startswith("Diffusion Classifier, 50 t"))
+    assert one["nfe"] == 1 and published["nfe"] == 2750
+    speed_up = published["per_image_s"] / one["per_image_s"]
+    assert speed_up >= perf.TARGETS["nfe_ratio"] * published["nfe"], speed_up

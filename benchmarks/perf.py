@@ -1,0 +1,289 @@
+"""SymmFlow's speed against the limit and the libraries a user would otherwise pick:
+``python -m benchmarks.perf --out results/cpu``.
+
+Every case is timed in this one process, interleaved round by round (so a slow spell of the
+machine hits every contender alike), and compared as medians after a warm-up; the spread is
+the interquartile range.  Writes ``<out>/perf.{csv,md}``.
+
+* sampling: :func:`symmflow.solver.integrate` (Euler, midpoint; 1 / 10 / 50 steps) against
+  (a) the limit -- NFE x one bare forward of the same network on the same batch -- and (b)
+  facebookresearch's ``flow_matching`` ``ODESolver`` driving the same network over the same
+  joint state, on the toy MLP and a pixel U-Net;
+* training step: one SymmFlow step (eq. 3, the authors' channel label: forward, backward,
+  AdamW) against one standard conditional flow-matching step of ``torchcfm``'s
+  ``ConditionalFlowMatcher`` on the same U-Net layout and batch, with the profile of each
+  (where the difference goes: the label channel, the second loss term);
+* classification: images/s and counted NFE per image of SymmFlow at 1 and 25 steps against
+  the Diffusion Classifier at its published adaptive schedule and a reduced one, on the same
+  backbone; the speed-up against the NFE ratio.
+
+The peers come with the ``perf`` extra (``flow_matching``, ``torchcfm``; they need
+torch 2.14.1); where one is absent its rows are recorded as skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from benchmarks.provenance import provenance
+from benchmarks.store import write_atomic
+from symmflow.errors import OneLineParser, UsageError
+from symmflow.solver import NFECounter, integrate
+
+TARGETS = {"limit": 1.05, "flow_matching": 1.0, "torchcfm": 1.15, "nfe_ratio": 0.9}
+"""Issue targets: sampler <= 1.05 x the limit and <= 1.0 x flow_matching's ODESolver; a training
+step <= 1.15 x torchcfm's; the speed-up over the Diffusion Classifier >= 0.9 x the NFE ratio."""
+
+
+def missing(module: str) -> str | None:
+    """Why peer ``module`` cannot be measured here (None: it can)."""
+    if importlib.util.find_spec(module) is None:
+        return f"{module} is not installed; install the perf extra (it needs torch==2.14.1)"
+    return None
+
+
+def interleaved(contenders: dict[str, Callable[[], object]], rounds: int, warmup: int) -> dict[str, dict]:
+    """Median and interquartile range of each contender's wall seconds, timed in turn each round."""
+    times: dict[str, list[float]] = {name: [] for name in contenders}
+    for r in range(warmup + rounds):
+        for name, fn in contenders.items():
+            start = time.perf_counter()
+            fn()
+            elapsed = time.perf_counter() - start
+            if r >= warmup:
+                times[name].append(elapsed)
+    result = {}
+    for name, values in times.items():
+        q = statistics.quantiles(values, n=4) if len(values) > 1 else [values[0]] * 3
+        result[name] = {"median_s": statistics.median(values), "iqr_s": q[2] - q[0]}
+    return result
+
+
+# ---------------------------------------------------------------- sampling
+
+
+class _JointState(nn.Module):
+    """flow_matching's ``ModelWrapper`` interface over the joint state [x, y] flattened into one
+    tensor: ``forward(x=state, t=t)`` -> its velocity, through the same (counted) network."""
+
+    def __init__(self, velocity, x_shape: tuple[int, ...], y_shape: tuple[int, ...]):
+        super().__init__()
+        self.velocity, self.x_shape, self.y_shape = velocity, x_shape, y_shape
+        self.split = int(torch.tensor(x_shape[1:]).prod())
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, **extras) -> torch.Tensor:
+        n = x.shape[0]
+        vx, vy = self.velocity(x[:, :self.split].reshape(self.x_shape), x[:, self.split:].reshape(self.y_shape),
+                               t.reshape(1).expand(n))
+        return torch.cat([vx.reshape(n, -1), vy.reshape(n, -1)], 1)
+
+
+def sampling_cases():
+    from symmflow.models.mlp import ToyMLP
+    from symmflow.models.pixel_unet import ConcatVelocity, UNetConfig, pixel_unet
+
+    torch.manual_seed(0)
+    yield "toy MLP, 10,000 points", ToyMLP().eval(), torch.randn(10_000, 2), torch.randn(10_000, 1)
+    unet = pixel_unet(UNetConfig(base_channels=16, multipliers=(1, 2), layers_per_block=1, norm_groups=8), 2, 2, 32)
+    yield ("pixel U-Net (base 16), 8 images 32x32", ConcatVelocity(unet.eval(), x_channels=1),
+           torch.randn(8, 1, 32, 32), torch.randn(8, 1, 32, 32))
+
+
+@torch.no_grad()
+def sampling(rounds: int, warmup: int, steps=(1, 10, 50), methods=("euler", "midpoint")) -> list[dict]:
+    why = missing("flow_matching")
+    rows = []
+    for network, velocity, x, y in sampling_cases():
+        t = torch.ones(x.shape[0])
+        for method in methods:
+            for k in steps:
+                ours = NFECounter(velocity)
+                integrate(ours, x, y, direction="infer", steps=k, method=method)
+                nfe = ours.calls
+
+                def limit():
+                    for _ in range(nfe):
+                        velocity(x, y, t)
+
+                contenders = {"symmflow": lambda: integrate(velocity, x, y, direction="infer", steps=k, method=method),
+                              "limit": limit}
+                if why is None:
+                    from flow_matching.solver import ODESolver
+
+                    joint = torch.cat([x.reshape(len(x), -1), y.reshape(len(y), -1)], 1)
+                    peer = NFECounter(velocity)
+                    solver = ODESolver(velocity_model=_JointState(peer, tuple(x.shape), tuple(y.shape)))
+                    grid = torch.tensor([1.0, 0.0])
+                    solver.sample(x_init=joint, step_size=1 / k, method=method, time_grid=grid)
+                    if peer.calls != nfe:
+                        raise RuntimeError(f"flow_matching took {peer.calls} NFE where SymmFlow took {nfe}")
+                    contenders["flow_matching"] = lambda: solver.sample(x_init=joint, step_size=1 / k, method=method,
+                                                                        time_grid=grid)
+                timed = interleaved(contenders, rounds, warmup)
+                row = {"case": "sampling", "network": network, "method": method, "steps": k, "nfe": nfe,
+                       **{f"{name}_s": v["median_s"] for name, v in timed.items()},
+                       **{f"{name}_iqr_s": v["iqr_s"] for name, v in timed.items()}}
+                row["ratio_to_limit"] = row["symmflow_s"] / row["limit_s"]
+                row["ratio_to_flow_matching"] = row["symmflow_s"] / row["flow_matching_s"] if why is None else None
+                row["skipped"] = why or ""
+                rows.append(row)
+    return rows
+
+
+# ---------------------------------------------------------------- training step
+
+
+def training_step(rounds: int, warmup: int, batch: int = 64) -> tuple[list[dict], dict[str, str]]:
+    """SymmFlow's step against torchcfm's on the same U-Net layout; rows and each step's profile."""
+    from benchmarks.methods import Problem
+    from benchmarks.methods.symmflow import SymmFlowMethod
+    from symmflow.method import AUTHORS
+    from symmflow.models.pixel_unet import UNetConfig, pixel_unet
+
+    unet = UNetConfig(base_channels=16, multipliers=(1, 2, 2), layers_per_block=1, head_channels=32, norm_groups=8)
+    torch.manual_seed(0)
+    images, labels = torch.rand(batch, 1, 32, 32) * 2 - 1, torch.randint(0, 10, (batch,))
+    symmflow = SymmFlowMethod(Problem("mnist", 1, 32, 10, unet), AUTHORS)
+    ours = symmflow.build().train()
+    theirs = pixel_unet(unet, 1, 1, 32).train()
+    steps = {"symmflow": _step(ours, lambda m: symmflow.loss(m, (images, labels)).total)}
+    why = missing("torchcfm")
+    if why is None:
+        from torchcfm.conditional_flow_matching import ConditionalFlowMatcher
+
+        matcher = ConditionalFlowMatcher(sigma=0.0)
+
+        def cfm_loss(model):
+            t, xt, ut = matcher.sample_location_and_conditional_flow(torch.randn_like(images), images)
+            return ((model(xt, t).sample - ut) ** 2).mean()
+
+        steps["torchcfm"] = _step(theirs, cfm_loss)
+    timed = interleaved(steps, rounds, warmup)
+    row = {"case": "training step", "network": f"pixel U-Net (base 16), batch {batch} of 32x32",
+           "method": "AdamW", "steps": 1, "nfe": 1,
+           **{f"{name}_s": v["median_s"] for name, v in timed.items()},
+           **{f"{name}_iqr_s": v["iqr_s"] for name, v in timed.items()},
+           "parameters_symmflow": sum(p.numel() for p in ours.parameters()),
+           "parameters_torchcfm": sum(p.numel() for p in theirs.parameters()),
+           "ratio_to_torchcfm": timed["symmflow"]["median_s"] / timed["torchcfm"]["median_s"] if why is None else None,
+           "skipped": why or ""}
+    return [row], {name: _profile(step) for name, step in steps.items()}
+
+
+def _step(model: nn.Module, loss: Callable[[nn.Module], torch.Tensor]) -> Callable[[], None]:
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+
+    def step():
+        optimizer.zero_grad(set_to_none=True)
+        loss(model).backward()
+        optimizer.step()
+
+    return step
+
+
+def _profile(step: Callable[[], None], repeats: int = 5, rows: int = 8) -> str:
+    from torch.profiler import ProfilerActivity, profile
+
+    step()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(repeats):
+            step()
+    return prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows)
+
+
+# ---------------------------------------------------------------- classification against the Diffusion Classifier
+
+
+@torch.no_grad()
+def classification(rounds: int = 3, warmup: int = 1, images: int = 64, dc_images: int = 2) -> list[dict]:
+    """Per-image time and counted NFE of SymmFlow (1, 25 steps; a batch of ``images``) and the
+    Diffusion Classifier (published and reduced schedules; ``dc_images``, which it already
+    evaluates in batches of 500 rows), each on the cpu profile's U-Net layout.  Three rounds:
+    one pass of the published schedule costs seconds per image on a CPU."""
+    from baselines.diffusion_classifier import PUBLISHED, Schedule
+    from benchmarks.methods import METHODS, Problem
+    from benchmarks.profiles import CPU_UNET
+    from symmflow.method import AUTHORS
+
+    torch.manual_seed(0)
+    batch = torch.rand(images, 1, 32, 32) * 2 - 1
+    few = batch[:dc_images]
+    problem = Problem("mnist", 1, 32, 10, CPU_UNET)
+    symmflow, dc = METHODS["symmflow"](problem, AUTHORS), METHODS["diffusion-classifier"](problem)
+    networks = {"symmflow": NFECounter(symmflow.build().eval()), "dc": NFECounter(dc.build().eval())}
+    generator = torch.Generator().manual_seed(0)
+    contenders = {
+        "SymmFlow, 1 step": ("symmflow", lambda: symmflow.classify(networks["symmflow"], batch, 1, "euler", generator)),
+        "SymmFlow, 25 steps": ("symmflow", lambda: symmflow.classify(networks["symmflow"], batch, 25, "euler",
+                                                                      generator)),
+        f"Diffusion Classifier, {PUBLISHED.label()}": ("dc", lambda: dc.classify(networks["dc"], few, PUBLISHED,
+                                                                                  "euler", generator)),
+    }
+    reduced = Schedule((10, 50), (3, 1))
+    contenders[f"Diffusion Classifier, {reduced.label()}"] = (
+        "dc", lambda: dc.classify(networks["dc"], few, reduced, "euler", generator))
+    count = {name: images if network == "symmflow" else dc_images for name, (network, _) in contenders.items()}
+    nfe = {}
+    for name, (network, fn) in contenders.items():  # one untimed pass each, to count its NFE
+        networks[network].reset()
+        fn()
+        nfe[name] = networks[network].evaluations / count[name]
+    timed = interleaved({name: fn for name, (_, fn) in contenders.items()}, rounds, warmup)
+    return [{"case": "classification", "network": "cpu-profile U-Net (base 16), 32x32", "method": name,
+             "images": count[name], "nfe": nfe[name], "per_image_s": timed[name]["median_s"] / count[name],
+             "per_image_iqr_s": timed[name]["iqr_s"] / count[name], "skipped": ""} for name in contenders]
+
+
+# ---------------------------------------------------------------- the command
+
+
+def main(argv=None) -> int:
+    parser = OneLineParser(prog="python -m benchmarks.perf", description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("results/cpu"))
+    parser.add_argument("--rounds", type=int, default=20, help="timed rounds per case after the warm-up (default 20)")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed rounds first (default 3)")
+    parser.add_argument("--only", default="sampling,training,classification",
+                        help="which cases, comma-separated (default: all)")
+    try:
+        args = parser.parse_args(argv)
+        if args.rounds < 2 or args.warmup < 0:
+            raise UsageError(f"--rounds {args.rounds} --warmup {args.warmup}: use at least 2 rounds, e.g. --rounds 20")
+        wanted = [w.strip() for w in args.only.split(",") if w.strip()]
+        unknown = [w for w in wanted if w not in ("sampling", "training", "classification")]
+        if unknown or not wanted:
+            raise UsageError(f"--only {args.only!r}: choose from sampling, training, classification")
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    rows, profiles = [], {}
+    for case in tqdm(wanted, desc="perf"):
+        if case == "sampling":
+            rows += sampling(args.rounds, args.warmup)
+        elif case == "training":
+            found, profiles = training_step(args.rounds, args.warmup)
+            rows += found
+        else:
+            rows += classification()
+    df = pd.DataFrame(rows)
+    for key, value in provenance("cpu").items():
+        df[key] = value
+    write_atomic(args.out / "perf.csv", df.to_csv(index=False))
+    from benchmarks.render_records import perf_markdown
+
+    write_atomic(args.out / "perf.md", perf_markdown(df, profiles, args.rounds, args.warmup, TARGETS))
+    print(args.out / "perf.md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
