@@ -177,8 +177,8 @@ def perf_markdown(df, profiles: dict[str, str], rounds: int, warmup: int, target
                   f"One SymmFlow step (eq. 3, the authors' channel label) against one `torchcfm` "
                   f"`ConditionalFlowMatcher` step, {row['network']}, AdamW: {1000 * row['symmflow_s']:.1f} ms "
                   f"against {1000 * row['torchcfm_s']:.1f} ms, ratio {row['ratio_to_torchcfm']:.3f} (target <= "
-                  f"{targets['torchcfm']}); parameters {row['parameters_symmflow']:,} against "
-                  f"{row['parameters_torchcfm']:,} (the label channel in and out).", ""]
+                  f"{targets['torchcfm']}); parameters {int(row['parameters_symmflow']):,} against "
+                  f"{int(row['parameters_torchcfm']):,} (the label channel in and out).", ""]
         for name, table in profiles.items():
             lines += [f"Profile of the {name} step (5 steps, self CPU time):", "", "```", table.strip(), "```", ""]
     classification = df[df["case"] == "classification"]

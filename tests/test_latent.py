@@ -1,7 +1,5 @@
 """Latent SymmFlow from a tiny random-weight Stable Diffusion folder in diffusers layout."""
 
-import json
-
 import pytest
 import torch
 
@@ -15,32 +13,11 @@ from symmflow.tasks import generate, predict
 PALETTE = PaletteCodec([(0, 0, 0), (255, 0, 0), (0, 0, 255)], beta=10)
 
 
-def tiny_sd_folder(root, in_channels=4):
-    from diffusers import AutoencoderKL, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+def tiny_sd_folder(root, in_channels: int = 4):
+    """A toy-size Stable Diffusion folder in diffusers layout (random weights)."""
+    from benchmarks.standins import write_sd_folder
 
-    torch.manual_seed(0)
-    UNet2DConditionModel(
-        sample_size=8, in_channels=in_channels, out_channels=4, block_out_channels=(32, 64),
-        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
-        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), layers_per_block=1,
-        cross_attention_dim=32, attention_head_dim=8, norm_num_groups=32,
-    ).save_pretrained(root / "unet")
-    AutoencoderKL(
-        in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 2,
-        up_block_types=("UpDecoderBlock2D",) * 2, block_out_channels=(32, 32), latent_channels=4,
-        norm_num_groups=32, sample_size=16, scaling_factor=0.18215,
-    ).save_pretrained(root / "vae")
-    CLIPTextModel(CLIPTextConfig(vocab_size=50, hidden_size=32, intermediate_size=37, num_attention_heads=4,
-                                 num_hidden_layers=2, max_position_embeddings=77, bos_token_id=0,
-                                 eos_token_id=1, pad_token_id=1)).save_pretrained(root / "text_encoder")
-    tok = root / "tokenizer_files"
-    tok.mkdir()
-    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1, **{c: i + 2 for i, c in enumerate("abcdefgh")}}
-    (tok / "vocab.json").write_text(json.dumps(vocab))
-    (tok / "merges.txt").write_text("#version: 0.2\n")
-    CLIPTokenizer(str(tok / "vocab.json"), str(tok / "merges.txt")).save_pretrained(root / "tokenizer")
-    return root
+    return write_sd_folder(root, "tiny", in_channels)
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Everything the gpu profile and the paper profile's full-size check need a GPU for, in one run
+# (sized for about 10 minutes on one H100 / H200):
+#   1. Tables 2, 3, 4, 5 and 11 on the gpu profile -- the authors' settings without deviation on
+#      the offline data -- the two table groups side by side on the one GPU (they share the
+#      results folder safely: atomic cells, one training per network);
+#   2. the paper profile's latent SymmFlow training step at full size (SD 2.1-base-sized U-Net
+#      and VAE with random weights, 512 px, batch 32 per GPU, bf16): samples/s, peak memory,
+#      whether bf16 holds, and the GPU-hours of the published budgets.
+# Usage: bash benchmarks/gpu_session.sh [OUT]   (default results/gpu)
+set -euo pipefail
+OUT=${1:-results/gpu}
+WORK=$(mktemp -d)
+python -m benchmarks.run --table 3,11 --profile gpu --device cuda --out "$OUT" --no-progress > "$WORK/tables-3-11.log" 2>&1 &
+CLASSIFICATION=$!
+python -m benchmarks.run --table 2,4,5 --profile gpu --device cuda --out "$OUT" --no-progress > "$WORK/tables-2-4-5.log" 2>&1 &
+SEGMENTATION=$!
+python -m benchmarks.standins --out "$WORK/standins" --scale sd21 --images 64 --size 512
+STATUS=0
+wait "$CLASSIFICATION" || STATUS=$?
+wait "$SEGMENTATION" || STATUS=$?
+cp "$WORK"/tables-*.log "$OUT"/ || true
+python -m benchmarks.latent_throughput --pretrained "$WORK/standins/sd21" --data-root "$WORK/standins/data" \
+    --device cuda --batch 32 --steps 20 --warmup 3 --out "$OUT"
+exit "$STATUS"
