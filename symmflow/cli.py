@@ -96,8 +96,8 @@ def build_parser() -> OneLineParser:
     t.add_argument("--mask-code", choices=("palette", "per-class"), default="palette",
                    help="segmentation: masks as palette colours (authors) or one +-1 channel per class")
     t.add_argument("--code-scale", type=RATE, default=1.0,
-                   help="with --mask-code per-class: the code is +-scale (3 keeps many-step segmentation from "
-                        "drifting on small budgets; see docs/step-curve.md)")
+                   help="with --mask-code per-class: the code is +-scale (2 keeps many-step segmentation from "
+                        "drifting on small budgets and synthesises best; see docs/step-curve.md)")
     helps = {"segment": "image files -> mask PNGs", "synthesise": "mask PNGs -> images",
              "classify": "image files -> class per file", "sample": "class ids -> images"}
     for name, help in helps.items():
