@@ -1,11 +1,14 @@
-"""Time and peak memory of one-step SymmFlow classification, in a fresh process.
+"""Time and peak memory of recognition against the number of classes, in a fresh process.
 
-``python -m benchmarks.footprint '<json>'`` builds the SymmFlow classifier for the
-given number of classes, classifies ``images`` random images in batches of ``batch`` at
-one Euler step, and prints JSON: the median milliseconds per image (after a warm-up) and
-the growth of the process's peak resident memory during classification (after one
-image has initialised the kernels).  A fresh process
-per measurement keeps one run's allocations out of the next one's peak.
+``python -m benchmarks.footprint '<json>'`` builds, for the given number of classes, the
+network of ``task`` -- ``classification`` (SymmFlow's classifier, one Euler step; the
+default), ``segmentation`` (SymmFlow on a palette of that many colours, one Euler step) or
+``diffusion-classifier`` (the class-conditional flow-matching network under the Diffusion
+Classifier's ``schedule``, whose NFE grows with the classes) -- runs it on ``images`` random
+images in batches of ``batch``, and prints JSON: the median milliseconds per image (after a
+warm-up), the counted NFE per image and the growth of the process's peak resident memory
+(after one image has initialised the kernels).  A fresh process per measurement keeps one
+run's allocations out of the next one's peak.
 """
 
 from __future__ import annotations
@@ -26,27 +29,22 @@ def _rss_mib() -> float:
 def measure(spec: dict) -> dict:
     import torch
 
-    from symmflow.method import SymmFlow, SymmFlowSettings
     from symmflow.models.pixel_unet import UNetConfig
-    from symmflow.solver import NFECounter
-    from symmflow.tasks import predict
 
     torch.manual_seed(0)
     unet = UNetConfig(**{**spec["unet"], "multipliers": tuple(spec["unet"]["multipliers"])})
-    method = SymmFlow(SymmFlowSettings(**spec["symmflow"]))
-    codec = method.class_codec(spec["classes"], spec["size"])
-    label_shape = method.label_shape(codec, spec["size"], dense=False)
-    model = method.network(unet, spec["channels"], label_shape, spec["size"]).eval()
     images = torch.rand(spec["images"], spec["channels"], spec["size"], spec["size"]) * 2 - 1
-    counter = NFECounter(model)
+    predict_batch = _predictor(spec, unet)
+    counter = predict_batch.counter
 
     def run():
         with torch.no_grad():
             for chunk in images.split(spec["batch"]):
-                predict(counter, chunk, codec, label_shape, steps=1)
+                predict_batch(chunk)
 
     with torch.no_grad():  # initialise the kernels on one image, outside the measurement
-        predict(model, images[:1], codec, label_shape, steps=1)
+        predict_batch(images[:1])
+    counter.reset()
     before = _rss_mib()
     run()  # warm-up; also reaches the peak
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -56,9 +54,44 @@ def measure(spec: dict) -> dict:
         run()
         times.append(time.perf_counter() - start)
     runs = 1 + len(times)  # the warm-up and the timed passes
-    return {"classes": spec["classes"], "ms_per_image": 1000 * statistics.median(times) / len(images),
+    return {"task": spec.get("task", "classification"), "classes": spec["classes"],
+            "ms_per_image": 1000 * statistics.median(times) / len(images),
             "peak_growth_mib": peak - before, "rss_before_mib": before,
             "nfe_per_sample": counter.evaluations / (runs * len(images))}
+
+
+def _predictor(spec: dict, unet):
+    """``predict(images)`` of the spec's task on a fresh network; its ``counter`` counts the NFE."""
+    from symmflow.method import SymmFlow, SymmFlowSettings
+    from symmflow.solver import NFECounter
+    from symmflow.tasks import predict
+
+    task, classes, size = spec.get("task", "classification"), spec["classes"], spec["size"]
+    if task == "diffusion-classifier":
+        from baselines.diffusion_classifier import Schedule, classify
+        from baselines.flow_matching import ClassConditionalVelocity
+
+        counter = NFECounter(ClassConditionalVelocity(unet, spec["channels"], classes, size, 1.0).eval())
+        schedule = Schedule(tuple(spec["schedule"]["times"]), tuple(spec["schedule"]["keep"]))
+
+        def run(images):
+            return classify(counter, images, classes, schedule)
+    else:
+        from symmflow.codecs import PaletteCodec, cocostuff_colours
+
+        method = SymmFlow(SymmFlowSettings(**spec["symmflow"]))
+        if task == "segmentation":
+            codec = method.mask_codec(PaletteCodec(cocostuff_colours(classes), 0.0))
+            label_shape = method.label_shape(codec, size, dense=True)
+        else:
+            codec = method.class_codec(classes, size)
+            label_shape = method.label_shape(codec, size, dense=False)
+        counter = NFECounter(method.network(unet, spec["channels"], label_shape, size).eval())
+
+        def run(images):
+            return predict(counter, images, codec, label_shape, steps=1)
+    run.counter = counter
+    return run
 
 
 if __name__ == "__main__":

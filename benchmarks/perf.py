@@ -15,7 +15,10 @@ the interquartile range.  Writes ``<out>/perf.{csv,md}``.
   (where the difference goes: the label channel, the second loss term);
 * classification: images/s and counted NFE per image of SymmFlow at 1 and 25 steps against
   the Diffusion Classifier at its published adaptive schedule and a reduced one, on the same
-  backbone; the speed-up against the NFE ratio.
+  backbone; the speed-up against the NFE ratio;
+* class count: time and peak-memory growth per image of SymmFlow's classification and
+  segmentation (one step) and of the Diffusion Classifier at 10, 19, 100 and 171 classes (the
+  paper's data sets), each in a fresh process (:mod:`benchmarks.footprint`), plotted.
 
 The peers come with the ``perf`` extra (``flow_matching``, ``torchcfm``; they need
 torch 2.14.1); where one is absent its rows are recorded as skipped with the reason.
@@ -244,7 +247,73 @@ def classification(rounds: int = 3, warmup: int = 1, images: int = 64, dc_images
              "per_image_iqr_s": timed[name]["iqr_s"] / count[name], "skipped": ""} for name in contenders]
 
 
+# ---------------------------------------------------------------- class count
+
+CLASS_COUNTS = (10, 19, 100, 171)
+"""MNIST / CIFAR-10, CelebAMask-HQ, CIFAR-100, COCO-Stuff."""
+DC_REDUCED = {"times": [10], "keep": [1]}
+"""The Diffusion Classifier's schedule here: 10 times per class (its NFE is 10 x classes; the
+published 50 / 500 schedule costs 2,750 NFE at 10 classes and grows the same way)."""
+
+
+def class_count(images: int = 2, counts=CLASS_COUNTS) -> list[dict]:
+    """Per-image time and peak-memory growth of each task at each class count, one fresh process each."""
+    import json
+    import subprocess
+    from dataclasses import asdict
+
+    from benchmarks.profiles import CPU_UNET
+    from symmflow.method import AUTHORS
+
+    rows = []
+    for task in ("classification", "segmentation", "diffusion-classifier"):
+        for classes in counts:
+            spec = {"task": task, "unet": asdict(CPU_UNET), "symmflow": asdict(AUTHORS), "channels": 3, "size": 32,
+                    "classes": classes, "images": images if task == "diffusion-classifier" else 64,
+                    "batch": 64, "schedule": DC_REDUCED}
+            done = subprocess.run([sys.executable, "-m", "benchmarks.footprint", json.dumps(spec)],
+                                  capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parents[1])
+            found = json.loads(done.stdout.strip().splitlines()[-1])
+            rows.append({"case": "class count", "network": "cpu-profile U-Net (base 16), 32x32 RGB",
+                         "method": {"classification": "SymmFlow classification, 1 step",
+                                    "segmentation": "SymmFlow segmentation (palette), 1 step",
+                                    "diffusion-classifier": "Diffusion Classifier, 10 times per class"}[task],
+                         "classes": classes, "nfe": found["nfe_per_sample"],
+                         "per_image_s": found["ms_per_image"] / 1000, "peak_growth_mib": found["peak_growth_mib"],
+                         "skipped": ""})
+    return rows
+
+
+def plot_class_count(rows: pd.DataFrame, path: Path) -> None:
+    """Time per image and peak-memory growth against the number of classes, one line per method."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for method, group in rows.groupby("method", sort=False):
+        axes[0].plot(group["classes"], 1000 * group["per_image_s"], marker="o", label=method)
+        axes[1].plot(group["classes"], group["peak_growth_mib"], marker="o", label=method)
+    axes[0].set(xscale="log", yscale="log", xlabel="classes", ylabel="ms per image", title="time")
+    axes[1].set(xscale="log", xlabel="classes", ylabel="peak memory growth (MiB)", title="memory")
+    for ax in axes:
+        ax.set_xticks(CLASS_COUNTS, [str(c) for c in CLASS_COUNTS])
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    write_atomic(path, buffer.getvalue())
+
+
 # ---------------------------------------------------------------- the command
+
+
+CASES = ("sampling", "training", "classification", "classes")
 
 
 def main(argv=None) -> int:
@@ -252,16 +321,15 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=Path("results/cpu"))
     parser.add_argument("--rounds", type=int, default=20, help="timed rounds per case after the warm-up (default 20)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed rounds first (default 3)")
-    parser.add_argument("--only", default="sampling,training,classification",
-                        help="which cases, comma-separated (default: all)")
+    parser.add_argument("--only", default=",".join(CASES), help="which cases, comma-separated (default: all)")
     try:
         args = parser.parse_args(argv)
         if args.rounds < 2 or args.warmup < 0:
             raise UsageError(f"--rounds {args.rounds} --warmup {args.warmup}: use at least 2 rounds, e.g. --rounds 20")
         wanted = [w.strip() for w in args.only.split(",") if w.strip()]
-        unknown = [w for w in wanted if w not in ("sampling", "training", "classification")]
+        unknown = [w for w in wanted if w not in CASES]
         if unknown or not wanted:
-            raise UsageError(f"--only {args.only!r}: choose from sampling, training, classification")
+            raise UsageError(f"--only {args.only!r}: choose from {', '.join(CASES)}")
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -272,9 +340,13 @@ def main(argv=None) -> int:
         elif case == "training":
             found, profiles = training_step(args.rounds, args.warmup)
             rows += found
-        else:
+        elif case == "classification":
             rows += classification()
+        else:
+            rows += class_count()
     df = pd.DataFrame(rows)
+    if "classes" in df:
+        plot_class_count(df[df["case"] == "class count"], args.out / "perf-classes.png")
     for key, value in provenance("cpu").items():
         df[key] = value
     write_atomic(args.out / "perf.csv", df.to_csv(index=False))

@@ -30,3 +30,13 @@ def test_classification_speed_up_follows_the_nfe_ratio():
     assert one["nfe"] == 1 and published["nfe"] == 2750
     speed_up = published["per_image_s"] / one["per_image_s"]
     assert speed_up >= perf.TARGETS["nfe_ratio"] * published["nfe"], speed_up
+
+
+@pytest.mark.perf
+def test_symmflow_cost_barely_grows_with_classes_while_the_diffusion_classifiers_grows_linearly():
+    rows = perf.class_count(counts=(10, 171))
+    by = {(r["method"].split(",")[0].split(" (")[0], r["classes"]): r for r in rows}
+    for method in ("SymmFlow classification", "SymmFlow segmentation"):
+        assert by[(method, 171)]["per_image_s"] < 1.10 * by[(method, 10)]["per_image_s"], method
+    dc10, dc171 = by[("Diffusion Classifier", 10)], by[("Diffusion Classifier", 171)]
+    assert dc171["nfe"] == 17.1 * dc10["nfe"] and dc171["per_image_s"] > 10 * dc10["per_image_s"]
