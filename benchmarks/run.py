@@ -23,7 +23,7 @@ from benchmarks.store import CellStore, is_skipped
 from symmflow.device import resolve_device
 from symmflow.distributed import close, launched
 from symmflow.errors import OneLineParser, UsageError
-from symmflow.solver import METHODS
+from symmflow.solver import METHODS, parse_method
 
 #: Each table's module under benchmarks.tables and its attribute, imported only when asked for.
 TABLES = {"1": ("toy", "TABLE"), "2": ("segsynth", "TABLE2"), "3": ("classification", "TABLE3"),
@@ -93,7 +93,8 @@ def build_parser() -> OneLineParser:
     p.add_argument("--seeds", type=parse_seeds, default=None,
                    help="several seeds, e.g. 0,1,2: each table is computed per seed and shown as mean +- sd")
     p.add_argument("--steps", type=parse_steps, default=None, help="override the table's step counts, e.g. 1,2,5")
-    p.add_argument("--solver", default="euler", help=f"ODE solver: {', '.join(METHODS)} (default: euler, the paper's)")
+    p.add_argument("--solver", default="euler", help=f"ODE solver: {', '.join(METHODS)}; an adaptive one may carry "
+                   "its tolerance, e.g. dopri5:1e-3 (default: euler, the paper's)")
     p.add_argument("--device", default="auto", help="auto (the GPU when there is one), cpu, cuda or cuda:N")
     p.add_argument("--out", type=Path, default=None, help="output folder (default: results/<profile>)")
     p.add_argument("--data-root", type=Path, default=Path("data"),
@@ -125,8 +126,10 @@ def options_from(argv, available: dict | None = None) -> tuple[list, RunOptions]
         chosen = [available[n] for n in names]
     if args.profile not in PROFILES:
         raise UsageError(f"unknown profile {args.profile!r}; choose from {', '.join(PROFILES)}")
-    if args.solver not in METHODS:
-        raise UsageError(f"unknown solver {args.solver!r}; choose from {', '.join(METHODS)}")
+    try:
+        parse_method(args.solver)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
     device = resolve_device(args.device)
     out = args.out or Path("results") / args.profile
     if not args.dry_run:
@@ -151,8 +154,9 @@ def stored_state(record: dict | None) -> str:
     return "stored"
 
 
-def run_table(spec, options: RunOptions, experiments: dict | None = None) -> list[Path]:
-    """Compute the cells of one table that are not finished yet, for every seed, then render it."""
+def run_table(spec, options: RunOptions, experiments: dict | None = None, show: bool = True) -> list[Path]:
+    """Compute the cells of one table that are not finished yet, for every seed, then render it
+    (``show=False``: only compute and store them, as a study over solvers does)."""
     from benchmarks.provenance import provenance
     from benchmarks.render import render
 
@@ -190,7 +194,7 @@ def run_table(spec, options: RunOptions, experiments: dict | None = None) -> lis
         for need in spec.needs(options):
             print(f"table {spec.name} needs: {need}")
         return []
-    if not main:
+    if not main or not show:
         return []
     return render(spec, cells, [store.load(c) for c in cells], options)
 

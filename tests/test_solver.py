@@ -18,7 +18,7 @@ def exact(x0, y0, t0, t1):
 
 
 @pytest.mark.parametrize("direction,span", [("generate", (0.0, 1.0)), ("infer", (1.0, 0.0))])
-@pytest.mark.parametrize("method,order", [("euler", 1), ("midpoint", 2)])
+@pytest.mark.parametrize("method,order", [("euler", 1), ("midpoint", 2), ("heun", 2)])
 def test_fixed_grid_converges_at_its_order(direction, span, method, order):
     x0, y0 = torch.randn(4, 3, dtype=torch.float64), torch.randn(4, 1, dtype=torch.float64)
     want_x, want_y = exact(x0, y0, *span)
@@ -39,6 +39,20 @@ def test_adaptive_solver_is_accurate(direction, span):
     torch.testing.assert_close(x, want_x, rtol=1e-7, atol=1e-7)
     torch.testing.assert_close(y, want_y, rtol=1e-7, atol=1e-7)
     assert counter.calls > 6 and counter.evaluations == 4 * counter.calls
+
+
+def test_heun_takes_two_evaluations_per_step_and_a_tolerance_travels_in_the_name():
+    x0, y0 = torch.randn(4, 3, dtype=torch.float64), torch.randn(4, 1, dtype=torch.float64)
+    counter = NFECounter(linear_field)
+    integrate(counter, x0, y0, direction="infer", steps=5, method="heun")
+    assert counter.calls == 10
+    loose, tight = NFECounter(linear_field), NFECounter(linear_field)
+    integrate(loose, x0, y0, direction="infer", method="dopri5:1e-2")
+    integrate(tight, x0, y0, direction="infer", method="dopri5:1e-8")
+    assert loose.calls < tight.calls
+    for bad in ("euler:1e-3", "dopri5:x", "dopri5:2", "rk4"):
+        with pytest.raises(ValueError, match="solver"):
+            integrate(linear_field, x0, y0, direction="infer", method=bad)
 
 
 def test_euler_matches_torchdiffeq_euler_on_the_same_grid():

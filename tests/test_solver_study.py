@@ -1,0 +1,21 @@
+"""The solver study through the harness: every point a stored cell, the table files untouched."""
+
+import pandas as pd
+
+from benchmarks import solver_study
+
+
+def test_the_solver_study_stores_a_cell_per_point_and_names_the_cheapest_match(tmp_path, capsys):
+    out = tmp_path / "results"
+    assert solver_study.main(["--tables", "11", "--profile", "smoke", "--out", str(out), "--device", "cpu",
+                              "--no-progress"]) == 0
+    df = pd.read_csv(out / "solver-study.csv")
+    assert set(df["solver"]) == set(solver_study.SOLVERS)
+    nfe = dict(zip(zip(df["solver"], df["steps"]), df["nfe_per_sample"]))
+    assert nfe[("euler", 25)] == 25 and nfe[("heun", 12)] == 24 and nfe[("midpoint", 5)] == 10
+    assert nfe[("dopri5:1e-5", 1)] > nfe[("dopri5:1e-3", 1)]  # counted, not assumed
+    assert len(list((out / "cells" / "table11").glob("*.json"))) >= len(df)
+    assert not (out / "table11.csv").exists()  # the table's own files are not rewritten by the study
+    assert "cheapest_solver" in (out / "solver-study.md").read_text() and (out / "solver-study.png").is_file()
+    assert solver_study.main(["--table", "11"]) == 2
+    assert "chooses --table" in capsys.readouterr().err
