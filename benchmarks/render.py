@@ -69,8 +69,8 @@ SUMMARY_KEY = ["dataset", "task", "method", "steps", "metric"]
 def seed_summary(df: pd.DataFrame) -> pd.DataFrame:
     """One row per (dataset, task, method, steps, metric) over the seeds of ``df``: the mean,
     sample standard deviation and count of the finished values (sd empty for one seed), the
-    published value, the first skip reason where none finished, the median NFE and rate, and
-    the seeds and notes seen."""
+    published value, the first skip reason where none finished, the median NFE and rate, the
+    fewest samples a value was measured on, and the seeds and notes seen."""
     df = df.reindex(columns=list(dict.fromkeys([*df.columns, *COLUMNS])))
     rows = []
     for key, group in df.groupby(SUMMARY_KEY, sort=False, dropna=False):
@@ -84,6 +84,8 @@ def seed_summary(df: pd.DataFrame) -> pd.DataFrame:
                      "reason": "" if len(values) else str(group["reason"].iloc[0]),
                      "nfe_per_sample": pd.to_numeric(done["nfe_per_sample"], errors="coerce").median(),
                      "samples_per_s": pd.to_numeric(done["samples_per_s"], errors="coerce").median(),
+                     "samples": pd.to_numeric(done["samples"], errors="coerce").min() if "samples" in done else
+                     float("nan"),
                      "seeds": ",".join(str(v) for v in sorted(set(group["seed"].dropna().astype(int)))),
                      "note": " ".join(sorted(set(group["note"].dropna().astype(str)) - {""}))})
     out = pd.DataFrame(rows)
