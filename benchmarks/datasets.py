@@ -43,7 +43,8 @@ class SceneData:
         self.train_count = len(self.train_images)
         self.identity = {"dataset": "scenes", "scenes": scenes}
 
-    def train_batches(self, seed: int, batch: int, device: str, shard: Shard = Shard()) -> Iterator[tuple[Tensor, Tensor]]:
+    def train_batches(self, seed: int, batch: int, device: str,
+                      shard: Shard = Shard()) -> Iterator[tuple[Tensor, Tensor]]:
         return draw_batches(self.train_images, self.train_masks, batch_size=batch, seed=seed, device=device,
                             shard=shard)
 
@@ -75,7 +76,8 @@ class FolderData:
         self.train_count = len(self.train)
         self.identity = {"dataset": name, "size": size, "train_count": self.train_count}
 
-    def train_batches(self, seed: int, batch: int, device: str, shard: Shard = Shard()) -> Iterator[tuple[Tensor, Tensor]]:
+    def train_batches(self, seed: int, batch: int, device: str,
+                      shard: Shard = Shard()) -> Iterator[tuple[Tensor, Tensor]]:
         return loader_batches(self.train, batch, seed, device, shard=shard)
 
     def eval_batches(self, batch: int, device: str, shard: Shard = Shard()) -> Batches:

@@ -14,6 +14,7 @@ memory, never quality.  Writes ``<out>/latent-throughput.{json,md}``.
 from __future__ import annotations
 
 import json
+import math
 import statistics
 import sys
 import time
@@ -73,9 +74,10 @@ def measure(dataset: str, pretrained: Path, data_root: Path, device: str, batch:
     rate = batch / per_step
     gpus = settings.latent["gpus"][dataset]
     samples = settings.latent["epochs"] * TRAIN_IMAGES[dataset]
-    return {"dataset": dataset, "device": device, "resolution": settings.resolution, "batch_per_gpu": batch, "bf16": bf16, "timed_steps": steps,
-            "step_s": per_step, "samples_per_s": rate, "loss_finite": all(map(lambda v: v == v and abs(v) < 1e9, losses)),
-            "peak_memory_gib": (torch.cuda.max_memory_allocated(device) / 2**30) if device.startswith("cuda") else None,
+    peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.startswith("cuda") else None
+    return {"dataset": dataset, "device": device, "resolution": settings.resolution, "batch_per_gpu": batch,
+            "bf16": bf16, "timed_steps": steps, "step_s": per_step, "samples_per_s": rate,
+            "loss_finite": all(math.isfinite(v) for v in losses), "peak_memory_gib": peak,
             "parameters_m": sum(p.numel() for p in model.parameters()) / 1e6, "published_gpus": gpus,
             "projected_gpu_hours": samples / rate / 3600, "projected_wall_hours": samples / rate / 3600 / gpus}
 

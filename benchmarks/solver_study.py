@@ -57,7 +57,10 @@ def cheapest(df: pd.DataFrame) -> list[dict]:
     for name, group in df.groupby("study_table", sort=False):
         _, _, better = MEASURES[name]
         euler = group[(group["solver"] == "euler") & (group["steps"] == 25)].iloc[0]
-        close = (group["value"] >= euler["value"] - 0.5) if better == "higher" else (group["value"] <= 1.05 * euler["value"])
+        if better == "higher":
+            close = group["value"] >= euler["value"] - 0.5
+        else:
+            close = group["value"] <= 1.05 * euler["value"]
         best = group[close].sort_values("nfe_per_sample").iloc[0]
         found.append({"table": name, "metric": euler["metric"], "euler_25": euler["value"],
                       "cheapest_solver": best["solver"], "steps": best["steps"], "nfe": best["nfe_per_sample"],

@@ -7,9 +7,10 @@ checkpoints (``accelerator.save_state`` to ``run_dir/checkpoint-{step}``, weight
 safetensors; a rerun resumes from the latest and skips the batches already consumed).  Launched
 on several processes (``accelerate launch``, ``torchrun``) it is data-parallel, as the diffusers
 training examples are: each process draws its own shard of every batch
-(:mod:`symmflow.data.streams`), the gradients are averaged, and only the main process writes.  The loop knows nothing of the method: ``loss_fn(model, batch)``
-returns the loss to minimise, or SymmFlow's :class:`~symmflow.path.LossParts`, whose image and
-label terms (eq. 3) are then logged beside the total.  Logged values are means over the
+(:mod:`symmflow.data.streams`), the gradients are averaged, and only the main process writes.
+The loop knows nothing of the method: ``loss_fn(model, batch)`` returns the loss to minimise,
+or SymmFlow's :class:`~symmflow.path.LossParts`, whose image and label terms (eq. 3) are then
+logged beside the total.  Logged values are means over the
 ``log_every`` steps since the previous record.
 """
 

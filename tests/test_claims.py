@@ -15,7 +15,8 @@ def summary(rows):
 
 
 def test_one_seed_gives_shown_or_not_shown():
-    assert "-- shown (margin +1" in check(CLAIM, summary([{"steps": 25, "mean": 98.0}, {"steps": 1, "mean": 97.0}]), "d")
+    rows = [{"steps": 25, "mean": 98.0}, {"steps": 1, "mean": 97.0}]
+    assert "-- shown (margin +1" in check(CLAIM, summary(rows), "d")
     line = check(CLAIM, summary([{"steps": 25, "mean": 95.0}, {"steps": 1, "mean": 98.0}]), "d")
     assert "NOT shown (margin -3" in line and "one seed" in line
 
