@@ -20,10 +20,10 @@ from benchmarks.evaluation import diversity_score, segmentation_score, synthesis
 from benchmarks.methods import METHODS, Method, Problem
 from benchmarks.profiles import SegSynthSettings
 from benchmarks.trained import Trained, trained_model
+from symmflow.distributed import Shard, gather
 from symmflow.metrics import LPIPS, MetricUnavailable, inception_available, inception_features, lpips_available
 from symmflow.metrics import reference_statistics
 from symmflow.models.features import NAME as FEATURE_NAME
-from symmflow.distributed import Shard, gather
 from symmflow.solver import NFECounter
 from symmflow.spaces import PixelSpace
 
