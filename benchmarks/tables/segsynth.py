@@ -106,7 +106,8 @@ class SegSynthTable:
                 finish(cell, exp.measure(cell))
             shown = {(task, self.registry[key].label, steps): result
                      for (task, key, steps), result in exp.results.items() if self.shown(task, steps)}
-            if options.shard.is_main:  # the previews are of the first batch, the main process's
+            if shown and options.shard.is_main:  # previews of the first batch (the main process's); a rerun
+                # that only retried skipped cells keeps the grid it has
                 _, first = next(iter(exp.eval_batches()))
                 segsynth_grid(Path(options.out) / "samples" / f"table{self.name}-{dataset}.png", first,
                               exp.palette, shown)
