@@ -94,6 +94,7 @@ def plot(df: pd.DataFrame, path: Path) -> None:
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    command = " ".join(["python -m benchmarks.solver_study", *argv])
     try:
         if any(a in ("--table", "--solver", "--steps", "--seeds") for a in argv):
             raise UsageError("the solver study chooses --table, --solver and --steps itself; pass --tables 11,5,4 "
@@ -117,7 +118,7 @@ def main(argv=None) -> int:
     plot(df, out / "solver-study.png")
     best = pd.DataFrame(cheapest(df))
     lines = [f"# Solvers against NFE (Tables {', '.join(chosen)} of the {options.profile} profile)", "",
-             f"Command: `python -m benchmarks.solver_study {' '.join(argv)}`; every point is a stored cell "
+             f"Command: `{command}`; every point is a stored cell "
              "(`cells/`), computed on the profile's trained networks. A solver matches 25-step Euler when its "
              "accuracy or mIoU is within 0.5 points of it, or its Frechet distance within 5%.", "",
              "![metric against NFE](solver-study.png)", "", best.to_markdown(index=False, floatfmt=".4g"), "",
