@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
 from torch import Tensor
 
+from benchmarks.render import png_bytes
 from benchmarks.store import write_atomic
 from symmflow.images import to_uint8
 
@@ -27,10 +27,7 @@ def grid_png(rows: list[tuple[str, np.ndarray]], tile_inches: float = 1.0) -> by
         ax.set_yticks([])
         ax.set_xticks([])
         ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
-    return buffer.getvalue()
+    return png_bytes(fig, dpi=100)
 
 
 def image_tiles(images: Tensor) -> np.ndarray:

@@ -286,14 +286,12 @@ def class_count(images: int = 2, counts=CLASS_COUNTS) -> list[dict]:
 
 def plot_class_count(rows: pd.DataFrame, path: Path) -> None:
     """Time per image and peak-memory growth against the number of classes, one line per method."""
-    import io
+    from matplotlib.figure import Figure
 
-    import matplotlib
+    from benchmarks.render import png_bytes
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig = Figure(figsize=(10, 4))
+    axes = fig.subplots(1, 2)
     for method, group in rows.groupby("method", sort=False):
         axes[0].plot(group["classes"], 1000 * group["per_image_s"], marker="o", label=method)
         axes[1].plot(group["classes"], group["peak_growth_mib"], marker="o", label=method)
@@ -303,11 +301,7 @@ def plot_class_count(rows: pd.DataFrame, path: Path) -> None:
         ax.set_xticks(CLASS_COUNTS, [str(c) for c in CLASS_COUNTS])
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
-    plt.close(fig)
-    write_atomic(path, buffer.getvalue())
+    write_atomic(path, png_bytes(fig))
 
 
 # ---------------------------------------------------------------- the command

@@ -107,7 +107,7 @@ def table_kills(work: Path, kills: int, rng: random.Random) -> dict:
         values = pd.read_csv(out / "table11.csv").set_index("cell")["value"] if code == 0 else None
         rows.append({"killed_after_s": round(after, 2), "cells_stored_at_kill": stored, "finished": code == 0,
                      "values_equal": values is not None and values.sort_index().equals(reference.sort_index()),
-                     "stray_files": stray_files(out)})
+                     "stray_files": sorted(p.name for p in out.rglob(".*"))})
     return {"uninterrupted_s": seconds, "cells": len(reference), "runs": rows}
 
 
@@ -119,11 +119,6 @@ def bad_inputs(work: Path) -> list[dict]:
     if code != 0:
         raise RuntimeError("the bad-input catalogue failed; run python -m pytest tests/test_bad_input.py")
     return json.loads(report.read_text())
-
-
-def stray_files(out: Path) -> list[str]:
-    """Hidden files a run left in ``out`` other than the model cache's (empty) lock files."""
-    return sorted(p.name for p in out.rglob(".*") if not p.name.endswith(".lock"))
 
 
 def main(argv=None) -> int:

@@ -177,9 +177,14 @@ def plot(df: pd.DataFrame, title: str, metrics, group) -> bytes:
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=8)
     fig.suptitle(title, fontsize=10)
+    return png_bytes(fig, dpi=120)
+
+
+def png_bytes(fig, dpi: int = 110) -> bytes:
+    """A matplotlib ``Figure``, laid out tightly, as PNG bytes (written atomically by the caller)."""
     fig.tight_layout()
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=120)
+    fig.savefig(buffer, format="png", dpi=dpi)
     return buffer.getvalue()
 
 

@@ -68,15 +68,13 @@ def cheapest(df: pd.DataFrame) -> list[dict]:
 
 
 def plot(df: pd.DataFrame, path: Path) -> None:
-    import io
+    from matplotlib.figure import Figure
 
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from benchmarks.render import png_bytes
 
     names = list(dict.fromkeys(df["study_table"]))
-    fig, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 3.8), squeeze=False)
+    fig = Figure(figsize=(4.5 * len(names), 3.8))
+    axes = fig.subplots(1, len(names), squeeze=False)
     for ax, name in zip(axes[0], names):
         group = df[df["study_table"] == name]
         for solver, points in group.groupby("solver", sort=False):
@@ -85,11 +83,7 @@ def plot(df: pd.DataFrame, path: Path) -> None:
         ax.set(xscale="log", xlabel="NFE per sample", ylabel=group["metric"].iloc[0], title=f"Table {name}")
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
-    plt.close(fig)
-    write_atomic(path, buffer.getvalue())
+    write_atomic(path, png_bytes(fig))
 
 
 def main(argv=None) -> int:
