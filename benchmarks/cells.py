@@ -72,6 +72,8 @@ class RunOptions:
     seeds: tuple[int, ...] = (0,)
     """Every seed of the run: each table is computed once per seed and rendered as mean +- sd."""
     steps: tuple[int, ...] | None = None
+    train_steps: int | None = None
+    """Every network's training steps when not the profile's budget (``--train-steps``)."""
     solver: str = "euler"
     device: str = "cpu"
     out: Path = Path("results/cpu")

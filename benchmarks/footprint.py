@@ -6,24 +6,20 @@ default), ``segmentation`` (SymmFlow on a palette of that many colours, one Eule
 ``diffusion-classifier`` (the class-conditional flow-matching network under the Diffusion
 Classifier's ``schedule``, whose NFE grows with the classes) -- runs it on ``images`` random
 images in batches of ``batch``, and prints JSON: the median milliseconds per image (after a
-warm-up), the counted NFE per image and the growth of the process's peak resident memory
-(after one image has initialised the kernels).  A fresh process per measurement keeps one
-run's allocations out of the next one's peak.
+warm-up), the counted NFE per image and how far the process's peak resident memory rose
+during one pass over the images, above the memory held before it (:mod:`benchmarks.memory`;
+one image has initialised the kernels first).  A fresh process per measurement keeps one
+run's allocator caches out of the next one's.
 """
 
 from __future__ import annotations
 
 import json
-import resource
 import statistics
 import sys
 import time
 
-
-def _rss_mib() -> float:
-    with open("/proc/self/statm") as f:
-        pages = int(f.read().split()[1])
-    return pages * resource.getpagesize() / 2**20
+from benchmarks.memory import peak_growth_mib
 
 
 def measure(spec: dict) -> dict:
@@ -45,9 +41,7 @@ def measure(spec: dict) -> dict:
     with torch.no_grad():  # initialise the kernels on one image, outside the measurement
         predict_batch(images[:1])
     counter.reset()
-    before = _rss_mib()
-    run()  # warm-up; also reaches the peak
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = peak_growth_mib(run)  # also the warm-up
     times = []
     for _ in range(3):
         start = time.perf_counter()
@@ -56,7 +50,7 @@ def measure(spec: dict) -> dict:
     runs = 1 + len(times)  # the warm-up and the timed passes
     return {"task": spec.get("task", "classification"), "classes": spec["classes"],
             "ms_per_image": 1000 * statistics.median(times) / len(images),
-            "peak_growth_mib": peak - before, "rss_before_mib": before,
+            "peak_mib": peak,
             "nfe_per_sample": counter.evaluations / (runs * len(images))}
 
 

@@ -12,11 +12,12 @@ the interquartile range.  Writes ``<out>/perf.{csv,md}``.
 * training step: one SymmFlow step (eq. 3, the authors' channel label: forward, backward,
   AdamW) against one standard conditional flow-matching step of ``torchcfm``'s
   ``ConditionalFlowMatcher`` on the same U-Net layout and batch, with the profile of each
-  (where the difference goes: the label channel, the second loss term);
+  (where the difference goes: the label channel, the second loss term); and the same SymmFlow
+  step with the speed switches (channels-last weights, ``torch.compile``);
 * classification: images/s and counted NFE per image of SymmFlow at 1 and 25 steps against
   the Diffusion Classifier at its published adaptive schedule and a reduced one, on the same
   backbone; the speed-up against the NFE ratio;
-* class count: time and peak-memory growth per image of SymmFlow's classification and
+* class count: time per image and peak memory added of SymmFlow's classification and
   segmentation (one step) and of the Diffusion Classifier at 10, 19, 100 and 171 classes (the
   paper's data sets), each in a fresh process (:mod:`benchmarks.footprint`), plotted.
 
@@ -38,6 +39,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from benchmarks.memory import peak_growth_mib
 from benchmarks.provenance import provenance
 from benchmarks.store import write_atomic
 from symmflow.errors import OneLineParser, UsageError
@@ -56,7 +58,8 @@ def missing(module: str) -> str | None:
 
 
 def interleaved(contenders: dict[str, Callable[[], object]], rounds: int, warmup: int) -> dict[str, dict]:
-    """Median and interquartile range of each contender's wall seconds, timed in turn each round."""
+    """Median and interquartile range of each contender's wall seconds, timed in turn each round,
+    and the peak resident memory one more call of it adds (:mod:`benchmarks.memory`)."""
     times: dict[str, list[float]] = {name: [] for name in contenders}
     for r in range(warmup + rounds):
         for name, fn in contenders.items():
@@ -68,7 +71,8 @@ def interleaved(contenders: dict[str, Callable[[], object]], rounds: int, warmup
     result = {}
     for name, values in times.items():
         q = statistics.quantiles(values, n=4) if len(values) > 1 else [values[0]] * 3
-        result[name] = {"median_s": statistics.median(values), "iqr_s": q[2] - q[0]}
+        result[name] = {"median_s": statistics.median(values), "iqr_s": q[2] - q[0],
+                        "peak_mib": peak_growth_mib(contenders[name])}
     return result
 
 
@@ -135,7 +139,8 @@ def sampling(rounds: int, warmup: int, steps=(1, 10, 50), methods=("euler", "mid
                 timed = interleaved(contenders, rounds, warmup)
                 row = {"case": "sampling", "network": network, "method": method, "steps": k, "nfe": nfe,
                        **{f"{name}_s": v["median_s"] for name, v in timed.items()},
-                       **{f"{name}_iqr_s": v["iqr_s"] for name, v in timed.items()}}
+                       **{f"{name}_iqr_s": v["iqr_s"] for name, v in timed.items()},
+                       **{f"{name}_peak_mib": v["peak_mib"] for name, v in timed.items()}}
                 row["ratio_to_limit"] = row["symmflow_s"] / row["limit_s"]
                 row["ratio_to_flow_matching"] = row["symmflow_s"] / row["flow_matching_s"] if why is None else None
                 row["skipped"] = why or ""
@@ -146,8 +151,11 @@ def sampling(rounds: int, warmup: int, steps=(1, 10, 50), methods=("euler", "mid
 # ---------------------------------------------------------------- training step
 
 
-def training_step(rounds: int, warmup: int, batch: int = 64) -> tuple[list[dict], dict[str, str]]:
-    """SymmFlow's step against torchcfm's on the same U-Net layout; rows and each step's profile."""
+def training_step(rounds: int, warmup: int, batch: int = 64,
+                  switches: bool = False) -> tuple[list[dict], dict[str, str]]:
+    """SymmFlow's step against torchcfm's on the same U-Net layout; rows and each step's profile.
+    With ``switches``, also SymmFlow's step with channels-last weights and compiled by
+    ``torch.compile`` (:class:`~symmflow.train.TrainConfig`'s speed switches), with the compile time."""
     from benchmarks.methods import Problem
     from benchmarks.methods.symmflow import SymmFlowMethod
     from symmflow.method import AUTHORS
@@ -171,16 +179,26 @@ def training_step(rounds: int, warmup: int, batch: int = 64) -> tuple[list[dict]
             return ((model(xt, t).sample - ut) ** 2).mean()
 
         steps["torchcfm"] = _step(theirs, cfm_loss)
+    compile_s = None
+    if switches:
+        laid_out = symmflow.build().train().to(memory_format=torch.channels_last)
+        steps["channels_last"] = _step(laid_out, lambda m: symmflow.loss(m, (images, labels)).total)
+        compiled = torch.compile(symmflow.build().train())
+        steps["compiled"] = _step(compiled, lambda m: symmflow.loss(m, (images, labels)).total)
+        start = time.perf_counter()
+        steps["compiled"]()  # compiles the forward and backward graphs
+        compile_s = time.perf_counter() - start
     timed = interleaved(steps, rounds, warmup)
     row = {"case": "training step", "network": f"pixel U-Net (base 16), batch {batch} of 32x32",
            "method": "AdamW", "steps": 1, "nfe": 1,
            **{f"{name}_s": v["median_s"] for name, v in timed.items()},
            **{f"{name}_iqr_s": v["iqr_s"] for name, v in timed.items()},
+           **{f"{name}_peak_mib": v["peak_mib"] for name, v in timed.items()},
            "parameters_symmflow": sum(p.numel() for p in ours.parameters()),
            "parameters_torchcfm": sum(p.numel() for p in theirs.parameters()),
            "ratio_to_torchcfm": timed["symmflow"]["median_s"] / timed["torchcfm"]["median_s"] if why is None else None,
-           "skipped": why or ""}
-    return [row], {name: _profile(step) for name, step in steps.items()}
+           "compile_s": compile_s, "skipped": why or ""}
+    return [row], {name: _profile(steps[name]) for name in ("symmflow", "torchcfm") if name in steps}
 
 
 def _step(model: nn.Module, loss: Callable[[nn.Module], torch.Tensor]) -> Callable[[], None]:
@@ -244,7 +262,8 @@ def classification(rounds: int = 3, warmup: int = 1, images: int = 64, dc_images
     timed = interleaved({name: fn for name, (_, fn) in contenders.items()}, rounds, warmup)
     return [{"case": "classification", "network": "cpu-profile U-Net (base 16), 32x32", "method": name,
              "images": count[name], "nfe": nfe[name], "per_image_s": timed[name]["median_s"] / count[name],
-             "per_image_iqr_s": timed[name]["iqr_s"] / count[name], "skipped": ""} for name in contenders]
+             "per_image_iqr_s": timed[name]["iqr_s"] / count[name], "peak_mib": timed[name]["peak_mib"],
+             "skipped": ""} for name in contenders]
 
 
 # ---------------------------------------------------------------- class count
@@ -257,7 +276,7 @@ published 50 / 500 schedule costs 2,750 NFE at 10 classes and grows the same way
 
 
 def class_count(images: int = 2, counts=CLASS_COUNTS) -> list[dict]:
-    """Per-image time and peak-memory growth of each task at each class count, one fresh process each."""
+    """Per-image time and peak memory added by each task at each class count, one fresh process each."""
     import json
     import subprocess
     from dataclasses import asdict
@@ -279,13 +298,13 @@ def class_count(images: int = 2, counts=CLASS_COUNTS) -> list[dict]:
                                     "segmentation": "SymmFlow segmentation (palette), 1 step",
                                     "diffusion-classifier": "Diffusion Classifier, 10 times per class"}[task],
                          "classes": classes, "nfe": found["nfe_per_sample"],
-                         "per_image_s": found["ms_per_image"] / 1000, "peak_growth_mib": found["peak_growth_mib"],
+                         "per_image_s": found["ms_per_image"] / 1000, "peak_mib": found["peak_mib"],
                          "skipped": ""})
     return rows
 
 
 def plot_class_count(rows: pd.DataFrame, path: Path) -> None:
-    """Time per image and peak-memory growth against the number of classes, one line per method."""
+    """Time per image and peak memory added against the number of classes, one line per method."""
     from matplotlib.figure import Figure
 
     from benchmarks.render import png_bytes
@@ -294,9 +313,9 @@ def plot_class_count(rows: pd.DataFrame, path: Path) -> None:
     axes = fig.subplots(1, 2)
     for method, group in rows.groupby("method", sort=False):
         axes[0].plot(group["classes"], 1000 * group["per_image_s"], marker="o", label=method)
-        axes[1].plot(group["classes"], group["peak_growth_mib"], marker="o", label=method)
+        axes[1].plot(group["classes"], group["peak_mib"], marker="o", label=method)
     axes[0].set(xscale="log", yscale="log", xlabel="classes", ylabel="ms per image", title="time")
-    axes[1].set(xscale="log", xlabel="classes", ylabel="peak memory growth (MiB)", title="memory")
+    axes[1].set(xscale="log", xlabel="classes", ylabel="peak memory added (MiB)", title="memory")
     for ax in axes:
         ax.set_xticks(CLASS_COUNTS, [str(c) for c in CLASS_COUNTS])
         ax.grid(alpha=0.3)
@@ -332,7 +351,7 @@ def main(argv=None) -> int:
         if case == "sampling":
             rows += sampling(args.rounds, args.warmup)
         elif case == "training":
-            found, profiles = training_step(args.rounds, args.warmup)
+            found, profiles = training_step(args.rounds, args.warmup, switches=True)
             rows += found
         elif case == "classification":
             rows += classification()

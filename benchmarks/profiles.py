@@ -29,6 +29,7 @@ class Budget:
     """The training budget every network of a table group gets (notes sections 1, 5, 6)."""
 
     steps: int
+    """Training steps; 0 in the latent paper profile, whose epochs decide them."""
     batch_size: int
     lr: float
     warmup_steps: int
@@ -213,3 +214,20 @@ CLASSIFICATION: dict[str, tuple[ClassificationSettings, ...]] = {
                                      dc_images=1000, dc_cheap_images=10_000, speed_images=20,
                                      generate_per_class=1000)),
 }
+
+
+def with_train_steps(settings, steps: int):
+    """A profile's settings with every network trained for ``steps`` instead of its budget
+    (``benchmarks.run --train-steps``: a short check of a profile, e.g. the paper profile at full
+    size for a few hundred steps).  The warm-up keeps its share of the budget (the latent
+    paper profile's: warm-up epochs over epochs); the budget is part of every network's and
+    cell's identity, so these are stored apart from the profile's own."""
+    if isinstance(settings, tuple):
+        return tuple(with_train_steps(s, steps) for s in settings)
+    if isinstance(settings, ToySettings):
+        return replace(settings, train_steps=steps)
+    budget = settings.budget
+    warmup = budget.warmup_steps * steps // budget.steps if budget.steps else 0
+    shorter = replace(settings, budget=replace(budget, steps=steps, warmup_steps=warmup))
+    return replace(shorter, feature_steps=steps) if isinstance(settings, SegSynthSettings) else shorter
+

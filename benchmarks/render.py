@@ -195,10 +195,12 @@ def render(spec, cells: list[Cell], records: list[dict], options: RunOptions) ->
     quoted = paper[paper["quoted"].astype(str).str.lower() == "true"]
     quoted = quoted.drop(columns=["table", "quoted"]).fillna("") if len(quoted) else None
     out, stem = Path(options.out), f"table{spec.name}"
+    notes = getattr(spec, "notes", {}).get(options.profile, "")
+    if options.train_steps is not None:
+        notes = (f"every network trained for {options.train_steps:,} steps (--train-steps), not the "
+                 f"{options.profile} profile's budget. " + notes)
     written = {out / f"{stem}.csv": df.to_csv(index=False),
-               out / f"{stem}.md": markdown(df, spec.title, options, quoted,
-                                            getattr(spec, "notes", {}).get(options.profile, ""),
-                                            getattr(spec, "claims", ())),
+               out / f"{stem}.md": markdown(df, spec.title, options, quoted, notes, getattr(spec, "claims", ())),
                out / f"{stem}.tex": latex(df, spec.title)}
     if getattr(spec, "plot", None) is not None:
         written[out / f"{stem}.png"] = plot(df, spec.title, spec.plot.metrics, spec.plot.group)

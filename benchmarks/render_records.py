@@ -160,12 +160,15 @@ def perf_markdown(df, profiles: dict[str, str], rounds: int, warmup: int, target
     lines = ["# Performance against the limit and the peers", "",
              f"Commit {first['git_commit']}, {first['device']}, {first['versions']}. Every contender timed in one "
              f"process, interleaved round by round; medians of {rounds} rounds after {warmup} warm-up rounds "
-             "(classification: 3 after 1), spread as the interquartile range. Command: "
-             "`python -m benchmarks.perf`.", ""]
+             "(classification: 3 after 1), spread as the interquartile range. Memory (`*peak_mib`): how far "
+             "one more call raised the process's peak resident set above what it held before the call (MiB; 0 "
+             "where the call fits in memory the process already holds; "
+             "the high-water mark reset first, `benchmarks/memory.py`). Command: `python -m benchmarks.perf`.", ""]
     sampling = df[df["case"] == "sampling"]
     if len(sampling):
-        view = sampling[["network", "method", "steps", "nfe", "symmflow_s", "limit_s", "flow_matching_s",
-                         "ratio_to_limit", "ratio_to_flow_matching"]]
+        view = sampling[[c for c in ("network", "method", "steps", "nfe", "symmflow_s", "limit_s", "flow_matching_s",
+                                     "ratio_to_limit", "ratio_to_flow_matching", "symmflow_peak_mib",
+                                     "flow_matching_peak_mib", "skipped") if c in sampling]]
         worst_limit, worst_peer = sampling["ratio_to_limit"].max(), sampling["ratio_to_flow_matching"].max()
         lines += ["## Sampling", "",
                   f"`symmflow.solver.integrate` against NFE x one bare forward (the limit; target <= "
@@ -175,18 +178,32 @@ def perf_markdown(df, profiles: dict[str, str], rounds: int, warmup: int, target
     training = df[df["case"] == "training step"]
     if len(training):
         row = training.iloc[0]
-        lines += ["## Training step", "",
-                  f"One SymmFlow step (eq. 3, the authors' channel label) against one `torchcfm` "
-                  f"`ConditionalFlowMatcher` step, {row['network']}, AdamW: {1000 * row['symmflow_s']:.1f} ms "
-                  f"against {1000 * row['torchcfm_s']:.1f} ms, ratio {row['ratio_to_torchcfm']:.3f} (target <= "
-                  f"{targets['torchcfm']}); parameters {int(row['parameters_symmflow']):,} against "
-                  f"{int(row['parameters_torchcfm']):,} (the label channel in and out).", ""]
+        lines += ["## Training step", ""]
+        if row["skipped"]:
+            lines += [f"One SymmFlow step (eq. 3, the authors' channel label), {row['network']}, AdamW: "
+                      f"{1000 * row['symmflow_s']:.1f} ms; torchcfm's step not measured: {row['skipped']}.", ""]
+        else:
+            lines += [f"One SymmFlow step (eq. 3, the authors' channel label) against one `torchcfm` "
+                      f"`ConditionalFlowMatcher` step, {row['network']}, AdamW: {1000 * row['symmflow_s']:.1f} ms "
+                      f"against {1000 * row['torchcfm_s']:.1f} ms, ratio {row['ratio_to_torchcfm']:.3f} (target <= "
+                      f"{targets['torchcfm']}); parameters {int(row['parameters_symmflow']):,} against "
+                      f"{int(row['parameters_torchcfm']):,} (the label channel in and out); peak memory added "
+                      f"{row['symmflow_peak_mib']:.0f} MiB against {row['torchcfm_peak_mib']:.0f} MiB.", ""]
+        if "compiled_s" in training and row["compiled_s"] == row["compiled_s"]:  # measured (not NaN)
+            lines += ["Speed switches of `TrainConfig` (`symmflow train --channels-last / --compile`), the same "
+                      "SymmFlow step, interleaved with the rows above:", "",
+                      "| step | median (ms) | against the eager step |", "|---|---|---|",
+                      f"| eager (NCHW) | {1000 * row['symmflow_s']:.1f} | 1.000 |",
+                      f"| channels-last weights | {1000 * row['channels_last_s']:.1f} | "
+                      f"{row['channels_last_s'] / row['symmflow_s']:.3f} |",
+                      f"| torch.compile (inductor; compiling took {row['compile_s']:.0f} s) | "
+                      f"{1000 * row['compiled_s']:.1f} | {row['compiled_s'] / row['symmflow_s']:.3f} |", ""]
         for name, table in profiles.items():
             lines += [f"Profile of the {name} step (5 steps, self CPU time):", "", "```", table.strip(), "```", ""]
     classification = df[df["case"] == "classification"]
     if len(classification):
         one = classification[classification["method"] == "SymmFlow, 1 step"].iloc[0]
-        view = classification[["method", "images", "nfe", "per_image_s", "per_image_iqr_s"]].copy()
+        view = classification[["method", "images", "nfe", "per_image_s", "per_image_iqr_s", "peak_mib"]].copy()
         view["speed-up of SymmFlow at 1 step"] = view["per_image_s"] / one["per_image_s"]
         view["NFE ratio"] = view["nfe"] / one["nfe"]
         view["speed-up / NFE ratio"] = view["speed-up of SymmFlow at 1 step"] / view["NFE ratio"]
@@ -201,7 +218,7 @@ def perf_markdown(df, profiles: dict[str, str], rounds: int, warmup: int, target
             growth.append(f"{method}: x{last['per_image_s'] / first['per_image_s']:.2f} in time, "
                           f"NFE {first['nfe']:g} -> {last['nfe']:g} from {int(first['classes'])} to "
                           f"{int(last['classes'])} classes")
-        view = counts[["method", "classes", "nfe", "per_image_s", "peak_growth_mib"]]
+        view = counts[["method", "classes", "nfe", "per_image_s", "peak_mib"]]
         lines += ["## Cost against the number of classes", "",
                   "Each point in a fresh process (`benchmarks/footprint.py`); the target: SymmFlow grows by < 10% "
                   "from 10 to 171 classes while the Diffusion Classifier grows linearly. " + "; ".join(growth) + ".",

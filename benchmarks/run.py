@@ -11,6 +11,7 @@ Bad input gets one line naming the problem and the remedy, and exit status 2.
 
 from __future__ import annotations
 
+import copy
 import importlib
 import sys
 import tempfile
@@ -18,6 +19,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from benchmarks import profiles
 from benchmarks.cells import PROFILES, Cell, RunOptions
 from benchmarks.store import CellStore, is_skipped
 from symmflow.device import resolve_device
@@ -93,6 +95,9 @@ def build_parser() -> OneLineParser:
     p.add_argument("--seeds", type=parse_seeds, default=None,
                    help="several seeds, e.g. 0,1,2: each table is computed per seed and shown as mean +- sd")
     p.add_argument("--steps", type=parse_steps, default=None, help="override the table's step counts, e.g. 1,2,5")
+    p.add_argument("--train-steps", type=int, default=None,
+                   help="train every network for this many steps instead of the profile's budget (a short check "
+                        "of a profile; stored apart from its full-budget networks and cells)")
     p.add_argument("--solver", default="euler", help=f"ODE solver: {', '.join(METHODS)}; an adaptive one may carry "
                    "its tolerance, e.g. dopri5:1e-3 (default: euler, the paper's)")
     p.add_argument("--device", default="auto", help="auto (the GPU when there is one), cpu, cuda or cuda:N")
@@ -126,6 +131,10 @@ def options_from(argv, available: dict | None = None) -> tuple[list, RunOptions]
         chosen = [available[n] for n in names]
     if args.profile not in PROFILES:
         raise UsageError(f"unknown profile {args.profile!r}; choose from {', '.join(PROFILES)}")
+    if args.train_steps is not None:
+        if args.train_steps <= 0:
+            raise UsageError(f"--train-steps {args.train_steps}: use a positive number of steps, e.g. --train-steps 300")
+        chosen = [with_train_steps(spec, args.profile, args.train_steps) for spec in chosen]
     try:
         parse_method(args.solver)
     except ValueError as error:
@@ -138,11 +147,18 @@ def options_from(argv, available: dict | None = None) -> tuple[list, RunOptions]
         raise UsageError(f"--seed {args.seed}: use a non-negative integer, e.g. --seed 0")
     seeds = args.seeds or (args.seed,)
     options = RunOptions(profile=args.profile, seed=seeds[0], seeds=seeds, steps=args.steps, solver=args.solver,
-                         device=device, out=out, force=args.force,
+                         train_steps=args.train_steps, device=device, out=out, force=args.force,
                          progress=not args.no_progress, dry_run=args.dry_run, data_root=args.data_root,
                          pretrained=args.pretrained, inception_dir=args.inception_dir, lpips_dir=args.lpips_dir,
                          shard=launched())
     return chosen, options
+
+
+def with_train_steps(spec, profile: str, steps: int):
+    """A copy of table ``spec`` whose ``profile`` trains every network for ``steps``."""
+    shorter = copy.copy(spec)
+    shorter.settings = {**spec.settings, profile: profiles.with_train_steps(spec.settings[profile], steps)}
+    return shorter
 
 
 def stored_state(record: dict | None) -> str:

@@ -83,6 +83,8 @@ def build_parser() -> OneLineParser:
     t.add_argument("--batch-size", type=POSITIVE, default=32, help="images per training step (per process)")
     t.add_argument("--gradient-accumulation-steps", type=POSITIVE, default=1,
                    help="batches whose gradients make one step (a larger batch in the same memory)")
+    t.add_argument("--compile", action="store_true", help="compile the network with torch.compile (speed only; slower to start)")
+    t.add_argument("--channels-last", action="store_true", help="channels-last convolution weights (speed only)")
     t.add_argument("--lr", type=RATE, default=5e-4, help="peak learning rate (one-cycle schedule)")
     t.add_argument("--base-channels", type=CHANNELS, default=32, help="width of the U-Net's first level")
     t.add_argument("--beta", type=RATE, default=None, help="label dequantisation (default 10 masks, 4 classes)")
@@ -349,7 +351,8 @@ def train(args) -> None:
 
     config = TrainConfig(steps=args.steps, lr=args.lr, batch_size=args.batch_size, schedule="onecycle",
                          warmup_steps=min(100, args.steps // 10), ema_decay=0.999 if args.steps > 2000 else 0.99,
-                         gradient_accumulation_steps=args.gradient_accumulation_steps)
+                         gradient_accumulation_steps=args.gradient_accumulation_steps, compile=args.compile,
+                         channels_last=args.channels_last)
     shard = launched()  # accelerate launch / torchrun: every process trains on its shard, the main one saves
     batches = draw_batches(images, labels, batch_size=args.batch_size, seed=0, device=device, shard=shard)
     result = fit(model, loss, batches, config, device=device, desc="train")

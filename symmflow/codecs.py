@@ -120,6 +120,52 @@ class VectorClassCodec:
         return y.float()
 
 
+class NearestColour:
+    """The exact nearest colour of a table (Euclidean, first index on ties) for many RGB points.
+
+    Searching every colour for every pixel costs pixels x colours (171 for COCO-Stuff) and
+    grows with the palette.  Here [0, 256)^3 is cut into ``cells``^3 boxes and each box keeps only
+    the colours that can be nearest to a point inside it: those whose distance to the box is at
+    most the smallest distance any colour has to the box's farthest corner.  A point then
+    compares only its box's candidates (a few, whatever the palette's size); points outside
+    [0, 256)^3 compare every colour.
+    """
+
+    def __init__(self, table: Tensor, cells: int = 16):
+        self.table, self.cells, self.width = table.float(), cells, 256.0 / cells
+        lo = torch.arange(cells, dtype=torch.float32) * self.width
+        lo = torch.cartesian_prod(lo, lo, lo).unsqueeze(1)  # (cells^3, 1, 3): the boxes' low corners
+        colour = self.table.unsqueeze(0)
+        near = (torch.clamp(lo - colour, min=0) + torch.clamp(colour - lo - self.width, min=0)).square().sum(-1)
+        far = torch.maximum(colour - lo, lo + self.width - colour).square().sum(-1)
+        candidate = near <= far.min(1, keepdim=True).values
+        count = int(candidate.sum(1).max())
+        # each box's candidates in ascending colour order, padded with its first one
+        order = torch.sort((~candidate).to(torch.uint8), dim=1, stable=True).indices[:, :count]
+        first = order[:, :1].expand(-1, count)
+        self.candidates = torch.where(torch.arange(count) < candidate.sum(1, keepdim=True), order, first)
+        self.planes = self.table[self.candidates].permute(2, 0, 1).contiguous()  # (3, boxes, count)
+
+    def __call__(self, points: Tensor) -> Tensor:
+        """Index into the table of the nearest colour of each row of ``points`` (N, 3)."""
+        inside = ((points >= 0) & (points < 256)).all(1)
+        everywhere = bool(inside.all())
+        channels = (points if everywhere else points[inside]).T
+        cell = (channels / self.width).long().clamp_(0, self.cells - 1)
+        box = (cell[0] * self.cells + cell[1]) * self.cells + cell[2]
+        planes = self.planes.to(points.device)
+        distance = None
+        for colour, value in zip(planes, channels):  # one channel at a time: (n, count) each
+            difference = colour[box] - value.unsqueeze(1)
+            distance = difference.square_() if distance is None else distance.addcmul_(difference, difference)
+        nearest = self.candidates.to(points.device)[box].gather(1, distance.argmin(1, keepdim=True)).squeeze(1)
+        if everywhere:
+            return nearest
+        index = torch.cdist(points, self.table.to(points.device)).argmin(1)  # every colour for outside points
+        index[inside] = nearest
+        return index
+
+
 class PaletteCodec:
     """Segmentation masks as palette-colour RGB images in [-1, 1] (notes section 2).
 
@@ -143,11 +189,12 @@ class PaletteCodec:
         if ignore_colour is not None:
             table.append(torch.as_tensor(ignore_colour, dtype=torch.float32).reshape(1, 3))
         self._table = torch.cat(table)  # class colours, then the ignore colour if any
+        self._nearest = NearestColour(self._table)
 
     def with_beta(self, beta: float) -> "PaletteCodec":
         """The same colours and ignore colour with another dequantisation width."""
         out = PaletteCodec(self.colours.tolist(), beta)
-        out.ignore_index, out._table = self.ignore_index, self._table
+        out.ignore_index, out._table, out._nearest = self.ignore_index, self._table, self._nearest
         return out
 
     def _table_index(self, mask: Tensor) -> Tensor:
@@ -178,8 +225,7 @@ class PaletteCodec:
     def decode(self, rgb: Tensor, chunk: int = 1 << 18) -> Tensor:
         b, _, h, w = rgb.shape
         pixels = ((rgb.float() + 1.0) * 127.5).permute(0, 2, 3, 1).reshape(-1, 3)
-        table = self._table.to(rgb.device)
-        index = torch.cat([torch.cdist(p, table).argmin(1) for p in pixels.split(chunk)])
+        index = torch.cat([self._nearest(p) for p in pixels.split(chunk)])
         if self.ignore_index is not None:
             index = torch.where(index == self.num_classes, self.ignore_index, index)
         return index.reshape(b, h, w)

@@ -51,6 +51,11 @@ class TrainConfig:
     keep_checkpoints: int = 2
     """How many of the latest checkpoints a run keeps (older ones are deleted once a newer one is complete)."""
     log_every: int = 50
+    compile: bool = False
+    """Compile the network with ``torch.compile`` (inductor, through accelerate's dynamo plugin)."""
+    channels_last: bool = False
+    """Keep the network's convolution weights channels-last (NHWC).  Both switches change the
+    speed, not the method; measured against the eager step in results/<profile>/perf.md."""
 
     def __post_init__(self) -> None:
         if self.steps <= 0 or self.batch_size <= 0 or self.lr <= 0 or self.gradient_accumulation_steps <= 0:
@@ -144,8 +149,13 @@ def fit(model: nn.Module, loss_fn: Callable[[nn.Module, object], torch.Tensor],
 
     # bf16 by autocast here rather than by the accelerator's state, which one process can set only
     # once: a run trains networks of several precisions (the scene features in fp32)
+    from accelerate.utils import TorchDynamoPlugin
+
     accelerator = Accelerator(cpu=device == "cpu", gradient_accumulation_steps=config.gradient_accumulation_steps,
-                              step_scheduler_with_optimizer=False)
+                              step_scheduler_with_optimizer=False,
+                              dynamo_plugin=TorchDynamoPlugin(backend="inductor" if config.compile else "no"))
+    if config.channels_last:
+        model = model.to(memory_format=torch.channels_last)
     autocast = torch.autocast(accelerator.device.type, dtype=torch.bfloat16,
                               enabled=config.mixed_precision == "bf16")
     opt_cls = torch.optim.Adam if config.optimizer == "adam" else torch.optim.AdamW

@@ -87,3 +87,21 @@ def test_per_class_code_decides_by_the_most_probable_class_where_a_palette_does_
     code_mean = sum(p * (2 * torch.eye(5)[k] - 1).reshape(1, 5, 1, 1) for k, p in share.items())
     assert per_class.decode(code_mean).item() == 1
     assert palette.decode(palette_mean).item() == 4
+
+
+@pytest.mark.parametrize("colours", [cocostuff_colours(10), cocostuff_colours(171), CELEBAMASK_COLOURS],
+                         ids=["10 colours", "171 colours", "CelebAMask-HQ"])
+def test_palette_decode_is_the_exact_nearest_colour_inside_and_outside_the_rgb_cube(colours):
+    """The candidate grid of NearestColour changes the work, not the answer: every pixel decodes
+    to the colour a search over the whole palette finds, also where the prediction leaves [0, 255],
+    sits on a box's edge or lies half-way between two colours (first index on ties)."""
+    codec = PaletteCodec(colours, 0.0)
+    g = torch.Generator().manual_seed(0)
+    rgb = torch.rand(8, 3, 24, 24, generator=g) * 2.6 - 1.3  # about a quarter of the pixels outside
+    table = torch.tensor(colours, dtype=torch.float32)
+    edges = torch.tensor([[0.0, 16.0, 255.9], [128.0, 128.0, 128.0], [25.0, 0.0, 0.0]])  # box edges; a tie
+    pixels = torch.cat([((rgb + 1) * 127.5).permute(0, 2, 3, 1).reshape(-1, 3), edges])
+    brute = ((pixels[:, None, :] - table[None]) ** 2).sum(-1).argmin(1)
+    found = codec.decode((pixels / 127.5 - 1).T.reshape(1, 3, 1, -1)).flatten()
+    assert torch.equal(found, brute)
+    assert codec._nearest.candidates.shape[1] < 16  # a few candidates per box, whatever the palette's size

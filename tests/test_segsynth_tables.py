@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pytest
 import torch
 
 
@@ -92,8 +93,10 @@ def test_paper_compute_without_weights_is_one_line(tmp_path, capsys):
     assert err[-1].startswith("error:") and "--pretrained" in err[-1]
 
 
-def test_tiny_latent_paper_run(tmp_path):
-    """The paper profile's latent path on a tiny SD folder and a tiny CelebAMask-HQ layout."""
+@pytest.mark.parametrize("train_steps", [None, 2])
+def test_tiny_latent_paper_run(tmp_path, train_steps):
+    """The paper profile's latent path on a tiny SD folder and a tiny CelebAMask-HQ layout: its
+    epochs decide the training steps (one training image, batch 1: one step) unless ``--train-steps`` does."""
     from tests.test_datasets import celeba_fixture
     from tests.test_latent import tiny_sd_folder
 
@@ -106,9 +109,36 @@ def test_tiny_latent_paper_run(tmp_path):
                                         "gpus": {"CelebAMask-HQ": 1}, "fid_samples": 0})
     assert run.main(["--table", "5", "--profile", "paper", "--steps", "1", "--out", str(tmp_path / "out"),
                      "--device", "cpu", "--no-progress", "--data-root", str(tmp_path / "data"),
-                     "--pretrained", str(sd)], tables_with("paper", paper)) == 0
+                     "--pretrained", str(sd)] + (["--train-steps", str(train_steps)] if train_steps else []),
+                    tables_with("paper", paper)) == 0
     (cell,) = _cells(tmp_path / "out")
     assert cell["status"] == "ok" and cell["nfe_per_sample"] == 1.0 and 0 <= cell["value"] <= 100
+    (model,) = (tmp_path / "out" / "checkpoints").glob("symmflow-*/settings.json")
+    assert json.loads(model.read_text())["stats"][-1]["step"] == (train_steps or 1)
+    notes = (tmp_path / "out" / "table5.md").read_text()
+    assert ("--train-steps" in notes) == (train_steps is not None)
+
+
+def test_train_steps_trains_every_network_that_long_and_stores_apart(tmp_path):
+    """``--train-steps`` on the smoke profile: every network of Table 5 trains 3 steps, its cells
+    are not the profile's own (a run without it computes its own), and the notes say so."""
+    registry = tables_with("smoke", TINY)
+    common = ["--table", "5", "--profile", "smoke", "--steps", "1", "--out", str(tmp_path), "--device", "cpu",
+              "--no-progress"]
+    assert run.main(common + ["--train-steps", "3"], registry) == 0
+    models = sorted((tmp_path / "checkpoints").glob("*/settings.json"))
+    assert models and all(json.loads(m.read_text())["stats"][-1]["step"] == 3 for m in models)
+    assert "every network trained for 3 steps (--train-steps)" in (tmp_path / "table5.md").read_text()
+    shortened = len(_cells(tmp_path))
+    assert run.main(common, registry) == 0
+    assert len(_cells(tmp_path)) == 2 * shortened
+    assert "--train-steps" not in (tmp_path / "table5.md").read_text()
+
+
+def test_train_steps_must_be_positive(tmp_path, capsys):
+    assert run.main(["--table", "5", "--profile", "smoke", "--train-steps", "0", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--train-steps 0" in err[0] and not any(tmp_path.iterdir())
 
 
 def test_segmentation_design_rejects_an_unknown_design(tmp_path, capsys):

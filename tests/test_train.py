@@ -71,3 +71,33 @@ def test_fit_logs_both_terms_of_the_symmflow_loss(tmp_path):
         assert record["loss"] == pytest.approx(0.9 * record["x_mse"] + 0.1 * record["y_mse"], rel=1e-5)
     stored = [json.loads(line) for line in (tmp_path / "stats.jsonl").read_text().splitlines()]
     assert stored == result.stats
+
+
+def _conv_batches(seed=0):
+    g = torch.Generator().manual_seed(seed)
+    while True:
+        x = torch.randn(8, 3, 8, 8, generator=g)
+        yield x, x.flip(1)
+
+
+def _conv_mse(model, batch):
+    x, y = batch
+    return ((model(x) - y) ** 2).mean()
+
+
+@pytest.mark.parametrize("switch", ["channels_last", pytest.param("compile", marks=pytest.mark.slow)])
+def test_speed_switches_change_the_layout_not_the_training(switch):
+    """``channels_last`` / ``compile`` train the same network to the same weights (to rounding)
+    as the eager NCHW run, and the trained network is the plain module, in the switch's layout."""
+    def train(**switches):
+        torch.manual_seed(0)
+        net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.SiLU(), nn.Conv2d(8, 3, 3, padding=1))
+        config = TrainConfig(steps=5, lr=1e-2, batch_size=8, log_every=1, **switches)
+        return fit(net, _conv_mse, _conv_batches(), config, device="cpu", progress=False)
+
+    eager, switched = train(), train(**{switch: True})
+    assert isinstance(switched.model, nn.Sequential)
+    assert switched.model[0].weight.is_contiguous(memory_format=torch.channels_last) == (switch == "channels_last")
+    for a, b in zip(eager.model.parameters(), switched.model.parameters()):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
+    assert [s for s, _ in switched.losses] == [1, 2, 3, 4, 5]

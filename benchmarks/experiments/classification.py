@@ -148,7 +148,7 @@ class ClassificationExperiment:
                         f"Diffusion Classifier (2,750 NFE) on {dc['samples']} images"}
 
     def footprint(self, classes: int, images: int = 500, batch: int = 250) -> dict:
-        """Time and peak-memory growth of one-step SymmFlow classification in a fresh process
+        """Time and peak memory added by one-step SymmFlow classification in a fresh process
         (one process per class count; its time and memory cells share it)."""
         if classes in self._footprints:
             return self._footprints[classes]

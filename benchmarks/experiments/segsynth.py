@@ -70,9 +70,9 @@ class SegSynthExperiment:
         mixed = budget.mixed_precision if self.device.startswith("cuda") else "no"
         if s.space != "latent":
             return budget.config(mixed_precision=mixed)
-        # epochs over the training set at the paper's global batch
+        # epochs over the training set at the paper's global batch, unless the budget names its steps
         gpus = s.latent["gpus"][self.dataset]
-        steps = s.latent["epochs"] * max(1, self.data.train_count // (budget.batch_size * gpus))
+        steps = budget.steps or s.latent["epochs"] * max(1, self.data.train_count // (budget.batch_size * gpus))
         return budget.config(steps=steps, warmup_steps=steps * s.latent["warmup_epochs"] // s.latent["epochs"],
                              mixed_precision=mixed)
 
