@@ -6,7 +6,10 @@
 #      results folder safely: atomic cells, one training per network);
 #   2. the paper profile's latent SymmFlow training step at full size (SD 2.1-base-sized U-Net
 #      and VAE with random weights, 512 px, batch 32 per GPU, bf16): samples/s, peak memory,
-#      whether bf16 holds, and the GPU-hours of the published budgets.
+#      whether bf16 holds, and the GPU-hours of the published budgets;
+#   3. Tables 2, 4 and 5 of the paper profile end to end on those stand-ins, every network trained
+#      for 50 steps instead of 200 epochs (--train-steps; stored under OUT/paper-check, apart
+#      from any full-budget run), beside the gpu tables.
 # Usage: bash benchmarks/gpu_session.sh [OUT]   (default results/gpu)
 set -euo pipefail
 OUT=${1:-results/gpu}
@@ -17,9 +20,12 @@ python -m benchmarks.run --table 2,4,5 --profile gpu --device cuda --out "$OUT" 
 SEGMENTATION=$!
 python -m benchmarks.standins --out "$WORK/standins" --scale sd21 --images 64 --size 512
 STATUS=0
+python -m benchmarks.run --table 2,4,5 --profile paper --train-steps 50 --device cuda --no-progress \
+    --pretrained "$WORK/standins/sd21" --data-root "$WORK/standins/data" --out "$OUT/paper-check" \
+    > "$WORK/paper-check.log" 2>&1 || STATUS=$?
 wait "$CLASSIFICATION" || STATUS=$?
 wait "$SEGMENTATION" || STATUS=$?
-cp "$WORK"/tables-*.log "$OUT"/ || true
+cp "$WORK"/tables-*.log "$WORK"/paper-check.log "$OUT"/ || true
 python -m benchmarks.latent_throughput --pretrained "$WORK/standins/sd21" --data-root "$WORK/standins/data" \
     --device cuda --batch 32 --steps 20 --warmup 3 --out "$OUT"
 exit "$STATUS"

@@ -90,9 +90,9 @@ def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     command = " ".join(["python -m benchmarks.solver_study", *argv])
     try:
-        if any(a in ("--table", "--solver", "--steps", "--seeds") for a in argv):
-            raise UsageError("the solver study chooses --table, --solver and --steps itself; pass --tables 11,5,4 "
-                             "and the other options of benchmarks.run")
+        if any(a.split("=")[0] in ("--table", "--solver", "--steps", "--seeds", "--train-steps") for a in argv):
+            raise UsageError("the solver study chooses --table, --solver and --steps itself and studies the "
+                             "profile's own networks; pass --tables 11,5,4 and the other options of benchmarks.run")
         chosen = ["11", "5", "4"]
         if "--tables" in argv:
             at = argv.index("--tables")

@@ -19,3 +19,5 @@ def test_the_solver_study_stores_a_cell_per_point_and_names_the_cheapest_match(t
     assert "cheapest_solver" in (out / "solver-study.md").read_text() and (out / "solver-study.png").is_file()
     assert solver_study.main(["--table", "11"]) == 2
     assert "chooses --table" in capsys.readouterr().err
+    assert solver_study.main(["--tables", "11", "--train-steps=5"]) == 2
+    assert "the profile's own networks" in capsys.readouterr().err
