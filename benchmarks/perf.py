@@ -14,6 +14,8 @@ the interquartile range.  Writes ``<out>/perf.{csv,md}``.
   ``ConditionalFlowMatcher`` on the same U-Net layout and batch, with the profile of each
   (where the difference goes: the label channel, the second loss term); and the same SymmFlow
   step with the speed switches (channels-last weights, ``torch.compile``);
+* training loop: what :func:`symmflow.train.fit` adds to a bare step (its marginal time per
+  step against the bare step's);
 * classification: images/s and counted NFE per image of SymmFlow at 1 and 25 steps against
   the Diffusion Classifier at its published adaptive schedule and a reduced one, on the same
   backbone; the speed-up against the NFE ratio;
@@ -201,6 +203,40 @@ def training_step(rounds: int, warmup: int, batch: int = 64,
     return [row], {name: _profile(steps[name]) for name in ("symmflow", "torchcfm") if name in steps}
 
 
+def training_loop(repeats: int = 3, short: int = 10, long: int = 40, batch: int = 64) -> list[dict]:
+    """What the training loop adds to a step: :func:`symmflow.train.fit` (accelerate, the data
+    stream, one-cycle schedule, EMA, loss logging) on the cpu profile's classifier, its marginal
+    seconds per step -- (time of ``long`` steps - time of ``short`` steps) / (long - short), so
+    its start-up does not count -- against the bare step (forward, backward, AdamW) on one batch."""
+    from benchmarks.methods import Problem
+    from benchmarks.methods.symmflow import SymmFlowMethod
+    from benchmarks.profiles import CPU_SYMMFLOW, CPU_UNET
+    from symmflow.data.streams import draw_batches
+    from symmflow.train import TrainConfig, fit
+
+    torch.manual_seed(0)
+    images, labels = torch.rand(2_000, 1, 32, 32) * 2 - 1, torch.randint(0, 10, (2_000,))
+    method = SymmFlowMethod(Problem("mnist", 1, 32, 10, CPU_UNET), CPU_SYMMFLOW)
+
+    def fit_for(steps: int) -> float:
+        config = TrainConfig(steps=steps, lr=1e-3, batch_size=batch, schedule="onecycle", warmup_steps=steps // 10,
+                             ema_decay=0.999, log_every=5)
+        start = time.perf_counter()
+        fit(method.build(), method.loss, draw_batches(images, labels, batch_size=batch, seed=0), config,
+            device="cpu", progress=False)
+        return time.perf_counter() - start
+
+    step = _step(method.build().train(), lambda m: method.loss(m, (images[:batch], labels[:batch])).total)
+    marginal, bare = [], []
+    for _ in range(repeats):  # interleaved: a slow spell hits both
+        marginal.append((fit_for(long) - fit_for(short)) / (long - short))
+        bare.append(interleaved({"bare": step}, rounds=long - short, warmup=2)["bare"]["median_s"])
+    fit_s, bare_s = statistics.median(marginal), statistics.median(bare)
+    return [{"case": "training loop", "network": f"cpu-profile classifier (base 16), batch {batch} of 32x32",
+             "method": "fit", "steps": long - short, "fit_step_s": fit_s, "bare_step_s": bare_s,
+             "ratio_to_bare_step": fit_s / bare_s, "skipped": ""}]
+
+
 def _step(model: nn.Module, loss: Callable[[nn.Module], torch.Tensor]) -> Callable[[], None]:
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
 
@@ -326,7 +362,7 @@ def plot_class_count(rows: pd.DataFrame, path: Path) -> None:
 # ---------------------------------------------------------------- the command
 
 
-CASES = ("sampling", "training", "classification", "classes")
+CASES = ("sampling", "training", "loop", "classification", "classes")
 
 
 def main(argv=None) -> int:
@@ -353,6 +389,8 @@ def main(argv=None) -> int:
         elif case == "training":
             found, profiles = training_step(args.rounds, args.warmup, switches=True)
             rows += found
+        elif case == "loop":
+            rows += training_loop()
         elif case == "classification":
             rows += classification()
         else:

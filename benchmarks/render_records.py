@@ -200,6 +200,15 @@ def perf_markdown(df, profiles: dict[str, str], rounds: int, warmup: int, target
                       f"{1000 * row['compiled_s']:.1f} | {row['compiled_s'] / row['symmflow_s']:.3f} |", ""]
         for name, table in profiles.items():
             lines += [f"Profile of the {name} step (5 steps, self CPU time):", "", "```", table.strip(), "```", ""]
+    loop = df[df["case"] == "training loop"]
+    if len(loop):
+        row = loop.iloc[0]
+        lines += ["## Training loop", "",
+                  f"`symmflow.train.fit` (accelerate, the data stream, one-cycle schedule, EMA, loss logging) on "
+                  f"the {row['network']}: {1000 * row['fit_step_s']:.1f} ms per step (marginal: the difference "
+                  f"of two runs' wall times over their {int(row['steps'])} extra steps, so start-up does not "
+                  f"count) against {1000 * row['bare_step_s']:.1f} ms for the bare step (forward, backward, "
+                  f"AdamW), ratio {row['ratio_to_bare_step']:.3f}.", ""]
     classification = df[df["case"] == "classification"]
     if len(classification):
         one = classification[classification["method"] == "SymmFlow, 1 step"].iloc[0]

@@ -40,3 +40,9 @@ def test_symmflow_cost_barely_grows_with_classes_while_the_diffusion_classifiers
         assert by[(method, 171)]["per_image_s"] < 1.10 * by[(method, 10)]["per_image_s"], method
     dc10, dc171 = by[("Diffusion Classifier", 10)], by[("Diffusion Classifier", 171)]
     assert dc171["nfe"] == 17.1 * dc10["nfe"] and dc171["per_image_s"] > 10 * dc10["per_image_s"]
+
+
+@pytest.mark.perf
+def test_the_training_loop_adds_little_to_a_bare_step():
+    (row,) = perf.training_loop(repeats=2, short=5, long=25)
+    assert row["ratio_to_bare_step"] <= 1.15, row
