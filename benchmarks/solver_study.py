@@ -51,8 +51,9 @@ def study(argv: list[str], chosen: list[str]) -> pd.DataFrame:
 
 
 def cheapest(df: pd.DataFrame) -> list[dict]:
-    """Per table: 25-step Euler's value, the solver point with the fewest NFE that matches it and
-    the one with the fewest NFE that is at least as good (higher accuracy or mIoU, lower FD)."""
+    """Per table: 25-step Euler's value, the solver point with the fewest NFE that matches it (the
+    closest of equally cheap ones) and the one with the fewest NFE that is at least as good
+    (higher accuracy or mIoU, lower FD)."""
     found = []
     for name, group in df.groupby("study_table", sort=False):
         _, metric = MEASURES[name]
@@ -63,7 +64,8 @@ def cheapest(df: pd.DataFrame) -> list[dict]:
         else:  # a Frechet distance: relative
             close = (group["value"] / euler["value"] - 1).abs() <= 0.05
             good = group["value"] <= euler["value"]
-        best = group[close].sort_values("nfe_per_sample", kind="stable").iloc[0]
+        gap = (group["value"] - euler["value"]).abs()
+        best = group[close].assign(gap=gap).sort_values(["nfe_per_sample", "gap"], kind="stable").iloc[0]
         better = group[good].sort_values("nfe_per_sample", kind="stable").iloc[0]
         found.append({"table": name, "metric": euler["metric"], "euler_25": euler["value"],
                       "cheapest_solver": best["solver"], "steps": best["steps"], "nfe": best["nfe_per_sample"],
