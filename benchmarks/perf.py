@@ -60,11 +60,14 @@ def missing(module: str) -> str | None:
 
 
 def interleaved(contenders: dict[str, Callable[[], object]], rounds: int, warmup: int) -> dict[str, dict]:
-    """Median and interquartile range of each contender's wall seconds, timed in turn each round,
-    and the peak resident memory one more call of it adds (:mod:`benchmarks.memory`)."""
+    """Median and interquartile range of each contender's wall seconds, timed in turn each round
+    (the order rotating, so that none always runs first), and the peak resident memory one more
+    call of it adds (:mod:`benchmarks.memory`)."""
     times: dict[str, list[float]] = {name: [] for name in contenders}
+    names = list(contenders)
     for r in range(warmup + rounds):
-        for name, fn in contenders.items():
+        for name in names[r % len(names):] + names[:r % len(names)]:  # each goes first in turn
+            fn = contenders[name]
             start = time.perf_counter()
             fn()
             elapsed = time.perf_counter() - start
