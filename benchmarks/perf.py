@@ -1,7 +1,7 @@
 """SymmFlow's speed against the limit and the libraries a user would otherwise pick:
 ``python -m benchmarks.perf --out results/cpu``.
 
-Every case is timed in this one process, interleaved round by round (so a slow spell of the
+Every case is timed in this one process, interleaved round by round in a rotating order (so a slow spell of the
 machine hits every contender alike), and compared as medians after a warm-up; the spread is
 the interquartile range.  Writes ``<out>/perf.{csv,md}``.
 

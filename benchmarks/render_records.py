@@ -159,7 +159,7 @@ def perf_markdown(df, profiles: dict[str, str], rounds: int, warmup: int, target
     first = df.iloc[0]
     lines = ["# Performance against the limit and the peers", "",
              f"Commit {first['git_commit']}, {first['device']}, {first['versions']}. Every contender timed in one "
-             f"process, interleaved round by round; medians of {rounds} rounds after {warmup} warm-up rounds "
+             f"process, interleaved round by round, the order rotating; medians of {rounds} rounds after {warmup} warm-up rounds "
              "(classification: 3 after 1), spread as the interquartile range. Memory (`*peak_mib`): how far "
              "one more call raised the process's peak resident set above what it held before the call (MiB; 0 "
              "where the call fits in memory the process already holds; "
