@@ -1,9 +1,9 @@
 """SymmFlow's speed against the limit and the libraries a user would otherwise pick:
 ``python -m benchmarks.perf --out results/cpu``.
 
-Every case is timed in this one process, interleaved round by round in a rotating order (so a slow spell of the
-machine hits every contender alike), and compared as medians after a warm-up; the spread is
-the interquartile range.  Writes ``<out>/perf.{csv,md}``.
+Every case is timed in this one process, interleaved round by round in a rotating order (so a
+slow spell of the machine hits every contender alike), and compared as medians after a warm-up;
+the spread is the interquartile range.  Writes ``<out>/perf.{csv,md}``.
 
 * sampling: :func:`symmflow.solver.integrate` (Euler, midpoint; 1 / 10 / 50 steps) against
   (a) the limit -- NFE x one bare forward of the same network on the same batch -- and (b)
