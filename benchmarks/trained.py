@@ -45,10 +45,11 @@ def trained_model(name: str, identity: dict, build: Callable[[], nn.Module], los
     ``out`` never train one identity twice: the second waits for the first and loads its
     network.  On several processes all of them train, and the main one stores.
     """
-    budget = {k: v for k, v in asdict(config).items() if k not in ("log_every", "checkpoint_every")}
-    for key, default in (("gradient_accumulation_steps", 1), ("compile", False), ("channels_last", False)):
-        if budget[key] == default:  # the defaults leave the identities of earlier runs as they were
-            del budget[key]
+    # the weights do not depend on logging, checkpointing or the speed switches (beyond rounding)
+    bookkeeping = ("log_every", "checkpoint_every", "keep_checkpoints", "compile", "channels_last")
+    budget = {k: v for k, v in asdict(config).items() if k not in bookkeeping}
+    if config.gradient_accumulation_steps == 1:  # the default leaves the identities of earlier runs as they were
+        del budget["gradient_accumulation_steps"]
     processes = {"processes": shard.count} if shard.count > 1 else {}  # the global batch is per process x count
     identity = _plain({**identity, "name": name, "budget": budget, "seed": seed, **processes})
     folder = Path(out) / "checkpoints" / f"{name}-{digest(identity)}"

@@ -130,3 +130,30 @@ def test_two_runs_sharing_a_results_folder_train_once_and_agree(tmp_path):
     cells = [json.loads(p.read_text()) for p in (tmp_path / "cells" / "table1").glob("*.json")]
     assert len(cells) == 2 and {c["train_s"] for c in cells} == {trainings}  # one training, seen by both
     assert not [p for p in tmp_path.rglob(".*") if not p.name.endswith(".lock")]  # no partial file left
+
+
+def test_the_model_cache_keys_a_network_by_what_its_weights_depend_on(tmp_path):
+    """Logging, checkpointing and the speed switches leave a network's folder as it is (it is
+    loaded, not retrained); the budget and the seed make another one."""
+    from benchmarks.trained import trained_model
+    from symmflow.train import TrainConfig
+
+    def batches():
+        while True:
+            yield torch.randn(4, 2)
+
+    def train(seed=0, **config):
+        return trained_model("lin", {"net": "linear"}, lambda: torch.nn.Linear(2, 2),
+                             lambda m, b: m(b).pow(2).mean(), batches,
+                             TrainConfig(**{"steps": 2, "lr": 1e-3, "batch_size": 4, **config}), tmp_path,
+                             seed=seed, progress=False)
+
+    def folders():
+        return sorted(p.name for p in (tmp_path / "checkpoints").glob("lin-*") if not p.name.endswith(".run"))
+
+    train()
+    train(log_every=1, checkpoint_every=1, keep_checkpoints=5, channels_last=True)
+    assert len(folders()) == 1
+    train(steps=3)
+    train(seed=1)
+    assert len(folders()) == 3
