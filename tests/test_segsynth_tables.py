@@ -202,3 +202,14 @@ def test_a_new_segmentation_baseline_is_one_class_and_one_registry_entry(tmp_pat
     vote = frame[frame["method"] == "Pixel vote (1x1 conv)"]
     assert len(vote) == 1 and vote["status"].iloc[0] == "ok" and vote["nfe_per_sample"].iloc[0] == 1.0
     assert list((tmp_path / "checkpoints").glob("pixel-vote-*/model.safetensors"))
+
+
+def test_every_seed_measures_synthesis_in_one_feature_network(tmp_path):
+    """The scene-set feature network is the metric: the seeds of a run train their own SymmFlow
+    but share one feature network, so their Frechet distances are in one space."""
+    assert run.main(["--table", "2", "--profile", "smoke", "--seeds", "0,1", "--out", str(tmp_path), "--device", "cpu",
+                     "--no-progress"], tables_with("smoke", TINY)) == 0
+    folders = [p.name for p in (tmp_path / "checkpoints").iterdir() if p.is_dir() and not p.name.endswith(".run")]
+    assert len([f for f in folders if f.startswith("scene-features-")]) == 1
+    assert len([f for f in folders if f.startswith("symmflow-")]) == 2
+    assert len(list((tmp_path / "fd_stats").glob("*.npz"))) == 1

@@ -28,6 +28,9 @@ from symmflow.solver import NFECounter
 from symmflow.spaces import PixelSpace
 
 FEATURES = "scene-features"
+FEATURES_SEED = 0
+"""The scene-set feature network is the synthesis metric's, so it is one network for every run
+seed (as clean-fid's Inception is one set of weights): trained with seed 0, whatever the run's."""
 
 
 class SegSynthExperiment:
@@ -80,11 +83,12 @@ class SegSynthExperiment:
         """The trained network of method ``key`` (EMA weights), from the model cache."""
         if key not in self._trained:
             method, o = self.method(key), self.options
+            seed = FEATURES_SEED if key == FEATURES else o.seed
             identity = {"problem": self.problem.identity, "data": self.data.identity, "settings": method.settings}
             self._trained[key] = trained_model(
                 key, identity, method.build, method.loss,
-                lambda: self.data.train_batches(o.seed + 17, self.settings.budget.batch_size, self.device, o.shard),
-                self._config(key), Path(o.out), seed=o.seed, device=self.device, progress=o.progress,
+                lambda: self.data.train_batches(seed + 17, self.settings.budget.batch_size, self.device, o.shard),
+                self._config(key), Path(o.out), seed=seed, device=self.device, progress=o.progress,
                 desc=f"{self.dataset}: train {method.label}", shard=o.shard)
         return self._trained[key]
 
@@ -162,9 +166,8 @@ class SegSynthExperiment:
         """What the reference statistics depend on: the evaluation images and the feature network."""
         features = None
         if inception_available(self.options.inception_dir) is not None:
-            features = {"budget": self._config(FEATURES), "seed": self.options.seed}
-        return {"data": self.data.identity, "eval_samples": self.settings.eval_samples, "seed": self.options.seed,
-                "features": features}
+            features = {"budget": self._config(FEATURES), "seed": FEATURES_SEED}
+        return {"data": self.data.identity, "eval_samples": self.settings.eval_samples, "features": features}
 
     def lpips(self, name: str, steps: int, measure: str) -> dict:
         reason = lpips_available(self.options.lpips_dir)
