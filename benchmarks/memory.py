@@ -4,11 +4,14 @@ The kernel keeps a process's high-water resident set (``VmHWM`` in ``/proc/self/
 writing ``5`` to ``/proc/self/clear_refs`` resets it to the current resident set (proc(5)).
 Resetting it just before the work keeps what the process reached earlier -- importing torch,
 the cases measured before -- out of the work's peak, which the lifetime peak
-(``getrusage``'s ``ru_maxrss``) cannot do.
+(``getrusage``'s ``ru_maxrss``) cannot do.  Before the reset, the C allocator hands the memory
+it holds free back to the system (glibc's ``malloc_trim``), so that a call repeated after a
+warm-up is measured by what it allocates, not by what earlier calls left cached.
 """
 
 from __future__ import annotations
 
+import ctypes
 from pathlib import Path
 from typing import Callable
 
@@ -22,9 +25,17 @@ def _status_mib(field: str) -> float:
     raise OSError(f"{field} not in {_STATUS}")
 
 
+def _release_free_memory() -> None:
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to hand back
+        pass
+
+
 def peak_growth_mib(work: Callable[[], object]) -> float | None:
     """Run ``work`` once and return how many MiB the process's peak resident set rose above its
     resident set just before it (None where the kernel does not offer the reset)."""
+    _release_free_memory()
     try:
         _CLEAR_REFS.write_text("5")
         before = _status_mib("VmRSS")
