@@ -230,4 +230,3 @@ def with_train_steps(settings, steps: int):
     warmup = budget.warmup_steps * steps // budget.steps if budget.steps else 0
     shorter = replace(settings, budget=replace(budget, steps=steps, warmup_steps=warmup))
     return replace(shorter, feature_steps=steps) if isinstance(settings, SegSynthSettings) else shorter
-

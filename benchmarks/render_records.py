@@ -159,11 +159,12 @@ def perf_markdown(df, profiles: dict[str, str], rounds: int, warmup: int, target
     first = df.iloc[0]
     lines = ["# Performance against the limit and the peers", "",
              f"Commit {first['git_commit']}, {first['device']}, {first['versions']}. Every contender timed in one "
-             f"process, interleaved round by round, the order rotating; medians of {rounds} rounds after {warmup} warm-up rounds "
+             f"process, interleaved round by round, the order rotating; medians of {rounds} rounds after "
+             f"{warmup} warm-up rounds "
              "(classification: 3 after 1), spread as the interquartile range. Memory (`*peak_mib`): how far "
-             "one more call raised the process's peak resident set above what it held before the call (MiB; 0 "
-             "where the call fits in memory the process already holds; "
-             "the high-water mark reset first, `benchmarks/memory.py`). Command: `python -m benchmarks.perf`.", ""]
+             "one more call raised the process's peak resident set above what it held before the call (MiB; "
+             "the allocator's free memory handed back and the high-water mark reset first, "
+             "`benchmarks/memory.py`). Command: `python -m benchmarks.perf`.", ""]
     sampling = df[df["case"] == "sampling"]
     if len(sampling):
         view = sampling[[c for c in ("network", "method", "steps", "nfe", "symmflow_s", "limit_s", "flow_matching_s",

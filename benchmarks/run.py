@@ -133,7 +133,8 @@ def options_from(argv, available: dict | None = None) -> tuple[list, RunOptions]
         raise UsageError(f"unknown profile {args.profile!r}; choose from {', '.join(PROFILES)}")
     if args.train_steps is not None:
         if args.train_steps <= 0:
-            raise UsageError(f"--train-steps {args.train_steps}: use a positive number of steps, e.g. --train-steps 300")
+            raise UsageError(f"--train-steps {args.train_steps}: use a positive number of steps, "
+                             "e.g. --train-steps 300")
         chosen = [with_train_steps(spec, args.profile, args.train_steps) for spec in chosen]
     try:
         parse_method(args.solver)

@@ -12,7 +12,6 @@ Euler (accuracy and mIoU within 0.5 points, FD within 5%).
 from __future__ import annotations
 
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -69,7 +68,8 @@ def cheapest(df: pd.DataFrame) -> list[dict]:
         better = group[good].sort_values("nfe_per_sample", kind="stable").iloc[0]
         found.append({"table": name, "metric": euler["metric"], "euler_25": euler["value"],
                       "cheapest_solver": best["solver"], "steps": best["steps"], "nfe": best["nfe_per_sample"],
-                      "value": best["value"], "cheapest_at_least_as_good": f"{better['solver']}, {better['steps']} steps",
+                      "value": best["value"],
+                      "cheapest_at_least_as_good": f"{better['solver']}, {better['steps']} steps",
                       "its_nfe": better["nfe_per_sample"], "its_value": better["value"]})
     return found
 

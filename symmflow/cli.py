@@ -83,7 +83,8 @@ def build_parser() -> OneLineParser:
     t.add_argument("--batch-size", type=POSITIVE, default=32, help="images per training step (per process)")
     t.add_argument("--gradient-accumulation-steps", type=POSITIVE, default=1,
                    help="batches whose gradients make one step (a larger batch in the same memory)")
-    t.add_argument("--compile", action="store_true", help="compile the network with torch.compile (speed only; slower to start)")
+    t.add_argument("--compile", action="store_true",
+                   help="compile the network with torch.compile (speed only; slower to start)")
     t.add_argument("--channels-last", action="store_true", help="channels-last convolution weights (speed only)")
     t.add_argument("--lr", type=RATE, default=5e-4, help="peak learning rate (one-cycle schedule)")
     t.add_argument("--base-channels", type=CHANNELS, default=32, help="width of the U-Net's first level")
