@@ -5,8 +5,8 @@ network of ``task`` -- ``classification`` (SymmFlow's classifier, one Euler step
 default), ``segmentation`` (SymmFlow on a palette of that many colours, one Euler step) or
 ``diffusion-classifier`` (the class-conditional flow-matching network under the Diffusion
 Classifier's ``schedule``, whose NFE grows with the classes) -- runs it on ``images`` random
-images in batches of ``batch``, and prints JSON: the median milliseconds per image (after a
-warm-up), the counted NFE per image and how far the process's peak resident memory rose
+images in batches of ``batch``, and prints JSON: the median milliseconds per image over
+``repeats`` passes (default 3) after a warm-up, the counted NFE per image and how far the process's peak resident memory rose
 during one pass over the images, above the memory held before it (:mod:`benchmarks.memory`;
 one image has initialised the kernels first).  A fresh process per measurement keeps one
 run's allocator caches out of the next one's.
@@ -43,7 +43,7 @@ def measure(spec: dict) -> dict:
     counter.reset()
     peak = peak_growth_mib(run)  # also the warm-up
     times = []
-    for _ in range(3):
+    for _ in range(spec.get("repeats", 3)):
         start = time.perf_counter()
         run()
         times.append(time.perf_counter() - start)

@@ -328,7 +328,7 @@ def class_count(images: int = 2, counts=CLASS_COUNTS) -> list[dict]:
         for classes in counts:
             spec = {"task": task, "unet": asdict(CPU_UNET), "symmflow": asdict(AUTHORS), "channels": 3, "size": 32,
                     "classes": classes, "images": images if task == "diffusion-classifier" else 64,
-                    "batch": 64, "schedule": DC_REDUCED}
+                    "batch": 64, "schedule": DC_REDUCED, "repeats": 3 if task == "diffusion-classifier" else 15}
             done = subprocess.run([sys.executable, "-m", "benchmarks.footprint", json.dumps(spec)],
                                   capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parents[1])
             found = json.loads(done.stdout.strip().splitlines()[-1])
@@ -385,6 +385,7 @@ def main(argv=None) -> int:
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    origin = provenance("cpu")  # before this run writes anything: the commit it ran at, clean or not
     rows, profiles = [], {}
     for case in tqdm(wanted, desc="perf"):
         if case == "sampling":
@@ -401,7 +402,7 @@ def main(argv=None) -> int:
     df = pd.DataFrame(rows)
     if "classes" in df:
         plot_class_count(df[df["case"] == "class count"], args.out / "perf-classes.png")
-    for key, value in provenance("cpu").items():
+    for key, value in origin.items():
         df[key] = value
     write_atomic(args.out / "perf.csv", df.to_csv(index=False))
     from benchmarks.render_records import perf_markdown
