@@ -6,9 +6,9 @@ default), ``segmentation`` (SymmFlow on a palette of that many colours, one Eule
 ``diffusion-classifier`` (the class-conditional flow-matching network under the Diffusion
 Classifier's ``schedule``, whose NFE grows with the classes) -- runs it on ``images`` random
 images in batches of ``batch``, and prints JSON: the median milliseconds per image over
-``repeats`` passes (default 3) after a warm-up, the counted NFE per image and how far the process's peak resident memory rose
-during one pass over the images, above the memory held before it (:mod:`benchmarks.memory`;
-one image has initialised the kernels first).  A fresh process per measurement keeps one
+``repeats`` passes (default 3) after a warm-up, the counted NFE per image and how far the
+process's peak resident memory rose during one pass over the images, above the memory held
+before it (:mod:`benchmarks.memory`; one image has initialised the kernels first).  A fresh process per measurement keeps one
 run's allocator caches out of the next one's.
 """
 
