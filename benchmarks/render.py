@@ -147,7 +147,8 @@ def latex(df: pd.DataFrame, title: str) -> str:
 def plot(df: pd.DataFrame, title: str, metrics, group) -> bytes:
     from matplotlib.figure import Figure
 
-    metrics = [m for m in metrics if (df["metric"] == m).any()]
+    # a metric whose every cell is skipped gets no panel (the Markdown table says why)
+    metrics = [m for m in metrics if ((df["metric"] == m) & (df["status"] == "ok")).any()]
     summary = seed_summary(df)
     fig = Figure(figsize=(5.5 * max(1, len(metrics)), 4))
     axes = fig.subplots(1, max(1, len(metrics)), squeeze=False)

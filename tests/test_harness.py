@@ -199,3 +199,24 @@ def test_table3_extra_seeds_leave_out_the_costliest_cells():
     assert ("Diffusion Classifier", "accuracy") in left_out and len(later) < len(first)
     assert all(c.param("method") != "diffusion-classifier" or "schedule" in c.config["params"] for c in later)
     assert {c.method for c in later} >= {"SymmFlow", "U-Net encoder + cross-entropy"}
+
+
+def test_a_metric_skipped_in_every_cell_gets_no_plot_panel():
+    import struct
+
+    from benchmarks.render import plot
+
+    def frame(statuses: dict) -> pd.DataFrame:
+        rows = [{"dataset": "scenes", "method": "SymmFlow", "steps": s, "metric": metric, "value": v,
+                 "status": status, "seed": 0, "published": None}
+                for metric, status in statuses.items() for s, v in ((1, 0.2), (25, 0.1))
+                for v in ([v] if status == "ok" else [None])]
+        return pd.DataFrame(rows)
+
+    def width(png: bytes) -> int:
+        return struct.unpack(">I", png[16:20])[0]  # the PNG header's width
+
+    one = plot(frame({"FD": "ok"}), "t", ("FD", "LPIPS"), ("dataset", "method"))
+    with_skipped = plot(frame({"FD": "ok", "LPIPS": "skipped"}), "t", ("FD", "LPIPS"), ("dataset", "method"))
+    both = plot(frame({"FD": "ok", "LPIPS": "ok"}), "t", ("FD", "LPIPS"), ("dataset", "method"))
+    assert width(with_skipped) == width(one) < width(both)
