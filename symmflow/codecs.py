@@ -7,6 +7,7 @@ Each codec turns discrete labels into the continuous ``y`` the flow transports
 
 from __future__ import annotations
 
+import copy
 from typing import Sequence
 
 import torch
@@ -193,8 +194,8 @@ class PaletteCodec:
 
     def with_beta(self, beta: float) -> "PaletteCodec":
         """The same colours and ignore colour with another dequantisation width."""
-        out = PaletteCodec(self.colours.tolist(), beta)
-        out.ignore_index, out._table, out._nearest = self.ignore_index, self._table, self._nearest
+        out = copy.copy(self)  # shares the colour table and its nearest-colour grid
+        out.beta = beta
         return out
 
     def _table_index(self, mask: Tensor) -> Tensor:

@@ -145,12 +145,11 @@ def fit(model: nn.Module, loss_fn: Callable[[nn.Module, object], torch.Tensor],
         run_dir: Path | None = None, desc: str = "train", progress: bool = True) -> TrainResult:
     """Train ``model`` for ``config.steps`` steps on ``batches`` and return it (EMA weights if kept)."""
     from accelerate import Accelerator
+    from accelerate.utils import TorchDynamoPlugin
     from diffusers.training_utils import EMAModel
 
     # bf16 by autocast here rather than by the accelerator's state, which one process can set only
     # once: a run trains networks of several precisions (the scene features in fp32)
-    from accelerate.utils import TorchDynamoPlugin
-
     accelerator = Accelerator(cpu=device == "cpu", gradient_accumulation_steps=config.gradient_accumulation_steps,
                               step_scheduler_with_optimizer=False,
                               dynamo_plugin=TorchDynamoPlugin(backend="inductor" if config.compile else "no"))
