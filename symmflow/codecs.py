@@ -8,6 +8,7 @@ Each codec turns discrete labels into the continuous ``y`` the flow transports
 from __future__ import annotations
 
 import copy
+import math
 from typing import Sequence
 
 import torch
@@ -122,24 +123,32 @@ class VectorClassCodec:
 
 
 class NearestColour:
-    """The exact nearest colour of a table (Euclidean, first index on ties) for many RGB points.
+    """The exact nearest colour of a table (Euclidean, first index on ties) for any RGB points.
 
     Searching every colour for every pixel costs pixels x colours (171 for COCO-Stuff) and
-    grows with the palette.  Here [0, 256)^3 is cut into ``cells``^3 boxes and each box keeps only
-    the colours that can be nearest to a point inside it: those whose distance to the box is at
-    most the smallest distance any colour has to the box's farthest corner.  A point then
-    compares only its box's candidates (a few, whatever the palette's size); points outside
-    [0, 256)^3 compare every colour.
+    grows with the palette.  Here each axis is cut into ``cells`` intervals of [0, 256) plus the
+    two unbounded ones outside it, so that the boxes they make cover all of space, and each box
+    keeps only the colours no other colour beats everywhere in it: colour c loses to c' on a box
+    when |p - c|^2 - |p - c'|^2 = |c|^2 - |c'|^2 - 2 p.(c - c'), linear in p, is positive at its
+    minimum over the box.  A point then compares only its box's candidates -- a few, whatever
+    the palette's size and however far the prediction left [0, 255].
     """
 
     def __init__(self, table: Tensor, cells: int = 16):
         self.table, self.cells, self.width = table.float(), cells, 256.0 / cells
-        lo = torch.arange(cells, dtype=torch.float32) * self.width
-        lo = torch.cartesian_prod(lo, lo, lo).unsqueeze(1)  # (cells^3, 1, 3): the boxes' low corners
-        colour = self.table.unsqueeze(0)
-        near = (torch.clamp(lo - colour, min=0) + torch.clamp(colour - lo - self.width, min=0)).square().sum(-1)
-        far = torch.maximum(colour - lo, lo + self.width - colour).square().sum(-1)
-        candidate = near <= far.min(1, keepdim=True).values
+        colour = table.double()
+        inner = torch.arange(cells + 1, dtype=torch.float64) * self.width
+        inf = torch.tensor([math.inf], dtype=torch.float64)
+        low, high = torch.cat([-inf, inner]), torch.cat([inner, inf])  # per axis: (-inf, 0), ..., [256, inf)
+        square = colour.square().sum(1)
+        gap = square[:, None] - square[None, :]  # |c|^2 - |c'|^2: (colours, colours)
+        slope = -2 * (colour[:, None, :] - colour[None, :, :])  # d/dp of the difference: (colours, colours, 3)
+        # the least of slope * p_axis over each interval of each axis: (3, intervals, colours, colours)
+        least = torch.where(slope > 0, slope * low[:, None, None, None],
+                            torch.where(slope < 0, slope * high[:, None, None, None], 0.0)).permute(3, 0, 1, 2)
+        beaten = torch.stack([((gap + least[0][r, None, None] + least[1][:, None] + least[2][None]) > 0).any(-1)
+                              for r in range(len(low))])  # (intervals^3 as r, g, b, colours)
+        candidate = ~beaten.reshape(-1, len(colour))
         count = int(candidate.sum(1).max())
         # each box's candidates in ascending colour order, padded with its first one
         order = torch.sort((~candidate).to(torch.uint8), dim=1, stable=True).indices[:, :count]
@@ -149,22 +158,16 @@ class NearestColour:
 
     def __call__(self, points: Tensor) -> Tensor:
         """Index into the table of the nearest colour of each row of ``points`` (N, 3)."""
-        inside = ((points >= 0) & (points < 256)).all(1)
-        everywhere = bool(inside.all())
-        channels = (points if everywhere else points[inside]).T
-        cell = (channels / self.width).long().clamp_(0, self.cells - 1)
-        box = (cell[0] * self.cells + cell[1]) * self.cells + cell[2]
+        channels = points.T
+        sides = self.cells + 2
+        cell = ((channels / self.width).floor().clamp_(-1, self.cells) + 1).long().clamp_(0, sides - 1)
+        box = (cell[0] * sides + cell[1]) * sides + cell[2]
         planes = self.planes.to(points.device)
         distance = None
         for colour, value in zip(planes, channels):  # one channel at a time: (n, count) each
             difference = colour[box] - value.unsqueeze(1)
             distance = difference.square_() if distance is None else distance.addcmul_(difference, difference)
-        nearest = self.candidates.to(points.device)[box].gather(1, distance.argmin(1, keepdim=True)).squeeze(1)
-        if everywhere:
-            return nearest
-        index = torch.cdist(points, self.table.to(points.device)).argmin(1)  # every colour for outside points
-        index[inside] = nearest
-        return index
+        return self.candidates.to(points.device)[box].gather(1, distance.argmin(1, keepdim=True)).squeeze(1)
 
 
 class PaletteCodec:

@@ -94,13 +94,16 @@ def test_per_class_code_decides_by_the_most_probable_class_where_a_palette_does_
 def test_palette_decode_is_the_exact_nearest_colour_inside_and_outside_the_rgb_cube(colours):
     """The candidate grid of NearestColour changes the work, not the answer: every pixel decodes
     to the colour a search over the whole palette finds, also where the prediction leaves [0, 255],
-    sits on a box's edge or lies half-way between two colours (first index on ties)."""
+    sits on a box's edge or lies half-way between two colours (first index on ties), and far out
+    in the unbounded boxes, where an untrained network's predictions land."""
     codec = PaletteCodec(colours, 0.0)
     g = torch.Generator().manual_seed(0)
     rgb = torch.rand(8, 3, 24, 24, generator=g) * 2.6 - 1.3  # about a quarter of the pixels outside
     table = torch.tensor(colours, dtype=torch.float32)
-    edges = torch.tensor([[0.0, 16.0, 255.9], [128.0, 128.0, 128.0], [25.0, 0.0, 0.0]])  # box edges; a tie
-    pixels = torch.cat([((rgb + 1) * 127.5).permute(0, 2, 3, 1).reshape(-1, 3), edges])
+    edges = torch.tensor([[0.0, 16.0, 255.9], [128.0, 128.0, 128.0], [25.0, 0.0, 0.0],  # box edges; a tie
+                          [256.0, -0.5, 300.0], [-1e4, 90.0, 2e4], [-600.0, -700.0, 900.0]])  # far outside
+    far = torch.randn(2_000, 3, generator=g) * 400 + 127.5  # most of them outside [0, 255] in some channel
+    pixels = torch.cat([((rgb + 1) * 127.5).permute(0, 2, 3, 1).reshape(-1, 3), edges, far])
     brute = ((pixels[:, None, :] - table[None]) ** 2).sum(-1).argmin(1)
     found = codec.decode((pixels / 127.5 - 1).T.reshape(1, 3, 1, -1)).flatten()
     assert torch.equal(found, brute)
