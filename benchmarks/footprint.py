@@ -5,11 +5,11 @@ network of ``task`` -- ``classification`` (SymmFlow's classifier, one Euler step
 default), ``segmentation`` (SymmFlow on a palette of that many colours, one Euler step) or
 ``diffusion-classifier`` (the class-conditional flow-matching network under the Diffusion
 Classifier's ``schedule``, whose NFE grows with the classes) -- runs it on ``images`` random
-images in batches of ``batch``, and prints JSON: the median milliseconds per image over
-``repeats`` passes (default 3) after a warm-up, the counted NFE per image and how far the
-process's peak resident memory rose during one pass over the images, above the memory held
-before it (:mod:`benchmarks.memory`; one image has initialised the kernels first).  A fresh process per measurement keeps one
-run's allocator caches out of the next one's.
+images in batches of ``batch`` on ``device`` (default cpu), and prints JSON: the milliseconds
+per image of each of ``repeats`` passes (default 3) after a warm-up and their median, the counted
+NFE per image and how far the process's peak memory rose during one pass over the images, above
+the memory held before it (:mod:`benchmarks.memory`; one image has initialised the kernels
+first).  A fresh process per measurement keeps one run's allocator caches out of the next one's.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import sys
 import time
 
 from benchmarks.memory import peak_growth_mib
+from benchmarks.timing import synchronizer
 
 
 def measure(spec: dict) -> dict:
@@ -28,9 +29,11 @@ def measure(spec: dict) -> dict:
     from symmflow.models.pixel_unet import UNetConfig
 
     torch.manual_seed(0)
+    device = spec.get("device", "cpu")
+    synchronize = synchronizer(device)
     unet = UNetConfig(**{**spec["unet"], "multipliers": tuple(spec["unet"]["multipliers"])})
-    images = torch.rand(spec["images"], spec["channels"], spec["size"], spec["size"]) * 2 - 1
-    predict_batch = _predictor(spec, unet)
+    images = (torch.rand(spec["images"], spec["channels"], spec["size"], spec["size"]) * 2 - 1).to(device)
+    predict_batch = _predictor(spec, unet, device)
     counter = predict_batch.counter
 
     def run():
@@ -41,20 +44,22 @@ def measure(spec: dict) -> dict:
     with torch.no_grad():  # initialise the kernels on one image, outside the measurement
         predict_batch(images[:1])
     counter.reset()
-    peak = peak_growth_mib(run)  # also the warm-up
+    peak = peak_growth_mib(run, device)  # also the warm-up
     times = []
     for _ in range(spec.get("repeats", 3)):
+        synchronize()
         start = time.perf_counter()
         run()
-        times.append(time.perf_counter() - start)
+        synchronize()
+        times.append(1000 * (time.perf_counter() - start) / len(images))
     runs = 1 + len(times)  # the warm-up and the timed passes
     return {"task": spec.get("task", "classification"), "classes": spec["classes"],
-            "ms_per_image": 1000 * statistics.median(times) / len(images),
+            "ms_per_image": statistics.median(times), "ms_per_image_runs": times,
             "peak_mib": peak,
             "nfe_per_sample": counter.evaluations / (runs * len(images))}
 
 
-def _predictor(spec: dict, unet):
+def _predictor(spec: dict, unet, device: str):
     """``predict(images)`` of the spec's task on a fresh network; its ``counter`` counts the NFE."""
     from symmflow.method import SymmFlow, SymmFlowSettings
     from symmflow.solver import NFECounter
@@ -65,7 +70,7 @@ def _predictor(spec: dict, unet):
         from baselines.diffusion_classifier import Schedule, classify
         from baselines.flow_matching import ClassConditionalVelocity
 
-        counter = NFECounter(ClassConditionalVelocity(unet, spec["channels"], classes, size, 1.0).eval())
+        counter = NFECounter(ClassConditionalVelocity(unet, spec["channels"], classes, size, 1.0).eval().to(device))
         schedule = Schedule(tuple(spec["schedule"]["times"]), tuple(spec["schedule"]["keep"]))
 
         def run(images):
@@ -80,7 +85,7 @@ def _predictor(spec: dict, unet):
         else:
             codec = method.class_codec(classes, size)
             label_shape = method.label_shape(codec, size, dense=False)
-        counter = NFECounter(method.network(unet, spec["channels"], label_shape, size).eval())
+        counter = NFECounter(method.network(unet, spec["channels"], label_shape, size).eval().to(device))
 
         def run(images):
             return predict(counter, images, codec, label_shape, steps=1)

@@ -10,6 +10,9 @@
 #   3. Tables 2, 4 and 5 of the paper profile end to end on those stand-ins, every network trained
 #      for 50 steps instead of 200 epochs (--train-steps; stored under OUT/paper-check, apart
 #      from any full-budget run), beside the gpu tables.
+# The performance suite on the same GPU is its own run, after this one (a few minutes; the peers
+# flow_matching and torchcfm are carried as wheels where absent, or their rows say skipped):
+#   python -m benchmarks.perf --device cuda --out results/gpu
 # Usage: bash benchmarks/gpu_session.sh [OUT]   (default results/gpu)
 set -euo pipefail
 OUT=${1:-results/gpu}

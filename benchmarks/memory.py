@@ -32,9 +32,12 @@ def _release_free_memory() -> None:
         pass
 
 
-def peak_growth_mib(work: Callable[[], object]) -> float | None:
-    """Run ``work`` once and return how many MiB the process's peak resident set rose above its
-    resident set just before it (None where the kernel does not offer the reset)."""
+def peak_growth_mib(work: Callable[[], object], device: str = "cpu") -> float | None:
+    """Run ``work`` once and return how many MiB the process's peak resident set (on a CUDA
+    ``device``: the GPU memory allocated) rose above what it held just before it (None where the
+    kernel does not offer the reset)."""
+    if device.startswith("cuda"):
+        return _gpu_peak_growth_mib(work, device)
     _release_free_memory()
     try:
         _CLEAR_REFS.write_text("5")
@@ -44,3 +47,14 @@ def peak_growth_mib(work: Callable[[], object]) -> float | None:
         return None
     work()
     return max(0.0, _status_mib("VmHWM") - before)
+
+
+def _gpu_peak_growth_mib(work: Callable[[], object], device: str) -> float:
+    import torch
+
+    torch.cuda.synchronize(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    before = torch.cuda.memory_allocated(device)
+    work()
+    torch.cuda.synchronize(device)
+    return max(0.0, (torch.cuda.max_memory_allocated(device) - before) / 2**20)

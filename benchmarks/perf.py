@@ -2,8 +2,11 @@
 ``python -m benchmarks.perf --out results/cpu``.
 
 Every case is timed in this one process, interleaved round by round in a rotating order (so a
-slow spell of the machine hits every contender alike), and compared as medians after a warm-up;
-the spread is the interquartile range.  Writes ``<out>/perf.{csv,md}``.
+slow spell of the machine hits every contender alike), after a warm-up; a ratio against a peer
+or the limit is the median of the per-round ratios with its bootstrap 95% interval, and a target
+is met only where the whole interval meets it (:mod:`benchmarks.timing`).  ``--device cuda`` runs
+the same suite on a GPU (each call waited for; memory from the CUDA allocator).  Writes
+``<out>/perf.{csv,md}``.
 
 * sampling: :func:`symmflow.solver.integrate` (Euler, midpoint; 1 / 10 / 50 steps) against
   (a) the limit -- NFE x one bare forward of the same network on the same batch -- and (b)
@@ -41,15 +44,17 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from benchmarks.memory import peak_growth_mib
 from benchmarks.provenance import provenance
 from benchmarks.store import write_atomic
+from benchmarks.timing import Ratio, Timing, synchronizer, interleaved, paired_ratio, ratio_of_medians
+from symmflow.device import resolve_device
 from symmflow.errors import OneLineParser, UsageError
 from symmflow.solver import NFECounter, integrate
 
-TARGETS = {"limit": 1.05, "flow_matching": 1.0, "torchcfm": 1.15, "nfe_ratio": 0.9}
+TARGETS = {"limit": 1.05, "flow_matching": 1.0, "torchcfm": 1.15, "nfe_ratio": 0.9, "class_growth": 0.10}
 """Issue targets: sampler <= 1.05 x the limit and <= 1.0 x flow_matching's ODESolver; a training
-step <= 1.15 x torchcfm's; the speed-up over the Diffusion Classifier >= 0.9 x the NFE ratio."""
+step <= 1.15 x torchcfm's; the speed-up over the Diffusion Classifier >= 0.9 x the NFE ratio;
+SymmFlow's cost from 10 to 171 classes grows by < 10%."""
 
 
 def missing(module: str) -> str | None:
@@ -59,26 +64,17 @@ def missing(module: str) -> str | None:
     return None
 
 
-def interleaved(contenders: dict[str, Callable[[], object]], rounds: int, warmup: int) -> dict[str, dict]:
-    """Median and interquartile range of each contender's wall seconds, timed in turn each round
-    (the order rotating, so that none always runs first), and the peak resident memory one more
-    call of it adds (:mod:`benchmarks.memory`)."""
-    times: dict[str, list[float]] = {name: [] for name in contenders}
-    names = list(contenders)
-    for r in range(warmup + rounds):
-        for name in names[r % len(names):] + names[:r % len(names)]:  # each goes first in turn
-            fn = contenders[name]
-            start = time.perf_counter()
-            fn()
-            elapsed = time.perf_counter() - start
-            if r >= warmup:
-                times[name].append(elapsed)
-    result = {}
-    for name, values in times.items():
-        q = statistics.quantiles(values, n=4) if len(values) > 1 else [values[0]] * 3
-        result[name] = {"median_s": statistics.median(values), "iqr_s": q[2] - q[0],
-                        "peak_mib": peak_growth_mib(contenders[name])}
-    return result
+def timing_columns(timed: dict[str, Timing]) -> dict:
+    """Median, interquartile range and peak memory added of each contender, as row columns."""
+    return {**{f"{name}_s": t.median_s for name, t in timed.items()},
+            **{f"{name}_iqr_s": t.iqr_s for name, t in timed.items()},
+            **{f"{name}_peak_mib": t.peak_mib for name, t in timed.items()}}
+
+
+def ratio_columns(name: str, ratio: Ratio, target: float) -> dict:
+    """``ratio_to_<name>`` (the median), its interval and the verdict against ``target``."""
+    return {f"ratio_to_{name}": ratio.median, f"ratio_to_{name}_low": ratio.low,
+            f"ratio_to_{name}_high": ratio.high, f"verdict_{name}": ratio.verdict(target)}
 
 
 # ---------------------------------------------------------------- sampling
@@ -100,23 +96,25 @@ class _JointState(nn.Module):
         return torch.cat([vx.reshape(n, -1), vy.reshape(n, -1)], 1)
 
 
-def sampling_cases():
+def sampling_cases(device: str = "cpu"):
     from symmflow.models.mlp import ToyMLP
     from symmflow.models.pixel_unet import ConcatVelocity, UNetConfig, pixel_unet
 
     torch.manual_seed(0)
-    yield "toy MLP, 10,000 points", ToyMLP().eval(), torch.randn(10_000, 2), torch.randn(10_000, 1)
+    yield ("toy MLP, 10,000 points", ToyMLP().eval().to(device), torch.randn(10_000, 2, device=device),
+           torch.randn(10_000, 1, device=device))
     unet = pixel_unet(UNetConfig(base_channels=16, multipliers=(1, 2), layers_per_block=1, norm_groups=8), 2, 2, 32)
-    yield ("pixel U-Net (base 16), 8 images 32x32", ConcatVelocity(unet.eval(), x_channels=1),
-           torch.randn(8, 1, 32, 32), torch.randn(8, 1, 32, 32))
+    yield ("pixel U-Net (base 16), 8 images 32x32", ConcatVelocity(unet.eval().to(device), x_channels=1),
+           torch.randn(8, 1, 32, 32, device=device), torch.randn(8, 1, 32, 32, device=device))
 
 
 @torch.no_grad()
-def sampling(rounds: int, warmup: int, steps=(1, 10, 50), methods=("euler", "midpoint")) -> list[dict]:
+def sampling(rounds: int, warmup: int, steps=(1, 10, 50), methods=("euler", "midpoint"),
+             device: str = "cpu") -> list[dict]:
     why = missing("flow_matching")
     rows = []
-    for network, velocity, x, y in sampling_cases():
-        t = torch.ones(x.shape[0])
+    for network, velocity, x, y in sampling_cases(device):
+        t = torch.ones(x.shape[0], device=device)
         for method in methods:
             for k in steps:
                 ours = NFECounter(velocity)
@@ -135,19 +133,21 @@ def sampling(rounds: int, warmup: int, steps=(1, 10, 50), methods=("euler", "mid
                     joint = torch.cat([x.reshape(len(x), -1), y.reshape(len(y), -1)], 1)
                     peer = NFECounter(velocity)
                     solver = ODESolver(velocity_model=_JointState(peer, tuple(x.shape), tuple(y.shape)))
-                    grid = torch.tensor([1.0, 0.0])
+                    grid = torch.tensor([1.0, 0.0], device=device)
                     solver.sample(x_init=joint, step_size=1 / k, method=method, time_grid=grid)
                     if peer.calls != nfe:
                         raise RuntimeError(f"flow_matching took {peer.calls} NFE where SymmFlow took {nfe}")
                     contenders["flow_matching"] = lambda: solver.sample(x_init=joint, step_size=1 / k, method=method,
                                                                         time_grid=grid)
-                timed = interleaved(contenders, rounds, warmup)
+                timed = interleaved(contenders, rounds, warmup, device)
                 row = {"case": "sampling", "network": network, "method": method, "steps": k, "nfe": nfe,
-                       **{f"{name}_s": v["median_s"] for name, v in timed.items()},
-                       **{f"{name}_iqr_s": v["iqr_s"] for name, v in timed.items()},
-                       **{f"{name}_peak_mib": v["peak_mib"] for name, v in timed.items()}}
-                row["ratio_to_limit"] = row["symmflow_s"] / row["limit_s"]
-                row["ratio_to_flow_matching"] = row["symmflow_s"] / row["flow_matching_s"] if why is None else None
+                       **timing_columns(timed),
+                       **ratio_columns("limit", paired_ratio(timed["symmflow"].seconds, timed["limit"].seconds),
+                                       TARGETS["limit"])}
+                if why is None:
+                    row.update(ratio_columns("flow_matching", paired_ratio(timed["symmflow"].seconds,
+                                                                           timed["flow_matching"].seconds),
+                                             TARGETS["flow_matching"]))
                 row["skipped"] = why or ""
                 rows.append(row)
     return rows
@@ -156,8 +156,8 @@ def sampling(rounds: int, warmup: int, steps=(1, 10, 50), methods=("euler", "mid
 # ---------------------------------------------------------------- training step
 
 
-def training_step(rounds: int, warmup: int, batch: int = 64,
-                  switches: bool = False) -> tuple[list[dict], dict[str, str]]:
+def training_step(rounds: int, warmup: int, batch: int = 64, switches: bool = False,
+                  device: str = "cpu") -> tuple[list[dict], dict[str, str]]:
     """SymmFlow's step against torchcfm's on the same U-Net layout; rows and each step's profile.
     With ``switches``, also SymmFlow's step with channels-last weights and compiled by
     ``torch.compile`` (:class:`~symmflow.train.TrainConfig`'s speed switches), with the compile time."""
@@ -168,10 +168,12 @@ def training_step(rounds: int, warmup: int, batch: int = 64,
 
     unet = UNetConfig(base_channels=16, multipliers=(1, 2, 2), layers_per_block=1, head_channels=32, norm_groups=8)
     torch.manual_seed(0)
-    images, labels = torch.rand(batch, 1, 32, 32) * 2 - 1, torch.randint(0, 10, (batch,))
+    images = (torch.rand(batch, 1, 32, 32) * 2 - 1).to(device)
+    labels = torch.randint(0, 10, (batch,)).to(device)
     symmflow = SymmFlowMethod(Problem("mnist", 1, 32, 10, unet), AUTHORS)
-    ours = symmflow.build().train()
-    theirs = pixel_unet(unet, 1, 1, 32).train()
+    ours = symmflow.build().train().to(device)
+    theirs = pixel_unet(unet, 1, 1, 32).train().to(device)
+
     def symmflow_loss(model):
         return symmflow.loss(model, (images, labels)).total
 
@@ -189,26 +191,30 @@ def training_step(rounds: int, warmup: int, batch: int = 64,
         steps["torchcfm"] = _step(theirs, cfm_loss)
     compile_s = None
     if switches:
-        laid_out = symmflow.build().train().to(memory_format=torch.channels_last)
+        laid_out = symmflow.build().train().to(device, memory_format=torch.channels_last)
         steps["channels_last"] = _step(laid_out, symmflow_loss)
-        steps["compiled"] = _step(torch.compile(symmflow.build().train()), symmflow_loss)
+        steps["compiled"] = _step(torch.compile(symmflow.build().train().to(device)), symmflow_loss)
         start = time.perf_counter()
         steps["compiled"]()  # compiles the forward and backward graphs
         compile_s = time.perf_counter() - start
-    timed = interleaved(steps, rounds, warmup)
+    timed = interleaved(steps, rounds, warmup, device)
     row = {"case": "training step", "network": f"pixel U-Net (base 16), batch {batch} of 32x32",
-           "method": "AdamW", "steps": 1, "nfe": 1,
-           **{f"{name}_s": v["median_s"] for name, v in timed.items()},
-           **{f"{name}_iqr_s": v["iqr_s"] for name, v in timed.items()},
-           **{f"{name}_peak_mib": v["peak_mib"] for name, v in timed.items()},
+           "method": "AdamW", "steps": 1, "nfe": 1, **timing_columns(timed),
            "parameters_symmflow": sum(p.numel() for p in ours.parameters()),
            "parameters_torchcfm": sum(p.numel() for p in theirs.parameters()),
-           "ratio_to_torchcfm": timed["symmflow"]["median_s"] / timed["torchcfm"]["median_s"] if why is None else None,
            "compile_s": compile_s, "skipped": why or ""}
-    return [row], {name: _profile(steps[name]) for name in ("symmflow", "torchcfm") if name in steps}
+    if why is None:
+        row.update(ratio_columns("torchcfm", paired_ratio(timed["symmflow"].seconds, timed["torchcfm"].seconds),
+                                 TARGETS["torchcfm"]))
+    for switch in ("channels_last", "compiled") if switches else ():
+        row.update(ratio_columns(f"eager_{switch}", paired_ratio(timed[switch].seconds, timed["symmflow"].seconds),
+                                 1.0))
+    profiles = {name: _profile(steps[name], device) for name in ("symmflow", "torchcfm") if name in steps}
+    return [row], profiles
 
 
-def training_loop(repeats: int = 3, short: int = 10, long: int = 40, batch: int = 64) -> list[dict]:
+def training_loop(repeats: int = 3, short: int = 10, long: int = 40, batch: int = 64,
+                  device: str = "cpu") -> list[dict]:
     """What the training loop adds to a step: :func:`symmflow.train.fit` (accelerate, the data
     stream, one-cycle schedule, EMA, loss logging) on the cpu profile's classifier, its marginal
     seconds per step -- (time of ``long`` steps - time of ``short`` steps) / (long - short), so
@@ -222,20 +228,23 @@ def training_loop(repeats: int = 3, short: int = 10, long: int = 40, batch: int 
     torch.manual_seed(0)
     images, labels = torch.rand(2_000, 1, 32, 32) * 2 - 1, torch.randint(0, 10, (2_000,))
     method = SymmFlowMethod(Problem("mnist", 1, 32, 10, CPU_UNET), CPU_SYMMFLOW)
+    synchronize = synchronizer(device)
 
     def fit_for(steps: int) -> float:
         config = TrainConfig(steps=steps, lr=1e-3, batch_size=batch, schedule="onecycle", warmup_steps=steps // 10,
                              ema_decay=0.999, log_every=5)
         start = time.perf_counter()
         fit(method.build(), method.loss, draw_batches(images, labels, batch_size=batch, seed=0), config,
-            device="cpu", progress=False)
+            device=device, progress=False)
+        synchronize()
         return time.perf_counter() - start
 
-    step = _step(method.build().train(), lambda m: method.loss(m, (images[:batch], labels[:batch])).total)
+    one_batch = (images[:batch].to(device), labels[:batch].to(device))
+    step = _step(method.build().train().to(device), lambda m: method.loss(m, one_batch).total)
     marginal, bare = [], []
     for _ in range(repeats):  # interleaved: a slow spell hits both
         marginal.append((fit_for(long) - fit_for(short)) / (long - short))
-        bare.append(interleaved({"bare": step}, rounds=long - short, warmup=2)["bare"]["median_s"])
+        bare.append(interleaved({"bare": step}, rounds=long - short, warmup=2, device=device)["bare"].median_s)
     fit_s, bare_s = statistics.median(marginal), statistics.median(bare)
     return [{"case": "training loop", "network": f"cpu-profile classifier (base 16), batch {batch} of 32x32",
              "method": "fit", "steps": long - short, "fit_step_s": fit_s, "bare_step_s": bare_s,
@@ -253,21 +262,25 @@ def _step(model: nn.Module, loss: Callable[[nn.Module], torch.Tensor]) -> Callab
     return step
 
 
-def _profile(step: Callable[[], None], repeats: int = 5, rows: int = 8) -> str:
+def _profile(step: Callable[[], None], device: str = "cpu", repeats: int = 5, rows: int = 8) -> str:
     from torch.profiler import ProfilerActivity, profile
 
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.startswith("cuda") else [])
     step()
-    with profile(activities=[ProfilerActivity.CPU]) as prof:
+    with profile(activities=activities) as prof:
         for _ in range(repeats):
             step()
-    return prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows)
+        synchronizer(device)()
+    sort = "self_cuda_time_total" if device.startswith("cuda") else "self_cpu_time_total"
+    return prof.key_averages().table(sort_by=sort, row_limit=rows)
 
 
 # ---------------------------------------------------------------- classification against the Diffusion Classifier
 
 
 @torch.no_grad()
-def classification(rounds: int = 3, warmup: int = 1, images: int = 64, dc_images: int = 2) -> list[dict]:
+def classification(rounds: int = 3, warmup: int = 1, images: int = 64, dc_images: int = 2,
+                   device: str = "cpu") -> list[dict]:
     """Per-image time and counted NFE of SymmFlow (1, 25 steps; a batch of ``images``) and the
     Diffusion Classifier (published and reduced schedules; ``dc_images``, which it already
     evaluates in batches of 500 rows), each on the cpu profile's U-Net layout.  Three rounds:
@@ -278,11 +291,12 @@ def classification(rounds: int = 3, warmup: int = 1, images: int = 64, dc_images
     from symmflow.method import AUTHORS
 
     torch.manual_seed(0)
-    batch = torch.rand(images, 1, 32, 32) * 2 - 1
+    batch = (torch.rand(images, 1, 32, 32) * 2 - 1).to(device)
     few = batch[:dc_images]
     problem = Problem("mnist", 1, 32, 10, CPU_UNET)
     symmflow, dc = METHODS["symmflow"](problem, AUTHORS), METHODS["diffusion-classifier"](problem)
-    networks = {"symmflow": NFECounter(symmflow.build().eval()), "dc": NFECounter(dc.build().eval())}
+    networks = {"symmflow": NFECounter(symmflow.build().eval().to(device)),
+                "dc": NFECounter(dc.build().eval().to(device))}
     generator = torch.Generator().manual_seed(0)
     contenders = {
         "SymmFlow, 1 step": ("symmflow", lambda: symmflow.classify(networks["symmflow"], batch, 1, "euler", generator)),
@@ -300,10 +314,10 @@ def classification(rounds: int = 3, warmup: int = 1, images: int = 64, dc_images
         networks[network].reset()
         fn()
         nfe[name] = networks[network].evaluations / count[name]
-    timed = interleaved({name: fn for name, (_, fn) in contenders.items()}, rounds, warmup)
+    timed = interleaved({name: fn for name, (_, fn) in contenders.items()}, rounds, warmup, device)
     return [{"case": "classification", "network": "cpu-profile U-Net (base 16), 32x32", "method": name,
-             "images": count[name], "nfe": nfe[name], "per_image_s": timed[name]["median_s"] / count[name],
-             "per_image_iqr_s": timed[name]["iqr_s"] / count[name], "peak_mib": timed[name]["peak_mib"],
+             "images": count[name], "nfe": nfe[name], "per_image_s": timed[name].median_s / count[name],
+             "per_image_iqr_s": timed[name].iqr_s / count[name], "peak_mib": timed[name].peak_mib,
              "skipped": ""} for name in contenders]
 
 
@@ -314,10 +328,14 @@ CLASS_COUNTS = (10, 19, 100, 171)
 DC_REDUCED = {"times": [10], "keep": [1]}
 """The Diffusion Classifier's schedule here: 10 times per class (its NFE is 10 x classes; the
 published 50 / 500 schedule costs 2,750 NFE at 10 classes and grows the same way)."""
+CLASS_TASKS = {"classification": "SymmFlow classification, 1 step",
+               "segmentation": "SymmFlow segmentation (palette), 1 step",
+               "diffusion-classifier": "Diffusion Classifier, 10 times per class"}
 
 
-def class_count(images: int = 2, counts=CLASS_COUNTS) -> list[dict]:
-    """Per-image time and peak memory added by each task at each class count, one fresh process each."""
+def class_count(images: int = 2, counts=CLASS_COUNTS, repeats: int = 15, device: str = "cpu") -> list[dict]:
+    """Per-image time and peak memory added by each task at each class count, one fresh process
+    each; SymmFlow's growth from the fewest to the most classes with its bootstrap interval."""
     import json
     import subprocess
     from dataclasses import asdict
@@ -326,21 +344,26 @@ def class_count(images: int = 2, counts=CLASS_COUNTS) -> list[dict]:
     from symmflow.method import AUTHORS
 
     rows = []
-    for task in ("classification", "segmentation", "diffusion-classifier"):
+    for task, method in CLASS_TASKS.items():
+        runs = {}
         for classes in counts:
+            dc = task == "diffusion-classifier"
             spec = {"task": task, "unet": asdict(CPU_UNET), "symmflow": asdict(AUTHORS), "channels": 3, "size": 32,
-                    "classes": classes, "images": images if task == "diffusion-classifier" else 64,
-                    "batch": 64, "schedule": DC_REDUCED, "repeats": 3 if task == "diffusion-classifier" else 15}
+                    "classes": classes, "images": images if dc else 64, "batch": 64, "schedule": DC_REDUCED,
+                    "repeats": 3 if dc else repeats, "device": device}
             done = subprocess.run([sys.executable, "-m", "benchmarks.footprint", json.dumps(spec)],
                                   capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parents[1])
             found = json.loads(done.stdout.strip().splitlines()[-1])
-            rows.append({"case": "class count", "network": "cpu-profile U-Net (base 16), 32x32 RGB",
-                         "method": {"classification": "SymmFlow classification, 1 step",
-                                    "segmentation": "SymmFlow segmentation (palette), 1 step",
-                                    "diffusion-classifier": "Diffusion Classifier, 10 times per class"}[task],
+            runs[classes] = found["ms_per_image_runs"]
+            rows.append({"case": "class count", "network": "cpu-profile U-Net (base 16), 32x32 RGB", "method": method,
                          "classes": classes, "nfe": found["nfe_per_sample"],
                          "per_image_s": found["ms_per_image"] / 1000, "peak_mib": found["peak_mib"],
                          "skipped": ""})
+        growth = ratio_of_medians(runs[counts[-1]], runs[counts[0]])
+        rows[-1].update({f"growth_{key}": value for key, value in
+                         {"median": growth.median, "low": growth.low, "high": growth.high}.items()})
+        if task != "diffusion-classifier":
+            rows[-1]["verdict_growth"] = growth.verdict(1 + TARGETS["class_growth"])
     return rows
 
 
@@ -373,11 +396,13 @@ CASES = ("sampling", "training", "loop", "classification", "classes")
 def main(argv=None) -> int:
     parser = OneLineParser(prog="python -m benchmarks.perf", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("results/cpu"))
-    parser.add_argument("--rounds", type=int, default=20, help="timed rounds per case after the warm-up (default 20)")
+    parser.add_argument("--rounds", type=int, default=30, help="timed rounds per case after the warm-up (default 30)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed rounds first (default 3)")
     parser.add_argument("--only", default=",".join(CASES), help="which cases, comma-separated (default: all)")
+    parser.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N: where every case runs")
     try:
         args = parser.parse_args(argv)
+        device = resolve_device(args.device)
         if args.rounds < 2 or args.warmup < 0:
             raise UsageError(f"--rounds {args.rounds} --warmup {args.warmup}: use at least 2 rounds, e.g. --rounds 20")
         wanted = [w.strip() for w in args.only.split(",") if w.strip()]
@@ -387,20 +412,20 @@ def main(argv=None) -> int:
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    origin = provenance("cpu")  # before this run writes anything: the commit it ran at, clean or not
+    origin = provenance(device)  # before this run writes anything: the commit it ran at, clean or not
     rows, profiles = [], {}
     for case in tqdm(wanted, desc="perf"):
         if case == "sampling":
-            rows += sampling(args.rounds, args.warmup)
+            rows += sampling(args.rounds, args.warmup, device=device)
         elif case == "training":
-            found, profiles = training_step(args.rounds, args.warmup, switches=True)
+            found, profiles = training_step(args.rounds, args.warmup, switches=True, device=device)
             rows += found
         elif case == "loop":
-            rows += training_loop()
+            rows += training_loop(device=device)
         elif case == "classification":
-            rows += classification()
+            rows += classification(device=device)
         else:
-            rows += class_count()
+            rows += class_count(device=device)
     df = pd.DataFrame(rows)
     if "classes" in df:
         plot_class_count(df[df["case"] == "class count"], args.out / "perf-classes.png")

@@ -154,28 +154,46 @@ def _bad_inputs_markdown(cases: list[dict]) -> list[str]:
     return lines
 
 
+def _interval(row, name: str) -> str:
+    """``ratio_to_<name>`` as "median [low, high]"."""
+    return f"{row[f'ratio_to_{name}']:.3f} [{row[f'ratio_to_{name}_low']:.3f}, {row[f'ratio_to_{name}_high']:.3f}]"
+
+
+def _verdicts(rows, name: str) -> str:
+    """How many rows met, missed or could not tell the target on ``name``: "12 met, 2 within the noise"."""
+    counts = rows[f"verdict_{name}"].value_counts()
+    return ", ".join(f"{counts[v]} {v}" for v in ("met", "within the noise", "missed") if v in counts)
+
+
 def perf_markdown(df, profiles: dict[str, str], rounds: int, warmup: int, targets: dict) -> str:
     """The performance record against the limit and the peers (``python -m benchmarks.perf``)."""
     first = df.iloc[0]
     lines = ["# Performance against the limit and the peers", "",
              f"Commit {first['git_commit']}, {first['device']}, {first['versions']}. Every contender timed in one "
-             f"process, interleaved round by round, the order rotating; medians of {rounds} rounds after "
-             f"{warmup} warm-up rounds "
-             "(classification: 3 after 1), spread as the interquartile range. Memory (`*peak_mib`): how far "
-             "one more call raised the process's peak resident set above what it held before the call (MiB; "
-             "the allocator's free memory handed back and the high-water mark reset first, "
+             f"process, interleaved round by round, the order rotating; {rounds} rounds after {warmup} warm-up "
+             "rounds (classification: 3 after 1), times as medians with the interquartile range as spread. A "
+             "ratio is the median of the per-round ratios, with its bootstrap 95% interval in brackets; a target "
+             "is *met* when the whole interval meets it, *missed* when the whole interval misses it, and "
+             "*within the noise* otherwise (`benchmarks/timing.py`). Memory (`*peak_mib`): how far one more call "
+             "raised the process's peak resident set (on a GPU: the memory allocated) above what it held before "
+             "the call (MiB; the allocator's free memory handed back and the high-water mark reset first, "
              "`benchmarks/memory.py`). Command: `python -m benchmarks.perf`.", ""]
     sampling = df[df["case"] == "sampling"]
     if len(sampling):
         view = sampling[[c for c in ("network", "method", "steps", "nfe", "symmflow_s", "limit_s", "flow_matching_s",
-                                     "ratio_to_limit", "ratio_to_flow_matching", "symmflow_peak_mib",
-                                     "flow_matching_peak_mib", "skipped") if c in sampling]]
-        worst_limit, worst_peer = sampling["ratio_to_limit"].max(), sampling["ratio_to_flow_matching"].max()
+                                     "symmflow_peak_mib", "flow_matching_peak_mib", "skipped") if c in sampling]].copy()
+        view.insert(7, "to the limit", [f"{_interval(r, 'limit')}: {r['verdict_limit']}"
+                                        for _, r in sampling.iterrows()])
+        summary = f"To the limit: {_verdicts(sampling, 'limit')}"
+        if "ratio_to_flow_matching" in sampling:
+            view.insert(8, "to flow_matching", [f"{_interval(r, 'flow_matching')}: {r['verdict_flow_matching']}"
+                                                for _, r in sampling.iterrows()])
+            summary += f"; to flow_matching: {_verdicts(sampling, 'flow_matching')}"
         lines += ["## Sampling", "",
                   f"`symmflow.solver.integrate` against NFE x one bare forward (the limit; target <= "
                   f"{targets['limit']}) and flow_matching's `ODESolver` on the same network and joint state "
-                  f"(target <= {targets['flow_matching']}). Largest ratios: {worst_limit:.3f} to the limit, "
-                  f"{worst_peer:.3f} to flow_matching.", "", view.to_markdown(index=False, floatfmt=".4g"), ""]
+                  f"(target <= {targets['flow_matching']}). {summary}.", "",
+                  view.to_markdown(index=False, floatfmt=".4g"), ""]
     training = df[df["case"] == "training step"]
     if len(training):
         row = training.iloc[0]
@@ -186,21 +204,23 @@ def perf_markdown(df, profiles: dict[str, str], rounds: int, warmup: int, target
         else:
             lines += [f"One SymmFlow step (eq. 3, the authors' channel label) against one `torchcfm` "
                       f"`ConditionalFlowMatcher` step, {row['network']}, AdamW: {1000 * row['symmflow_s']:.1f} ms "
-                      f"against {1000 * row['torchcfm_s']:.1f} ms, ratio {row['ratio_to_torchcfm']:.3f} (target <= "
-                      f"{targets['torchcfm']}); parameters {int(row['parameters_symmflow']):,} against "
+                      f"against {1000 * row['torchcfm_s']:.1f} ms, ratio {_interval(row, 'torchcfm')} (target <= "
+                      f"{targets['torchcfm']}: {row['verdict_torchcfm']}); parameters {int(row['parameters_symmflow']):,} against "
                       f"{int(row['parameters_torchcfm']):,} (the label channel in and out); peak memory added "
                       f"{row['symmflow_peak_mib']:.0f} MiB against {row['torchcfm_peak_mib']:.0f} MiB.", ""]
         if "compiled_s" in training and row["compiled_s"] == row["compiled_s"]:  # measured (not NaN)
             lines += ["Speed switches of `TrainConfig` (`symmflow train --channels-last / --compile`), the same "
                       "SymmFlow step, interleaved with the rows above:", "",
-                      "| step | median (ms) | against the eager step |", "|---|---|---|",
-                      f"| eager (NCHW) | {1000 * row['symmflow_s']:.1f} | 1.000 |",
+                      "| step | median (ms) | against the eager step | pays (interval below 1)? |", "|---|---|---|---|",
+                      f"| eager (NCHW) | {1000 * row['symmflow_s']:.1f} | 1.000 | |",
                       f"| channels-last weights | {1000 * row['channels_last_s']:.1f} | "
-                      f"{row['channels_last_s'] / row['symmflow_s']:.3f} |",
+                      f"{_interval(row, 'eager_channels_last')} | {row['verdict_eager_channels_last']} |",
                       f"| torch.compile (inductor; compiling took {row['compile_s']:.0f} s) | "
-                      f"{1000 * row['compiled_s']:.1f} | {row['compiled_s'] / row['symmflow_s']:.3f} |", ""]
+                      f"{1000 * row['compiled_s']:.1f} | {_interval(row, 'eager_compiled')} | "
+                      f"{row['verdict_eager_compiled']} |", ""]
         for name, table in profiles.items():
-            lines += [f"Profile of the {name} step (5 steps, self CPU time):", "", "```", table.strip(), "```", ""]
+            clock = "CPU" if str(row["device"]).startswith("cpu") else "GPU"
+            lines += [f"Profile of the {name} step (5 steps, self {clock} time):", "", "```", table.strip(), "```", ""]
     loop = df[df["case"] == "training loop"]
     if len(loop):
         row = loop.iloc[0]
@@ -225,13 +245,17 @@ def perf_markdown(df, profiles: dict[str, str], rounds: int, warmup: int, target
         growth = []
         for method, group in counts.groupby("method", sort=False):
             first, last = group.iloc[0], group.iloc[-1]
-            growth.append(f"{method}: x{last['per_image_s'] / first['per_image_s']:.2f} in time, "
-                          f"NFE {first['nfe']:g} -> {last['nfe']:g} from {int(first['classes'])} to "
-                          f"{int(last['classes'])} classes")
+            verdict = f": {last['verdict_growth']}" if isinstance(last.get("verdict_growth"), str) else ""
+            growth.append(f"{method}: x{last['growth_median']:.3f} [{last['growth_low']:.3f}, "
+                          f"{last['growth_high']:.3f}] in time{verdict}, NFE {first['nfe']:g} -> {last['nfe']:g} "
+                          f"from {int(first['classes'])} to {int(last['classes'])} classes")
         view = counts[["method", "classes", "nfe", "per_image_s", "peak_mib"]]
         lines += ["## Cost against the number of classes", "",
-                  "Each point in a fresh process (`benchmarks/footprint.py`); the target: SymmFlow grows by < 10% "
-                  "from 10 to 171 classes while the Diffusion Classifier grows linearly. " + "; ".join(growth) + ".",
+                  "Each point in a fresh process (`benchmarks/footprint.py`); the growth is the ratio of the "
+                  "median times at the most and the fewest classes, with the bootstrap 95% interval of the two "
+                  "processes' runs. The target: SymmFlow grows by < "
+                  f"{targets['class_growth']:.0%} from 10 to 171 classes while the Diffusion Classifier grows "
+                  "linearly. " + "; ".join(growth) + ".",
                   "", "![cost against classes](perf-classes.png)", "", view.to_markdown(index=False, floatfmt=".4g"),
                   ""]
     return "\n".join(lines)

@@ -1,5 +1,6 @@
-"""Timing checks, kept out of the default run (``pytest -m perf``): medians, ratios, warm-ups;
-the same cases as ``python -m benchmarks.perf``."""
+"""Timing checks, kept out of the default run (``pytest -m perf``): the same cases as ``python -m
+benchmarks.perf``.  A target fails a check only when the whole bootstrap interval of its ratio
+misses it; one the machine's noise cannot settle passes here and is reported as such."""
 
 import pytest
 
@@ -10,16 +11,16 @@ from benchmarks import perf
 def test_the_sampler_is_at_the_limit_and_no_slower_than_flow_matching():
     rows = perf.sampling(rounds=15, warmup=3, steps=(10, 50))
     for row in rows:
-        assert row["ratio_to_limit"] <= perf.TARGETS["limit"], row
+        assert row["verdict_limit"] != "missed", row
         if not row["skipped"]:
-            assert row["ratio_to_flow_matching"] <= perf.TARGETS["flow_matching"] * 1.02, row  # 2% timing noise
+            assert row["verdict_flow_matching"] != "missed", row
 
 
 @pytest.mark.perf
 def test_a_symmflow_training_step_costs_what_a_flow_matching_step_costs():
     pytest.importorskip("torchcfm", reason="needs the perf extra")
     (row,), _ = perf.training_step(rounds=15, warmup=3)
-    assert row["ratio_to_torchcfm"] <= perf.TARGETS["torchcfm"], row
+    assert row["verdict_torchcfm"] != "missed", row
 
 
 @pytest.mark.perf
@@ -37,7 +38,7 @@ def test_symmflow_cost_barely_grows_with_classes_while_the_diffusion_classifiers
     rows = perf.class_count(counts=(10, 171))
     by = {(r["method"].split(",")[0].split(" (")[0], r["classes"]): r for r in rows}
     for method in ("SymmFlow classification", "SymmFlow segmentation"):
-        assert by[(method, 171)]["per_image_s"] < 1.10 * by[(method, 10)]["per_image_s"], method
+        assert by[(method, 171)]["verdict_growth"] != "missed", by[(method, 171)]
     dc10, dc171 = by[("Diffusion Classifier", 10)], by[("Diffusion Classifier", 171)]
     assert dc171["nfe"] == 17.1 * dc10["nfe"] and dc171["per_image_s"] > 10 * dc10["per_image_s"]
 
