@@ -5,11 +5,12 @@ network of ``task`` -- ``classification`` (SymmFlow's classifier, one Euler step
 default), ``segmentation`` (SymmFlow on a palette of that many colours, one Euler step) or
 ``diffusion-classifier`` (the class-conditional flow-matching network under the Diffusion
 Classifier's ``schedule``, whose NFE grows with the classes) -- runs it on ``images`` random
-images in batches of ``batch`` on ``device`` (default cpu), and prints JSON: the milliseconds
-per image of each of ``repeats`` passes (default 3) after a warm-up and their median, the counted
-NFE per image and how far the process's peak memory rose during one pass over the images, above
-the memory held before it (:mod:`benchmarks.memory`; one image has initialised the kernels
-first).  A fresh process per measurement keeps one run's allocator caches out of the next one's.
+images in batches of ``batch`` on ``device`` (default cpu), and prints JSON: how far the
+process's peak memory rose during one pass over the images above the memory held before it
+(:mod:`benchmarks.memory`; the median of ``memory_repeats`` passes, default 3, the first of them
+the warm-up; one image has initialised the kernels before), the milliseconds per image of each
+of ``repeats`` further passes (default 3) and their median, and the counted NFE per image.  A
+fresh process per measurement keeps one run's allocator caches out of the next one's.
 """
 
 from __future__ import annotations
@@ -23,40 +24,53 @@ from benchmarks.memory import peak_growth_mib
 from benchmarks.timing import synchronizer
 
 
-def measure(spec: dict) -> dict:
-    import torch
+class Workload:
+    """One pass of the spec's task over its random images (``run()``), with the NFE counter of
+    its network; built the same way in a fresh process (:func:`measure`) and in the perf suite,
+    which times the class counts against each other in one process."""
 
-    from symmflow.models.pixel_unet import UNetConfig
+    def __init__(self, spec: dict):
+        import torch
 
-    torch.manual_seed(0)
-    device = spec.get("device", "cpu")
-    synchronize = synchronizer(device)
-    unet = UNetConfig(**{**spec["unet"], "multipliers": tuple(spec["unet"]["multipliers"])})
-    images = (torch.rand(spec["images"], spec["channels"], spec["size"], spec["size"]) * 2 - 1).to(device)
-    predict_batch = _predictor(spec, unet, device)
-    counter = predict_batch.counter
+        from symmflow.models.pixel_unet import UNetConfig
 
-    def run():
+        torch.manual_seed(0)
+        self.device = spec.get("device", "cpu")
+        unet = UNetConfig(**{**spec["unet"], "multipliers": tuple(spec["unet"]["multipliers"])})
+        self.images = (torch.rand(spec["images"], spec["channels"], spec["size"], spec["size"]) * 2 - 1).to(
+            self.device)
+        self.batch = spec["batch"]
+        self.predict = _predictor(spec, unet, self.device)
+        self.counter = self.predict.counter
+        with torch.no_grad():  # initialise the kernels on one image, outside any measurement
+            self.predict(self.images[:1])
+        self.counter.reset()
+
+    def run(self) -> None:
+        import torch
+
         with torch.no_grad():
-            for chunk in images.split(spec["batch"]):
-                predict_batch(chunk)
+            for chunk in self.images.split(self.batch):
+                self.predict(chunk)
 
-    with torch.no_grad():  # initialise the kernels on one image, outside the measurement
-        predict_batch(images[:1])
-    counter.reset()
-    peak = peak_growth_mib(run, device)  # also the warm-up
+
+def measure(spec: dict) -> dict:
+    work = Workload(spec)
+    synchronize = synchronizer(work.device)
+    peaks = [peak_growth_mib(work.run, work.device) for _ in range(spec.get("memory_repeats", 3))]  # and warm-up
+    peak = None if None in peaks else statistics.median(peaks)
     times = []
     for _ in range(spec.get("repeats", 3)):
         synchronize()
         start = time.perf_counter()
-        run()
+        work.run()
         synchronize()
-        times.append(1000 * (time.perf_counter() - start) / len(images))
-    runs = 1 + len(times)  # the warm-up and the timed passes
+        times.append(1000 * (time.perf_counter() - start) / len(work.images))
+    runs = len(peaks) + len(times)  # the passes measuring memory and the timed ones
     return {"task": spec.get("task", "classification"), "classes": spec["classes"],
             "ms_per_image": statistics.median(times), "ms_per_image_runs": times,
             "peak_mib": peak,
-            "nfe_per_sample": counter.evaluations / (runs * len(images))}
+            "nfe_per_sample": work.counter.evaluations / (runs * len(work.images))}
 
 
 def _predictor(spec: dict, unet, device: str):

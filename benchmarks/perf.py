@@ -46,7 +46,7 @@ from tqdm.auto import tqdm
 
 from benchmarks.provenance import provenance
 from benchmarks.store import write_atomic
-from benchmarks.timing import Ratio, Timing, synchronizer, interleaved, paired_ratio, ratio_of_medians
+from benchmarks.timing import Ratio, Timing, interleaved, paired_ratio, synchronizer
 from symmflow.device import resolve_device
 from symmflow.errors import OneLineParser, UsageError
 from symmflow.solver import NFECounter, integrate
@@ -333,36 +333,44 @@ CLASS_TASKS = {"classification": "SymmFlow classification, 1 step",
                "diffusion-classifier": "Diffusion Classifier, 10 times per class"}
 
 
-def class_count(images: int = 2, counts=CLASS_COUNTS, repeats: int = 15, device: str = "cpu") -> list[dict]:
-    """Per-image time and peak memory added by each task at each class count, one fresh process
-    each; SymmFlow's growth from the fewest to the most classes with its bootstrap interval."""
+def class_count(images: int = 2, counts=CLASS_COUNTS, rounds: int = 15, device: str = "cpu") -> list[dict]:
+    """Per-image time, counted NFE and peak memory added of each task at each class count, and
+    each task's growth from the fewest to the most classes with its bootstrap interval.  The
+    times come from this process, the class counts of a task interleaved round by round (a
+    per-round ratio, as everywhere here); the memory and the NFE from one fresh process per point
+    (:mod:`benchmarks.footprint`), so that one point's allocator caches stay out of the next's."""
     import json
     import subprocess
     from dataclasses import asdict
 
+    from benchmarks.footprint import Workload
     from benchmarks.profiles import CPU_UNET
     from symmflow.method import AUTHORS
 
     rows = []
     for task, method in CLASS_TASKS.items():
-        runs = {}
-        for classes in counts:
-            dc = task == "diffusion-classifier"
-            spec = {"task": task, "unet": asdict(CPU_UNET), "symmflow": asdict(AUTHORS), "channels": 3, "size": 32,
-                    "classes": classes, "images": images if dc else 64, "batch": 64, "schedule": DC_REDUCED,
-                    "repeats": 3 if dc else repeats, "device": device}
+        dc = task == "diffusion-classifier"
+        specs = {classes: {"task": task, "unet": asdict(CPU_UNET), "symmflow": asdict(AUTHORS), "channels": 3,
+                           "size": 32, "classes": classes, "images": images if dc else 64, "batch": 64,
+                           "schedule": DC_REDUCED, "repeats": 1, "memory_repeats": 2 if dc else 5, "device": device}
+                 for classes in counts}
+        footprints = {}
+        for classes, spec in specs.items():
             done = subprocess.run([sys.executable, "-m", "benchmarks.footprint", json.dumps(spec)],
                                   capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parents[1])
-            found = json.loads(done.stdout.strip().splitlines()[-1])
-            runs[classes] = found["ms_per_image_runs"]
+            footprints[classes] = json.loads(done.stdout.strip().splitlines()[-1])
+        workloads = {classes: Workload(spec) for classes, spec in specs.items()}
+        timed = interleaved({classes: work.run for classes, work in workloads.items()},
+                            rounds=3 if dc else rounds, warmup=1, device=device)
+        for classes, spec in specs.items():
             rows.append({"case": "class count", "network": "cpu-profile U-Net (base 16), 32x32 RGB", "method": method,
-                         "classes": classes, "nfe": found["nfe_per_sample"],
-                         "per_image_s": found["ms_per_image"] / 1000, "peak_mib": found["peak_mib"],
-                         "skipped": ""})
-        growth = ratio_of_medians(runs[counts[-1]], runs[counts[0]])
-        rows[-1].update({f"growth_{key}": value for key, value in
-                         {"median": growth.median, "low": growth.low, "high": growth.high}.items()})
-        if task != "diffusion-classifier":
+                         "classes": classes, "nfe": footprints[classes]["nfe_per_sample"],
+                         "per_image_s": timed[classes].median_s / spec["images"],
+                         "per_image_iqr_s": timed[classes].iqr_s / spec["images"],
+                         "peak_mib": footprints[classes]["peak_mib"], "skipped": ""})
+        growth = paired_ratio(timed[counts[-1]].seconds, timed[counts[0]].seconds)
+        rows[-1].update({"growth_median": growth.median, "growth_low": growth.low, "growth_high": growth.high})
+        if not dc:
             rows[-1]["verdict_growth"] = growth.verdict(1 + TARGETS["class_growth"])
     return rows
 

@@ -251,9 +251,10 @@ def perf_markdown(df, profiles: dict[str, str], rounds: int, warmup: int, target
                           f"from {int(first['classes'])} to {int(last['classes'])} classes")
         view = counts[["method", "classes", "nfe", "per_image_s", "peak_mib"]]
         lines += ["## Cost against the number of classes", "",
-                  "Each point in a fresh process (`benchmarks/footprint.py`); the growth is the ratio of the "
-                  "median times at the most and the fewest classes, with the bootstrap 95% interval of the two "
-                  "processes' runs. The target: SymmFlow grows by < "
+                  "Times in one process, a task's class counts interleaved round by round; the growth is the "
+                  "median of the per-round ratios of the most to the fewest classes, with its bootstrap 95% "
+                  "interval. Memory and NFE from one fresh process per point (`benchmarks/footprint.py`). The "
+                  "target: SymmFlow grows by < "
                   f"{targets['class_growth']:.0%} from 10 to 171 classes while the Diffusion Classifier grows "
                   "linearly. " + "; ".join(growth) + ".",
                   "", "![cost against classes](perf-classes.png)", "", view.to_markdown(index=False, floatfmt=".4g"),

@@ -100,23 +100,3 @@ def paired_ratio(ours: Sequence[float], theirs: Sequence[float], confidence: flo
                       method="percentile", rng=np.random.default_rng(seed))
     interval = found.confidence_interval
     return Ratio(float(np.median(per_round)), float(interval.low), float(interval.high), confidence)
-
-
-def ratio_of_medians(ours: Sequence[float], theirs: Sequence[float], confidence: float = 0.95,
-                     resamples: int = 2_000, seed: int = 0) -> Ratio:
-    """``median(ours) / median(theirs)`` for runs that were not paired round by round (two
-    processes), with the percentile-bootstrap interval resampling each series on its own."""
-    if min(len(ours), len(theirs)) < 2:
-        raise ValueError(f"need at least 2 runs of each, got {len(ours)} and {len(theirs)}")
-    a, b = np.asarray(ours, dtype=float), np.asarray(theirs, dtype=float)
-
-    def statistic(x, y, axis=-1):
-        return np.median(x, axis=axis) / np.median(y, axis=axis)
-
-    value = float(statistic(a, b))
-    if np.ptp(a) == 0 and np.ptp(b) == 0:
-        return Ratio(value, value, value, confidence)
-    found = bootstrap((a, b), statistic, n_resamples=resamples, confidence_level=confidence, method="percentile",
-                      vectorized=True, rng=np.random.default_rng(seed))
-    interval = found.confidence_interval
-    return Ratio(value, float(interval.low), float(interval.high), confidence)

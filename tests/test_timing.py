@@ -8,7 +8,7 @@ import torch
 
 from benchmarks import footprint, perf
 from benchmarks.render_records import perf_markdown
-from benchmarks.timing import Ratio, interleaved, paired_ratio, ratio_of_medians
+from benchmarks.timing import Ratio, interleaved, paired_ratio
 
 
 def test_a_paired_ratio_sees_through_a_slow_spell_that_hits_both_contenders():
@@ -30,21 +30,11 @@ def test_a_target_inside_the_interval_is_within_the_noise():
     assert ratio.verdict(1.06) == "met" and ratio.verdict(0.96) == "missed"
 
 
-def test_a_ratio_of_medians_of_two_processes_has_an_interval_around_it():
-    rng = np.random.default_rng(1)
-    many, few = rng.normal(1.0, 0.05, 15), rng.normal(1.3, 0.05, 15)
-    ratio = ratio_of_medians(many, few)
-    assert ratio.median == pytest.approx(np.median(many) / np.median(few))
-    assert ratio.low < ratio.median < ratio.high < 1.0
-    constant = ratio_of_medians([2.0, 2.0], [1.0, 1.0])
-    assert (constant.low, constant.median, constant.high) == (2.0, 2.0, 2.0)
-
-
 def test_ratios_refuse_series_they_cannot_pair():
     with pytest.raises(ValueError, match="equally long"):
         paired_ratio([1.0, 2.0, 3.0], [1.0, 2.0])
     with pytest.raises(ValueError, match="at least 2"):
-        ratio_of_medians([1.0], [1.0, 2.0])
+        paired_ratio([1.0], [1.0])
 
 
 def test_interleaved_times_every_contender_every_round_in_a_rotating_order():
