@@ -40,7 +40,7 @@ def test_symmflow_cost_barely_grows_with_classes_while_the_diffusion_classifiers
     for method in ("SymmFlow classification", "SymmFlow segmentation"):
         assert by[(method, 171)]["verdict_growth"] != "missed", by[(method, 171)]
     dc10, dc171 = by[("Diffusion Classifier", 10)], by[("Diffusion Classifier", 171)]
-    assert dc171["nfe"] == 17.1 * dc10["nfe"] and dc171["per_image_s"] > 10 * dc10["per_image_s"]
+    assert 10 * dc171["nfe"] == 171 * dc10["nfe"] and dc171["per_image_s"] > 10 * dc10["per_image_s"]
 
 
 @pytest.mark.perf
