@@ -271,7 +271,7 @@ def _profile(step: Callable[[], None], device: str = "cpu", repeats: int = 5, ro
         for _ in range(repeats):
             step()
         synchronizer(device)()
-    sort = "self_cuda_time_total" if device.startswith("cuda") else "self_cpu_time_total"
+    sort = "self_device_time_total" if device.startswith("cuda") else "self_cpu_time_total"
     return prof.key_averages().table(sort_by=sort, row_limit=rows)
 
 
