@@ -12,7 +12,7 @@
 #      from any full-budget run), beside the gpu tables.
 # The performance suite on the same GPU is its own run, after this one (a few minutes; the peers
 # flow_matching and torchcfm are carried as wheels where absent, or their rows say skipped):
-#   python -m benchmarks.perf --device cuda --out results/gpu
+#   python -m benchmarks.perf --device cuda        (writes results/gpu/perf.{csv,md})
 # Usage: bash benchmarks/gpu_session.sh [OUT]   (default results/gpu)
 set -euo pipefail
 OUT=${1:-results/gpu}

@@ -403,7 +403,8 @@ CASES = ("sampling", "training", "loop", "classification", "classes")
 
 def main(argv=None) -> int:
     parser = OneLineParser(prog="python -m benchmarks.perf", description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("results/cpu"))
+    parser.add_argument("--out", type=Path, default=None,
+                        help="where perf.{csv,md} go (default results/cpu, or results/gpu with a CUDA --device)")
     parser.add_argument("--rounds", type=int, default=30, help="timed rounds per case after the warm-up (default 30)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed rounds first (default 3)")
     parser.add_argument("--only", default=",".join(CASES), help="which cases, comma-separated (default: all)")
@@ -411,6 +412,7 @@ def main(argv=None) -> int:
     try:
         args = parser.parse_args(argv)
         device = resolve_device(args.device)
+        out = args.out or Path("results/gpu" if device.startswith("cuda") else "results/cpu")
         if args.rounds < 2 or args.warmup < 0:
             raise UsageError(f"--rounds {args.rounds} --warmup {args.warmup}: use at least 2 rounds, e.g. --rounds 20")
         wanted = [w.strip() for w in args.only.split(",") if w.strip()]
@@ -436,14 +438,14 @@ def main(argv=None) -> int:
             rows += class_count(device=device)
     df = pd.DataFrame(rows)
     if "classes" in df:
-        plot_class_count(df[df["case"] == "class count"], args.out / "perf-classes.png")
+        plot_class_count(df[df["case"] == "class count"], out / "perf-classes.png")
     for key, value in origin.items():
         df[key] = value
-    write_atomic(args.out / "perf.csv", df.to_csv(index=False))
+    write_atomic(out / "perf.csv", df.to_csv(index=False))
     from benchmarks.render_records import perf_markdown
 
-    write_atomic(args.out / "perf.md", perf_markdown(df, profiles, args.rounds, args.warmup, TARGETS))
-    print(args.out / "perf.md")
+    write_atomic(out / "perf.md", perf_markdown(df, profiles, args.rounds, args.warmup, TARGETS))
+    print(out / "perf.md")
     return 0
 
 

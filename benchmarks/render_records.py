@@ -177,7 +177,8 @@ def perf_markdown(df, profiles: dict[str, str], rounds: int, warmup: int, target
              "*within the noise* otherwise (`benchmarks/timing.py`). Memory (`*peak_mib`): how far one more call "
              "raised the process's peak resident set (on a GPU: the memory allocated) above what it held before "
              "the call (MiB; the allocator's free memory handed back and the high-water mark reset first, "
-             "`benchmarks/memory.py`). Command: `python -m benchmarks.perf`.", ""]
+             "`benchmarks/memory.py`). Command: `python -m benchmarks.perf"
+             + ("" if str(first["device"]).startswith("cpu") else " --device cuda") + "`.", ""]
     sampling = df[df["case"] == "sampling"]
     if len(sampling):
         view = sampling[[c for c in ("network", "method", "steps", "nfe", "symmflow_s", "limit_s", "flow_matching_s",
