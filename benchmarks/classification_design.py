@@ -139,6 +139,7 @@ CURVES = {
     "clean label, clean loss, half of t in [0.9, 1], w 0.3, code x6": (replace(CLEAN, code_scale=6.0), CURVE_BUDGET),
     "residual, t ~ U(0, 1), w 0.3, code x6": (replace(CPU, near_one=0.0, code_scale=6.0), CURVE_BUDGET),
     "residual, half of t in [0.9, 1], w 0.3, code x3, 2x budget": (replace(CPU, code_scale=3.0), 2 * CURVE_BUDGET),
+    "residual, half of t in [0.9, 1], w 0.3, code x3, 4x budget": (replace(CPU, code_scale=3.0), 4 * CURVE_BUDGET),
     "authors, cpu budget": (AUTHORS, CURVE_BUDGET),
     "authors, 2x budget": (AUTHORS, 2 * CURVE_BUDGET),
     "authors, 4x budget": (AUTHORS, 4 * CURVE_BUDGET),
