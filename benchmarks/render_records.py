@@ -206,8 +206,9 @@ def perf_markdown(df, profiles: dict[str, str], rounds: int, warmup: int, target
             lines += [f"One SymmFlow step (eq. 3, the authors' channel label) against one `torchcfm` "
                       f"`ConditionalFlowMatcher` step, {row['network']}, AdamW: {1000 * row['symmflow_s']:.1f} ms "
                       f"against {1000 * row['torchcfm_s']:.1f} ms, ratio {_interval(row, 'torchcfm')} (target <= "
-                      f"{targets['torchcfm']}: {row['verdict_torchcfm']}); parameters {int(row['parameters_symmflow']):,} against "
-                      f"{int(row['parameters_torchcfm']):,} (the label channel in and out); peak memory added "
+                      f"{targets['torchcfm']}: {row['verdict_torchcfm']}); parameters "
+                      f"{int(row['parameters_symmflow']):,} against {int(row['parameters_torchcfm']):,} (the label "
+                      f"channel in and out); peak memory added "
                       f"{row['symmflow_peak_mib']:.0f} MiB against {row['torchcfm_peak_mib']:.0f} MiB.", ""]
         if "compiled_s" in training and row["compiled_s"] == row["compiled_s"]:  # measured (not NaN)
             lines += ["Speed switches of `TrainConfig` (`symmflow train --channels-last / --compile`), the same "
