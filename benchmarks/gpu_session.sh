@@ -11,7 +11,7 @@
 #      for 50 steps instead of 200 epochs (--train-steps; stored under OUT/paper-check, apart
 #      from any full-budget run), beside the gpu tables.
 # The performance suite on the same GPU is its own run, after this one (a few minutes; the peers
-# flow_matching and torchcfm are carried as wheels where absent, or their rows say skipped):
+# flow_matching and torchcfm come with the perf extra; where absent, their rows say skipped):
 #   python -m benchmarks.perf --device cuda        (writes results/gpu/perf.{csv,md})
 # Usage: bash benchmarks/gpu_session.sh [OUT]   (default results/gpu)
 set -euo pipefail
