@@ -9,7 +9,8 @@ images in batches of ``batch`` on ``device`` (default cpu), and prints JSON: how
 process's peak memory rose during one pass over the images above the memory held before it
 (:mod:`benchmarks.memory`; the median of ``memory_repeats`` passes, default 3, the first of them
 the warm-up; one image has initialised the kernels before), the milliseconds per image of each
-of ``repeats`` further passes (default 3) and their median, and the counted NFE per image.  A
+of ``repeats`` further passes (default 3; 0 times none) and their median, and the counted NFE
+per image.  A
 fresh process per measurement keeps one run's allocator caches out of the next one's.
 """
 
@@ -18,10 +19,9 @@ from __future__ import annotations
 import json
 import statistics
 import sys
-import time
 
 from benchmarks.memory import peak_growth_mib
-from benchmarks.timing import synchronizer
+from benchmarks.timing import synchronizer, wall_seconds
 
 
 class Workload:
@@ -59,16 +59,10 @@ def measure(spec: dict) -> dict:
     synchronize = synchronizer(work.device)
     peaks = [peak_growth_mib(work.run, work.device) for _ in range(spec.get("memory_repeats", 3))]  # and warm-up
     peak = None if None in peaks else statistics.median(peaks)
-    times = []
-    for _ in range(spec.get("repeats", 3)):
-        synchronize()
-        start = time.perf_counter()
-        work.run()
-        synchronize()
-        times.append(1000 * (time.perf_counter() - start) / len(work.images))
+    times = [1000 * wall_seconds(work.run, synchronize) / len(work.images) for _ in range(spec.get("repeats", 3))]
     runs = len(peaks) + len(times)  # the passes measuring memory and the timed ones
     return {"task": spec.get("task", "classification"), "classes": spec["classes"],
-            "ms_per_image": statistics.median(times), "ms_per_image_runs": times,
+            "ms_per_image": statistics.median(times) if times else None, "ms_per_image_runs": times,
             "peak_mib": peak,
             "nfe_per_sample": work.counter.evaluations / (runs * len(work.images))}
 

@@ -35,7 +35,6 @@ from __future__ import annotations
 import importlib.util
 import statistics
 import sys
-import time
 from pathlib import Path
 from typing import Callable
 
@@ -46,7 +45,7 @@ from tqdm.auto import tqdm
 
 from benchmarks.provenance import provenance
 from benchmarks.store import write_atomic
-from benchmarks.timing import Ratio, Timing, interleaved, paired_ratio, synchronizer
+from benchmarks.timing import Ratio, Timing, interleaved, paired_ratio, synchronizer, wall_seconds
 from symmflow.device import resolve_device
 from symmflow.errors import OneLineParser, UsageError
 from symmflow.solver import NFECounter, integrate
@@ -194,9 +193,7 @@ def training_step(rounds: int, warmup: int, batch: int = 64, switches: bool = Fa
         laid_out = symmflow.build().train().to(device, memory_format=torch.channels_last)
         steps["channels_last"] = _step(laid_out, symmflow_loss)
         steps["compiled"] = _step(torch.compile(symmflow.build().train().to(device)), symmflow_loss)
-        start = time.perf_counter()
-        steps["compiled"]()  # compiles the forward and backward graphs
-        compile_s = time.perf_counter() - start
+        compile_s = wall_seconds(steps["compiled"], synchronizer(device))  # compiles forward and backward graphs
     timed = interleaved(steps, rounds, warmup, device)
     row = {"case": "training step", "network": f"pixel U-Net (base 16), batch {batch} of 32x32",
            "method": "AdamW", "steps": 1, "nfe": 1, **timing_columns(timed),
@@ -233,11 +230,9 @@ def training_loop(repeats: int = 3, short: int = 10, long: int = 40, batch: int 
     def fit_for(steps: int) -> float:
         config = TrainConfig(steps=steps, lr=1e-3, batch_size=batch, schedule="onecycle", warmup_steps=steps // 10,
                              ema_decay=0.999, log_every=5)
-        start = time.perf_counter()
-        fit(method.build(), method.loss, draw_batches(images, labels, batch_size=batch, seed=0), config,
-            device=device, progress=False)
-        synchronize()
-        return time.perf_counter() - start
+        batches = draw_batches(images, labels, batch_size=batch, seed=0)
+        return wall_seconds(lambda: fit(method.build(), method.loss, batches, config, device=device, progress=False),
+                            synchronize)
 
     one_batch = (images[:batch].to(device), labels[:batch].to(device))
     step = _step(method.build().train().to(device), lambda m: method.loss(m, one_batch).total)
@@ -352,7 +347,7 @@ def class_count(images: int = 2, counts=CLASS_COUNTS, rounds: int = 15, device: 
         dc = task == "diffusion-classifier"
         specs = {classes: {"task": task, "unet": asdict(CPU_UNET), "symmflow": asdict(AUTHORS), "channels": 3,
                            "size": 32, "classes": classes, "images": images if dc else 64, "batch": 64,
-                           "schedule": DC_REDUCED, "repeats": 1, "memory_repeats": 2 if dc else 5, "device": device}
+                           "schedule": DC_REDUCED, "repeats": 0, "memory_repeats": 2 if dc else 5, "device": device}
                  for classes in counts}
         footprints = {}
         for classes, spec in specs.items():

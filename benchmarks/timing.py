@@ -50,17 +50,24 @@ def interleaved(contenders: dict[str, Callable[[], object]], rounds: int, warmup
     names = list(contenders)
     for r in range(warmup + rounds):
         for name in names[r % len(names):] + names[:r % len(names)]:  # each goes first in turn
-            synchronize()
-            start = time.perf_counter()
-            contenders[name]()
-            synchronize()
+            elapsed = wall_seconds(contenders[name], synchronize)
             if r >= warmup:
-                times[name].append(time.perf_counter() - start)
+                times[name].append(elapsed)
     return {name: Timing(tuple(values), peak_growth_mib(contenders[name], device))
             for name, values in times.items()}
 
 
+def wall_seconds(work: Callable[[], object], synchronize: Callable[[], None]) -> float:
+    """Wall seconds of one call of ``work``, the device's queue drained before and after it."""
+    synchronize()
+    start = time.perf_counter()
+    work()
+    synchronize()
+    return time.perf_counter() - start
+
+
 def synchronizer(device: str) -> Callable[[], None]:
+    """A call that waits for ``device``'s queued work (nothing to wait for on the CPU)."""
     if device.startswith("cuda"):
         import torch
 
