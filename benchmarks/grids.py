@@ -45,20 +45,24 @@ def save_grid(path: Path, rows: list[tuple[str, np.ndarray]], tile_inches: float
     return path
 
 
-def segsynth_grid(path: Path, batch: tuple[Tensor, Tensor], palette, results: dict) -> Path | None:
+def segsynth_grid(path: Path, batch: tuple[Tensor, Tensor], palette, results: dict, judged: bool = False) -> Path | None:
     """The first eight evaluation masks and images, then the previews of ``results``
     ((task, method label, steps) -> result with a ``preview``): class maps in the palette's
-    colours, images as they are.  Nothing is written when there are no previews."""
+    colours, images as they are; with ``judged``, under each synthesis row what the judge
+    segments in those samples (``judged_preview``).  Nothing is written when there are no previews."""
     images, masks = batch
     rows = [("mask", mask_tiles(palette, masks[:8])), ("image", image_tiles(images[:8]))]
     for (task, method, steps), result in sorted(results.items()):
         name = f"{method} {'synth' if task == 'synthesis' else 'seg'} {steps}"
         preview = result["preview"]
         rows.append((name, image_tiles(preview) if task == "synthesis" else mask_tiles(palette, preview)))
+        if judged and result.get("judged_preview") is not None:
+            rows.append((f"{name}: judge's seg", mask_tiles(palette, result["judged_preview"])))
     return save_grid(path, rows) if len(rows) > 2 else None
 
 
 def class_grid(path: Path, samples: Tensor, classes: int, per_row: int = 10) -> Path:
-    """Class-conditional samples (classes x n, C, H, W), ordered by class: one row per class."""
+    """Class-conditional samples (classes x n, C, H, W), ordered by class: one row per class,
+    labelled with the class it was asked for."""
     shown = samples.reshape(classes, -1, *samples.shape[1:])[:, :per_row]
-    return save_grid(path, [("", image_tiles(row)) for row in shown], tile_inches=0.4)
+    return save_grid(path, [(f"class {c}", image_tiles(row)) for c, row in enumerate(shown)], tile_inches=0.4)

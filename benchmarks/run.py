@@ -19,7 +19,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from benchmarks import profiles
+from benchmarks import judges, profiles
 from benchmarks.cells import PROFILES, Cell, RunOptions
 from benchmarks.store import CellStore, is_skipped
 from symmflow.device import resolve_device
@@ -113,8 +113,24 @@ def build_parser() -> OneLineParser:
                    help="folder holding clean-fid's inception-2015-12-05.pt (FID; else a local Frechet distance)")
     p.add_argument("--lpips-dir", type=Path, default=None,
                    help="folder holding torchvision's alexnet-owt-7be5be79.pth (LPIPS)")
+    p.add_argument("--judge-weights", action="append", metavar="KIND=PATH",
+                   help="a judge of generated images instead of the run's own (segmenter: Tables 2, 4; classifier: "
+                        "Table 3): a TorchScript module, images in [-1, 1] -> logits; repeat for both kinds")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     return p
+
+
+def check_judges(supplied: dict, chosen: list, profile: str) -> None:
+    """Every supplied judge is used by a chosen table and fits the images it will judge."""
+    probes: dict[str, list] = {}
+    for spec in chosen:
+        for kind, probe in getattr(spec, "judge_probes", lambda _: [])(profile):
+            probes.setdefault(kind, []).append(probe)
+    for kind, path in supplied.items():
+        if kind not in probes:
+            raise UsageError(f"--judge-weights {kind}={path}: none of the chosen tables judges generated images with "
+                             f"a {kind} (segmenter: tables 2, 4; classifier: table 3)")
+        judges.check(kind, path, probes[kind])
 
 
 def options_from(argv, available: dict | None = None) -> tuple[list, RunOptions]:
@@ -140,6 +156,8 @@ def options_from(argv, available: dict | None = None) -> tuple[list, RunOptions]
         parse_method(args.solver)
     except ValueError as error:
         raise UsageError(str(error)) from None
+    supplied = judges.parse(args.judge_weights)
+    check_judges(supplied, chosen, args.profile)
     device = resolve_device(args.device)
     out = args.out or Path("results") / args.profile
     if not args.dry_run:
@@ -151,7 +169,7 @@ def options_from(argv, available: dict | None = None) -> tuple[list, RunOptions]
                          train_steps=args.train_steps, device=device, out=out, force=args.force,
                          progress=not args.no_progress, dry_run=args.dry_run, data_root=args.data_root,
                          pretrained=args.pretrained, inception_dir=args.inception_dir, lpips_dir=args.lpips_dir,
-                         shard=launched())
+                         judges=supplied, shard=launched())
     return chosen, options
 
 
@@ -171,9 +189,11 @@ def stored_state(record: dict | None) -> str:
     return "stored"
 
 
-def run_table(spec, options: RunOptions, experiments: dict | None = None, show: bool = True) -> list[Path]:
+def run_table(spec, options: RunOptions, experiments: dict | None = None, show: bool = True,
+              log: list | None = None) -> list[Path]:
     """Compute the cells of one table that are not finished yet, for every seed, then render it
-    (``show=False``: only compute and store them, as a study over solvers does)."""
+    (``show=False``: only compute and store them, as a study over solvers does); ``log`` gets
+    one entry per seed: what was computed and how long it took (:func:`write_run_record`)."""
     from benchmarks.provenance import provenance
     from benchmarks.render import render
 
@@ -206,7 +226,13 @@ def run_table(spec, options: RunOptions, experiments: dict | None = None, show: 
                                   "solver": options.solver, **origin,
                                   "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
 
+            start = time.perf_counter()
             spec.compute(todo, at_seed, finish, experiments)
+            if log is not None:
+                records = [store.load(c) or {} for c in todo]
+                log.append({"table": spec.name, "seed": seed, "cells": len(mine), "computed": len(todo),
+                            "skipped": sum(is_skipped(r) for r in records), "wall_s": time.perf_counter() - start,
+                            "train_s": sorted({round(r["train_s"]) for r in records if r.get("train_s")})})
     if options.dry_run:
         for need in spec.needs(options):
             print(f"table {spec.name} needs: {need}")
@@ -216,15 +242,39 @@ def run_table(spec, options: RunOptions, experiments: dict | None = None, show: 
     return render(spec, cells, [store.load(c) for c in cells], options)
 
 
+def write_run_record(options: RunOptions, names: list[str], log: list[dict], started: str, argv) -> Path:
+    """``<out>/runs/tables-<names>-seeds-<seeds>.md``: what this run computed, where and how long
+    it took -- written by the run itself, beside the cells it describes."""
+    from benchmarks.provenance import provenance
+    from benchmarks.store import write_atomic
+
+    origin = provenance(options.device)
+    command = " ".join(["python -m benchmarks.run", *(sys.argv[1:] if argv is None else argv)])
+    lines = [f"# Run of table(s) {', '.join(names)}, seed(s) {', '.join(map(str, options.seeds))}", "",
+             f"- command: `{command}`", f"- commit: {origin['git_commit']}", f"- device: {origin['device']}",
+             f"- versions: {origin['versions']}", f"- started {started}, ended {time.strftime('%Y-%m-%d %H:%M:%S %Z')}",
+             "", "| table | seed | cells | computed | of them skipped | wall (s) | training seconds of the networks "
+             "behind them (trained in this run or loaded from the model cache) |", "|---|---|---|---|---|---|---|"]
+    lines += [f"| {e['table']} | {e['seed']} | {e['cells']} | {e['computed']} | {e['skipped']} | {e['wall_s']:.0f} | "
+              f"{', '.join(map(str, e['train_s'])) or '-'} |" for e in log]
+    path = Path(options.out) / "runs" / f"tables-{'-'.join(names)}-seeds-{'-'.join(map(str, options.seeds))}.md"
+    write_atomic(path, "\n".join(lines) + "\n")
+    return path
+
+
 def main(argv=None, available: dict | None = None) -> int:
     """The command; ``available`` replaces the table registry (name -> table), e.g. with tables
     built on other settings."""
     try:
         chosen, options = options_from(argv, available)
         experiments: dict = {}  # what the chosen tables share in this run: data, trained networks, scores
+        log: list[dict] = []
+        started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
         for spec in chosen:
-            for path in run_table(spec, options, experiments):
+            for path in run_table(spec, options, experiments, log=log):
                 print(path)
+        if log and options.shard.is_main:
+            print(write_run_record(options, [spec.name for spec in chosen], log, started, argv))
         if not options.dry_run and options.shard.is_main:
             from benchmarks.index import render_index, titles_from_markdown
 

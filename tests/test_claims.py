@@ -1,45 +1,97 @@
 """The paper's orderings checked on a run: shown, contradicted, or inside the seed spread or the
-sampling error -- never a claim from a margin smaller than the noise."""
+sampling error -- never a claim from a margin smaller than the noise; paired seeds judged on the
+spread of their differences; a claim on several metrics that disagree gets no verdict."""
 
 import pandas as pd
 
 from benchmarks.claims import Claim, check
 
-CLAIM = Claim("25 steps at least 1 step", ("SymmFlow", 25, "accuracy"), ("SymmFlow", 1, "accuracy"))
+CLAIM = Claim("25 steps at least 1 step", ("SymmFlow", 25), ("SymmFlow", 1), (("accuracy", True),))
+PAIRED = Claim("25 steps at least 1 step", ("SymmFlow", 25), ("SymmFlow", 1), (("accuracy", True),), paired=True)
 
 
-def summary(rows):
-    base = {"dataset": "d", "method": "SymmFlow", "metric": "accuracy", "status": "ok", "sd": float("nan"), "n": 1,
-            "samples": 1000}
+def cells(rows):
+    """One row per cell and seed, as a table's CSV holds them."""
+    base = {"dataset": "d", "method": "SymmFlow", "metric": "accuracy", "status": "ok", "seed": 0, "samples": 1000}
     return pd.DataFrame([{**base, **row} for row in rows])
 
 
+def seeds(steps, values, **row):
+    return [{"steps": steps, "value": v, "seed": i, **row} for i, v in enumerate(values)]
+
+
 def test_one_seed_gives_shown_or_not_shown():
-    rows = [{"steps": 25, "mean": 98.0}, {"steps": 1, "mean": 97.0}]
-    assert "-- shown (margin +1" in check(CLAIM, summary(rows), "d")
-    line = check(CLAIM, summary([{"steps": 25, "mean": 95.0}, {"steps": 1, "mean": 98.0}]), "d")
+    assert "-- shown (margin +1" in check(CLAIM, cells([{"steps": 25, "value": 98.0}, {"steps": 1, "value": 97.0}]), "d")
+    line = check(CLAIM, cells([{"steps": 25, "value": 95.0}, {"steps": 1, "value": 98.0}]), "d")
     assert "NOT shown (margin -3" in line and "one seed" in line
 
 
 def test_a_margin_inside_the_seed_spread_is_not_a_claim():
-    rows = [{"steps": 25, "mean": 97.5, "sd": 0.8, "n": 3}, {"steps": 1, "mean": 98.0, "sd": 0.3, "n": 3}]
-    assert "within the seed spread (margin -0.5, sd 0.8, 3 seeds)" in check(CLAIM, summary(rows), "d")
+    rows = seeds(25, [97.0, 98.5, 97.0]) + seeds(1, [98.0, 98.2, 97.8])  # means 97.5 and 98.0, sd 0.87 and 0.2
+    assert "within the seed spread (margin -0.5, sd 0.866, 3 seeds)" in check(CLAIM, cells(rows), "d")
+
+
+def test_paired_seeds_are_judged_on_the_spread_of_their_differences():
+    """Each seed loses about two points from 1 to 25 steps while the seeds differ by three: the
+    fall is a claim on paired seeds (sd of the differences 0.21) and not on the unpaired rule."""
+    rows = seeds(1, [98.1, 96.2, 97.9]) + seeds(25, [95.8, 94.2, 95.5])
+    assert "NOT shown (margin -2.23, sd 1.04, 3 seeds)" in check(CLAIM, cells(rows), "d")
+    line = check(PAIRED, cells(rows), "d")
+    assert "NOT shown (margin -2.23, sd of the per-seed difference 0.208, 3 seeds)" in line
+    # one point lost on every seed, the seeds four points apart: only the pairing sees it
+    rows = seeds(1, [99.0, 95.0, 97.0]) + seeds(25, [98.0, 94.0, 96.0])
+    assert "within the seed spread (margin -1, sd 2, 3 seeds)" in check(CLAIM, cells(rows), "d")
+    assert "NOT shown (margin -1, sd of the per-seed difference 0, 3 seeds)" in check(PAIRED, cells(rows), "d")
+    # a difference that flips sign between seeds stays inside its own spread
+    rows = seeds(1, [97.0, 97.0, 97.0]) + seeds(25, [98.0, 96.0, 97.5])
+    assert "within the seed spread" in check(PAIRED, cells(rows), "d")
+    # seeds present on one side only do not enter the differences
+    rows = seeds(1, [97.0, 97.0, 97.0]) + seeds(25, [96.0, 96.0])
+    assert "margin -1, sd of the per-seed difference 0, 2 seeds" in check(PAIRED, cells(rows), "d")
 
 
 def test_an_accuracy_on_few_samples_carries_its_sampling_error():
-    rows = [{"steps": 25, "mean": 95.8, "samples": 1000}, {"steps": 1, "mean": 95.0, "samples": 20}]
-    line = check(CLAIM, summary(rows), "d")
+    rows = [{"steps": 25, "value": 95.8, "samples": 1000}, {"steps": 1, "value": 95.0, "samples": 20}]
+    line = check(CLAIM, cells(rows), "d")
     assert "within the sampling error" in line and "9.75" in line  # 2 x sqrt(0.95 x 0.05 / 20) in points
     rows[0]["samples"], rows[1]["samples"] = 100_000, 50_000  # the same margin on many samples is a claim
-    assert "-- shown" in check(CLAIM, summary(rows), "d")
+    assert "-- shown" in check(CLAIM, cells(rows), "d")
     rows[0]["samples"] = rows[1]["samples"] = 1000  # on one test set the two are paired: the seed rule alone applies
-    assert "-- shown (margin +0.8, one seed)" in check(CLAIM, summary(rows), "d")
+    assert "-- shown (margin +0.8, one seed)" in check(CLAIM, cells(rows), "d")
 
 
 def test_best_over_steps_and_missing_entries():
-    best = Claim("25 steps within 10% of the best", ("SymmFlow", 25, "accuracy"), ("SymmFlow", None, "accuracy"),
+    best = Claim("25 steps within 10% of the best", ("SymmFlow", 25), ("SymmFlow", None), (("accuracy", True),),
                  factor=0.9)
-    rows = [{"steps": 1, "mean": 80.0}, {"steps": 5, "mean": 70.0}, {"steps": 25, "mean": 64.0}]
-    line = check(best, summary(rows), "d")
+    rows = [{"steps": 1, "value": 80.0}, {"steps": 5, "value": 70.0}, {"steps": 25, "value": 64.0}]
+    line = check(best, cells(rows), "d")
     assert "NOT shown (margin -8" in line and "0.9 x SymmFlow at best over steps 80" in line
-    assert check(CLAIM, summary([{"steps": 1, "mean": 98.0}]), "d") is None
+    # for a metric where lower is better the best is the smallest
+    falls = Claim("25 steps within 10% of the best", ("SymmFlow", 25), ("SymmFlow", None), (("FD", False),),
+                  factor=1.1)
+    rows = [{"steps": 1, "value": 0.2, "metric": "FD"}, {"steps": 5, "value": 0.03, "metric": "FD"},
+            {"steps": 25, "value": 0.05, "metric": "FD"}]
+    assert "NOT shown (margin -0.017" in check(falls, cells(rows), "d")
+    assert check(CLAIM, cells([{"steps": 1, "value": 98.0}]), "d") is None
+    assert check(CLAIM, cells([{"steps": 1, "value": 98.0}, {"steps": 25, "value": 99.0, "status": "skipped"}]),
+                 "d") is None
+
+
+SYNTHESIS = Claim("SymmFlow synthesises better than SemFlow", ("SymmFlow", 25), ("SemFlow", 25),
+                  (("FD", False), ("mIoU of samples", True)))
+
+
+def test_metrics_that_disagree_give_no_verdict_and_a_blind_metric_is_marked():
+    rows = [{"method": "SymmFlow", "metric": "FD", "value": 0.028}, {"method": "SemFlow", "metric": "FD", "value": 0.047},
+            {"method": "SymmFlow", "metric": "mIoU of samples", "value": 30.0},
+            {"method": "SemFlow", "metric": "mIoU of samples", "value": 60.0}]
+    rows = [{**row, "steps": 25} for row in rows]
+    line = check(SYNTHESIS, cells(rows), "d", blind={("d", "FD"): ["masks shuffled"]})
+    assert "the metrics disagree, so no verdict" in line and "-- shown" not in line
+    assert "FD (fails the sanity ladder: blind to masks shuffled): shown (margin +0.019" in line
+    assert "mIoU of samples: NOT shown (margin -30" in line
+    rows[2]["value"] = 70.0  # both metrics agree
+    assert "-- shown on every metric" in check(SYNTHESIS, cells(rows), "d")
+    # one metric only (the other not computed): the verdict of that one
+    line = check(SYNTHESIS, cells(rows[:2]), "d", blind={("d", "FD"): ["masks shuffled"]})
+    assert "-- shown (margin +0.019" in line and "[FD (fails the sanity ladder: blind to masks shuffled)]" in line

@@ -59,3 +59,11 @@ def test_table3_smoke(tmp_path):
     dc = table[table["method"] == "Diffusion Classifier"].iloc[0]
     assert dc["nfe_per_sample"] == 2750 and dc["steps"] == 2750
     assert (out / "samples").is_dir() and len(list((out / "samples").glob("*.png"))) == 2
+    # generated digits judged by the cross-entropy classifier; the real digits are its own accuracy
+    judged = table[table["metric"] == "accuracy of samples (cross-entropy U-Net)"].set_index("method")["value"]
+    assert set(judged.index) == {"SymmFlow", "Flow matching (class-conditional)", "Real images"}
+    assert judged.between(0, 100).all()
+    reference = table[(table["method"] == "U-Net encoder + cross-entropy") & (table["metric"] == "accuracy")]
+    assert judged["Real images"] == pytest.approx(reference["value"].item())  # the same held-out images
+    fd = table[table["metric"].str.startswith("FD")].set_index("method")["value"]
+    assert 0 <= fd["Real images"] < min(fd["SymmFlow"], fd["Flow matching (class-conditional)"])

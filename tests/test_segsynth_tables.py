@@ -63,16 +63,27 @@ def test_scene_tables_end_to_end(tmp_path, capsys):
             "--device", "cpu", "--no-progress"]
     assert run.main(argv, tables) == 0
     cells = _cells(tmp_path)
-    assert len(cells) == 10 + 12 + 2  # table 2 (SS, SymmFlow @ 1, 2 methods x 4), table 4 (2 x 2 x 3), table 5
+    # table 2: SS, SymmFlow @ 1, 2 methods x (mIoU + 4 synthesis measures), real images x 2;
+    # table 4: 2 methods x 2 step counts x 4 synthesis measures; table 5: 2 step counts
+    assert len(cells) == 14 + 16 + 2
     ok = [c for c in cells if c["status"] == "ok"]
     skipped = [c for c in cells if c["status"] == "skipped"]
     assert all("lpips" in c["reason"] for c in skipped) and len(skipped) == 4 + 8
-    assert all(c["nfe_per_sample"] > 0 and c["samples_per_s"] > 0 for c in ok)
+    generated = [c for c in ok if "wall_s" in c and c.get("nfe_per_sample") is not None]
+    assert all(c["nfe_per_sample"] > 0 and c["samples_per_s"] > 0 for c in generated)
+    table2 = pd.read_csv(tmp_path / "table2.csv")
+    judged = table2[table2["metric"] == "mIoU of samples (SS U-Net)"].set_index("method")["value"]
+    assert set(judged.index) == {"SymmFlow", "SemFlow", "Real images"} and judged.between(0, 100).all()
+    # the real images under the judge are the SS U-Net's own segmentation of the held-out scenes
+    ss = table2[(table2["method"] == "SS") & (table2["metric"] == "mIoU")]["value"].item()
+    assert judged["Real images"] == pytest.approx(ss)
+    floor = table2[(table2["method"] == "Real images") & table2["metric"].str.startswith("FD-")]["value"].item()
+    assert 0 <= floor < table2[(table2["method"] == "SymmFlow") & table2["metric"].str.startswith("FD-")]["value"].item()
     for name in ("table2", "table4", "table5"):
         assert (tmp_path / f"{name}.csv").is_file() and (tmp_path / "samples" / f"{name}-scenes.png").is_file()
     table5 = (tmp_path / "table5.csv").read_text()
     assert "FD-" not in table5 and "mIoU" in table5
-    nfe = {(c["nfe_per_sample"]) for c in ok}
+    nfe = {c["nfe_per_sample"] for c in generated}
     assert nfe <= {1.0, 2.0, 25.0}
     capsys.readouterr()
     assert run.main(argv, tables) == 0  # a rerun computes nothing

@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 
 from baselines.diffusion_classifier import PUBLISHED, Schedule
 from baselines.discriminative import Features
+from benchmarks import judges
 from benchmarks.evaluation import classification_score, frechet_in, test_subset
 from benchmarks.methods import METHODS, Method, Problem
 from benchmarks.profiles import ClassificationSettings
@@ -38,6 +39,8 @@ from symmflow.solver import NFECounter
 
 SYMMFLOW, FLOW_MATCHING, DIFFUSION_CLASSIFIER = "symmflow", "flow-matching", "diffusion-classifier"
 CROSS_ENTROPY = "cross-entropy"
+REAL = "real"
+"""The method key of the real-image rows: the floor and ceiling of the generation metrics."""
 
 
 class ClassificationExperiment:
@@ -159,10 +162,27 @@ class ClassificationExperiment:
         self._footprints[classes] = json.loads(done.stdout.strip().splitlines()[-1])
         return self._footprints[classes]
 
+    def judge(self):
+        """The classifier that judges generated images (:mod:`benchmarks.judges`): the supplied
+        one, else this run's cross-entropy U-Net classifier (trained on real images only)."""
+        supplied = self.options.judges.get("classifier")
+        if supplied is not None:
+            return judges.supplied_judge(supplied, self.options.device)
+        classifier, model = self.method(CROSS_ENTROPY), self.trained(CROSS_ENTROPY).model
+        return torch.no_grad()(lambda images: classifier.classify(model, images.to(self.options.device), 1, "euler",
+                                                                  None)[0])
+
+    def _judged_accuracy(self, images: torch.Tensor, labels: torch.Tensor) -> float:
+        judge = self.judge()
+        predicted = torch.cat([judge(part).cpu() for part in images.split(self.s.eval_batch)])
+        return 100.0 * (predicted == labels).float().mean().item()
+
     @torch.no_grad()
     def generation(self, name: str, steps: int) -> dict:
-        """Class-conditional samples of ``name`` and their Frechet distance to the held-out images
-        in the cross-entropy classifier's features."""
+        """Class-conditional samples of ``name``, their Frechet distance to the held-out images in
+        the cross-entropy classifier's features and the judge's accuracy on them (computed once)."""
+        if ("generation", name, steps) in self._scores:
+            return self._scores[("generation", name, steps)]
         s, o, n = self.s, self.options, self.spec.num_classes
         real, _ = self.full_test_split()
         features = Features(self.trained(CROSS_ENTROPY).model)
@@ -175,9 +195,30 @@ class ClassificationExperiment:
                              for part in tqdm(wanted.split(s.eval_batch), desc=f"table 3: {method.label} samples",
                                               disable=not o.progress)])
         wall = time.perf_counter() - start
-        return {"value": frechet_in(features, real, samples, s.eval_batch), "samples_tensor": samples,
-                "nfe_per_sample": counter.evaluations / len(wanted), "wall_s": wall, "samples": len(wanted),
-                "train_s": trained.train_s,
-                "note": f"{len(wanted)} samples ({s.generate_per_class} per class) against the {len(real)} "
-                        "held-out images, in the pooled features of the cross-entropy U-Net classifier; "
-                        "not Inception FID"}
+        self._scores[("generation", name, steps)] = result = {
+            "value": frechet_in(features, real, samples, s.eval_batch), "samples_tensor": samples,
+            "judged": self._judged_accuracy(samples, wanted),
+            "nfe_per_sample": counter.evaluations / len(wanted), "wall_s": wall, "samples": len(wanted),
+            "train_s": trained.train_s,
+            "note": f"{len(wanted)} samples ({s.generate_per_class} per class) against the {len(real)} "
+                    "held-out images, in the pooled features of the cross-entropy U-Net classifier; "
+                    "not Inception FID"}
+        return result
+
+    @torch.no_grad()
+    def real_images(self, measure: str) -> dict:
+        """The real images scored as samples are: the floor of the Frechet distance (as many
+        training images per class as samples are generated, the first of each class, against the
+        held-out images) and the ceiling of the judge's accuracy (the held-out images the
+        classifiers of the table are scored on)."""
+        if measure == "judged":
+            held_out, labels = self.test_split()
+            return {"value": self._judged_accuracy(held_out, labels), "samples": len(held_out),
+                    "note": f"the judge on the {len(held_out)} held-out images the classifiers are scored on"}
+        real, _ = self.full_test_split()
+        images, train_labels = self.train_split()
+        index = test_subset(train_labels, self.s.generate_per_class * self.spec.num_classes)
+        features = Features(self.trained(CROSS_ENTROPY).model)
+        return {"value": frechet_in(features, real, images[index], self.s.eval_batch), "samples": len(index),
+                "note": f"{len(index)} training images ({self.s.generate_per_class} per class) against the "
+                        f"{len(real)} held-out images, in the pooled features of the cross-entropy U-Net classifier"}

@@ -10,10 +10,13 @@ scene set (``FD-scenenet``); LPIPS where the lpips package and its weights are p
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+from typing import Callable
 
 import torch
 
+from benchmarks import judges
 from benchmarks.cells import Cell, RunOptions, digest
 from benchmarks.datasets import open_dataset
 from benchmarks.evaluation import diversity_score, segmentation_score, synthesis_score
@@ -22,12 +25,14 @@ from benchmarks.profiles import SegSynthSettings
 from benchmarks.trained import Trained, trained_model
 from symmflow.distributed import Shard, gather
 from symmflow.metrics import LPIPS, MetricUnavailable, inception_available, inception_features, lpips_available
-from symmflow.metrics import reference_statistics
+from symmflow.metrics import feature_statistics, frechet_distance, reference_statistics
 from symmflow.models.features import NAME as FEATURE_NAME
 from symmflow.solver import NFECounter
 from symmflow.spaces import PixelSpace
 
 FEATURES = "scene-features"
+REAL = "real"
+"""The method key of the real-image rows: the floor and ceiling of the synthesis metrics."""
 FEATURES_SEED = 0
 """The scene-set feature network is the synthesis metric's, so it is one network for every run
 seed (as clean-fid's Inception is one set of weights): trained with seed 0, whatever the run's."""
@@ -145,22 +150,66 @@ class SegSynthExperiment:
 
         return synthesise, counter, trained
 
+    def judge(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        """The segmenter that judges synthesised scenes (:mod:`benchmarks.judges`): the supplied
+        one, else this run's SS U-Net (trained on real scenes only); latent space has none of its own."""
+        supplied = self.options.judges.get("segmenter")
+        if supplied is not None:
+            return judges.supplied_judge(supplied, self.device)
+        if self.settings.space == "latent":
+            raise MetricUnavailable("no segmenter trained on real images of this data set to judge the samples; "
+                                    "pass one with --judge-weights segmenter=PATH")
+        segmenter, model = self.method("ss"), self.trained("ss").model
+        return torch.no_grad()(lambda images: segmenter.segment(model, images.to(self.device), 1, "euler", None))
+
+    def frechet_reference(self):
+        """The synthesis metric's features and the evaluation images' statistics in them."""
+        kind, features = self._features()
+        cache = Path(self.options.out) / "fd_stats" / f"{self.dataset}-{kind}-{digest(self._reference_identity())}.npz"
+        return features, reference_statistics(cache, lambda: (images for _, (images, _) in self.eval_batches(Shard())),
+                                              features)
+
     def synthesis(self, name: str, steps: int) -> dict:
         """Samples for every evaluation mask (repeated up to the paper's FID sample count), their
-        Frechet distance to the evaluation images, and the paired LPIPS when it can run."""
+        Frechet distance to the evaluation images, the judge's mIoU against their masks, and the
+        paired LPIPS when it can run."""
         def compute():
-            kind, features = self._features()
-            cache = Path(self.options.out) / "fd_stats" / f"{self.dataset}-{kind}-{digest(self._reference_identity())}.npz"
-            reference = reference_statistics(cache, lambda: (images for _, (images, _) in self.eval_batches(Shard())),
-                                             features)
+            features, reference = self.frechet_reference()
             lpips = None if lpips_available(self.options.lpips_dir) else LPIPS(self.options.lpips_dir, self.device)
+            try:
+                judge, unjudged = self.judge(), None
+            except MetricUnavailable as why:
+                judge, unjudged = None, str(why)
             synthesise, counter, trained = self._synthesiser(name, steps, "synthesis")
             result = synthesis_score(synthesise, self.eval_batches, features, reference,
                                      self.settings.latent.get("fid_samples", 0),
-                                     None if lpips is None else lpips.paired, self.options.shard, self.device)
+                                     None if lpips is None else lpips.paired, self.options.shard, self.device,
+                                     judge, (self.data.num_classes, self.data.ignore_index))
             evaluations = sum(gather([counter.evaluations], self.options.shard, self.device))
-            return {**result, "nfe_per_sample": evaluations / result["samples"], "train_s": trained.train_s}
+            return {**result, "nfe_per_sample": evaluations / result["samples"], "train_s": trained.train_s,
+                    "unjudged": unjudged}
         return self._memo(("synthesis", name, steps), compute)
+
+    def real_images(self, measure: str) -> dict:
+        """The real images scored as samples are: the floor of the Frechet distance (as many
+        training images as there are evaluation images, against the evaluation statistics) and
+        the ceiling of the judge's mIoU (the held-out images against their own masks)."""
+        def compute():
+            if measure == "judged":
+                judge = self.judge()
+                return segmentation_score(lambda images, position: judge(images), self.eval_batches(),
+                                          self.data.num_classes, self.data.ignore_index, self.options.shard,
+                                          self.device)
+            features, reference = self.frechet_reference()
+            count = sum(len(images) for _, (images, _) in self.eval_batches(Shard()))
+            real = self.data.training_images(count)
+            start = time.perf_counter()
+            mu, sigma = feature_statistics(torch.cat([features(part) for part in real.split(self.settings.eval_batch)])
+                                           .cpu().numpy())
+            return {"value": frechet_distance(mu, sigma, *reference), "samples": len(real),
+                    "wall_s": time.perf_counter() - start,
+                    "note": f"{len(real)} training images against the {count} evaluation images"}
+        return self._memo(("real", measure), compute)
 
     def _reference_identity(self) -> dict:
         """What the reference statistics depend on: the evaluation images and the feature network."""
@@ -188,15 +237,28 @@ class SegSynthExperiment:
         """The measurement of one cell, or a skipped record with the reason."""
         method, measure = cell.param("method"), cell.param("measure")
         try:
-            if measure == "miou":
+            if method == REAL:
+                result = self.real_images(measure)
+            elif measure == "miou":
                 result = self.segmentation(method, cell.steps)
             elif measure in ("lpips", "diversity"):
                 result = self.lpips(method, cell.steps, measure)
             else:
                 result = self.synthesis(method, cell.steps)
+                if measure == "judged":
+                    if result["unjudged"]:
+                        raise MetricUnavailable(result["unjudged"])
+                    result = {**result, "value": result["judged"]}
         except MetricUnavailable as why:
             return {"status": "skipped", "reason": str(why)}
-        return {k: v for k, v in result.items() if k not in ("preview", "paired")}
+        return {k: v for k, v in result.items() if k not in ("preview", "paired", "judged", "judged_preview",
+                                                             "unjudged")}
+
+
+def judge_metric(settings: SegSynthSettings, options: RunOptions) -> str:
+    """The name of the judge's mIoU of synthesised scenes (:func:`benchmarks.judges.metric_name`):
+    the run's SS U-Net in pixel space; in latent space only a supplied segmenter can judge."""
+    return judges.metric_name("segmenter", "segmenter" in options.judges or settings.space == "latent")
 
 
 def synthesis_metric(settings: SegSynthSettings, options: RunOptions) -> str:

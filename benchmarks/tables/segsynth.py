@@ -18,9 +18,10 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from benchmarks import judges
 from benchmarks.claims import Claim
 from benchmarks.cells import Cell, CellSink, PlotSpec, RunOptions, digest
-from benchmarks.experiments.segsynth import SegSynthExperiment, synthesis_metric
+from benchmarks.experiments.segsynth import REAL, SegSynthExperiment, judge_metric, synthesis_metric
 from benchmarks.datasets import DATASETS
 from benchmarks.grids import segsynth_grid
 from benchmarks.methods import METHODS
@@ -30,11 +31,18 @@ from symmflow.models.features import NAME as FEATURE_NAME
 
 STEPS = (1, 2, 5, 10, 20, 25)
 TABLE2_STEPS = 25
-MEASURES = {"miou": ("segmentation", "mIoU"), "frechet": ("synthesis", None), "lpips": ("synthesis", "LPIPS"),
-            "diversity": ("synthesis", "LPIPS-diversity")}
-"""What a cell measures -> (task, metric); the Frechet distance is named by :func:`synthesis_metric`."""
-SYNTHESIS_MEASURES = ("frechet", "lpips", "diversity")
+MEASURES = {"miou": ("segmentation", "mIoU"), "frechet": ("synthesis", None), "judged": ("synthesis", None),
+            "lpips": ("synthesis", "LPIPS"), "diversity": ("synthesis", "LPIPS-diversity")}
+"""What a cell measures -> (task, metric); the Frechet distance is named by :func:`synthesis_metric`,
+the judge's mIoU of the samples by :func:`judge_metric`."""
+SYNTHESIS_MEASURES = ("frechet", "judged", "lpips", "diversity")
 FRECHET = ("FID", f"FD-{FEATURE_NAME}")
+JUDGED_PROTOCOL = ("each synthesised image segmented by a segmenter trained on real images only, mIoU against the "
+                   "mask it was synthesised from (dataset-level confusion matrix, ignore index excluded)")
+SYNTHESIS_METRICS = (*((fd, False) for fd in FRECHET),
+                     *((metric, True) for metric in judges.METRICS if metric.startswith("mIoU")))
+"""Every metric a synthesis claim is checked on, with whether higher is better."""
+REAL_LABEL = "Real images"
 
 
 SCENE_NOTE = (
@@ -54,6 +62,10 @@ class SegSynthTable:
 
     name = title = ""
     plot = None
+    grid_shows_judge = False
+    """Whether the sample grid shows, under each synthesis row, what the judge segments in it."""
+    measures: tuple[str, ...] = ()
+    """What the table's cells measure (:data:`MEASURES`)."""
     notes = {"smoke": SCENE_NOTE, "cpu": SCENE_NOTE, "gpu": GPU_BUDGET_NOTE}
     """What a table's notes say per profile (the paper profile keeps the authors' settings)."""
 
@@ -72,11 +84,16 @@ class SegSynthTable:
         ``shown`` is its row label when it is not the method's."""
         s = self.settings[options.profile]
         task, metric = MEASURES[measure]
-        metric = metric or synthesis_metric(s, options)
+        if measure == "judged":
+            metric, protocol = judge_metric(s, options), JUDGED_PROTOCOL
+        else:
+            metric = metric or synthesis_metric(s, options)
+            protocol = PROTOCOLS.get(metric, "Frechet distance in the scene-set feature network")
+        judge = judges.identity(options.judges.get("segmenter")) if measure == "judged" else None
         return Cell.make(self.name, dataset, task, shown or self.registry[method].label, steps, metric,
                          profile=options.profile, seed=options.seed, solver=options.solver,
                          settings=s.cell_settings(method, dataset), params={"method": method, "measure": measure},
-                         protocol=PROTOCOLS.get(metric, "Frechet distance in the scene-set feature network"))
+                         protocol=protocol, **({"judge": judge} if judge else {}))
 
     def methods(self, options: RunOptions, capability: str) -> list[str]:
         """The registered methods that have ``capability`` in the profile's space, by key."""
@@ -88,13 +105,21 @@ class SegSynthTable:
         settings = self.settings[options.profile]
         key = digest(["segsynth", dataset, asdict(settings), sorted(self.registry), options.seed, options.solver, options.device,
                       str(options.out), str(options.data_root), str(options.pretrained),
-                      str(options.inception_dir), str(options.lpips_dir)])
+                      str(options.inception_dir), str(options.lpips_dir), sorted(map(str, options.judges.items()))])
         if key not in experiments:
             experiments[key] = SegSynthExperiment(dataset, settings, options, self.registry)
         return experiments[key]
 
     def needs(self, options: RunOptions) -> list[str]:
         return needs(self.settings[options.profile], options)
+
+    def judge_probes(self, profile: str) -> list[tuple[str, judges.Probe]]:
+        """(kind, probe) of every judge this table uses: a segmenter of each data set's images
+        where the table judges synthesised scenes."""
+        s = self.settings[profile]
+        if "judged" not in self.measures:
+            return []
+        return [("segmenter", judges.Probe(dataset, 3, *DATASETS[dataset].shape(s))) for dataset in s.datasets]
 
     def compute(self, todo: list[Cell], options: RunOptions, finish: CellSink, experiments: dict) -> None:
         by_dataset: dict[str, list[Cell]] = {}
@@ -104,13 +129,13 @@ class SegSynthTable:
             exp = self.experiment(dataset, options, experiments)
             for cell in tqdm(cells, desc=f"table {self.name}: {dataset}", disable=not options.progress):
                 finish(cell, exp.measure(cell))
-            shown = {(task, self.registry[key].label, steps): result
-                     for (task, key, steps), result in exp.results.items() if self.shown(task, steps)}
+            shown = {(key[0], self.registry[key[1]].label, key[2]): result
+                     for key, result in exp.results.items() if len(key) == 3 and self.shown(key[0], key[2])}
             if shown and options.shard.is_main:  # previews of the first batch (the main process's); a rerun
                 # that only retried skipped cells keeps the grid it has
                 _, first = next(iter(exp.eval_batches()))
                 segsynth_grid(Path(options.out) / "samples" / f"table{self.name}-{dataset}.png", first,
-                              exp.palette, shown)
+                              exp.palette, shown, judged=self.grid_shows_judge)
 
     def shown(self, task: str, steps: int) -> bool:
         """Whether a (task, steps) result belongs in this table's sample grid."""
@@ -119,13 +144,14 @@ class SegSynthTable:
 
 class Table2(SegSynthTable):
     name = "2"
+    grid_shows_judge = True
+    measures = ("miou", *SYNTHESIS_MEASURES)
     title = "Semantic segmentation (mIoU) and semantic image synthesis (FID / LPIPS)"
     claims = (Claim("SymmFlow's mIoU at least SemFlow's at 25 steps (paper: 69.3 against 69.4 on CelebAMask-HQ, "
-                    "39.6 against 35.7 on COCO-Stuff)", ("SymmFlow", TABLE2_STEPS, "mIoU"),
-                    ("SemFlow", TABLE2_STEPS, "mIoU")),
-              *(Claim(f"SymmFlow synthesises better than SemFlow at 25 steps, lower {fd} (paper: FID 11.9 against "
-                      "32.6, 7.0 against 90.0)", ("SymmFlow", TABLE2_STEPS, fd), ("SemFlow", TABLE2_STEPS, fd),
-                      higher=False) for fd in FRECHET))
+                    "39.6 against 35.7 on COCO-Stuff)", ("SymmFlow", TABLE2_STEPS), ("SemFlow", TABLE2_STEPS),
+                    (("mIoU", True),)),
+              Claim("SymmFlow synthesises better than SemFlow at 25 steps (paper: FID 11.9 against 32.6, 7.0 "
+                    "against 90.0)", ("SymmFlow", TABLE2_STEPS), ("SemFlow", TABLE2_STEPS), SYNTHESIS_METRICS))
 
     def cells(self, options: RunOptions) -> list[Cell]:
         out = []
@@ -139,6 +165,9 @@ class Table2(SegSynthTable):
                 out.append(self._cell(options, dataset, method, TABLE2_STEPS, "miou"))
                 for measure in SYNTHESIS_MEASURES:
                     out.append(self._cell(options, dataset, method, TABLE2_STEPS, measure))
+            # the real images scored as samples are: the Frechet distance's floor, the judge's ceiling
+            out += [self._cell(options, dataset, REAL, None, measure, shown=REAL_LABEL)
+                    for measure in ("frechet", "judged")]
         return out
 
     def shown(self, task: str, steps: int) -> bool:
@@ -147,10 +176,13 @@ class Table2(SegSynthTable):
 
 class Table4(SegSynthTable):
     name = "4"
+    measures = SYNTHESIS_MEASURES
     title = "Semantic image synthesis against the number of Euler steps"
-    plot = PlotSpec(metrics=("FID", f"FD-{FEATURE_NAME}", "LPIPS", "LPIPS-diversity"))
-    claims = tuple(Claim(f"SymmFlow's {fd} falls from 1 to 25 steps", ("SymmFlow", TABLE2_STEPS, fd),
-                         ("SymmFlow", 1, fd), higher=False) for fd in FRECHET)
+    plot = PlotSpec(metrics=("FID", f"FD-{FEATURE_NAME}", *(m for m, _ in SYNTHESIS_METRICS[len(FRECHET):]),
+                             "LPIPS", "LPIPS-diversity"),
+                    relative={"FID": "FID", f"FD-{FEATURE_NAME}": "FID", "LPIPS": "LPIPS"})
+    claims = (Claim("SymmFlow's synthesis improves from 1 to 25 steps (FID 88.5 -> 11.9, 102.6 -> 7.0)",
+                    ("SymmFlow", TABLE2_STEPS), ("SymmFlow", 1), SYNTHESIS_METRICS, paired=True),)
 
     def cells(self, options: RunOptions) -> list[Cell]:
         s = self.settings[options.profile]
@@ -165,11 +197,12 @@ class Table4(SegSynthTable):
 
 class Table5(SegSynthTable):
     name = "5"
+    measures = ("miou",)
     title = "Semantic segmentation (mIoU) against the number of Euler steps"
-    plot = PlotSpec(metrics=("mIoU",))
+    plot = PlotSpec(metrics=("mIoU",), relative={"mIoU": "mIoU"})
     claims = (Claim("mIoU rises from 1 step to a plateau, 25 steps within 10% of the best (65.3 -> 70.3 -> 69.3, "
-                    "29.3 -> 40.1 -> 39.6)", ("SymmFlow", TABLE2_STEPS, "mIoU"), ("SymmFlow", None, "mIoU"),
-                    factor=0.9),)
+                    "29.3 -> 40.1 -> 39.6)", ("SymmFlow", TABLE2_STEPS), ("SymmFlow", None), (("mIoU", True),),
+                    factor=0.9, paired=True),)
 
     def cells(self, options: RunOptions) -> list[Cell]:
         return [self._cell(options, dataset, "symmflow", steps, "miou")

@@ -22,7 +22,7 @@ class ToyTable:
     name, title = "1", "Toy-spiral classification accuracy (%) against the number of steps"
     plot = PlotSpec(metrics=("accuracy",))
     claims = (Claim("accuracy falls with the number of steps, the classes overlapping (100 -> 82 at 50 steps)",
-                    ("SymmFlow", 50, "accuracy"), ("SymmFlow", 1, "accuracy"), higher=False),)
+                    ("SymmFlow", 50), ("SymmFlow", 1), (("accuracy", False),), paired=True),)
 
     def __init__(self, settings: dict[str, ToySettings] | None = None):
         self.settings = TOY if settings is None else settings
