@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmarks.render import fmt, mean_sd, seed_summary
+from benchmarks.render import fmt, fmt_like, mean_sd, seed_summary
 from benchmarks.store import write_atomic
 from symmflow.errors import OneLineParser, UsageError
 
@@ -43,7 +43,8 @@ def summarise(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"dataset": summary["dataset"].map(_cell), "method": summary["method"].map(_cell),
                          "steps": summary["steps"].map(lambda v: "" if pd.isna(v) else str(int(v))),
                          "metric": summary["metric"].map(_cell), "reproduced": reproduced,
-                         "published": summary["published"].map(fmt), "difference": summary["difference"].map(fmt)},
+                         "published": summary["published"].map(fmt),
+                         "difference": [fmt_like(d, m) for d, m in zip(summary["difference"], summary["mean"])]},
                         columns=KEY + ["reproduced", "published", "difference"])
 
 
@@ -80,6 +81,9 @@ def _records(out: Path) -> list[str]:
             continue
         first = path.read_text(errors="replace").split("\n", 1)[0].lstrip("# ").strip() if path.suffix == ".md" else ""
         links.append(f"- [{path.name}]({path.name})" + (f": {first}" if first else ""))
+    runs = [f"- [runs/{path.name}](runs/{path.name}): {path.read_text(errors='replace').split(chr(10), 1)[0].lstrip('# ')}"
+            for path in sorted((out / "runs").glob("*.md"))]
+    links += runs
     return ["## Other records", "", *links, ""] if links else []
 
 

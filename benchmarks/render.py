@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import json
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -54,13 +56,28 @@ def frame(cells: list[Cell], records: list[dict], table: str, compare=None) -> p
 
 
 def fmt(value, digits=2) -> str:
-    """A table entry: floats to ``digits`` decimals, one more below 1 in size (Frechet distances
-    of the scene set are around 0.03); missing values empty."""
+    """A table entry: floats to ``digits`` decimals, and to three significant digits below 1 in
+    size (Frechet distances of the scene set are around 0.03); missing values empty."""
     if value is None or (isinstance(value, float) and value != value) or value is pd.NA:
         return ""
     if isinstance(value, float):
-        return f"{value:.{digits + (0 < abs(value) < 1 and digits > 0)}f}"
+        if 0 < abs(value) < 1 and digits > 0:
+            return f"{value:.{max(digits, 2 - math.floor(math.log10(abs(value))))}f}"
+        return f"{value:.{digits}f}"
     return str(value)
+
+
+def fmt_like(value, like) -> str:
+    """``value`` to as many decimals as :func:`fmt` gives ``like`` (a difference to its value's)."""
+    if pd.isna(value) or pd.isna(like):
+        return fmt(value)
+    text = fmt(float(like))
+    return f"{float(value):.{len(text.split('.')[1]) if '.' in text else 0}f}"
+
+
+def steps_text(steps) -> str:
+    """A step count as a table shows it (empty where a row has none)."""
+    return "" if pd.isna(steps) else str(int(steps))
 
 
 SUMMARY_KEY = ["dataset", "task", "method", "steps", "metric"]
@@ -94,24 +111,48 @@ def seed_summary(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def mean_sd(mean, sd, n) -> str:
-    """``mean``, or ``mean ± sd (n seeds)`` over several seeds."""
+def mean_sd(mean, sd, n, count: bool = True) -> str:
+    """``mean``, or ``mean ± sd (n seeds)`` over several seeds (without the count: ``mean ± sd``)."""
     if n <= 1:
         return fmt(mean)
     digits = len(fmt(float(mean)).split(".")[-1])  # the sd to the mean's decimals
-    return f"{fmt(mean)} ± {sd:.{digits}f} ({n} seeds)"
+    return f"{fmt(mean)} ± {sd:.{digits}f}" + (f" ({n} seeds)" if count else "")
+
+
+def ladder(out: Path) -> tuple[dict[tuple[str, str], list[str]], set[tuple[str, str]]]:
+    """From the sanity ladder's record in ``out`` (``sanity-ladder.json``, written by
+    ``python -m studies.sanity_ladder``): (dataset, metric) -> the degradations the metric did not
+    move with, and every (dataset, metric) the ladder checked; empty where there is no record."""
+    path = Path(out) / "sanity-ladder.json"
+    try:
+        metrics = json.loads(path.read_text())["metrics"]
+        return ({(m["dataset"], m["metric"]): list(m["blind_to"]) for m in metrics if m["blind_to"]},
+                {(m["dataset"], m["metric"]) for m in metrics})
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}, set()
+
+
+def ladder_lines(df: pd.DataFrame, blind: dict, checked: set) -> list[str]:
+    """What the sanity ladder says of the generation metrics of this table."""
+    lines = []
+    for dataset, metric in sorted({(d, m) for d, m in zip(df["dataset"], df["metric"])} & checked):
+        missed = blind.get((dataset, metric))
+        lines.append(f"- {dataset}, {metric}: " + (f"fails: does not move with {', '.join(missed)}" if missed
+                                                    else "moves with every degradation"))
+    return ["Sanity ladder of the generation metrics (sanity-ladder.md): real images degraded step by step; "
+            "a metric that does not get worse with a degradation cannot see it.", "", *lines, ""] if lines else []
 
 
 def markdown(df: pd.DataFrame, title: str, options: RunOptions, quoted: pd.DataFrame | None,
-             notes: str = "", claims: tuple = ()) -> str:
+             notes: str = "", claims: tuple = (), ladder: tuple[dict, set] = ({}, set())) -> str:
     summary = seed_summary(df)
     view = pd.DataFrame({
-        "dataset": summary["dataset"], "method": summary["method"], "steps": summary["steps"].astype(str),
+        "dataset": summary["dataset"], "method": summary["method"], "steps": summary["steps"].map(steps_text),
         "metric": summary["metric"],
         "reproduced": [mean_sd(m, d, n) if s == "ok" else f"skipped: {r}"
                        for m, d, n, s, r in zip(summary["mean"], summary["sd"], summary["n"], summary["status"],
                                                 summary["reason"])],
-        "published": summary["published"].map(fmt), "difference": summary["difference"].map(lambda v: fmt(v)),
+        "published": summary["published"].map(fmt), "difference": [fmt_like(d, m) for d, m in zip(summary["difference"], summary["mean"])],
         "NFE / sample": summary["nfe_per_sample"].map(lambda v: fmt(v, 0)),
         "samples / s": summary["samples_per_s"].map(lambda v: "" if pd.isna(v) else f"{float(v):.3g}"),
     })
@@ -129,7 +170,8 @@ def markdown(df: pd.DataFrame, title: str, options: RunOptions, quoted: pd.DataF
     if len(trained):
         lines += [f"Training wall time of the model(s) behind these cells: "
                   f"{', '.join(f'{v:.0f} s' for v in sorted(set(trained.round(1))))}.", ""]
-    lines += claims_notes(claims, summary)
+    lines += claims_notes(claims, df, ladder[0])
+    lines += ladder_lines(df, *ladder)
     if notes:
         lines += [f"Notes: {notes}", ""]
     if quoted is not None and len(quoted):
@@ -138,23 +180,62 @@ def markdown(df: pd.DataFrame, title: str, options: RunOptions, quoted: pd.DataF
     return "\n".join(lines)
 
 
+LATEX_SPECIALS = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+
+
+def tex(text) -> str:
+    """``text`` with LaTeX's special characters escaped (and ± as math)."""
+    out = "".join(LATEX_SPECIALS.get(ch, ch) for ch in str(text))
+    return out.replace("±", r"$\pm$")
+
+
 def latex(df: pd.DataFrame, title: str) -> str:
-    view = df[["dataset", "method", "steps", "metric", "value", "published", "difference", "nfe_per_sample"]].copy()
-    view.columns = ["Dataset", "Method", "Steps", "Metric", "Reproduced", "Published", "Diff.", "NFE"]
-    return view.to_latex(index=False, float_format="%.2f", na_rep="--", caption=title)
+    """One row per (dataset, method, steps, metric): mean ± sd over the seeds and their count,
+    the published value and the difference, NFE as an integer; a booktabs table that compiles
+    inside any document that loads booktabs."""
+    summary = seed_summary(df)
+    rows = []
+    for r in summary.itertuples():
+        reproduced = mean_sd(r.mean, r.sd, r.n, count=False) if r.status == "ok" else "skipped"
+        cells = [r.dataset, r.method, steps_text(r.steps), r.metric, reproduced, str(r.n) if r.n else "",
+                 fmt(r.published), fmt_like(r.difference, r.mean), "" if pd.isna(r.nfe_per_sample) else f"{r.nfe_per_sample:.0f}"]
+        rows.append(" & ".join(tex(c) for c in cells) + r" \\")
+    head = ["Dataset", "Method", "Steps", "Metric", "Reproduced", "Seeds", "Published", "Diff.", "NFE"]
+    return "\n".join([r"\begin{table}", r"\centering", r"\small", rf"\caption{{{tex(title)}}}",
+                      r"\begin{tabular}{lllllrrrr}", r"\toprule", " & ".join(head) + r" \\", r"\midrule",
+                      *rows, r"\bottomrule", r"\end{tabular}", r"\end{table}", ""])
 
 
-def plot(df: pd.DataFrame, title: str, metrics, group) -> bytes:
+def _step_axis(ax, steps, metric: str) -> None:
+    ax.set_xscale("log")
+    ticks = sorted(set(int(v) for v in steps))
+    ax.set_xticks(ticks, [str(t) for t in ticks])
+    ax.minorticks_off()
+    ax.set_xlabel("ODE steps")
+    ax.set_ylabel(metric)
+    ax.grid(alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:  # below the axes, never over the data
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)
+
+
+def plot(df: pd.DataFrame, title: str, spec, published_rows: pd.DataFrame | None = None) -> bytes:
+    """Each metric of ``spec`` (a :class:`~benchmarks.cells.PlotSpec`) against steps: the
+    reproduced mean (a band of ± sd over seeds) and the published points of the same data set;
+    with ``spec.relative``, a second row where every curve, ours and the paper's on its own data
+    sets (``published_rows``), is divided by its own 1-step value."""
     from matplotlib.figure import Figure
 
     # a metric whose every cell is skipped gets no panel (the Markdown table says why)
-    metrics = [m for m in metrics if ((df["metric"] == m) & (df["status"] == "ok")).any()]
+    metrics = [m for m in spec.metrics if ((df["metric"] == m) & (df["status"] == "ok")).any()]
+    relative = [m for m in metrics if m in spec.relative]
     summary = seed_summary(df)
-    fig = Figure(figsize=(5.5 * max(1, len(metrics)), 4))
-    axes = fig.subplots(1, max(1, len(metrics)), squeeze=False)
+    rows = 2 if relative else 1
+    fig = Figure(figsize=(5.0 * max(1, len(metrics)), 4.6 * rows))
+    axes = fig.subplots(rows, max(1, len(metrics)), squeeze=False)
     for ax, metric in zip(axes[0], metrics):
         part = summary[(summary["metric"] == metric) & (summary["status"] == "ok")].dropna(subset=["steps"])
-        for i, (name, g) in enumerate(part.groupby(list(group), sort=False)):
+        for i, (name, g) in enumerate(part.groupby(list(spec.group), sort=False)):
             g = g.sort_values("steps")
             label = " / ".join(map(str, name)) if isinstance(name, tuple) else str(name)
             colour, steps = f"C{i}", g["steps"].astype(int)
@@ -168,24 +249,33 @@ def plot(df: pd.DataFrame, title: str, metrics, group) -> bytes:
             if len(pub):
                 ax.plot(pub["steps"].astype(int), pub["published"].astype(float), "s--", color=colour,
                         mfc="none", label=f"{label} (published)")
-        ax.set_xscale("log")
-        ticks = sorted(part["steps"].astype(int).unique())
-        ax.set_xticks(ticks, [str(t) for t in ticks])
-        ax.minorticks_off()
-        ax.set_xlabel("ODE steps")
-        ax.set_ylabel(metric)
-        ax.grid(alpha=0.3)
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=8)
-    fig.suptitle(title, fontsize=10)
-    return png_bytes(fig, dpi=120)
+        _step_axis(ax, part["steps"], metric)
+    for ax, metric in zip(axes[1] if relative else [], relative):
+        part = summary[(summary["metric"] == metric) & (summary["status"] == "ok")].dropna(subset=["steps"])
+        curves = [(" / ".join(map(str, name)) + " (reproduced)", g.set_index("steps")["mean"].astype(float), "o-")
+                  for name, g in part.groupby(list(spec.group), sort=False)]
+        theirs = pd.DataFrame() if published_rows is None else published_rows[
+            published_rows["metric"] == spec.relative[metric]]
+        curves += [(f"{dataset} / {method} (published {spec.relative[metric]})",
+                    g.set_index("steps")["value"].astype(float), "s--")
+                   for (dataset, method), g in theirs.groupby(["dataset", "method"], sort=False)]
+        for i, (label, curve, style) in enumerate(curves):
+            curve = curve.sort_index()
+            if 1 in curve.index and curve.loc[1]:
+                ax.plot(curve.index.astype(int), curve / curve.loc[1], style, color=f"C{i}", label=label,
+                        **({"mfc": "none"} if style == "s--" else {}))
+        _step_axis(ax, [*part["steps"], *theirs.get("steps", [])], f"{metric} / its 1-step value")
+    fig.suptitle(title + ("\n(lower row: every curve divided by its own 1-step value; the paper's curves are "
+                          "on its own data sets)" if relative else ""), fontsize=10)
+    return png_bytes(fig, dpi=110)
 
 
 def png_bytes(fig, dpi: int = 110) -> bytes:
-    """A matplotlib ``Figure``, laid out tightly, as PNG bytes (written atomically by the caller)."""
+    """A matplotlib ``Figure``, laid out tightly, as PNG bytes (written atomically by the caller);
+    the saved area takes in every label and legend, also those outside the axes."""
     fig.tight_layout()
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi)
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight", pad_inches=0.1)
     return buffer.getvalue()
 
 
@@ -201,10 +291,12 @@ def render(spec, cells: list[Cell], records: list[dict], options: RunOptions) ->
         notes = (f"every network trained for {options.train_steps:,} steps (--train-steps), not the "
                  f"{options.profile} profile's budget. " + notes)
     written = {out / f"{stem}.csv": df.to_csv(index=False),
-               out / f"{stem}.md": markdown(df, spec.title, options, quoted, notes, getattr(spec, "claims", ())),
+               out / f"{stem}.md": markdown(df, spec.title, options, quoted, notes, getattr(spec, "claims", ()),
+                                            ladder(out)),
                out / f"{stem}.tex": latex(df, spec.title)}
     if getattr(spec, "plot", None) is not None:
-        written[out / f"{stem}.png"] = plot(df, spec.title, spec.plot.metrics, spec.plot.group)
+        reported = paper[paper["status"] == "reported"]
+        written[out / f"{stem}.png"] = plot(df, spec.title, spec.plot, reported)
     for path, data in written.items():
         write_atomic(path, data)
     return list(written)

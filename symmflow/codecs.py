@@ -35,6 +35,12 @@ class ToyScalarCodec:
     def decode(self, y: Tensor) -> Tensor:
         return (y.reshape(y.shape[0]) > 0).long()
 
+    def posterior(self, y: Tensor) -> Tensor:
+        """The class probabilities (B, 2) a prediction of E[y | x] implies: E[y | x] = 2 p_B - 1
+        (the uniform dequantisation has mean 0), so p_B = (y + 1) / 2, clipped to [0, 1]."""
+        p_b = ((y.reshape(y.shape[0]).float() + 1) / 2).clamp(0, 1)
+        return torch.stack([1 - p_b, p_b], 1)
+
 
 class ClassImageCodec:
     """Class k of n as one constant channel of the image's size (notes section 2).
@@ -120,6 +126,17 @@ class VectorClassCodec:
 
     def scores(self, y: Tensor) -> Tensor:
         return y.float()
+
+    def posterior(self, y: Tensor) -> Tensor:
+        """The class probabilities a prediction of E[y | x] implies, on the class axis (dim 1).
+
+        Entry c of the code is +scale with probability p_c and -scale otherwise, plus noise of
+        mean 0, so E[y_c | x] = scale (2 p_c - 1) and p_c = (y_c / scale + 1) / 2.  A network's
+        estimate need not lie in [-scale, scale] nor sum to a distribution: each entry is clipped
+        to [0, 1] and the entries normalised to sum 1 (uniform where all are 0)."""
+        p = ((y.float() / self.scale + 1) / 2).clamp(0, 1)
+        total = p.sum(1, keepdim=True)
+        return torch.where(total > 0, p / total.clamp(min=1e-12), torch.full_like(p, 1 / self.num_classes))
 
 
 class NearestColour:

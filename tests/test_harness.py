@@ -204,6 +204,7 @@ def test_table3_extra_seeds_leave_out_the_costliest_cells():
 def test_a_metric_skipped_in_every_cell_gets_no_plot_panel():
     import struct
 
+    from benchmarks.cells import PlotSpec
     from benchmarks.render import plot
 
     def frame(statuses: dict) -> pd.DataFrame:
@@ -216,7 +217,8 @@ def test_a_metric_skipped_in_every_cell_gets_no_plot_panel():
     def width(png: bytes) -> int:
         return struct.unpack(">I", png[16:20])[0]  # the PNG header's width
 
-    one = plot(frame({"FD": "ok"}), "t", ("FD", "LPIPS"), ("dataset", "method"))
-    with_skipped = plot(frame({"FD": "ok", "LPIPS": "skipped"}), "t", ("FD", "LPIPS"), ("dataset", "method"))
-    both = plot(frame({"FD": "ok", "LPIPS": "ok"}), "t", ("FD", "LPIPS"), ("dataset", "method"))
+    spec = PlotSpec(metrics=("FD", "LPIPS"))
+    one = plot(frame({"FD": "ok"}), "t", spec)
+    with_skipped = plot(frame({"FD": "ok", "LPIPS": "skipped"}), "t", spec)
+    both = plot(frame({"FD": "ok", "LPIPS": "ok"}), "t", spec)
     assert width(with_skipped) == width(one) < width(both)
