@@ -1,0 +1,2 @@
+"""Studies beside the tables: each measures one question with the harness's own experiments and
+writes its own records and Markdown under ``results/<profile>/``."""

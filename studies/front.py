@@ -1,0 +1,273 @@
+"""Recognition and generation on one front: ``python -m studies.front --dataset scenes|mnist``.
+
+The cpu profile's SymmFlow settings were first chosen on recognition curves alone.  This study
+trains designs that trade recognition against generation -- the image weight, the share of
+training times near t = 1 and whether that share trains the label alone, the label code's scale
+-- on the cpu budget of each data set, and scores each on both sides through the tables' own
+experiments:
+
+* scene set (Tables 2, 4, 5): mIoU at 1 / 2 / 5 / 25 Euler steps; at 25 steps the FD-scenenet of
+  the synthesised scenes and their mIoU under the SS U-Net (:mod:`benchmarks.judges`);
+* bundled MNIST (Tables 3, 11): accuracy at 1 / 2 / 5 / 10 / 25 steps; at 25 steps the Frechet
+  distance of 500 generated digits in the cross-entropy classifier's features and the
+  classifier's accuracy on them;
+
+beside the specialists of the same budget and seed (the SS U-Net and SemFlow; the cross-entropy
+classifier and class-conditional flow matching) and the real images scored as samples are.
+The designs are literal settings, so that a record can always be rebuilt from its name.  One
+JSON per (data set, design, seed) under ``<out>/front/``; ``front.md`` and ``front.png`` are
+rendered from all of them (``--summary`` only renders).  The networks are trained through the
+tables' model cache in ``<out>/checkpoints``, so the chosen design's networks serve the tables.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict, replace
+from pathlib import Path
+
+from benchmarks.cells import RunOptions, digest
+from benchmarks.experiments.classification import (CROSS_ENTROPY, FLOW_MATCHING, SYMMFLOW, ClassificationExperiment)
+from benchmarks.experiments.segsynth import SegSynthExperiment
+from benchmarks.profiles import Budget, ClassificationSettings, SegSynthSettings
+from benchmarks.provenance import provenance
+from benchmarks.store import write_atomic
+from symmflow.errors import OneLineParser, UsageError
+from symmflow.method import SymmFlowSettings
+from symmflow.models.pixel_unet import UNetConfig
+
+SCENES = SegSynthSettings(budget=Budget(2_400, 32, 2e-3, 100, ema_decay=0.995))
+"""The scene set's cpu budget: 2,400 steps of 32 at lr 2e-3 (EMA 0.995), the base-32 pixel U-Net."""
+MNIST = ClassificationSettings("mnist", UNetConfig(base_channels=16, multipliers=(1, 2, 2), layers_per_block=1,
+                                                   head_channels=32, norm_groups=8),
+                               SymmFlowSettings(), Budget(1_500, 64, 1e-3, 75), eval_batch=500)
+"""Bundled MNIST's cpu budget: 1,500 steps of 64 at lr 1e-3 (EMA 0.999), the base-16 U-Net."""
+
+_SCENE = dict(beta=20.0, label_code="per-class", label_form="residual", near_one_label_only=True)
+_DIGIT = dict(label_code="per-class", label_form="residual")
+DESIGNS: dict[str, dict[str, SymmFlowSettings]] = {
+    "scenes": {
+        "code x2, 60% near one on the label alone, w 0.9":
+            SymmFlowSettings(**_SCENE, code_scale=2.0, near_one=0.6, image_weight=0.9),
+        "code x2, 40% near one on the label alone, w 0.9":
+            SymmFlowSettings(**_SCENE, code_scale=2.0, near_one=0.4, image_weight=0.9),
+        "code x3, 60% near one on the label alone, w 0.9":
+            SymmFlowSettings(**_SCENE, code_scale=3.0, near_one=0.6, image_weight=0.9),
+        "code x3, 40% near one on the label alone, w 0.9":
+            SymmFlowSettings(**_SCENE, code_scale=3.0, near_one=0.4, image_weight=0.9),
+        "code x2, 60% near one on the label alone, w 0.7":
+            SymmFlowSettings(**_SCENE, code_scale=2.0, near_one=0.6, image_weight=0.7),
+    },
+    "mnist": {
+        "code x3, half near one, w 0.3":
+            SymmFlowSettings(**_DIGIT, code_scale=3.0, near_one=0.5, image_weight=0.3),
+        "code x3, half near one, w 0.5":
+            SymmFlowSettings(**_DIGIT, code_scale=3.0, near_one=0.5, image_weight=0.5),
+        "code x3, half near one, w 0.7":
+            SymmFlowSettings(**_DIGIT, code_scale=3.0, near_one=0.5, image_weight=0.7),
+        "code x3, half near one on the label alone, w 0.9":
+            SymmFlowSettings(**_DIGIT, code_scale=3.0, near_one=0.5, image_weight=0.9, near_one_label_only=True),
+        "code x3, half near one on the label alone, w 0.7":
+            SymmFlowSettings(**_DIGIT, code_scale=3.0, near_one=0.5, image_weight=0.7, near_one_label_only=True),
+    },
+}
+"""Per data set, the designs of the front by name (the first of each: the cpu profile before this study)."""
+CURVES = {"scenes": (1, 2, 5, 25), "mnist": (1, 2, 5, 10, 25)}
+GENERATION_STEPS = 25
+
+
+def _segsynth(settings: SymmFlowSettings, seed: int, out: Path, progress: bool) -> SegSynthExperiment:
+    return SegSynthExperiment("scenes", replace(SCENES, symmflow=settings),
+                              RunOptions(profile="cpu", seed=seed, out=out, progress=progress))
+
+
+def _classification(settings: SymmFlowSettings, seed: int, out: Path, progress: bool) -> ClassificationExperiment:
+    return ClassificationExperiment(replace(MNIST, symmflow=settings),
+                                    RunOptions(profile="cpu", seed=seed, out=out, progress=progress))
+
+
+def measure(dataset: str, name: str, seed: int, out: Path, progress: bool = True) -> dict:
+    """Train design ``name`` of ``dataset`` (or load it from the model cache) and score both sides,
+    with the specialists and the real images of the same seed beside it."""
+    settings = DESIGNS[dataset][name]
+    record = {"dataset": dataset, "design": name, "settings": asdict(settings), "seed": seed}
+    if dataset == "scenes":
+        exp = _segsynth(settings, seed, out, progress)
+        record["train_s"] = exp.trained("symmflow").train_s
+        record["recognition"] = {str(k): exp.segmentation("symmflow", k)["value"] for k in CURVES[dataset]}
+        synthesis = exp.synthesis("symmflow", GENERATION_STEPS)
+        record.update(fd=synthesis["value"], judged=synthesis["judged"])
+        semflow = exp.synthesis("semflow", GENERATION_STEPS)
+        record["references"] = {
+            "specialist recognition": exp.segmentation("ss", 1)["value"],
+            "peer recognition at 25 steps": exp.segmentation("semflow", GENERATION_STEPS)["value"],
+            "peer fd": semflow["value"], "peer judged": semflow["judged"],
+            "real fd": exp.real_images("frechet")["value"], "real judged": exp.real_images("judged")["value"]}
+    else:
+        exp = _classification(settings, seed, out, progress)
+        record["train_s"] = exp.trained(SYMMFLOW).train_s
+        images, labels = exp.test_split()
+        record["recognition"] = {str(k): exp.accuracy(SYMMFLOW, k, images, labels)["value"]
+                                 for k in CURVES[dataset]}
+        generated = exp.generation(SYMMFLOW, GENERATION_STEPS)
+        record.update(fd=generated["value"], judged=generated["judged"])
+        peer = exp.generation(FLOW_MATCHING, GENERATION_STEPS)
+        record["references"] = {
+            "specialist recognition": exp.scored(CROSS_ENTROPY, 1)["value"],
+            "peer fd": peer["value"], "peer judged": peer["judged"],
+            "real fd": exp.real_images("frechet")["value"], "real judged": exp.real_images("judged")["value"]}
+    record["provenance"] = provenance("cpu")
+    return record
+
+
+def record_path(out: Path, dataset: str, name: str, seed: int) -> Path:
+    return out / "front" / f"{dataset}-{digest([name, seed])}.json"
+
+
+def records(out: Path) -> list[dict]:
+    """Every stored record of a design that is still in :data:`DESIGNS`, in its order."""
+    found = [json.loads(p.read_text()) for p in sorted((out / "front").glob("*.json"))]
+    order = {(d, n): i for d in DESIGNS for i, n in enumerate(DESIGNS[d])}
+    return sorted((r for r in found if (r["dataset"], r["design"]) in order),
+                  key=lambda r: (r["dataset"], order[(r["dataset"], r["design"])], r["seed"]))
+
+
+# ---------------------------------------------------------------- what a design keeps
+
+
+def kept(record: dict) -> dict[str, bool]:
+    """Which of the tables' claims and this study's targets a design keeps on its seed."""
+    r, ref, rec = record, record["references"], record["recognition"]
+    if r["dataset"] == "scenes":
+        return {"Table 2: mIoU at 25 steps above SemFlow's": rec["25"] > ref["peer recognition at 25 steps"],
+                "Table 2: FD-scenenet below SemFlow's": r["fd"] < ref["peer fd"],
+                "Table 2: mIoU of samples above SemFlow's": r["judged"] > ref["peer judged"],
+                "target: mIoU of samples >= 0.5 x real images'": r["judged"] >= 0.5 * ref["real judged"]}
+    return {"target: accuracy at 1 step >= 97%": rec["1"] >= 97.0,
+            "Table 3: accuracy at 25 steps >= at 1 step": rec["25"] >= rec["1"],
+            "Table 3: FD at most flow matching's": r["fd"] <= ref["peer fd"],
+            "Table 3: accuracy of samples at least flow matching's": r["judged"] >= ref["peer judged"],
+            "target: accuracy of samples >= 90%": r["judged"] >= 90.0}
+
+
+# ---------------------------------------------------------------- Markdown and plot
+
+NAMES = {"scenes": ("mIoU", "FD-scenenet", "mIoU of samples (SS U-Net)", "SS U-Net", "SemFlow"),
+         "mnist": ("accuracy", "FD (U-Net classifier features)", "accuracy of samples (cross-entropy U-Net)",
+                   "cross-entropy classifier", "flow matching")}
+
+
+def summary(out: Path) -> str:
+    found = records(out)
+    lines = ["# Recognition and generation on one front", "",
+             "Each design is SymmFlow on the cpu budget of its data set with the settings its name gives "
+             "(studies/front.py); recognition on the held-out images at several Euler steps, generation at "
+             f"{GENERATION_STEPS} steps by a Frechet distance and by a judge trained on real images only "
+             "(benchmarks/judges.py). The specialists and the real images are of the same seed. Rendered from "
+             f"the records in `front/` by `python -m studies.front --summary --out {out.as_posix()}`.", ""]
+    for dataset in DESIGNS:
+        rows = [r for r in found if r["dataset"] == dataset]
+        if not rows:
+            continue
+        score, fd, judged, specialist, peer = NAMES[dataset]
+        steps = CURVES[dataset]
+        lines += [f"## {'Scene set (Tables 2, 4, 5)' if dataset == 'scenes' else 'Bundled MNIST (Tables 3, 11)'}", "",
+                  f"| design | seed | {score} at {' / '.join(map(str, steps))} steps | {fd} | {judged} | "
+                  f"claims and targets kept | train (s) | commit |", "|---|---|---|---|---|---|---|---|"]
+        for r in rows:
+            keeps = kept(r)
+            curve = " / ".join(f"{r['recognition'][str(k)]:.1f}" for k in steps)
+            lines.append(f"| {r['design']} | {r['seed']} | {curve} | {r['fd']:.3g} | {r['judged']:.1f} | "
+                         f"{sum(keeps.values())} of {len(keeps)} | {r['train_s']:.0f} | "
+                         f"{r['provenance']['git_commit']} |")
+        lines += ["", f"References (same budget; by seed): {specialist} {score}, {peer}'s generation, real images:", "",
+                  f"| seed | {specialist} {score} | {peer} {fd} | {peer} {judged} | real images {fd} | "
+                  f"real images {judged} |" + (f" SemFlow {score} at 25 steps |" if dataset == "scenes" else ""),
+                  "|---|---|---|---|---|---|" + ("---|" if dataset == "scenes" else "")]
+        for seed in sorted({r["seed"] for r in rows}):
+            ref = next(r for r in rows if r["seed"] == seed)["references"]
+            lines.append(f"| {seed} | {ref['specialist recognition']:.1f} | {ref['peer fd']:.3g} | "
+                         f"{ref['peer judged']:.1f} | {ref['real fd']:.3g} | {ref['real judged']:.1f} |"
+                         + (f" {ref['peer recognition at 25 steps']:.1f} |" if dataset == "scenes" else ""))
+        lines += ["", "What each design keeps (seed by seed):", ""]
+        for r in rows:
+            missed = [claim for claim, ok in kept(r).items() if not ok]
+            lines.append(f"- {r['design']}, seed {r['seed']}: " + ("keeps every one" if not missed
+                                                                   else "misses " + "; ".join(missed)))
+        lines.append("")
+    lines += ["![the front](front.png)", ""]
+    return "\n".join(lines)
+
+
+def plot(out: Path) -> bytes:
+    from matplotlib.figure import Figure
+
+    from benchmarks.render import png_bytes
+
+    found = records(out)
+    datasets = [d for d in DESIGNS if any(r["dataset"] == d for r in found)]
+    fig = Figure(figsize=(11, 4.6 * max(1, len(datasets))))
+    axes = fig.subplots(max(1, len(datasets)), 2, squeeze=False)
+    for row, dataset in zip(axes, datasets):
+        rows = [r for r in found if r["dataset"] == dataset]
+        score, _, judged, specialist, peer = NAMES[dataset]
+        ref = next(r["references"] for r in rows if r["seed"] == min(x["seed"] for x in rows))
+        for ax, steps in zip(row, ("1", "25")):
+            for i, name in enumerate(DESIGNS[dataset]):
+                points = [(r["recognition"][steps], r["judged"]) for r in rows if r["design"] == name]
+                if points:
+                    ax.plot(*zip(*points), "o", color=f"C{i}", label=name, ms=7)
+            ax.axhline(ref["real judged"], color="k", ls=":", lw=1, label="real images (judge's ceiling)")
+            ax.axhline(ref["peer judged"], color="grey", ls="--", lw=1, label=f"{peer}'s samples (seed {min(r['seed'] for r in rows)})")
+            ax.axvline(ref["specialist recognition"], color="grey", ls="-.", lw=1, label=f"{specialist} (1 call)")
+            if dataset == "scenes":
+                ax.axvline(ref["peer recognition at 25 steps"], color="grey", ls="--", lw=1)
+            ax.set_xlabel(f"SymmFlow {score} at {steps} step{'s' if steps != '1' else ''}")
+            ax.set_ylabel(f"{judged} at {GENERATION_STEPS} steps")
+            ax.grid(alpha=0.3)
+            ax.set_title(f"{'scene set' if dataset == 'scenes' else 'bundled MNIST'}: recognition at {steps} "
+                         f"step{'s' if steps != '1' else ''} against generation", fontsize=9)
+        row[1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
+    return png_bytes(fig)
+
+
+def write_summary(out: Path) -> None:
+    if not records(out):
+        raise UsageError(f"no front records in {out / 'front'}; run python -m studies.front --dataset scenes first")
+    write_atomic(out / "front.md", summary(out))
+    write_atomic(out / "front.png", plot(out))
+
+
+def main(argv=None) -> int:
+    try:
+        p = OneLineParser(prog="python -m studies.front", description=__doc__.splitlines()[0])
+        p.add_argument("--dataset", choices=list(DESIGNS), help="the data set whose designs to train and score")
+        p.add_argument("--designs", default=None, help="design names separated by ';' (default: every design)")
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--out", type=Path, default=Path("results/cpu"))
+        p.add_argument("--no-progress", action="store_true")
+        p.add_argument("--summary", action="store_true", help="only render front.md and front.png from the records")
+        args = p.parse_args(argv)
+        if not args.summary:
+            if args.dataset is None:
+                raise UsageError("pass --dataset scenes or --dataset mnist (or --summary to render the records)")
+            names = args.designs.split(";") if args.designs else list(DESIGNS[args.dataset])
+            unknown = [n for n in names if n not in DESIGNS[args.dataset]]
+            if unknown:
+                raise UsageError(f"unknown design {unknown[0]!r} of {args.dataset}; choose from: "
+                                 f"{'; '.join(DESIGNS[args.dataset])}")
+            for name in names:
+                record = measure(args.dataset, name, args.seed, args.out, not args.no_progress)
+                write_atomic(record_path(args.out, args.dataset, name, args.seed), json.dumps(record, indent=1))
+                print(json.dumps({k: record[k] for k in ("design", "seed", "recognition", "fd", "judged")}),
+                      file=sys.stderr)
+        write_summary(args.out)
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,157 @@
+"""The studies beside the tables: the step-curve test tells a sampler of the posterior from a reader
+of its mean; the sanity ladder finds a metric blind to a degradation; the front knows which claims
+a design keeps."""
+
+import math
+
+import pytest
+import torch
+
+from studies import front, sanity_ladder, step_curve
+from symmflow.codecs import ToyScalarCodec, VectorClassCodec
+
+
+# ---------------------------------------------------------------- the posterior map of the label codes
+
+
+def test_the_posterior_of_a_code_inverts_its_mean():
+    p = torch.tensor([[0.7, 0.2, 0.1], [0.0, 0.0, 1.0]])
+    codec = VectorClassCodec(3, scale=3.0)
+    mean = codec.scale * (2 * p - 1)  # E[y | x]: +scale with probability p_c, -scale otherwise, noise of mean 0
+    assert torch.allclose(codec.posterior(mean), p)
+    assert torch.allclose(codec.posterior(torch.full((1, 3), -9.0)), torch.full((1, 3), 1 / 3))  # all clipped to 0
+    empirical = codec.encode(torch.multinomial(p[:1], 20_000, replacement=True)[0]).mean(0, keepdim=True)
+    assert torch.allclose(codec.posterior(empirical), p[:1], atol=0.02)
+    toy = ToyScalarCodec()
+    assert torch.allclose(toy.posterior(torch.tensor([[0.4], [-3.0]])), torch.tensor([[0.3, 0.7], [1.0, 0.0]]))
+
+
+# ---------------------------------------------------------------- the step-curve test on known fields
+
+
+class PosteriorFlow(torch.nn.Module):
+    """The exact label velocity of the two-point label y in {-1, +1} with p(+1 | x) = sigmoid(4 x_0):
+    y_t = (1 - t) y + t eps, v_y = E[eps - y | x, y_t].  Integrated from t = 1 it draws y from p(. | x);
+    one Euler step reads E[y | x] = 2 p - 1."""
+
+    def forward(self, x, y, t):
+        p = torch.sigmoid(4 * x[:, :1])
+        tt = t[:, None].clamp(min=1e-4)
+        log_plus = torch.log(p) - (y - (1 - tt)) ** 2 / (2 * tt ** 2)
+        log_minus = torch.log1p(-p) - (y + (1 - tt)) ** 2 / (2 * tt ** 2)
+        mean_y = torch.tanh((log_plus - log_minus) / 2)
+        mean_eps = (y - (1 - tt) * mean_y) / tt
+        return torch.zeros_like(x), mean_eps - mean_y
+
+
+class MeanReader(PosteriorFlow):
+    """A field whose every Euler path ends at E[y | x]: the label state is pulled straight to it."""
+
+    def forward(self, x, y, t):
+        target = 2 * torch.sigmoid(4 * x[:, :1]) - 1
+        return torch.zeros_like(x), (y - target) / t[:, None].clamp(min=1e-4)
+
+
+def toy_model(field) -> step_curve.Model:
+    generator = torch.Generator().manual_seed(0)
+    points = torch.randn(4_000, 2, generator=generator)
+    labels = torch.bernoulli(torch.sigmoid(4 * points[:, 0]), generator=generator).long()
+    return step_curve.Model("known field", field, ToyScalarCodec(), (1,), points, labels, 4_000)
+
+
+def test_the_step_curve_test_recognises_a_sampler_of_the_posterior():
+    r = step_curve.test(toy_model(PosteriorFlow()), seed=0)
+    assert r["accuracy_25"] == pytest.approx(r["expected_accuracy_of_a_sample"], abs=2.0)
+    assert r["share_of_the_fall_a_sample_explains"] == pytest.approx(1.0, abs=0.3)
+    assert r["tv_frequencies_to_p"] == pytest.approx(r["tv_floor"], abs=0.02) and r["tv_permuted"] > 4 * r["tv_floor"]
+    assert r["accuracy_1"] > r["accuracy_25"] + 5  # reading the mean beats drawing a sample
+
+
+def test_the_step_curve_test_recognises_a_reader_of_the_mean():
+    r = step_curve.test(toy_model(MeanReader()), seed=0)
+    assert r["accuracy_25"] == pytest.approx(r["accuracy_1"], abs=0.5)
+    assert r["accuracy_25"] > r["expected_accuracy_of_a_sample"] + 5  # no fall for a sample to explain
+    assert r["tv_frequencies_to_p"] > 1.8 * r["tv_floor"]  # the draws do not follow p
+
+
+# ---------------------------------------------------------------- the sanity ladder
+
+
+def test_degradations_do_what_they_say():
+    generator = torch.Generator().manual_seed(0)
+    flat = torch.full((2, 3, 16, 16), 0.3)
+    assert torch.allclose(sanity_ladder.gaussian_blur(flat, 1.5), flat, atol=1e-6)
+    noise = torch.randn(2, 3, 16, 16, generator=generator) * 0.5
+    assert sanity_ladder.gaussian_blur(noise, 1.0).std() < 0.5 * noise.std()
+    labels = torch.arange(8)
+    shuffled = sanity_ladder.shuffle_labels(labels, 0.5, generator)
+    assert (shuffled != labels).sum() == 4 and sorted(shuffled.tolist()) == labels.tolist()
+    assert (sanity_ladder.shuffle_labels(labels, 1.0, generator) != labels).all()
+    masks = torch.zeros(1, 16, 16, dtype=torch.long)
+    masks[0, 4:8, 4:8] = 3
+    images = torch.rand(1, 3, 16, 16, generator=generator) * 2 - 1
+    erased = sanity_ladder.erase_scene_digits(images, masks, 1.0, generator)
+    fill = images[0][:, masks[0] == 0].mean(1)
+    assert torch.allclose(erased[0][:, masks[0] == 3], fill[:, None].expand(-1, 16))
+    assert torch.equal(erased[0][:, masks[0] == 0], images[0][:, masks[0] == 0])
+    blank = sanity_ladder.erase_digit_area(torch.ones(1, 1, 32, 32), 0.25, generator)
+    assert (blank == -1).float().mean() == pytest.approx(0.25, abs=0.02)
+
+
+def test_the_ladder_finds_a_metric_blind_to_a_degradation():
+    """A metric of the images alone cannot see masks shuffled between them, as a Frechet distance cannot."""
+    generator = torch.Generator().manual_seed(0)
+    images = torch.rand(16, 3, 16, 16, generator=generator) * 2 - 1
+    masks = torch.randint(0, 3, (16, 16, 16), generator=generator)
+    base = images.clone()
+
+    def distance(shown, _masks):  # grows with any change of the pixels
+        return float((shown - base).abs().mean())
+
+    def agreement(shown, against):  # pixels of class 1 brighter than the rest, as the masks say
+        return float(shown.mean(1)[against == 1].mean() - shown.mean(1)[against != 1].mean())
+
+    images[:, :, :, :] = torch.where((masks == 1)[:, None], 0.8, -0.8) + 0.1 * images
+    base = images.clone()
+    blind = sanity_ladder.climb(sanity_ladder.Metric("toy", "distance", False, distance, (images, masks), ""),
+                                "scenes", progress=False)
+    assert blind["blind_to"] == ["masks shuffled"] and blind["base"] == 0
+    seeing = sanity_ladder.climb(sanity_ladder.Metric("toy", "agreement", True, agreement, (images, masks), ""),
+                                 "scenes", progress=False)
+    assert "masks shuffled" not in seeing["blind_to"]
+
+
+# ---------------------------------------------------------------- the front
+
+
+def test_the_front_names_no_design_twice_and_holds_the_profiles_design():
+    from dataclasses import replace
+
+    from benchmarks.profiles import CLASSIFICATION, SEGSYNTH
+
+    for dataset, designs in front.DESIGNS.items():
+        settings = list(designs.values())
+        assert len(set(settings)) == len(settings), f"two {dataset} designs resolve to the same settings"
+    assert SEGSYNTH["cpu"].symmflow in front.DESIGNS["scenes"].values()
+    assert CLASSIFICATION["cpu"][0].symmflow in front.DESIGNS["mnist"].values()
+    # the study trains on the tables' own budgets, so that its networks are theirs
+    assert replace(front.SCENES, symmflow=SEGSYNTH["cpu"].symmflow) == SEGSYNTH["cpu"]
+    assert replace(front.MNIST, symmflow=CLASSIFICATION["cpu"][0].symmflow) == CLASSIFICATION["cpu"][0]
+
+
+def record(dataset, recognition, fd, judged, **references):
+    return {"dataset": dataset, "design": "d", "seed": 0, "recognition": recognition, "fd": fd, "judged": judged,
+            "references": references, "train_s": 1.0, "provenance": {"git_commit": "c"}}
+
+
+def test_what_a_design_keeps():
+    scenes = record("scenes", {"1": 80.0, "25": 60.0}, 0.03, 30.0, **{
+        "peer recognition at 25 steps": 40.0, "peer fd": 0.05, "peer judged": 50.0, "real judged": 85.0})
+    assert front.kept(scenes) == {"Table 2: mIoU at 25 steps above SemFlow's": True,
+                                  "Table 2: FD-scenenet below SemFlow's": True,
+                                  "Table 2: mIoU of samples above SemFlow's": False,
+                                  "target: mIoU of samples >= 0.5 x real images'": False}
+    digits = record("mnist", {"1": 97.5, "25": 96.0}, 0.5, 91.0, **{"peer fd": 0.07, "peer judged": 97.0})
+    assert [name for name, ok in front.kept(digits).items() if ok] == ["target: accuracy at 1 step >= 97%",
+                                                                       "target: accuracy of samples >= 90%"]
+    assert not math.isnan(digits["fd"])
