@@ -32,7 +32,7 @@ from benchmarks.experiments.classification import SYMMFLOW, ClassificationExperi
 from benchmarks.profiles import CPU_SYMMFLOW, Budget, ClassificationSettings
 from benchmarks.provenance import provenance
 from benchmarks.render_records import write_classification_summary
-from benchmarks.store import write_atomic
+from symmflow.outputs import write_atomic
 from symmflow.errors import OneLineParser, UsageError
 from symmflow.method import AUTHORS, SymmFlowSettings
 from symmflow.models.label_unet import count_parameters

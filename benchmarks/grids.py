@@ -8,7 +8,7 @@ import numpy as np
 from torch import Tensor
 
 from benchmarks.render import png_bytes
-from benchmarks.store import write_atomic
+from symmflow.outputs import write_atomic
 from symmflow.images import to_uint8
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from benchmarks.render import fmt, fmt_like, mean_sd, seed_summary
-from benchmarks.store import write_atomic
+from symmflow.outputs import write_atomic
 from symmflow.errors import OneLineParser, UsageError
 
 KEY = ["dataset", "method", "steps", "metric"]
@@ -95,8 +95,20 @@ def _shown_path(out: Path) -> str:
         return str(out)
 
 
+INDEX_MARK = "This page is rendered from the stored cells"
+
+
+def is_index(readme: Path) -> bool:
+    """Whether ``readme`` is a results page this module wrote (and may rewrite)."""
+    try:
+        return INDEX_MARK in Path(readme).read_text(errors="replace")[:2000]
+    except OSError:
+        return False
+
+
 def render_index(out: Path, titles: dict[str, str] | None = None) -> Path:
-    """Write ``out/README.md`` from every tableN.csv in ``out``; returns its path."""
+    """Write ``out/README.md`` from every tableN.csv in ``out``; returns its path.  A README.md
+    this module did not write is never replaced."""
     out = Path(out)
     found = table_csvs(out) if out.is_dir() else []
     if not found:
@@ -111,8 +123,11 @@ def render_index(out: Path, titles: dict[str, str] | None = None) -> Path:
             raise ValueError(f"cannot read {path} ({error}); rerun `python -m benchmarks.run --table {name}`") from None
     profiles = sorted({str(p) for df in frames.values() if "profile" in df for p in df["profile"].dropna()})
     profiles = profiles or [out.resolve().name]
+    if (out / "README.md").exists() and not is_index(out / "README.md"):
+        raise ValueError(f"{out / 'README.md'} was not written by the results index; move it, or render the index "
+                         "of another folder")
     lines = [f"# Results: profile `{', '.join(profiles)}`", "",
-             "This page is rendered from the stored cells (the tableN.csv files in this folder); "
+             f"{INDEX_MARK} (the tableN.csv files in this folder); "
              f"regenerate it with `python -m benchmarks.index --out {_shown_path(out)}`.", ""]
     for name, df in frames.items():
         lines += section(out, name, df, (titles or {}).get(name))

@@ -25,7 +25,7 @@ import torch
 from benchmarks.cells import RunOptions
 from benchmarks.profiles import SEGSYNTH
 from benchmarks.provenance import provenance
-from benchmarks.store import write_atomic
+from symmflow.outputs import write_atomic
 from symmflow.device import resolve_device
 from symmflow.errors import OneLineParser, UsageError
 

@@ -44,7 +44,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from benchmarks.provenance import provenance
-from benchmarks.store import write_atomic
+from symmflow.outputs import write_atomic
 from benchmarks.timing import Ratio, Timing, interleaved, paired_ratio, synchronizer, wall_seconds
 from symmflow.device import resolve_device
 from symmflow.errors import OneLineParser, UsageError

@@ -28,7 +28,7 @@ import pandas as pd
 
 from benchmarks.claims import claims_notes
 from benchmarks.render import ladder, mean_sd, seed_summary, fmt, steps_text
-from benchmarks.store import write_atomic
+from symmflow.outputs import write_atomic
 from symmflow.errors import OneLineParser, UsageError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -110,7 +110,7 @@ def rendered(text: str, results: Path) -> str:
 
 def outside_blocks(text: str) -> str:
     """``text`` without its generated blocks (what a person wrote)."""
-    return BLOCK.sub("", text)
+    return re.sub(BLOCK.pattern + r"\n?", "", text, flags=re.S)
 
 
 def main(argv=None) -> int:

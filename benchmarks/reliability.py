@@ -9,7 +9,7 @@ Two studies, each against an uninterrupted run of the same command:
   and run again; every cell must end with the value of the uninterrupted run.
 
 Then two processes against one (:mod:`benchmarks.processes`) and the catalogue of bad inputs
-(``tests/test_bad_input.py``, each case's message as the test run verified it).
+and faults (``tests/test_bad_input*.py``, each case's message as the test run verified it).
 
 Writes ``<out>/reliability.{json,md}`` with every kill point and what the rerun found.
 """
@@ -30,7 +30,7 @@ import pandas as pd
 
 from benchmarks.provenance import provenance
 from benchmarks.render_records import reliability_markdown
-from benchmarks.store import write_atomic
+from symmflow.outputs import write_atomic
 from symmflow.errors import OneLineParser, UsageError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,11 +58,14 @@ torch.save(result.model.state_dict(), run_dir / "final.pt")
 TABLE = ["-m", "benchmarks.run", "--table", "11", "--profile", "smoke", "--device", "cpu", "--no-progress"]
 
 
-def _run(args: list[str], kill_after: float | None = None) -> tuple[int, float]:
-    """Run ``python args`` (killed with SIGKILL after ``kill_after`` seconds); (exit code, seconds)."""
+def _run(args: list[str], kill_after: float | None = None, env: dict | None = None) -> tuple[int, float]:
+    """Run ``python args`` (killed with SIGKILL after ``kill_after`` seconds) with one thread, or
+    with ``env`` and the process's own thread choice; (exit code, seconds)."""
     start = time.perf_counter()
+    inherited = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
     process = subprocess.Popen([sys.executable, *args], cwd=ROOT, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, env={**os.environ, "OMP_NUM_THREADS": "1"})
+                               stderr=subprocess.DEVNULL,
+                               env={**inherited, **({"OMP_NUM_THREADS": "1"} if env is None else env)})
     try:
         code = process.wait(timeout=kill_after)
     except subprocess.TimeoutExpired:
@@ -111,13 +114,38 @@ def table_kills(work: Path, kills: int, rng: random.Random) -> dict:
     return {"uninterrupted_s": seconds, "cells": len(reference), "runs": rows}
 
 
+LOAD = ["-m", "benchmarks.run", "--table", "1", "--profile", "cpu", "--device", "cpu", "--no-progress"]
+
+
+def side_by_side(work: Path) -> dict:
+    """Table 1 from an empty model cache alone (with the harness's thread choice, and with two
+    threads), then two such runs started together: the seconds of each."""
+    alone = _run([*LOAD, "--out", str(work / "alone")], env={})[1]
+    two_threads = _run([*LOAD, "--out", str(work / "alone-2"), "--threads", "2"], env={})[1]
+    inherited = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    processes = [subprocess.Popen([sys.executable, *LOAD, "--out", str(work / f"pair-{i}")], cwd=ROOT, env=inherited,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for i in range(2)]
+    start = time.perf_counter()
+    ends = {}
+    while len(ends) < 2:
+        for i, process in enumerate(processes):
+            if i not in ends and process.poll() is not None:
+                ends[i] = time.perf_counter() - start
+        time.sleep(0.2)
+    from benchmarks.tables.toy import TABLE
+
+    return {"command": "python " + " ".join(LOAD[1:]), "alone": alone, "alone_two_threads": two_threads,
+            "side_by_side": [ends[0], ends[1]], "threads": TABLE.threads, "cores": os.cpu_count()}
+
+
 def bad_inputs(work: Path) -> list[dict]:
-    """The bad-input catalogue's cases as its test run verified them (case, command, message)."""
+    """The bad-input catalogue's cases as its test run verified them (case, command, message):
+    every ``tests/test_bad_input*.py``."""
     report = work / "bad-inputs.json"
-    code, _ = _run(["-m", "pytest", "-q", "-p", "no:cacheprovider", str(ROOT / "tests" / "test_bad_input.py"),
-                    "--bad-input-report", str(report)])
+    files = [str(path) for path in sorted((ROOT / "tests").glob("test_bad_input*.py"))]
+    code, _ = _run(["-m", "pytest", "-q", "-p", "no:cacheprovider", *files, "--bad-input-report", str(report)])
     if code != 0:
-        raise RuntimeError("the bad-input catalogue failed; run python -m pytest tests/test_bad_input.py")
+        raise RuntimeError("the bad-input catalogue failed; run python -m pytest tests/test_bad_input*.py")
     return json.loads(report.read_text())
 
 
@@ -139,7 +167,8 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as work:
         record = {"training": training_kills(Path(work), args.kills, rng),
                   "tables": table_kills(Path(work), args.kills, rng),
-                  "processes": study(Path(work) / "processes"), "bad_inputs": bad_inputs(Path(work)),
+                  "processes": study(Path(work) / "processes"), "load": side_by_side(Path(work)),
+                  "bad_inputs": bad_inputs(Path(work)),
                   "seed": args.seed, "provenance": provenance("cpu")}
     write_atomic(args.out / "reliability.json", json.dumps(record, indent=1))
     write_atomic(args.out / "reliability.md", reliability_markdown(record))

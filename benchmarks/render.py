@@ -11,7 +11,7 @@ import pandas as pd
 
 from benchmarks.cells import Cell, RunOptions
 from benchmarks.claims import claims_notes
-from benchmarks.store import write_atomic
+from symmflow.outputs import write_atomic
 
 PAPER_TABLES = Path(__file__).resolve().parent.parent / "paper_tables"
 JOIN = ["dataset", "task", "method", "steps", "metric"]
@@ -117,6 +117,17 @@ def mean_sd(mean, sd, n, count: bool = True) -> str:
         return fmt(mean)
     digits = len(fmt(float(mean)).split(".")[-1])  # the sd to the mean's decimals
     return f"{fmt(mean)} ± {sd:.{digits}f}" + (f" ({n} seeds)" if count else "")
+
+
+def study_notes(out: Path, name: str, profile: str) -> dict[str, str]:
+    """Sentences a study writes for the tables' notes of one profile, by data set
+    (``front-notes.json``: ``python -m studies.front``); empty where the study has not run."""
+    try:
+        record = json.loads((Path(out) / name).read_text())
+        notes = record["notes"] if record["profile"] == profile else {}
+        return {str(k): str(v) for k, v in notes.items()}
+    except (OSError, ValueError, AttributeError, KeyError, TypeError):
+        return {}
 
 
 def ladder(out: Path) -> tuple[dict[tuple[str, str], list[str]], set[tuple[str, str]]]:
@@ -287,6 +298,8 @@ def render(spec, cells: list[Cell], records: list[dict], options: RunOptions) ->
     quoted = quoted.drop(columns=["table", "quoted"]).fillna("") if len(quoted) else None
     out, stem = Path(options.out), f"table{spec.name}"
     notes = getattr(spec, "notes", {}).get(options.profile, "")
+    trades = [text for dataset, text in study_notes(out, "front-notes.json", options.profile).items() if dataset in set(df["dataset"])]
+    notes = " ".join([notes, *trades]).strip()
     if options.train_steps is not None:
         notes = (f"every network trained for {options.train_steps:,} steps (--train-steps), not the "
                  f"{options.profile} profile's budget. " + notes)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from benchmarks.store import write_atomic
+from symmflow.outputs import write_atomic
 
 
 def classification_design_markdown(record: dict, curves: list[dict]) -> str:
@@ -99,7 +99,7 @@ def reliability_markdown(record: dict) -> str:
     # the model cache's (empty) lock files are kept by design, not strays
     strays = [[name for name in r["stray_files"] if not name.endswith(".lock")] for r in tables["runs"]]
     ok_tables = sum(r["finished"] and r["values_equal"] and not s for r, s in zip(tables["runs"], strays))
-    lines = ["# Reliability: kill and resume, two processes, bad input", "",
+    lines = ["# Reliability: kill and resume, two processes, load, bad input", "",
              f"Commit {record['provenance']['git_commit']}, {record['provenance']['device']}; kill moments drawn "
              f"with seed {record['seed']}; command: `python -m benchmarks.reliability`.", "",
              f"## Training: {ok_training} of {len(training['runs'])} resumed to bitwise the same weights", "",
@@ -118,6 +118,8 @@ def reliability_markdown(record: dict) -> str:
               f"{', '.join(s) or 'none'} |" for r, s in zip(tables["runs"], strays)]
     if "processes" in record:
         lines += _processes_markdown(record["processes"])
+    if "load" in record:
+        lines += _load_markdown(record["load"])
     if "bad_inputs" in record:
         lines += _bad_inputs_markdown(record["bad_inputs"])
     return "\n".join(lines) + "\n"
@@ -144,14 +146,28 @@ def _processes_markdown(found: dict) -> list[str]:
 
 
 def _bad_inputs_markdown(cases: list[dict]) -> list[str]:
-    clean = sum(c["exit_status"] == 2 and c["nothing_written"] for c in cases)
-    lines = ["", f"## Bad input: {clean} of {len(cases)} catalogued cases got one line, exit status 2 and "
-             "nothing written", "",
-             "Every case of `tests/test_bad_input.py` that goes through the `symmflow` command, as verified by the "
-             "test run (`python -m pytest tests/test_bad_input.py --bad-input-report FILE`); `<tmp>` is the "
-             "test's folder.", "", "| case | command | message |", "|---|---|---|"]
-    lines += [f"| {c['case']} | `{c['command']}` | {c['message'].replace('|', '/')} |" for c in cases]
+    refused = [c for c in cases if c["exit_status"] in (2, 130)]
+    clean = sum(c["nothing_written"] for c in refused)
+    recomputed = [c for c in cases if c["exit_status"] == 0]
+    lines = ["", f"## Bad input and faults: {len(cases)} catalogued cases", "",
+             f"{clean} of {len(refused)} refusals got one line, exit status 2 (130 for an interrupt) and nothing "
+             f"written; {len(recomputed)} cases of damaged stored state were named in one line, moved aside and "
+             "recomputed. Every case of `tests/test_bad_input*.py` as verified by the test run (`python -m pytest "
+             "tests/test_bad_input*.py --bad-input-report FILE`); `<tmp>` is the test's folder.", "",
+             "| case | command | exit status | message |", "|---|---|---|---|"]
+    lines += [f"| {c['case']} | `{c['command']}` | {c['exit_status']} | {c['message'].replace('|', '/')} |"
+              for c in cases]
     return lines
+
+
+def _load_markdown(load: dict) -> list[str]:
+    alone, pair = load["alone"], load["side_by_side"]
+    worst = max(pair) / alone
+    return ["", "## Load: two table runs side by side", "",
+            f"`{load['command']}` with an empty model cache (training included), on an otherwise idle machine of "
+            f"{load['cores']} cores: alone {alone:.0f} s with the thread choice of `benchmarks.run` "
+            f"({load['threads']} thread(s)), {load['alone_two_threads']:.0f} s alone with `--threads 2`; two started "
+            f"together took {pair[0]:.0f} s and {pair[1]:.0f} s, at most {worst:.2f} x one alone.", ""]
 
 
 def _interval(row, name: str) -> str:

@@ -13,18 +13,25 @@ from __future__ import annotations
 
 import copy
 import importlib
+import os
+import shutil
+import signal
 import sys
 import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
 
+import torch
+
 from benchmarks import judges, profiles
 from benchmarks.cells import PROFILES, Cell, RunOptions
+from benchmarks.index import is_index
 from benchmarks.store import CellStore, is_skipped
 from symmflow.device import resolve_device
 from symmflow.distributed import close, launched
-from symmflow.errors import OneLineParser, UsageError
+from symmflow.errors import OneLineParser, UsageError, interrupted
+from symmflow.outputs import check_new_place
 from symmflow.solver import METHODS, parse_method
 
 #: Each table's module under benchmarks.tables and its attribute, imported only when asked for.
@@ -71,52 +78,93 @@ def parse_seeds(text: str) -> tuple[int, ...]:
         seeds = tuple(int(s) for s in text.split(",") if s.strip())
     except ValueError:
         raise UsageError(f"--seeds {text!r} is not a comma-separated list of integers, e.g. --seeds 0,1,2") from None
-    if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
-        raise UsageError(f"--seeds {text!r}: give distinct non-negative integers, e.g. --seeds 0,1,2")
+    if not seeds or min(seeds) < 0 or max(seeds) >= 2 ** 63 or len(set(seeds)) != len(seeds):
+        raise UsageError(f"--seeds {text!r}: give distinct integers from 0 to 2^63 - 1, e.g. --seeds 0,1,2")
     return seeds
 
 
+MIN_FREE_BYTES = 200 * 2 ** 20
+"""Free space a run needs before it starts: its cells, tables and plots take a few MiB, the
+networks of the cpu profile tens of MiB."""
+
+
+def check_out(out: Path) -> None:
+    """Refuse, before anything is created, an output folder a run must not write into: a protected
+    place (an empty --out, the working directory, home, /), or one whose README.md the results
+    index did not write (:func:`benchmarks.index.is_index`)."""
+    check_new_place(out)
+    readme = Path(out) / "README.md"
+    if readme.exists() and not is_index(readme):
+        raise UsageError(f"{readme} was not written by the harness and the results index would replace it; "
+                         "pass another folder with --out")
+
+
 def check_writable(out: Path) -> None:
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out):
-            pass
-    except OSError as error:
-        raise UsageError(f"cannot write to the output folder {out} ({error.strerror}); "
-                         "pass a writable folder with --out") from None
+    """Create the output folder and the folders a run writes into, and write a file in each:
+    a file where a folder must be, a read-only folder or a full disk is one line now, not after
+    an hour of training."""
+    folders = (out, out / "cells", out / "checkpoints", out / "samples")
+    for folder in folders:  # all of them first: nothing is created when one of them cannot be
+        if folder.exists() and not folder.is_dir():
+            raise UsageError(f"{folder} is a file where the run needs a folder; move it or pass another --out")
+    existing = next(p for p in (out.absolute(), *out.absolute().parents) if p.exists())
+    if existing.is_dir():
+        free = shutil.disk_usage(existing).free
+        if free < MIN_FREE_BYTES:
+            raise UsageError(f"only {free / 2 ** 20:.0f} MiB free where {out} lies; a run needs "
+                             f"{MIN_FREE_BYTES / 2 ** 20:.0f} MiB: free some space or pass another --out")
+    for folder in folders:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=folder):
+                pass
+        except OSError as error:
+            raise UsageError(f"cannot write to {folder} ({error.strerror}); pass a writable folder with --out") from None
 
 
 def build_parser() -> OneLineParser:
     p = OneLineParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
     p.add_argument("--table", required=True, help="table number, a comma-separated list (2,4,5), or 'all' for every table")
-    p.add_argument("--profile", default="cpu", help="smoke (seconds), cpu (default; minutes, offline data), "
-                   "paper (the paper's settings: GPUs, local datasets and weights)")
+    p.add_argument("--profile", default="cpu", help="smoke (seconds, tiny settings), cpu (default; minutes on 2 cores, "
+                   "data that ship offline), gpu (the authors' settings at a one-GPU budget), paper (the paper's "
+                   "settings: GPUs, local datasets and weights)")
     p.add_argument("--seed", type=int, default=0, help="seed of training and evaluation (default 0)")
     p.add_argument("--seeds", type=parse_seeds, default=None,
-                   help="several seeds, e.g. 0,1,2: each table is computed per seed and shown as mean +- sd")
-    p.add_argument("--steps", type=parse_steps, default=None, help="override the table's step counts, e.g. 1,2,5")
+                   help="several seeds, e.g. 0,1,2: each table is computed per seed and shown as mean +- sd "
+                        "(default: --seed alone)")
+    p.add_argument("--steps", type=parse_steps, default=None, help="override the table's step counts, e.g. 1,2,5 (default: the table's own)")
     p.add_argument("--train-steps", type=int, default=None,
                    help="train every network for this many steps instead of the profile's budget (a short check "
-                        "of a profile; stored apart from its full-budget networks and cells)")
+                        "of a profile; stored apart from its full-budget networks and cells; default: the budget)")
     p.add_argument("--solver", default="euler", help=f"ODE solver: {', '.join(METHODS)}; an adaptive one may carry "
                    "its tolerance, e.g. dopri5:1e-3 (default: euler, the paper's)")
-    p.add_argument("--device", default="auto", help="auto (the GPU when there is one), cpu, cuda or cuda:N")
-    p.add_argument("--out", type=Path, default=None, help="output folder (default: results/<profile>)")
+    p.add_argument("--device", default="auto", help="auto (default: the GPU when there is one), cpu, cuda or cuda:N")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads of each process (default: one for the toy of Table 1, whose networks are too "
+                        "small for more to pay, else torch's own choice; recorded with every cell)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="output folder (default: runs/<profile>, untracked; the committed results are results/<profile>)")
     p.add_argument("--data-root", type=Path, default=Path("data"),
                    help="folder of the data sets that are not bundled, in their published layouts: "
                         "MNIST/raw, cifar-10-batches-py, CelebAMask-HQ/, COCO-Stuff/ (default: data/)")
-    p.add_argument("--force", action="store_true", help="recompute cells that are already stored")
-    p.add_argument("--dry-run", action="store_true", help="list the cells and what they need; compute nothing")
+    p.add_argument("--force", action="store_true",
+                   help="recompute the chosen tables' cells even where stored (networks stay in the model cache; "
+                        "default: compute only what is missing)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="list the cells and what they need; compute and write nothing (default: compute)")
     p.add_argument("--pretrained", type=Path, default=None,
-                   help="Stable Diffusion 2.1 folder in diffusers layout (paper profile)")
+                   help="Stable Diffusion 2.1 folder in diffusers layout (paper profile; default: none)")
     p.add_argument("--inception-dir", type=Path, default=None,
-                   help="folder holding clean-fid's inception-2015-12-05.pt (FID; else a local Frechet distance)")
+                   help="folder holding clean-fid's inception-2015-12-05.pt (FID; default: none, a local Frechet "
+                        "distance instead)")
     p.add_argument("--lpips-dir", type=Path, default=None,
-                   help="folder holding torchvision's alexnet-owt-7be5be79.pth (LPIPS)")
+                   help="folder holding torchvision's alexnet-owt-7be5be79.pth (LPIPS; default: none, LPIPS cells "
+                        "skipped with the reason)")
     p.add_argument("--judge-weights", action="append", metavar="KIND=PATH",
                    help="a judge of generated images instead of the run's own (segmenter: Tables 2, 4; classifier: "
-                        "Table 3): a TorchScript module, images in [-1, 1] -> logits; repeat for both kinds")
-    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+                        "Table 3): a TorchScript module, images in [-1, 1] -> logits; repeat for both kinds "
+                        "(default: the run's own SS U-Net and cross-entropy classifier)")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars (default: shown)")
     return p
 
 
@@ -158,19 +206,35 @@ def options_from(argv, available: dict | None = None) -> tuple[list, RunOptions]
         raise UsageError(str(error)) from None
     supplied = judges.parse(args.judge_weights)
     check_judges(supplied, chosen, args.profile)
+    if not 0 <= args.seed < 2 ** 63:
+        raise UsageError(f"--seed {args.seed}: use an integer from 0 to 2^63 - 1, e.g. --seed 0")
+    if args.threads is not None and not 1 <= args.threads <= 4 * (os.cpu_count() or 1):
+        raise UsageError(f"--threads {args.threads}: use 1 to {4 * (os.cpu_count() or 1)} threads")
     device = resolve_device(args.device)
-    out = args.out or Path("results") / args.profile
+    out = Path("runs") / args.profile if args.out is None else args.out
+    check_out(out)
     if not args.dry_run:
         check_writable(out)
-    if args.seed < 0:
-        raise UsageError(f"--seed {args.seed}: use a non-negative integer, e.g. --seed 0")
     seeds = args.seeds or (args.seed,)
+    threads = args.threads or thread_choice(chosen, device)
+    if threads is not None:
+        torch.set_num_threads(threads)
     options = RunOptions(profile=args.profile, seed=seeds[0], seeds=seeds, steps=args.steps, solver=args.solver,
                          train_steps=args.train_steps, device=device, out=out, force=args.force,
                          progress=not args.no_progress, dry_run=args.dry_run, data_root=args.data_root,
                          pretrained=args.pretrained, inception_dir=args.inception_dir, lpips_dir=args.lpips_dir,
                          judges=supplied, shard=launched())
     return chosen, options
+
+
+def thread_choice(chosen: list, device: str) -> int | None:
+    """The intra-op threads a run on the CPU takes unless told (``--threads``): one where every
+    chosen table's networks are too small for more threads to pay (a table's ``threads``: the
+    toy's 11-wide MLP runs faster on one, results/cpu/reliability.md), else torch's own choice."""
+    if device != "cpu":
+        return None
+    wanted = {getattr(spec, "threads", None) for spec in chosen}
+    return wanted.pop() if len(wanted) == 1 and None not in wanted else None
 
 
 def with_train_steps(spec, profile: str, steps: int):
@@ -242,11 +306,35 @@ def run_table(spec, options: RunOptions, experiments: dict | None = None, show: 
     return render(spec, cells, [store.load(c) for c in cells], options)
 
 
+REFERENCE = Path(__file__).resolve().parent.parent / "results"
+"""The committed results, one folder per profile: what a run elsewhere is compared with."""
+
+
+def compare_with_reference(options: RunOptions, name: str) -> str | None:
+    """One line comparing the cells of table ``name`` in ``options.out`` with the same cells
+    (same settings, same seed) of the committed results of the profile, if any."""
+    reference = REFERENCE / options.profile / f"table{name}.csv"
+    mine = Path(options.out) / f"table{name}.csv"
+    if not reference.is_file() or not mine.is_file() or reference.resolve() == mine.resolve():
+        return None
+    import pandas as pd
+
+    columns = ["cell", "seed", "value", "status"]
+    both = pd.read_csv(mine, usecols=columns).merge(pd.read_csv(reference, usecols=columns), on=["cell", "seed"],
+                                                   suffixes=("", "_reference"))
+    both = both[(both["status"] == "ok") & (both["status_reference"] == "ok")]
+    if not len(both):
+        return f"table {name}: none of its cells is among the committed {reference.relative_to(REFERENCE.parent)}"
+    gap = (pd.to_numeric(both["value"]) - pd.to_numeric(both["value_reference"])).abs()
+    return (f"table {name}: {len(both)} cells also in the committed {reference.relative_to(REFERENCE.parent)}; "
+            f"largest difference {gap.max():.4g} (median {gap.median():.4g})")
+
+
 def write_run_record(options: RunOptions, names: list[str], log: list[dict], started: str, argv) -> Path:
     """``<out>/runs/tables-<names>-seeds-<seeds>.md``: what this run computed, where and how long
     it took -- written by the run itself, beside the cells it describes."""
     from benchmarks.provenance import provenance
-    from benchmarks.store import write_atomic
+    from symmflow.outputs import write_atomic
 
     origin = provenance(options.device)
     command = " ".join(["python -m benchmarks.run", *(sys.argv[1:] if argv is None else argv)])
@@ -265,6 +353,7 @@ def write_run_record(options: RunOptions, names: list[str], log: list[dict], sta
 def main(argv=None, available: dict | None = None) -> int:
     """The command; ``available`` replaces the table registry (name -> table), e.g. with tables
     built on other settings."""
+    previous, threads = signal.signal(signal.SIGTERM, _terminated), torch.get_num_threads()
     try:
         chosen, options = options_from(argv, available)
         experiments: dict = {}  # what the chosen tables share in this run: data, trained networks, scores
@@ -275,6 +364,10 @@ def main(argv=None, available: dict | None = None) -> int:
                 print(path)
         if log and options.shard.is_main:
             print(write_run_record(options, [spec.name for spec in chosen], log, started, argv))
+            for spec in chosen:
+                line = compare_with_reference(options, spec.name)
+                if line:
+                    print(line, file=sys.stderr)
         if not options.dry_run and options.shard.is_main:
             from benchmarks.index import render_index, titles_from_markdown
 
@@ -288,10 +381,22 @@ def main(argv=None, available: dict | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted: finished cells are stored; rerun to compute the rest", file=sys.stderr)
-        return 130
+        return interrupted("finished cells are stored; rerun to compute the rest")
+    except OSError as error:  # the disk filled or a folder went away after the checks: finished cells stay
+        where = f" {error.filename}" if error.filename else ""
+        print(f"error: could not write{where} ({error.strerror or error}); the finished cells are stored: free "
+              "some space or fix the folder, then rerun to compute the rest", file=sys.stderr)
+        return 2
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        torch.set_num_threads(threads)
     close(options.shard, options.device)
     return 0
+
+
+def _terminated(signum, frame):
+    """SIGTERM ends a run as Ctrl-C does: every finished cell is already stored."""
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ from benchmarks.experiments.segsynth import SegSynthExperiment
 from benchmarks.profiles import SegSynthSettings
 from benchmarks.provenance import provenance
 from benchmarks.render_records import write_segmentation_summary
-from benchmarks.store import write_atomic
+from symmflow.outputs import write_atomic
 from symmflow.errors import OneLineParser, UsageError
 from benchmarks.tables.segsynth import TABLE2_STEPS
 

@@ -17,7 +17,8 @@ from pathlib import Path
 import pandas as pd
 
 from benchmarks.run import options_from, run_table, tables
-from benchmarks.store import CellStore, write_atomic
+from benchmarks.store import CellStore
+from symmflow.outputs import write_atomic
 from symmflow.errors import UsageError
 
 SOLVERS = {"euler": (1, 2, 5, 10, 25, 50), "midpoint": (1, 2, 5, 12), "heun": (1, 2, 5, 12),

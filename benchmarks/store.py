@@ -4,40 +4,13 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
-import secrets
+import math
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
 from benchmarks.cells import Cell
-
-
-def write_atomic(path: Path, data: bytes | str) -> None:
-    """Write ``path`` so that it is either complete or absent (temp file + rename); its
-    permissions come from the umask, as for any new file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = _new_file(path)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _new_file(path: Path) -> tuple[int, Path]:
-    """A new hidden sibling ``.<name>.<random>`` of ``path``, open for writing (mode 0666 less the
-    umask; ``tempfile.mkstemp`` would give 0600)."""
-    while True:
-        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
-        try:
-            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), tmp
-        except FileExistsError:
-            continue
+from symmflow.outputs import set_aside, write_atomic
 
 
 @contextmanager
@@ -73,11 +46,39 @@ class CellStore:
         return record is not None and not is_skipped(record)
 
     def load(self, cell: Cell) -> dict | None:
+        """The stored record of ``cell``; None when there is none -- or when it is damaged (not
+        JSON, not a record, a finished cell without a number), which is then moved aside."""
         path = self.path(cell)
-        return json.loads(path.read_text()) if path.is_file() else None
+        if not path.is_file():
+            return None
+        try:
+            record = json.loads(path.read_text())
+            problem = record_problem(record)
+        except (OSError, ValueError) as error:  # unreadable, not UTF-8, not JSON
+            problem = str(error)
+        if problem:
+            set_aside(path, problem)
+            return None
+        return record
 
     def save(self, cell: Cell, record: dict) -> None:
         write_atomic(self.path(cell), json.dumps(record, indent=1, sort_keys=True, default=str))
+
+
+def record_problem(record) -> str | None:
+    """What is wrong with a stored cell record (None: nothing): it must be an object whose
+    status is ``ok`` with a finite number as its value, or ``skipped`` with a reason."""
+    if not isinstance(record, dict):
+        return f"a JSON {type(record).__name__}, not a cell record"
+    status = record.get("status")
+    if status == "skipped":
+        return None if isinstance(record.get("reason"), str) else "a skipped cell without its reason"
+    if status != "ok":
+        return f"status {status!r}, neither 'ok' nor 'skipped'"
+    value = record.get("value")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return f"a finished cell whose value {value!r} is not a finite number"
+    return None
 
 
 def is_skipped(record: dict) -> bool:

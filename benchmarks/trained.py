@@ -23,6 +23,8 @@ from benchmarks.cells import canonical, digest
 from benchmarks.store import locked
 from symmflow.checkpoint import load_weights, save_weights, saved_settings
 from symmflow.distributed import Shard, wait_for_everyone
+from symmflow.errors import UsageError
+from symmflow.outputs import set_aside
 from symmflow.train import TrainConfig, fit
 
 
@@ -55,10 +57,14 @@ def trained_model(name: str, identity: dict, build: Callable[[], nn.Module], los
     folder = Path(out) / "checkpoints" / f"{name}-{digest(identity)}"
     with locked(folder.with_name(f".{folder.name}.lock"), shard.is_main):
         wait_for_everyone(shard, device)
-        stored = saved_settings(folder)
-        if stored is not None and canonical(stored.get("identity")) == canonical(identity):
-            model = load_weights(build(), folder)
-            return Trained(model.to(device).eval(), stored["train_s"], stored.get("stats", []))
+        try:
+            stored = saved_settings(folder)
+            if stored is not None and canonical(stored.get("identity")) == canonical(identity):
+                model = load_weights(build(), folder)
+                return Trained(model.to(device).eval(), float(stored["train_s"]), list(stored.get("stats", [])))
+        except (UsageError, KeyError, TypeError, ValueError) as damaged:  # a damaged entry is retrained
+            if shard.is_main:
+                set_aside(folder, str(damaged))
         torch.manual_seed(seed)
         start = time.perf_counter()
         result = fit(build(), loss, batches(), config, device=device, run_dir=folder.with_name(folder.name + ".run"),

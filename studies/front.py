@@ -32,7 +32,7 @@ from benchmarks.experiments.classification import (CROSS_ENTROPY, FLOW_MATCHING,
 from benchmarks.experiments.segsynth import SegSynthExperiment
 from benchmarks.profiles import Budget, ClassificationSettings, SegSynthSettings
 from benchmarks.provenance import provenance
-from benchmarks.store import write_atomic
+from symmflow.outputs import write_atomic
 from symmflow.errors import OneLineParser, UsageError
 from symmflow.method import SymmFlowSettings
 from symmflow.models.pixel_unet import UNetConfig
@@ -232,11 +232,53 @@ def plot(out: Path) -> bytes:
     return png_bytes(fig)
 
 
+TABLE_DATASETS = {"scenes": "scenes", "mnist": "MNIST (bundled 4k/1k)"}
+"""The data sets' names in the tables whose notes state the trade."""
+
+
+def profile_design(dataset: str) -> str | None:
+    """The name of the design the cpu profile runs now, if it is one of the front's."""
+    from benchmarks.profiles import CLASSIFICATION, SEGSYNTH
+
+    current = SEGSYNTH["cpu"].symmflow if dataset == "scenes" else CLASSIFICATION["cpu"][0].symmflow
+    return next((name for name, settings in DESIGNS[dataset].items() if settings == current), None)
+
+
+def trade(dataset: str, rows: list[dict]) -> str | None:
+    """One sentence for the tables' notes: the chosen design's scores beside the best of each side."""
+    chosen = profile_design(dataset)
+    seed = min(r["seed"] for r in rows)
+    first = {r["design"]: r for r in rows if r["seed"] == seed}
+    if chosen not in first:
+        return None
+    score, _, judged, _, _ = NAMES[dataset]
+
+    def scores(r):
+        keeps = kept(r)
+        return (f"{score} {r['recognition']['1']:.1f} / {r['recognition']['25']:.1f} at 1 / 25 steps, FD {r['fd']:.3g}, "
+                f"{judged.split(' (')[0]} {r['judged']:.1f}, keeping {sum(keeps.values())} of {len(keeps)} claims "
+                "and targets")
+
+    best_recognition = max(first.values(), key=lambda r: r["recognition"]["25"])
+    best_generation = max(first.values(), key=lambda r: r["judged"])
+    text = (f"SymmFlow's settings chosen on the recognition-generation front (front.md; {len(first)} designs, seed "
+            f"{seed}): '{chosen}': {scores(first[chosen])}.")
+    for label, best in (("best recognition at 25 steps", best_recognition), ("best generation", best_generation)):
+        if best["design"] != chosen:
+            text += f" The {label}, '{best['design']}': {scores(best)}."
+    return text
+
+
 def write_summary(out: Path) -> None:
-    if not records(out):
+    found = records(out)
+    if not found:
         raise UsageError(f"no front records in {out / 'front'}; run python -m studies.front --dataset scenes first")
     write_atomic(out / "front.md", summary(out))
     write_atomic(out / "front.png", plot(out))
+    notes = {TABLE_DATASETS[d]: text for d in DESIGNS
+             if (text := trade(d, [r for r in found if r["dataset"] == d]) if any(r["dataset"] == d for r in found)
+                 else None)}
+    write_atomic(out / "front-notes.json", json.dumps({"profile": "cpu", "notes": notes}, indent=1))
 
 
 def main(argv=None) -> int:
@@ -245,7 +287,8 @@ def main(argv=None) -> int:
         p.add_argument("--dataset", choices=list(DESIGNS), help="the data set whose designs to train and score")
         p.add_argument("--designs", default=None, help="design names separated by ';' (default: every design)")
         p.add_argument("--seed", type=int, default=0)
-        p.add_argument("--out", type=Path, default=Path("results/cpu"))
+        p.add_argument("--out", type=Path, default=Path("runs/cpu"),
+                       help="results folder (default: runs/cpu, untracked; the committed records: results/cpu)")
         p.add_argument("--no-progress", action="store_true")
         p.add_argument("--summary", action="store_true", help="only render front.md and front.png from the records")
         args = p.parse_args(argv)

@@ -39,7 +39,7 @@ from benchmarks.experiments.classification import CROSS_ENTROPY, ClassificationE
 from benchmarks.experiments.segsynth import FEATURES_SEED, SegSynthExperiment, judge_metric, synthesis_metric
 from benchmarks.profiles import CLASSIFICATION, SEGSYNTH
 from benchmarks.provenance import provenance
-from benchmarks.store import write_atomic
+from symmflow.outputs import write_atomic
 from symmflow.errors import OneLineParser, UsageError
 from symmflow.metrics import SegmentationIoU, feature_statistics, frechet_distance
 
@@ -283,10 +283,11 @@ def main(argv=None) -> int:
         p = OneLineParser(prog="python -m studies.sanity_ladder", description=__doc__.splitlines()[0])
         p.add_argument("--profile", default="cpu", choices=("smoke", "cpu"),
                        help="whose networks and data (default: cpu; the data ship offline)")
-        p.add_argument("--out", type=Path, default=None, help="results folder (default: results/<profile>)")
+        p.add_argument("--out", type=Path, default=None,
+                       help="results folder (default: runs/<profile>, untracked; the committed records: results/<profile>)")
         p.add_argument("--no-progress", action="store_true")
         args = p.parse_args(argv)
-        out = args.out or Path("results") / args.profile
+        out = args.out or Path("runs") / args.profile
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -40,7 +40,7 @@ from benchmarks.experiments.segsynth import SegSynthExperiment
 from benchmarks.experiments.toy import train_toy
 from benchmarks.profiles import CLASSIFICATION, SEGSYNTH, TOY
 from benchmarks.provenance import provenance
-from benchmarks.store import write_atomic
+from symmflow.outputs import write_atomic
 from symmflow.codecs import ToyScalarCodec
 from symmflow.data.spiral import TwoSpirals
 from symmflow.errors import OneLineParser, UsageError
@@ -290,7 +290,8 @@ def main(argv=None) -> int:
     try:
         p = OneLineParser(prog="python -m studies.step_curve", description=__doc__.splitlines()[0])
         p.add_argument("--profile", default="cpu", choices=("smoke", "cpu"))
-        p.add_argument("--out", type=Path, default=None, help="results folder (default: results/<profile>)")
+        p.add_argument("--out", type=Path, default=None,
+                       help="results folder (default: runs/<profile>, untracked; the committed records: results/<profile>)")
         p.add_argument("--seeds", default="0", help="seeds of the classifier, e.g. 0,1,2 (the others: the first)")
         p.add_argument("--no-progress", action="store_true")
         args = p.parse_args(argv)
@@ -303,7 +304,7 @@ def main(argv=None) -> int:
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    out, progress = args.out or Path("results") / args.profile, not args.no_progress
+    out, progress = args.out or Path("runs") / args.profile, not args.no_progress
     results = [test(classifier(args.profile, seed, out, progress), seed) for seed in seeds]
     results += [test(build(args.profile, seeds[0], out, progress), seeds[0])
                 for name, build in BUILDERS.items() if name != "classifier"]

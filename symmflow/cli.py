@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+import signal
 import sys
 from pathlib import Path
 from typing import NamedTuple
@@ -26,9 +28,9 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from symmflow.checkpoint import check_destination, staged_folder
+from symmflow.outputs import check_destination, staged_folder
 from symmflow.device import resolve_device
-from symmflow.errors import OneLineParser, UsageError
+from symmflow.errors import OneLineParser, UsageError, interrupted
 
 
 class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -57,7 +59,7 @@ def _checked(kind, ok, rule: str):
 
 
 POSITIVE = _checked(int, lambda v: v > 0, "use a positive integer")
-SEED = _checked(int, lambda v: v >= 0, "use a non-negative integer, e.g. 0")
+SEED = _checked(int, lambda v: 0 <= v < 2 ** 63, "use an integer from 0 to 2^63 - 1, e.g. 0")
 RATE = _checked(float, lambda v: 0 < v < math.inf, "use a positive number")  # NaN fails too
 SHARE = _checked(float, lambda v: 0 <= v <= 1, "must lie in [0, 1]")
 SIZE = _checked(int, lambda v: v >= 8 and v % 8 == 0, "use a multiple of 8, e.g. 32 or 64")
@@ -78,6 +80,8 @@ def build_parser() -> OneLineParser:
                    help="folder of class-id PNG masks named like the images (default: none, a classification model)")
     t.add_argument("--classes", type=POSITIVE, help="number of mask classes (default: the largest id + 1)")
     t.add_argument("--out", type=Path, required=True, help="model folder to write")
+    t.add_argument("--seed", type=SEED, default=0,
+                   help="seed of the weights, the batches and the noise (the same seed: the same weights)")
     t.add_argument("--size", type=SIZE, default=32, help="training resolution (a multiple of 8)")
     t.add_argument("--steps", type=POSITIVE, default=2000, help="training steps")
     t.add_argument("--batch-size", type=POSITIVE, default=32, help="images per training step (per process)")
@@ -116,6 +120,9 @@ def build_parser() -> OneLineParser:
         if name != "classify":
             q.add_argument("--out", type=Path, required=True, help="output folder to write")
         q.add_argument("--seed", type=SEED, default=0, help="seed of the noise")
+    for q in sub.choices.values():
+        q.add_argument("--threads", type=POSITIVE, default=None,
+                       help="CPU threads (default: torch's choice, one per core; recorded with a trained model)")
     for name, q in sub.choices.items():
         if name != "classify":
             q.add_argument("--overwrite", action="store_true",
@@ -170,14 +177,14 @@ def _save_rgb(x: torch.Tensor, path: Path) -> None:
     Image.fromarray(to_uint8(x).numpy()).save(path)
 
 
+KINDS = {"train": "model", "segment": "segmentation", "synthesise": "synthesis", "sample": "samples"}
+"""The kind of output folder each command writes (its marker, :mod:`symmflow.outputs`)."""
+
+
 def _check_out(args, *inputs: Path) -> None:
-    """Refuse, before any work, an ``--out`` that cannot be written all-or-nothing
-    (:func:`~symmflow.checkpoint.check_destination`) or that would replace one of the inputs."""
-    out = args.out.resolve()
-    for path in inputs:
-        if out == path.resolve() or out in path.resolve().parents:
-            raise UsageError(f"--out {args.out} would replace the input {path}; choose another output folder")
-    check_destination(args.out, args.overwrite)
+    """Refuse, before any work, an ``--out`` that cannot be written all-or-nothing or must not be
+    replaced (:func:`~symmflow.outputs.check_destination`), or that would replace one of the inputs."""
+    check_destination(args.out, args.overwrite, KINDS[args.command], inputs)
 
 
 def _input_files(path: Path, option: str, outputs_by_stem: bool = False) -> list[Path]:
@@ -257,6 +264,41 @@ _NEEDED = {"segmentation": ("classes", "size", "base_channels"),
            "classification": ("class_names", "size", "base_channels")}
 
 
+def _integer(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _settings_problem(settings: dict) -> str | None:
+    """What is wrong with a model folder's settings, field by field (None: nothing), so that an
+    edited settings.json is refused before inference instead of failing in the middle of it."""
+    from symmflow.method import SymmFlowSettings
+
+    size, base = settings["size"], settings["base_channels"]
+    if not _integer(size) or size < 8 or size % 8:
+        return f"size {size!r} is not a multiple of 8 (the U-Net halves it twice)"
+    if not _integer(base) or base <= 0 or (base > 32 and base % 32):
+        return f"base_channels {base!r} is not 1 to 32 or a multiple of 32"
+    if settings["task"] == "segmentation":
+        classes = settings["classes"]
+        if not _integer(classes) or not 2 <= classes <= 216:
+            return f"classes {classes!r} is not a number of classes from 2 to 216"
+    else:
+        names = settings["class_names"]
+        if (not isinstance(names, list) or len(names) < 2 or not all(isinstance(n, str) for n in names)
+                or len(set(names)) != len(names)):
+            return f"class_names {names!r} is not a list of two or more distinct names"
+    if "symmflow" in settings:
+        if not isinstance(settings["symmflow"], dict):
+            return f"symmflow {settings['symmflow']!r} is not a set of settings"
+        try:
+            SymmFlowSettings(**settings["symmflow"])
+        except (TypeError, ValueError) as error:
+            return f"its symmflow settings are not valid ({' '.join(str(error).split())})"
+    elif isinstance(settings["beta"], bool) or not isinstance(settings["beta"], (int, float)) or settings["beta"] <= 0:
+        return f"beta {settings['beta']!r} is not a positive number"
+    return None
+
+
 def _open_model(folder: Path, device: str, task: str, instead: str):
     """The trained model in ``folder``, which must be a ``task`` model (else: use ``instead``)."""
     from symmflow.checkpoint import load_weights, saved_settings
@@ -274,6 +316,9 @@ def _open_model(folder: Path, device: str, task: str, instead: str):
         raise UsageError(f"{file} lacks the setting {missing[0]!r}; {remedy}")
     if kind != task:
         raise UsageError(f"{folder} is a {kind} model; use symmflow {instead}")
+    problem = _settings_problem(settings)
+    if problem:
+        raise UsageError(f"{file}: {problem}; {remedy}")
     try:
         model = _model(settings, device)
     except (TypeError, ValueError, KeyError, AttributeError) as error:
@@ -300,11 +345,11 @@ def _segmentation_data(args):
 
 def _classification_data(args):
     """Images (N, 3, S, S), class ids (N,) and settings of ``--images/<class>/`` folders."""
-    from symmflow.data.segmentation import IMAGE_SUFFIXES, image_files
+    from symmflow.data.segmentation import IMAGE_SUFFIXES, image_files, visible
 
     if not args.images.is_dir():
         raise UsageError(f"images folder {args.images} not found; pass an existing folder")
-    names = sorted(p.name for p in args.images.iterdir() if p.is_dir())
+    names = [p.name for p in visible(args.images) if p.is_dir()]
     if len(names) < 2:
         raise UsageError(f"{args.images}: for classification put each class's images in its own "
                          "sub-folder (at least two), or pass --masks for segmentation")
@@ -330,6 +375,9 @@ def train(args) -> None:
     from symmflow.train import TrainConfig, fit
 
     _check_out(args, args.images, *([args.masks] if args.masks is not None else []))
+    if args.masks is None and Path(os.path.abspath(args.images)) in Path(os.path.abspath(args.out)).parents:
+        raise UsageError(f"--out {args.out} lies inside --images {args.images}, where it would become a class of "
+                         "the next training; choose a folder outside it")
     device = resolve_device(args.device)
     if args.masks is not None:
         images, labels, settings = _segmentation_data(args)
@@ -344,6 +392,8 @@ def train(args) -> None:
     settings.update(size=args.size, base_channels=args.base_channels, steps=args.steps, lr=args.lr,
                     batch_size=args.batch_size, gradient_accumulation_steps=args.gradient_accumulation_steps,
                     symmflow=asdict(symmflow))
+    settings.update(seed=args.seed, threads=torch.get_num_threads())
+    torch.manual_seed(args.seed)
     parts, model = _parts(settings), _model(settings, device)
 
     def loss(m, batch):
@@ -355,10 +405,11 @@ def train(args) -> None:
                          gradient_accumulation_steps=args.gradient_accumulation_steps, compile=args.compile,
                          channels_last=args.channels_last)
     shard = launched()  # accelerate launch / torchrun: every process trains on its shard, the main one saves
-    batches = draw_batches(images, labels, batch_size=args.batch_size, seed=0, device=device, shard=shard)
+    batches = draw_batches(images, labels, batch_size=args.batch_size, seed=args.seed, device=device, shard=shard)
     result = fit(model, loss, batches, config, device=device, desc="train")
     if shard.is_main:
-        save_weights(result.model, args.out, {**settings, "train_stats": result.stats}, overwrite=args.overwrite)
+        save_weights(result.model, args.out, {**settings, "train_stats": result.stats}, overwrite=args.overwrite,
+                     inputs=(args.images, *([args.masks] if args.masks is not None else [])))
         print(args.out)
     close(shard, device)
 
@@ -379,7 +430,7 @@ def segment(args) -> None:
         image = read_image(file)
         inputs.append((image.shape[:2], _rgb_tensor(image, size)))
     generator = torch.Generator().manual_seed(args.seed)
-    with staged_folder(args.out, args.overwrite) as staged:
+    with staged_folder(args.out, args.overwrite, KINDS[args.command], (args.model, args.images)) as staged:
         for file, ((h, w), x) in zip(_progress(files, "segment"), inputs):
             mask = predict(model, x[None].to(device), codec, label_shape, steps=args.steps, generator=generator)
             mask = torch.nn.functional.interpolate(mask[None].float(), size=(h, w), mode="nearest")[0].long()
@@ -400,7 +451,7 @@ def synthesise(args) -> None:
     files = _input_files(args.masks, "--masks", outputs_by_stem=True)
     masks = [_load_mask(f, settings["classes"], size) for f in files]  # all checked first
     generator = torch.Generator().manual_seed(args.seed)
-    with staged_folder(args.out, args.overwrite) as staged:
+    with staged_folder(args.out, args.overwrite, KINDS[args.command], (args.model, args.masks)) as staged:
         for file, mask in zip(_progress(files, "synthesise"), masks):
             x = generate(model, mask.to(device), codec, (3, size, size), steps=args.steps, generator=generator)
             _save_rgb(x[0], staged / f"{file.stem}.png")
@@ -440,7 +491,7 @@ def sample(args) -> None:
     x = generate(model, torch.tensor(labels, device=device), _parts(settings).codec, (3, size, size),
                  steps=args.steps, generator=torch.Generator().manual_seed(args.seed))
     outputs = [f"{i:04d}_{names[k]}.png" for i, k in enumerate(labels)]
-    with staged_folder(args.out, args.overwrite) as staged:
+    with staged_folder(args.out, args.overwrite, KINDS[args.command], (args.model,)) as staged:
         for image, name in zip(x, outputs):
             _save_rgb(image, staged / name)
     for name in outputs:
@@ -450,13 +501,31 @@ def sample(args) -> None:
 COMMANDS = {"train": train, "segment": segment, "synthesise": synthesise, "classify": classify, "sample": sample}
 
 
+def _terminated(signum, frame):
+    """SIGTERM ends a command as Ctrl-C does: staged outputs are removed on the way out."""
+    raise KeyboardInterrupt
+
+
 def main(argv=None) -> int:
+    previous, threads = signal.signal(signal.SIGTERM, _terminated), torch.get_num_threads()
     try:
         args = build_parser().parse_args(argv)
+        if args.threads is not None:
+            torch.set_num_threads(args.threads)
         COMMANDS[args.command](args)
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        return interrupted("nothing was written (an output folder appears only once complete); rerun the command")
+    except OSError as error:  # the disk filled or a folder vanished while writing: nothing half-written stays
+        where = f" {error.filename}" if error.filename else ""
+        print(f"error: could not write{where} ({error.strerror or error}); nothing was written: free some space or "
+              "pass another --out, then rerun", file=sys.stderr)
+        return 2
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        torch.set_num_threads(threads)
     return 0
 
 

@@ -17,3 +17,12 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str):
         raise UsageError(f"{message} (see {self.prog} --help)")
+
+
+def interrupted(message: str) -> int:
+    """End a command on Ctrl-C or SIGTERM with one line saying what was kept, on a line of its own
+    (a progress bar may have been drawing on the current one); exit status 130."""
+    import sys
+
+    print(f"\ninterrupted: {message}", file=sys.stderr)
+    return 130

@@ -21,8 +21,8 @@ is the reason a skipped cell records.
 from __future__ import annotations
 
 import importlib.util
-import os
-import secrets
+import io
+import zipfile
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -31,6 +31,7 @@ import torch
 from torch import Tensor
 
 from symmflow.images import to_uint8
+from symmflow.outputs import set_aside, write_atomic
 
 INCEPTION_FILE = "inception-2015-12-05.pt"
 ALEXNET_FILE = "alexnet-owt-7be5be79.pth"
@@ -121,16 +122,19 @@ def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
 
 def reference_statistics(cache: Path, images: Callable[[], Iterable[Tensor]],
                          features: Callable[[Tensor], Tensor]) -> tuple[np.ndarray, np.ndarray]:
-    """Statistics of the reference images, read from ``cache`` (.npz) or computed and written there."""
+    """Statistics of the reference images, read from ``cache`` (.npz) or computed and written there
+    (atomically: several writers may race); a damaged cache is moved aside and recomputed."""
     if cache.is_file():
-        with np.load(cache) as stored:
-            return stored["mu"], stored["sigma"]
+        try:
+            with np.load(cache) as stored:
+                return stored["mu"], stored["sigma"]
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+            set_aside(cache, str(error))
     feats = np.concatenate([features(batch).cpu().numpy() for batch in images()])
     mu, sigma = feature_statistics(feats)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_name(f".{cache.name}.{secrets.token_hex(4)}.npz")  # several writers may race
-    np.savez(tmp, mu=mu, sigma=sigma)
-    os.replace(tmp, cache)
+    buffer = io.BytesIO()
+    np.savez(buffer, mu=mu, sigma=sigma)
+    write_atomic(cache, buffer.getvalue())
     return mu, sigma
 
 

@@ -26,6 +26,8 @@ from symmflow.path import Velocity
 FIXED_METHODS = ("euler", "midpoint", "heun")
 ADAPTIVE_METHODS = ("dopri5", "bosh3", "adaptive_heun", "dopri8")
 METHODS = FIXED_METHODS + ADAPTIVE_METHODS
+MIN_TOLERANCE = 1e-12
+"""The smallest tolerance an adaptive solver is given: below it float32 steps underflow."""
 
 
 def parse_method(name: str) -> tuple[str, float | None]:
@@ -39,8 +41,8 @@ def parse_method(name: str) -> tuple[str, float | None]:
         value = float(tolerance) if tolerance else None
     except ValueError:
         value = -1.0
-    if value is not None and not 0 < value < 1:
-        raise ValueError(f"solver {name!r}: the tolerance must be a number in (0, 1), e.g. dopri5:1e-3")
+    if value is not None and not MIN_TOLERANCE <= value < 1:
+        raise ValueError(f"solver {name!r}: the tolerance must be a number in [{MIN_TOLERANCE:g}, 1), e.g. dopri5:1e-3")
     return method, value
 Direction = Literal["generate", "infer"]
 _SPAN = {"generate": (0.0, 1.0), "infer": (1.0, 0.0)}

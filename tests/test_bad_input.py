@@ -18,99 +18,28 @@ from PIL import Image
 
 from symmflow.cli import build_parser, main
 from symmflow.errors import UsageError
-
-TINY = ["--size", "16", "--steps", "2", "--batch-size", "4", "--base-channels", "8", "--device", "cpu"]
-RUN = ["--steps", "2", "--device", "cpu"]
-
-
-def _png(path: Path, array) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(np.asarray(array, np.uint8)).save(path)
-    return path
-
-
-def _tree(root: Path) -> list:
-    """Every path under ``root`` (hidden ones too) with its size and modification time."""
-    return sorted((str(p.relative_to(root)), p.stat().st_size if p.is_file() else -1, p.stat().st_mtime_ns)
-                  for p in root.rglob("*"))
-
-
-def _seg_folders(root: Path, n: int = 4) -> tuple[Path, Path]:
-    rng = np.random.default_rng(0)
-    for i in range(n):
-        _png(root / "img" / f"{i}.png", rng.integers(0, 255, (20, 20, 3)))
-        _png(root / "msk" / f"{i}.png", rng.integers(0, 4, (20, 20)))
-    return root / "img", root / "msk"
-
-
-@pytest.fixture(scope="module")
-def seg_model(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("seg")
-    images, masks = _seg_folders(root)
-    assert main(["train", "--images", str(images), "--masks", str(masks), "--out", str(root / "model"), *TINY]) == 0
-    return root / "model"
-
-
-@pytest.fixture(scope="module")
-def clf_model(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("clf")
-    for k, value in enumerate((0, 255)):
-        for i in range(2):
-            _png(root / "data" / f"class{k}" / f"{i}.png", np.full((16, 16, 3), value))
-    assert main(["train", "--images", str(root / "data"), "--out", str(root / "model"), *TINY]) == 0
-    return root / "model"
-
-
-@pytest.fixture
-def no_work(monkeypatch):
-    """Training or inference starting is a test failure: checks come first."""
-    def started(*args, **kwargs):
-        raise AssertionError("long work started before the input was checked")
-
-    for target in ("symmflow.train.fit", "symmflow.tasks.predict", "symmflow.tasks.generate"):
-        monkeypatch.setattr(target, started)
-
-
-@pytest.fixture
-def refused(capsys, tmp_path, no_work, request, bad_input_log):
-    """``refused(argv, needle)``: exit 2, one ``error:`` line holding ``needle``, nothing new under
-    tmp_path; each verified case is logged for the reliability report."""
-    def check(argv, needle: str) -> str:
-        capsys.readouterr()
-        before = _tree(tmp_path)
-        code = main([str(a) for a in argv])
-        err = capsys.readouterr().err.strip()
-        assert code == 2, err
-        assert err.startswith("error:") and "\n" not in err and "Traceback" not in err, err
-        assert needle in err, err
-        assert _tree(tmp_path) == before
-        shown = " ".join(str(a).replace(str(tmp_path), "<tmp>") for a in argv)
-        bad_input_log.append({"case": request.node.name, "command": f"symmflow {shown}", "exit_status": code,
-                              "message": err.replace(str(tmp_path), "<tmp>"), "nothing_written": True})
-        return err
-
-    return check
+from tests.helpers import RUN, TINY, png, seg_folders, tree, use
 
 
 # ---------------------------------------------------------------- train: output folder and settings
 
 
 def test_train_into_an_existing_model_is_refused_before_training(refused, tmp_path, seg_model):
-    images, masks = _seg_folders(tmp_path)
+    images, masks = seg_folders(tmp_path)
     model = tmp_path / "model"
     shutil.copytree(seg_model, model)
     err = refused(["train", "--images", images, "--masks", masks, "--out", model, *TINY], "already exists")
     assert "--overwrite" in err
 
 
-def test_train_overwrite_replaces_the_model_folder(tmp_path, capsys):
-    images, masks = _seg_folders(tmp_path)
+def test_train_overwrite_replaces_the_model_folder(tmp_path, capsys, seg_model):
+    images, masks = seg_folders(tmp_path)
     model = tmp_path / "model"
-    model.mkdir()
+    shutil.copytree(seg_model, model)
     (model / "stale.txt").write_text("old")
     assert main(["train", "--images", str(images), "--masks", str(masks), "--out", str(model), "--overwrite",
                  *TINY]) == 0
-    assert sorted(p.name for p in model.iterdir()) == ["model.safetensors", "settings.json"]
+    assert sorted(p.name for p in model.iterdir()) == [".symmflow-output.json", "model.safetensors", "settings.json"]
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging folder left
 
 
@@ -120,7 +49,7 @@ def test_train_overwrite_replaces_the_model_folder(tmp_path, capsys):
     ("/proc/x", "cannot write the output folder"),
 ])
 def test_train_out_that_cannot_be_written(refused, tmp_path, out, needle):
-    images, masks = _seg_folders(tmp_path)
+    images, masks = seg_folders(tmp_path)
     (tmp_path / "a-file").write_text("")
     refused(["train", "--images", images, "--masks", masks, "--out", out.format(tmp=tmp_path), *TINY], needle)
 
@@ -130,15 +59,15 @@ def test_train_out_that_cannot_be_written(refused, tmp_path, out, needle):
     ("--beta", "-5"), ("--steps", "0"), ("--batch-size", "0"), ("--size", "12"), ("--image-weight", "2"),
 ])
 def test_train_bad_settings(refused, tmp_path, option, value):
-    images, masks = _seg_folders(tmp_path)
+    images, masks = seg_folders(tmp_path)
     err = refused(["train", "--images", images, "--masks", masks, "--out", tmp_path / "m", *TINY, option, value],
                   f"argument {option}: '{value}'")
     assert "(see symmflow train --help)" in err
 
 
 def test_train_refuses_colour_masks(refused, tmp_path):
-    images, masks = _seg_folders(tmp_path)
-    _png(masks / "2.png", np.random.default_rng(1).integers(0, 255, (20, 20, 3)))  # an RGB colour mask
+    images, masks = seg_folders(tmp_path)
+    png(masks / "2.png", np.random.default_rng(1).integers(0, 255, (20, 20, 3)))  # an RGB colour mask
     refused(["train", "--images", images, "--masks", masks, "--out", tmp_path / "m", *TINY],
             "masks must be single-channel class-id PNGs")
 
@@ -147,12 +76,12 @@ def test_grey_masks_stored_as_rgb_are_read_as_ids(tmp_path):
     from symmflow.data.segmentation import read_image
 
     ids = np.random.default_rng(0).integers(0, 5, (6, 6))
-    path = _png(tmp_path / "m.png", np.repeat(ids[..., None], 3, axis=2))
+    path = png(tmp_path / "m.png", np.repeat(ids[..., None], 3, axis=2))
     np.testing.assert_array_equal(read_image(path, "ids"), ids)
 
 
 def test_train_refuses_empty_class_folders(refused, tmp_path):
-    _png(tmp_path / "data" / "cat" / "0.png", np.zeros((16, 16, 3)))
+    png(tmp_path / "data" / "cat" / "0.png", np.zeros((16, 16, 3)))
     (tmp_path / "data" / "dog").mkdir()
     (tmp_path / "data" / "dog" / "notes.txt").write_text("no images here")
     refused(["train", "--images", tmp_path / "data", "--out", tmp_path / "m", *TINY], "holds no images")
@@ -164,107 +93,104 @@ def test_train_refuses_empty_class_folders(refused, tmp_path):
 # ---------------------------------------------------------------- segment / synthesise / classify / sample
 
 
-def _use(command: str, seg_model: Path, clf_model: Path, tmp_path: Path) -> list:
-    """A valid command line of ``command`` (its inputs made under tmp_path)."""
-    images, masks = _seg_folders(tmp_path / "in")
-    return {"segment": ["segment", "--model", seg_model, "--images", images, "--out", tmp_path / "o"],
-            "synthesise": ["synthesise", "--model", seg_model, "--masks", masks, "--out", tmp_path / "o"],
-            "classify": ["classify", "--model", clf_model, "--images", images],
-            "sample": ["sample", "--model", clf_model, "--labels", "0,1", "--out", tmp_path / "o"]}[command]
-
-
 @pytest.mark.parametrize("command", ["segment", "synthesise", "classify", "sample"])
 @pytest.mark.parametrize("option, value, needle", [
-    ("--steps", "0", "positive integer"), ("--steps", "-1", "positive integer"),
-    ("--seed", "-1", "non-negative integer"),
+    ("--steps", "0", " positive integer"), ("--steps", "-1", " positive integer"),
+    ("--seed", "-1", "n integer from 0 to 2^63 - 1"), ("--seed", str(2 ** 64), "n integer from 0 to 2^63 - 1"),
 ])
 def test_bad_steps_and_seed(refused, tmp_path, seg_model, clf_model, command, option, value, needle):
-    argv = _use(command, seg_model, clf_model, tmp_path)
-    refused([*argv, "--device", "cpu", option, value], f"argument {option}: '{value}': use a {needle}")
+    argv = use(command, seg_model, clf_model, tmp_path)
+    refused([*argv, "--device", "cpu", option, value], f"argument {option}: '{value}': use a{needle}")
 
 
 @pytest.mark.parametrize("command", ["segment", "synthesise", "sample"])
 def test_out_an_existing_file(refused, tmp_path, seg_model, clf_model, command):
-    argv = _use(command, seg_model, clf_model, tmp_path)
+    argv = use(command, seg_model, clf_model, tmp_path)
     (tmp_path / "o").write_text("a file")
     refused([*argv, *RUN], "is an existing file")
 
 
 @pytest.mark.parametrize("command", ["segment", "synthesise", "sample"])
 def test_out_a_non_empty_folder_needs_overwrite(refused, tmp_path, seg_model, clf_model, command, capsys):
-    argv = _use(command, seg_model, clf_model, tmp_path)
-    _png(tmp_path / "o" / "old.png", np.zeros((4, 4)))
+    argv = use(command, seg_model, clf_model, tmp_path)
+    png(tmp_path / "o" / "old.png", np.zeros((4, 4)))
     refused([*argv, *RUN], "--overwrite")
 
 
 @pytest.mark.parametrize("command, option", [("segment", "--images"), ("synthesise", "--masks"),
                                              ("classify", "--images")])
 def test_empty_input_folder(refused, tmp_path, seg_model, clf_model, command, option):
-    argv = _use(command, seg_model, clf_model, tmp_path)
+    argv = use(command, seg_model, clf_model, tmp_path)
     (tmp_path / "empty").mkdir()
     argv[argv.index(option) + 1] = tmp_path / "empty"
     refused([*argv, *RUN], "holds no images")
 
 
 def test_out_may_not_replace_an_input(refused, tmp_path, seg_model, clf_model):
-    argv = _use("segment", seg_model, clf_model, tmp_path)
+    argv = use("segment", seg_model, clf_model, tmp_path)
     argv[argv.index("--out") + 1] = argv[argv.index("--images") + 1]
     refused([*argv, *RUN, "--overwrite"], "would replace the input")
 
 
 @pytest.mark.parametrize("command", ["segment", "classify"])
 def test_a_truncated_image_is_found_before_anything_is_written(refused, tmp_path, seg_model, clf_model, command):
-    argv = _use(command, seg_model, clf_model, tmp_path)
+    argv = use(command, seg_model, clf_model, tmp_path)
     fourth = tmp_path / "in" / "img" / "3.png"
     fourth.write_bytes(fourth.read_bytes()[:200])
     refused([*argv, *RUN], "3.png: not a readable image")
 
 
 def test_synthesise_refuses_a_colour_mask(refused, tmp_path, seg_model, clf_model):
-    argv = _use("synthesise", seg_model, clf_model, tmp_path)
-    _png(tmp_path / "in" / "msk" / "3.png", np.random.default_rng(1).integers(0, 255, (20, 20, 3)))
+    argv = use("synthesise", seg_model, clf_model, tmp_path)
+    png(tmp_path / "in" / "msk" / "3.png", np.random.default_rng(1).integers(0, 255, (20, 20, 3)))
     refused([*argv, *RUN], "masks must be single-channel class-id PNGs")
 
 
 def test_overwrite_replaces_outputs_whole(tmp_path, seg_model, clf_model, capsys):
-    argv = [str(a) for a in _use("segment", seg_model, clf_model, tmp_path)]
-    _png(tmp_path / "o" / "old.png", np.zeros((4, 4)))
+    argv = [str(a) for a in use("segment", seg_model, clf_model, tmp_path)]
+    assert main([*argv, *RUN]) == 0  # a segmentation output of an earlier run
+    png(tmp_path / "o" / "old.png", np.zeros((4, 4)))
     assert main([*argv, *RUN, "--overwrite"]) == 0
     names = sorted(p.name for p in (tmp_path / "o").iterdir())
-    assert names == sorted([f"{i}.png" for i in range(4)] + [f"{i}_colour.png" for i in range(4)])
+    assert names == sorted([f"{i}.png" for i in range(4)] + [f"{i}_colour.png" for i in range(4)]
+                           + [".symmflow-output.json"])
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
     assert "segment: 100%" in capsys.readouterr().err  # the progress bar, on stderr
 
 
 @pytest.mark.parametrize("command", ["synthesise", "sample"])
-def test_a_failure_while_writing_leaves_the_old_output(tmp_path, seg_model, clf_model, command, monkeypatch):
+def test_a_failure_while_writing_leaves_the_old_output(tmp_path, seg_model, clf_model, command, monkeypatch,
+                                                      capsys):
     import symmflow.cli
 
-    argv = [str(a) for a in _use(command, seg_model, clf_model, tmp_path)]
-    _png(tmp_path / "o" / "old.png", np.zeros((4, 4)))
-    before = _tree(tmp_path / "o")
+    argv = [str(a) for a in use(command, seg_model, clf_model, tmp_path)]
+    assert main([*argv, *RUN]) == 0  # the output of an earlier run, which --overwrite may replace
+    png(tmp_path / "o" / "old.png", np.zeros((4, 4)))
+    before = tree(tmp_path / "o")
     saved = []
 
     def save_then_fail(x, path):
         if saved:
-            raise OSError(28, "No space left on device")
+            raise OSError(28, "No space left on device", str(path))
         saved.append(path)
         Image.new("RGB", (2, 2)).save(path)
 
     monkeypatch.setattr(symmflow.cli, "_save_rgb", save_then_fail)
-    with pytest.raises(OSError):
-        main([*argv, *RUN, "--overwrite"])
-    assert saved and _tree(tmp_path / "o") == before
+    capsys.readouterr()
+    assert main([*argv, *RUN, "--overwrite"]) == 2
+    err = [line for line in capsys.readouterr().err.strip().splitlines() if "image/s]" not in line]  # bars
+    assert len(err) == 1 and "No space left on device" in err[0] and str(tmp_path) in err[0]
+    assert saved and tree(tmp_path / "o") == before
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
 def test_staged_folder_is_all_or_nothing(tmp_path):
-    from symmflow.checkpoint import staged_folder
+    from symmflow.outputs import staged_folder
 
     (tmp_path / "empty").mkdir()
     with staged_folder(tmp_path / "empty") as staged:  # an empty folder needs no --overwrite
         (staged / "a.txt").write_text("a")
-    assert [p.name for p in (tmp_path / "empty").iterdir()] == ["a.txt"]
+    assert sorted(p.name for p in (tmp_path / "empty").iterdir()) == [".symmflow-output.json", "a.txt"]
     with pytest.raises(RuntimeError), staged_folder(tmp_path / "new") as staged:
         (staged / "half.txt").write_text("half")
         raise RuntimeError("interrupted")
@@ -344,7 +270,7 @@ def test_segment_with_a_damaged_model_folder(refused, tmp_path, seg_model, damag
     model = tmp_path / "model"
     shutil.copytree(seg_model, model)
     damage(model, tmp_path)
-    _seg_folders(tmp_path / "in")
+    seg_folders(tmp_path / "in")
     err = refused(["segment", "--model", model, "--images", tmp_path / "in" / "img", "--out", tmp_path / "o", *RUN],
                   needle)
     assert str(model / file) in err and ("retrain" in err)
@@ -353,7 +279,9 @@ def test_segment_with_a_damaged_model_folder(refused, tmp_path, seg_model, damag
 
 @pytest.mark.parametrize("damage", [_break_weights_truncated, _break_weights_pickle, _break_settings_json,
                                     _break_settings_list])
-def test_harness_model_cache_with_a_damaged_folder(tmp_path, damage):
+def test_harness_model_cache_with_a_damaged_folder(tmp_path, damage, capsys):
+    """A damaged entry of the model cache is moved aside under a name that says so, reported in
+    one line, and the network retrained -- never loaded, never a traceback."""
     from benchmarks.trained import trained_model
     from symmflow.train import TrainConfig
 
@@ -366,13 +294,17 @@ def test_harness_model_cache_with_a_damaged_folder(tmp_path, damage):
                              lambda m, b: m(b).pow(2).mean(), batches, TrainConfig(steps=2, lr=1e-3, batch_size=4),
                              tmp_path, seed=0, progress=False)
 
-    train()
+    first = train()
     (folder,) = [p for p in (tmp_path / "checkpoints").iterdir() if not p.name.endswith(".run") and not p.name.startswith(".")]
     damage(folder, tmp_path)
-    with pytest.raises(UsageError) as raised:
-        train()
-    message = str(raised.value)
-    assert "\n" not in message and str(folder) in message and "retrain" in message
+    capsys.readouterr()
+    again = train()
+    warning = capsys.readouterr().err.strip().splitlines()
+    assert len(warning) == 1 and str(folder) in warning[0] and "damaged" in warning[0]
+    aside = [p for p in (tmp_path / "checkpoints").iterdir() if ".damaged-" in p.name]
+    assert len(aside) == 1 and aside[0].name.startswith(folder.name)
+    assert torch.equal(again.model.weight, first.model.weight)  # retrained the same way
+    assert train().train_s == again.train_s  # and stored again: loaded now
     assert not (tmp_path / "ran").exists()
 
 
@@ -391,7 +323,7 @@ def _mode(path: Path) -> int:
 
 
 def test_saved_weights_and_atomic_files_follow_the_umask(tmp_path, umask_022):
-    from benchmarks.store import write_atomic
+    from symmflow.outputs import write_atomic
     from symmflow.checkpoint import save_weights
 
     save_weights(torch.nn.Linear(2, 2), tmp_path / "model", {"a": 1})
@@ -403,7 +335,7 @@ def test_saved_weights_and_atomic_files_follow_the_umask(tmp_path, umask_022):
 
 
 def test_command_outputs_follow_the_umask(tmp_path, seg_model, clf_model, umask_022, capsys):
-    argv = [str(a) for a in _use("sample", seg_model, clf_model, tmp_path)]
+    argv = [str(a) for a in use("sample", seg_model, clf_model, tmp_path)]
     assert main([*argv, *RUN]) == 0
     assert _mode(tmp_path / "o") == 0o755 and _mode(tmp_path / "o" / "0000_class0.png") == 0o644
 

@@ -46,22 +46,15 @@ REAL_LABEL = "Real images"
 JUDGED_NOTE = "the class each sample was asked for against the judge's class (a classifier trained on real images)"
 
 CPU_NOTE = (
-    "cpu profile deviations, measured in results/cpu/classification-design.md: a 0.29 M-parameter U-Net "
-    "(base 16, multipliers (1,2,2), one block per level; 0.22 s per training step of 64 against 0.96 s for "
-    "the MNIST U-Net); the label is a +-1 vector per class with its own input projection (added to the time "
-    "embedding) and output head (pooled middle block) instead of the authors' constant label channel; the "
-    "code is +-3 rather than +-1 (plus U(-1.5, 1.5) dequantisation), so that the label state settles the "
-    "class near t = 0.75, where the image is still mostly clean, and many Euler steps no longer drift: "
-    "accuracy at 1 / 25 steps 98.0 / 96.2 (seed 0) and 96.7 / 94.7 (seed 1) against 97.4 / 78.6 with +-1 "
-    "(docs/step-curve.md); the "
-    "head's output is added to y_t (v_y = y_t + head), so that at t = 1 it only has to predict the label and "
-    "not copy the input noise as well; half of the training times are drawn from U(0.9, 1), half from "
-    "U(0, 1); label weight 0.7 (authors: t ~ U(0, 1), label weight 0.1, no residual). After 400 steps the "
-    "authors' design is at chance (8.9%; 10.3% with t x1000): t is fed unscaled, as the authors do, since "
-    "x1000 made no measurable difference. The same vector design without the residual and with label "
-    "weight 0.5 reached 95.2% at 1 step on the full 1,500-step budget (commit 88c6849). "
-    "Data: bundled MNIST, 4,000 training and 1,000 held-out real digits, not the 60k/10k split. The paper "
-    "profile keeps the authors' settings.")
+    "cpu profile deviations, each chosen by a measurement (results/cpu/classification-design.md, "
+    "docs/step-curve.md, results/cpu/front.md): a 0.29 M-parameter U-Net (base 16, multipliers (1,2,2), one "
+    "block per level) for every network; the label a +-s vector per class with its own input projection (added "
+    "to the time embedding) and output head (pooled middle block) instead of the authors' constant label "
+    "channel, the scale s chosen on the whole step curve; the head's output added to y_t (v_y = y_t + head); "
+    "half of the training times drawn from U(0.9, 1); the image weight chosen on the recognition-generation "
+    "front (authors: t ~ U(0, 1), image weight 0.9, no residual; t is fed unscaled, as the authors do). Data: "
+    "bundled MNIST, 4,000 training and 1,000 held-out real digits, not the 60k/10k split. The paper profile "
+    "keeps the authors' settings.")
 
 
 class ClassificationTable:

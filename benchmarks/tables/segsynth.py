@@ -46,15 +46,14 @@ REAL_LABEL = "Real images"
 
 
 SCENE_NOTE = (
-    "cpu profile deviations from the authors' settings, each measured (results/cpu/segmentation-design.md, "
-    "docs/step-curve.md): masks coded one +-2 channel per class instead of palette colours (with palette "
-    "colours and the authors' sampler SymmFlow reached 4.1 mIoU on this budget); the code's scale chosen on "
-    "the whole step curve, seed 0, mIoU at 1 / 2 / 5 / 25 steps and FD-scenenet at 25: +-1 78.5 / 46.4 / - / "
-    "21.9 and 0.030, +-2 80.3 / 75.8 / 69.7 / 64.9 and 0.026, +-3 77.2 / 74.9 / 69.8 / 67.6 and 0.085; the "
-    "label velocity predicted as a residual on y_t; 60% of each batch drawn at t in [0.9, 1] and trained on "
-    "the label alone; lr 2e-3 and 2,400 steps of 32 for SymmFlow, SemFlow and the SS U-Net alike; a base-32 "
-    "pixel U-Net on the 32 px scene set built from the bundled MNIST digits instead of Stable Diffusion's "
-    "latent space. The paper profile keeps the authors' settings.")
+    "cpu profile deviations from the authors' settings, each chosen by a measurement (results/cpu/"
+    "segmentation-design.md, docs/step-curve.md, results/cpu/front.md): masks coded one +-s channel per class "
+    "instead of palette colours (with palette colours and the authors' sampler SymmFlow barely segments on this "
+    "budget), the scale s chosen on the whole step curve; the label velocity predicted as a residual on y_t; a "
+    "share of each batch drawn at t in [0.9, 1] and trained on the label alone; lr 2e-3 and 2,400 steps of 32 "
+    "for SymmFlow, SemFlow and the SS U-Net alike; a base-32 pixel U-Net on the 32 px scene set built from the "
+    "bundled MNIST digits instead of Stable Diffusion's latent space. The paper profile keeps the authors' "
+    "settings.")
 
 
 class SegSynthTable:

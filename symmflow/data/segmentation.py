@@ -33,16 +33,22 @@ def read_image(path: Path, mode: str = "RGB") -> np.ndarray:
 
     try:
         with Image.open(path) as im:
+            pixels = im.size[0] * im.size[1]
+            if Image.MAX_IMAGE_PIXELS and pixels > Image.MAX_IMAGE_PIXELS:
+                raise Image.DecompressionBombError(f"{pixels:,} pixels")
             im.load()
             if mode == "RGB":
                 return np.asarray(im.convert("RGB"))
-            if im.mode in ("P", "L", "I", "I;16"):
+            if im.mode in ("1", "P", "L", "I", "I;16"):  # "1": a 1-bit mask, its ids 0 and 1
                 return np.asarray(im).astype(np.int64)
             if mode == "ids":
                 return _grey_ids(np.asarray(im.convert("RGB")), path, im.mode)
             return np.asarray(im.convert("L")).astype(np.int64)
     except FileNotFoundError:
         raise UsageError(f"{path}: file not found; check the data folder") from None
+    except Image.DecompressionBombError as error:
+        raise UsageError(f"{path}: too large to read safely ({' '.join(str(error).split()[:2])}, more than PIL's limit of "
+                         f"{Image.MAX_IMAGE_PIXELS:,}); downscale the image or remove the file") from None
     except (UnidentifiedImageError, OSError, SyntaxError) as error:
         raise UsageError(f"{path}: not a readable image ({error}); replace or remove the file") from None
 
@@ -115,17 +121,30 @@ class PairDataset(Dataset):
     def __getitem__(self, i: int) -> tuple[Tensor, Tensor]:
         item = self.items[i]
         image, mask = self.load(item)
-        check_sizes(image, mask, item)
+        check_sizes(image, mask, where(item))
         if self.remap is not None:
             if mask.min() < 0 or mask.max() >= len(self.remap):
-                check_ids(mask, len(self.remap), None, item)
+                check_ids(mask, len(self.remap), None, where(item))
             mask = self.remap[mask]
-        check_ids(mask, self.num_classes, self.ignore_index, item)
+        check_ids(mask, self.num_classes, self.ignore_index, where(item))
         return crop_pair(*to_tensors(image, mask), self.size, self.train, self.generator)
 
 
+def visible(folder: Path) -> list[Path]:
+    """The entries of ``folder`` a person put there: hidden ones (a dot-name: ``.thumbnails/``,
+    ``.DS_Store``, an editor's swap file) are left out wherever a folder is listed."""
+    return sorted(p for p in Path(folder).iterdir() if not p.name.startswith("."))
+
+
 def image_files(folder: Path) -> list[Path]:
-    return sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    return [p for p in visible(folder) if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
+
+
+def where(item) -> str:
+    """A data item as a message names it: a path, or an image and its mask."""
+    if isinstance(item, tuple) and len(item) == 2:
+        return f"image {item[0]} with mask {item[1]}"
+    return str(item)
 
 
 def paired_folders(images: Path, masks: Path, num_classes: int, ignore_index: int | None = None,

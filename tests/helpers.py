@@ -1,0 +1,51 @@
+"""Plain helpers the test modules share: tiny image folders and command lines, a tree snapshot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+TINY = ["--size", "16", "--steps", "2", "--batch-size", "4", "--base-channels", "8", "--device", "cpu"]
+"""``symmflow train`` options of a model that trains in a second."""
+RUN = ["--steps", "2", "--device", "cpu"]
+"""Options of a quick inference command."""
+
+
+def png(path: Path, array) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.asarray(array, np.uint8)).save(path)
+    return path
+
+
+def tree(root: Path) -> list:
+    """Every path under ``root`` (hidden ones too) with its size and modification time."""
+    return sorted((str(p.relative_to(root)), p.stat().st_size if p.is_file() else -1, p.stat().st_mtime_ns)
+                  for p in root.rglob("*"))
+
+
+def seg_folders(root: Path, n: int = 4) -> tuple[Path, Path]:
+    """``root/img`` and ``root/msk``: ``n`` random 20 px images and class-id masks of 4 classes."""
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        png(root / "img" / f"{i}.png", rng.integers(0, 255, (20, 20, 3)))
+        png(root / "msk" / f"{i}.png", rng.integers(0, 4, (20, 20)))
+    return root / "img", root / "msk"
+
+
+def class_folders(root: Path) -> Path:
+    """``root/data/class0``, ``class1``: two classes of two flat 16 px images."""
+    for k, value in enumerate((0, 255)):
+        for i in range(2):
+            png(root / "data" / f"class{k}" / f"{i}.png", np.full((16, 16, 3), value))
+    return root / "data"
+
+
+def use(command: str, seg_model: Path, clf_model: Path, tmp_path: Path) -> list:
+    """A valid command line of ``command`` (its inputs made under tmp_path, its output ``tmp_path/o``)."""
+    images, masks = seg_folders(tmp_path / "in")
+    return {"segment": ["segment", "--model", seg_model, "--images", images, "--out", tmp_path / "o"],
+            "synthesise": ["synthesise", "--model", seg_model, "--masks", masks, "--out", tmp_path / "o"],
+            "classify": ["classify", "--model", clf_model, "--images", images],
+            "sample": ["sample", "--model", clf_model, "--labels", "0,1", "--out", tmp_path / "o"]}[command]
