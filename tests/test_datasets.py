@@ -43,17 +43,20 @@ def test_celeba_parts_merge_in_the_standard_order(tmp_path):
 
 def test_celeba_standard_split(tmp_path):
     root = celeba_fixture(tmp_path)
-    assert celebamask.split_ids(root, "train") == ([0], True)
-    assert celebamask.split_ids(root, "validation") == ([1], True)
-    assert celebamask.split_ids(root, "test") == ([2001], True)
+    assert celebamask.split_ids(root, "train") == [0]
+    assert celebamask.split_ids(root, "validation") == [1]
+    assert celebamask.split_ids(root, "test") == [2001]
     root2 = celeba_fixture(tmp_path / "b", split_files=False)
-    assert celebamask.split_ids(root2, "test") == ([0, 1, 2001], False)
+    with pytest.raises(UsageError, match="no standard split .* every face would be both a training and a test"):
+        celebamask.split_ids(root2, "test")
 
 
 def test_celeba_pre_merged_masks_and_bad_ids(tmp_path):
     base = tmp_path / "CelebAMask-HQ"
     _png(base / "CelebA-HQ-img" / "0.jpg", np.zeros((8, 8, 3)))
     _png(base / "CelebAMask-HQ-mask" / "0.png", np.full((8, 8), 18))
+    (base / "CelebA-HQ-to-CelebA-mapping.txt").write_text("idx orig_idx orig_file\n0 0 000000.jpg\n")
+    (base / "list_eval_partition.txt").write_text("000000.jpg 2\n")
     assert celebamask.dataset(tmp_path, "test", size=None)[0][1].max() == 18
     _png(base / "CelebAMask-HQ-mask" / "0.png", np.full((8, 8), 19))
     with pytest.raises(UsageError, match="mask id 19 is outside"):
@@ -137,3 +140,24 @@ def test_user_folders(tmp_path):
     assert paired_folders(tmp_path / "img", tmp_path / "msk", 3)[0][1].sum() == 25
     with pytest.raises(UsageError, match="not found"):
         paired_folders(tmp_path / "nope", tmp_path / "msk", 3)
+
+
+def test_training_crops_differ_from_epoch_to_epoch_and_worker_to_worker_reproducibly(tmp_path):
+    """Random crops drawn in DataLoader workers: another crop every epoch and in every worker, the
+    same ones again from the same seed (a generator copied into the workers repeated them)."""
+    from symmflow.data.segmentation import PairDataset
+    from symmflow.data.streams import loader_batches
+
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 255, (32, 32, 3)).astype(np.uint8) for _ in range(4)]
+    dataset = PairDataset(range(4), lambda i: (images[i], np.zeros((32, 32), np.int64)), 1, None, size=8,
+                          train=True)
+
+    def crops(seed):
+        stream = loader_batches(dataset, batch_size=4, seed=seed, workers=2)
+        return [next(stream)[0] for _ in range(3)]  # three epochs of one batch
+
+    first = crops(0)
+    assert not torch.equal(first[0], first[1]) and not torch.equal(first[1], first[2])
+    assert all(torch.equal(a, b) for a, b in zip(first, crops(0)))
+    assert not torch.equal(first[0], crops(1)[0])

@@ -6,8 +6,8 @@
 order -- or the pre-merged class-id masks ``CelebAMask-HQ-mask/<id>.png``.  Images (1024 px)
 are resized to their masks' size (512 px).  The standard split (train 24,183 / validation
 2,993 / test 2,824) comes from ``CelebA-HQ-to-CelebA-mapping.txt`` and CelebA's
-``list_eval_partition.txt`` when both are present; otherwise every id is in every split and
-the caller is told so through :func:`split_ids`' second value.
+``list_eval_partition.txt``; a folder without them is refused (every face would otherwise be in
+every split).
 """
 
 from __future__ import annotations
@@ -70,14 +70,18 @@ def merge_parts(root: Path, image_id: int, size: tuple[int, int] | None = None) 
     return mask
 
 
-def split_ids(root: Path, split: str) -> tuple[list[int], bool]:
-    """Face ids of ``split`` and whether the standard split files were found."""
+def split_ids(root: Path, split: str) -> list[int]:
+    """Face ids of ``split`` by the standard split; a folder without its files is refused, since
+    every face would then be in training and test alike."""
     if split not in SPLITS:
         raise UsageError(f"unknown split {split!r}; choose from {', '.join(SPLITS)}")
     ids = sorted(int(p.stem) for p in (root / "CelebA-HQ-img").iterdir() if p.stem.isdigit())
     mapping, partition = root / "CelebA-HQ-to-CelebA-mapping.txt", root / "list_eval_partition.txt"
-    if not (mapping.is_file() and partition.is_file()):
-        return ids, False
+    missing = [f.name for f in (mapping, partition) if not f.is_file()]
+    if missing:
+        raise UsageError(f"{NAME}: no standard split under {root} ({' and '.join(missing)} missing), so every face "
+                         "would be both a training and a test face; put CelebAMask-HQ's "
+                         "CelebA-HQ-to-CelebA-mapping.txt and CelebA's list_eval_partition.txt there")
     part = {}
     for line in partition.read_text().split("\n"):
         fields = line.split()
@@ -88,7 +92,7 @@ def split_ids(root: Path, split: str) -> tuple[list[int], bool]:
         fields = line.split()
         if len(fields) >= 3 and part.get(fields[2]) == SPLITS[split]:
             wanted.add(int(fields[0]))
-    return [i for i in ids if i in wanted], True
+    return [i for i in ids if i in wanted]
 
 
 def _resize_image(image: np.ndarray, size: tuple[int, int], where) -> np.ndarray:
@@ -105,7 +109,7 @@ def dataset(data_root: Path, split: str, size: int | None = 512, train: bool | N
             seed: int = 0) -> PairDataset:
     """The ``split`` of CelebAMask-HQ as (image, mask) pairs, ``size`` crops."""
     root, layout = locate(data_root)
-    ids, _ = split_ids(root, split)
+    ids = split_ids(root, split)
     if not ids:
         raise UsageError(f"{NAME}: no faces of split {split!r} under {root}")
 

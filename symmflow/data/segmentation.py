@@ -118,6 +118,15 @@ class PairDataset(Dataset):
     def __len__(self) -> int:
         return len(self.items)
 
+    def _crop_generator(self) -> torch.Generator | None:
+        """Where training crops draw from: in a ``DataLoader`` worker, the worker's own torch RNG,
+        which the loader seeds afresh for every epoch and worker from its generator (a copy of
+        :attr:`generator` would repeat the same crops every epoch); in the main process, the
+        data set's generator, which advances from crop to crop."""
+        from torch.utils.data import get_worker_info
+
+        return None if get_worker_info() is not None else self.generator
+
     def __getitem__(self, i: int) -> tuple[Tensor, Tensor]:
         item = self.items[i]
         image, mask = self.load(item)
@@ -127,7 +136,7 @@ class PairDataset(Dataset):
                 check_ids(mask, len(self.remap), None, where(item))
             mask = self.remap[mask]
         check_ids(mask, self.num_classes, self.ignore_index, where(item))
-        return crop_pair(*to_tensors(image, mask), self.size, self.train, self.generator)
+        return crop_pair(*to_tensors(image, mask), self.size, self.train, self._crop_generator())
 
 
 def visible(folder: Path) -> list[Path]:

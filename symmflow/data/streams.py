@@ -62,5 +62,7 @@ def loader_batches(dataset, batch_size: int, seed: int, device="cpu", workers: i
     while True:
         order = torch.randperm(len(dataset), generator=generator)
         mine = [index.tolist() for index in _global_batches(order, batch_size, shard)]
-        for batch in DataLoader(dataset, batch_sampler=mine, num_workers=workers):
+        # the workers' RNGs (random crops) are seeded from this generator afresh every epoch
+        workers_seed = torch.Generator().manual_seed(int(torch.randint(0, 2 ** 62, (1,), generator=generator)))
+        for batch in DataLoader(dataset, batch_sampler=mine, num_workers=workers, generator=workers_seed):
             yield tuple(x.to(device) for x in batch)
