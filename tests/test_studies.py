@@ -155,3 +155,27 @@ def test_what_a_design_keeps():
     assert [name for name, ok in front.kept(digits).items() if ok] == ["target: accuracy at 1 step >= 97%",
                                                                        "target: accuracy of samples >= 90%"]
     assert not math.isnan(digits["fd"])
+
+
+def test_generation_on_the_label_path_feeds_the_exact_path():
+    """The diagnostic holds the label on y_t = (1 - (1 - sigma) t) y + t eps at every step."""
+    from types import SimpleNamespace
+
+    codec = VectorClassCodec(3, scale=2.0)
+    method = SimpleNamespace(codec=codec, data_shape=(1, 4, 4), space=None)
+    seen = []
+
+    def model(x, y_t, t):
+        seen.append((float(t[0]), y_t.clone()))
+        return torch.ones_like(x), torch.zeros_like(y_t)
+
+    labels = torch.tensor([0, 2])
+    x = front.generate_on_the_label_path(model, method, labels, 4, torch.Generator().manual_seed(0), 1e-4)
+    generator = torch.Generator().manual_seed(0)
+    y = codec.encode(labels, generator=generator)
+    eps = torch.randn(y.shape, generator=generator)
+    start = torch.randn((2, 1, 4, 4), generator=generator)
+    assert [t for t, _ in seen] == [0.0, 0.25, 0.5, 0.75]
+    for t, y_t in seen:
+        assert torch.allclose(y_t, (1 - (1 - 1e-4) * t) * y + t * eps)
+    assert torch.allclose(x, start + 1.0)  # four Euler steps of 0.25 with velocity 1

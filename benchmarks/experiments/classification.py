@@ -172,7 +172,7 @@ class ClassificationExperiment:
         return torch.no_grad()(lambda images: classifier.classify(model, images.to(self.options.device), 1, "euler",
                                                                   None)[0])
 
-    def _judged_accuracy(self, images: torch.Tensor, labels: torch.Tensor) -> float:
+    def judged_accuracy(self, images: torch.Tensor, labels: torch.Tensor) -> float:
         judge = self.judge()
         predicted = torch.cat([judge(part).cpu() for part in images.split(self.s.eval_batch)])
         return 100.0 * (predicted == labels).float().mean().item()
@@ -197,7 +197,7 @@ class ClassificationExperiment:
         wall = time.perf_counter() - start
         self._scores[("generation", name, steps)] = result = {
             "value": frechet_in(features, real, samples, s.eval_batch), "samples_tensor": samples,
-            "judged": self._judged_accuracy(samples, wanted),
+            "judged": self.judged_accuracy(samples, wanted),
             "nfe_per_sample": counter.evaluations / len(wanted), "wall_s": wall, "samples": len(wanted),
             "train_s": trained.train_s,
             "note": f"{len(wanted)} samples ({s.generate_per_class} per class) against the {len(real)} "
@@ -213,7 +213,7 @@ class ClassificationExperiment:
         classifiers of the table are scored on)."""
         if measure == "judged":
             held_out, labels = self.test_split()
-            return {"value": self._judged_accuracy(held_out, labels), "samples": len(held_out),
+            return {"value": self.judged_accuracy(held_out, labels), "samples": len(held_out),
                     "note": f"the judge on the {len(held_out)} held-out images the classifiers are scored on"}
         real, _ = self.full_test_split()
         images, train_labels = self.train_split()
