@@ -14,21 +14,30 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from symmflow.models.label_unet import PooledHead, encoder_features, time_embedding
-from symmflow.models.pixel_unet import UNetConfig, pixel_unet
+from symmflow.models.guided_unet import GuidedUNetConfig
+from symmflow.models.pixel_unet import pixel_unet
 
 
 class UNetClassifier(nn.Module):
-    def __init__(self, config: UNetConfig, channels: int, num_classes: int, size: int):
+    def __init__(self, config, channels: int, num_classes: int, size: int):
         super().__init__()
         unet = pixel_unet(config, channels, channels, size)
-        unet.up_blocks, unet.conv_norm_out, unet.conv_out = nn.ModuleList(), None, None
+        self.guided = isinstance(config, GuidedUNetConfig)
+        if self.guided:  # the authors' U-Net: its input blocks and middle block
+            unet.output_blocks, unet.out = nn.ModuleList(), None
+            width, groups = config.model_channels * config.channel_mult[-1], 32
+        else:
+            unet.up_blocks, unet.conv_norm_out, unet.conv_out = nn.ModuleList(), None, None
+            width, groups = config.base_channels * config.multipliers[-1], config.norm_groups
         self.unet = unet
-        self.head = PooledHead(config.base_channels * config.multipliers[-1], config.norm_groups, num_classes)
+        self.head = PooledHead(width, groups, num_classes)
 
     def features(self, x: Tensor) -> Tensor:
         """Pooled encoder features (B, C): the head before its final linear layer."""
-        emb = time_embedding(self.unet, torch.ones(len(x), device=x.device))
-        return self.head.pool(encoder_features(self.unet, x, emb))
+        t = torch.ones(len(x), device=x.device)
+        if self.guided:
+            return self.head.pool(self.unet.encode(x, self.unet.embedding(t))[0])
+        return self.head.pool(encoder_features(self.unet, x, time_embedding(self.unet, t)))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head.linear(self.features(x))

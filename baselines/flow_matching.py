@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from symmflow.models.pixel_unet import UNetConfig, pixel_unet
+from symmflow.models.pixel_unet import UNetConfig, pixel_unet, unet_output
 from symmflow.path import SymmetricPath
 from symmflow.solver import integrate
 
@@ -27,7 +27,7 @@ class ClassConditionalVelocity(nn.Module):
         self.num_classes, self.time_scale = num_classes, time_scale
 
     def forward(self, x: Tensor, labels: Tensor, t: Tensor) -> Tensor:
-        return self.unet(x, t * self.time_scale, class_labels=labels).sample
+        return unet_output(self.unet(x, t * self.time_scale, class_labels=labels))
 
 
 class FlowMatching:

@@ -22,6 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from symmflow.codecs import PaletteCodec
+from symmflow.models.pixel_unet import unet_output
 from symmflow.path import RectifiedPath
 from symmflow.solver import integrate
 
@@ -46,8 +47,7 @@ class SemFlowVelocity(nn.Module):
         self.unet, self.time_scale = unet, time_scale
 
     def field(self, z: Tensor, s: Tensor) -> Tensor:
-        out = self.unet(z, (1.0 - s) * self.time_scale)
-        return out.sample if hasattr(out, "sample") else out
+        return unet_output(self.unet(z, (1.0 - s) * self.time_scale))
 
     def forward(self, z: Tensor, empty: Tensor, s: Tensor) -> tuple[Tensor, Tensor]:
         return self.field(z, s), empty

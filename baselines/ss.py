@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from symmflow.models.pixel_unet import UNetConfig, pixel_unet
+from symmflow.models.pixel_unet import UNetConfig, pixel_unet, unet_output
 
 
 def ss_unet(config: UNetConfig, channels: int, num_classes: int, size: int) -> nn.Module:
@@ -19,7 +19,7 @@ def ss_unet(config: UNetConfig, channels: int, num_classes: int, size: int) -> n
 
 
 def logits(model: nn.Module, images: Tensor) -> Tensor:
-    return model(images, torch.zeros(len(images), device=images.device)).sample
+    return unet_output(model(images, torch.zeros(len(images), device=images.device)))
 
 
 def ss_loss(model: nn.Module, images: Tensor, masks: Tensor, ignore_index: int | None = None) -> Tensor:

@@ -24,6 +24,16 @@ from benchmarks.memory import peak_growth_mib
 from benchmarks.timing import synchronizer, wall_seconds
 
 
+def unet_config(fields: dict):
+    """A U-Net config from its fields as JSON holds them: the authors' U-Net's (``model_channels``)
+    or a diffusers U-Net's."""
+    from symmflow.models.guided_unet import GuidedUNetConfig
+    from symmflow.models.pixel_unet import UNetConfig
+
+    tuples = {k: tuple(v) for k, v in fields.items() if isinstance(v, list)}
+    return (GuidedUNetConfig if "model_channels" in fields else UNetConfig)(**{**fields, **tuples})
+
+
 class Workload:
     """One pass of the spec's task over its random images (``run()``), with the NFE counter of
     its network; built the same way in a fresh process (:func:`measure`) and in the perf suite,
@@ -32,11 +42,9 @@ class Workload:
     def __init__(self, spec: dict):
         import torch
 
-        from symmflow.models.pixel_unet import UNetConfig
-
         torch.manual_seed(0)
         self.device = spec.get("device", "cpu")
-        unet = UNetConfig(**{**spec["unet"], "multipliers": tuple(spec["unet"]["multipliers"])})
+        unet = unet_config(spec["unet"])
         self.images = (torch.rand(spec["images"], spec["channels"], spec["size"], spec["size"]) * 2 - 1).to(
             self.device)
         self.batch = spec["batch"]

@@ -47,8 +47,9 @@ JUDGED_NOTE = "the class each sample was asked for against the judge's class (a 
 
 CPU_NOTE = (
     "cpu profile deviations, each chosen by a measurement (results/cpu/classification-design.md, "
-    "docs/step-curve.md, results/cpu/front.md): a 0.29 M-parameter U-Net (base 16, multipliers (1,2,2), one "
-    "block per level) for every network; the label a +-s vector per class with its own input projection (added "
+    "docs/step-curve.md, results/cpu/front.md): a 0.29 M-parameter diffusers U-Net (base 16, multipliers "
+    "(1,2,2), one block per level) for every network instead of the authors' guided-diffusion U-Net (which the "
+    "gpu and paper profiles run); the label a +-s vector per class with its own input projection (added "
     "to the time embedding) and output head (pooled middle block) instead of the authors' constant label "
     "channel, the scale s chosen on the whole step curve; the head's output added to y_t (v_y = y_t + head); "
     "half of the training times drawn from U(0.9, 1); the image weight chosen on the recognition-generation "

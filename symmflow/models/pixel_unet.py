@@ -1,4 +1,5 @@
-"""Pixel-space U-Nets from diffusers, configured like the authors' guided-diffusion nets.
+"""Pixel-space U-Nets: from diffusers, configured like the authors' guided-diffusion nets, or the
+authors' own (:mod:`symmflow.models.guided_unet`), whose released weights load as they are.
 
 Notes section 5: GroupNorm(32), SiLU, time embedding 4x the base width, no dropout, two
 residual blocks per level, channel multipliers (1, 2, 2, 2), attention only in the middle
@@ -34,13 +35,23 @@ MNIST_UNET = UNetConfig(base_channels=32)
 CIFAR10_UNET = UNetConfig(base_channels=256)
 
 
-def pixel_unet(config: UNetConfig, in_channels: int, out_channels: int, sample_size: int,
-               num_class_embeds: int | None = None, class_embed_type: str | None = None) -> UNet2DModel:
-    """A diffusers ``UNet2DModel`` with ``config``'s layout (a class embedding if asked).
+def pixel_unet(config, in_channels: int, out_channels: int, sample_size: int,
+               num_class_embeds: int | None = None, class_embed_type: str | None = None) -> nn.Module:
+    """A U-Net of ``config``: a diffusers ``UNet2DModel`` with a :class:`UNetConfig`'s layout, or
+    the authors' guided-diffusion U-Net for a :class:`~symmflow.models.guided_unet.GuidedUNetConfig`
+    (a class embedding if asked, in either).  Called as ``net(x, t, class_labels=None)``; read its
+    output with :func:`unet_output`.
 
-    ``class_embed_type="identity"`` lets the caller add its own (B, 4 x base) vector to the
-    time embedding through ``class_labels``.
+    ``class_embed_type="identity"`` (diffusers only) lets the caller add its own (B, 4 x base)
+    vector to the time embedding through ``class_labels``.
     """
+    from symmflow.models.guided_unet import GuidedUNet, GuidedUNetConfig
+
+    if isinstance(config, GuidedUNetConfig):
+        if class_embed_type is not None:
+            raise ValueError("the authors' U-Net takes a label as channels or as a class id, not as a vector; "
+                             "use the per-class code with a diffusers UNetConfig")
+        return GuidedUNet(config, in_channels, out_channels, num_classes=num_class_embeds)
     levels = len(config.multipliers)
     widths = tuple(config.base_channels * m for m in config.multipliers)
     return UNet2DModel(
@@ -71,8 +82,13 @@ class ConcatVelocity(nn.Module):
         self.label_form = label_form
 
     def forward(self, x: Tensor, y: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
-        out = self.unet(torch.cat([x, y], 1), t * self.time_scale).sample
+        out = unet_output(self.unet(torch.cat([x, y], 1), t * self.time_scale))
         return out[:, : self.x_channels], label_velocity(out[:, self.x_channels:], y, t, self.label_form)
+
+
+def unet_output(out) -> Tensor:
+    """The prediction of a U-Net call: diffusers' ``.sample``, or the tensor itself."""
+    return out.sample if hasattr(out, "sample") else out
 
 
 LABEL_FORMS = ("velocity", "residual", "clean")
