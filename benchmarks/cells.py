@@ -88,6 +88,8 @@ class RunOptions:
     lpips_dir: Path | None = None
     judges: dict = field(default_factory=dict)
     """Supplied judges of generated images, kind -> TorchScript file (:mod:`benchmarks.judges`)."""
+    weights: dict = field(default_factory=dict)
+    """Supplied weights evaluated instead of training, method key -> file (:mod:`benchmarks.released`)."""
     shard: Shard = Shard()
     """This process among the run's processes (``accelerate launch``): it trains and evaluates
     its shard; only the main process stores cells."""

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks import judges, profiles
+from benchmarks import judges, profiles, released
 from benchmarks.cells import PROFILES, Cell, RunOptions
 from benchmarks.index import is_index
 from benchmarks.store import CellStore, is_skipped
@@ -164,8 +164,24 @@ def build_parser() -> OneLineParser:
                    help="a judge of generated images instead of the run's own (segmenter: Tables 2, 4; classifier: "
                         "Table 3): a TorchScript module, images in [-1, 1] -> logits; repeat for both kinds "
                         "(default: the run's own SS U-Net and cross-entropy classifier)")
+    p.add_argument("--weights", action="append", metavar="METHOD=PATH",
+                   help="evaluate these weights instead of training the method (e.g. symmflow=LatFM_coco_beta6.0.pt, "
+                        "the authors' released EMA weights): its cells train nothing and are their own rows; "
+                        "repeat per method (default: train every network)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars (default: shown)")
     return p
+
+
+def check_weights(supplied: dict, chosen: list, profile: str) -> None:
+    """Every supplied weights file is for a method a chosen table can evaluate from weights, and
+    holds a state dict of tensors that loads without running code (whether it fits the network
+    is checked when the network is built, before any evaluation)."""
+    evaluable = set().union(*(getattr(spec, "released_methods", lambda _: set())(profile) for spec in chosen))
+    for key, path in supplied.items():
+        if key not in evaluable:
+            raise UsageError(f"--weights {key}={path}: the chosen tables evaluate no released {key!r} in the {profile} "
+                             f"profile; choose from {', '.join(sorted(evaluable)) or 'none'}")
+        released.read_state(path)
 
 
 def check_judges(supplied: dict, chosen: list, profile: str) -> None:
@@ -206,6 +222,8 @@ def options_from(argv, available: dict | None = None) -> tuple[list, RunOptions]
         raise UsageError(str(error)) from None
     supplied = judges.parse(args.judge_weights)
     check_judges(supplied, chosen, args.profile)
+    weights = released.parse(args.weights)
+    check_weights(weights, chosen, args.profile)
     if not 0 <= args.seed < 2 ** 63:
         raise UsageError(f"--seed {args.seed}: use an integer from 0 to 2^63 - 1, e.g. --seed 0")
     if args.threads is not None and not 1 <= args.threads <= 4 * (os.cpu_count() or 1):
@@ -223,7 +241,7 @@ def options_from(argv, available: dict | None = None) -> tuple[list, RunOptions]
                          train_steps=args.train_steps, device=device, out=out, force=args.force,
                          progress=not args.no_progress, dry_run=args.dry_run, data_root=args.data_root,
                          pretrained=args.pretrained, inception_dir=args.inception_dir, lpips_dir=args.lpips_dir,
-                         judges=supplied, shard=launched())
+                         judges=supplied, weights=weights, shard=launched())
     return chosen, options
 
 
@@ -264,9 +282,13 @@ def run_table(spec, options: RunOptions, experiments: dict | None = None, show: 
     store, main = CellStore(options.out), options.shard.is_main
     experiments = {} if experiments is None else experiments
     cells: list[Cell] = []
+    identities = {key: released.identity(path) for key, path in options.weights.items()}
     for seed in options.seeds:
         at_seed = replace(options, seed=seed)
         mine = spec.cells(at_seed)
+        if options.weights:  # only what the supplied weights answer, as their own rows
+            mine = [released.released_cell(c, identities[c.param("method")]) for c in mine
+                    if (needs := spec.networks(c, at_seed)) and needs <= set(options.weights)]
         cells += mine
         todo = [c for c in mine if options.force or not store.has(c)]
         if options.dry_run:

@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 
 from baselines.diffusion_classifier import PUBLISHED, Schedule
 from baselines.discriminative import Features
-from benchmarks import judges
+from benchmarks import judges, released
 from benchmarks.evaluation import classification_score, frechet_in, test_subset
 from benchmarks.methods import METHODS, Method, Problem
 from benchmarks.profiles import ClassificationSettings
@@ -55,6 +55,8 @@ class ClassificationExperiment:
         self._scores: dict[tuple, dict] = {}
         self._footprints: dict[int, dict] = {}
         self._train = self._test = None
+        for key in options.weights:  # a file that does not fit the network: refused before any evaluation
+            self.trained(key)
 
     # ---- data
 
@@ -85,8 +87,14 @@ class ClassificationExperiment:
         return self._methods[key]
 
     def trained(self, key: str) -> Trained:
-        """The trained network method ``key`` uses (the Diffusion Classifier: flow matching's)."""
+        """The trained network method ``key`` uses (the Diffusion Classifier: flow matching's), from
+        the model cache -- or the supplied weights of ``--weights``, never trained."""
         network = self.method(key).network_key
+        if network not in self._trained and network in self.options.weights:
+            method = self.method(network)
+            model = released.load(method.build(), self.options.weights[network],
+                                  f"{method.label} on {self.s.dataset}")
+            self._trained[network] = Trained(model.to(self.options.device).eval(), 0.0, [])
         if network not in self._trained:
             o, trainer = self.options, self.method(network)
             images, labels = self.train_split()

@@ -16,7 +16,7 @@ from typing import Callable
 
 import torch
 
-from benchmarks import judges
+from benchmarks import judges, released
 from benchmarks.cells import Cell, RunOptions, digest
 from benchmarks.datasets import open_dataset
 from benchmarks.evaluation import diversity_score, segmentation_score, synthesis_score
@@ -63,6 +63,8 @@ class SegSynthExperiment:
         self._methods: dict[str, Method] = {}
         self._trained: dict[str, Trained] = {}
         self.results: dict[tuple, dict] = {}
+        for key in options.weights:  # a file that does not fit the network: refused before any evaluation
+            self.trained(key)
 
     # ---- methods and their trained networks
 
@@ -85,7 +87,14 @@ class SegSynthExperiment:
                              mixed_precision=mixed)
 
     def trained(self, key: str) -> Trained:
-        """The trained network of method ``key`` (EMA weights), from the model cache."""
+        """The trained network of method ``key`` (EMA weights), from the model cache -- or the
+        supplied weights of ``--weights``, never trained (:mod:`benchmarks.released`)."""
+        if key not in self._trained and key in self.options.weights:
+            method, path = self.method(key), self.options.weights[key]
+            if self.settings.space == "latent" and key == "symmflow":
+                released.check_name(path, self.dataset, self.settings.symmflow_for(self.dataset).beta)
+            model = released.load(method.build(), path, f"{method.label} on {self.dataset}")
+            self._trained[key] = Trained(model.to(self.device).eval(), 0.0, [])
         if key not in self._trained:
             method, o = self.method(key), self.options
             seed = FEATURES_SEED if key == FEATURES else o.seed

@@ -90,10 +90,29 @@ class ClassificationTable:
 
     def experiment(self, s: ClassificationSettings, options: RunOptions, experiments: dict) -> ClassificationExperiment:
         key = digest(["classification", asdict(s), options.seed, options.solver, options.device, str(options.out),
-                      str(options.data_root)])
+                      str(options.data_root), sorted(map(str, options.judges.items())),
+                      sorted(map(str, options.weights.items()))])
         if key not in experiments:
             experiments[key] = ClassificationExperiment(s, options)
         return experiments[key]
+
+    NETWORKS = {"accuracy": (), "auc": (), "dc-accuracy": (FLOW_MATCHING,), "speed-up": (FLOW_MATCHING,),
+                "frechet": (CROSS_ENTROPY,), "judged": (CROSS_ENTROPY,), "time": None, "memory": None}
+    """Per measure, the trained networks a cell needs beside its method's (None: no trained one)."""
+
+    def networks(self, cell: Cell, options: RunOptions) -> set[str]:
+        """The methods whose trained networks the cell needs (a ``--weights`` run keeps a cell
+        only where every one of them is supplied)."""
+        others = self.NETWORKS[cell.param("measure")]
+        if others is None:
+            return set()
+        method = cell.param("method")
+        own = set() if method == REAL else {METHODS[method].trains or method}
+        return own | set(others)
+
+    def released_methods(self, profile: str) -> set[str]:
+        """The methods whose released weights this table can evaluate: SymmFlow."""
+        return {SYMMFLOW}
 
     def judge_probes(self, profile: str) -> list[tuple[str, judges.Probe]]:
         """(kind, probe) of every judge this table uses (Table 3: a classifier of each data set)."""

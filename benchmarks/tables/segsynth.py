@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from benchmarks import judges
 from benchmarks.claims import Claim
 from benchmarks.cells import Cell, CellSink, PlotSpec, RunOptions, digest
-from benchmarks.experiments.segsynth import REAL, SegSynthExperiment, judge_metric, synthesis_metric
+from benchmarks.experiments.segsynth import FEATURES, REAL, SegSynthExperiment, judge_metric, synthesis_metric
 from benchmarks.datasets import DATASETS
 from benchmarks.grids import segsynth_grid
 from benchmarks.methods import METHODS
@@ -104,13 +104,31 @@ class SegSynthTable:
         settings = self.settings[options.profile]
         key = digest(["segsynth", dataset, asdict(settings), sorted(self.registry), options.seed, options.solver, options.device,
                       str(options.out), str(options.data_root), str(options.pretrained),
-                      str(options.inception_dir), str(options.lpips_dir), sorted(map(str, options.judges.items()))])
+                      str(options.inception_dir), str(options.lpips_dir), sorted(map(str, options.judges.items())),
+                      sorted(map(str, options.weights.items()))])
         if key not in experiments:
             experiments[key] = SegSynthExperiment(dataset, settings, options, self.registry)
         return experiments[key]
 
     def needs(self, options: RunOptions) -> list[str]:
         return needs(self.settings[options.profile], options)
+
+    def networks(self, cell: Cell, options: RunOptions) -> set[str]:
+        """The methods whose trained networks the cell needs (a ``--weights`` run keeps a cell
+        only where every one of them is supplied)."""
+        method, measure = cell.param("method"), cell.param("measure")
+        pixel = self.settings[options.profile].space == "pixel"
+        needs = set() if method == REAL else {method}
+        if measure == "frechet" and pixel and inception_available(options.inception_dir) is not None:
+            needs.add(FEATURES)
+        if measure == "judged" and pixel and "segmenter" not in options.judges:
+            needs.add("ss")
+        return needs
+
+    def released_methods(self, profile: str) -> set[str]:
+        """The methods whose released weights this table can evaluate in ``profile``."""
+        s = self.settings[profile]
+        return {key for key in ("symmflow", "semflow") if key in self.registry and s.space in self.registry[key].spaces}
 
     def judge_probes(self, profile: str) -> list[tuple[str, judges.Probe]]:
         """(kind, probe) of every judge this table uses: a segmenter of each data set's images
