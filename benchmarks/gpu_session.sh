@@ -12,7 +12,7 @@
 #      from any full-budget run), beside the gpu tables.
 # The performance suite on the same GPU is its own run, after this one (a few minutes; the peers
 # flow_matching and torchcfm come with the perf extra; where absent, their rows say skipped):
-#   python -m benchmarks.perf --device cuda        (writes results/gpu/perf.{csv,md})
+#   python -m studies.perf --device cuda        (writes results/gpu/perf.{csv,md})
 # Usage: bash benchmarks/gpu_session.sh [OUT]   (default results/gpu)
 set -euo pipefail
 OUT=${1:-results/gpu}
@@ -21,7 +21,7 @@ python -m benchmarks.run --table 3,11 --profile gpu --device cuda --out "$OUT" -
 CLASSIFICATION=$!
 python -m benchmarks.run --table 2,4,5 --profile gpu --device cuda --out "$OUT" --no-progress > "$WORK/tables-2-4-5.log" 2>&1 &
 SEGMENTATION=$!
-python -m benchmarks.standins --out "$WORK/standins" --scale sd21 --images 64 --size 512
+python -m studies.standins --out "$WORK/standins" --scale sd21 --images 64 --size 512
 STATUS=0
 python -m benchmarks.run --table 2,4,5 --profile paper --train-steps 50 --device cuda --no-progress \
     --pretrained "$WORK/standins/sd21" --data-root "$WORK/standins/data" --out "$OUT/paper-check" \
@@ -29,6 +29,6 @@ python -m benchmarks.run --table 2,4,5 --profile paper --train-steps 50 --device
 wait "$CLASSIFICATION" || STATUS=$?
 wait "$SEGMENTATION" || STATUS=$?
 cp "$WORK"/tables-*.log "$WORK"/paper-check.log "$OUT"/ || true
-python -m benchmarks.latent_throughput --pretrained "$WORK/standins/sd21" --data-root "$WORK/standins/data" \
+python -m studies.latent_throughput --pretrained "$WORK/standins/sd21" --data-root "$WORK/standins/data" \
     --device cuda --batch 32 --steps 20 --warmup 3 --out "$OUT"
 exit "$STATUS"

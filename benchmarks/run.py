@@ -3,7 +3,7 @@
 Each table is a grid of cells (:mod:`benchmarks.cells`); a finished cell is stored at once
 (:mod:`benchmarks.store`), a rerun skips stored cells (``--force`` recomputes them; cells stored
 as skipped are retried on every run), and the CSV / Markdown / LaTeX / plot are rendered from
-the stored cells (:mod:`benchmarks.render`).  The same command runs on several processes
+the stored cells (:mod:`benchmarks.render`); the command line is :mod:`benchmarks.options`.  The same command runs on several processes
 (``accelerate launch -m benchmarks.run ...``, ``torchrun -m benchmarks.run ...``): they train
 and evaluate together (:mod:`symmflow.distributed`) and the main process stores and renders.
 Bad input gets one line naming the problem and the remedy, and exit status 2.
@@ -11,255 +11,20 @@ Bad input gets one line naming the problem and the remedy, and exit status 2.
 
 from __future__ import annotations
 
-import copy
-import importlib
-import os
-import shutil
 import signal
 import sys
-import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import torch
 
-from benchmarks import judges, profiles, released
-from benchmarks.cells import PROFILES, Cell, RunOptions
-from benchmarks.index import is_index
+from benchmarks import released
+from benchmarks.cells import Cell, RunOptions
+from benchmarks.options import options_from
 from benchmarks.store import CellStore, is_skipped
-from symmflow.device import resolve_device
-from symmflow.distributed import close, launched
-from symmflow.errors import OneLineParser, UsageError, interrupted
-from symmflow.outputs import check_new_place
-from symmflow.solver import METHODS, parse_method
-
-#: Each table's module under benchmarks.tables and its attribute, imported only when asked for.
-TABLES = {"1": ("toy", "TABLE"), "2": ("segsynth", "TABLE2"), "3": ("classification", "TABLE3"),
-          "4": ("segsynth", "TABLE4"), "5": ("segsynth", "TABLE5"), "11": ("classification", "TABLE11")}
-
-
-class _LazyTables(dict):
-    """Table name -> spec, importing a table's module on first access."""
-
-    def __missing__(self, name):
-        module, attribute = TABLES[name]
-        spec = getattr(importlib.import_module(f"benchmarks.tables.{module}"), attribute)
-        self[name] = spec
-        return spec
-
-    def __iter__(self):
-        return iter(TABLES)
-
-    def __contains__(self, name):
-        return name in TABLES
-
-    def values(self):
-        return [self[name] for name in TABLES]
-
-
-def tables() -> dict:
-    """The tables this harness can run, by name."""
-    return _LazyTables()
-
-
-def parse_steps(text: str) -> tuple[int, ...]:
-    try:
-        steps = tuple(int(s) for s in text.split(",") if s.strip())
-    except ValueError:
-        raise UsageError(f"--steps {text!r} is not a comma-separated list of integers, e.g. --steps 1,2,5") from None
-    if not steps or min(steps) <= 0:
-        raise UsageError(f"--steps {text!r}: every step count must be a positive integer, e.g. --steps 1,2,5")
-    return steps
-
-
-def parse_seeds(text: str) -> tuple[int, ...]:
-    try:
-        seeds = tuple(int(s) for s in text.split(",") if s.strip())
-    except ValueError:
-        raise UsageError(f"--seeds {text!r} is not a comma-separated list of integers, e.g. --seeds 0,1,2") from None
-    if not seeds or min(seeds) < 0 or max(seeds) >= 2 ** 63 or len(set(seeds)) != len(seeds):
-        raise UsageError(f"--seeds {text!r}: give distinct integers from 0 to 2^63 - 1, e.g. --seeds 0,1,2")
-    return seeds
-
-
-MIN_FREE_BYTES = 200 * 2 ** 20
-"""Free space a run needs before it starts: its cells, tables and plots take a few MiB, the
-networks of the cpu profile tens of MiB."""
-
-
-def check_out(out: Path) -> None:
-    """Refuse, before anything is created, an output folder a run must not write into: a protected
-    place (an empty --out, the working directory, home, /), or one whose README.md the results
-    index did not write (:func:`benchmarks.index.is_index`)."""
-    check_new_place(out)
-    readme = Path(out) / "README.md"
-    if readme.exists() and not is_index(readme):
-        raise UsageError(f"{readme} was not written by the harness and the results index would replace it; "
-                         "pass another folder with --out")
-
-
-def check_writable(out: Path) -> None:
-    """Create the output folder and the folders a run writes into, and write a file in each:
-    a file where a folder must be, a read-only folder or a full disk is one line now, not after
-    an hour of training."""
-    folders = (out, out / "cells", out / "checkpoints", out / "samples")
-    for folder in folders:  # all of them first: nothing is created when one of them cannot be
-        if folder.exists() and not folder.is_dir():
-            raise UsageError(f"{folder} is a file where the run needs a folder; move it or pass another --out")
-    existing = next(p for p in (out.absolute(), *out.absolute().parents) if p.exists())
-    if existing.is_dir():
-        free = shutil.disk_usage(existing).free
-        if free < MIN_FREE_BYTES:
-            raise UsageError(f"only {free / 2 ** 20:.0f} MiB free where {out} lies; a run needs "
-                             f"{MIN_FREE_BYTES / 2 ** 20:.0f} MiB: free some space or pass another --out")
-    for folder in folders:
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            with tempfile.TemporaryFile(dir=folder):
-                pass
-        except OSError as error:
-            raise UsageError(f"cannot write to {folder} ({error.strerror}); pass a writable folder with --out") from None
-
-
-def build_parser() -> OneLineParser:
-    p = OneLineParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
-    p.add_argument("--table", required=True, help="table number, a comma-separated list (2,4,5), or 'all' for every table")
-    p.add_argument("--profile", default="cpu", help="smoke (seconds, tiny settings), cpu (default; minutes on 2 cores, "
-                   "data that ship offline), gpu (the authors' settings at a one-GPU budget), paper (the paper's "
-                   "settings: GPUs, local datasets and weights)")
-    p.add_argument("--seed", type=int, default=0, help="seed of training and evaluation (default 0)")
-    p.add_argument("--seeds", type=parse_seeds, default=None,
-                   help="several seeds, e.g. 0,1,2: each table is computed per seed and shown as mean +- sd "
-                        "(default: --seed alone)")
-    p.add_argument("--steps", type=parse_steps, default=None, help="override the table's step counts, e.g. 1,2,5 (default: the table's own)")
-    p.add_argument("--train-steps", type=int, default=None,
-                   help="train every network for this many steps instead of the profile's budget (a short check "
-                        "of a profile; stored apart from its full-budget networks and cells; default: the budget)")
-    p.add_argument("--solver", default="euler", help=f"ODE solver: {', '.join(METHODS)}; an adaptive one may carry "
-                   "its tolerance, e.g. dopri5:1e-3 (default: euler, the paper's)")
-    p.add_argument("--device", default="auto", help="auto (default: the GPU when there is one), cpu, cuda or cuda:N")
-    p.add_argument("--threads", type=int, default=None,
-                   help="CPU threads of each process (default: one for the toy of Table 1, whose networks are too "
-                        "small for more to pay, else torch's own choice; recorded with every cell)")
-    p.add_argument("--out", type=Path, default=None,
-                   help="output folder (default: runs/<profile>, untracked; the committed results are results/<profile>)")
-    p.add_argument("--data-root", type=Path, default=Path("data"),
-                   help="folder of the data sets that are not bundled, in their published layouts: "
-                        "MNIST/raw, cifar-10-batches-py, CelebAMask-HQ/, COCO-Stuff/ (default: data/)")
-    p.add_argument("--force", action="store_true",
-                   help="recompute the chosen tables' cells even where stored (networks stay in the model cache; "
-                        "default: compute only what is missing)")
-    p.add_argument("--dry-run", action="store_true",
-                   help="list the cells and what they need; compute and write nothing (default: compute)")
-    p.add_argument("--pretrained", type=Path, default=None,
-                   help="Stable Diffusion 2.1 folder in diffusers layout (paper profile; default: none)")
-    p.add_argument("--inception-dir", type=Path, default=None,
-                   help="folder holding clean-fid's inception-2015-12-05.pt (FID; default: none, a local Frechet "
-                        "distance instead)")
-    p.add_argument("--lpips-dir", type=Path, default=None,
-                   help="folder holding torchvision's alexnet-owt-7be5be79.pth (LPIPS; default: none, LPIPS cells "
-                        "skipped with the reason)")
-    p.add_argument("--judge-weights", action="append", metavar="KIND=PATH",
-                   help="a judge of generated images instead of the run's own (segmenter: Tables 2, 4; classifier: "
-                        "Table 3): a TorchScript module, images in [-1, 1] -> logits; repeat for both kinds "
-                        "(default: the run's own SS U-Net and cross-entropy classifier)")
-    p.add_argument("--weights", action="append", metavar="METHOD=PATH",
-                   help="evaluate these weights instead of training the method (e.g. symmflow=LatFM_coco_beta6.0.pt, "
-                        "the authors' released EMA weights): its cells train nothing and are their own rows; "
-                        "repeat per method (default: train every network)")
-    p.add_argument("--no-progress", action="store_true", help="hide progress bars (default: shown)")
-    return p
-
-
-def check_weights(supplied: dict, chosen: list, profile: str) -> None:
-    """Every supplied weights file is for a method a chosen table can evaluate from weights, and
-    holds a state dict of tensors that loads without running code (whether it fits the network
-    is checked when the network is built, before any evaluation)."""
-    evaluable = set().union(*(getattr(spec, "released_methods", lambda _: set())(profile) for spec in chosen))
-    for key, path in supplied.items():
-        if key not in evaluable:
-            raise UsageError(f"--weights {key}={path}: the chosen tables evaluate no released {key!r} in the {profile} "
-                             f"profile; choose from {', '.join(sorted(evaluable)) or 'none'}")
-        released.read_state(path)
-
-
-def check_judges(supplied: dict, chosen: list, profile: str) -> None:
-    """Every supplied judge is used by a chosen table and fits the images it will judge."""
-    probes: dict[str, list] = {}
-    for spec in chosen:
-        for kind, probe in getattr(spec, "judge_probes", lambda _: [])(profile):
-            probes.setdefault(kind, []).append(probe)
-    for kind, path in supplied.items():
-        if kind not in probes:
-            raise UsageError(f"--judge-weights {kind}={path}: none of the chosen tables judges generated images with "
-                             f"a {kind} (segmenter: tables 2, 4; classifier: table 3)")
-        judges.check(kind, path, probes[kind])
-
-
-def options_from(argv, available: dict | None = None) -> tuple[list, RunOptions]:
-    args = build_parser().parse_args(argv)
-    available = tables() if available is None else available
-    if args.table == "all":
-        chosen = list(available.values())
-    else:
-        names = [n.strip() for n in args.table.split(",") if n.strip()]
-        unknown = [n for n in names if n not in available]
-        if unknown or not names:
-            raise UsageError(f"unknown table {args.table!r}; choose from {', '.join(available)}, "
-                             "a comma-separated list of them, or all")
-        chosen = [available[n] for n in names]
-    if args.profile not in PROFILES:
-        raise UsageError(f"unknown profile {args.profile!r}; choose from {', '.join(PROFILES)}")
-    if args.train_steps is not None:
-        if args.train_steps <= 0:
-            raise UsageError(f"--train-steps {args.train_steps}: use a positive number of steps, "
-                             "e.g. --train-steps 300")
-        chosen = [with_train_steps(spec, args.profile, args.train_steps) for spec in chosen]
-    try:
-        parse_method(args.solver)
-    except ValueError as error:
-        raise UsageError(str(error)) from None
-    supplied = judges.parse(args.judge_weights)
-    check_judges(supplied, chosen, args.profile)
-    weights = released.parse(args.weights)
-    check_weights(weights, chosen, args.profile)
-    if not 0 <= args.seed < 2 ** 63:
-        raise UsageError(f"--seed {args.seed}: use an integer from 0 to 2^63 - 1, e.g. --seed 0")
-    if args.threads is not None and not 1 <= args.threads <= 4 * (os.cpu_count() or 1):
-        raise UsageError(f"--threads {args.threads}: use 1 to {4 * (os.cpu_count() or 1)} threads")
-    device = resolve_device(args.device)
-    out = Path("runs") / args.profile if args.out is None else args.out
-    check_out(out)
-    if not args.dry_run:
-        check_writable(out)
-    seeds = args.seeds or (args.seed,)
-    threads = args.threads or thread_choice(chosen, device)
-    if threads is not None:
-        torch.set_num_threads(threads)
-    options = RunOptions(profile=args.profile, seed=seeds[0], seeds=seeds, steps=args.steps, solver=args.solver,
-                         train_steps=args.train_steps, device=device, out=out, force=args.force,
-                         progress=not args.no_progress, dry_run=args.dry_run, data_root=args.data_root,
-                         pretrained=args.pretrained, inception_dir=args.inception_dir, lpips_dir=args.lpips_dir,
-                         judges=supplied, weights=weights, shard=launched())
-    return chosen, options
-
-
-def thread_choice(chosen: list, device: str) -> int | None:
-    """The intra-op threads a run on the CPU takes unless told (``--threads``): one where every
-    chosen table's networks are too small for more threads to pay (a table's ``threads``: the
-    toy's 11-wide MLP runs faster on one, results/cpu/reliability.md), else torch's own choice."""
-    if device != "cpu":
-        return None
-    wanted = {getattr(spec, "threads", None) for spec in chosen}
-    return wanted.pop() if len(wanted) == 1 and None not in wanted else None
-
-
-def with_train_steps(spec, profile: str, steps: int):
-    """A copy of table ``spec`` whose ``profile`` trains every network for ``steps``."""
-    shorter = copy.copy(spec)
-    shorter.settings = {**spec.settings, profile: profiles.with_train_steps(spec.settings[profile], steps)}
-    return shorter
+from symmflow.distributed import close
+from symmflow.errors import UsageError, interrupted
 
 
 def stored_state(record: dict | None) -> str:
@@ -277,7 +42,7 @@ def run_table(spec, options: RunOptions, experiments: dict | None = None, show: 
     (``show=False``: only compute and store them, as a study over solvers does); ``log`` gets
     one entry per seed: what was computed and how long it took (:func:`write_run_record`)."""
     from benchmarks.provenance import provenance
-    from benchmarks.render import render
+    from benchmarks.render.tables import render
 
     store, main = CellStore(options.out), options.shard.is_main
     experiments = {} if experiments is None else experiments
@@ -391,13 +156,13 @@ def main(argv=None, available: dict | None = None) -> int:
                 if line:
                     print(line, file=sys.stderr)
         if not options.dry_run and options.shard.is_main:
-            from benchmarks.index import render_index, titles_from_markdown
+            from benchmarks.render.index import render_index, titles_from_markdown
 
             try:
                 print(render_index(options.out, titles_from_markdown(options.out)))
             except (OSError, ValueError) as error:  # the tables stand; only their index page failed
                 print(f"error: the results page of {options.out} could not be written ({error}); "
-                      f"the tables are stored: rerun python -m benchmarks.index --out {options.out}", file=sys.stderr)
+                      f"the tables are stored: rerun python -m benchmarks.render.index --out {options.out}", file=sys.stderr)
                 return 2
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -44,7 +44,6 @@ from symmflow.outputs import write_atomic
 from symmflow.codecs import ToyScalarCodec
 from symmflow.data.spiral import TwoSpirals
 from symmflow.errors import OneLineParser, UsageError
-from symmflow.solver import integrate
 from symmflow.tasks import predict
 
 STEPS = 25
@@ -260,7 +259,7 @@ def markdown(record: dict) -> str:
 def plot(record: dict) -> bytes:
     from matplotlib.figure import Figure
 
-    from benchmarks.render import png_bytes
+    from benchmarks.render.tables import png_bytes
 
     results = record["results"]
     fig = Figure(figsize=(9.5, 4.2))

@@ -23,13 +23,14 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import NamedTuple
 
-import numpy as np
 import torch
 
 from symmflow.outputs import check_destination, staged_folder
 from symmflow.device import resolve_device
+from symmflow.model_folder import network, open_model, parts
+from symmflow.user_files import (classification_data, input_files, load_mask, load_rgb, rgb_tensor, save_rgb,
+                                 segmentation_data)
 from symmflow.errors import OneLineParser, UsageError, interrupted
 
 
@@ -134,49 +135,6 @@ def build_parser() -> OneLineParser:
 # ------------------------------------------------------------------ helpers
 
 
-def palette_for(num_classes: int, beta: float):
-    from symmflow.codecs import CELEBAMASK_COLOURS, PaletteCodec, cocostuff_colours
-
-    if num_classes > 216:
-        raise UsageError(f"{num_classes} classes: at most 216 palette colours are available")
-    colours = CELEBAMASK_COLOURS if num_classes <= len(CELEBAMASK_COLOURS) else cocostuff_colours(216)
-    return PaletteCodec(colours[:num_classes], beta)
-
-
-def _resize(image: torch.Tensor, size: int, mode: str) -> torch.Tensor:
-    kw = {} if mode == "nearest" else {"align_corners": False, "antialias": True}
-    return torch.nn.functional.interpolate(image[None].float(), size=(size, size), mode=mode, **kw)[0]
-
-
-def _rgb_tensor(image: np.ndarray, size: int) -> torch.Tensor:
-    x = torch.from_numpy(np.array(image, copy=True)).permute(2, 0, 1).float() / 127.5 - 1
-    return _resize(x, size, "bilinear")
-
-
-def _load_rgb(path: Path, size: int) -> torch.Tensor:
-    from symmflow.data.segmentation import read_image
-
-    return _rgb_tensor(read_image(path), size)
-
-
-def _load_mask(path: Path, classes: int, size: int) -> torch.Tensor:
-    """A class-id mask file as long (1, size, size); colour files and unknown ids are refused."""
-    from symmflow.data.segmentation import check_ids, read_image
-
-    mask = read_image(path, "ids")
-    check_ids(mask, classes, None, path)
-    return _resize(torch.from_numpy(mask)[None], size, "nearest").long()
-
-
-def _save_rgb(x: torch.Tensor, path: Path) -> None:
-    from PIL import Image
-
-    from symmflow.images import to_uint8
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(to_uint8(x).numpy()).save(path)
-
-
 KINDS = {"train": "model", "segment": "segmentation", "synthesise": "synthesis", "sample": "samples"}
 """The kind of output folder each command writes (its marker, :mod:`symmflow.outputs`)."""
 
@@ -187,25 +145,6 @@ def _check_out(args, *inputs: Path) -> None:
     check_destination(args.out, args.overwrite, KINDS[args.command], inputs)
 
 
-def _input_files(path: Path, option: str, outputs_by_stem: bool = False) -> list[Path]:
-    """The image files of a folder, or the one file given; none at all is refused, and so are two
-    files of one stem when the outputs are named by stem."""
-    from symmflow.data.segmentation import IMAGE_SUFFIXES, image_files
-
-    if path.is_file():
-        return [path]
-    if not path.is_dir():
-        raise UsageError(f"{option} {path} not found; pass an existing image file or folder")
-    files = image_files(path)
-    if not files:
-        raise UsageError(f"{option} {path} holds no images ({', '.join(IMAGE_SUFFIXES)}); pass a folder of images")
-    stems = [f.stem for f in files]
-    if outputs_by_stem and len(set(stems)) < len(stems):
-        twice = sorted(f.name for f in files if stems.count(f.stem) > 1)
-        raise UsageError(f"{option} {path}: {' and '.join(twice[:2])} would write the same output; rename one")
-    return files
-
-
 def _progress(items: list, desc: str):
     """A progress bar on stderr when there is more than one item."""
     from tqdm.auto import tqdm
@@ -213,156 +152,7 @@ def _progress(items: list, desc: str):
     return tqdm(items, desc=desc, unit="image", file=sys.stderr, disable=len(items) < 2, dynamic_ncols=True)
 
 
-def _method(settings: dict):
-    """The SymmFlow method of a model folder's settings (folders written before the method
-    object kept the same settings flat: image_weight, near_one, label_residual, mask_code)."""
-    from symmflow.method import SymmFlow, SymmFlowSettings
-
-    if "symmflow" in settings:
-        return SymmFlow(SymmFlowSettings(**settings["symmflow"]))
-    per_class = settings["task"] == "segmentation" and settings.get("mask_code") == "per-class"
-    return SymmFlow(SymmFlowSettings(
-        image_weight=settings.get("image_weight", 0.9), beta=settings["beta"],
-        label_code="per-class" if per_class else "image", near_one=settings.get("near_one", 0.0),
-        near_one_label_only=settings.get("near_one_label_only", False),
-        label_form="residual" if settings.get("label_residual") else "velocity"))
-
-
-class _Parts(NamedTuple):
-    """What a model folder's settings make: the method, its label codec, the shape of one label
-    state and, for segmentation, the palette the colour previews are drawn in."""
-
-    method: object
-    codec: object
-    label_shape: tuple[int, ...]
-    palette: object
-
-
-def _parts(settings: dict) -> _Parts:
-    method, size = _method(settings), settings["size"]
-    palette = None
-    if settings["task"] == "segmentation":
-        palette = palette_for(settings["classes"], method.settings.beta)
-        codec = method.mask_codec(palette)
-    else:
-        codec = method.class_codec(len(settings["class_names"]), size)
-    return _Parts(method, codec, method.label_shape(codec, size, dense=True), palette)
-
-
-def _model(settings: dict, device: str):
-    from symmflow.models.pixel_unet import UNetConfig
-
-    size, base = settings["size"], settings["base_channels"]
-    config = UNetConfig(base_channels=base, multipliers=(1, 2, 2), layers_per_block=1, head_channels=base,
-                        norm_groups=min(32, base))
-    parts = _parts(settings)
-    return parts.method.network(config, 3, parts.label_shape, size).to(device)
-
-
-#: The settings a model folder of each task must hold (besides ``symmflow``, or ``beta`` in older folders).
-_NEEDED = {"segmentation": ("classes", "size", "base_channels"),
-           "classification": ("class_names", "size", "base_channels")}
-
-
-def _integer(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _settings_problem(settings: dict) -> str | None:
-    """What is wrong with a model folder's settings, field by field (None: nothing), so that an
-    edited settings.json is refused before inference instead of failing in the middle of it."""
-    from symmflow.method import SymmFlowSettings
-
-    size, base = settings["size"], settings["base_channels"]
-    if not _integer(size) or size < 8 or size % 8:
-        return f"size {size!r} is not a multiple of 8 (the U-Net halves it twice)"
-    if not _integer(base) or base <= 0 or (base > 32 and base % 32):
-        return f"base_channels {base!r} is not 1 to 32 or a multiple of 32"
-    if settings["task"] == "segmentation":
-        classes = settings["classes"]
-        if not _integer(classes) or not 2 <= classes <= 216:
-            return f"classes {classes!r} is not a number of classes from 2 to 216"
-    else:
-        names = settings["class_names"]
-        if (not isinstance(names, list) or len(names) < 2 or not all(isinstance(n, str) for n in names)
-                or len(set(names)) != len(names)):
-            return f"class_names {names!r} is not a list of two or more distinct names"
-    if "symmflow" in settings:
-        if not isinstance(settings["symmflow"], dict):
-            return f"symmflow {settings['symmflow']!r} is not a set of settings"
-        try:
-            SymmFlowSettings(**settings["symmflow"])
-        except (TypeError, ValueError) as error:
-            return f"its symmflow settings are not valid ({' '.join(str(error).split())})"
-    elif isinstance(settings["beta"], bool) or not isinstance(settings["beta"], (int, float)) or settings["beta"] <= 0:
-        return f"beta {settings['beta']!r} is not a positive number"
-    return None
-
-
-def _open_model(folder: Path, device: str, task: str, instead: str):
-    """The trained model in ``folder``, which must be a ``task`` model (else: use ``instead``)."""
-    from symmflow.checkpoint import load_weights, saved_settings
-
-    settings, file = saved_settings(folder), folder / "settings.json"
-    if settings is None:
-        raise UsageError(f"{folder} is not a model folder (no settings.json); train one with symmflow train")
-    remedy = "retrain with symmflow train, or pass the folder of a model it wrote"
-    kind = settings.get("task")
-    if kind not in _NEEDED:
-        raise UsageError(f"{file} names no known task (task: {kind!r}); {remedy}")
-    needed = _NEEDED[kind] + (() if "beta" in settings else ("symmflow",))
-    missing = [k for k in needed if k not in settings]
-    if missing:
-        raise UsageError(f"{file} lacks the setting {missing[0]!r}; {remedy}")
-    if kind != task:
-        raise UsageError(f"{folder} is a {kind} model; use symmflow {instead}")
-    problem = _settings_problem(settings)
-    if problem:
-        raise UsageError(f"{file}: {problem}; {remedy}")
-    try:
-        model = _model(settings, device)
-    except (TypeError, ValueError, KeyError, AttributeError) as error:
-        raise UsageError(f"{file} holds settings no model can be built from ({' '.join(str(error).split())}); "
-                         f"{remedy}") from None
-    return load_weights(model, folder).eval(), settings
-
-
 # ------------------------------------------------------------------ commands
-
-
-def _segmentation_data(args):
-    """Images (N, 3, S, S), masks (N, S, S) and settings of ``--images`` with ``--masks``."""
-    from symmflow.data.segmentation import paired_folders, read_image
-
-    pairs = paired_folders(args.images, args.masks, num_classes=256)
-    classes = args.classes or int(max(read_image(m, "ids").max() for _, m in pairs.items)) + 1
-    pairs.num_classes = classes
-    data = [pairs[i] for i in range(len(pairs))]  # checks sizes and ids of every pair
-    images = torch.stack([_resize(x, args.size, "bilinear") for x, _ in data])
-    labels = torch.stack([_resize(m[None], args.size, "nearest")[0].long() for _, m in data])
-    return images, labels, {"task": "segmentation", "classes": classes}
-
-
-def _classification_data(args):
-    """Images (N, 3, S, S), class ids (N,) and settings of ``--images/<class>/`` folders."""
-    from symmflow.data.segmentation import IMAGE_SUFFIXES, image_files, visible
-
-    if not args.images.is_dir():
-        raise UsageError(f"images folder {args.images} not found; pass an existing folder")
-    names = [p.name for p in visible(args.images) if p.is_dir()]
-    if len(names) < 2:
-        raise UsageError(f"{args.images}: for classification put each class's images in its own "
-                         "sub-folder (at least two), or pass --masks for segmentation")
-    files = []
-    for k, name in enumerate(names):
-        found = image_files(args.images / name)
-        if not found:
-            raise UsageError(f"class folder {args.images / name} holds no images ({', '.join(IMAGE_SUFFIXES)}); "
-                             "add some or remove the folder")
-        files += [(f, k) for f in found]
-    images = torch.stack([_load_rgb(f, args.size) for f, _ in files])
-    labels = torch.tensor([k for _, k in files])
-    return images, labels, {"task": "classification", "class_names": names}
 
 
 def train(args) -> None:
@@ -380,10 +170,10 @@ def train(args) -> None:
                          "the next training; choose a folder outside it")
     device = resolve_device(args.device)
     if args.masks is not None:
-        images, labels, settings = _segmentation_data(args)
+        images, labels, settings = segmentation_data(args)
         beta, code = 10.0 if args.beta is None else args.beta, "per-class" if args.mask_code == "per-class" else "image"
     else:
-        images, labels, settings = _classification_data(args)
+        images, labels, settings = classification_data(args)
         beta, code = 4.0 if args.beta is None else args.beta, "image"
     symmflow = SymmFlowSettings(image_weight=args.image_weight, beta=beta, label_code=code,
                                 near_one=args.near_one, near_one_label_only=args.near_one_label_only,
@@ -394,11 +184,11 @@ def train(args) -> None:
                     symmflow=asdict(symmflow))
     settings.update(seed=args.seed, threads=torch.get_num_threads())
     torch.manual_seed(args.seed)
-    parts, model = _parts(settings), _model(settings, device)
+    made, model = parts(settings), network(settings, device)
 
     def loss(m, batch):
         images, labels = batch
-        return parts.method.loss_on_labels(m, images, labels, parts.codec)
+        return made.method.loss_on_labels(m, images, labels, made.codec)
 
     config = TrainConfig(steps=args.steps, lr=args.lr, batch_size=args.batch_size, schedule="onecycle",
                          warmup_steps=min(100, args.steps // 10), ema_decay=0.999 if args.steps > 2000 else 0.99,
@@ -422,13 +212,13 @@ def segment(args) -> None:
 
     _check_out(args, args.model, args.images)
     device = resolve_device(args.device)
-    model, settings = _open_model(args.model, device, "segmentation", "classify")
-    (_, codec, label_shape, palette), size = _parts(settings), settings["size"]  # palette: the preview's colours
-    files = _input_files(args.images, "--images", outputs_by_stem=True)
+    model, settings = open_model(args.model, device, "segmentation", "classify")
+    (_, codec, label_shape, palette), size = parts(settings), settings["size"]  # palette: the preview's colours
+    files = input_files(args.images, "--images", outputs_by_stem=True)
     inputs = []  # every image is read (and checked) before anything is written
     for file in files:
         image = read_image(file)
-        inputs.append((image.shape[:2], _rgb_tensor(image, size)))
+        inputs.append((image.shape[:2], rgb_tensor(image, size)))
     generator = torch.Generator().manual_seed(args.seed)
     with staged_folder(args.out, args.overwrite, KINDS[args.command], (args.model, args.images)) as staged:
         for file, ((h, w), x) in zip(_progress(files, "segment"), inputs):
@@ -446,15 +236,15 @@ def synthesise(args) -> None:
 
     _check_out(args, args.model, args.masks)
     device = resolve_device(args.device)
-    model, settings = _open_model(args.model, device, "segmentation", "sample")
-    codec, size = _parts(settings).codec, settings["size"]
-    files = _input_files(args.masks, "--masks", outputs_by_stem=True)
-    masks = [_load_mask(f, settings["classes"], size) for f in files]  # all checked first
+    model, settings = open_model(args.model, device, "segmentation", "sample")
+    codec, size = parts(settings).codec, settings["size"]
+    files = input_files(args.masks, "--masks", outputs_by_stem=True)
+    masks = [load_mask(f, settings["classes"], size) for f in files]  # all checked first
     generator = torch.Generator().manual_seed(args.seed)
     with staged_folder(args.out, args.overwrite, KINDS[args.command], (args.model, args.masks)) as staged:
         for file, mask in zip(_progress(files, "synthesise"), masks):
             x = generate(model, mask.to(device), codec, (3, size, size), steps=args.steps, generator=generator)
-            _save_rgb(x[0], staged / f"{file.stem}.png")
+            save_rgb(x[0], staged / f"{file.stem}.png")
     for file in files:
         print(args.out / f"{file.stem}.png")
 
@@ -463,10 +253,10 @@ def classify(args) -> None:
     from symmflow.tasks import predict
 
     device = resolve_device(args.device)
-    model, settings = _open_model(args.model, device, "classification", "segment")
-    (_, codec, label_shape, _), size, names = _parts(settings), settings["size"], settings["class_names"]
-    files = _input_files(args.images, "--images")
-    x = torch.stack([_load_rgb(f, size) for f in files]).to(device)
+    model, settings = open_model(args.model, device, "classification", "segment")
+    (_, codec, label_shape, _), size, names = parts(settings), settings["size"], settings["class_names"]
+    files = input_files(args.images, "--images")
+    x = torch.stack([load_rgb(f, size) for f in files]).to(device)
     labels = predict(model, x, codec, label_shape, steps=args.steps,
                      generator=torch.Generator().manual_seed(args.seed))
     print("file,class")
@@ -479,7 +269,7 @@ def sample(args) -> None:
 
     _check_out(args, args.model)
     device = resolve_device(args.device)
-    model, settings = _open_model(args.model, device, "classification", "synthesise")
+    model, settings = open_model(args.model, device, "classification", "synthesise")
     names = settings["class_names"]
     try:
         labels = [int(s) for s in args.labels.split(",") if s.strip()]
@@ -488,12 +278,12 @@ def sample(args) -> None:
     if not labels or min(labels) < 0 or max(labels) >= len(names):
         raise UsageError(f"--labels {args.labels!r}: class ids run from 0 to {len(names) - 1} ({', '.join(names)})")
     size = settings["size"]
-    x = generate(model, torch.tensor(labels, device=device), _parts(settings).codec, (3, size, size),
+    x = generate(model, torch.tensor(labels, device=device), parts(settings).codec, (3, size, size),
                  steps=args.steps, generator=torch.Generator().manual_seed(args.seed))
     outputs = [f"{i:04d}_{names[k]}.png" for i, k in enumerate(labels)]
     with staged_folder(args.out, args.overwrite, KINDS[args.command], (args.model,)) as staged:
         for image, name in zip(x, outputs):
-            _save_rgb(image, staged / name)
+            save_rgb(image, staged / name)
     for name in outputs:
         print(args.out / name)
 

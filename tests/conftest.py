@@ -1,7 +1,7 @@
 """Fixtures the test modules share: tiny trained models, the check that bad input is refused
 before any work, and ``--bad-input-report FILE``: the catalogue of refused bad inputs written as
 JSON -- each case, its command line, the one line it got and its exit status -- for the
-reliability report (``python -m benchmarks.reliability``)."""
+reliability report (``python -m studies.reliability``)."""
 
 import json
 from pathlib import Path

@@ -4,9 +4,7 @@ The symmflow command in-process on tiny folders, damaged model folders (command 
 file permissions, the mIoU metric's ids and the harness's skipped cells.
 """
 
-import json
 import os
-import pickle
 import shutil
 import stat
 from pathlib import Path
@@ -17,7 +15,6 @@ import torch
 from PIL import Image
 
 from symmflow.cli import build_parser, main
-from symmflow.errors import UsageError
 from tests.helpers import RUN, TINY, png, seg_folders, tree, use
 
 
@@ -175,7 +172,7 @@ def test_a_failure_while_writing_leaves_the_old_output(tmp_path, seg_model, clf_
         saved.append(path)
         Image.new("RGB", (2, 2)).save(path)
 
-    monkeypatch.setattr(symmflow.cli, "_save_rgb", save_then_fail)
+    monkeypatch.setattr(symmflow.cli, "save_rgb", save_then_fail)
     capsys.readouterr()
     assert main([*argv, *RUN, "--overwrite"]) == 2
     err = [line for line in capsys.readouterr().err.strip().splitlines() if "image/s]" not in line]  # bars
@@ -206,106 +203,6 @@ def test_every_option_shows_its_default():
             if action.required or action.dest == "help":
                 continue
             assert "default" in formatter._expand_help(action), (name, action.dest)
-
-
-# ---------------------------------------------------------------- damaged model folders
-
-
-class Boom:
-    """Unpickling this creates the file ``marker``: a renamed pickle must never be unpickled."""
-
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (Path.touch, (Path(self.marker),))
-
-
-def _break_weights_truncated(model: Path, tmp_path: Path) -> None:
-    data = (model / "model.safetensors").read_bytes()
-    (model / "model.safetensors").write_bytes(data[: len(data) // 2])
-
-
-def _break_weights_pickle(model: Path, tmp_path: Path) -> None:
-    (model / "model.safetensors").write_bytes(pickle.dumps({"weight": Boom(tmp_path / "ran")}))
-
-
-def _break_weights_torch_save(model: Path, tmp_path: Path) -> None:
-    torch.save({"weight": Boom(tmp_path / "ran")}, model / "model.safetensors")
-
-
-def _break_settings_json(model: Path, tmp_path: Path) -> None:
-    (model / "settings.json").write_text('{"task": "segmentation", ')
-
-
-def _break_settings_binary(model: Path, tmp_path: Path) -> None:
-    (model / "settings.json").write_bytes(b"\xff\xfe\x00garbage")
-
-
-def _break_settings_list(model: Path, tmp_path: Path) -> None:
-    (model / "settings.json").write_text("[1, 2]")
-
-
-def _drop(key):
-    def drop(model: Path, tmp_path: Path) -> None:
-        settings = json.loads((model / "settings.json").read_text())
-        del settings[key]
-        (model / "settings.json").write_text(json.dumps(settings))
-    return drop
-
-
-@pytest.mark.parametrize("damage, file, needle", [
-    (_break_weights_truncated, "model.safetensors", "is damaged"),
-    (_break_weights_pickle, "model.safetensors", "is damaged"),
-    (_break_weights_torch_save, "model.safetensors", "is damaged"),
-    (_break_settings_json, "settings.json", "is damaged"),
-    (_break_settings_binary, "settings.json", "is damaged"),
-    (_break_settings_list, "settings.json", "is damaged"),
-    (_drop("classes"), "settings.json", "lacks the setting 'classes'"),
-    (_drop("size"), "settings.json", "lacks the setting 'size'"),
-    (_drop("symmflow"), "settings.json", "lacks the setting 'symmflow'"),
-    (_drop("task"), "settings.json", "names no known task"),
-])
-def test_segment_with_a_damaged_model_folder(refused, tmp_path, seg_model, damage, file, needle):
-    model = tmp_path / "model"
-    shutil.copytree(seg_model, model)
-    damage(model, tmp_path)
-    seg_folders(tmp_path / "in")
-    err = refused(["segment", "--model", model, "--images", tmp_path / "in" / "img", "--out", tmp_path / "o", *RUN],
-                  needle)
-    assert str(model / file) in err and ("retrain" in err)
-    assert not (tmp_path / "ran").exists()  # no code in the file ran
-
-
-@pytest.mark.parametrize("damage", [_break_weights_truncated, _break_weights_pickle, _break_settings_json,
-                                    _break_settings_list])
-def test_harness_model_cache_with_a_damaged_folder(tmp_path, damage, capsys):
-    """A damaged entry of the model cache is moved aside under a name that says so, reported in
-    one line, and the network retrained -- never loaded, never a traceback."""
-    from benchmarks.trained import trained_model
-    from symmflow.train import TrainConfig
-
-    def batches():
-        while True:
-            yield torch.randn(4, 2)
-
-    def train():
-        return trained_model("lin", {"net": "linear"}, lambda: torch.nn.Linear(2, 2),
-                             lambda m, b: m(b).pow(2).mean(), batches, TrainConfig(steps=2, lr=1e-3, batch_size=4),
-                             tmp_path, seed=0, progress=False)
-
-    first = train()
-    (folder,) = [p for p in (tmp_path / "checkpoints").iterdir() if not p.name.endswith(".run") and not p.name.startswith(".")]
-    damage(folder, tmp_path)
-    capsys.readouterr()
-    again = train()
-    warning = capsys.readouterr().err.strip().splitlines()
-    assert len(warning) == 1 and str(folder) in warning[0] and "damaged" in warning[0]
-    aside = [p for p in (tmp_path / "checkpoints").iterdir() if ".damaged-" in p.name]
-    assert len(aside) == 1 and aside[0].name.startswith(folder.name)
-    assert torch.equal(again.model.weight, first.model.weight)  # retrained the same way
-    assert train().train_s == again.train_s  # and stored again: loaded now
-    assert not (tmp_path / "ran").exists()
 
 
 # ---------------------------------------------------------------- permissions from the umask

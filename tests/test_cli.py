@@ -25,8 +25,8 @@ def test_segmentation_round_trip(tmp_path, capsys, mask_code):
         _png(tmp_path / "msk" / f"{i}.png", rng.integers(0, 4, (20, 20)))
     assert main(["train", "--images", str(tmp_path / "img"), "--masks", str(tmp_path / "msk"),
                  "--out", str(tmp_path / "model"), *TINY, "--mask-code", mask_code]) == 0
-    from symmflow.cli import _open_model
-    unet = _open_model(tmp_path / "model", "cpu", "segmentation", "classify")[0].unet
+    from symmflow.model_folder import open_model
+    unet = open_model(tmp_path / "model", "cpu", "segmentation", "classify")[0].unet
     assert unet.config.in_channels == 3 + (3 if mask_code == "palette" else 4)  # RGB, or one per class
     assert main(["segment", "--model", str(tmp_path / "model"), "--images", str(tmp_path / "img"),
                  "--out", str(tmp_path / "seg"), "--steps", "2", "--device", "cpu"]) == 0
@@ -53,8 +53,8 @@ def test_classification_round_trip(tmp_path, capsys):
     settings = json.loads((tmp_path / "clf" / "settings.json").read_text())["symmflow"]
     assert settings["label_form"] == "residual" and settings["near_one"] == 0.5 and settings["image_weight"] == 0.5
     assert settings["near_one_label_only"]
-    from symmflow.cli import _open_model
-    assert _open_model(tmp_path / "clf", "cpu", "classification", "segment")[0].label_form == "residual"
+    from symmflow.model_folder import open_model
+    assert open_model(tmp_path / "clf", "cpu", "classification", "segment")[0].label_form == "residual"
     assert main(["classify", "--model", str(tmp_path / "clf"), "--images", str(tmp_path / "data" / "class1"),
                  "--device", "cpu"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
@@ -82,11 +82,11 @@ def test_bad_input_is_one_line_and_exit_2(argv, expected, capsys, tmp_path):
 def test_segmentation_code_scale_is_kept_with_the_model(tmp_path):
     import json as _json
 
-    from symmflow.cli import _parts
+    from symmflow.model_folder import parts
     for i in range(2):
         _png(tmp_path / "imgs" / f"{i}.png", np.full((16, 16, 3), 40 * i))
         _png(tmp_path / "masks" / f"{i}.png", np.full((16, 16), i))
     assert main(["train", "--images", str(tmp_path / "imgs"), "--masks", str(tmp_path / "masks"), "--out",
                  str(tmp_path / "m"), *TINY, "--mask-code", "per-class", "--code-scale", "3"]) == 0
     settings = _json.loads((tmp_path / "m" / "settings.json").read_text())
-    assert settings["symmflow"]["code_scale"] == 3.0 and _parts(settings).codec.scale == 3.0
+    assert settings["symmflow"]["code_scale"] == 3.0 and parts(settings).codec.scale == 3.0

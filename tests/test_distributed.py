@@ -1,5 +1,5 @@
 """Two CPU processes (gloo, launched by torchrun as a cluster job would be), through
-:mod:`benchmarks.processes`: data-parallel training keeps the ranks identical and equals one
+:mod:`studies.processes`: data-parallel training keeps the ranks identical and equals one
 process on the global batch; a sharded evaluation equals the single-process one; a table run
 on two processes stores its cells from the main one only."""
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from benchmarks.processes import launch, study
+from studies.processes import launch, study
 from symmflow.data.streams import draw_batches, epoch_batches
 from symmflow.distributed import Shard, launched
 

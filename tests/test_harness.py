@@ -206,7 +206,7 @@ def test_a_metric_skipped_in_every_cell_gets_no_plot_panel():
     import struct
 
     from benchmarks.cells import PlotSpec
-    from benchmarks.render import plot
+    from benchmarks.render.tables import plot
 
     def frame(statuses: dict) -> pd.DataFrame:
         rows = [{"dataset": "scenes", "method": "SymmFlow", "steps": s, "metric": metric, "value": v,

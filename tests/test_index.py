@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from benchmarks.index import main, render_index
+from benchmarks.render.index import main, render_index
 
 
 def _row(table, method="SymmFlow", steps=1, metric="accuracy", value=97.0, published=99.3, status="ok",
@@ -32,7 +32,7 @@ def test_lists_every_table_in_numeric_order(folder):
     positions = [page.index(f"## Table {n}") for n in ("1\n", "2\n", "5\n", "11: AUC against steps")]
     assert positions == sorted(positions)
     assert page.startswith("# Results: profile `cpu`")
-    assert f"python -m benchmarks.index --out {folder}" in page  # the folder it was rendered for
+    assert f"python -m benchmarks.render.index --out {folder}" in page  # the folder it was rendered for
     assert "1 cells (1 ok); commit(s) abc123; device(s) cpu (x86_64, 2 threads); 1.5 s" in page
 
 

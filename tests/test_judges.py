@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from benchmarks import judges, run
+from benchmarks.options import options_from
 from benchmarks.tables.segsynth import Table2, Table4, Table5
 from symmflow.errors import UsageError
 from tests.test_segsynth_tables import TINY, tables_with
@@ -86,7 +87,7 @@ def test_a_supplied_segmenter_judges_the_samples_and_is_part_of_the_cells(tmp_pa
     assert set(judged["method"]) == {"SymmFlow", "SemFlow", "Real images"} and judged["value"].between(0, 100).all()
     assert not (table["metric"] == "mIoU of samples (SS U-Net)").any()
     spec = Table2(tables_with("smoke", TINY)["2"].settings)
-    options = run.options_from(argv, {"2": spec})[1]
+    options = options_from(argv, {"2": spec})[1]
     settings = [json.loads(c.settings) for c in spec.cells(options) if c.metric.startswith("mIoU of samples")]
     assert {s["judge"] for s in settings} == {judges.sha256(path)}  # another file, another cell
 

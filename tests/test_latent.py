@@ -15,7 +15,7 @@ PALETTE = PaletteCodec([(0, 0, 0), (255, 0, 0), (0, 0, 255)], beta=10)
 
 def tiny_sd_folder(root, in_channels: int = 4):
     """A toy-size Stable Diffusion folder in diffusers layout (random weights)."""
-    from benchmarks.standins import write_sd_folder
+    from studies.standins import write_sd_folder
 
     return write_sd_folder(root, "tiny", in_channels)
 

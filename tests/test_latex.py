@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from benchmarks.render import latex
+from benchmarks.render.tables import latex
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 COMMITTED = sorted(RESULTS.glob("*/table*.tex"))

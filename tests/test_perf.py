@@ -1,15 +1,15 @@
 """Timing checks, kept out of the default run (``pytest -m perf``): the same cases as ``python -m
-benchmarks.perf``.  A target fails a check only when the whole bootstrap interval of its ratio
+studies.perf``.  A target fails a check only when the whole bootstrap interval of its ratio
 misses it; one the machine's noise cannot settle passes here and is reported as such."""
 
 import pytest
 
-from benchmarks import perf
+from studies import perf_cases
 
 
 @pytest.mark.perf
 def test_the_sampler_is_at_the_limit_and_no_slower_than_flow_matching():
-    rows = perf.sampling(rounds=15, warmup=3, steps=(10, 50))
+    rows = perf_cases.sampling(rounds=15, warmup=3, steps=(10, 50))
     for row in rows:
         assert row["verdict_limit"] != "missed", row
         if not row["skipped"]:
@@ -19,23 +19,23 @@ def test_the_sampler_is_at_the_limit_and_no_slower_than_flow_matching():
 @pytest.mark.perf
 def test_a_symmflow_training_step_costs_what_a_flow_matching_step_costs():
     pytest.importorskip("torchcfm", reason="needs the perf extra")
-    (row,), _ = perf.training_step(rounds=15, warmup=3)
+    (row,), _ = perf_cases.training_step(rounds=15, warmup=3)
     assert row["verdict_torchcfm"] != "missed", row
 
 
 @pytest.mark.perf
 def test_classification_speed_up_follows_the_nfe_ratio():
-    rows = {r["method"]: r for r in perf.classification(rounds=2, warmup=1, images=64, dc_images=1)}
+    rows = {r["method"]: r for r in perf_cases.classification(rounds=2, warmup=1, images=64, dc_images=1)}
     one = rows["SymmFlow, 1 step"]
     published = next(r for name, r in rows.items() if name.startswith("Diffusion Classifier, 50 t"))
     assert one["nfe"] == 1 and published["nfe"] == 2750
     speed_up = published["per_image_s"] / one["per_image_s"]
-    assert speed_up >= perf.TARGETS["nfe_ratio"] * published["nfe"], speed_up
+    assert speed_up >= perf_cases.TARGETS["nfe_ratio"] * published["nfe"], speed_up
 
 
 @pytest.mark.perf
 def test_symmflow_cost_barely_grows_with_classes_while_the_diffusion_classifiers_grows_linearly():
-    rows = perf.class_count(counts=(10, 171))
+    rows = perf_cases.class_count(counts=(10, 171))
     by = {(r["method"].split(",")[0].split(" (")[0], r["classes"]): r for r in rows}
     for method in ("SymmFlow classification", "SymmFlow segmentation"):
         assert by[(method, 171)]["verdict_growth"] != "missed", by[(method, 171)]
@@ -45,5 +45,5 @@ def test_symmflow_cost_barely_grows_with_classes_while_the_diffusion_classifiers
 
 @pytest.mark.perf
 def test_the_training_loop_adds_little_to_a_bare_step():
-    (row,) = perf.training_loop(repeats=2, short=5, long=25)
+    (row,) = perf_cases.training_loop(repeats=2, short=5, long=25)
     assert row["ratio_to_bare_step"] <= 1.15, row

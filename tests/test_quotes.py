@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from benchmarks import quotes
+from benchmarks.render import quotes
 
 ROOT = Path(__file__).resolve().parent.parent
 FIGURE = re.compile(r"(?<![\w.(])[-+]?\d[\d,]*\.\d+(?![\w.])|\d+(?:\.\d+)?\s?%|\b\d[\d,]*(?:\.\d+)?\s?(?:s|min|minutes|"
@@ -39,7 +39,7 @@ def published() -> set[str]:
 def test_generated_blocks_match_the_records(path):
     text = path.read_text()
     assert quotes.rendered(text, ROOT / "results" / "cpu") == text, (
-        f"{path.name} quotes figures the records no longer hold: run python -m benchmarks.quotes")
+        f"{path.name} quotes figures the records no longer hold: run python -m benchmarks.render.quotes")
 
 
 @pytest.mark.parametrize("path", quotes.documents(ROOT), ids=lambda p: p.name)

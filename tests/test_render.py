@@ -7,7 +7,7 @@ import struct
 import pandas as pd
 
 from benchmarks.cells import PlotSpec, RunOptions
-from benchmarks.render import fmt, fmt_like, ladder, markdown, plot, study_notes
+from benchmarks.render.tables import fmt, fmt_like, ladder, markdown, plot, study_notes
 
 
 def cells(rows) -> pd.DataFrame:

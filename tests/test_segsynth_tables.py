@@ -153,7 +153,7 @@ def test_train_steps_must_be_positive(tmp_path, capsys):
 
 
 def test_segmentation_design_rejects_an_unknown_design(tmp_path, capsys):
-    from benchmarks import segmentation_design
+    from studies import segmentation_design
 
     assert segmentation_design.main(["--out", str(tmp_path), "--only", "no such design"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -161,10 +161,10 @@ def test_segmentation_design_rejects_an_unknown_design(tmp_path, capsys):
 
 
 def test_segmentation_design_rows_compare_with_peers_of_their_own_budget():
-    from benchmarks import segmentation_design
+    from studies import segmentation_design
 
     base = {"miou_25": 20.0, "fd_25": 0.1, "train_s": 1.0, "provenance": {"git_commit": "abc", "device": "cpu"}}
-    from benchmarks.render_records import segmentation_design_markdown
+    from studies.segmentation_design import segmentation_design_markdown
 
     text = segmentation_design_markdown([
         {**base, "design": "same budget", "changes": {"near_one": 0.5}, "miou_1": segmentation_design.SS_MIOU / 2},
@@ -182,7 +182,7 @@ def test_segmentation_design_rows_compare_with_peers_of_their_own_budget():
 
 
 def test_segmentation_design_files_keep_a_gpu_rerun_beside_the_cpu_row():
-    from benchmarks.segmentation_design import record_name
+    from studies.segmentation_design import record_name
 
     assert record_name("a design", "cpu") != record_name("a design", "cuda:1")
     assert record_name("a design", "cuda:1") == record_name("a design", "cuda")

@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from benchmarks import solver_study
+from studies import solver_study
 
 
 def test_the_solver_study_stores_a_cell_per_point_and_names_the_cheapest_match(tmp_path, capsys):

@@ -3,7 +3,7 @@
 
 import json
 
-from benchmarks import latent_throughput, standins
+from studies import latent_throughput, standins
 from symmflow.data import celebamask, cocostuff
 
 

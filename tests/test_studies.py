@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from studies import front, sanity_ladder, step_curve
+from studies import front, front_record, sanity_ladder, step_curve
 from symmflow.codecs import ToyScalarCodec, VectorClassCodec
 
 
@@ -147,12 +147,12 @@ def record(dataset, recognition, fd, judged, **references):
 def test_what_a_design_keeps():
     scenes = record("scenes", {"1": 80.0, "25": 60.0}, 0.03, 30.0, **{
         "peer recognition at 25 steps": 40.0, "peer fd": 0.05, "peer judged": 50.0, "real judged": 85.0})
-    assert front.kept(scenes) == {"Table 2: mIoU at 25 steps above SemFlow's": True,
+    assert front_record.kept(scenes) == {"Table 2: mIoU at 25 steps above SemFlow's": True,
                                   "Table 2: FD-scenenet below SemFlow's": True,
                                   "Table 2: mIoU of samples above SemFlow's": False,
                                   "target: mIoU of samples >= 0.5 x real images'": False}
     digits = record("mnist", {"1": 97.5, "25": 96.0}, 0.5, 91.0, **{"peer fd": 0.07, "peer judged": 97.0})
-    assert [name for name, ok in front.kept(digits).items() if ok] == ["target: accuracy at 1 step >= 97%",
+    assert [name for name, ok in front_record.kept(digits).items() if ok] == ["target: accuracy at 1 step >= 97%",
                                                                        "target: accuracy of samples >= 90%"]
     assert not math.isnan(digits["fd"])
 

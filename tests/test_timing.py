@@ -6,8 +6,9 @@ import pandas as pd
 import pytest
 import torch
 
-from benchmarks import footprint, perf
-from benchmarks.render_records import perf_markdown
+from benchmarks import footprint
+from studies import perf, perf_cases
+from studies.perf_record import perf_markdown
 from benchmarks.timing import Ratio, interleaved, paired_ratio
 
 
@@ -47,10 +48,10 @@ def test_interleaved_times_every_contender_every_round_in_a_rotating_order():
 
 def test_the_record_states_each_ratio_with_its_interval_and_verdict():
     """A tiny run of two cases through the command's own functions and its rendering."""
-    rows = perf.sampling(rounds=3, warmup=0, steps=(1,), methods=("euler",))
-    (row,), profiles = perf.training_step(rounds=2, warmup=0, batch=4)
+    rows = perf_cases.sampling(rounds=3, warmup=0, steps=(1,), methods=("euler",))
+    (row,), profiles = perf_cases.training_step(rounds=2, warmup=0, batch=4)
     df = pd.DataFrame(rows + [row]).assign(git_commit="abc", device="cpu (x86_64, 2 threads)", versions="torch")
-    page = perf_markdown(df, profiles, rounds=3, warmup=0, targets=perf.TARGETS)
+    page = perf_markdown(df, profiles, rounds=3, warmup=0, targets=perf_cases.TARGETS)
     for found in rows:
         assert found["ratio_to_limit_low"] <= found["ratio_to_limit"] <= found["ratio_to_limit_high"]
         assert found["verdict_limit"] in ("met", "missed", "within the noise")

@@ -21,7 +21,7 @@ from benchmarks.claims import Claim
 from benchmarks.cells import Cell, CellSink, PlotSpec, RunOptions, digest
 from benchmarks.experiments.classification import (CROSS_ENTROPY, DIFFUSION_CLASSIFIER, FLOW_MATCHING, REAL,
                                                    SYMMFLOW, ClassificationExperiment)
-from benchmarks.grids import class_grid
+from benchmarks.render.grids import class_grid
 from benchmarks.methods import METHODS
 from benchmarks.profiles import CLASSIFICATION, GPU_BUDGET_NOTE, ClassificationSettings
 from symmflow.data import classification as data

@@ -23,7 +23,7 @@ from benchmarks.claims import Claim
 from benchmarks.cells import Cell, CellSink, PlotSpec, RunOptions, digest
 from benchmarks.experiments.segsynth import FEATURES, REAL, SegSynthExperiment, judge_metric, synthesis_metric
 from benchmarks.datasets import DATASETS
-from benchmarks.grids import segsynth_grid
+from benchmarks.render.grids import segsynth_grid
 from benchmarks.methods import METHODS
 from benchmarks.profiles import GPU_BUDGET_NOTE, SEGSYNTH, SegSynthSettings
 from symmflow.metrics import PROTOCOLS, inception_available, lpips_available

@@ -1,5 +1,5 @@
 """The paper profile's latent SymmFlow training step at its real size: ``python -m
-benchmarks.latent_throughput --pretrained DIR --data-root DIR --device cuda --out DIR``.
+studies.latent_throughput --pretrained DIR --data-root DIR --device cuda --out DIR``.
 
 The step the harness trains for Tables 2, 4 and 5 (:class:`~benchmarks.experiments.segsynth.SegSynthExperiment`
 on the paper profile: VAE encoding of the images and masks, SD 2.1's U-Net widened to 8
@@ -7,7 +7,7 @@ channels, eq. 3, AdamW, bf16 autocast on a GPU) at the paper's per-GPU batch (32
 set: samples/s (median of timed steps after a warm-up), peak device memory, whether the loss
 stays finite in bf16, and the GPU-hours the published budgets would take at that speed (200
 epochs of the standard training split: CelebAMask-HQ on 2 GPUs, COCO-Stuff on 4; notes section 6).
-With the stand-ins of :mod:`benchmarks.standins` the weights are random: these are speed and
+With the stand-ins of :mod:`studies.standins` the weights are random: these are speed and
 memory, never quality.  Writes ``<out>/latent-throughput.{json,md}``.
 """
 
@@ -85,7 +85,7 @@ def measure(dataset: str, pretrained: Path, data_root: Path, device: str, batch:
 def markdown(rows: list[dict], origin: dict, command: str) -> str:
     lines = ["# The paper profile's latent training step at full size", "",
              f"Commit {origin['git_commit']}, {origin['device']}, {origin['versions']}. Command: `{command}`. "
-             "Random-weight stand-ins of SD 2.1-base's U-Net and VAE (`python -m benchmarks.standins`): speed and "
+             "Random-weight stand-ins of SD 2.1-base's U-Net and VAE (`python -m studies.standins`): speed and "
              "memory only.", "",
              "| data set | size (px) | batch / GPU | bf16 | step (s) | samples/s | peak memory (GiB) | loss finite | "
              "GPU-hours of 200 epochs | wall hours on the published GPUs |", "|---|---|---|---|---|---|---|---|---|---|"]
@@ -99,7 +99,7 @@ def markdown(rows: list[dict], origin: dict, command: str) -> str:
 
 def main(argv=None) -> int:
     try:
-        p = OneLineParser(prog="python -m benchmarks.latent_throughput", description=__doc__.splitlines()[0])
+        p = OneLineParser(prog="python -m studies.latent_throughput", description=__doc__.splitlines()[0])
         p.add_argument("--pretrained", type=Path, required=True, help="Stable Diffusion 2.1 folder (diffusers layout)")
         p.add_argument("--data-root", type=Path, required=True, help="folder holding CelebAMask-HQ/ and COCO-Stuff/")
         p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
@@ -125,7 +125,7 @@ def main(argv=None) -> int:
     rows = [measure(d, args.pretrained, args.data_root, device, args.batch, args.steps, args.warmup,
                     args.out / "latent-throughput-work", args.resolution) for d in datasets]
     origin = provenance(device)
-    command = "python -m benchmarks.latent_throughput " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = "python -m studies.latent_throughput " + " ".join(argv if argv is not None else sys.argv[1:])
     write_atomic(args.out / "latent-throughput.json", json.dumps({"rows": rows, "provenance": origin,
                                                                   "command": command}, indent=1))
     write_atomic(args.out / "latent-throughput.md", markdown(rows, origin, command))

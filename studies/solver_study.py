@@ -1,5 +1,5 @@
 """Which ODE solver reaches the paper's 25-step Euler result with the fewest network evaluations:
-``python -m benchmarks.solver_study --profile cpu``.
+``python -m studies.solver_study --profile cpu``.
 
 Tables 11 (accuracy), 5 (mIoU) and 4 (FD) of a profile are computed through the harness for
 each solver -- Euler, midpoint and Heun on a grid of step counts, dopri5 at two tolerances --
@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmarks.run import options_from, run_table, tables
+from benchmarks.options import options_from
+from benchmarks.run import run_table
+from benchmarks.tables import tables
 from benchmarks.store import CellStore
 from symmflow.outputs import write_atomic
 from symmflow.errors import UsageError
@@ -30,7 +32,7 @@ MEASURES = {"11": ("SymmFlow", "accuracy"), "5": ("SymmFlow", "mIoU"), "4": ("Sy
 
 def study(argv: list[str], chosen: list[str]) -> pd.DataFrame:
     """Every (table, solver, steps) cell of SymmFlow, computed or loaded; one row each."""
-    from benchmarks.render import frame
+    from benchmarks.render.tables import frame
 
     available = tables()
     rows = []
@@ -78,7 +80,7 @@ def cheapest(df: pd.DataFrame) -> list[dict]:
 def plot(df: pd.DataFrame, path: Path) -> None:
     from matplotlib.figure import Figure
 
-    from benchmarks.render import png_bytes
+    from benchmarks.render.tables import png_bytes
 
     names = list(dict.fromkeys(df["study_table"]))
     fig = Figure(figsize=(4.5 * len(names), 3.8))
@@ -96,7 +98,7 @@ def plot(df: pd.DataFrame, path: Path) -> None:
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    command = " ".join(["python -m benchmarks.solver_study", *argv])
+    command = " ".join(["python -m studies.solver_study", *argv])
     try:
         if any(a.split("=")[0] in ("--table", "--solver", "--steps", "--seeds", "--train-steps") for a in argv):
             raise UsageError("the solver study chooses --table, --solver and --steps itself and studies the "

@@ -6,7 +6,7 @@ A measured figure appears in the project's prose only inside a generated block::
     ...rendered from results/cpu...
     <!-- /figures -->
 
-``python -m benchmarks.quotes`` rewrites every block of README.md and docs/*.md from the records in
+``python -m benchmarks.render.quotes`` rewrites every block of README.md and docs/*.md from the records in
 ``--results`` (default results/cpu); ``--check`` only reports the files whose blocks differ from a
 fresh rendering (exit 1), which is what the tests run.  The kinds of block:
 
@@ -27,11 +27,11 @@ from pathlib import Path
 import pandas as pd
 
 from benchmarks.claims import claims_notes
-from benchmarks.render import ladder, mean_sd, seed_summary, fmt, steps_text
+from benchmarks.render.tables import ladder, mean_sd, seed_summary, fmt, steps_text
 from symmflow.outputs import write_atomic
 from symmflow.errors import OneLineParser, UsageError
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BLOCK = re.compile(r"(<!-- figures: (?P<spec>[^>]*?) -->\n)(?P<body>.*?)(<!-- /figures -->)", re.S)
 
 
@@ -66,7 +66,7 @@ def table_block(results: Path, name: str, filters: dict[str, list[str]]) -> str:
 
 
 def claims_block(results: Path, name: str) -> str:
-    from benchmarks.run import tables
+    from benchmarks.tables import tables
 
     cells = pd.read_csv(results / f"table{name}.csv", dtype={"table": str})
     lines = claims_notes(tables()[name].claims, cells, ladder(results)[0])
@@ -115,7 +115,7 @@ def outside_blocks(text: str) -> str:
 
 def main(argv=None) -> int:
     try:
-        p = OneLineParser(prog="python -m benchmarks.quotes", description=__doc__.splitlines()[0])
+        p = OneLineParser(prog="python -m benchmarks.render.quotes", description=__doc__.splitlines()[0])
         p.add_argument("--results", type=Path, default=ROOT / "results" / "cpu")
         p.add_argument("--check", action="store_true", help="only list the files whose blocks are stale (exit 1)")
         args = p.parse_args(argv)

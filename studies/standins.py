@@ -1,5 +1,5 @@
 """Stand-ins of what the paper profile reads, for measuring its code at full size where the real
-files are absent: ``python -m benchmarks.standins --out DIR [--scale sd21|tiny]``.
+files are absent: ``python -m studies.standins --out DIR [--scale sd21|tiny]``.
 
 * ``DIR/sd21/``: a folder in diffusers layout -- ``unet/`` and ``vae/`` built from Stable
   Diffusion 2.1-base's published configs (the 512 px model: a 64x64x4 latent, cross-attention
@@ -121,7 +121,7 @@ def write_cocostuff(root: Path, count: int, size: int, seed: int = 0) -> Path:
 
 def main(argv=None) -> int:
     try:
-        p = OneLineParser(prog="python -m benchmarks.standins", description=__doc__.splitlines()[0])
+        p = OneLineParser(prog="python -m studies.standins", description=__doc__.splitlines()[0])
         p.add_argument("--out", type=Path, required=True, help="folder to write sd21/ and data/ into")
         p.add_argument("--scale", default="sd21", help="sd21 (the published sizes, default) or tiny")
         p.add_argument("--images", type=int, default=64, help="synthetic images per data set (default 64)")

@@ -1,34 +1,4 @@
-"""SymmFlow's speed against the limit and the libraries a user would otherwise pick:
-``python -m benchmarks.perf --out results/cpu``.
-
-Every case is timed in this one process, interleaved round by round in a rotating order (so a
-slow spell of the machine hits every contender alike), after a warm-up; a ratio against a peer
-or the limit is the median of the per-round ratios with its bootstrap 95% interval, and a target
-is met only where the whole interval meets it (:mod:`benchmarks.timing`).  ``--device cuda`` runs
-the same suite on a GPU (each call waited for; memory from the CUDA allocator).  Writes
-``<out>/perf.{csv,md}``.
-
-* sampling: :func:`symmflow.solver.integrate` (Euler, midpoint; 1 / 10 / 50 steps) against
-  (a) the limit -- NFE x one bare forward of the same network on the same batch -- and (b)
-  facebookresearch's ``flow_matching`` ``ODESolver`` driving the same network over the same
-  joint state, on the toy MLP and a pixel U-Net;
-* training step: one SymmFlow step (eq. 3, the authors' channel label: forward, backward,
-  AdamW) against one standard conditional flow-matching step of ``torchcfm``'s
-  ``ConditionalFlowMatcher`` on the same U-Net layout and batch, with the profile of each
-  (where the difference goes: the label channel, the second loss term); and the same SymmFlow
-  step with the speed switches (channels-last weights, ``torch.compile``);
-* training loop: what :func:`symmflow.train.fit` adds to a bare step (its marginal time per
-  step against the bare step's);
-* classification: images/s and counted NFE per image of SymmFlow at 1 and 25 steps against
-  the Diffusion Classifier at its published adaptive schedule and a reduced one, on the same
-  backbone; the speed-up against the NFE ratio;
-* class count: time per image and peak memory added of SymmFlow's classification and
-  segmentation (one step) and of the Diffusion Classifier at 10, 19, 100 and 171 classes (the
-  paper's data sets), each in a fresh process (:mod:`benchmarks.footprint`), plotted.
-
-The peers come with the ``perf`` extra (``flow_matching``, ``torchcfm``; they need
-torch 2.14.1); where one is absent its rows are recorded as skipped with the reason.
-"""
+"""The cases of the performance suite (``python -m studies.perf``): each returns its rows."""
 
 from __future__ import annotations
 
@@ -38,22 +8,18 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-import pandas as pd
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
-from benchmarks.provenance import provenance
-from symmflow.outputs import write_atomic
 from benchmarks.timing import Ratio, Timing, interleaved, paired_ratio, synchronizer, wall_seconds
-from symmflow.device import resolve_device
-from symmflow.errors import OneLineParser, UsageError
 from symmflow.solver import NFECounter, integrate
+
 
 TARGETS = {"limit": 1.05, "flow_matching": 1.0, "torchcfm": 1.15, "nfe_ratio": 0.9, "class_growth": 0.10}
 """Issue targets: sampler <= 1.05 x the limit and <= 1.0 x flow_matching's ODESolver; a training
 step <= 1.15 x torchcfm's; the speed-up over the Diffusion Classifier >= 0.9 x the NFE ratio;
 SymmFlow's cost from 10 to 171 classes grows by < 10%."""
+
 
 
 def missing(module: str) -> str | None:
@@ -370,79 +336,3 @@ def class_count(images: int = 2, counts=CLASS_COUNTS, rounds: int = 15, device: 
     return rows
 
 
-def plot_class_count(rows: pd.DataFrame, path: Path) -> None:
-    """Time per image and peak memory added against the number of classes, one line per method."""
-    from matplotlib.figure import Figure
-
-    from benchmarks.render import png_bytes
-
-    fig = Figure(figsize=(10, 4))
-    axes = fig.subplots(1, 2)
-    for method, group in rows.groupby("method", sort=False):
-        axes[0].plot(group["classes"], 1000 * group["per_image_s"], marker="o", label=method)
-        axes[1].plot(group["classes"], group["peak_mib"], marker="o", label=method)
-    axes[0].set(xscale="log", yscale="log", xlabel="classes", ylabel="ms per image", title="time")
-    axes[1].set(xscale="log", xlabel="classes", ylabel="peak memory added (MiB)", title="memory")
-    for ax in axes:
-        ax.set_xticks(CLASS_COUNTS, [str(c) for c in CLASS_COUNTS])
-        ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7)
-    write_atomic(path, png_bytes(fig))
-
-
-# ---------------------------------------------------------------- the command
-
-
-CASES = ("sampling", "training", "loop", "classification", "classes")
-
-
-def main(argv=None) -> int:
-    parser = OneLineParser(prog="python -m benchmarks.perf", description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=None,
-                        help="where perf.{csv,md} go (default results/cpu, or results/gpu with a CUDA --device)")
-    parser.add_argument("--rounds", type=int, default=30, help="timed rounds per case after the warm-up (default 30)")
-    parser.add_argument("--warmup", type=int, default=3, help="untimed rounds first (default 3)")
-    parser.add_argument("--only", default=",".join(CASES), help="which cases, comma-separated (default: all)")
-    parser.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N: where every case runs")
-    try:
-        args = parser.parse_args(argv)
-        device = resolve_device(args.device)
-        out = args.out or Path("results/gpu" if device.startswith("cuda") else "results/cpu")
-        if args.rounds < 2 or args.warmup < 0:
-            raise UsageError(f"--rounds {args.rounds} --warmup {args.warmup}: use at least 2 rounds, e.g. --rounds 20")
-        wanted = [w.strip() for w in args.only.split(",") if w.strip()]
-        unknown = [w for w in wanted if w not in CASES]
-        if unknown or not wanted:
-            raise UsageError(f"--only {args.only!r}: choose from {', '.join(CASES)}")
-    except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    origin = provenance(device)  # before this run writes anything: the commit it ran at, clean or not
-    rows, profiles = [], {}
-    for case in tqdm(wanted, desc="perf"):
-        if case == "sampling":
-            rows += sampling(args.rounds, args.warmup, device=device)
-        elif case == "training":
-            found, profiles = training_step(args.rounds, args.warmup, switches=True, device=device)
-            rows += found
-        elif case == "loop":
-            rows += training_loop(device=device)
-        elif case == "classification":
-            rows += classification(device=device)
-        else:
-            rows += class_count(device=device)
-    df = pd.DataFrame(rows)
-    if "classes" in df:
-        plot_class_count(df[df["case"] == "class count"], out / "perf-classes.png")
-    for key, value in origin.items():
-        df[key] = value
-    write_atomic(out / "perf.csv", df.to_csv(index=False))
-    from benchmarks.render_records import perf_markdown
-
-    write_atomic(out / "perf.md", perf_markdown(df, profiles, args.rounds, args.warmup, TARGETS))
-    print(out / "perf.md")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,4 +1,4 @@
-"""How SymmFlow's settings on the scene set were compared: ``python -m benchmarks.segmentation_design``.
+"""How SymmFlow's settings on the scene set were compared: ``python -m studies.segmentation_design``.
 
 Each design is the authors' settings on the scene set (:data:`BASE`: the scene set, the base-32
 pixel U-Net, 1,200 steps of 32 at lr 5e-4) with some settings replaced -- where the training
@@ -24,7 +24,6 @@ from benchmarks.cells import RunOptions, digest
 from benchmarks.experiments.segsynth import SegSynthExperiment
 from benchmarks.profiles import SegSynthSettings
 from benchmarks.provenance import provenance
-from benchmarks.render_records import write_segmentation_summary
 from symmflow.outputs import write_atomic
 from symmflow.errors import OneLineParser, UsageError
 from benchmarks.tables.segsynth import TABLE2_STEPS
@@ -161,9 +160,49 @@ def record_name(design: str, device: str, seed: int = 0) -> str:
     return f"{digest(design) if seed == 0 else digest([design, seed])}{'' if kind == 'cpu' else '-' + kind}.json"
 
 
+# ---------------------------------------------------------------- the record's Markdown
+
+
+def _curve(record: dict) -> str:
+    """mIoU along the design study's curve where the record has it (older records: 1 and 25 only)."""
+    return " / ".join(f"{record[f'miou_{k}']:.1f}" if f"miou_{k}" in record else "-" for k in CURVE)
+
+
+def segmentation_design_markdown(records: list[dict]) -> str:
+    lines = ["# How SymmFlow's settings were compared on the scene set", "",
+             "The authors' settings on the scene set (1,200 steps of 32 scenes, lr 5e-4, base-32 pixel "
+             "U-Net, seed 0) with the settings each row names changed; mIoU with the background ignored, "
+             "FD in the scene-set network. SS and SemFlow: the cross-entropy U-Net and the retrained "
+             f"SemFlow of the row's own budget and learning rate ({SS_MIOU} mIoU and FD {SEMFLOW_FD} on the "
+             "base budget, Table 2 at 769ee19); the targets are SymmFlow's mIoU >= 0.85 x SS and its FD "
+             "below SemFlow's. Training seconds are comparable only between rows of the same device and "
+             "the same number of designs run at once.", "",
+             "| design | mIoU, 1 step | SS | / SS | mIoU, 25 steps | FD-scenenet, 25 steps | SemFlow's FD "
+             "| mIoU at 1 / 2 / 5 / 25 steps | train (s) | device | commit |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in records:
+        ss = r.get("ss_miou", SS_MIOU)
+        semflow_fd = r.get("semflow_fd_25", None if trains_own_peers(r["changes"]) else SEMFLOW_FD)
+        lines.append(f"| {r['design']} | {r['miou_1']:.1f} | {ss:.1f} | {r['miou_1'] / ss:.2f} | "
+                     f"{r['miou_25']:.1f} | {r['fd_25']:.3f} | "
+                     f"{'not measured' if semflow_fd is None else f'{semflow_fd:.3f}'} | {_curve(r)} | "
+                     f"{r['train_s']:.0f} | "
+                     f"{r['provenance']['device']} | {r['provenance']['git_commit']} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_segmentation_summary(out: Path, order: list[str]) -> None:
+    """``<out>/segmentation-design.md`` from every stored design record, in ``order`` of names."""
+    records = [json.loads(f.read_text()) for f in sorted((out / "segmentation-design").glob("*.json"))]
+    records.sort(key=lambda r: (order.index(r["design"]) if r["design"] in order else len(order),
+                                r["provenance"]["device"]))
+    write_atomic(out / "segmentation-design.md", segmentation_design_markdown(records))
+
+
+
 def main(argv=None) -> int:
     try:
-        p = OneLineParser(prog="python -m benchmarks.segmentation_design", description=__doc__.splitlines()[0])
+        p = OneLineParser(prog="python -m studies.segmentation_design", description=__doc__.splitlines()[0])
         p.add_argument("--out", type=Path, default=Path("results/cpu"))
         p.add_argument("--only", default=None, help="design names to run, separated by ';' (default: all)")
         p.add_argument("--seed", type=int, default=0)

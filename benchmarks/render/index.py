@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmarks.render import fmt, fmt_like, mean_sd, seed_summary
+from benchmarks.render.tables import fmt, fmt_like, mean_sd, seed_summary
 from symmflow.outputs import write_atomic
 from symmflow.errors import OneLineParser, UsageError
 
@@ -128,7 +128,7 @@ def render_index(out: Path, titles: dict[str, str] | None = None) -> Path:
                          "of another folder")
     lines = [f"# Results: profile `{', '.join(profiles)}`", "",
              f"{INDEX_MARK} (the tableN.csv files in this folder); "
-             f"regenerate it with `python -m benchmarks.index --out {_shown_path(out)}`.", ""]
+             f"regenerate it with `python -m benchmarks.render.index --out {_shown_path(out)}`.", ""]
     for name, df in frames.items():
         lines += section(out, name, df, (titles or {}).get(name))
     lines += _records(out)
@@ -145,7 +145,7 @@ def titles_from_markdown(out: Path) -> dict[str, str]:
 
 def main(argv=None) -> int:
     try:
-        parser = OneLineParser(prog="python -m benchmarks.index", description=__doc__)
+        parser = OneLineParser(prog="python -m benchmarks.render.index", description=__doc__)
         parser.add_argument("--out", type=Path, required=True, metavar="PATH",
                             help="results folder holding tableN.csv, e.g. results/cpu")
         args = parser.parse_args(argv)

@@ -8,7 +8,7 @@
   batches, sharded 4 / 3 across the processes, must equal the single-process values.
 
 ``study(work)`` runs both and returns what they found (the reliability report and the tests
-use it); ``python -m benchmarks.processes <case> <folder>`` is the workers' entry point.
+use it); ``python -m studies.processes <case> <folder>`` is the workers' entry point.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def launch(case: str, folder: Path, processes: int = 2) -> None:
     ``case(folder)`` on ``processes`` CPU processes (``torchrun --standalone``)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
-                           str(processes), "-m", "benchmarks.processes", case, str(folder)], cwd=ROOT, env=env,
+                           str(processes), "-m", "studies.processes", case, str(folder)], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=900)
     if done.returncode != 0:
         raise RuntimeError(f"{case} on {processes} processes failed: {done.stderr[-3000:]}")

@@ -13,7 +13,7 @@ from benchmarks.cells import Cell, RunOptions
 from benchmarks.claims import claims_notes
 from symmflow.outputs import write_atomic
 
-PAPER_TABLES = Path(__file__).resolve().parent.parent / "paper_tables"
+PAPER_TABLES = Path(__file__).resolve().parents[2] / "paper_tables"
 JOIN = ["dataset", "task", "method", "steps", "metric"]
 COLUMNS = ["table", "dataset", "task", "method", "steps", "metric", "value", "published",
            "difference", "status", "reason", "nfe_per_sample", "samples_per_s", "wall_s",

@@ -1,0 +1,164 @@
+"""What the front's records say: the claims each design keeps, ``front.md``, ``front.png`` and the
+sentences the tables' notes take from it (``front-notes.json``); rendered from every stored
+record of ``python -m studies.front``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from studies.front import CURVES, DESIGNS, GENERATION_STEPS, records
+from symmflow.errors import UsageError
+from symmflow.outputs import write_atomic
+
+
+# ---------------------------------------------------------------- what a design keeps
+
+
+def kept(record: dict) -> dict[str, bool]:
+    """Which of the tables' claims and this study's targets a design keeps on its seed."""
+    r, ref, rec = record, record["references"], record["recognition"]
+    if r["dataset"] == "scenes":
+        return {"Table 2: mIoU at 25 steps above SemFlow's": rec["25"] > ref["peer recognition at 25 steps"],
+                "Table 2: FD-scenenet below SemFlow's": r["fd"] < ref["peer fd"],
+                "Table 2: mIoU of samples above SemFlow's": r["judged"] > ref["peer judged"],
+                "target: mIoU of samples >= 0.5 x real images'": r["judged"] >= 0.5 * ref["real judged"]}
+    return {"target: accuracy at 1 step >= 97%": rec["1"] >= 97.0,
+            "Table 3: accuracy at 25 steps >= at 1 step": rec["25"] >= rec["1"],
+            "Table 3: FD at most flow matching's": r["fd"] <= ref["peer fd"],
+            "Table 3: accuracy of samples at least flow matching's": r["judged"] >= ref["peer judged"],
+            "target: accuracy of samples >= 90%": r["judged"] >= 90.0}
+
+
+# ---------------------------------------------------------------- Markdown and plot
+
+NAMES = {"scenes": ("mIoU", "FD-scenenet", "mIoU of samples (SS U-Net)", "SS U-Net", "SemFlow"),
+         "mnist": ("accuracy", "FD (U-Net classifier features)", "accuracy of samples (cross-entropy U-Net)",
+                   "cross-entropy classifier", "flow matching")}
+
+
+def summary(out: Path) -> str:
+    found = records(out)
+    lines = ["# Recognition and generation on one front", "",
+             "Each design is SymmFlow on the cpu budget of its data set with the settings its name gives "
+             "(studies/front.py); recognition on the held-out images at several Euler steps, generation at "
+             f"{GENERATION_STEPS} steps by a Frechet distance and by a judge trained on real images only "
+             "(benchmarks/judges.py), and by the judge again on samples whose label state is held on its exact "
+             "path instead of integrated with the image (what a perfectly trained label flow would condition "
+             "on). The specialists and the real images are of the same seed. Rendered from "
+             f"the records in `front/` by `python -m studies.front --summary --out {out.as_posix()}`.", ""]
+    for dataset in DESIGNS:
+        rows = [r for r in found if r["dataset"] == dataset]
+        if not rows:
+            continue
+        score, fd, judged, specialist, peer = NAMES[dataset]
+        steps = CURVES[dataset]
+        lines += [f"## {'Scene set (Tables 2, 4, 5)' if dataset == 'scenes' else 'Bundled MNIST (Tables 3, 11)'}", "",
+                  f"| design | seed | {score} at {' / '.join(map(str, steps))} steps | {fd} | {judged} | "
+                  "the same, the label held on its path | claims and targets kept | train (s) | commit |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for r in rows:
+            keeps = kept(r)
+            curve = " / ".join(f"{r['recognition'][str(k)]:.1f}" for k in steps)
+            held = r.get("judged_on_the_label_path")
+            lines.append(f"| {r['design']} | {r['seed']} | {curve} | {r['fd']:.3g} | {r['judged']:.1f} | "
+                         f"{'' if held is None else f'{held:.1f}'} | {sum(keeps.values())} of {len(keeps)} | "
+                         f"{r['train_s']:.0f} | {r['provenance']['git_commit']} |")
+        lines += ["", f"References (same budget; by seed): {specialist} {score}, {peer}'s generation, real images:", "",
+                  f"| seed | {specialist} {score} | {peer} {fd} | {peer} {judged} | real images {fd} | "
+                  f"real images {judged} |" + (f" SemFlow {score} at 25 steps |" if dataset == "scenes" else ""),
+                  "|---|---|---|---|---|---|" + ("---|" if dataset == "scenes" else "")]
+        for seed in sorted({r["seed"] for r in rows}):
+            ref = next(r for r in rows if r["seed"] == seed)["references"]
+            lines.append(f"| {seed} | {ref['specialist recognition']:.1f} | {ref['peer fd']:.3g} | "
+                         f"{ref['peer judged']:.1f} | {ref['real fd']:.3g} | {ref['real judged']:.1f} |"
+                         + (f" {ref['peer recognition at 25 steps']:.1f} |" if dataset == "scenes" else ""))
+        lines += ["", "What each design keeps (seed by seed):", ""]
+        for r in rows:
+            missed = [claim for claim, ok in kept(r).items() if not ok]
+            lines.append(f"- {r['design']}, seed {r['seed']}: " + ("keeps every one" if not missed
+                                                                   else "misses " + "; ".join(missed)))
+        lines.append("")
+    lines += ["![the front](front.png)", ""]
+    return "\n".join(lines)
+
+
+def plot(out: Path) -> bytes:
+    from matplotlib.figure import Figure
+
+    from benchmarks.render.tables import png_bytes
+
+    found = records(out)
+    datasets = [d for d in DESIGNS if any(r["dataset"] == d for r in found)]
+    fig = Figure(figsize=(11, 4.6 * max(1, len(datasets))))
+    axes = fig.subplots(max(1, len(datasets)), 2, squeeze=False)
+    for row, dataset in zip(axes, datasets):
+        rows = [r for r in found if r["dataset"] == dataset]
+        score, _, judged, specialist, peer = NAMES[dataset]
+        ref = next(r["references"] for r in rows if r["seed"] == min(x["seed"] for x in rows))
+        for ax, steps in zip(row, ("1", "25")):
+            for i, name in enumerate(DESIGNS[dataset]):
+                points = [(r["recognition"][steps], r["judged"]) for r in rows if r["design"] == name]
+                if points:
+                    ax.plot(*zip(*points), "o", color=f"C{i}", label=name, ms=7)
+            ax.axhline(ref["real judged"], color="k", ls=":", lw=1, label="real images (judge's ceiling)")
+            ax.axhline(ref["peer judged"], color="grey", ls="--", lw=1, label=f"{peer}'s samples (seed {min(r['seed'] for r in rows)})")
+            ax.axvline(ref["specialist recognition"], color="grey", ls="-.", lw=1, label=f"{specialist} (1 call)")
+            if dataset == "scenes":
+                ax.axvline(ref["peer recognition at 25 steps"], color="grey", ls="--", lw=1)
+            ax.set_xlabel(f"SymmFlow {score} at {steps} step{'s' if steps != '1' else ''}")
+            ax.set_ylabel(f"{judged} at {GENERATION_STEPS} steps")
+            ax.grid(alpha=0.3)
+            ax.set_title(f"{'scene set' if dataset == 'scenes' else 'bundled MNIST'}: recognition at {steps} "
+                         f"step{'s' if steps != '1' else ''} against generation", fontsize=9)
+        row[1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
+    return png_bytes(fig)
+
+
+TABLE_DATASETS = {"scenes": "scenes", "mnist": "MNIST (bundled 4k/1k)"}
+"""The data sets' names in the tables whose notes state the trade."""
+
+
+def profile_design(dataset: str) -> str | None:
+    """The name of the design the cpu profile runs now, if it is one of the front's."""
+    from benchmarks.profiles import CLASSIFICATION, SEGSYNTH
+
+    current = SEGSYNTH["cpu"].symmflow if dataset == "scenes" else CLASSIFICATION["cpu"][0].symmflow
+    return next((name for name, settings in DESIGNS[dataset].items() if settings == current), None)
+
+
+def trade(dataset: str, rows: list[dict]) -> str | None:
+    """One sentence for the tables' notes: the chosen design's scores beside the best of each side."""
+    chosen = profile_design(dataset)
+    seed = min(r["seed"] for r in rows)
+    first = {r["design"]: r for r in rows if r["seed"] == seed}
+    if chosen not in first:
+        return None
+    score, _, judged, _, _ = NAMES[dataset]
+
+    def scores(r):
+        keeps = kept(r)
+        return (f"{score} {r['recognition']['1']:.1f} / {r['recognition']['25']:.1f} at 1 / 25 steps, FD {r['fd']:.3g}, "
+                f"{judged.split(' (')[0]} {r['judged']:.1f}, keeping {sum(keeps.values())} of {len(keeps)} claims "
+                "and targets")
+
+    best_recognition = max(first.values(), key=lambda r: r["recognition"]["25"])
+    best_generation = max(first.values(), key=lambda r: r["judged"])
+    text = (f"SymmFlow's settings chosen on the recognition-generation front (front.md; {len(first)} designs, seed "
+            f"{seed}): '{chosen}': {scores(first[chosen])}.")
+    for label, best in (("best recognition at 25 steps", best_recognition), ("best generation", best_generation)):
+        if best["design"] != chosen:
+            text += f" The {label}, '{best['design']}': {scores(best)}."
+    return text
+
+
+def write_summary(out: Path) -> None:
+    found = records(out)
+    if not found:
+        raise UsageError(f"no front records in {out / 'front'}; run python -m studies.front --dataset scenes first")
+    write_atomic(out / "front.md", summary(out))
+    write_atomic(out / "front.png", plot(out))
+    notes = {TABLE_DATASETS[d]: text for d in DESIGNS
+             if (text := trade(d, [r for r in found if r["dataset"] == d]) if any(r["dataset"] == d for r in found)
+                 else None)}
+    write_atomic(out / "front-notes.json", json.dumps({"profile": "cpu", "notes": notes}, indent=1))

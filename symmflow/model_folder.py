@@ -1,0 +1,133 @@
+"""A model folder as ``symmflow train`` writes it: its ``settings.json`` checked field by field,
+and the network, label codec and palette those settings make (what every command loads)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import NamedTuple
+
+from symmflow.errors import UsageError
+
+
+def palette_for(num_classes: int, beta: float):
+    from symmflow.codecs import CELEBAMASK_COLOURS, PaletteCodec, cocostuff_colours
+
+    if num_classes > 216:
+        raise UsageError(f"{num_classes} classes: at most 216 palette colours are available")
+    colours = CELEBAMASK_COLOURS if num_classes <= len(CELEBAMASK_COLOURS) else cocostuff_colours(216)
+    return PaletteCodec(colours[:num_classes], beta)
+
+
+
+def method_of(settings: dict):
+    """The SymmFlow method of a model folder's settings (folders written before the method
+    object kept the same settings flat: image_weight, near_one, label_residual, mask_code)."""
+    from symmflow.method import SymmFlow, SymmFlowSettings
+
+    if "symmflow" in settings:
+        return SymmFlow(SymmFlowSettings(**settings["symmflow"]))
+    per_class = settings["task"] == "segmentation" and settings.get("mask_code") == "per-class"
+    return SymmFlow(SymmFlowSettings(
+        image_weight=settings.get("image_weight", 0.9), beta=settings["beta"],
+        label_code="per-class" if per_class else "image", near_one=settings.get("near_one", 0.0),
+        near_one_label_only=settings.get("near_one_label_only", False),
+        label_form="residual" if settings.get("label_residual") else "velocity"))
+
+
+class Parts(NamedTuple):
+    """What a model folder's settings make: the method, its label codec, the shape of one label
+    state and, for segmentation, the palette the colour previews are drawn in."""
+
+    method: object
+    codec: object
+    label_shape: tuple[int, ...]
+    palette: object
+
+
+def parts(settings: dict) -> Parts:
+    method, size = method_of(settings), settings["size"]
+    palette = None
+    if settings["task"] == "segmentation":
+        palette = palette_for(settings["classes"], method.settings.beta)
+        codec = method.mask_codec(palette)
+    else:
+        codec = method.class_codec(len(settings["class_names"]), size)
+    return Parts(method, codec, method.label_shape(codec, size, dense=True), palette)
+
+
+def network(settings: dict, device: str):
+    from symmflow.models.pixel_unet import UNetConfig
+
+    size, base = settings["size"], settings["base_channels"]
+    config = UNetConfig(base_channels=base, multipliers=(1, 2, 2), layers_per_block=1, head_channels=base,
+                        norm_groups=min(32, base))
+    made = parts(settings)
+    return made.method.network(config, 3, made.label_shape, size).to(device)
+
+
+#: The settings a model folder of each task must hold (besides ``symmflow``, or ``beta`` in older folders).
+NEEDED = {"segmentation": ("classes", "size", "base_channels"),
+          "classification": ("class_names", "size", "base_channels")}
+
+
+def integer(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def settings_problem(settings: dict) -> str | None:
+    """What is wrong with a model folder's settings, field by field (None: nothing), so that an
+    edited settings.json is refused before inference instead of failing in the middle of it."""
+    from symmflow.method import SymmFlowSettings
+
+    size, base = settings["size"], settings["base_channels"]
+    if not integer(size) or size < 8 or size % 8:
+        return f"size {size!r} is not a multiple of 8 (the U-Net halves it twice)"
+    if not integer(base) or base <= 0 or (base > 32 and base % 32):
+        return f"base_channels {base!r} is not 1 to 32 or a multiple of 32"
+    if settings["task"] == "segmentation":
+        classes = settings["classes"]
+        if not integer(classes) or not 2 <= classes <= 216:
+            return f"classes {classes!r} is not a number of classes from 2 to 216"
+    else:
+        names = settings["class_names"]
+        if (not isinstance(names, list) or len(names) < 2 or not all(isinstance(n, str) for n in names)
+                or len(set(names)) != len(names)):
+            return f"class_names {names!r} is not a list of two or more distinct names"
+    if "symmflow" in settings:
+        if not isinstance(settings["symmflow"], dict):
+            return f"symmflow {settings['symmflow']!r} is not a set of settings"
+        try:
+            SymmFlowSettings(**settings["symmflow"])
+        except (TypeError, ValueError) as error:
+            return f"its symmflow settings are not valid ({' '.join(str(error).split())})"
+    elif isinstance(settings["beta"], bool) or not isinstance(settings["beta"], (int, float)) or settings["beta"] <= 0:
+        return f"beta {settings['beta']!r} is not a positive number"
+    return None
+
+
+def open_model(folder: Path, device: str, task: str, instead: str):
+    """The trained model in ``folder``, which must be a ``task`` model (else: use ``instead``)."""
+    from symmflow.checkpoint import load_weights, saved_settings
+
+    settings, file = saved_settings(folder), folder / "settings.json"
+    if settings is None:
+        raise UsageError(f"{folder} is not a model folder (no settings.json); train one with symmflow train")
+    remedy = "retrain with symmflow train, or pass the folder of a model it wrote"
+    kind = settings.get("task")
+    if kind not in NEEDED:
+        raise UsageError(f"{file} names no known task (task: {kind!r}); {remedy}")
+    needed = NEEDED[kind] + (() if "beta" in settings else ("symmflow",))
+    missing = [k for k in needed if k not in settings]
+    if missing:
+        raise UsageError(f"{file} lacks the setting {missing[0]!r}; {remedy}")
+    if kind != task:
+        raise UsageError(f"{folder} is a {kind} model; use symmflow {instead}")
+    problem = settings_problem(settings)
+    if problem:
+        raise UsageError(f"{file}: {problem}; {remedy}")
+    try:
+        model = network(settings, device)
+    except (TypeError, ValueError, KeyError, AttributeError) as error:
+        raise UsageError(f"{file} holds settings no model can be built from ({' '.join(str(error).split())}); "
+                         f"{remedy}") from None
+    return load_weights(model, folder).eval(), settings
