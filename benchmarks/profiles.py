@@ -114,11 +114,9 @@ class SegSynthSettings:
 
 SCENE_RECOGNITION = replace(AUTHORS, beta=20.0, label_code="per-class", code_scale=2.0, label_form="residual",
                             near_one=0.6, near_one_label_only=True)
-"""The authors' path and loss with the recognition settings the scene-set comparison chose on the
-whole step curve (results/cpu/segmentation-design.md, docs/step-curve.md): one +-2 channel per
-class, the label residual, 60% of the batch at t in [0.9, 1] on the label alone.  Seed 0, mIoU at
-1 / 2 / 5 / 25 steps and FD-scenenet at 25: +-1 78.5 / 46.4 / - / 21.9, 0.030; +-2 80.3 / 75.8 /
-69.7 / 64.9, 0.026; +-3 77.2 / 74.9 / 69.8 / 67.6, 0.085 (SemFlow 43.4 mIoU, 0.043)."""
+"""The authors' path and loss with the settings the scene-set comparisons chose: one +-2 channel per
+class, the label residual, 60% of the batch at t in [0.9, 1] on the label alone (the measurements:
+results/cpu/segmentation-design.md, results/cpu/front.md, docs/step-curve.md)."""
 
 SEGSYNTH = {
     # the cpu profile's SymmFlow at toy size, so that the tests run its code path
@@ -186,8 +184,9 @@ CPU_UNET = UNetConfig(base_channels=16, multipliers=(1, 2, 2), layers_per_block=
                       norm_groups=8)
 CPU_SYMMFLOW = replace(AUTHORS, label_code="per-class", code_scale=3.0, image_weight=0.3, near_one=0.5,
                        label_form="residual")
-"""The cpu profile's classifier, chosen on the whole step curve (results/cpu/classification-design.md,
-docs/step-curve.md): the code x3 keeps 96.2% at 25 steps where x1 fell to 78.6%."""
+"""The cpu profile's classifier: the vector label with the +-3 code, its head's output added to y_t,
+half of the training times in [0.9, 1], image weight 0.3 (the measurements that chose it:
+results/cpu/classification-design.md, results/cpu/front.md, docs/step-curve.md)."""
 SMOKE_UNET = UNetConfig(base_channels=8, multipliers=(1, 2, 2), layers_per_block=1, head_channels=8,
                         norm_groups=4)
 

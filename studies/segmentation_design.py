@@ -93,7 +93,7 @@ DESIGNS = {
     "label flow alone: per-class code, residual, image weight 0, all t in [0.99, 1], lr 2e-3":
         {"mask_code": "per-class", "label_form": "residual", "near_one": 1.0, "near_one_width": 0.01,
          "image_weight": 0.0, "lr": 2e-3},
-    # the cpu profile of Tables 2, 4, 5 (commit 8a9469c) and the same with a larger per-class code,
+    # the cpu profile of Tables 2, 4, 5 before the code's scale was chosen, and the same with a larger code,
     # scored on the whole step curve
     "cpu profile: per-class code, residual, 60% of t in [0.9, 1] on the label alone, lr 2e-3, 2,400 steps":
         CPU_PROFILE,
@@ -101,10 +101,10 @@ DESIGNS = {
     "cpu profile with the per-class code x6": {**CPU_PROFILE, "code_scale": 6.0},
     "cpu profile with the per-class code x2": {**CPU_PROFILE, "code_scale": 2.0},
 }
-SS_MIOU, SEMFLOW_FD = 77.7, 0.070
-"""The SS U-Net's mIoU and SemFlow's FD-scenenet at 25 steps on the base budget (1,200 steps,
-lr 5e-4; Table 2 at commits 9ca65c1 and 769ee19); a design that changes the budget trains and
-scores its own SS U-Net and SemFlow."""
+BASE_PEERS = "base-peers.json"
+"""The record (in ``<out>/segmentation-design/``) of the SS U-Net's mIoU and SemFlow's FD-scenenet
+at 25 steps on the base budget, which rows that keep the budget are compared with; a design that
+changes the budget trains and scores its own SS U-Net and SemFlow."""
 BASE = SegSynthSettings()
 """What every design changes: the authors' settings on the scene set at the 1,200-step budget
 (the cpu profile before this comparison chose its recognition settings)."""
@@ -168,21 +168,27 @@ def _curve(record: dict) -> str:
     return " / ".join(f"{record[f'miou_{k}']:.1f}" if f"miou_{k}" in record else "-" for k in CURVE)
 
 
-def segmentation_design_markdown(records: list[dict]) -> str:
+def base_peers(out: Path) -> dict:
+    """The base budget's SS mIoU and SemFlow FD (:data:`BASE_PEERS`) with where they come from."""
+    return json.loads((out / "segmentation-design" / BASE_PEERS).read_text())
+
+
+def segmentation_design_markdown(records: list[dict], peers: dict) -> str:
     lines = ["# How SymmFlow's settings were compared on the scene set", "",
              "The authors' settings on the scene set (1,200 steps of 32 scenes, lr 5e-4, base-32 pixel "
              "U-Net, seed 0) with the settings each row names changed; mIoU with the background ignored, "
              "FD in the scene-set network. SS and SemFlow: the cross-entropy U-Net and the retrained "
-             f"SemFlow of the row's own budget and learning rate ({SS_MIOU} mIoU and FD {SEMFLOW_FD} on the "
-             "base budget, Table 2 at 769ee19); the targets are SymmFlow's mIoU >= 0.85 x SS and its FD "
+             f"SemFlow of the row's own budget and learning rate ({peers['ss_miou']} mIoU and FD "
+             f"{peers['semflow_fd_25']} on the base budget, {peers['source']}); the targets are SymmFlow's mIoU >= "
+             "0.85 x SS and its FD "
              "below SemFlow's. Training seconds are comparable only between rows of the same device and "
              "the same number of designs run at once.", "",
              "| design | mIoU, 1 step | SS | / SS | mIoU, 25 steps | FD-scenenet, 25 steps | SemFlow's FD "
              "| mIoU at 1 / 2 / 5 / 25 steps | train (s) | device | commit |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in records:
-        ss = r.get("ss_miou", SS_MIOU)
-        semflow_fd = r.get("semflow_fd_25", None if trains_own_peers(r["changes"]) else SEMFLOW_FD)
+        ss = r.get("ss_miou", peers["ss_miou"])
+        semflow_fd = r.get("semflow_fd_25", None if trains_own_peers(r["changes"]) else peers["semflow_fd_25"])
         lines.append(f"| {r['design']} | {r['miou_1']:.1f} | {ss:.1f} | {r['miou_1'] / ss:.2f} | "
                      f"{r['miou_25']:.1f} | {r['fd_25']:.3f} | "
                      f"{'not measured' if semflow_fd is None else f'{semflow_fd:.3f}'} | {_curve(r)} | "
@@ -193,10 +199,11 @@ def segmentation_design_markdown(records: list[dict]) -> str:
 
 def write_segmentation_summary(out: Path, order: list[str]) -> None:
     """``<out>/segmentation-design.md`` from every stored design record, in ``order`` of names."""
-    records = [json.loads(f.read_text()) for f in sorted((out / "segmentation-design").glob("*.json"))]
+    records = [json.loads(f.read_text()) for f in sorted((out / "segmentation-design").glob("*.json"))
+               if f.name != BASE_PEERS]
     records.sort(key=lambda r: (order.index(r["design"]) if r["design"] in order else len(order),
                                 r["provenance"]["device"]))
-    write_atomic(out / "segmentation-design.md", segmentation_design_markdown(records))
+    write_atomic(out / "segmentation-design.md", segmentation_design_markdown(records, base_peers(out)))
 
 
 

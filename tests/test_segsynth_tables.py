@@ -161,21 +161,20 @@ def test_segmentation_design_rejects_an_unknown_design(tmp_path, capsys):
 
 
 def test_segmentation_design_rows_compare_with_peers_of_their_own_budget():
-    from studies import segmentation_design
-
-    base = {"miou_25": 20.0, "fd_25": 0.1, "train_s": 1.0, "provenance": {"git_commit": "abc", "device": "cpu"}}
     from studies.segmentation_design import segmentation_design_markdown
 
+    base = {"miou_25": 20.0, "fd_25": 0.1, "train_s": 1.0, "provenance": {"git_commit": "abc", "device": "cpu"}}
+    peers = {"ss_miou": 70.0, "semflow_fd_25": 0.07, "source": "a record"}
     text = segmentation_design_markdown([
-        {**base, "design": "same budget", "changes": {"near_one": 0.5}, "miou_1": segmentation_design.SS_MIOU / 2},
+        {**base, "design": "same budget", "changes": {"near_one": 0.5}, "miou_1": 35.0},
         {**base, "design": "own budget", "changes": {"lr": 2e-3}, "miou_1": 60.0, "ss_miou": 80.0,
          "semflow_fd_25": 0.05},
         {**base, "design": "own budget, SemFlow not run", "changes": {"train_steps": 10}, "miou_1": 60.0,
          "ss_miou": 75.0},
-    ])
+    ], peers)
     rows = {line.split(" | ")[0][2:]: line.split(" | ") for line in text.splitlines() if line.startswith("| ")}
     # columns: design, mIoU 1, SS, / SS, mIoU 25, FD, SemFlow's FD, ...
-    assert rows["same budget"][3] == "0.50" and rows["same budget"][6] == f"{segmentation_design.SEMFLOW_FD:.3f}"
+    assert rows["same budget"][3] == "0.50" and rows["same budget"][6] == "0.070" and "(70.0 mIoU" in text
     assert rows["own budget"][2] == "80.0" and rows["own budget"][3] == "0.75" and rows["own budget"][6] == "0.050"
     assert rows["own budget, SemFlow not run"][3] == "0.80"
     assert rows["own budget, SemFlow not run"][6] == "not measured"

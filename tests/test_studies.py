@@ -179,3 +179,16 @@ def test_generation_on_the_label_path_feeds_the_exact_path():
     for t, y_t in seen:
         assert torch.allclose(y_t, (1 - (1 - 1e-4) * t) * y + t * eps)
     assert torch.allclose(x, start + 1.0)  # four Euler steps of 0.25 with velocity 1
+
+
+def test_no_two_named_designs_of_a_study_are_the_same_design():
+    """A design's name says what it is: two names for the same settings (and budget) would make a
+    record unrebuildable from its name and train one design twice."""
+    from studies import classification_design, segmentation_design
+
+    for designs in (classification_design.CURVES, classification_design.DESIGNS, segmentation_design.DESIGNS):
+        values = [repr(v) for v in designs.values()]
+        twice = [name for name, value in zip(designs, values) if values.count(value) > 1]
+        assert twice == []
+    resolved = [segmentation_design.design_settings(c) for c in segmentation_design.DESIGNS.values()]
+    assert len(set(map(repr, resolved))) == len(resolved)
