@@ -11,7 +11,6 @@ stored identity differs is never loaded.
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass, is_dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -66,10 +65,9 @@ def trained_model(name: str, identity: dict, build: Callable[[], nn.Module], los
             if shard.is_main:
                 set_aside(folder, str(damaged))
         torch.manual_seed(seed)
-        start = time.perf_counter()
         result = fit(build(), loss, batches(), config, device=device, run_dir=folder.with_name(folder.name + ".run"),
                      desc=desc or f"train {name}", progress=progress)
-        train_s = time.perf_counter() - start
+        train_s = result.seconds  # every part of a training that was interrupted and resumed
         if shard.is_main:
             save_weights(result.model, folder, {"identity": identity, "train_s": train_s, "stats": result.stats},
                          overwrite=True)  # a folder of another identity under this hash: replaced whole

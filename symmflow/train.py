@@ -20,6 +20,7 @@ import json
 import math
 import os
 import re
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Literal
@@ -29,6 +30,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from symmflow.errors import UsageError
+from symmflow.outputs import write_atomic
 from symmflow.path import LossParts
 
 
@@ -83,7 +85,10 @@ class TrainResult:
     resumed_from: int
     stats: list[dict]
     """One record per ``log_every`` steps: step, loss and, for :class:`LossParts`, x_mse and y_mse
-    (means over the batches since the previous record and over the processes)."""
+    (means over the batches since the previous record and over the processes) -- of every part of
+    a training that was interrupted and resumed."""
+    seconds: float = 0.0
+    """Training wall seconds, every part of an interrupted and resumed training summed."""
 
 
 def checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
@@ -97,9 +102,14 @@ def latest_checkpoint(run_dir: Path) -> tuple[int, Path] | None:
     return found[-1] if found else None
 
 
-def save_checkpoint(accelerator, run_dir: Path, step: int, keep: int) -> Path:
+PROGRESS = "progress.json"
+"""What a checkpoint keeps besides accelerate's state: the loss records and the training seconds so far."""
+
+
+def save_checkpoint(accelerator, run_dir: Path, step: int, keep: int, progress: dict | None = None) -> Path:
     """``accelerator.save_state`` into ``run_dir/checkpoint-<step>`` atomically (written aside,
-    then renamed), then delete all but the ``keep`` latest complete checkpoints."""
+    then renamed), with ``progress`` (:data:`PROGRESS`), then delete all but the ``keep`` latest
+    complete checkpoints."""
     import shutil
 
     final, partial = run_dir / f"checkpoint-{step}", run_dir / f".checkpoint-{step}.partial"
@@ -109,6 +119,7 @@ def save_checkpoint(accelerator, run_dir: Path, step: int, keep: int) -> Path:
     accelerator.save_state(str(partial))
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
+        write_atomic(partial / PROGRESS, json.dumps(progress or {}))
         os.replace(partial, final)
         for _, old in checkpoints(run_dir)[:-keep]:
             shutil.rmtree(old, ignore_errors=True)
@@ -167,13 +178,16 @@ def fit(model: nn.Module, loss_fn: Callable[[nn.Module, object], torch.Tensor],
         ema.to(accelerator.device)
         accelerator.register_for_checkpointing(ema)
 
-    start = 0
+    start, stats, before = 0, [], 0.0
     if run_dir is not None and (found := latest_checkpoint(run_dir)):
         start, path = found
         accelerator.load_state(str(path))  # weights, EMA, optimiser, schedule and every RNG's state
         for _ in range(start * config.gradient_accumulation_steps):  # the data position: what was consumed
             next(batches)
-    stats: list[dict] = []
+        if (path / PROGRESS).is_file():  # the records and seconds of the parts before this one
+            earlier = json.loads((path / PROGRESS).read_text())
+            stats, before = list(earlier.get("stats", [])), float(earlier.get("seconds", 0.0))
+    began = time.perf_counter()
     sums: dict[str, torch.Tensor] = {}
     since = 0
     model.train()
@@ -200,14 +214,14 @@ def fit(model: nn.Module, loss_fn: Callable[[nn.Module, object], torch.Tensor],
             sums, since = {}, 0
             bar.set_postfix(loss=f"{means['loss']:.4f}", refresh=False)
         if run_dir is not None and config.checkpoint_every and (step + 1) % config.checkpoint_every == 0:
-            save_checkpoint(accelerator, run_dir, step + 1, config.keep_checkpoints)
+            save_checkpoint(accelerator, run_dir, step + 1, config.keep_checkpoints,
+                            {"stats": stats, "seconds": before + time.perf_counter() - began})
     bar.close()
+    seconds = before + time.perf_counter() - began
     if run_dir is not None and accelerator.is_main_process:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "train_config.json").write_text(json.dumps(asdict(config), indent=2))
-        with open(run_dir / "stats.jsonl", "a") as f:
-            f.writelines(json.dumps(record) + "\n" for record in stats)
+        write_atomic(run_dir / "train_config.json", json.dumps(asdict(config), indent=2))
+        write_atomic(run_dir / "stats.jsonl", "".join(json.dumps(record) + "\n" for record in stats))
     trained = accelerator.unwrap_model(model)
     if ema is not None:
         ema.copy_to(trained.parameters())
-    return TrainResult(trained.eval(), [(r["step"], r["loss"]) for r in stats], start, stats)
+    return TrainResult(trained.eval(), [(r["step"], r["loss"]) for r in stats], start, stats, seconds)

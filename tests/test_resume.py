@@ -1,5 +1,6 @@
 """Training that is killed and resumed ends with the same weights as an uninterrupted run."""
 
+import json
 import os
 import signal
 import subprocess
@@ -68,6 +69,12 @@ def test_sigkill_then_resume_gives_the_uninterrupted_weights(tmp_path, kill_at):
     for name, tensor in _final(straight).items():
         assert torch.equal(tensor, _final(killed)[name]), name  # bitwise
     assert [n for n, _ in checkpoints(killed)] == [10, 12]  # only the latest two are kept
+    # the loss record of the resumed run holds every part, as the uninterrupted one does
+    records = [[json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
+               for run in (straight, killed)]
+    assert [r["step"] for r in records[1]] == [r["step"] for r in records[0]] == list(range(1, 13))
+    assert sum(r["loss"] for r in records[1]) == sum(r["loss"] for r in records[0])
+    assert json.loads((killed / "checkpoint-12" / "progress.json").read_text())["seconds"] > 0
 
 
 def test_a_diverging_loss_stops_with_the_step_and_the_last_checkpoint(tmp_path):
