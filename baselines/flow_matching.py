@@ -52,10 +52,10 @@ class FlowMatching:
         return velocity
 
     def generate(self, model, labels: Tensor, data_shape: tuple[int, ...], *, steps: int = 25,
-                 method: str = "euler", generator: torch.Generator | None = None) -> Tensor:
+                 solver: str = "euler", generator: torch.Generator | None = None) -> Tensor:
         """Samples of the given classes: N(0, I) at t = 0 integrated to t = 1."""
         noise = torch.randn((len(labels), *data_shape), generator=generator).to(labels.device)
         empty = noise.new_zeros(len(labels), 0)
         x, _ = integrate(self.as_joint(model, labels), noise, empty, direction="generate",
-                         steps=steps, method=method)
+                         steps=steps, solver=solver)
         return x

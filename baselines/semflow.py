@@ -58,17 +58,17 @@ def semflow_loss(model: SemFlowVelocity, image: Tensor, mask: Tensor) -> Tensor:
     return RectifiedPath().loss(model.field, mask, image)
 
 
-def segment(velocity, image: Tensor, codec, *, steps: int = 25, method: str = "euler") -> Tensor:
+def segment(velocity, image: Tensor, codec, *, steps: int = 25, solver: str = "euler") -> Tensor:
     """Image (or its latent) at s = 1 -> mask state at s = 0 -> class map via ``codec.decode``."""
-    z, _ = integrate(velocity, image, image[:, :0], direction="infer", steps=steps, method=method)
+    z, _ = integrate(velocity, image, image[:, :0], direction="infer", steps=steps, solver=solver)
     return codec.decode(z)
 
 
-def synthesise(velocity, masks: Tensor, codec, *, steps: int = 25, method: str = "euler",
+def synthesise(velocity, masks: Tensor, codec, *, steps: int = 25, solver: str = "euler",
                generator: torch.Generator | None = None) -> Tensor:
     """Class maps -> perturbed mask state (``codec.encode``) at s = 0 -> image state at s = 1."""
     z = codec.encode(masks, generator=generator)
-    z, _ = integrate(velocity, z, z[:, :0], direction="generate", steps=steps, method=method)
+    z, _ = integrate(velocity, z, z[:, :0], direction="generate", steps=steps, solver=solver)
     return z
 
 

@@ -19,7 +19,7 @@ from symmflow.device import resolve_device
 from symmflow.distributed import launched
 from symmflow.errors import OneLineParser, UsageError
 from symmflow.outputs import check_new_place
-from symmflow.solver import METHODS, parse_method
+from symmflow.solver import SOLVERS, parse_solver
 
 def parse_steps(text: str) -> tuple[int, ...]:
     try:
@@ -94,7 +94,7 @@ def build_parser() -> OneLineParser:
     p.add_argument("--train-steps", type=int, default=None,
                    help="train every network for this many steps instead of the profile's budget (a short check "
                         "of a profile; stored apart from its full-budget networks and cells; default: the budget)")
-    p.add_argument("--solver", default="euler", help=f"ODE solver: {', '.join(METHODS)}; an adaptive one may carry "
+    p.add_argument("--solver", default="euler", help=f"ODE solver: {', '.join(SOLVERS)}; an adaptive one may carry "
                    "its tolerance, e.g. dopri5:1e-3 (default: euler, the paper's)")
     p.add_argument("--device", default="auto", help="auto (default: the GPU when there is one), cpu, cuda or cuda:N")
     p.add_argument("--threads", type=int, default=None,
@@ -175,7 +175,7 @@ def options_from(argv, available: dict | None = None) -> tuple[list, RunOptions]
                              "e.g. --train-steps 300")
         chosen = [with_train_steps(spec, args.profile, args.train_steps) for spec in chosen]
     try:
-        parse_method(args.solver)
+        parse_solver(args.solver)
     except ValueError as error:
         raise UsageError(str(error)) from None
     supplied = judges.parse(args.judge_weights)

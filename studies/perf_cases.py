@@ -83,14 +83,14 @@ def sampling(rounds: int, warmup: int, steps=(1, 10, 50), methods=("euler", "mid
         for method in methods:
             for k in steps:
                 ours = NFECounter(velocity)
-                integrate(ours, x, y, direction="infer", steps=k, method=method)
+                integrate(ours, x, y, direction="infer", steps=k, solver=method)
                 nfe = ours.calls
 
                 def limit():
                     for _ in range(nfe):
                         velocity(x, y, t)
 
-                contenders = {"symmflow": lambda: integrate(velocity, x, y, direction="infer", steps=k, method=method),
+                contenders = {"symmflow": lambda: integrate(velocity, x, y, direction="infer", steps=k, solver=method),
                               "limit": limit}
                 if why is None:
                     from flow_matching.solver import ODESolver

@@ -62,7 +62,7 @@ def train_worker(run_dir: Path) -> None:
     result = fit(method.build(), method.loss, epoch_batches(images, labels, batch_size=16, seed=0), config,
                  device="cpu", run_dir=run_dir, progress=False)
     torch.save(result.model.state_dict(), run_dir / "final.pt")
-TABLE = ["-m", "benchmarks.run", "--table", "11", "--profile", "smoke", "--device", "cpu", "--no-progress"]
+KILLED_TABLE = ["-m", "benchmarks.run", "--table", "11", "--profile", "smoke", "--device", "cpu", "--no-progress"]
 
 
 def _run(args: list[str], kill_after: float | None = None, env: dict | None = None) -> tuple[int, float]:
@@ -105,15 +105,15 @@ def training_kills(work: Path, kills: int, rng: random.Random) -> dict:
 
 def table_kills(work: Path, kills: int, rng: random.Random) -> dict:
     straight = work / "table-straight"
-    _, seconds = _run([*TABLE, "--out", str(straight)])
+    _, seconds = _run([*KILLED_TABLE, "--out", str(straight)])
     reference = pd.read_csv(straight / "table11.csv").set_index("cell")["value"]
     rows = []
     for i in range(kills):
         out = work / f"table-kill-{i}"
         after = rng.uniform(0.2, 0.95) * seconds
-        _run([*TABLE, "--out", str(out)], kill_after=after)
+        _run([*KILLED_TABLE, "--out", str(out)], kill_after=after)
         stored = len(list((out / "cells").glob("*/*.json"))) if out.exists() else 0
-        code, _ = _run([*TABLE, "--out", str(out)])
+        code, _ = _run([*KILLED_TABLE, "--out", str(out)])
         values = pd.read_csv(out / "table11.csv").set_index("cell")["value"] if code == 0 else None
         rows.append({"killed_after_s": round(after, 2), "cells_stored_at_kill": stored, "finished": code == 0,
                      "values_equal": values is not None and values.sort_index().equals(reference.sort_index()),
@@ -139,10 +139,10 @@ def side_by_side(work: Path) -> dict:
             if i not in ends and process.poll() is not None:
                 ends[i] = time.perf_counter() - start
         time.sleep(0.2)
-    from benchmarks.tables.toy import TABLE
+    from benchmarks.tables.toy import TABLE1
 
     return {"command": "python " + " ".join(LOAD[1:]), "alone": alone, "alone_two_threads": two_threads,
-            "side_by_side": [ends[0], ends[1]], "threads": TABLE.threads, "cores": os.cpu_count()}
+            "side_by_side": [ends[0], ends[1]], "threads": TABLE1.threads, "cores": os.cpu_count()}
 
 
 def bad_inputs(catalogue: Path) -> list[dict]:

@@ -26,7 +26,7 @@ from symmflow.errors import UsageError
 SOLVERS = {"euler": (1, 2, 5, 10, 25, 50), "midpoint": (1, 2, 5, 12), "heun": (1, 2, 5, 12),
            "dopri5:1e-3": (1,), "dopri5:1e-5": (1,)}
 """Solver -> step counts (an adaptive solver chooses its own; one cell)."""
-MEASURES = {"11": ("SymmFlow", "accuracy"), "5": ("SymmFlow", "mIoU"), "4": ("SymmFlow", None)}
+STUDIED = {"11": ("SymmFlow", "accuracy"), "5": ("SymmFlow", "mIoU"), "4": ("SymmFlow", None)}
 """Table -> (method, metric): the SymmFlow row each table is judged on (None: its Frechet distance)."""
 
 
@@ -45,7 +45,7 @@ def study(argv: list[str], chosen: list[str]) -> pd.DataFrame:
             run_table(spec, options, experiments, show=False)
             cells = spec.cells(options)
             df = frame(cells, [CellStore(options.out).load(c) or {} for c in cells], spec.name)
-            method, metric = MEASURES[name]
+            method, metric = STUDIED[name]
             df = df[(df["method"] == method) & (df["task"] != "footprint")]
             df = df[df["metric"] == metric] if metric else df[df["metric"].str.startswith(("FID", "FD-"))]
             rows.append(df.assign(solver=solver, study_table=name))
@@ -58,7 +58,7 @@ def cheapest(df: pd.DataFrame) -> list[dict]:
     (higher accuracy or mIoU, lower FD)."""
     found = []
     for name, group in df.groupby("study_table", sort=False):
-        _, metric = MEASURES[name]
+        _, metric = STUDIED[name]
         euler = group[(group["solver"] == "euler") & (group["steps"] == 25)].iloc[0]
         if metric is not None:  # accuracy, mIoU: points
             close = (group["value"] - euler["value"]).abs() <= 0.5
@@ -108,8 +108,8 @@ def main(argv=None) -> int:
             at = argv.index("--tables")
             chosen = [t for t in argv[at + 1].split(",") if t] if at + 1 < len(argv) else []
             argv = argv[:at] + argv[at + 2:]
-            if not chosen or any(t not in MEASURES for t in chosen):
-                raise UsageError(f"--tables: choose from {', '.join(MEASURES)}, comma-separated")
+            if not chosen or any(t not in STUDIED for t in chosen):
+                raise UsageError(f"--tables: choose from {', '.join(STUDIED)}, comma-separated")
         _, options = options_from(["--table", chosen[0], *argv])
         df = study(argv, chosen)
     except UsageError as error:

@@ -73,7 +73,7 @@ def _final_label(model: Model, images: Tensor, steps: int, solver: str, generato
     """The label state at t = 0 after ``steps`` of ``solver`` from [image, noise] at t = 1; with
     ``hold_image`` only the label is integrated, the image kept at the data (Euler)."""
     if not hold_image:
-        return predict(model.velocity, images, model.codec, model.label_shape, steps=steps, method=solver,
+        return predict(model.velocity, images, model.codec, model.label_shape, steps=steps, solver=solver,
                        generator=generator, return_state=True)[1]
     y = torch.randn((len(images), *model.label_shape), generator=generator)
     grid = [1 - i / steps for i in range(steps + 1)]
@@ -231,18 +231,19 @@ def markdown(record: dict) -> str:
              "/ 2 clipped and normalised; the toy p_B = (y + 1) / 2). If many Euler steps draw a sample of p, their "
              "accuracy is E[p(true | x)] and the class frequencies of repeated draws match p (total-variation "
              "distance at the floor of that many samples of p, far below the permuted baseline). "
-             f"Rendered by `python -m studies.step_curve` (studies/step_curve.py); commit "
-             f"{record['provenance']['git_commit']}, {record['provenance']['device']}.", "",
+             f"Rendered by `python -m studies.step_curve` (studies/step_curve.py); the commit of each row in its "
+             f"last column; {record['provenance']['device']}.", "",
              f"| network | seed | accuracy, 1 step | E[p(true)] | accuracy, {STEPS} steps | exact ODE (dopri5) | "
              f"{STEPS} steps, image held | share of the 1 -> {STEPS} fall a sample explains | calibration error "
-             f"| TV(frequencies, p) | floor | permuted |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             f"| TV(frequencies, p) | floor | permuted | commit |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in record["results"]:
         share = r["share_of_the_fall_a_sample_explains"]
         lines.append(f"| {r['model']} | {r['seed']} | {r['accuracy_1']:.2f} | "
                      f"{r['expected_accuracy_of_a_sample']:.2f} | {r[f'accuracy_{STEPS}']:.2f} | "
                      f"{r['accuracy_dopri5']:.2f} | {r[f'accuracy_{STEPS}_image_held']:.2f} | "
                      f"{'' if share is None else f'{100 * share:.0f}%'} | {r['calibration_error']:.2f} | "
-                     f"{r['tv_frequencies_to_p']:.3f} | {r['tv_floor']:.3f} | {r['tv_permuted']:.3f} |")
+                     f"{r['tv_frequencies_to_p']:.3f} | {r['tv_floor']:.3f} | {r['tv_permuted']:.3f} | "
+                     f"{r.get('commit', record['provenance']['git_commit'])} |")
     per_pixel = [r for r in record["results"] if "miou_1" in r]
     if per_pixel:
         lines += ["", "Per pixel (scene set, digit classes; the background is left out as the tables' mIoU leaves it):",
@@ -285,6 +286,19 @@ def plot(record: dict) -> bytes:
 BUILDERS = {"classifier": classifier, "segmenter": segmenter, "toy": toy}
 
 
+def kept_results(path: Path, profile: str, fresh: list[dict]) -> list[dict]:
+    """The results of an earlier run in the same folder for the networks and seeds not run now (a
+    record that is damaged or of another profile or protocol keeps nothing)."""
+    try:
+        old = json.loads(path.read_text())
+        if (old["profile"], old["steps"], old["draws"], old["subset"]) != (profile, STEPS, DRAWS, SUBSET):
+            return []
+        run_now = {(r["model"], r["seed"]) for r in fresh}
+        return [r for r in old["results"] if (r["model"], r["seed"]) not in run_now]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+
+
 def main(argv=None) -> int:
     try:
         p = OneLineParser(prog="python -m studies.step_curve", description=__doc__.splitlines()[0])
@@ -292,8 +306,14 @@ def main(argv=None) -> int:
         p.add_argument("--out", type=Path, default=None,
                        help="results folder (default: runs/<profile>, untracked; the committed records: results/<profile>)")
         p.add_argument("--seeds", default="0", help="seeds of the classifier, e.g. 0,1,2 (the others: the first)")
+        p.add_argument("--networks", default=",".join(BUILDERS),
+                       help=f"which networks to test, comma-separated (default: all of {', '.join(BUILDERS)})")
         p.add_argument("--no-progress", action="store_true")
         args = p.parse_args(argv)
+        networks = [n.strip() for n in args.networks.split(",") if n.strip()]
+        unknown = sorted(set(networks) - set(BUILDERS)) or ([] if networks else [repr(args.networks)])
+        if unknown:
+            raise UsageError(f"--networks: unknown {', '.join(unknown)}; choose from {', '.join(BUILDERS)}")
         try:
             seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
         except ValueError:
@@ -304,11 +324,15 @@ def main(argv=None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     out, progress = args.out or Path("runs") / args.profile, not args.no_progress
-    results = [test(classifier(args.profile, seed, out, progress), seed) for seed in seeds]
+    results = [test(classifier(args.profile, seed, out, progress), seed)
+               for seed in seeds if "classifier" in networks]
     results += [test(build(args.profile, seeds[0], out, progress), seeds[0])
-                for name, build in BUILDERS.items() if name != "classifier"]
-    record = {"results": results, "provenance": provenance("cpu"), "profile": args.profile, "steps": STEPS,
-              "draws": DRAWS, "subset": SUBSET}
+                for name, build in BUILDERS.items() if name != "classifier" and name in networks]
+    run = provenance("cpu")
+    for r in results:
+        r["commit"] = run["git_commit"]
+    record = {"results": kept_results(out / "step-curve.json", args.profile, results) + results,
+              "provenance": run, "profile": args.profile, "steps": STEPS, "draws": DRAWS, "subset": SUBSET}
     write_atomic(out / "step-curve.json", json.dumps(record, indent=1))
     write_atomic(out / "step-curve.md", markdown(record))
     write_atomic(out / "step-curve.png", plot(record))

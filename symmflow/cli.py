@@ -188,7 +188,7 @@ def train(args) -> None:
 
     def loss(m, batch):
         images, labels = batch
-        return made.method.loss_on_labels(m, images, labels, made.codec)
+        return made.symmflow.loss_on_labels(m, images, labels, made.codec)
 
     config = TrainConfig(steps=args.steps, lr=args.lr, batch_size=args.batch_size, schedule="onecycle",
                          warmup_steps=min(100, args.steps // 10), ema_decay=0.999 if args.steps > 2000 else 0.99,

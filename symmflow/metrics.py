@@ -138,7 +138,7 @@ def reference_statistics(cache: Path, images: Callable[[], Iterable[Tensor]],
     return mu, sigma
 
 
-def _unavailable(package: str, module: str, weights: str, what: str, weights_dir: Path | None) -> str | None:
+def _missing(package: str, module: str, weights: str, what: str, weights_dir: Path | None) -> str | None:
     """None when ``module`` imports and ``weights`` lie in ``weights_dir``; else the reason."""
     if importlib.util.find_spec(module) is None:
         return (f"{package} is not importable (it needs torchvision, which needs torch==2.14.1); "
@@ -148,14 +148,14 @@ def _unavailable(package: str, module: str, weights: str, what: str, weights_dir
     return None
 
 
-def inception_available(weights_dir: Path | None) -> str | None:
+def inception_missing(weights_dir: Path | None) -> str | None:
     """None when clean-fid's Inception can run; else the reason it cannot."""
-    return _unavailable("clean-fid", "cleanfid", INCEPTION_FILE, "Inception", weights_dir)
+    return _missing("clean-fid", "cleanfid", INCEPTION_FILE, "Inception", weights_dir)
 
 
 def inception_features(weights_dir: Path, device: str = "cpu") -> Callable[[Tensor], Tensor]:
     """clean-fid's Inception pool features of images in [-1, 1] (clean resize to 299 px)."""
-    reason = inception_available(weights_dir)
+    reason = inception_missing(weights_dir)
     if reason:
         raise MetricUnavailable(reason)
     from cleanfid.inception_torchscript import InceptionV3W
@@ -176,9 +176,9 @@ def inception_features(weights_dir: Path, device: str = "cpu") -> Callable[[Tens
 # ---------------------------------------------------------------- LPIPS
 
 
-def lpips_available(weights_dir: Path | None) -> str | None:
+def lpips_missing(weights_dir: Path | None) -> str | None:
     """None when AlexNet LPIPS can run; else the reason it cannot."""
-    return _unavailable("lpips", "lpips", ALEXNET_FILE, "AlexNet", weights_dir)
+    return _missing("lpips", "lpips", ALEXNET_FILE, "AlexNet", weights_dir)
 
 
 def _load_alexnet_trunk(trunk: torch.nn.Module, file: Path) -> None:
@@ -203,7 +203,7 @@ class LPIPS:
     """AlexNet LPIPS on images in [-1, 1]: ``paired`` (sample vs its ground truth) and ``diversity``."""
 
     def __init__(self, weights_dir: Path, device: str = "cpu"):
-        reason = lpips_available(weights_dir)
+        reason = lpips_missing(weights_dir)
         if reason:
             raise MetricUnavailable(reason)
         import lpips

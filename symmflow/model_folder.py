@@ -19,7 +19,7 @@ def palette_for(num_classes: int, beta: float):
 
 
 
-def method_of(settings: dict):
+def symmflow_of(settings: dict):
     """The SymmFlow method of a model folder's settings (folders written before the method
     object kept the same settings flat: image_weight, near_one, label_residual, mask_code)."""
     from symmflow.method import SymmFlow, SymmFlowSettings
@@ -35,24 +35,24 @@ def method_of(settings: dict):
 
 
 class Parts(NamedTuple):
-    """What a model folder's settings make: the method, its label codec, the shape of one label
-    state and, for segmentation, the palette the colour previews are drawn in."""
+    """What a model folder's settings make: the SymmFlow method object, its label codec, the shape
+    of one label state and, for segmentation, the palette the colour previews are drawn in."""
 
-    method: object
+    symmflow: object
     codec: object
     label_shape: tuple[int, ...]
     palette: object
 
 
 def parts(settings: dict) -> Parts:
-    method, size = method_of(settings), settings["size"]
+    symmflow, size = symmflow_of(settings), settings["size"]
     palette = None
     if settings["task"] == "segmentation":
-        palette = palette_for(settings["classes"], method.settings.beta)
-        codec = method.mask_codec(palette)
+        palette = palette_for(settings["classes"], symmflow.settings.beta)
+        codec = symmflow.mask_codec(palette)
     else:
-        codec = method.class_codec(len(settings["class_names"]), size)
-    return Parts(method, codec, method.label_shape(codec, size, dense=True), palette)
+        codec = symmflow.class_codec(len(settings["class_names"]), size)
+    return Parts(symmflow, codec, symmflow.label_shape(codec, size, dense=True), palette)
 
 
 def network(settings: dict, device: str):
@@ -62,7 +62,7 @@ def network(settings: dict, device: str):
     config = UNetConfig(base_channels=base, multipliers=(1, 2, 2), layers_per_block=1, head_channels=base,
                         norm_groups=min(32, base))
     made = parts(settings)
-    return made.method.network(config, 3, made.label_shape, size).to(device)
+    return made.symmflow.network(config, 3, made.label_shape, size).to(device)
 
 
 #: The settings a model folder of each task must hold (besides ``symmflow``, or ``beta`` in older folders).

@@ -23,19 +23,19 @@ from torch import Tensor
 
 from symmflow.path import Velocity
 
-FIXED_METHODS = ("euler", "midpoint", "heun")
-ADAPTIVE_METHODS = ("dopri5", "bosh3", "adaptive_heun", "dopri8")
-METHODS = FIXED_METHODS + ADAPTIVE_METHODS
+FIXED_SOLVERS = ("euler", "midpoint", "heun")
+ADAPTIVE_SOLVERS = ("dopri5", "bosh3", "adaptive_heun", "dopri8")
+SOLVERS = FIXED_SOLVERS + ADAPTIVE_SOLVERS
 MIN_TOLERANCE = 1e-12
 """The smallest tolerance an adaptive solver is given: below it float32 steps underflow."""
 
 
-def parse_method(name: str) -> tuple[str, float | None]:
-    """(method, tolerance) of a solver name: ``euler``, ``dopri5`` or ``dopri5:1e-3`` (an
-    adaptive method at rtol = atol = 1e-3); a ``ValueError`` naming the choices otherwise."""
-    method, _, tolerance = name.partition(":")
-    if method not in METHODS or (tolerance and method not in ADAPTIVE_METHODS):
-        raise ValueError(f"unknown solver {name!r}; choose from {', '.join(METHODS)} "
+def parse_solver(name: str) -> tuple[str, float | None]:
+    """(scheme, tolerance) of a solver name: ``euler``, ``dopri5`` or ``dopri5:1e-3`` (an
+    adaptive scheme at rtol = atol = 1e-3); a ``ValueError`` naming the choices otherwise."""
+    scheme, _, tolerance = name.partition(":")
+    if scheme not in SOLVERS or (tolerance and scheme not in ADAPTIVE_SOLVERS):
+        raise ValueError(f"unknown solver {name!r}; choose from {', '.join(SOLVERS)} "
                          "(an adaptive one may carry its tolerance, e.g. dopri5:1e-3)")
     try:
         value = float(tolerance) if tolerance else None
@@ -43,7 +43,7 @@ def parse_method(name: str) -> tuple[str, float | None]:
         value = -1.0
     if value is not None and not MIN_TOLERANCE <= value < 1:
         raise ValueError(f"solver {name!r}: the tolerance must be a number in [{MIN_TOLERANCE:g}, 1), e.g. dopri5:1e-3")
-    return method, value
+    return scheme, value
 Direction = Literal["generate", "infer"]
 _SPAN = {"generate": (0.0, 1.0), "infer": (1.0, 0.0)}
 
@@ -53,7 +53,7 @@ class NFECounter:
 
     ``calls`` counts network invocations; ``evaluations`` counts rows evaluated (a call on a
     batch of B rows adds B), so ``evaluations / n`` is the NFE per sample for n samples even
-    when a method batches several evaluations of one sample into a call.
+    when a caller batches several evaluations of one sample into a call.
     """
 
     def __init__(self, velocity: Velocity):
@@ -81,31 +81,32 @@ def time_grid(direction: Direction, steps: int) -> list[float]:
 
 @torch.no_grad()
 def integrate(velocity: Velocity, x: Tensor, y: Tensor, *, direction: Direction,
-              steps: int = 25, method: str = "euler", rtol: float = 1e-5,
+              steps: int = 25, solver: str = "euler", rtol: float = 1e-5,
               atol: float = 1e-5) -> tuple[Tensor, Tensor]:
-    """Integrate [x, y] from one end of the path to the other and return the final state.
+    """Integrate [x, y] from one end of the path to the other with ``solver`` (a name of
+    :func:`parse_solver`) and return the final state.
 
-    ``steps`` sets the grid of the fixed methods; the adaptive ones choose their own steps
+    ``steps`` sets the grid of the fixed schemes; the adaptive ones choose their own steps
     within ``rtol`` / ``atol`` (wrap ``velocity`` in :class:`NFECounter` to see how many).
     """
     if direction not in _SPAN:
         raise ValueError(f"direction must be 'generate' or 'infer', got {direction!r}")
-    method, tolerance = parse_method(method)
-    if method in FIXED_METHODS:
-        return _fixed_grid(velocity, x, y, time_grid(direction, steps), method)
+    scheme, tolerance = parse_solver(solver)
+    if scheme in FIXED_SOLVERS:
+        return _fixed_grid(velocity, x, y, time_grid(direction, steps), scheme)
     rtol, atol = (tolerance, tolerance) if tolerance is not None else (rtol, atol)
-    return _adaptive(velocity, x, y, direction, method, rtol, atol)
+    return _adaptive(velocity, x, y, direction, scheme, rtol, atol)
 
 
-def _fixed_grid(velocity: Velocity, x: Tensor, y: Tensor, grid: list[float], method: str):
+def _fixed_grid(velocity: Velocity, x: Tensor, y: Tensor, grid: list[float], scheme: str):
     n = x.shape[0]
     for t, t_next in zip(grid, grid[1:]):
         dt = t_next - t
         vx, vy = velocity(x, y, x.new_full((n,), t))
-        if method == "midpoint":
+        if scheme == "midpoint":
             vx, vy = velocity(torch.add(x, vx, alpha=dt / 2), torch.add(y, vy, alpha=dt / 2),
                               x.new_full((n,), t + dt / 2))
-        elif method == "heun":  # the average of the slopes at both ends of the step
+        elif scheme == "heun":  # the average of the slopes at both ends of the step
             ex, ey = velocity(torch.add(x, vx, alpha=dt), torch.add(y, vy, alpha=dt), x.new_full((n,), t_next))
             vx, vy = (vx + ex) / 2, (vy + ey) / 2
         x, y = torch.add(x, vx, alpha=dt), torch.add(y, vy, alpha=dt)
@@ -113,7 +114,7 @@ def _fixed_grid(velocity: Velocity, x: Tensor, y: Tensor, grid: list[float], met
 
 
 def _adaptive(velocity: Velocity, x: Tensor, y: Tensor, direction: Direction,
-              method: str, rtol: float, atol: float):
+              scheme: str, rtol: float, atol: float):
     from torchdiffeq import odeint
 
     n = x.shape[0]
@@ -122,5 +123,5 @@ def _adaptive(velocity: Velocity, x: Tensor, y: Tensor, direction: Direction,
         return velocity(state[0], state[1], t.reshape(1).expand(n))
 
     span = torch.tensor(_SPAN[direction], device=x.device, dtype=x.dtype)
-    xs, ys = odeint(field, (x, y), span, method=method, rtol=rtol, atol=atol)
+    xs, ys = odeint(field, (x, y), span, method=scheme, rtol=rtol, atol=atol)
     return xs[-1], ys[-1]

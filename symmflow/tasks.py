@@ -16,20 +16,20 @@ from symmflow.solver import integrate
 
 
 def predict(velocity: Velocity, x: Tensor, codec, label_shape: tuple[int, ...], *,
-            steps: int = 1, method: str = "euler", generator: torch.Generator | None = None,
+            steps: int = 1, solver: str = "euler", generator: torch.Generator | None = None,
             return_state: bool = False):
     """Labels of ``x`` (decoded by ``codec``); with ``return_state`` also the final y."""
     noise = torch.randn((x.shape[0], *label_shape), generator=generator).to(x.device)
-    _, y = integrate(velocity, x, noise, direction="infer", steps=steps, method=method)
+    _, y = integrate(velocity, x, noise, direction="infer", steps=steps, solver=solver)
     labels = codec.decode(y)
     return (labels, y) if return_state else labels
 
 
 def generate(velocity: Velocity, labels: Tensor, codec, data_shape: tuple[int, ...], *,
-             steps: int = 25, method: str = "euler",
+             steps: int = 25, solver: str = "euler",
              generator: torch.Generator | None = None) -> Tensor:
     """Samples conditioned on ``labels`` (class ids or class maps, as ``codec`` expects)."""
     y = codec.encode(labels, generator=generator)
     noise = torch.randn((labels.shape[0], *data_shape), generator=generator).to(y.device)
-    x, _ = integrate(velocity, noise, y, direction="generate", steps=steps, method=method)
+    x, _ = integrate(velocity, noise, y, direction="generate", steps=steps, solver=solver)
     return x

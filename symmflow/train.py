@@ -81,7 +81,7 @@ class TrainResult:
     model: nn.Module
     """The trained network, with the EMA weights copied in when an EMA was kept."""
     losses: list[tuple[int, float]]
-    """(step, loss) every ``log_every`` steps."""
+    """(step, loss) every ``log_every`` steps, of every part of a resumed training."""
     resumed_from: int
     stats: list[dict]
     """One record per ``log_every`` steps: step, loss and, for :class:`LossParts`, x_mse and y_mse

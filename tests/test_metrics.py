@@ -68,7 +68,7 @@ def test_reference_statistics_are_cached(tmp_path):
 
 
 def test_missing_libraries_or_weights_give_a_reason(tmp_path):
-    for check in (metrics.inception_available, metrics.lpips_available):
+    for check in (metrics.inception_missing, metrics.lpips_missing):
         reason = check(tmp_path)
         assert reason and "\n" not in reason
     with pytest.raises(metrics.MetricUnavailable):

@@ -50,7 +50,7 @@ def stand_in_weights(tmp_path_factory) -> Path:
 
 
 def test_the_inception_path_loads_the_torchscript_file_and_gives_pool_features(stand_in_weights):
-    assert metrics.inception_available(stand_in_weights) is None
+    assert metrics.inception_missing(stand_in_weights) is None
     features = metrics.inception_features(stand_in_weights)
     images = torch.rand(3, 3, 32, 32) * 2 - 1
     out = features(images)

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from symmflow.solver import METHODS, NFECounter, integrate, time_grid
+from symmflow.solver import SOLVERS, NFECounter, integrate, time_grid
 
 
 def linear_field(x, y, t):
@@ -24,7 +24,7 @@ def test_fixed_grid_converges_at_its_order(direction, span, method, order):
     want_x, want_y = exact(x0, y0, *span)
     errors = []
     for steps in (20, 40, 80):
-        x, y = integrate(linear_field, x0, y0, direction=direction, steps=steps, method=method)
+        x, y = integrate(linear_field, x0, y0, direction=direction, steps=steps, solver=method)
         errors.append(max((x - want_x).abs().max().item(), (y - want_y).abs().max().item()))
     rates = [math.log2(a / b) for a, b in zip(errors, errors[1:])]
     assert all(abs(r - order) < 0.15 for r in rates), (errors, rates)
@@ -34,7 +34,7 @@ def test_fixed_grid_converges_at_its_order(direction, span, method, order):
 def test_adaptive_solver_is_accurate(direction, span):
     x0, y0 = torch.randn(4, 3, dtype=torch.float64), torch.randn(4, 1, dtype=torch.float64)
     counter = NFECounter(linear_field)
-    x, y = integrate(counter, x0, y0, direction=direction, method="dopri5", rtol=1e-9, atol=1e-9)
+    x, y = integrate(counter, x0, y0, direction=direction, solver="dopri5", rtol=1e-9, atol=1e-9)
     want_x, want_y = exact(x0, y0, *span)
     torch.testing.assert_close(x, want_x, rtol=1e-7, atol=1e-7)
     torch.testing.assert_close(y, want_y, rtol=1e-7, atol=1e-7)
@@ -44,15 +44,15 @@ def test_adaptive_solver_is_accurate(direction, span):
 def test_heun_takes_two_evaluations_per_step_and_a_tolerance_travels_in_the_name():
     x0, y0 = torch.randn(4, 3, dtype=torch.float64), torch.randn(4, 1, dtype=torch.float64)
     counter = NFECounter(linear_field)
-    integrate(counter, x0, y0, direction="infer", steps=5, method="heun")
+    integrate(counter, x0, y0, direction="infer", steps=5, solver="heun")
     assert counter.calls == 10
     loose, tight = NFECounter(linear_field), NFECounter(linear_field)
-    integrate(loose, x0, y0, direction="infer", method="dopri5:1e-2")
-    integrate(tight, x0, y0, direction="infer", method="dopri5:1e-8")
+    integrate(loose, x0, y0, direction="infer", solver="dopri5:1e-2")
+    integrate(tight, x0, y0, direction="infer", solver="dopri5:1e-8")
     assert loose.calls < tight.calls
     for bad in ("euler:1e-3", "dopri5:x", "dopri5:2", "rk4"):
         with pytest.raises(ValueError, match="solver"):
-            integrate(linear_field, x0, y0, direction="infer", method=bad)
+            integrate(linear_field, x0, y0, direction="infer", solver=bad)
 
 
 def test_euler_matches_torchdiffeq_euler_on_the_same_grid():
@@ -66,7 +66,7 @@ def test_euler_matches_torchdiffeq_euler_on_the_same_grid():
         return out[:, :2], out[:, 2:]
 
     x0, y0 = torch.randn(8, 2), torch.randn(8, 1)
-    x, y = integrate(field, x0, y0, direction="infer", steps=7, method="euler")
+    x, y = integrate(field, x0, y0, direction="infer", steps=7, solver="euler")
     with torch.no_grad():
         ref = odeint(lambda t, s: torch.cat(field(s[:, :2], s[:, 2:], t.expand(8)), 1),
                      torch.cat([x0, y0], 1), torch.tensor(time_grid("infer", 7)), method="euler")[-1]
@@ -87,7 +87,7 @@ def test_field_sees_the_grid_times_in_order():
 @pytest.mark.parametrize("method,calls_per_step", [("euler", 1), ("midpoint", 2)])
 def test_nfe_is_counted(method, calls_per_step):
     counter = NFECounter(linear_field)
-    integrate(counter, torch.ones(5, 2), torch.ones(5, 1), direction="generate", steps=6, method=method)
+    integrate(counter, torch.ones(5, 2), torch.ones(5, 1), direction="generate", steps=6, solver=method)
     assert counter.calls == 6 * calls_per_step and counter.evaluations == 5 * 6 * calls_per_step
     counter.reset()
     assert counter.calls == counter.evaluations == 0
@@ -97,7 +97,7 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="positive"):
         integrate(linear_field, torch.ones(1, 1), torch.ones(1, 1), direction="infer", steps=0)
     with pytest.raises(ValueError, match="unknown solver"):
-        integrate(linear_field, torch.ones(1, 1), torch.ones(1, 1), direction="infer", method="rk45")
+        integrate(linear_field, torch.ones(1, 1), torch.ones(1, 1), direction="infer", solver="rk45")
     with pytest.raises(ValueError, match="direction"):
         integrate(linear_field, torch.ones(1, 1), torch.ones(1, 1), direction="sideways")
-    assert "euler" in METHODS and "dopri5" in METHODS
+    assert "euler" in SOLVERS and "dopri5" in SOLVERS

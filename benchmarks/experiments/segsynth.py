@@ -24,7 +24,7 @@ from benchmarks.methods import METHODS, Method, Problem
 from benchmarks.profiles import SegSynthSettings
 from benchmarks.trained import Trained, trained_model
 from symmflow.distributed import Shard, gather
-from symmflow.metrics import LPIPS, MetricUnavailable, inception_available, inception_features, lpips_available
+from symmflow.metrics import LPIPS, MetricUnavailable, inception_missing, inception_features, lpips_missing
 from symmflow.metrics import feature_statistics, frechet_distance, reference_statistics
 from symmflow.models.features import NAME as FEATURE_NAME
 from symmflow.solver import NFECounter
@@ -135,10 +135,10 @@ class SegSynthExperiment:
 
     def _features(self):
         """Features for the synthesis metric: clean-fid's Inception, else the scene-set network."""
-        if inception_available(self.options.inception_dir) is None:
+        if inception_missing(self.options.inception_dir) is None:
             return "inception", inception_features(self.options.inception_dir, self.device)
         if self.settings.space == "latent":
-            raise MetricUnavailable(inception_available(self.options.inception_dir))
+            raise MetricUnavailable(inception_missing(self.options.inception_dir))
         net = self.trained(FEATURES).model
 
         def features(images):
@@ -184,7 +184,7 @@ class SegSynthExperiment:
         paired LPIPS when it can run."""
         def compute():
             features, reference = self.frechet_reference()
-            lpips = None if lpips_available(self.options.lpips_dir) else LPIPS(self.options.lpips_dir, self.device)
+            lpips = None if lpips_missing(self.options.lpips_dir) else LPIPS(self.options.lpips_dir, self.device)
             try:
                 judge, unjudged = self.judge(), None
             except MetricUnavailable as why:
@@ -223,12 +223,12 @@ class SegSynthExperiment:
     def _reference_identity(self) -> dict:
         """What the reference statistics depend on: the evaluation images and the feature network."""
         features = None
-        if inception_available(self.options.inception_dir) is not None:
+        if inception_missing(self.options.inception_dir) is not None:
             features = {"budget": self._config(FEATURES), "seed": FEATURES_SEED}
         return {"data": self.data.identity, "eval_samples": self.settings.eval_samples, "features": features}
 
     def lpips(self, name: str, steps: int, measure: str) -> dict:
-        reason = lpips_available(self.options.lpips_dir)
+        reason = lpips_missing(self.options.lpips_dir)
         if reason:
             raise MetricUnavailable(reason)
         if measure == "lpips":
@@ -273,6 +273,6 @@ def judge_metric(settings: SegSynthSettings, options: RunOptions) -> str:
 def synthesis_metric(settings: SegSynthSettings, options: RunOptions) -> str:
     """``FID`` where clean-fid's Inception can run (and always in latent space, where nothing
     else stands in), else the named local Frechet distance."""
-    if settings.space == "latent" or inception_available(options.inception_dir) is None:
+    if settings.space == "latent" or inception_missing(options.inception_dir) is None:
         return "FID"
     return f"FD-{FEATURE_NAME}"

@@ -55,7 +55,7 @@ def toy_accuracy(model, settings: ToySettings, steps: int, seed: int, solver: st
     counter = NFECounter(model)
     start = time.perf_counter()
     predicted = predict(counter, points.to(device), ToyScalarCodec(), (1,), steps=steps,
-                        method=solver, generator=generator)
+                        solver=solver, generator=generator)
     wall = time.perf_counter() - start
     return {"value": 100.0 * (predicted.cpu() == labels).float().mean().item(),
             "nfe_per_sample": counter.evaluations / len(points), "wall_s": wall,

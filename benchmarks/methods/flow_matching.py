@@ -25,5 +25,5 @@ class FlowMatchingMethod(Method):
 
     def generate(self, model, labels, steps, solver, generator):
         p = self.problem
-        return self.flow.generate(model, labels, (p.channels, p.size, p.size), steps=steps, method=solver,
+        return self.flow.generate(model, labels, (p.channels, p.size, p.size), steps=steps, solver=solver,
                                   generator=generator)

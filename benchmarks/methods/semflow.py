@@ -27,8 +27,8 @@ class SemFlowMethod(Method):
         return semflow.semflow_loss(model, self.space.encode_image(images), self.codec.encode(masks))
 
     def segment(self, model, images, steps, solver, generator):
-        return semflow.segment(model, self.space.encode_image(images), self.codec, steps=steps, method=solver)
+        return semflow.segment(model, self.space.encode_image(images), self.codec, steps=steps, solver=solver)
 
     def synthesise(self, model, masks, steps, solver, generator):
-        x = semflow.synthesise(model, masks, self.codec, steps=steps, method=solver, generator=generator)
+        x = semflow.synthesise(model, masks, self.codec, steps=steps, solver=solver, generator=generator)
         return self.space.decode_image(x)

@@ -15,14 +15,14 @@ class SymmFlowMethod(Method):
 
     def __init__(self, problem: Problem, settings: SymmFlowSettings = AUTHORS):
         super().__init__(problem, settings)
-        self.method = SymmFlow(settings)
+        self.symmflow = SymmFlow(settings)
         p = problem
         if p.palette is None:  # classification: class ids
-            self.codec = self.method.class_codec(p.num_classes, p.size)
-            self.label_shape = self.method.label_shape(self.codec, p.size, dense=False)
+            self.codec = self.symmflow.class_codec(p.num_classes, p.size)
+            self.label_shape = self.symmflow.label_shape(self.codec, p.size, dense=False)
             self.space = None
         else:  # segmentation: class maps, in the problem's space
-            codec = self.method.mask_codec(p.palette)
+            codec = self.symmflow.mask_codec(p.palette)
             if isinstance(codec, PaletteCodec):
                 self.space = p.space.with_palette(codec)
             elif isinstance(p.space, PixelSpace):
@@ -43,28 +43,28 @@ class SymmFlowMethod(Method):
         if p.pretrained is not None:
             from symmflow.models.latent import latent_backbone
 
-            return self.method.velocity(latent_backbone(p.pretrained, p.embedding_cache), self.data_shape[0])
-        return self.method.network(p.unet, self.data_shape[0], self.label_shape, p.size)
+            return self.symmflow.velocity(latent_backbone(p.pretrained, p.embedding_cache), self.data_shape[0])
+        return self.symmflow.network(p.unet, self.data_shape[0], self.label_shape, p.size)
 
     def _x(self, images):
         return images if self.space is None else self.space.encode_image(images)
 
     def loss(self, model, batch):
         images, labels = batch
-        return self.method.loss_on_labels(model, self._x(images), labels, self.codec)
+        return self.symmflow.loss_on_labels(model, self._x(images), labels, self.codec)
 
     def segment(self, model, images, steps, solver, generator):
-        return predict(model, self._x(images), self.codec, self.label_shape, steps=steps, method=solver,
+        return predict(model, self._x(images), self.codec, self.label_shape, steps=steps, solver=solver,
                        generator=generator)
 
     def classify(self, model, images, steps, solver, generator):
-        labels, y = predict(model, images, self.codec, self.label_shape, steps=steps, method=solver,
+        labels, y = predict(model, images, self.codec, self.label_shape, steps=steps, solver=solver,
                             generator=generator, return_state=True)
         return labels, self.codec.scores(y)
 
     def synthesise(self, model, masks, steps, solver, generator):
-        x = generate(model, masks, self.codec, self.data_shape, steps=steps, method=solver, generator=generator)
+        x = generate(model, masks, self.codec, self.data_shape, steps=steps, solver=solver, generator=generator)
         return self.space.decode_image(x)
 
     def generate(self, model, labels, steps, solver, generator):
-        return generate(model, labels, self.codec, self.data_shape, steps=steps, method=solver, generator=generator)
+        return generate(model, labels, self.codec, self.data_shape, steps=steps, solver=solver, generator=generator)

@@ -14,13 +14,13 @@ from symmflow.outputs import write_atomic
 from symmflow.errors import OneLineParser, UsageError
 
 KEY = ["dataset", "method", "steps", "metric"]
-TABLE = re.compile(r"table(\w+?)\.csv")
+TABLE_CSV = re.compile(r"table(\w+?)\.csv")
 REASON_CHARS = 60
 
 
 def table_csvs(out: Path) -> list[tuple[str, Path]]:
     """(name, path) of every tableN.csv in ``out``, in numeric order (1, 2, ..., 5, 11)."""
-    found = [(m.group(1), p) for p in Path(out).glob("table*.csv") if (m := TABLE.fullmatch(p.name))]
+    found = [(m.group(1), p) for p in Path(out).glob("table*.csv") if (m := TABLE_CSV.fullmatch(p.name))]
     return sorted(found, key=lambda t: (not t[0].isdigit(), int(t[0]) if t[0].isdigit() else 0, t[0]))
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib
 
 #: Each table's module under benchmarks.tables and its attribute, imported only when asked for.
-TABLES = {"1": ("toy", "TABLE"), "2": ("segsynth", "TABLE2"), "3": ("classification", "TABLE3"),
+TABLES = {"1": ("toy", "TABLE1"), "2": ("segsynth", "TABLE2"), "3": ("classification", "TABLE3"),
           "4": ("segsynth", "TABLE4"), "5": ("segsynth", "TABLE5"), "11": ("classification", "TABLE11")}
 
 

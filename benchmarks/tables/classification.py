@@ -31,7 +31,7 @@ TABLE3_STEPS = (1, 25)
 SHOWN = {"mnist": "MNIST (bundled 4k/1k)", "mnist-full": "MNIST", "cifar10": "CIFAR-10"}
 PAPER_NAME = {"MNIST (bundled 4k/1k)": "MNIST", "MNIST": "MNIST", "CIFAR-10": "CIFAR-10"}
 FD_METRIC = "FD (U-Net classifier features)"
-MEASURES = {"accuracy": ("classification", "accuracy"), "auc": ("classification", "one-vs-rest AUC"),
+TASK_AND_METRIC = {"accuracy": ("classification", "accuracy"), "auc": ("classification", "one-vs-rest AUC"),
             "dc-accuracy": ("classification", "accuracy"), "speed-up": ("speed-up", "speed-up (images/s ratio)"),
             "time": ("footprint", "time (ms / image)"), "memory": ("footprint", "peak memory added (MiB)"),
             "frechet": ("generation", FD_METRIC), "judged": ("generation", None)}
@@ -75,9 +75,9 @@ class ClassificationTable:
 
     def _cell(self, s: ClassificationSettings, options: RunOptions, method: str, steps, measure: str,
               shown: str | None = None, uses: tuple[str, ...] | None = None, **params) -> Cell:
-        """A cell of ``method`` (a registry key) measured by ``measure`` (:data:`MEASURES`); it
+        """A cell of ``method`` (a registry key) measured by ``measure`` (:data:`TASK_AND_METRIC`); it
         depends on the settings of the methods it ``uses`` (default: ``method``)."""
-        task, metric = MEASURES[measure]
+        task, metric = TASK_AND_METRIC[measure]
         judge = {}
         if measure == "judged":
             supplied = options.judges.get("classifier")

@@ -26,12 +26,12 @@ from benchmarks.datasets import DATASETS
 from benchmarks.render.grids import segsynth_grid
 from benchmarks.methods import METHODS
 from benchmarks.profiles import GPU_BUDGET_NOTE, SEGSYNTH, SegSynthSettings
-from symmflow.metrics import PROTOCOLS, inception_available, lpips_available
+from symmflow.metrics import PROTOCOLS, inception_missing, lpips_missing
 from symmflow.models.features import NAME as FEATURE_NAME
 
 STEPS = (1, 2, 5, 10, 20, 25)
 TABLE2_STEPS = 25
-MEASURES = {"miou": ("segmentation", "mIoU"), "frechet": ("synthesis", None), "judged": ("synthesis", None),
+TASK_AND_METRIC = {"miou": ("segmentation", "mIoU"), "frechet": ("synthesis", None), "judged": ("synthesis", None),
             "lpips": ("synthesis", "LPIPS"), "diversity": ("synthesis", "LPIPS-diversity")}
 """What a cell measures -> (task, metric); the Frechet distance is named by :func:`synthesis_metric`,
 the judge's mIoU of the samples by :func:`judge_metric`."""
@@ -64,7 +64,7 @@ class SegSynthTable:
     grid_shows_judge = False
     """Whether the sample grid shows, under each synthesis row, what the judge segments in it."""
     measures: tuple[str, ...] = ()
-    """What the table's cells measure (:data:`MEASURES`)."""
+    """What the table's cells measure (:data:`TASK_AND_METRIC`)."""
     notes = {"smoke": SCENE_NOTE, "cpu": SCENE_NOTE, "gpu": GPU_BUDGET_NOTE}
     """What a table's notes say per profile (the paper profile keeps the authors' settings)."""
 
@@ -79,10 +79,10 @@ class SegSynthTable:
 
     def _cell(self, options: RunOptions, dataset: str, method: str, steps: int, measure: str,
               shown: str | None = None) -> Cell:
-        """A cell of ``method`` (a registry key) measured by ``measure`` (:data:`MEASURES`);
+        """A cell of ``method`` (a registry key) measured by ``measure`` (:data:`TASK_AND_METRIC`);
         ``shown`` is its row label when it is not the method's."""
         s = self.settings[options.profile]
-        task, metric = MEASURES[measure]
+        task, metric = TASK_AND_METRIC[measure]
         if measure == "judged":
             metric, protocol = judge_metric(s, options), JUDGED_PROTOCOL
         else:
@@ -119,7 +119,7 @@ class SegSynthTable:
         method, measure = cell.param("method"), cell.param("measure")
         pixel = self.settings[options.profile].space == "pixel"
         needs = set() if method == REAL else {method}
-        if measure == "frechet" and pixel and inception_available(options.inception_dir) is not None:
+        if measure == "frechet" and pixel and inception_missing(options.inception_dir) is not None:
             needs.add(FEATURES)
         if measure == "judged" and pixel and "segmenter" not in options.judges:
             needs.add("ss")
@@ -238,8 +238,8 @@ def needs(settings: SegSynthSettings, options: RunOptions) -> list[str]:
         lines.append(f"Stable Diffusion 2.1 in diffusers layout (--pretrained {pretrained}): {state}")
         gpu = "found" if torch.cuda.is_available() else "MISSING here (no CUDA device)"
         lines.append(f"GPUs: 2 (CelebAMask-HQ) / 4 (COCO-Stuff) for the paper's batch of 32 per GPU: {gpu}")
-    for name, reason in (("FID (clean-fid Inception)", inception_available(options.inception_dir)),
-                         ("LPIPS (AlexNet)", lpips_available(options.lpips_dir))):
+    for name, reason in (("FID (clean-fid Inception)", inception_missing(options.inception_dir)),
+                         ("LPIPS (AlexNet)", lpips_missing(options.lpips_dir))):
         lines.append(f"{name}: {'found' if reason is None else 'MISSING here: ' + reason}")
     return lines
 

@@ -170,10 +170,10 @@ def latent_backbone(folder: Path, cache: Path | None = None) -> ConditionedUNet:
 
 
 def latent_symmflow(folder: Path, palette: PaletteCodec, cache: Path | None = None,
-                    method=None) -> tuple[ConcatVelocity, LatentSpace]:
-    """SymmFlow's velocity (``method``'s, the authors' by default) on the widened SD U-Net, and
-    the latent space it runs in."""
+                    symmflow=None) -> tuple[ConcatVelocity, LatentSpace]:
+    """The velocity of ``symmflow`` (a :class:`~symmflow.method.SymmFlow`; the authors' by default)
+    on the widened SD U-Net, and the latent space it runs in."""
     from symmflow.method import SymmFlow
 
     space = load_space(check_folder(folder), palette)
-    return (method or SymmFlow()).velocity(latent_backbone(folder, cache), space.channels), space
+    return (symmflow or SymmFlow()).velocity(latent_backbone(folder, cache), space.channels), space
