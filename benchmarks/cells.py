@@ -80,6 +80,8 @@ class RunOptions:
     force: bool = False
     progress: bool = True
     dry_run: bool = False
+    render_only: bool = False
+    """Render the tables from the stored cells and compute nothing (``--render-only``)."""
     data_root: Path = Path("data")
     """Where data sets that are not bundled are looked for (MNIST/raw, cifar-10-batches-py,
     CelebAMask-HQ/, COCO-Stuff/)."""

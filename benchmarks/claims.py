@@ -18,7 +18,8 @@ Which margin is a claim, over seeds:
 
 A claim on several metrics (synthesis: a Frechet distance and the judge's mIoU of the samples)
 is checked on each metric the run has; where they disagree the line says so instead of a
-verdict, and a metric that failed the sanity ladder (``blind``: (dataset, metric) -> the
+verdict, where one of them is not computed yet there is no verdict until it is (a skipped one,
+e.g. no judge supplied, is named and the others decide), and a metric that failed the sanity ladder (``blind``: (dataset, metric) -> the
 degradations it did not see) is marked.
 """
 
@@ -124,6 +125,14 @@ def verdict(claim: Claim, cells: pd.DataFrame, dataset: str, metric: str, higher
     return Verdict(kind, text, values)
 
 
+def _unfinished(claim: Claim, cells: pd.DataFrame, dataset: str, metric: str) -> str | None:
+    """The status (``skipped``, ``not computed``) of a claim's metric that the table has cells for
+    but no finished value on one of the claim's entries; None where the table has no such cells."""
+    rows = cells[(cells["dataset"] == dataset) & (cells["metric"] == metric)
+                 & cells["method"].isin([claim.left[0], claim.right[0]]) & (cells["status"] != "ok")]
+    return str(rows["status"].iloc[0]) if len(rows) else None
+
+
 def check(claim: Claim, cells: pd.DataFrame, dataset: str, blind: dict | None = None) -> str | None:
     """One line: the claim on ``dataset`` and whether this run shows it, on every metric of the
     claim the run has; None where no metric has both entries (not computed, skipped, or not
@@ -131,22 +140,31 @@ def check(claim: Claim, cells: pd.DataFrame, dataset: str, blind: dict | None = 
     metric, status, value, seed, samples)."""
     found = [(metric, v) for metric, higher in claim.metrics
              if (v := verdict(claim, cells, dataset, metric, higher)) is not None]
-    if not found:
-        return None
+    unfinished = {metric: status for metric, _ in claim.metrics
+                  if metric not in dict(found) and (status := _unfinished(claim, cells, dataset, metric))}
+    if not found:  # nothing measured: a line only where something is still to compute
+        pending = [metric for metric, status in unfinished.items() if status != "skipped"]
+        return f"{dataset}: {claim.text} -- no verdict: {', '.join(pending)} not computed on this run" if pending else None
 
     def marked(metric: str) -> str:
         missed = (blind or {}).get((dataset, metric))
         return f"{metric} (fails the sanity ladder: blind to {', '.join(missed)})" if missed else metric
 
+    missing = [metric for metric, status in unfinished.items() if status != "skipped"]
+    skipped = "".join(f" [{metric} skipped]" for metric, status in unfinished.items() if status == "skipped")
+    if missing:  # a metric the table measures is not in yet: the others cannot decide alone
+        per_metric = "; ".join(f"{marked(metric)}: {v.kind} ({v.text}), {v.values}" for metric, v in found)
+        return (f"{dataset}: {claim.text} -- no verdict until {', '.join(missing)} is computed too "
+                f"({unfinished[missing[0]]} on this run); so far {per_metric}")
     if len(found) == 1:
         metric, v = found[0]
         ladder = f" [{marked(metric)}]" if marked(metric) != metric else ""
-        return f"{dataset}: {claim.text} -- {v.kind} ({v.text}): {v.values}{ladder}"
+        return f"{dataset}: {claim.text} -- {v.kind} ({v.text}): {v.values}{ladder}{skipped}"
     kinds = {v.kind for _, v in found}
     per_metric = "; ".join(f"{marked(metric)}: {v.kind} ({v.text}), {v.values}" for metric, v in found)
     if len(kinds) == 1:
-        return f"{dataset}: {claim.text} -- {found[0][1].kind} on every metric: {per_metric}"
-    return f"{dataset}: {claim.text} -- the metrics disagree, so no verdict: {per_metric}"
+        return f"{dataset}: {claim.text} -- {found[0][1].kind} on every metric: {per_metric}{skipped}"
+    return f"{dataset}: {claim.text} -- the metrics disagree, so no verdict: {per_metric}{skipped}"
 
 
 def claims_notes(claims: tuple[Claim, ...], cells: pd.DataFrame, blind: dict | None = None) -> list[str]:

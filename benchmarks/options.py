@@ -110,6 +110,9 @@ def build_parser() -> OneLineParser:
                         "default: compute only what is missing)")
     p.add_argument("--dry-run", action="store_true",
                    help="list the cells and what they need; compute and write nothing (default: compute)")
+    p.add_argument("--render-only", action="store_true",
+                   help="re-render the tables from the stored cells and compute nothing; a cell not stored shows as "
+                        "not computed and a claim that needs it gets no verdict (default: compute what is missing)")
     p.add_argument("--pretrained", type=Path, default=None,
                    help="Stable Diffusion 2.1 folder in diffusers layout (paper profile; default: none)")
     p.add_argument("--inception-dir", type=Path, default=None,
@@ -189,6 +192,10 @@ def options_from(argv, available: dict | None = None) -> tuple[list, RunOptions]
     device = resolve_device(args.device)
     out = Path("runs") / args.profile if args.out is None else args.out
     check_out(out)
+    if args.dry_run and args.render_only:
+        raise UsageError("--dry-run writes nothing and --render-only writes the tables: choose one")
+    if args.render_only and args.force:
+        raise UsageError("--render-only computes nothing, so --force has nothing to recompute: choose one")
     if not args.dry_run:
         check_writable(out)
     seeds = args.seeds or (args.seed,)
@@ -197,7 +204,8 @@ def options_from(argv, available: dict | None = None) -> tuple[list, RunOptions]
         torch.set_num_threads(threads)
     options = RunOptions(profile=args.profile, seed=seeds[0], seeds=seeds, steps=args.steps, solver=args.solver,
                          train_steps=args.train_steps, device=device, out=out, force=args.force,
-                         progress=not args.no_progress, dry_run=args.dry_run, data_root=args.data_root,
+                         progress=not args.no_progress, dry_run=args.dry_run,
+                         render_only=args.render_only, data_root=args.data_root,
                          pretrained=args.pretrained, inception_dir=args.inception_dir, lpips_dir=args.lpips_dir,
                          judges=supplied, weights=weights, shard=launched())
     return chosen, options

@@ -22,7 +22,7 @@ import torch
 from benchmarks import released
 from benchmarks.cells import Cell, RunOptions
 from benchmarks.options import options_from
-from benchmarks.store import CellStore, is_skipped
+from benchmarks.store import NOT_COMPUTED, CellStore, is_skipped
 from symmflow.distributed import close
 from symmflow.errors import UsageError, interrupted
 
@@ -55,7 +55,7 @@ def run_table(spec, options: RunOptions, experiments: dict | None = None, show: 
             mine = [released.released_cell(c, identities[c.param("method")]) for c in mine
                     if (needs := spec.networks(c, at_seed)) and needs <= set(options.weights)]
         cells += mine
-        todo = [c for c in mine if options.force or not store.has(c)]
+        todo = [] if options.render_only else [c for c in mine if options.force or not store.has(c)]
         if options.dry_run:
             for cell in mine:
                 print(f"{cell.label()} (seed {seed}): {stored_state(store.load(cell))}")
@@ -90,7 +90,7 @@ def run_table(spec, options: RunOptions, experiments: dict | None = None, show: 
         return []
     if not main or not show:
         return []
-    return render(spec, cells, [store.load(c) for c in cells], options)
+    return render(spec, cells, [store.load(c) or NOT_COMPUTED for c in cells], options)
 
 
 REFERENCE = Path(__file__).resolve().parent.parent / "results"

@@ -81,5 +81,9 @@ def record_problem(record) -> str | None:
     return None
 
 
+NOT_COMPUTED = {"status": "not computed", "reason": "not stored in this results folder (rendered with --render-only)"}
+"""What a table shows for a cell a --render-only rendering did not find: never stored, never a value."""
+
+
 def is_skipped(record: dict) -> bool:
     return record.get("status") == "skipped"

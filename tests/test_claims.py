@@ -95,3 +95,19 @@ def test_metrics_that_disagree_give_no_verdict_and_a_blind_metric_is_marked():
     # one metric only (the other not computed): the verdict of that one
     line = check(SYNTHESIS, cells(rows[:2]), "d", blind={("d", "FD"): ["masks shuffled"]})
     assert "-- shown (margin +0.019" in line and "[FD (fails the sanity ladder: blind to masks shuffled)]" in line
+
+
+def test_a_metric_not_computed_yet_withholds_the_verdict_and_a_skipped_one_is_named():
+    fd = [{"method": "SymmFlow", "metric": "FD", "value": 0.028}, {"method": "SemFlow", "metric": "FD", "value": 0.047}]
+    for status, reason in (("not computed", "not stored"), ("skipped", "no judge supplied")):
+        judged = [{"method": m, "metric": "mIoU of samples", "status": status, "reason": reason, "value": None}
+                  for m in ("SymmFlow", "SemFlow")]
+        line = check(SYNTHESIS, cells([{**row, "steps": 25} for row in fd + judged]), "d")
+        if status == "not computed":  # FD alone would say "shown": the table's other metric is not in yet
+            assert "no verdict until mIoU of samples is computed too" in line and "-- shown" not in line
+            assert "so far FD: shown (margin +0.019" in line
+        else:  # no judge in this profile: FD decides and the line says what was left out
+            assert "-- shown (margin +0.019" in line and line.endswith("[mIoU of samples skipped]")
+    nothing = [{"method": m, "metric": metric, "status": "not computed", "reason": "", "value": None, "steps": 25}
+               for m in ("SymmFlow", "SemFlow") for metric in ("FD", "mIoU of samples")]
+    assert "no verdict: FD, mIoU of samples not computed on this run" in check(SYNTHESIS, cells(nothing), "d")

@@ -160,7 +160,7 @@ def markdown(df: pd.DataFrame, title: str, options: RunOptions, quoted: pd.DataF
     view = pd.DataFrame({
         "dataset": summary["dataset"], "method": summary["method"], "steps": summary["steps"].map(steps_text),
         "metric": summary["metric"],
-        "reproduced": [mean_sd(m, d, n) if s == "ok" else f"skipped: {r}"
+        "reproduced": [mean_sd(m, d, n) if s == "ok" else f"skipped: {r}" if s == "skipped" else s
                        for m, d, n, s, r in zip(summary["mean"], summary["sd"], summary["n"], summary["status"],
                                                 summary["reason"])],
         "published": summary["published"].map(fmt), "difference": [fmt_like(d, m) for d, m in zip(summary["difference"], summary["mean"])],
@@ -208,7 +208,7 @@ def latex(df: pd.DataFrame, title: str) -> str:
     summary = seed_summary(df)
     rows = []
     for r in summary.itertuples():
-        reproduced = mean_sd(r.mean, r.sd, r.n, count=False) if r.status == "ok" else "skipped"
+        reproduced = mean_sd(r.mean, r.sd, r.n, count=False) if r.status == "ok" else r.status
         cells = [r.dataset, r.method, steps_text(r.steps), r.metric, reproduced, str(r.n) if r.n else "",
                  fmt(r.published), fmt_like(r.difference, r.mean), "" if pd.isna(r.nfe_per_sample) else f"{r.nfe_per_sample:.0f}"]
         rows.append(" & ".join(tex(c) for c in cells) + r" \\")

@@ -47,4 +47,4 @@ class ToyTable:
             finish(cell, {**result, "train_s": trained.train_s})
 
 
-TABLE = ToyTable()
+TABLE1 = ToyTable()
