@@ -81,6 +81,8 @@ class RunOptions:
     progress: bool = True
     dry_run: bool = False
     render_only: bool = False
+    report_to: str | None = None
+    """A tracker every training of the run logs to (``--report-to``; :mod:`symmflow.tracking`)."""
     """Render the tables from the stored cells and compute nothing (``--render-only``)."""
     data_root: Path = Path("data")
     """Where data sets that are not bundled are looked for (MNIST/raw, cifar-10-batches-py,

@@ -20,6 +20,7 @@ from symmflow.distributed import launched
 from symmflow.errors import OneLineParser, UsageError
 from symmflow.outputs import check_new_place
 from symmflow.solver import SOLVERS, parse_solver
+from symmflow.tracking import check_tracker
 
 def parse_steps(text: str) -> tuple[int, ...]:
     try:
@@ -113,6 +114,9 @@ def build_parser() -> OneLineParser:
     p.add_argument("--render-only", action="store_true",
                    help="re-render the tables from the stored cells and compute nothing; a cell not stored shows as "
                         "not computed and a claim that needs it gets no verdict (default: compute what is missing)")
+    p.add_argument("--report-to", default=None, metavar="TRACKER",
+                   help="log every network the run trains (eq. 3's two terms, the learning rate) to tensorboard or "
+                        "wandb, in <out>/logs/<network> (default: no tracker)")
     p.add_argument("--pretrained", type=Path, default=None,
                    help="Stable Diffusion 2.1 folder in diffusers layout (paper profile; default: none)")
     p.add_argument("--inception-dir", type=Path, default=None,
@@ -196,6 +200,8 @@ def options_from(argv, available: dict | None = None) -> tuple[list, RunOptions]
         raise UsageError("--dry-run writes nothing and --render-only writes the tables: choose one")
     if args.render_only and args.force:
         raise UsageError("--render-only computes nothing, so --force has nothing to recompute: choose one")
+    if args.report_to is not None:
+        check_tracker(args.report_to)
     if not args.dry_run:
         check_writable(out)
     seeds = args.seeds or (args.seed,)
@@ -205,7 +211,7 @@ def options_from(argv, available: dict | None = None) -> tuple[list, RunOptions]
     options = RunOptions(profile=args.profile, seed=seeds[0], seeds=seeds, steps=args.steps, solver=args.solver,
                          train_steps=args.train_steps, device=device, out=out, force=args.force,
                          progress=not args.no_progress, dry_run=args.dry_run,
-                         render_only=args.render_only, data_root=args.data_root,
+                         render_only=args.render_only, report_to=args.report_to, data_root=args.data_root,
                          pretrained=args.pretrained, inception_dir=args.inception_dir, lpips_dir=args.lpips_dir,
                          judges=supplied, weights=weights, shard=launched())
     return chosen, options

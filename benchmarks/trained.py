@@ -24,6 +24,7 @@ from symmflow.checkpoint import load_weights, save_weights, saved_settings
 from symmflow.distributed import Shard, wait_for_everyone
 from symmflow.errors import UsageError
 from symmflow.outputs import set_aside
+from symmflow.tracking import Tracking
 from symmflow.train import TrainConfig, fit
 
 
@@ -38,13 +39,15 @@ class Trained:
 
 def trained_model(name: str, identity: dict, build: Callable[[], nn.Module], loss, batches: Callable[[], Iterator],
                   config: TrainConfig, out: Path, *, seed: int, device: str = "cpu",
-                  progress: bool = True, desc: str | None = None, shard: Shard = Shard()) -> Trained:
+                  progress: bool = True, desc: str | None = None, shard: Shard = Shard(),
+                  report_to: str | None = None) -> Trained:
     """The network ``name`` of ``identity``: loaded when stored, else trained by :func:`fit` and stored.
 
     ``identity`` must hold every setting the weights depend on except the budget and the
     seed, which are added here; ``batches()`` is only called when training.  Two runs sharing
     ``out`` never train one identity twice: the second waits for the first and loads its
-    network.  On several processes all of them train, and the main one stores.
+    network.  On several processes all of them train, and the main one stores.  ``report_to``
+    logs a training to a tracker in ``<out>/logs/<the folder's name>`` (:mod:`symmflow.tracking`).
     """
     # the weights do not depend on logging, checkpointing or the speed switches (beyond rounding)
     bookkeeping = ("log_every", "checkpoint_every", "keep_checkpoints", "compile", "channels_last")
@@ -65,8 +68,9 @@ def trained_model(name: str, identity: dict, build: Callable[[], nn.Module], los
             if shard.is_main:
                 set_aside(folder, str(damaged))
         torch.manual_seed(seed)
+        tracking = None if report_to is None else Tracking(report_to, Path(out) / "logs" / folder.name)
         result = fit(build(), loss, batches(), config, device=device, run_dir=folder.with_name(folder.name + ".run"),
-                     desc=desc or f"train {name}", progress=progress)
+                     desc=desc or f"train {name}", progress=progress, tracking=tracking)
         train_s = result.seconds  # every part of a training that was interrupted and resumed
         if shard.is_main:
             save_weights(result.model, folder, {"identity": identity, "train_s": train_s, "stats": result.stats},

@@ -61,7 +61,7 @@ def summary(out: Path) -> str:
             keeps = kept(r)
             curve = " / ".join(f"{r['recognition'][str(k)]:.1f}" for k in steps)
             held = r.get("judged_on_the_label_path")
-            lines.append(f"| {r['design']} | {r['seed']} | {curve} | {r['fd']:.3g} | {r['judged']:.1f} | "
+            lines.append(f"| {r['design']} | {r['seed']} | {curve} | {r['fd']:#.3g} | {r['judged']:.1f} | "
                          f"{'' if held is None else f'{held:.1f}'} | {sum(keeps.values())} of {len(keeps)} | "
                          f"{r['train_s']:.0f} | {r['provenance']['git_commit']} |")
         lines += ["", f"References (same budget; by seed): {specialist} {score}, {peer}'s generation, real images:", "",
@@ -70,8 +70,8 @@ def summary(out: Path) -> str:
                   "|---|---|---|---|---|---|" + ("---|" if dataset == "scenes" else "")]
         for seed in sorted({r["seed"] for r in rows}):
             ref = next(r for r in rows if r["seed"] == seed)["references"]
-            lines.append(f"| {seed} | {ref['specialist recognition']:.1f} | {ref['peer fd']:.3g} | "
-                         f"{ref['peer judged']:.1f} | {ref['real fd']:.3g} | {ref['real judged']:.1f} |"
+            lines.append(f"| {seed} | {ref['specialist recognition']:.1f} | {ref['peer fd']:#.3g} | "
+                         f"{ref['peer judged']:.1f} | {ref['real fd']:#.3g} | {ref['real judged']:.1f} |"
                          + (f" {ref['peer recognition at 25 steps']:.1f} |" if dataset == "scenes" else ""))
         lines += ["", "What each design keeps (seed by seed):", ""]
         for r in rows:
@@ -138,7 +138,7 @@ def trade(dataset: str, rows: list[dict]) -> str | None:
 
     def scores(r):
         keeps = kept(r)
-        return (f"{score} {r['recognition']['1']:.1f} / {r['recognition']['25']:.1f} at 1 / 25 steps, FD {r['fd']:.3g}, "
+        return (f"{score} {r['recognition']['1']:.1f} / {r['recognition']['25']:.1f} at 1 / 25 steps, FD {r['fd']:#.3g}, "
                 f"{judged.split(' (')[0]} {r['judged']:.1f}, keeping {sum(keeps.values())} of {len(keeps)} claims "
                 "and targets")
 

@@ -91,6 +91,11 @@ def build_parser() -> OneLineParser:
     t.add_argument("--compile", action="store_true",
                    help="compile the network with torch.compile (speed only; slower to start)")
     t.add_argument("--channels-last", action="store_true", help="channels-last convolution weights (speed only)")
+    t.add_argument("--report-to", default=None, metavar="TRACKER",
+                   help="log eq. 3's two terms, the learning rate and sample grids to tensorboard or wandb (offline "
+                        "unless WANDB_MODE says otherwise; default: no tracker)")
+    t.add_argument("--logging-dir", type=Path, default=None,
+                   help="the tracker's folder (default: <out>-logs beside the model folder)")
     t.add_argument("--lr", type=RATE, default=5e-4, help="peak learning rate (one-cycle schedule)")
     t.add_argument("--base-channels", type=CHANNELS, default=32, help="width of the U-Net's first level")
     t.add_argument("--beta", type=RATE, default=None, help="label dequantisation (default 10 masks, 4 classes)")
@@ -162,12 +167,14 @@ def train(args) -> None:
     from symmflow.data.streams import draw_batches
     from symmflow.distributed import close, launched
     from symmflow.method import SymmFlowSettings
+    from symmflow.tracking import Tracking
     from symmflow.train import TrainConfig, fit
 
     _check_out(args, args.images, *([args.masks] if args.masks is not None else []))
     if args.masks is None and Path(os.path.abspath(args.images)) in Path(os.path.abspath(args.out)).parents:
         raise UsageError(f"--out {args.out} lies inside --images {args.images}, where it would become a class of "
                          "the next training; choose a folder outside it")
+    tracking_dir = _tracking_dir(args)
     device = resolve_device(args.device)
     if args.masks is not None:
         images, labels, settings = segmentation_data(args)
@@ -196,12 +203,55 @@ def train(args) -> None:
                          channels_last=args.channels_last)
     shard = launched()  # accelerate launch / torchrun: every process trains on its shard, the main one saves
     batches = draw_batches(images, labels, batch_size=args.batch_size, seed=args.seed, device=device, shard=shard)
-    result = fit(model, loss, batches, config, device=device, desc="train")
+    tracking = None if args.report_to is None else Tracking(
+        args.report_to, tracking_dir, samples=_sample_grid(made, settings, labels, device),
+        samples_every=max(1, min(500, args.steps // 4)))
+    result = fit(model, loss, batches, config, device=device, desc="train", tracking=tracking)
     if shard.is_main:
         save_weights(result.model, args.out, {**settings, "train_stats": result.stats}, overwrite=args.overwrite,
                      inputs=(args.images, *([args.masks] if args.masks is not None else [])))
         print(args.out)
     close(shard, device)
+
+
+def _tracking_dir(args) -> Path | None:
+    """The tracker's folder, checked before any work: a known tracker that is installed, a folder
+    that can be written."""
+    from symmflow.outputs import check_new_place
+    from symmflow.tracking import check_tracker
+
+    if args.report_to is None:
+        if args.logging_dir is not None:
+            raise UsageError("--logging-dir is the folder of --report-to's tracker: pass --report-to tensorboard "
+                             "or wandb too, or leave --logging-dir out")
+        return None
+    check_tracker(args.report_to)
+    folder = check_new_place(args.logging_dir or Path(f"{os.path.abspath(args.out)}-logs"), "--logging-dir")
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"--logging-dir {folder} is a file; pass a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise UsageError(f"cannot write to --logging-dir {folder} ({error.strerror}); pass a writable folder") from None
+    return folder
+
+
+def _sample_grid(made, settings: dict, labels, device: str):
+    """What the tracker's sample grids show: one sample per class (at most 16) or the synthesis of
+    the first 8 training masks, 25 Euler steps from fixed noise."""
+    from symmflow.tasks import generate
+
+    wanted = (labels[:8] if settings["task"] == "segmentation"
+              else torch.arange(min(16, len(settings["class_names"]))))
+    shape = (3, settings["size"], settings["size"])
+
+    def draw(network):
+        return generate(network, wanted.to(device), made.codec, shape, steps=25,
+                        generator=torch.Generator().manual_seed(0))
+    return draw
 
 
 def segment(args) -> None:

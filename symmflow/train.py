@@ -31,7 +31,9 @@ from tqdm.auto import tqdm
 
 from symmflow.errors import UsageError
 from symmflow.outputs import write_atomic
+from symmflow import tracking as tracked
 from symmflow.path import LossParts
+from symmflow.tracking import Tracking
 
 
 @dataclass(frozen=True)
@@ -153,8 +155,10 @@ def _backward(model, loss_fn, batch, accelerator, autocast, step: int, config: T
 
 def fit(model: nn.Module, loss_fn: Callable[[nn.Module, object], torch.Tensor],
         batches: Iterator, config: TrainConfig, *, device: str = "auto",
-        run_dir: Path | None = None, desc: str = "train", progress: bool = True) -> TrainResult:
-    """Train ``model`` for ``config.steps`` steps on ``batches`` and return it (EMA weights if kept)."""
+        run_dir: Path | None = None, desc: str = "train", progress: bool = True,
+        tracking: Tracking | None = None) -> TrainResult:
+    """Train ``model`` for ``config.steps`` steps on ``batches`` and return it (EMA weights if kept);
+    ``tracking`` also logs the loss terms, the learning rate and sample grids to a tracker."""
     from accelerate import Accelerator
     from accelerate.utils import TorchDynamoPlugin
     from diffusers.training_utils import EMAModel
@@ -163,6 +167,8 @@ def fit(model: nn.Module, loss_fn: Callable[[nn.Module, object], torch.Tensor],
     # once: a run trains networks of several precisions (the scene features in fp32)
     accelerator = Accelerator(cpu=device == "cpu", gradient_accumulation_steps=config.gradient_accumulation_steps,
                               step_scheduler_with_optimizer=False,
+                              log_with=None if tracking is None else tracking.report_to,
+                              project_dir=None if tracking is None else str(tracking.logging_dir),
                               dynamo_plugin=TorchDynamoPlugin(backend="inductor" if config.compile else "no"))
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -187,6 +193,8 @@ def fit(model: nn.Module, loss_fn: Callable[[nn.Module, object], torch.Tensor],
         if (path / PROGRESS).is_file():  # the records and seconds of the parts before this one
             earlier = json.loads((path / PROGRESS).read_text())
             stats, before = list(earlier.get("stats", [])), float(earlier.get("seconds", 0.0))
+    if tracking is not None:
+        tracked.start(accelerator, tracking, desc, asdict(config))
     began = time.perf_counter()
     sums: dict[str, torch.Tensor] = {}
     since = 0
@@ -213,10 +221,16 @@ def fit(model: nn.Module, loss_fn: Callable[[nn.Module, object], torch.Tensor],
             stats.append({"step": step + 1, **means})
             sums, since = {}, 0
             bar.set_postfix(loss=f"{means['loss']:.4f}", refresh=False)
+            if tracking is not None:
+                accelerator.log({**means, "lr": scheduler.get_last_lr()[0]}, step=step + 1)
+        if tracking is not None and ((step + 1) % tracking.samples_every == 0 or step + 1 == config.steps):
+            tracked.log_samples(accelerator, tracking, model, ema, step + 1)
         if run_dir is not None and config.checkpoint_every and (step + 1) % config.checkpoint_every == 0:
             save_checkpoint(accelerator, run_dir, step + 1, config.keep_checkpoints,
                             {"stats": stats, "seconds": before + time.perf_counter() - began})
     bar.close()
+    if tracking is not None:
+        accelerator.end_training()
     seconds = before + time.perf_counter() - began
     if run_dir is not None and accelerator.is_main_process:
         write_atomic(run_dir / "train_config.json", json.dumps(asdict(config), indent=2))

@@ -90,3 +90,40 @@ def test_segmentation_code_scale_is_kept_with_the_model(tmp_path):
                  str(tmp_path / "m"), *TINY, "--mask-code", "per-class", "--code-scale", "3"]) == 0
     settings = _json.loads((tmp_path / "m" / "settings.json").read_text())
     assert settings["symmflow"]["code_scale"] == 3.0 and parts(settings).codec.scale == 3.0
+
+
+def _classes(root):
+    for k, value in enumerate((0, 255)):
+        for i in range(3):
+            _png(root / f"class{k}" / f"{i}.png", np.full((16, 16, 3), value))
+
+
+def test_report_to_tensorboard_logs_both_loss_terms_the_learning_rate_and_sample_grids(tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    _classes(tmp_path / "data")
+    steps = ["--steps", "4", *TINY[4:]]
+    assert main(["train", "--images", str(tmp_path / "data"), "--out", str(tmp_path / "clf"), *TINY[:2], *steps,
+                 "--report-to", "tensorboard"]) == 0
+    events = list((tmp_path / "clf-logs").rglob("events.out.tfevents.*"))
+    assert events, "no TensorBoard event file beside the model folder"
+    found = EventAccumulator(str(events[0].parent), size_guidance={"images": 0, "scalars": 0}).Reload()
+    scalars = set(found.Tags()["scalars"])
+    assert {"loss", "x_mse", "y_mse", "lr"} <= scalars, scalars
+    assert found.Scalars("loss")[-1].step == 4 and found.Scalars("lr")[-1].value > 0
+    grids = found.Images("samples")
+    assert [g.step for g in grids] == [1, 2, 3, 4] and (grids[-1].width, grids[-1].height) == (32, 16)  # 2 classes
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["--report-to", "mlflow"], "--report-to 'mlflow': choose one of tensorboard, wandb"),
+    (["--logging-dir", "{tmp}/logs"], "--logging-dir is the folder of --report-to's tracker"),
+    (["--report-to", "tensorboard", "--logging-dir", "{tmp}/data/class0/0.png"], "is a file; pass a folder"),
+])
+def test_a_tracker_that_cannot_run_is_refused_before_training(tmp_path, capsys, argv, expected):
+    _classes(tmp_path / "data")
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    assert main(["train", "--images", str(tmp_path / "data"), "--out", str(tmp_path / "clf"), *TINY, *argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and expected in err[0] and not (tmp_path / "clf").exists()

@@ -64,6 +64,7 @@ def table_on_two(folder: Path) -> None:
     (folder / f"exit{launched().index}").write_text(str(code))
 
 
+@pytest.mark.slow
 def test_a_table_on_two_processes_is_stored_once_by_the_main_process(tmp_path):
     launch("tests.test_distributed:table_on_two", tmp_path)
     assert [(tmp_path / f"exit{r}").read_text() for r in (0, 1)] == ["0", "0"]

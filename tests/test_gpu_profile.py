@@ -1,6 +1,7 @@
 """The gpu profile: the authors' settings without deviation, and its code path run on the CPU at
 toy size (the MNIST U-Net with its attention, bf16 autocast, the palette / channel label)."""
 
+import pytest
 import dataclasses
 import json
 
@@ -28,6 +29,7 @@ def test_the_gpu_profile_keeps_the_authors_settings():
         assert budget.mixed_precision == "bf16" and budget.ema_decay == 0.999
 
 
+@pytest.mark.slow
 def test_the_gpu_profile_runs_its_tables_on_the_cpu_at_toy_size(tmp_path):
     scenes = dataclasses.replace(GPU_SCENES, scenes=SceneConfig(train_scenes=64, test_scenes=8),
                                  budget=dataclasses.replace(GPU_SCENES.budget, steps=3, batch_size=8, warmup_steps=1),

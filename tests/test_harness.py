@@ -59,6 +59,21 @@ def test_rerun_skips_stored_cells_and_force_recomputes(tmp_path):
     assert "| published" in (tmp_path / "table1.md").read_text().replace("|   published", "| published")
 
 
+def test_render_only_computes_nothing_and_shows_what_is_not_stored(tmp_path, capsys):
+    spec = CountingTable()
+    args = ["--table", "1", "--out", str(tmp_path), "--no-progress"]
+    with pytest.raises(RuntimeError):  # two of the three cells stored
+        run.main(args, only(CountingTable(fail_after=2)))
+    assert run.main(args + ["--render-only"], only(spec)) == 0 and spec.computed == []
+    df = pd.read_csv(tmp_path / "table1.csv")
+    assert list(df["status"]) == ["ok", "ok", "not computed"] and df["value"].isna().tolist() == [False, False, True]
+    assert "| not computed" in (tmp_path / "table1.md").read_text()
+    assert len(list((tmp_path / "cells" / "table1").glob("*.json"))) == 2 and not (tmp_path / "runs").exists()
+    capsys.readouterr()
+    assert run.main(args + ["--render-only", "--force"], only(spec)) == 2 and spec.computed == []
+    assert "--render-only computes nothing" in capsys.readouterr().err
+
+
 def test_interrupted_run_keeps_finished_cells(tmp_path):
     args = ["--table", "1", "--out", str(tmp_path), "--no-progress"]
     with pytest.raises(RuntimeError):
@@ -140,6 +155,20 @@ def test_table_one_end_to_end_on_the_smoke_profile(tmp_path, capsys):
     capsys.readouterr()
     assert run.main(args + ["--steps", "1,2"]) == 0  # reuses the trained toy: no training bar, one new cell
     assert "1 to compute" in capsys.readouterr().err
+
+
+def test_report_to_logs_every_network_the_run_trains_and_an_unknown_tracker_is_refused_first(tmp_path, capsys):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    args = ["--table", "1", "--profile", "smoke", "--steps", "1", "--no-progress"]
+    assert run.main([*args, "--out", str(tmp_path / "bad"), "--report-to", "mlflow"]) == 2
+    assert "choose one of tensorboard, wandb" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+    assert run.main([*args, "--out", str(tmp_path / "out"), "--report-to", "tensorboard"]) == 0
+    (logs,) = (tmp_path / "out" / "logs").glob("toy-mlp-*")  # named as the network's model-cache folder
+    assert (tmp_path / "out" / "checkpoints" / logs.name).is_dir()
+    events = EventAccumulator(str(next(logs.rglob("events.out.tfevents.*")).parent)).Reload()
+    assert {"loss", "lr"} <= set(events.Tags()["scalars"])
 
 
 class SkippingTable(CountingTable):

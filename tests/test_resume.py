@@ -53,7 +53,7 @@ def _final(run_dir: Path) -> dict:
     return torch.load(run_dir / "final.pt", weights_only=True)
 
 
-@pytest.mark.parametrize("kill_at", [4, 9])
+@pytest.mark.parametrize("kill_at", [4, pytest.param(9, marks=pytest.mark.slow)])
 def test_sigkill_then_resume_gives_the_uninterrupted_weights(tmp_path, kill_at):
     straight = tmp_path / "straight"
     assert _train(straight).wait(120) == 0
@@ -93,6 +93,7 @@ def test_a_diverging_loss_stops_with_the_step_and_the_last_checkpoint(tmp_path):
     assert "step 5" in message and "checkpoint-4" in message and "\n" not in message
 
 
+@pytest.mark.slow
 def test_the_same_seed_gives_the_same_table(tmp_path):
     """Two runs of a smoke table from scratch give the same value in every cell (CPU)."""
     import pandas as pd

@@ -130,6 +130,7 @@ def test_tiny_latent_paper_run(tmp_path, train_steps):
     assert ("--train-steps" in notes) == (train_steps is not None)
 
 
+@pytest.mark.slow
 def test_train_steps_trains_every_network_that_long_and_stores_apart(tmp_path):
     """``--train-steps`` on the smoke profile: every network of Table 5 trains 3 steps, its cells
     are not the profile's own (a run without it computes its own), and the notes say so."""
@@ -204,6 +205,7 @@ class PixelVote(Method):
         return model(images).argmax(1)
 
 
+@pytest.mark.slow
 def test_a_new_segmentation_baseline_is_one_class_and_one_registry_entry(tmp_path):
     table = Table2({"smoke": TINY}, methods={**METHODS, PixelVote.key: PixelVote})
     argv = ["--table", "2", "--profile", "smoke", "--out", str(tmp_path), "--device", "cpu", "--no-progress"]

@@ -1,10 +1,12 @@
 """The solver study through the harness: every point a stored cell, the table files untouched."""
 
+import pytest
 import pandas as pd
 
 from studies import solver_study
 
 
+@pytest.mark.slow
 def test_the_solver_study_stores_a_cell_per_point_and_names_the_cheapest_match(tmp_path, capsys):
     out = tmp_path / "results"
     assert solver_study.main(["--tables", "11", "--profile", "smoke", "--out", str(out), "--device", "cpu",

@@ -103,7 +103,7 @@ class ClassificationExperiment:
                 trainer.loss, lambda: epoch_batches(images, labels, batch_size=self.s.budget.batch_size, seed=o.seed,
                                                     device=o.device, shard=o.shard),
                 self.s.budget.config(), Path(o.out), seed=o.seed, device=o.device, progress=o.progress,
-                desc=f"{self.s.dataset}: train {trainer.label}", shard=o.shard)
+                desc=f"{self.s.dataset}: train {trainer.label}", shard=o.shard, report_to=o.report_to)
         return self._trained[network]
 
     # ---- measurements

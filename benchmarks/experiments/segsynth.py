@@ -103,7 +103,7 @@ class SegSynthExperiment:
                 key, identity, method.build, method.loss,
                 lambda: self.data.train_batches(seed + 17, self.settings.budget.batch_size, self.device, o.shard),
                 self._config(key), Path(o.out), seed=seed, device=self.device, progress=o.progress,
-                desc=f"{self.dataset}: train {method.label}", shard=o.shard)
+                desc=f"{self.dataset}: train {method.label}", shard=o.shard, report_to=o.report_to)
         return self._trained[key]
 
     # ---- scores

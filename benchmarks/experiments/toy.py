@@ -24,7 +24,7 @@ from symmflow.tasks import predict
 
 
 def train_toy(settings: ToySettings, seed: int, out: Path, device: str = "cpu", progress: bool = True,
-              shard: Shard = Shard()) -> Trained:
+              shard: Shard = Shard(), report_to: str | None = None) -> Trained:
     """The trained toy MLP of ``settings`` and ``seed``, from the model cache (each process of a
     run trains on its ``shard`` of every batch of fresh points)."""
     data, codec, method = TwoSpirals(settings.points_per_spiral, settings.noise), ToyScalarCodec(), \
@@ -43,7 +43,7 @@ def train_toy(settings: ToySettings, seed: int, out: Path, device: str = "cpu", 
     identity = {"data": {"points_per_spiral": settings.points_per_spiral, "noise": settings.noise},
                 "settings": settings.symmflow}
     return trained_model("toy-mlp", identity, ToyMLP, loss, batches, settings.config(), out, seed=seed,
-                         device=device, progress=progress, desc="toy: train", shard=shard)
+                         device=device, progress=progress, desc="toy: train", shard=shard, report_to=report_to)
 
 
 @torch.no_grad()

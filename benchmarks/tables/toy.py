@@ -41,7 +41,7 @@ class ToyTable:
     def compute(self, todo: list[Cell], options: RunOptions, finish: CellSink, experiments: dict) -> None:
         settings = self.settings[options.profile]
         trained = train_toy(settings, options.seed, Path(options.out), options.device, options.progress,
-                            options.shard)
+                            options.shard, options.report_to)
         for cell in tqdm(todo, desc="toy: evaluate", disable=not options.progress):
             result = toy_accuracy(trained.model, settings, cell.steps, options.seed, options.solver, options.device)
             finish(cell, {**result, "train_s": trained.train_s})
