@@ -46,6 +46,11 @@ from symmflow.metrics import SegmentationIoU, feature_statistics, frechet_distan
 LEVELS = 4
 SEED = 12345
 """The degradations' own randomness (which digits are erased, which masks shuffled, the noise)."""
+RESAMPLES = 10
+"""Bootstrap resamples of the starting images that measure a metric's own noise."""
+TOLERANCE = 2.0
+"""A step counts as no better than the one before unless it is better by more than this many
+bootstrap standard deviations of the metric: a metric is not called blind for its own noise."""
 
 
 # ---------------------------------------------------------------- degradations
@@ -152,12 +157,32 @@ class Metric:
     base_note: str
 
 
+def bootstrap_sd(metric: Metric) -> float:
+    """The metric's own noise: its standard deviation over :data:`RESAMPLES` resamples (with
+    replacement) of the starting images and their labels."""
+    images, labels = metric.base
+    generator = torch.Generator().manual_seed(SEED + 1)
+    values = []
+    for _ in range(RESAMPLES):
+        index = torch.randint(0, len(images), (len(images),), generator=generator)
+        values.append(metric.score(images[index], labels[index]))
+    return float(torch.tensor(values, dtype=torch.float64).std())
+
+
+def sees(worse: list[float], tolerance: float) -> bool:
+    """Whether a ladder (the change at each step, positive = worse) moves with its degradation:
+    no step better than the one before by more than ``tolerance``, and the strongest worse than
+    the start by more than ``tolerance``."""
+    return all(w >= -tolerance for w in worse) and sum(worse) > tolerance
+
+
 def climb(metric: Metric, kind: str, progress: bool) -> dict:
     """Score the metric on its base images and on every degradation at every strength."""
     from tqdm.auto import tqdm
 
     images, labels = metric.base
     base = metric.score(images, labels)
+    noise = bootstrap_sd(metric)
     rungs = {}
     for d in tqdm(degradations(kind), desc=f"{metric.dataset}: {metric.name}", disable=not progress):
         generator = torch.Generator().manual_seed(SEED)
@@ -169,9 +194,10 @@ def climb(metric: Metric, kind: str, progress: bool) -> dict:
         path = [base, *values]
         worse = [(b - a) * (-1 if metric.higher_is_better else 1) for a, b in zip(path, path[1:])]
         rungs[d.name] = {"strengths": list(d.strengths), "unit": d.unit, "values": values,
-                         "monotone": all(w > 0 for w in worse)}
+                         "monotone": sees(worse, TOLERANCE * noise)}
     return {"dataset": metric.dataset, "metric": metric.name, "higher_is_better": metric.higher_is_better,
-            "base": base, "base_note": metric.base_note, "degradations": rungs,
+            "base": base, "bootstrap_sd": noise, "tolerance": TOLERANCE * noise,
+            "base_note": metric.base_note, "degradations": rungs,
             "blind_to": [name for name, r in rungs.items() if not r["monotone"]]}
 
 
@@ -238,15 +264,18 @@ def digit_metrics(profile: str, out: Path, progress: bool) -> list[Metric]:
 def markdown(record: dict) -> str:
     lines = ["# Sanity ladder of the generation metrics", "",
              "Real images degraded step by step at four increasing strengths; a metric must get worse at every "
-             "step of every degradation, else it is blind to that degradation and the tables say so. Rendered by "
+             "step of every degradation, else it is blind to that degradation and the tables say so. A step "
+             f"counts as no better than the one before unless it is better by more than {TOLERANCE:g} standard "
+             f"deviations of the metric over {RESAMPLES} bootstrap resamples of the starting images (its own "
+             "noise), and the strongest step must be worse than the start by more than that. Rendered by "
              "`python -m studies.sanity_ladder` (studies/sanity_ladder.py), networks of seed 0 from the tables' "
              f"model cache; commit {record['provenance']['git_commit']}, {record['provenance']['device']}.", ""]
     for m in record["metrics"]:
         better = "higher" if m["higher_is_better"] else "lower"
         verdict = (f"**blind to {', '.join(m['blind_to'])}**" if m["blind_to"] else "moves with every degradation")
         lines += [f"## {m['dataset']}: {m['metric']} ({better} is better) -- {verdict}", "",
-                  f"Start: {m['base']:.4g} ({m['base_note']}).", "",
-                  "| degradation | strengths | values | every step worse |", "|---|---|---|---|"]
+                  f"Start: {m['base']:.4g} ({m['base_note']}); bootstrap sd {m['bootstrap_sd']:.2g}.", "",
+                  "| degradation | strengths | values | every step worse (within the noise) |", "|---|---|---|---|"]
         for name, r in m["degradations"].items():
             strengths = " / ".join(f"{s:g}" for s in r["strengths"])
             values = " / ".join(f"{v:.4g}" for v in r["values"])

@@ -105,8 +105,8 @@ def test_the_ladder_finds_a_metric_blind_to_a_degradation():
     masks = torch.randint(0, 3, (16, 16, 16), generator=generator)
     base = images.clone()
 
-    def distance(shown, _masks):  # grows with any change of the pixels
-        return float((shown - base).abs().mean())
+    def distance(shown, _masks):  # of the pixels' distribution alone (1-D Wasserstein), as a Frechet distance is
+        return float((shown.flatten().sort().values - base.flatten().sort().values).abs().mean())
 
     def agreement(shown, against):  # pixels of class 1 brighter than the rest, as the masks say
         return float(shown.mean(1)[against == 1].mean() - shown.mean(1)[against != 1].mean())
@@ -115,10 +115,18 @@ def test_the_ladder_finds_a_metric_blind_to_a_degradation():
     base = images.clone()
     blind = sanity_ladder.climb(sanity_ladder.Metric("toy", "distance", False, distance, (images, masks), ""),
                                 "scenes", progress=False)
-    assert blind["blind_to"] == ["masks shuffled"] and blind["base"] == 0
+    assert blind["blind_to"] == ["masks shuffled"] and blind["base"] == 0 and blind["bootstrap_sd"] > 0
     seeing = sanity_ladder.climb(sanity_ladder.Metric("toy", "agreement", True, agreement, (images, masks), ""),
                                  "scenes", progress=False)
     assert "masks shuffled" not in seeing["blind_to"]
+
+
+def test_a_ladder_step_inside_the_metrics_noise_is_not_blindness_and_a_flat_ladder_is():
+    sees = sanity_ladder.sees
+    assert sees([0.1, 2.0, 5.0, 0.0], tolerance=0.5)  # saturated at the end (a judge at chance)
+    assert sees([-0.3, 1.0, 3.0, 4.0], tolerance=0.5)  # a first step within the noise
+    assert not sees([-1.0, 3.0, 3.0, 3.0], tolerance=0.5)  # a step clearly better
+    assert not sees([0.1, -0.1, 0.1, 0.1], tolerance=0.5)  # never leaves the noise: blind
 
 
 # ---------------------------------------------------------------- the front
