@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from symmflow.distributed import Shard
-from typing import Callable, Protocol
+from typing import Callable
 
 
 PROFILES = ("smoke", "cpu", "gpu", "paper")
@@ -101,18 +101,6 @@ class RunOptions:
 
 #: Called by a table as soon as a cell is finished: ``(cell, measurement dict)``.
 CellSink = Callable[[Cell, dict], None]
-
-
-class TableSpec(Protocol):
-    name: str
-    title: str
-
-    def cells(self, options: RunOptions) -> list[Cell]:
-        """The grid of this table for these options."""
-
-    def compute(self, todo: list[Cell], options: RunOptions, finish: CellSink, experiments: dict) -> None:
-        """Compute ``todo`` and hand each finished cell to ``finish`` right away; ``experiments``
-        holds what the tables of one run share (trained models, memoised scores), by key."""
 
 
 @dataclass(frozen=True)

@@ -141,7 +141,7 @@ def check_weights(supplied: dict, chosen: list, profile: str) -> None:
     """Every supplied weights file is for a method a chosen table can evaluate from weights, and
     holds a state dict of tensors that loads without running code (whether it fits the network
     is checked when the network is built, before any evaluation)."""
-    evaluable = set().union(*(getattr(spec, "released_methods", lambda _: set())(profile) for spec in chosen))
+    evaluable = set().union(*(spec.released_methods(profile) for spec in chosen))
     for key, path in supplied.items():
         if key not in evaluable:
             raise UsageError(f"--weights {key}={path}: the chosen tables evaluate no released {key!r} in the {profile} "
@@ -153,7 +153,7 @@ def check_judges(supplied: dict, chosen: list, profile: str) -> None:
     """Every supplied judge is used by a chosen table and fits the images it will judge."""
     probes: dict[str, list] = {}
     for spec in chosen:
-        for kind, probe in getattr(spec, "judge_probes", lambda _: [])(profile):
+        for kind, probe in spec.judge_probes(profile):
             probes.setdefault(kind, []).append(probe)
     for kind, path in supplied.items():
         if kind not in probes:
@@ -223,7 +223,7 @@ def thread_choice(chosen: list, device: str) -> int | None:
     toy's 11-wide MLP runs faster on one, results/cpu/reliability.md), else torch's own choice."""
     if device != "cpu":
         return None
-    wanted = {getattr(spec, "threads", None) for spec in chosen}
+    wanted = {spec.threads for spec in chosen}
     return wanted.pop() if len(wanted) == 1 and None not in wanted else None
 
 

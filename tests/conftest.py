@@ -52,16 +52,16 @@ def no_work(monkeypatch):
     def started(*args, **kwargs):
         raise AssertionError("long work started before the input was checked")
 
-    # the harness's modules bind the real functions at import: imported here first, so that a
-    # module first imported during such a test never keeps the stand-in, and patched too
-    import benchmarks.experiments.toy
-    import benchmarks.methods.symmflow
-    import benchmarks.trained  # noqa: F401
+    # the harness's modules bind the real functions when imported: imported here first (so that
+    # one first imported during such a test never keeps the stand-in), then patched too
+    from benchmarks import trained
+    from benchmarks.experiments import toy
+    from benchmarks.methods import symmflow as symmflow_method
+    from symmflow import tasks, train
 
-    for target in ("symmflow.train.fit", "symmflow.tasks.predict", "symmflow.tasks.generate",
-                   "benchmarks.trained.fit", "benchmarks.methods.symmflow.predict",
-                   "benchmarks.methods.symmflow.generate", "benchmarks.experiments.toy.predict"):
-        monkeypatch.setattr(target, started)
+    for module, name in ((train, "fit"), (tasks, "predict"), (tasks, "generate"), (trained, "fit"),
+                         (symmflow_method, "predict"), (symmflow_method, "generate"), (toy, "predict")):
+        monkeypatch.setattr(module, name, started)
 
 
 @pytest.fixture

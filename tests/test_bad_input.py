@@ -14,6 +14,7 @@ import pytest
 import torch
 from PIL import Image
 
+from benchmarks.tables.base import Table
 from symmflow.cli import build_parser, main
 from tests.helpers import RUN, TINY, png, seg_folders, tree, use
 
@@ -256,7 +257,7 @@ def test_miou_refuses_ids_that_are_neither_a_class_nor_ignored():
 # ---------------------------------------------------------------- harness: skipped cells are retried
 
 
-class DataTable:
+class DataTable(Table):
     """A stand-in table whose cells are skipped until ``data`` is true."""
 
     def __init__(self):

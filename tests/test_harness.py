@@ -10,12 +10,13 @@ import pytest
 from benchmarks import run
 from benchmarks.cells import Cell, PlotSpec
 from benchmarks.store import CellStore
+from benchmarks.tables.base import Table
 from symmflow.outputs import write_atomic
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-class CountingTable:
+class CountingTable(Table):
     """A fast stand-in table: value = 10 * steps; can fail after ``fail_after`` cells."""
 
     name, title, plot = "1", "stand-in", PlotSpec(metrics=("accuracy",))

@@ -292,22 +292,22 @@ def png_bytes(fig, dpi: int = 110) -> bytes:
 
 def render(spec, cells: list[Cell], records: list[dict], options: RunOptions) -> list[Path]:
     """Write tableN.{csv,md,tex,png} under ``options.out``; returns the paths written."""
-    df = frame(cells, records, spec.name, getattr(spec, "compare", None))
+    df = frame(cells, records, spec.name, spec.compare)
     paper = published(spec.name)
     quoted = paper[paper["quoted"].astype(str).str.lower() == "true"]
     quoted = quoted.drop(columns=["table", "quoted"]).fillna("") if len(quoted) else None
     out, stem = Path(options.out), f"table{spec.name}"
-    notes = getattr(spec, "notes", {}).get(options.profile, "")
+    notes = spec.notes.get(options.profile, "")
     trades = [text for dataset, text in study_notes(out, "front-notes.json", options.profile).items() if dataset in set(df["dataset"])]
     notes = " ".join([notes, *trades]).strip()
     if options.train_steps is not None:
         notes = (f"every network trained for {options.train_steps:,} steps (--train-steps), not the "
                  f"{options.profile} profile's budget. " + notes)
     written = {out / f"{stem}.csv": df.to_csv(index=False),
-               out / f"{stem}.md": markdown(df, spec.title, options, quoted, notes, getattr(spec, "claims", ()),
+               out / f"{stem}.md": markdown(df, spec.title, options, quoted, notes, spec.claims,
                                             ladder(out)),
                out / f"{stem}.tex": latex(df, spec.title)}
-    if getattr(spec, "plot", None) is not None:
+    if spec.plot is not None:
         reported = paper[paper["status"] == "reported"]
         written[out / f"{stem}.png"] = plot(df, spec.title, spec.plot, reported)
     for path, data in written.items():

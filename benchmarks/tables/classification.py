@@ -19,6 +19,7 @@ from baselines.diffusion_classifier import PUBLISHED, Schedule
 from benchmarks import judges
 from benchmarks.claims import Claim
 from benchmarks.cells import Cell, CellSink, PlotSpec, RunOptions, digest
+from benchmarks.tables.base import Table
 from benchmarks.experiments.classification import (CROSS_ENTROPY, DIFFUSION_CLASSIFIER, FLOW_MATCHING, REAL,
                                                    SYMMFLOW, ClassificationExperiment)
 from benchmarks.render.grids import class_grid
@@ -58,11 +59,9 @@ CPU_NOTE = (
     "keeps the authors' settings.")
 
 
-class ClassificationTable:
+class ClassificationTable(Table):
     """What Tables 3 and 11 share: settings per profile, experiments, data checks."""
 
-    name = title = ""
-    plot = None
     judges_generation = False
     """Whether the table has cells of generated images scored by a judge."""
     compare = staticmethod(lambda name: PAPER_NAME.get(name, name))

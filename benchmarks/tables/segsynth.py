@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 from benchmarks import judges
 from benchmarks.claims import Claim
 from benchmarks.cells import Cell, CellSink, PlotSpec, RunOptions, digest
+from benchmarks.tables.base import Table
 from benchmarks.experiments.segsynth import FEATURES, REAL, SegSynthExperiment, judge_metric, synthesis_metric
 from benchmarks.datasets import DATASETS
 from benchmarks.render.grids import segsynth_grid
@@ -56,11 +57,9 @@ SCENE_NOTE = (
     "settings.")
 
 
-class SegSynthTable:
+class SegSynthTable(Table):
     """What Tables 2, 4 and 5 share: settings per profile, the experiments, the sample grids."""
 
-    name = title = ""
-    plot = None
     grid_shows_judge = False
     """Whether the sample grid shows, under each synthesis row, what the judge segments in it."""
     measures: tuple[str, ...] = ()

@@ -12,13 +12,14 @@ from tqdm.auto import tqdm
 
 from benchmarks.claims import Claim
 from benchmarks.cells import Cell, CellSink, PlotSpec, RunOptions
+from benchmarks.tables.base import Table
 from benchmarks.experiments.toy import toy_accuracy, train_toy
 from benchmarks.profiles import TOY, ToySettings
 
 STEPS = (1, 2, 5, 10, 20, 50)
 
 
-class ToyTable:
+class ToyTable(Table):
     name, title = "1", "Toy-spiral classification accuracy (%) against the number of steps"
     threads = 1
     """The 11-wide MLP runs faster on one CPU thread than on more (benchmarks.run's thread choice)."""
@@ -34,9 +35,6 @@ class ToyTable:
         return [Cell.make("1", "two-spirals", "classification", "SymmFlow", steps, "accuracy",
                           profile=options.profile, seed=options.seed, solver=options.solver, toy=settings)
                 for steps in options.steps or STEPS]
-
-    def needs(self, options: RunOptions) -> list[str]:
-        return []
 
     def compute(self, todo: list[Cell], options: RunOptions, finish: CellSink, experiments: dict) -> None:
         settings = self.settings[options.profile]
