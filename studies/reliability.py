@@ -243,9 +243,9 @@ def main(argv=None) -> int:
         p = OneLineParser(prog="python -m studies.reliability", description=__doc__.splitlines()[0])
         p.add_argument("--out", type=Path, default=Path("runs/cpu"),
                        help="where reliability.{json,md} go (default: runs/cpu; the committed record: results/cpu)")
-        p.add_argument("--catalogue", type=Path, required=True,
+        p.add_argument("--catalogue", type=Path, default=None,
                        help="the bad-input catalogue the test run wrote (python -m pytest tests/test_bad_input*.py "
-                            "--bad-input-report FILE)")
+                            "--bad-input-report FILE); required")
         p.add_argument("--kills", type=int, default=5, help="kill points per study (default 5)")
         p.add_argument("--seed", type=int, default=0, help="seed of the kill moments (default 0)")
         p.add_argument("--train-worker", type=Path, default=None, help=argparse.SUPPRESS)
@@ -253,6 +253,9 @@ def main(argv=None) -> int:
         if args.train_worker is not None:  # the process the training kills interrupt
             train_worker(args.train_worker)
             return 0
+        if args.catalogue is None:
+            raise UsageError("pass --catalogue FILE, written by python -m pytest tests/test_bad_input*.py "
+                             "--bad-input-report FILE")
         if args.kills <= 0:
             raise UsageError(f"--kills {args.kills}: use a positive number, e.g. 5")
         cases = bad_inputs(args.catalogue)

@@ -200,3 +200,22 @@ def test_no_two_named_designs_of_a_study_are_the_same_design():
         assert twice == []
     resolved = [segmentation_design.design_settings(c) for c in segmentation_design.DESIGNS.values()]
     assert len(set(map(repr, resolved))) == len(resolved)
+
+
+# ---------------------------------------------------------------- the reliability study
+
+
+@pytest.mark.slow
+def test_the_reliability_studys_training_worker_runs_as_the_kills_start_it(tmp_path):
+    """The kills start this same command; it must train and leave the final weights (no other
+    option of the study is asked of it), and the study itself refuses to start without its catalogue."""
+    import subprocess
+    import sys
+
+    from studies import reliability
+
+    done = subprocess.run([sys.executable, *reliability.TRAIN, str(tmp_path / "run")], cwd=reliability.ROOT,
+                          capture_output=True, text=True, env={"OMP_NUM_THREADS": "1", "PATH": ""})
+    assert done.returncode == 0, done.stderr[-500:]
+    assert (tmp_path / "run" / "final.pt").is_file()
+    assert reliability.main(["--out", str(tmp_path / "out")]) == 2 and not (tmp_path / "out").exists()

@@ -60,7 +60,7 @@ def table_block(results: Path, name: str, filters: dict[str, list[str]]) -> str:
         raise UsageError(f"figures block: no row of {path} matches {filters}")
     lines = ["| dataset | method | steps | metric | reproduced | seeds | published |", "|---|---|---|---|---|---|---|"]
     lines += [f"| {r.dataset} | {r.method} | {steps_text(r.steps)} | {r.metric} | "
-              f"{mean_sd(r.mean, r.sd, r.n, count=False) if r.status == 'ok' else 'skipped'} | {r.n} | "
+              f"{mean_sd(r.mean, r.sd, r.n, count=False) if r.status == 'ok' else r.status} | {r.n} | "
               f"{fmt(r.published)} |" for r in summary.itertuples()]
     return "\n".join(lines)
 
