@@ -296,10 +296,14 @@ def plot(record: dict) -> bytes:
     for ax, m in zip(axes, metrics):
         for i, (name, r) in enumerate(m["degradations"].items()):
             ax.plot(range(LEVELS + 1), [m["base"], *r["values"]], "o-" if r["monotone"] else "x--", color=f"C{i}",
-                    label=name + ("" if r["monotone"] else " (not monotone)"))
+                    label=name + ("" if r["monotone"] else " (blind)"))
+        if not m["higher_is_better"]:  # a Frechet distance spans orders of magnitude over the ladder
+            ax.set_yscale("log")
+            ax.set_ylabel(f"{m['metric']} (log scale)", fontsize=8)
+        else:
+            ax.set_ylabel(m["metric"], fontsize=8)
         ax.set_xticks(range(LEVELS + 1), ["real", *(str(k) for k in range(1, LEVELS + 1))])
         ax.set_xlabel("degradation strength (step)")
-        ax.set_ylabel(m["metric"], fontsize=8)
         ax.set_title(f"{m['dataset']}", fontsize=9)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.18), frameon=False)
