@@ -32,7 +32,7 @@ from pathlib import Path
 import pandas as pd
 
 from benchmarks.provenance import provenance
-from symmflow.outputs import write_atomic
+from symmflow.outputs import MARKER, write_atomic
 from symmflow.errors import OneLineParser, UsageError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -127,6 +127,7 @@ LOAD = ["-m", "benchmarks.run", "--table", "1", "--profile", "cpu", "--device", 
 def side_by_side(work: Path) -> dict:
     """Table 1 from an empty model cache alone (with the harness's thread choice, and with two
     threads), then two such runs started together: the seconds of each."""
+    load_average = os.getloadavg()[0]  # what else the machine was running when the study began
     alone = _run([*LOAD, "--out", str(work / "alone")], env={})[1]
     two_threads = _run([*LOAD, "--out", str(work / "alone-2"), "--threads", "2"], env={})[1]
     inherited = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
@@ -141,7 +142,8 @@ def side_by_side(work: Path) -> dict:
         time.sleep(0.2)
     from benchmarks.tables.toy import TABLE1
 
-    return {"command": "python " + " ".join(LOAD[1:]), "alone": alone, "alone_two_threads": two_threads,
+    return {"command": "python " + " ".join(LOAD[1:]), "load_average_before": load_average,
+            "alone": alone, "alone_two_threads": two_threads,
             "side_by_side": [ends[0], ends[1]], "threads": TABLE1.threads, "cores": os.cpu_count()}
 
 
@@ -163,22 +165,25 @@ def reliability_markdown(record: dict) -> str:
     """The kill-and-resume record (``python -m studies.reliability``)."""
     training, tables = record["training"], record["tables"]
     ok_training = sum(r["finished"] and r["bitwise_equal"] for r in training["runs"])
-    # the model cache's (empty) lock files are kept by design, not strays
-    strays = [[name for name in r["stray_files"] if not name.endswith(".lock")] for r in tables["runs"]]
+    # the model cache's (empty) lock files and the outputs' markers are kept by design, not strays
+    strays = [[name for name in r["stray_files"] if not name.endswith(".lock") and name != MARKER]
+              for r in tables["runs"]]
     ok_tables = sum(r["finished"] and r["values_equal"] and not s for r, s in zip(tables["runs"], strays))
     lines = ["# Reliability: kill and resume, two processes, load, bad input", "",
-             f"Commit {record['provenance']['git_commit']}, {record['provenance']['device']}; kill moments drawn "
+             f"Rendered at commit {record['provenance']['git_commit']} (each part names its own where it was measured "
+             f"at another), {record['provenance']['device']}; kill moments drawn "
              f"with seed {record['seed']}; command: `python -m studies.reliability`.", "",
              f"## Training: {ok_training} of {len(training['runs'])} resumed to bitwise the same weights", "",
              "SymmFlow on the bundled digits (the smoke profile's network), 40 steps of 16, a checkpoint every "
-             f"4 steps; killed with SIGKILL, then started again. Uninterrupted: {training['uninterrupted_s']:.1f} s.",
+             f"4 steps; killed with SIGKILL, then started again. Uninterrupted: {training['uninterrupted_s']:.1f} s."
+             + _at(training),
              "", "| killed after (s) | resumed from step | finished | weights bitwise equal |", "|---|---|---|---|"]
     lines += [f"| {r['killed_after_s']} | {r['resumed_from_step']} | {r['finished']} | {r['bitwise_equal']} |"
               for r in training["runs"]]
     lines += ["", f"## Tables: {ok_tables} of {len(tables['runs'])} finished with every value of the "
               "uninterrupted run", "",
               f"`python -m benchmarks.run --table 11 --profile smoke` ({tables['cells']} cells, "
-              f"{tables['uninterrupted_s']:.1f} s uninterrupted) killed with SIGKILL, then run again.", "",
+              f"{tables['uninterrupted_s']:.1f} s uninterrupted) killed with SIGKILL, then run again." + _at(tables), "",
               "| killed after (s) | cells stored at the kill | finished | values equal | stray files |",
               "|---|---|---|---|---|"]
     lines += [f"| {r['killed_after_s']} | {r['cells_stored_at_kill']} | {r['finished']} | {r['values_equal']} | "
@@ -197,7 +202,7 @@ def _processes_markdown(found: dict) -> list[str]:
     alone = evaluation["single"]
     lines = ["", "## Two processes against one (gloo on CPU, `torchrun --standalone --nproc-per-node 2`)", "",
              "A small regression network trained data-parallel (8 rows per process and step, AdamW, one-cycle, EMA; "
-             "`studies/processes.py`), and a stand-in evaluation of 7 batches sharded 4 / 3.", "",
+             "`studies/processes.py`), and a stand-in evaluation of 7 batches sharded 4 / 3." + _at(found), "",
              "| check | found |", "|---|---|",
              f"| parameters bitwise equal on both ranks | {training['ranks_bitwise_equal']} |",
              f"| largest difference to one process on the same 16-row batches | "
@@ -227,15 +232,38 @@ def _bad_inputs_markdown(cases: list[dict]) -> list[str]:
     return lines
 
 
+def _at(part: dict) -> str:
+    return f" Commit {part['commit']}." if "commit" in part else ""
+
+
+def _other_load(load: dict) -> str:
+    """What else ran: the one-minute load average when the study began, as recorded."""
+    if "load_average_before" not in load:
+        return "what else ran was not recorded"
+    return f"load average {load['load_average_before']:.2f} when it began: 0 is an idle machine"
+
+
 def _load_markdown(load: dict) -> list[str]:
     alone, pair = load["alone"], load["side_by_side"]
     worst = max(pair) / alone
     return ["", "## Load: two table runs side by side", "",
-            f"`{load['command']}` with an empty model cache (training included), on an otherwise idle machine of "
-            f"{load['cores']} cores: alone {alone:.0f} s with the thread choice of `benchmarks.run` "
+            f"`{load['command']}` with an empty model cache (training included), on a machine of {load['cores']} "
+            f"cores ({_other_load(load)}): alone {alone:.0f} s with the thread choice of `benchmarks.run` "
             f"({load['threads']} thread(s)), {load['alone_two_threads']:.0f} s alone with `--threads 2`; two started "
-            f"together took {pair[0]:.0f} s and {pair[1]:.0f} s, at most {worst:.2f} x one alone.", ""]
+            f"together took {pair[0]:.0f} s and {pair[1]:.0f} s, at most {worst:.2f} x one alone." + _at(load), ""]
 
+
+
+PARTS = ("training", "tables", "processes", "load")
+
+
+def earlier(path: Path) -> dict:
+    """The parts of an earlier record in the same folder (none where it is missing or damaged)."""
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return {part: record[part] for part in PARTS if isinstance(record, dict) and isinstance(record.get(part), dict)}
 
 
 def main(argv=None) -> int:
@@ -248,6 +276,9 @@ def main(argv=None) -> int:
                             "--bad-input-report FILE); required")
         p.add_argument("--kills", type=int, default=5, help="kill points per study (default 5)")
         p.add_argument("--seed", type=int, default=0, help="seed of the kill moments (default 0)")
+        p.add_argument("--parts", default=",".join(PARTS),
+                       help=f"which studies to run, comma-separated (default: all of {', '.join(PARTS)}); the others "
+                            "keep their rows of an earlier record in --out")
         p.add_argument("--train-worker", type=Path, default=None, help=argparse.SUPPRESS)
         args = p.parse_args(argv)
         if args.train_worker is not None:  # the process the training kills interrupt
@@ -259,17 +290,23 @@ def main(argv=None) -> int:
         if args.kills <= 0:
             raise UsageError(f"--kills {args.kills}: use a positive number, e.g. 5")
         cases = bad_inputs(args.catalogue)
+        parts = [part.strip() for part in args.parts.split(",") if part.strip()]
+        if not parts or set(parts) - set(PARTS):
+            raise UsageError(f"--parts {args.parts!r}: choose from {', '.join(PARTS)}")
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     from studies.processes import study
 
     rng = random.Random(args.seed)
+    studies = {"training": lambda work: training_kills(work, args.kills, rng),
+               "tables": lambda work: table_kills(work, args.kills, rng),
+               "processes": lambda work: study(work / "processes"), "load": side_by_side}
+    record, origin = earlier(args.out / "reliability.json"), provenance("cpu")  # the code as the study starts
     with tempfile.TemporaryDirectory() as work:
-        record = {"training": training_kills(Path(work), args.kills, rng),
-                  "tables": table_kills(Path(work), args.kills, rng),
-                  "processes": study(Path(work) / "processes"), "load": side_by_side(Path(work)),
-                  "bad_inputs": cases, "seed": args.seed, "provenance": provenance("cpu")}
+        for part in parts:
+            record[part] = {**studies[part](Path(work)), "commit": origin["git_commit"]}
+    record.update(bad_inputs=cases, seed=args.seed, provenance=origin)
     write_atomic(args.out / "reliability.json", json.dumps(record, indent=1))
     write_atomic(args.out / "reliability.md", reliability_markdown(record))
     print(args.out / "reliability.md")
