@@ -167,14 +167,17 @@ def train(args) -> None:
     from symmflow.data.streams import draw_batches
     from symmflow.distributed import close, launched
     from symmflow.method import SymmFlowSettings
-    from symmflow.tracking import Tracking
+    from symmflow.tracking import Tracking, logging_dir, sample_grid
     from symmflow.train import TrainConfig, fit
 
     _check_out(args, args.images, *([args.masks] if args.masks is not None else []))
     if args.masks is None and Path(os.path.abspath(args.images)) in Path(os.path.abspath(args.out)).parents:
         raise UsageError(f"--out {args.out} lies inside --images {args.images}, where it would become a class of "
                          "the next training; choose a folder outside it")
-    tracking_dir = _tracking_dir(args)
+    tracking_dir = None if args.report_to is None else logging_dir(args.report_to, args.logging_dir, args.out)
+    if args.report_to is None and args.logging_dir is not None:
+        raise UsageError("--logging-dir is the folder of --report-to's tracker: pass --report-to tensorboard "
+                         "or wandb too, or leave --logging-dir out")
     device = resolve_device(args.device)
     if args.masks is not None:
         images, labels, settings = segmentation_data(args)
@@ -204,7 +207,7 @@ def train(args) -> None:
     shard = launched()  # accelerate launch / torchrun: every process trains on its shard, the main one saves
     batches = draw_batches(images, labels, batch_size=args.batch_size, seed=args.seed, device=device, shard=shard)
     tracking = None if args.report_to is None else Tracking(
-        args.report_to, tracking_dir, samples=_sample_grid(made, settings, labels, device),
+        args.report_to, tracking_dir, samples=sample_grid(made.codec, settings, labels, device),
         samples_every=max(1, min(500, args.steps // 4)))
     result = fit(model, loss, batches, config, device=device, desc="train", tracking=tracking)
     if shard.is_main:
@@ -212,46 +215,6 @@ def train(args) -> None:
                      inputs=(args.images, *([args.masks] if args.masks is not None else [])))
         print(args.out)
     close(shard, device)
-
-
-def _tracking_dir(args) -> Path | None:
-    """The tracker's folder, checked before any work: a known tracker that is installed, a folder
-    that can be written."""
-    from symmflow.outputs import check_new_place
-    from symmflow.tracking import check_tracker
-
-    if args.report_to is None:
-        if args.logging_dir is not None:
-            raise UsageError("--logging-dir is the folder of --report-to's tracker: pass --report-to tensorboard "
-                             "or wandb too, or leave --logging-dir out")
-        return None
-    check_tracker(args.report_to)
-    folder = check_new_place(args.logging_dir or Path(f"{os.path.abspath(args.out)}-logs"), "--logging-dir")
-    if folder.exists() and not folder.is_dir():
-        raise UsageError(f"--logging-dir {folder} is a file; pass a folder")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / ".write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as error:
-        raise UsageError(f"cannot write to --logging-dir {folder} ({error.strerror}); pass a writable folder") from None
-    return folder
-
-
-def _sample_grid(made, settings: dict, labels, device: str):
-    """What the tracker's sample grids show: one sample per class (at most 16) or the synthesis of
-    the first 8 training masks, 25 Euler steps from fixed noise."""
-    from symmflow.tasks import generate
-
-    wanted = (labels[:8] if settings["task"] == "segmentation"
-              else torch.arange(min(16, len(settings["class_names"]))))
-    shape = (3, settings["size"], settings["size"])
-
-    def draw(network):
-        return generate(network, wanted.to(device), made.codec, shape, steps=25,
-                        generator=torch.Generator().manual_seed(0))
-    return draw
 
 
 def segment(args) -> None:

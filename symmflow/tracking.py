@@ -63,3 +63,36 @@ def log_samples(accelerator, tracking: Tracking, model: nn.Module, ema, step: in
     if ema is not None:
         ema.restore(network.parameters())
     accelerator.get_tracker(tracking.report_to).log_images({"samples": images}, step=step)
+
+
+def logging_dir(report_to: str, folder: Path | None, out: Path) -> Path:
+    """The tracker's folder (default ``<out>-logs`` beside the model folder), checked before any
+    work: a known tracker that is installed, a folder that can be written."""
+    from symmflow.outputs import check_new_place
+
+    check_tracker(report_to)
+    folder = check_new_place(folder or Path(f"{os.path.abspath(out)}-logs"), "--logging-dir")
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"--logging-dir {folder} is a file; pass a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise UsageError(f"cannot write to --logging-dir {folder} ({error.strerror}); pass a writable folder") from None
+    return folder
+
+
+def sample_grid(codec, settings: dict, labels: Tensor, device: str) -> Callable[[nn.Module], Tensor]:
+    """What ``symmflow train``'s sample grids show: one sample per class (at most 16) or the
+    synthesis of the first 8 training masks, 25 Euler steps from fixed noise."""
+    from symmflow.tasks import generate
+
+    wanted = (labels[:8] if settings["task"] == "segmentation"
+              else torch.arange(min(16, len(settings["class_names"]))))
+    shape = (3, settings["size"], settings["size"])
+
+    def draw(network: nn.Module) -> Tensor:
+        return generate(network, wanted.to(device), codec, shape, steps=25, generator=torch.Generator().manual_seed(0))
+    return draw
