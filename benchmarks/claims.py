@@ -142,15 +142,14 @@ def check(claim: Claim, cells: pd.DataFrame, dataset: str, blind: dict | None = 
              if (v := verdict(claim, cells, dataset, metric, higher)) is not None]
     unfinished = {metric: status for metric, _ in claim.metrics
                   if metric not in dict(found) and (status := _unfinished(claim, cells, dataset, metric))}
+    missing = [metric for metric, status in unfinished.items() if status != "skipped"]
     if not found:  # nothing measured: a line only where something is still to compute
-        pending = [metric for metric, status in unfinished.items() if status != "skipped"]
-        return f"{dataset}: {claim.text} -- no verdict: {', '.join(pending)} not computed on this run" if pending else None
+        return f"{dataset}: {claim.text} -- no verdict: {', '.join(missing)} not computed on this run" if missing else None
 
     def marked(metric: str) -> str:
         missed = (blind or {}).get((dataset, metric))
         return f"{metric} (fails the sanity ladder: blind to {', '.join(missed)})" if missed else metric
 
-    missing = [metric for metric, status in unfinished.items() if status != "skipped"]
     skipped = "".join(f" [{metric} skipped]" for metric, status in unfinished.items() if status == "skipped")
     if missing:  # a metric the table measures is not in yet: the others cannot decide alone
         per_metric = "; ".join(f"{marked(metric)}: {v.kind} ({v.text}), {v.values}" for metric, v in found)
