@@ -10,10 +10,13 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Callable, Mapping
 
+from benchmarks.cost import Ledger
 from symmflow.distributed import Shard
-from typing import Callable
 
 
 PROFILES = ("smoke", "cpu", "gpu", "paper")
@@ -21,6 +24,7 @@ PROFILES = ("smoke", "cpu", "gpu", "paper")
 
 
 def canonical(obj) -> str:
+    """``obj`` as sorted, compact JSON (what JSON cannot write, as its text): what a key hashes."""
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
 
 
@@ -28,36 +32,42 @@ def digest(obj, length: int = 16) -> str:
     return hashlib.sha1(canonical(obj).encode()).hexdigest()[:length]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Cell:
+    """One number of a table.  ``settings`` holds every setting its value depends on as the
+    Python values they were given (never parsed back from text); cells are equal when their
+    keys are."""
+
     table: str
     dataset: str
     task: str
     method: str
     steps: int | None
     metric: str
-    settings: str = "{}"
-    """Canonical JSON of every setting the value depends on."""
+    settings: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def make(cls, table, dataset, task, method, steps, metric, **settings) -> "Cell":
         """A cell; ``settings`` holds everything its value depends on, and ``params`` (a dict)
         what its computation dispatches on."""
-        return cls(table, dataset, task, method, steps, metric, canonical(settings))
+        return cls(table, dataset, task, method, steps, metric, MappingProxyType(settings))
 
-    @property
+    @cached_property
     def key(self) -> str:
+        """A hash of the cell's canonical settings: equal for two cells that compute one number."""
         return digest([self.table, self.dataset, self.task, self.method, self.steps,
-                       self.metric, self.settings])
+                       self.metric, canonical(dict(self.settings))])
 
-    @property
-    def config(self) -> dict:
-        return json.loads(self.settings)
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Cell) and self.key == other.key
+
+    def __hash__(self) -> int:
+        return hash(self.key)
 
     def param(self, name: str):
         """A parameter the computation dispatches on (``params`` of :meth:`make`: the method's
-        registry name, a number of classes, a schedule), never the display label."""
-        return self.config["params"][name]
+        registry name, a number of classes, a schedule), as it was given -- never the display label."""
+        return self.settings["params"][name]
 
     def label(self) -> str:
         steps = "" if self.steps is None else f" @ {self.steps} steps"
@@ -81,9 +91,9 @@ class RunOptions:
     progress: bool = True
     dry_run: bool = False
     render_only: bool = False
+    """Render the tables from the stored cells and compute nothing (``--render-only``)."""
     report_to: str | None = None
     """A tracker every training of the run logs to (``--report-to``; :mod:`symmflow.tracking`)."""
-    """Render the tables from the stored cells and compute nothing (``--render-only``)."""
     data_root: Path = Path("data")
     """Where data sets that are not bundled are looked for (MNIST/raw, cifar-10-batches-py,
     CelebAMask-HQ/, COCO-Stuff/)."""
@@ -94,6 +104,9 @@ class RunOptions:
     """Supplied judges of generated images, kind -> TorchScript file (:mod:`benchmarks.judges`)."""
     weights: dict = field(default_factory=dict)
     """Supplied weights evaluated instead of training, method key -> file (:mod:`benchmarks.released`)."""
+    ledger: Ledger | None = None
+    """Set by a dry run: every network is a timed stand-in charged to it, nothing is trained or
+    stored (:mod:`benchmarks.cost`)."""
     shard: Shard = Shard()
     """This process among the run's processes (``accelerate launch``): it trains and evaluates
     its shard; only the main process stores cells."""

@@ -21,14 +21,14 @@ supplied file is
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 from pathlib import Path
+from types import MappingProxyType
 
 import torch
 from torch import Tensor, nn
 
-from benchmarks.cells import Cell, canonical
+from benchmarks.cells import Cell
 from symmflow.errors import UsageError
 
 PREFIXES = ("", "module.", "unet.", "module.unet.")
@@ -142,5 +142,5 @@ def load(model: nn.Module, path: Path, what: str) -> nn.Module:
 
 def released_cell(cell: Cell, sha: str) -> Cell:
     """The cell as a supplied-weights run computes it: its own row and its own identity."""
-    settings = {**json.loads(cell.settings), "weights": sha}
-    return dataclasses.replace(cell, method=LABEL.format(label=cell.method), settings=canonical(settings))
+    return dataclasses.replace(cell, method=LABEL.format(label=cell.method),
+                               settings=MappingProxyType({**cell.settings, "weights": sha}))

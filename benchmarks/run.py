@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks import released
+from benchmarks import cost, released
 from benchmarks.cells import Cell, RunOptions
 from benchmarks.options import options_from
 from benchmarks.store import NOT_COMPUTED, CellStore, is_skipped
@@ -50,38 +50,54 @@ def run_table(spec, options: RunOptions, experiments: dict | None = None, show: 
     identities = {key: released.identity(path) for key, path in options.weights.items()}
     for seed in options.seeds:
         at_seed = replace(options, seed=seed)
-        mine = spec.cells(at_seed)
+        at_this_seed = spec.cells(at_seed)
         if options.weights:  # only what the supplied weights answer, as their own rows
-            mine = [released.released_cell(c, identities[c.param("method")]) for c in mine
+            at_this_seed = [released.released_cell(c, identities[c.param("method")]) for c in at_this_seed
                     if (needs := spec.networks(c, at_seed)) and needs <= set(options.weights)]
-        cells += mine
-        todo = [] if options.render_only else [c for c in mine if options.force or not store.has(c)]
+        cells += at_this_seed
+        todo = [] if options.render_only else [c for c in at_this_seed if options.force or not store.has(c)]
         if options.dry_run:
-            for cell in mine:
-                print(f"{cell.label()} (seed {seed}): {stored_state(store.load(cell))}")
+            trained_before, unestimated = set(options.ledger.trainings), None
+            try:
+                estimates = cost.estimate(spec, todo, replace(at_seed, progress=False), experiments) if todo else {}
+            except UsageError as why:  # what is missing is listed below; a real run would stop here
+                estimates, unestimated = {}, str(why)
+            for cell in at_this_seed:
+                estimate = f"; {estimates[cell]}" if cell in estimates else ""
+                print(f"{cell.label()} (seed {seed}): {stored_state(store.load(cell))}{estimate}")
+            for name, charged in options.ledger.trainings.items():
+                if name not in trained_before:
+                    print(f"table {spec.name} (seed {seed}) trains {name}: {charged['steps']:,} steps of about "
+                          f"{charged['step_s']:.3g} s, about {cost.hours(charged['seconds'])}")
+            seconds = sum(e.seconds for e in estimates.values())
+            total = (f"no estimate: {unestimated}" if unestimated else
+                     f"about {cost.hours(seconds)} on {options.device}{cost.gpu_hours(spec, estimates, options)}")
+            print(f"table {spec.name} (seed {seed}): {len(todo)} of {len(at_this_seed)} cells to compute, {total}")
             continue
         if main:
-            print(f"table {spec.name}, seed {seed}: {len(mine)} cells, {len(todo)} to compute, "
-                  f"{len(mine) - len(todo)} stored", file=sys.stderr)
+            print(f"table {spec.name}, seed {seed}: {len(at_this_seed)} cells, {len(todo)} to compute, "
+                  f"{len(at_this_seed) - len(todo)} stored", file=sys.stderr)
         if todo:
             origin = provenance(options.device)
 
             def finish(cell: Cell, measured: dict, seed=seed) -> None:
                 if not main:  # every process measured it; one stores it
                     return
+                measured = dict(measured)
+                preview = measured.pop("preview", None)  # drawn by rendering (benchmarks.render.grids)
                 wall = measured.get("wall_s")
                 samples = measured.get("samples")
                 rate = samples / wall if samples and wall else None
                 store.save(cell, {"status": "ok", "reason": "", "samples_per_s": rate, **measured,
                                   "seed": seed, "profile": options.profile,
                                   "solver": options.solver, **origin,
-                                  "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+                                  "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}, preview)
 
             start = time.perf_counter()
             spec.compute(todo, at_seed, finish, experiments)
             if log is not None:
                 records = [store.load(c) or {} for c in todo]
-                log.append({"table": spec.name, "seed": seed, "cells": len(mine), "computed": len(todo),
+                log.append({"table": spec.name, "seed": seed, "cells": len(at_this_seed), "computed": len(todo),
                             "skipped": sum(is_skipped(r) for r in records), "wall_s": time.perf_counter() - start,
                             "train_s": sorted({round(r["train_s"]) for r in records if r.get("train_s")})})
     if options.dry_run:
@@ -101,13 +117,13 @@ def compare_with_reference(options: RunOptions, name: str) -> str | None:
     """One line comparing the cells of table ``name`` in ``options.out`` with the same cells
     (same settings, same seed) of the committed results of the profile, if any."""
     reference = REFERENCE / options.profile / f"table{name}.csv"
-    mine = Path(options.out) / f"table{name}.csv"
-    if not reference.is_file() or not mine.is_file() or reference.resolve() == mine.resolve():
+    ours = Path(options.out) / f"table{name}.csv"
+    if not reference.is_file() or not ours.is_file() or reference.resolve() == ours.resolve():
         return None
     import pandas as pd
 
     columns = ["cell", "seed", "value", "status"]
-    both = pd.read_csv(mine, usecols=columns).merge(pd.read_csv(reference, usecols=columns), on=["cell", "seed"],
+    both = pd.read_csv(ours, usecols=columns).merge(pd.read_csv(reference, usecols=columns), on=["cell", "seed"],
                                                    suffixes=("", "_reference"))
     both = both[(both["status"] == "ok") & (both["status_reference"] == "ok")]
     if not len(both):
@@ -143,6 +159,8 @@ def main(argv=None, available: dict | None = None) -> int:
     previous, threads = signal.signal(signal.SIGTERM, _terminated), torch.get_num_threads()
     try:
         chosen, options = options_from(argv, available)
+        if options.dry_run:  # every network of the run a timed stand-in, charged here
+            options = replace(options, ledger=cost.Ledger())
         experiments: dict = {}  # what the chosen tables share in this run: data, trained networks, scores
         log: list[dict] = []
         started = time.strftime("%Y-%m-%d %H:%M:%S %Z")

@@ -1,13 +1,19 @@
-"""One JSON file per cell, written last and atomically; a rerun skips finished cells and retries skipped ones."""
+"""One JSON file per cell, written last and atomically; a rerun skips finished cells and retries
+skipped ones.  A cell whose measurement showed samples keeps them beside it (``<key>.preview.npz``:
+the rows of uint8 tiles rendering draws its sample grids from)."""
 
 from __future__ import annotations
 
 import fcntl
+import io
 import json
 import math
+import zipfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
+
+import numpy as np
 
 from benchmarks.cells import Cell
 from symmflow.outputs import set_aside, write_atomic
@@ -61,8 +67,34 @@ class CellStore:
             return None
         return record
 
-    def save(self, cell: Cell, record: dict) -> None:
+    def save(self, cell: Cell, record: dict, preview: dict | None = None) -> None:
+        """Store ``record`` as the cell's, with its ``preview`` (:func:`benchmarks.render.grids.preview`)
+        beside it, the preview first: a stored record always has the preview it was measured with."""
+        if preview is not None:
+            meta = {"grid": preview["grid"], "tile_inches": preview["tile_inches"],
+                    "labels": [label for label, _ in preview["rows"]]}
+            buffer = io.BytesIO()
+            np.savez_compressed(buffer, meta=np.array(json.dumps(meta)),
+                                **{f"row{i}": tiles for i, (_, tiles) in enumerate(preview["rows"])})
+            write_atomic(self.preview_path(cell), buffer.getvalue())
         write_atomic(self.path(cell), json.dumps(record, indent=1, sort_keys=True, default=str))
+
+    def preview_path(self, cell: Cell) -> Path:
+        return self.path(cell).with_suffix(".preview.npz")
+
+    def load_preview(self, cell: Cell) -> dict | None:
+        """The cell's stored preview; None when it has none (or it cannot be read: then no grid
+        is drawn from it, and the cell's number stands)."""
+        path = self.preview_path(cell)
+        if not path.is_file():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as stored:
+                meta = json.loads(str(stored["meta"]))
+                rows = [(label, stored[f"row{i}"]) for i, label in enumerate(meta["labels"])]
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+            return None
+        return {"grid": meta["grid"], "tile_inches": meta["tile_inches"], "rows": rows}
 
 
 def record_problem(record) -> str | None:

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from benchmarks.cells import canonical, digest
+from benchmarks.cost import Ledger
 from benchmarks.store import locked
 from symmflow.checkpoint import load_weights, save_weights, saved_settings
 from symmflow.distributed import Shard, wait_for_everyone
@@ -40,7 +41,7 @@ class Trained:
 def trained_model(name: str, identity: dict, build: Callable[[], nn.Module], loss, batches: Callable[[], Iterator],
                   config: TrainConfig, out: Path, *, seed: int, device: str = "cpu",
                   progress: bool = True, desc: str | None = None, shard: Shard = Shard(),
-                  report_to: str | None = None) -> Trained:
+                  report_to: str | None = None, ledger: Ledger | None = None) -> Trained:
     """The network ``name`` of ``identity``: loaded when stored, else trained by :func:`fit` and stored.
 
     ``identity`` must hold every setting the weights depend on except the budget and the
@@ -48,6 +49,8 @@ def trained_model(name: str, identity: dict, build: Callable[[], nn.Module], los
     ``out`` never train one identity twice: the second waits for the first and loads its
     network.  On several processes all of them train, and the main one stores.  ``report_to``
     logs a training to a tracker in ``<out>/logs/<the folder's name>`` (:mod:`symmflow.tracking`).
+    With a ``ledger`` (a dry run) nothing is trained, loaded or written: the untrained network
+    comes back as a timed stand-in, charged its training when it is not stored (:mod:`benchmarks.cost`).
     """
     # the weights do not depend on logging, checkpointing or the speed switches (beyond rounding)
     bookkeeping = ("log_every", "checkpoint_every", "keep_checkpoints", "compile", "channels_last")
@@ -57,6 +60,13 @@ def trained_model(name: str, identity: dict, build: Callable[[], nn.Module], los
     processes = {"processes": shard.count} if shard.count > 1 else {}  # the global batch is per process x count
     identity = _plain({**identity, "name": name, "budget": budget, "seed": seed, **processes})
     folder = Path(out) / "checkpoints" / f"{name}-{digest(identity)}"
+    if ledger is not None:
+        try:
+            stored = saved_settings(folder)
+            cached = stored is not None and canonical(stored.get("identity")) == canonical(identity)
+        except (UsageError, KeyError, TypeError, ValueError):  # damaged: a real run retrains it
+            cached = False
+        return Trained(ledger.stand_in(folder.name, build(), loss, batches, config, cached, device), 0.0, [])
     with locked(folder.with_name(f".{folder.name}.lock"), shard.is_main):
         wait_for_everyone(shard, device)
         try:

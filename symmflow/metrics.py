@@ -121,17 +121,21 @@ def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
 
 
 def reference_statistics(cache: Path, images: Callable[[], Iterable[Tensor]],
-                         features: Callable[[Tensor], Tensor]) -> tuple[np.ndarray, np.ndarray]:
+                         features: Callable[[Tensor], Tensor], store: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Statistics of the reference images, read from ``cache`` (.npz) or computed and written there
-    (atomically: several writers may race); a damaged cache is moved aside and recomputed."""
+    (atomically: several writers may race; ``store=False``: only read, never written); a damaged
+    cache is moved aside and recomputed."""
     if cache.is_file():
         try:
             with np.load(cache) as stored:
                 return stored["mu"], stored["sigma"]
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
-            set_aside(cache, str(error))
+            if store:
+                set_aside(cache, str(error))
     feats = np.concatenate([features(batch).cpu().numpy() for batch in images()])
     mu, sigma = feature_statistics(feats)
+    if not store:
+        return mu, sigma
     buffer = io.BytesIO()
     np.savez(buffer, mu=mu, sigma=sigma)
     write_atomic(cache, buffer.getvalue())

@@ -1,7 +1,8 @@
 """Fixtures the test modules share: tiny trained models, the check that bad input is refused
-before any work, and ``--bad-input-report FILE``: the catalogue of refused bad inputs written as
+before any work, ``--bad-input-report FILE``: the catalogue of refused bad inputs written as
 JSON -- each case, its command line, the one line it got and its exit status -- for the
-reliability report (``python -m studies.reliability``)."""
+reliability report (``python -m studies.reliability``), and ``--perf-size``: the size of the
+timing checks."""
 
 import json
 from pathlib import Path
@@ -14,6 +15,14 @@ from tests.helpers import TINY, class_folders, seg_folders, tree
 def pytest_addoption(parser):
     parser.addoption("--bad-input-report", default=None,
                      help="write every refused bad input (case, command, message, exit status) as JSON to this file")
+    parser.addoption("--perf-size", choices=("full", "ci"), default="full",
+                     help="the size of the -m perf checks: full (python -m studies.perf's rounds) or ci (fewer "
+                          "rounds and step counts: wider intervals, the same targets)")
+
+
+@pytest.fixture(scope="session")
+def perf_size(request) -> str:
+    return request.config.getoption("--perf-size")
 
 
 @pytest.fixture(scope="session")

@@ -123,11 +123,11 @@ def test_a_write_failure_after_the_checks_keeps_finished_cells_and_a_rerun_resum
     saved = []
     original = CellStore.save
 
-    def save_then_fill_the_disk(self, cell, record):
+    def save_then_fill_the_disk(self, cell, record, preview=None):
         if saved:
             raise OSError(28, "No space left on device", str(self.path(cell)))
         saved.append(cell)
-        original(self, cell, record)
+        original(self, cell, record, preview)
 
     monkeypatch.setattr(CellStore, "save", save_then_fill_the_disk)
     capsys.readouterr()

@@ -1,16 +1,20 @@
 """The benchmark harness: bad input, stored cells, reruns, interruptions, rendering."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
+from baselines.diffusion_classifier import Schedule
 from benchmarks import run
-from benchmarks.cells import Cell, PlotSpec
+from benchmarks.cells import Cell, PlotSpec, RunOptions
 from benchmarks.store import CellStore
 from benchmarks.tables.base import Table
+from symmflow.metrics import MetricUnavailable
 from symmflow.outputs import write_atomic
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -92,6 +96,16 @@ def test_settings_change_the_cell_identity():
     assert a.key != Cell.make("1", "d", "t", "m", 2, "acc", seed=0).key
 
 
+
+def test_a_cell_carries_its_parameters_as_given_and_is_keyed_by_their_canonical_text():
+    keep = (3, 1)  # a tuple: a text round trip would give back a list
+    a = Cell.make("3", "d", "t", "m", 1, "acc", seed=0, params={"method": "x", "keep": keep})
+    assert a.param("keep") is keep and a.param("method") == "x"
+    # the key hashes the canonical JSON of the settings, so a list and a tuple of one value are one cell
+    b = Cell.make("3", "d", "t", "m", 1, "acc", seed=0, params={"method": "x", "keep": [3, 1]})
+    assert a == b and hash(a) == hash(b) and len({a, b}) == 1
+    assert a != Cell.make("3", "d", "t", "m", 1, "acc", seed=0, params={"method": "y", "keep": keep})
+
 def test_write_atomic_leaves_old_file_on_failure(tmp_path):
     target = tmp_path / "x.json"
     write_atomic(target, "old")
@@ -142,15 +156,27 @@ def test_command_line_exit_status_without_traceback():
 def test_dry_run_lists_cells_and_writes_nothing(tmp_path, capsys):
     assert run.main(["--table", "1", "--dry-run", "--out", str(tmp_path / "o")], only(CountingTable())) == 0
     out = capsys.readouterr().out
-    assert out.count("to compute") == 3 and "needs: nothing" in out
+    assert out.count("): to compute") == 3 and "needs: nothing" in out
     assert not (tmp_path / "o").exists()
 
 
 def test_table_one_end_to_end_on_the_smoke_profile(tmp_path, capsys):
     args = ["--table", "1", "--profile", "smoke", "--steps", "1,50", "--out", str(tmp_path), "--no-progress"]
+    # the dry run first: what it will cost, counted on the tables' own code, with nothing trained or written
+    assert run.main(args + ["--dry-run"]) == 0
+    dry = capsys.readouterr().out
+    counted = [int(n.replace(",", "")) for n in re.findall(r"to compute; ([\d,]+) network evaluations", dry)]
+    assert re.search(r"trains toy-mlp-\w+: 1,200 steps of about [\d.e-]+ s", dry)
+    assert re.search(r"table 1 \(seed 0\): 2 of 2 cells to compute, about [\d.]+ [sh] on cpu", dry)
+    assert not tmp_path.exists() or not any(tmp_path.iterdir())
     assert run.main(args) == 0
     df = pd.read_csv(tmp_path / "table1.csv")
     assert list(df["steps"]) == [1, 50] and list(df["nfe_per_sample"]) == [1.0, 50.0]
+    assert counted == list(df["nfe_per_sample"] * df["samples"])  # the evaluations the run made
+    capsys.readouterr()
+    assert run.main(args + ["--dry-run"]) == 0
+    dry = capsys.readouterr().out
+    assert dry.count(": stored") == 2 and "trains" not in dry and "0 of 2 cells to compute" in dry
     assert df.loc[0, "value"] >= 97.0 and df.loc[1, "value"] < df.loc[0, "value"]
     assert list((tmp_path / "checkpoints").glob("toy-*/model.safetensors"))
     capsys.readouterr()
@@ -221,14 +247,13 @@ def test_bad_seeds_are_one_line(seeds, tmp_path, capsys):
 
 
 def test_table3_extra_seeds_leave_out_the_costliest_cells():
-    from benchmarks.cells import RunOptions
     from benchmarks.tables.classification import TABLE3
 
     first = TABLE3.cells(RunOptions(profile="smoke", seed=0, seeds=(0, 1)))
     later = TABLE3.cells(RunOptions(profile="smoke", seed=1, seeds=(0, 1)))
     left_out = {(c.method, c.metric) for c in first} - {(c.method, c.metric) for c in later}
     assert ("Diffusion Classifier", "accuracy") in left_out and len(later) < len(first)
-    assert all(c.param("method") != "diffusion-classifier" or "schedule" in c.config["params"] for c in later)
+    assert all(c.param("method") != "diffusion-classifier" or Schedule(**c.param("schedule")).nfe(10) > 0 for c in later)
     assert {c.method for c in later} >= {"SymmFlow", "U-Net encoder + cross-entropy"}
 
 
@@ -253,3 +278,44 @@ def test_a_metric_skipped_in_every_cell_gets_no_plot_panel():
     with_skipped = plot(frame({"FD": "ok", "LPIPS": "skipped"}), "t", spec)
     both = plot(frame({"FD": "ok", "LPIPS": "ok"}), "t", spec)
     assert width(with_skipped) == width(one) < width(both)
+
+
+class PreviewTable(Table):
+    """A stand-in table measured through the harness's one dispatch (``experiment_for`` and
+    ``measure``): data set "here" has an experiment, "gone" has none; every cell shows a preview."""
+
+    name, title = "1", "stand-in with sample grids"
+
+    def cells(self, options):
+        return [Cell.make("1", dataset, "classification", "SymmFlow", s, "accuracy", seed=options.seed)
+                for dataset in ("here", "gone") for s in (1, 2)]
+
+    def experiment_for(self, group, options, experiments):
+        if group == "gone":
+            raise MetricUnavailable("gone is not on disk; put it there")
+        return {"tiles": np.full((2, 4, 4, 3), 9, np.uint8)}
+
+    def measure(self, cell, experiment, options):
+        from benchmarks.render.grids import preview
+
+        rows = [("real", experiment["tiles"]), (f"{cell.steps} steps", experiment["tiles"] * cell.steps)]
+        return {"value": float(cell.steps), "preview": preview("grid-of-here", rows)}
+
+
+def test_rendering_draws_the_sample_grids_from_the_previews_stored_with_the_cells(tmp_path):
+    from benchmarks.render.grids import merged
+
+    args = ["--table", "1", "--out", str(tmp_path), "--no-progress"]
+    assert run.main(args, only(PreviewTable())) == 0
+    store, cells = CellStore(tmp_path), PreviewTable().cells(RunOptions())
+    assert [store.load(c)["status"] for c in cells] == ["ok", "ok", "skipped", "skipped"]
+    assert store.load(cells[2])["reason"] == "gone is not on disk; put it there"
+    assert "preview" not in store.load(cells[0])  # the tiles live beside the record, not in it
+    rows, _ = merged([store.load_preview(c) for c in cells[:2]])["grid-of-here"]
+    assert list(rows) == ["real", "1 steps", "2 steps"]  # the common row once
+    assert (rows["2 steps"] == 18).all()
+    grid = tmp_path / "samples" / "grid-of-here.png"
+    drawn = grid.read_bytes()
+    grid.unlink()
+    assert run.main(args + ["--render-only"], only(PreviewTable())) == 0
+    assert grid.read_bytes() == drawn  # redrawn from the stored previews alone

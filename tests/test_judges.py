@@ -1,7 +1,6 @@
 """Judges of generated images: the run's own specialists or a supplied TorchScript network,
 checked before anything is trained; a bad judge file is one line, exit 2, nothing written."""
 
-import json
 from pathlib import Path
 
 import pandas as pd
@@ -88,7 +87,7 @@ def test_a_supplied_segmenter_judges_the_samples_and_is_part_of_the_cells(tmp_pa
     assert not (table["metric"] == "mIoU of samples (SS U-Net)").any()
     spec = Table2(tables_with("smoke", TINY)["2"].settings)
     options = options_from(argv, {"2": spec})[1]
-    settings = [json.loads(c.settings) for c in spec.cells(options) if c.metric.startswith("mIoU of samples")]
+    settings = [dict(c.settings) for c in spec.cells(options) if c.metric.startswith("mIoU of samples")]
     assert {s["judge"] for s in settings} == {judges.sha256(path)}  # another file, another cell
 
 

@@ -90,4 +90,6 @@ def test_table_4_computes_its_fid_and_lpips_cells_with_the_stand_ins(stand_in_we
                      "--inception-dir", str(stand_in_weights), "--lpips-dir", str(stand_in_weights)]) == 0
     cells = [json.loads(p.read_text()) for p in out.glob("cells/table*/*.json")]
     assert cells and all(c["status"] == "ok" for c in cells), [c.get("reason") for c in cells]
-    assert set(pd.read_csv(out / "table4.csv")["metric"]) == {"FID", "LPIPS", "LPIPS-diversity"}
+    # with Inception present the Frechet distance is the FID; the judge's mIoU of the samples beside it
+    assert set(pd.read_csv(out / "table4.csv")["metric"]) == {"FID", "LPIPS", "LPIPS-diversity",
+                                                              "mIoU of samples (SS U-Net)"}

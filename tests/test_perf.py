@@ -1,15 +1,21 @@
 """Timing checks, kept out of the default run (``pytest -m perf``): the same cases as ``python -m
 studies.perf``.  A target fails a check only when the whole bootstrap interval of its ratio
-misses it; one the machine's noise cannot settle passes here and is reported as such."""
+misses it; one the machine's noise cannot settle passes here and is reported as such.
+``--perf-size ci`` (CI's run) times fewer rounds and step counts against the same targets: its
+intervals are wider, so it catches a gross regression, and studies.perf measures the figures."""
 
 import pytest
 
 from studies import perf_cases
 
+SIZES = {"full": {"rounds": 15, "warmup": 3, "sampling_steps": (10, 50), "dc_rounds": 2},
+         "ci": {"rounds": 5, "warmup": 1, "sampling_steps": (10,), "dc_rounds": 1}}
+
 
 @pytest.mark.perf
-def test_the_sampler_is_at_the_limit_and_no_slower_than_flow_matching():
-    rows = perf_cases.sampling(rounds=15, warmup=3, steps=(10, 50))
+def test_the_sampler_is_at_the_limit_and_no_slower_than_flow_matching(perf_size):
+    size = SIZES[perf_size]
+    rows = perf_cases.sampling(rounds=size["rounds"], warmup=size["warmup"], steps=size["sampling_steps"])
     for row in rows:
         assert row["verdict_limit"] != "missed", row
         if not row["skipped"]:
@@ -17,15 +23,16 @@ def test_the_sampler_is_at_the_limit_and_no_slower_than_flow_matching():
 
 
 @pytest.mark.perf
-def test_a_symmflow_training_step_costs_what_a_flow_matching_step_costs():
+def test_a_symmflow_training_step_costs_what_a_flow_matching_step_costs(perf_size):
     pytest.importorskip("torchcfm", reason="needs the perf extra")
-    (row,), _ = perf_cases.training_step(rounds=15, warmup=3)
+    (row,), _ = perf_cases.training_step(rounds=SIZES[perf_size]["rounds"], warmup=SIZES[perf_size]["warmup"])
     assert row["verdict_torchcfm"] != "missed", row
 
 
 @pytest.mark.perf
-def test_classification_speed_up_follows_the_nfe_ratio():
-    rows = {r["method"]: r for r in perf_cases.classification(rounds=2, warmup=1, images=64, dc_images=1)}
+def test_classification_speed_up_follows_the_nfe_ratio(perf_size):
+    rows = {r["method"]: r for r in perf_cases.classification(rounds=SIZES[perf_size]["dc_rounds"], warmup=1,
+                                                             images=64, dc_images=1)}
     one = rows["SymmFlow, 1 step"]
     published = next(r for name, r in rows.items() if name.startswith("Diffusion Classifier, 50 t"))
     assert one["nfe"] == 1 and published["nfe"] == 2750
@@ -34,8 +41,8 @@ def test_classification_speed_up_follows_the_nfe_ratio():
 
 
 @pytest.mark.perf
-def test_symmflow_cost_barely_grows_with_classes_while_the_diffusion_classifiers_grows_linearly():
-    rows = perf_cases.class_count(counts=(10, 171))
+def test_symmflow_cost_barely_grows_with_classes_while_the_diffusion_classifiers_grows_linearly(perf_size):
+    rows = perf_cases.class_count(counts=(10, 171), rounds=SIZES[perf_size]["rounds"])
     by = {(r["method"].split(",")[0].split(" (")[0], r["classes"]): r for r in rows}
     for method in ("SymmFlow classification", "SymmFlow segmentation"):
         assert by[(method, 171)]["verdict_growth"] != "missed", by[(method, 171)]

@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -105,7 +106,7 @@ def test_paper_compute_without_weights_is_one_line(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("train_steps", [None, 2])
-def test_tiny_latent_paper_run(tmp_path, train_steps):
+def test_tiny_latent_paper_run(tmp_path, train_steps, capsys):
     """The paper profile's latent path on a tiny SD folder and a tiny CelebAMask-HQ layout: its
     epochs decide the training steps (one training image, batch 1: one step) unless ``--train-steps`` does."""
     from tests.test_datasets import celeba_fixture
@@ -118,10 +119,16 @@ def test_tiny_latent_paper_run(tmp_path, train_steps):
                                 budget=dataclasses.replace(paper.budget, batch_size=1),
                                 latent={**paper.latent, "epochs": 1, "warmup_epochs": 0,
                                         "gpus": {"CelebAMask-HQ": 1}, "fid_samples": 0})
-    assert run.main(["--table", "5", "--profile", "paper", "--steps", "1", "--out", str(tmp_path / "out"),
-                     "--device", "cpu", "--no-progress", "--data-root", str(tmp_path / "data"),
-                     "--pretrained", str(sd)] + (["--train-steps", str(train_steps)] if train_steps else []),
-                    tables_with("paper", paper)) == 0
+    args = ["--table", "5", "--profile", "paper", "--steps", "1", "--out", str(tmp_path / "out"), "--device", "cpu",
+            "--no-progress", "--data-root", str(tmp_path / "data"), "--pretrained", str(sd)] + \
+        (["--train-steps", str(train_steps)] if train_steps else [])
+    if train_steps is None:  # what it will cost first: GPU-hours at the authors' GPU count, nothing written
+        assert run.main(args + ["--dry-run"], tables_with("paper", paper)) == 0
+        dry = capsys.readouterr().out
+        assert re.search(r"trains symmflow-\w+: 1 steps of about", dry), dry
+        assert re.search(r"CelebAMask-HQ on 1 GPUs: about [\d.]+ [sh] wall, [\d.]+ GPU-hours", dry), dry
+        assert not (tmp_path / "out").exists()
+    assert run.main(args, tables_with("paper", paper)) == 0
     (cell,) = _cells(tmp_path / "out")
     assert cell["status"] == "ok" and cell["nfe_per_sample"] == 1.0 and 0 <= cell["value"] <= 100
     (model,) = (tmp_path / "out" / "checkpoints").glob("symmflow-*/settings.json")

@@ -94,6 +94,8 @@ class ClassificationExperiment:
             method = self.method(network)
             model = released.load(method.build(), self.options.weights[network],
                                   f"{method.label} on {self.s.dataset}")
+            if self.options.ledger is not None:  # a dry run: the supplied network, timed and stood in
+                model = self.options.ledger.stand_in(network, model, None, None, None, True, self.options.device)
             self._trained[network] = Trained(model.to(self.options.device).eval(), 0.0, [])
         if network not in self._trained:
             o, trainer = self.options, self.method(network)
@@ -103,7 +105,8 @@ class ClassificationExperiment:
                 trainer.loss, lambda: epoch_batches(images, labels, batch_size=self.s.budget.batch_size, seed=o.seed,
                                                     device=o.device, shard=o.shard),
                 self.s.budget.config(), Path(o.out), seed=o.seed, device=o.device, progress=o.progress,
-                desc=f"{self.s.dataset}: train {trainer.label}", shard=o.shard, report_to=o.report_to)
+                desc=f"{self.s.dataset}: train {trainer.label}", shard=o.shard, report_to=o.report_to,
+                ledger=o.ledger)
         return self._trained[network]
 
     # ---- measurements

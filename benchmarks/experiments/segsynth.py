@@ -17,7 +17,7 @@ from typing import Callable
 import torch
 
 from benchmarks import judges, released
-from benchmarks.cells import Cell, RunOptions, digest
+from benchmarks.cells import RunOptions, digest
 from benchmarks.datasets import open_dataset
 from benchmarks.evaluation import diversity_score, segmentation_score, synthesis_score
 from benchmarks.methods import METHODS, Method, Problem
@@ -59,7 +59,8 @@ class SegSynthExperiment:
         self.problem = Problem(dataset, channels, data.size, data.num_classes, settings.unet, data.palette,
                                data.ignore_index, space,
                                options.pretrained if settings.space == "latent" else None,
-                               Path(options.out) / "checkpoints" / "empty-prompt.safetensors")
+                               None if options.ledger is not None  # a dry run writes nothing
+                               else Path(options.out) / "checkpoints" / "empty-prompt.safetensors")
         self._methods: dict[str, Method] = {}
         self._trained: dict[str, Trained] = {}
         self.results: dict[tuple, dict] = {}
@@ -94,6 +95,8 @@ class SegSynthExperiment:
             if self.settings.space == "latent" and key == "symmflow":
                 released.check_name(path, self.dataset, self.settings.symmflow_for(self.dataset).beta)
             model = released.load(method.build(), path, f"{method.label} on {self.dataset}")
+            if self.options.ledger is not None:  # a dry run: the supplied network, timed and stood in
+                model = self.options.ledger.stand_in(key, model, None, None, None, True, self.device)
             self._trained[key] = Trained(model.to(self.device).eval(), 0.0, [])
         if key not in self._trained:
             method, o = self.method(key), self.options
@@ -103,7 +106,8 @@ class SegSynthExperiment:
                 key, identity, method.build, method.loss,
                 lambda: self.data.train_batches(seed + 17, self.settings.budget.batch_size, self.device, o.shard),
                 self._config(key), Path(o.out), seed=seed, device=self.device, progress=o.progress,
-                desc=f"{self.dataset}: train {method.label}", shard=o.shard, report_to=o.report_to)
+                desc=f"{self.dataset}: train {method.label}", shard=o.shard, report_to=o.report_to,
+                ledger=o.ledger)
         return self._trained[key]
 
     # ---- scores
@@ -176,7 +180,7 @@ class SegSynthExperiment:
         kind, features = self._features()
         cache = Path(self.options.out) / "fd_stats" / f"{self.dataset}-{kind}-{digest(self._reference_identity())}.npz"
         return features, reference_statistics(cache, lambda: (images for _, (images, _) in self.eval_batches(Shard())),
-                                              features)
+                                              features, store=self.options.ledger is None)  # a dry run writes nothing
 
     def synthesis(self, name: str, steps: int) -> dict:
         """Samples for every evaluation mask (repeated up to the paper's FID sample count), their
@@ -241,27 +245,6 @@ class SegSynthExperiment:
                                  ((position, masks) for position, (_, masks) in self.eval_batches(Shard())),
                                  self.settings.diversity_samples, net.diversity, 64)
         return {**result, "nfe_per_sample": counter.evaluations / result["samples"], "train_s": trained.train_s}
-
-    def measure(self, cell: Cell) -> dict:
-        """The measurement of one cell, or a skipped record with the reason."""
-        method, measure = cell.param("method"), cell.param("measure")
-        try:
-            if method == REAL:
-                result = self.real_images(measure)
-            elif measure == "miou":
-                result = self.segmentation(method, cell.steps)
-            elif measure in ("lpips", "diversity"):
-                result = self.lpips(method, cell.steps, measure)
-            else:
-                result = self.synthesis(method, cell.steps)
-                if measure == "judged":
-                    if result["unjudged"]:
-                        raise MetricUnavailable(result["unjudged"])
-                    result = {**result, "value": result["judged"]}
-        except MetricUnavailable as why:
-            return {"status": "skipped", "reason": str(why)}
-        return {k: v for k, v in result.items() if k not in ("preview", "paired", "judged", "judged_preview",
-                                                             "unjudged")}
 
 
 def judge_metric(settings: SegSynthSettings, options: RunOptions) -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from benchmarks.cost import Ledger
 from benchmarks.profiles import ToySettings
 from benchmarks.trained import Trained, trained_model
 from symmflow.codecs import ToyScalarCodec
@@ -24,9 +25,10 @@ from symmflow.tasks import predict
 
 
 def train_toy(settings: ToySettings, seed: int, out: Path, device: str = "cpu", progress: bool = True,
-              shard: Shard = Shard(), report_to: str | None = None) -> Trained:
+              shard: Shard = Shard(), report_to: str | None = None, ledger: Ledger | None = None) -> Trained:
     """The trained toy MLP of ``settings`` and ``seed``, from the model cache (each process of a
-    run trains on its ``shard`` of every batch of fresh points)."""
+    run trains on its ``shard`` of every batch of fresh points; a dry run's ``ledger``: a timed
+    stand-in, :mod:`benchmarks.cost`)."""
     data, codec, method = TwoSpirals(settings.points_per_spiral, settings.noise), ToyScalarCodec(), \
         SymmFlow(settings.symmflow)
 
@@ -43,7 +45,8 @@ def train_toy(settings: ToySettings, seed: int, out: Path, device: str = "cpu", 
     identity = {"data": {"points_per_spiral": settings.points_per_spiral, "noise": settings.noise},
                 "settings": settings.symmflow}
     return trained_model("toy-mlp", identity, ToyMLP, loss, batches, settings.config(), out, seed=seed,
-                         device=device, progress=progress, desc="toy: train", shard=shard, report_to=report_to)
+                         device=device, progress=progress, desc="toy: train", shard=shard, report_to=report_to,
+                         ledger=ledger)
 
 
 @torch.no_grad()

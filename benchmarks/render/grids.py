@@ -45,24 +45,46 @@ def save_grid(path: Path, rows: list[tuple[str, np.ndarray]], tile_inches: float
     return path
 
 
-def segsynth_grid(path: Path, batch: tuple[Tensor, Tensor], palette, results: dict, judged: bool = False) -> Path | None:
-    """The first eight evaluation masks and images, then the previews of ``results``
-    ((task, method label, steps) -> result with a ``preview``): class maps in the palette's
-    colours, images as they are; with ``judged``, under each synthesis row what the judge
-    segments in those samples (``judged_preview``).  Nothing is written when there are no previews."""
+def preview(grid: str, rows: list[tuple[str, np.ndarray]], tile_inches: float = 1.0) -> dict:
+    """What a measurement hands rendering (``preview`` of its result): labelled rows of uint8
+    tiles of the grid ``samples/<grid>.png``.  Rows of one label are drawn once, from the first
+    cell that has them, so cells that share a grid may repeat its common rows."""
+    return {"grid": grid, "rows": rows, "tile_inches": tile_inches}
+
+
+def segsynth_preview(grid: str, batch: tuple[Tensor, Tensor], palette, row: str, task: str, result: dict,
+                     judged: bool = False) -> dict:
+    """The first eight evaluation masks and images, then the first batch's ``preview`` of
+    ``result`` as the row ``row``: class maps in the palette's colours, images as they are; with
+    ``judged``, under a synthesis row what the judge segments in those samples (``judged_preview``)."""
     images, masks = batch
-    rows = [("mask", mask_tiles(palette, masks[:8])), ("image", image_tiles(images[:8]))]
-    for (task, method, steps), result in sorted(results.items()):
-        name = f"{method} {'synth' if task == 'synthesis' else 'seg'} {steps}"
-        preview = result["preview"]
-        rows.append((name, image_tiles(preview) if task == "synthesis" else mask_tiles(palette, preview)))
-        if judged and result.get("judged_preview") is not None:
-            rows.append((f"{name}: judge's seg", mask_tiles(palette, result["judged_preview"])))
-    return save_grid(path, rows) if len(rows) > 2 else None
+    preview_tiles = result["preview"]
+    rows = [("mask", mask_tiles(palette, masks[:8])), ("image", image_tiles(images[:8])),
+            (row, image_tiles(preview_tiles) if task == "synthesis" else mask_tiles(palette, preview_tiles))]
+    if judged and result.get("judged_preview") is not None:
+        rows.append((f"{row}: judge's seg", mask_tiles(palette, result["judged_preview"])))
+    return preview(grid, rows)
 
 
-def class_grid(path: Path, samples: Tensor, classes: int, per_row: int = 10) -> Path:
+def class_preview(grid: str, samples: Tensor, classes: int, per_row: int = 10) -> dict:
     """Class-conditional samples (classes x n, C, H, W), ordered by class: one row per class,
     labelled with the class it was asked for."""
     shown = samples.reshape(classes, -1, *samples.shape[1:])[:, :per_row]
-    return save_grid(path, [(f"class {c}", image_tiles(row)) for c, row in enumerate(shown)], tile_inches=0.4)
+    return preview(grid, [(f"class {c}", image_tiles(row)) for c, row in enumerate(shown)], tile_inches=0.4)
+
+
+def merged(previews: list[dict]) -> dict[str, tuple[dict[str, np.ndarray], float]]:
+    """Grid name -> (row label -> tiles, tile size) of ``previews`` in their order: a label's
+    first rows are the ones drawn."""
+    grids: dict[str, tuple[dict, float]] = {}
+    for shown in previews:
+        rows, _ = grids.setdefault(shown["grid"], ({}, shown["tile_inches"]))
+        for label, tiles in shown["rows"]:
+            rows.setdefault(label, tiles)
+    return grids
+
+
+def draw_previews(out: Path, previews: list[dict]) -> list[Path]:
+    """``<out>/samples/<grid>.png`` for every grid ``previews`` (in cell order) make up."""
+    return [save_grid(Path(out) / "samples" / f"{name}.png", list(rows.items()), inches)
+            for name, (rows, inches) in merged(previews).items()]

@@ -291,7 +291,8 @@ def png_bytes(fig, dpi: int = 110) -> bytes:
 
 
 def render(spec, cells: list[Cell], records: list[dict], options: RunOptions) -> list[Path]:
-    """Write tableN.{csv,md,tex,png} under ``options.out``; returns the paths written."""
+    """Write tableN.{csv,md,tex,png} under ``options.out``, and the sample grids the stored
+    previews of ``cells`` make up (samples/*.png); returns the paths written."""
     df = frame(cells, records, spec.name, spec.compare)
     paper = published(spec.name)
     quoted = paper[paper["quoted"].astype(str).str.lower() == "true"]
@@ -312,4 +313,9 @@ def render(spec, cells: list[Cell], records: list[dict], options: RunOptions) ->
         written[out / f"{stem}.png"] = plot(df, spec.title, spec.plot, reported)
     for path, data in written.items():
         write_atomic(path, data)
-    return list(written)
+    from benchmarks.render.grids import draw_previews  # grids draw with this module's PNG writer
+    from benchmarks.store import CellStore
+
+    store = CellStore(out)
+    previews = [shown for cell in cells if (shown := store.load_preview(cell)) is not None]
+    return [*written, *draw_previews(out, previews)]

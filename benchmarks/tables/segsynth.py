@@ -16,18 +16,17 @@ from dataclasses import asdict
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
 from benchmarks import judges
 from benchmarks.claims import Claim
-from benchmarks.cells import Cell, CellSink, PlotSpec, RunOptions, digest
+from benchmarks.cells import Cell, PlotSpec, RunOptions, digest
 from benchmarks.tables.base import Table
 from benchmarks.experiments.segsynth import FEATURES, REAL, SegSynthExperiment, judge_metric, synthesis_metric
 from benchmarks.datasets import DATASETS
-from benchmarks.render.grids import segsynth_grid
+from benchmarks.render.grids import segsynth_preview
 from benchmarks.methods import METHODS
 from benchmarks.profiles import GPU_BUDGET_NOTE, SEGSYNTH, SegSynthSettings
-from symmflow.metrics import PROTOCOLS, inception_missing, lpips_missing
+from symmflow.metrics import PROTOCOLS, MetricUnavailable, inception_missing, lpips_missing
 from symmflow.models.features import NAME as FEATURE_NAME
 
 STEPS = (1, 2, 5, 10, 20, 25)
@@ -129,6 +128,9 @@ class SegSynthTable(Table):
         s = self.settings[profile]
         return {key for key in ("symmflow", "semflow") if key in self.registry and s.space in self.registry[key].spaces}
 
+    def gpus(self, profile: str) -> dict[str, int]:
+        return dict(self.settings[profile].latent.get("gpus", {}))
+
     def judge_probes(self, profile: str) -> list[tuple[str, judges.Probe]]:
         """(kind, probe) of every judge this table uses: a segmenter of each data set's images
         where the table judges synthesised scenes."""
@@ -137,23 +139,39 @@ class SegSynthTable(Table):
             return []
         return [("segmenter", judges.Probe(dataset, 3, *DATASETS[dataset].shape(s))) for dataset in s.datasets]
 
-    def compute(self, todo: list[Cell], options: RunOptions, finish: CellSink, experiments: dict) -> None:
-        by_dataset: dict[str, list[Cell]] = {}
-        for cell in todo:
-            by_dataset.setdefault(cell.dataset, []).append(cell)
-        for dataset, cells in by_dataset.items():
-            exp = self.experiment(dataset, options, experiments)
-            for cell in tqdm(cells, desc=f"table {self.name}: {dataset}", disable=not options.progress):
-                finish(cell, exp.measure(cell))
-            shown = {(key[0], self.registry[key[1]].label, key[2]): result
-                     for key, result in exp.results.items() if len(key) == 3 and self.shown(key[0], key[2])}
-            if shown and options.shard.is_main:  # previews of the first batch (the main process's); a rerun
-                # that only retried skipped cells keeps the grid it has
-                _, first = next(iter(exp.eval_batches()))
-                segsynth_grid(Path(options.out) / "samples" / f"table{self.name}-{dataset}.png", first,
-                              exp.palette, shown, judged=self.grid_shows_judge)
+    def experiment_for(self, group: str, options: RunOptions, experiments: dict) -> SegSynthExperiment:
+        return self.experiment(group, options, experiments)
 
-    def shown(self, task: str, steps: int) -> bool:
+    def measure(self, cell: Cell, exp: SegSynthExperiment, options: RunOptions) -> dict:
+        """The cell's score from the experiment (each (task, method, steps) scored once), with the
+        first batch's preview where the table's sample grid shows it; or a skipped record."""
+        method, measure = cell.param("method"), cell.param("measure")
+        task = TASK_AND_METRIC[measure][0]
+        try:
+            if method == REAL:
+                result = exp.real_images(measure)
+            elif measure == "miou":
+                result = exp.segmentation(method, cell.steps)
+            elif measure in ("lpips", "diversity"):
+                result = exp.lpips(method, cell.steps, measure)
+            else:
+                result = exp.synthesis(method, cell.steps)
+                if measure == "judged":
+                    if result["unjudged"]:
+                        raise MetricUnavailable(result["unjudged"])
+                    result = {**result, "value": result["judged"]}
+        except MetricUnavailable as why:
+            return {"status": "skipped", "reason": str(why)}
+        kept = {k: v for k, v in result.items()
+                if k not in ("preview", "paired", "judged", "judged_preview", "unjudged")}
+        if method != REAL and result.get("preview") is not None and self.in_grid(task, cell.steps):
+            _, first = next(iter(exp.eval_batches()))
+            row = f"{self.registry[method].label} {'synth' if task == 'synthesis' else 'seg'} {cell.steps}"
+            kept["preview"] = segsynth_preview(f"table{self.name}-{cell.dataset}", first, exp.palette, row, task,
+                                               result, judged=self.grid_shows_judge)
+        return kept
+
+    def in_grid(self, task: str, steps: int) -> bool:
         """Whether a (task, steps) result belongs in this table's sample grid."""
         raise NotImplementedError
 
@@ -186,7 +204,7 @@ class Table2(SegSynthTable):
                     for measure in ("frechet", "judged")]
         return out
 
-    def shown(self, task: str, steps: int) -> bool:
+    def in_grid(self, task: str, steps: int) -> bool:
         return steps == TABLE2_STEPS or (task, steps) == ("segmentation", 1)
 
 
@@ -207,7 +225,7 @@ class Table4(SegSynthTable):
                 for dataset in s.datasets for method in methods
                 for steps in options.steps or STEPS for measure in SYNTHESIS_MEASURES]
 
-    def shown(self, task: str, steps: int) -> bool:
+    def in_grid(self, task: str, steps: int) -> bool:
         return task == "synthesis"
 
 
@@ -224,7 +242,7 @@ class Table5(SegSynthTable):
         return [self._cell(options, dataset, "symmflow", steps, "miou")
                 for dataset in self.settings[options.profile].datasets for steps in options.steps or STEPS]
 
-    def shown(self, task: str, steps: int) -> bool:
+    def in_grid(self, task: str, steps: int) -> bool:
         return task == "segmentation"
 
 

@@ -8,10 +8,8 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
 from benchmarks.claims import Claim
-from benchmarks.cells import Cell, CellSink, PlotSpec, RunOptions
+from benchmarks.cells import Cell, PlotSpec, RunOptions
 from benchmarks.tables.base import Table
 from benchmarks.experiments.toy import toy_accuracy, train_toy
 from benchmarks.profiles import TOY, ToySettings
@@ -36,13 +34,15 @@ class ToyTable(Table):
                           profile=options.profile, seed=options.seed, solver=options.solver, toy=settings)
                 for steps in options.steps or STEPS]
 
-    def compute(self, todo: list[Cell], options: RunOptions, finish: CellSink, experiments: dict) -> None:
+    def experiment_for(self, group: str, options: RunOptions, experiments: dict):
+        """The toy MLP of the profile and seed (from the model cache when trained before)."""
+        return train_toy(self.settings[options.profile], options.seed, Path(options.out), options.device,
+                         options.progress, options.shard, options.report_to, options.ledger)
+
+    def measure(self, cell: Cell, trained, options: RunOptions) -> dict:
         settings = self.settings[options.profile]
-        trained = train_toy(settings, options.seed, Path(options.out), options.device, options.progress,
-                            options.shard, options.report_to)
-        for cell in tqdm(todo, desc="toy: evaluate", disable=not options.progress):
-            result = toy_accuracy(trained.model, settings, cell.steps, options.seed, options.solver, options.device)
-            finish(cell, {**result, "train_s": trained.train_s})
+        result = toy_accuracy(trained.model, settings, cell.steps, options.seed, options.solver, options.device)
+        return {**result, "train_s": trained.train_s}
 
 
 TABLE1 = ToyTable()

@@ -1,0 +1,67 @@
+"""The cost of a run before it runs (benchmarks.cost): stand-ins count and charge, nothing is trained."""
+
+import pytest
+import torch
+from torch import nn
+
+from benchmarks.cost import Estimate, Ledger, TimedStandIn
+
+
+class Doubler(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.scale = nn.Parameter(torch.tensor(2.0))
+        self.calls = 0
+
+    def forward(self, x, t):
+        self.calls += 1
+        return self.scale * x
+
+
+def test_a_stand_in_runs_its_network_once_per_shape_and_charges_every_call():
+    ledger, network = Ledger(), Doubler()
+    stand_in = TimedStandIn(network, ledger)
+    x = torch.ones(5, 3)
+    mark = ledger.mark()
+    first = stand_in(x, 0.5)
+    assert torch.equal(first, 2 * x) and network.calls == 2  # a warm-up and the timed call
+    for _ in range(3):
+        assert torch.equal(stand_in(torch.zeros(5, 3), 0.1), first)  # answered at once, same shape
+    assert network.calls == 2 and ledger.evaluations == 20
+    stand_in(torch.ones(2, 3), 0.5)  # a new shape: timed once more
+    assert network.calls == 4 and ledger.evaluations == 22
+    spent = ledger.since(mark)
+    assert spent.evaluations == 22 and spent.evaluation_s > 0 and spent.training_s == 0
+    assert stand_in.scale is network.scale  # the network's own attributes stay reachable
+
+
+def test_a_network_to_train_is_charged_its_budget_at_the_timed_step_and_not_trained_to_it():
+    from symmflow.train import TrainConfig
+
+    ledger, network = Ledger(), nn.Linear(4, 1)
+
+    def batches():
+        while True:
+            yield torch.randn(8, 4)
+
+    config = TrainConfig(steps=10_000, lr=1e-3, batch_size=8)
+    ledger.stand_in("line", network, lambda model, batch: model(batch).pow(2).mean(), batches, config,
+                    cached=False, device="cpu")
+    charged = ledger.trainings["line"]
+    assert charged["steps"] == 10_000 and charged["seconds"] == 10_000 * charged["step_s"] > 0
+    assert ledger.training_s == charged["seconds"]
+    ledger.stand_in("line", nn.Linear(4, 1), None, None, config, cached=False, device="cpu")
+    assert len(ledger.trainings) == 1 and ledger.training_s == charged["seconds"]  # one network, charged once
+    ledger.stand_in("stored", nn.Linear(4, 1), None, None, config, cached=True, device="cpu")
+    assert "stored" not in ledger.trainings
+    assert str(Estimate(1234, 3.0, 0.0)) == "1,234 network evaluations, about 3 s"
+
+
+@pytest.mark.slow
+def test_a_dry_run_of_every_table_estimates_every_cell_and_writes_nothing(tmp_path, capsys):
+    from benchmarks import run
+
+    assert run.main(["--table", "all", "--profile", "smoke", "--out", str(tmp_path / "out"), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("): to compute; ") == out.count("): to compute")  # every cell to compute has its estimate
+    assert "no estimate" not in out and not (tmp_path / "out").exists()
