@@ -1,0 +1,102 @@
+"""The dry run's estimate against the run it estimates: ``python -m studies.estimates --out results/cpu``.
+
+For each table (default: 1 and 11, cpu profile) in a fresh results folder -- an empty model
+cache, so that every network is trained as a first run trains it -- ``python -m benchmarks.run
+--dry-run`` prints its estimate, then the same command without ``--dry-run`` computes the table,
+and the wall time of each is measured around the process.  Writes ``<out>/estimates.{csv,md}``:
+estimate, measured time and their ratio per table, with the commit, the machine and its load
+average when each run began.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from benchmarks.provenance import provenance
+from symmflow.errors import OneLineParser, UsageError
+from symmflow.outputs import write_atomic
+
+ROOT = Path(__file__).resolve().parent.parent
+TOTAL = re.compile(r"table (\S+) \(seed \d+\): \d+ of \d+ cells to compute, about ([\d.]+) ([sh]) on")
+TARGET = 1.5
+"""The issue's bound: the estimate within a factor of 1.5 of the measured time, either way."""
+
+
+def estimated_seconds(printed: str) -> float:
+    """The sum of the dry run's per-table totals (seconds)."""
+    totals = TOTAL.findall(printed)
+    if not totals:
+        raise RuntimeError(f"the dry run printed no estimate:\n{printed[-2000:]}")
+    return sum(float(value) * (3600 if unit == "h" else 1) for _, value, unit in totals)
+
+
+def measure(table: str, profile: str, threads: int | None, folder: Path) -> dict:
+    command = [sys.executable, "-m", "benchmarks.run", "--table", table, "--profile", profile, "--out",
+               str(folder), "--no-progress", *(["--threads", str(threads)] if threads else [])]
+    load = os.getloadavg()[0]
+    start = time.perf_counter()
+    dry = subprocess.run(command + ["--dry-run"], capture_output=True, text=True, cwd=ROOT, check=True)
+    dry_s = time.perf_counter() - start
+    estimate = estimated_seconds(dry.stdout)
+    load_real = os.getloadavg()[0]
+    start = time.perf_counter()
+    subprocess.run(command, capture_output=True, text=True, cwd=ROOT, check=True)
+    measured = time.perf_counter() - start
+    return {"table": table, "profile": profile, "threads": threads or "harness's choice",
+            "estimate_s": estimate, "measured_s": measured, "ratio": measured / estimate,
+            "within_target": 1 / TARGET <= measured / estimate <= TARGET, "dry_run_s": dry_s,
+            "load_before_dry_run": load, "load_before_run": load_real,
+            "command": " ".join(["python -m benchmarks.run", *command[3:]]).replace(str(folder), "<fresh folder>")}
+
+
+def markdown(rows: pd.DataFrame, origin: dict) -> str:
+    lines = ["# The dry run's estimate against the run", "",
+             "`python -m studies.estimates` -- each table computed from an empty model cache right after its "
+             "dry run (`--dry-run`: every network a timed stand-in, each training charged its budget at the "
+             "median time of real steps of the training loop; benchmarks/cost.py).", "",
+             f"- commit: {origin['git_commit']}; device: {origin['device']}", "",
+             "| table | profile | threads | estimate (s) | measured (s) | measured / estimate | within 1.5x | "
+             "dry run took (s) | load average before the dry run / the run |", "|---|---|---|---|---|---|---|---|---|"]
+    lines += [f"| {r.table} | {r.profile} | {r.threads} | {r.estimate_s:.0f} | {r.measured_s:.0f} | {r.ratio:.2f} | "
+              f"{'yes' if r.within_target else 'no'} | {r.dry_run_s:.0f} | {r.load_before_dry_run:.2f} / "
+              f"{r.load_before_run:.2f} |" for r in rows.itertuples()]
+    lines += ["", "Commands (in a fresh folder each):", ""] + [f"- `{c}`" for c in rows["command"]]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    parser = OneLineParser(prog="python -m studies.estimates", description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("results/cpu"), help="where estimates.{csv,md} go")
+    parser.add_argument("--tables", default="1,11", help="the tables, each measured alone (default 1,11)")
+    parser.add_argument("--profile", default="cpu")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads of both runs (default: the harness's)")
+    try:
+        args = parser.parse_args(argv)
+        if not args.out.parent.is_dir():
+            raise UsageError(f"--out {args.out}: its parent folder does not exist; create it or pass another")
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    rows = []
+    for table in args.tables.split(","):
+        with tempfile.TemporaryDirectory() as folder:
+            rows.append(measure(table, args.profile, args.threads, Path(folder) / "out"))
+            print(f"table {table}: estimate {rows[-1]['estimate_s']:.0f} s, measured {rows[-1]['measured_s']:.0f} s "
+                  f"(ratio {rows[-1]['ratio']:.2f})", file=sys.stderr)
+    frame = pd.DataFrame(rows)
+    write_atomic(args.out / "estimates.csv", frame.to_csv(index=False))
+    write_atomic(args.out / "estimates.md", markdown(frame, provenance("cpu")))
+    print(args.out / "estimates.md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
