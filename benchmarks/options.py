@@ -138,14 +138,21 @@ def build_parser() -> OneLineParser:
 
 
 def check_weights(supplied: dict, chosen: list, profile: str) -> None:
-    """Every supplied weights file is for a method a chosen table can evaluate from weights, and
-    holds a state dict of tensors that loads without running code (whether it fits the network
-    is checked when the network is built, before any evaluation)."""
+    """Every supplied weights file is for a method a chosen table can evaluate from weights, of a
+    data set the tables have where its name says one (it then answers that data set's cells
+    only), and holds a state dict of tensors that loads without running code (whether it fits the
+    network is checked when the network is built, before any evaluation)."""
     evaluable = set().union(*(spec.released_methods(profile) for spec in chosen))
+    datasets = {cell.dataset for spec in chosen for cell in spec.cells(RunOptions(profile=profile))} if supplied else set()
     for key, path in supplied.items():
         if key not in evaluable:
             raise UsageError(f"--weights {key}={path}: the chosen tables evaluate no released {key!r} in the {profile} "
                              f"profile; choose from {', '.join(sorted(evaluable)) or 'none'}")
+        named = released.named_dataset(path)
+        if named is not None and named not in datasets:
+            raise UsageError(f"--weights {key}={path} is a {named} model (its name says so), and the chosen tables have "
+                             f"no {named} cells in the {profile} profile; pass the weights of "
+                             f"{' or '.join(sorted(datasets))}")
         released.read_state(path)
 
 

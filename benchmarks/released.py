@@ -118,13 +118,20 @@ NAMED = re.compile(r"LatFM_(?P<dataset>[A-Za-z]+)_beta(?P<beta>[0-9.]+?)\.pt")
 DATASETS = {"celeba": "CelebAMask-HQ", "coco": "COCO-Stuff"}
 
 
+def named_dataset(path: Path) -> str | None:
+    """The data set a file named as the authors name their latent models is of (None: a file not
+    so named); a run evaluates such a file on that data set's cells only."""
+    found = NAMED.fullmatch(Path(path).name)
+    return None if found is None else DATASETS.get(found["dataset"].lower(), found["dataset"])
+
+
 def check_name(path: Path, dataset: str, beta: float) -> None:
     """A file named as the authors name their latent models must be of ``dataset`` and ``beta``:
     the weights alone cannot tell (every data set's model has the same shapes)."""
     found = NAMED.fullmatch(Path(path).name)
     if found is None:
         return
-    theirs = DATASETS.get(found["dataset"].lower(), found["dataset"])
+    theirs = named_dataset(path)
     if theirs != dataset:
         raise UsageError(f"--weights: {path} is a {theirs} model (its name says so), not a {dataset} one; pass the "
                          f"weights of {dataset}")

@@ -53,7 +53,8 @@ def run_table(spec, options: RunOptions, experiments: dict | None = None, show: 
         at_this_seed = spec.cells(at_seed)
         if options.weights:  # only what the supplied weights answer, as their own rows
             at_this_seed = [released.released_cell(c, identities[c.param("method")]) for c in at_this_seed
-                    if (needs := spec.networks(c, at_seed)) and needs <= set(options.weights)]
+                            if (needs := spec.networks(c, at_seed)) and needs <= set(options.weights)
+                            and all(released.named_dataset(options.weights[m]) in (None, c.dataset) for m in needs)]
         cells += at_this_seed
         todo = [] if options.render_only else [c for c in at_this_seed if options.force or not store.has(c)]
         if options.dry_run:

@@ -74,23 +74,23 @@ def sampling_cases(device: str = "cpu"):
 
 
 @torch.no_grad()
-def sampling(rounds: int, warmup: int, steps=(1, 10, 50), methods=("euler", "midpoint"),
+def sampling(rounds: int, warmup: int, steps=(1, 10, 50), solvers=("euler", "midpoint"),
              device: str = "cpu") -> list[dict]:
     why = missing("flow_matching")
     rows = []
     for network, velocity, x, y in sampling_cases(device):
         t = torch.ones(x.shape[0], device=device)
-        for method in methods:
+        for scheme in solvers:
             for k in steps:
                 ours = NFECounter(velocity)
-                integrate(ours, x, y, direction="infer", steps=k, solver=method)
+                integrate(ours, x, y, direction="infer", steps=k, solver=scheme)
                 nfe = ours.calls
 
                 def limit():
                     for _ in range(nfe):
                         velocity(x, y, t)
 
-                contenders = {"symmflow": lambda: integrate(velocity, x, y, direction="infer", steps=k, solver=method),
+                contenders = {"symmflow": lambda: integrate(velocity, x, y, direction="infer", steps=k, solver=scheme),
                               "limit": limit}
                 if why is None:
                     from flow_matching.solver import ODESolver
@@ -99,13 +99,13 @@ def sampling(rounds: int, warmup: int, steps=(1, 10, 50), methods=("euler", "mid
                     peer = NFECounter(velocity)
                     solver = ODESolver(velocity_model=_JointState(peer, tuple(x.shape), tuple(y.shape)))
                     grid = torch.tensor([1.0, 0.0], device=device)
-                    solver.sample(x_init=joint, step_size=1 / k, method=method, time_grid=grid)
+                    solver.sample(x_init=joint, step_size=1 / k, method=scheme, time_grid=grid)
                     if peer.calls != nfe:
                         raise RuntimeError(f"flow_matching took {peer.calls} NFE where SymmFlow took {nfe}")
-                    contenders["flow_matching"] = lambda: solver.sample(x_init=joint, step_size=1 / k, method=method,
+                    contenders["flow_matching"] = lambda: solver.sample(x_init=joint, step_size=1 / k, method=scheme,
                                                                         time_grid=grid)
                 timed = interleaved(contenders, rounds, warmup, device)
-                row = {"case": "sampling", "network": network, "method": method, "steps": k, "nfe": nfe,
+                row = {"case": "sampling", "network": network, "method": scheme, "steps": k, "nfe": nfe,
                        **timing_columns(timed),
                        **ratio_columns("limit", paired_ratio(timed["symmflow"].seconds, timed["limit"].seconds),
                                        TARGETS["limit"])}

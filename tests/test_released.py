@@ -163,3 +163,12 @@ def test_the_authors_pixel_weights_drive_tables_3_and_11_with_nothing_trained(tm
     table3 = pd.read_csv(out / "table3.csv")
     assert set(table3["method"]) == {"SymmFlow (released weights)"}  # nothing that needs another trained network
     assert set(table3["metric"]) == {"accuracy"} and table3["value"].between(0, 100).all()
+
+
+def test_a_file_named_for_one_data_set_answers_that_data_sets_cells_only(tmp_path, capsys):
+    weights = tmp_path / "LatFM_celeba_beta10.0.pt"
+    torch.save({"unet.conv_in.weight": torch.zeros(1)}, weights)  # the name decides; the fit is checked later
+    assert run.main(["--table", "2", "--profile", "paper", "--dry-run", "--data-root", str(tmp_path),
+                     "--weights", f"symmflow={weights}"]) == 0
+    listed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("table 2: ")]
+    assert listed and all("CelebAMask-HQ SymmFlow" in line and "(released weights)" in line for line in listed)

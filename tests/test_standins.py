@@ -2,6 +2,9 @@
 (the same commands run at full size on a GPU: benchmarks/gpu_session.sh)."""
 
 import json
+import os
+import subprocess
+from pathlib import Path
 
 from studies import latent_throughput, standins
 from symmflow.data import celebamask, cocostuff
@@ -36,3 +39,16 @@ def test_bad_standin_options_are_one_line(tmp_path, capsys):
                                    "--datasets", "Cityscapes"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and all(line.startswith("error:") for line in err)
+
+
+def test_the_gpu_session_checks_the_released_weights_inputs_before_any_gpu_work(tmp_path):
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "gpu_session.sh"
+    env = {**os.environ, "RELEASED": str(tmp_path)}
+    env.pop("SD21", None)
+    done = subprocess.run(["bash", str(script), str(tmp_path / "out")], env=env, capture_output=True, text=True)
+    assert done.returncode == 2 and "SD21" in done.stdout and not (tmp_path / "out").exists()
+    (tmp_path / "sd").mkdir()
+    (tmp_path / "data").mkdir()
+    env.update(SD21=str(tmp_path / "sd"), DATA=str(tmp_path / "data"))
+    done = subprocess.run(["bash", str(script), str(tmp_path / "out")], env=env, capture_output=True, text=True)
+    assert done.returncode == 2 and "no LatFM_*.pt" in done.stdout

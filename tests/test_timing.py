@@ -48,7 +48,7 @@ def test_interleaved_times_every_contender_every_round_in_a_rotating_order():
 
 def test_the_record_states_each_ratio_with_its_interval_and_verdict():
     """A tiny run of two cases through the command's own functions and its rendering."""
-    rows = perf_cases.sampling(rounds=3, warmup=0, steps=(1,), methods=("euler",))
+    rows = perf_cases.sampling(rounds=3, warmup=0, steps=(1,), solvers=("euler",))
     (row,), profiles = perf_cases.training_step(rounds=2, warmup=0, batch=4)
     df = pd.DataFrame(rows + [row]).assign(git_commit="abc", device="cpu (x86_64, 2 threads)", versions="torch")
     page = perf_markdown(df, profiles, rounds=3, warmup=0, targets=perf_cases.TARGETS)
