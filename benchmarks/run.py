@@ -36,6 +36,28 @@ def stored_state(record: dict | None) -> str:
     return "stored"
 
 
+def print_cost(spec, cells: list[Cell], todo: list[Cell], options: RunOptions, store: CellStore,
+               experiments: dict) -> None:
+    """What ``--dry-run`` prints for one table and seed: each cell's state and, for those to
+    compute, their estimated cost; the trainings they need; the table's total (:mod:`benchmarks.cost`)."""
+    trained_before, unestimated = set(options.ledger.trainings), None
+    try:
+        estimates = cost.estimate(spec, todo, replace(options, progress=False), experiments) if todo else {}
+    except UsageError as why:  # what is missing is listed by the needs; a real run would stop here
+        estimates, unestimated = {}, str(why)
+    for cell in cells:
+        estimate = f"; {estimates[cell]}" if cell in estimates else ""
+        print(f"{cell.label()} (seed {options.seed}): {stored_state(store.load(cell))}{estimate}")
+    for name, charged in options.ledger.trainings.items():
+        if name not in trained_before:
+            print(f"table {spec.name} (seed {options.seed}) trains {name}: {charged['steps']:,} steps of about "
+                  f"{charged['step_s']:.3g} s, about {cost.hours(charged['seconds'])}")
+    seconds = sum(e.seconds for e in estimates.values())
+    total = (f"no estimate: {unestimated}" if unestimated else
+             f"about {cost.hours(seconds)} on {options.device}{cost.gpu_hours(spec, estimates, options)}")
+    print(f"table {spec.name} (seed {options.seed}): {len(todo)} of {len(cells)} cells to compute, {total}")
+
+
 def run_table(spec, options: RunOptions, experiments: dict | None = None, show: bool = True,
               log: list | None = None) -> list[Path]:
     """Compute the cells of one table that are not finished yet, for every seed, then render it
@@ -58,22 +80,7 @@ def run_table(spec, options: RunOptions, experiments: dict | None = None, show: 
         cells += at_this_seed
         todo = [] if options.render_only else [c for c in at_this_seed if options.force or not store.has(c)]
         if options.dry_run:
-            trained_before, unestimated = set(options.ledger.trainings), None
-            try:
-                estimates = cost.estimate(spec, todo, replace(at_seed, progress=False), experiments) if todo else {}
-            except UsageError as why:  # what is missing is listed below; a real run would stop here
-                estimates, unestimated = {}, str(why)
-            for cell in at_this_seed:
-                estimate = f"; {estimates[cell]}" if cell in estimates else ""
-                print(f"{cell.label()} (seed {seed}): {stored_state(store.load(cell))}{estimate}")
-            for name, charged in options.ledger.trainings.items():
-                if name not in trained_before:
-                    print(f"table {spec.name} (seed {seed}) trains {name}: {charged['steps']:,} steps of about "
-                          f"{charged['step_s']:.3g} s, about {cost.hours(charged['seconds'])}")
-            seconds = sum(e.seconds for e in estimates.values())
-            total = (f"no estimate: {unestimated}" if unestimated else
-                     f"about {cost.hours(seconds)} on {options.device}{cost.gpu_hours(spec, estimates, options)}")
-            print(f"table {spec.name} (seed {seed}): {len(todo)} of {len(at_this_seed)} cells to compute, {total}")
+            print_cost(spec, at_this_seed, todo, at_seed, store, experiments)
             continue
         if main:
             print(f"table {spec.name}, seed {seed}: {len(at_this_seed)} cells, {len(todo)} to compute, "

@@ -5,7 +5,7 @@ cache, so that every network is trained as a first run trains it -- ``python -m 
 --dry-run`` prints its estimate, then the same command without ``--dry-run`` computes the table,
 and the wall time of each is measured around the process.  Writes ``<out>/estimates.{csv,md}``:
 estimate, measured time and their ratio per table, with the commit, the machine and its load
-average when each run began.
+average when each run began; the rows of tables not measured this time are kept.
 """
 
 from __future__ import annotations
@@ -50,10 +50,12 @@ def measure(table: str, profile: str, threads: int | None, folder: Path) -> dict
     start = time.perf_counter()
     subprocess.run(command, capture_output=True, text=True, cwd=ROOT, check=True)
     measured = time.perf_counter() - start
-    return {"table": table, "profile": profile, "threads": threads or "harness's choice",
+    load_after = os.getloadavg()[0]
+    return {"table": table, "commit": provenance("cpu")["git_commit"], "profile": profile,
+            "threads": threads or "harness's choice",
             "estimate_s": estimate, "measured_s": measured, "ratio": measured / estimate,
             "within_target": 1 / TARGET <= measured / estimate <= TARGET, "dry_run_s": dry_s,
-            "load_before_dry_run": load, "load_before_run": load_real,
+            "load_before_dry_run": load, "load_before_run": load_real, "load_after_run": load_after,
             "command": " ".join(["python -m benchmarks.run", *command[3:]]).replace(str(folder), "<fresh folder>")}
 
 
@@ -62,12 +64,13 @@ def markdown(rows: pd.DataFrame, origin: dict) -> str:
              "`python -m studies.estimates` -- each table computed from an empty model cache right after its "
              "dry run (`--dry-run`: every network a timed stand-in, each training charged its budget at the "
              "median time of real steps of the training loop; benchmarks/cost.py).", "",
-             f"- commit: {origin['git_commit']}; device: {origin['device']}", "",
+             f"- device: {origin['device']}", "",
              "| table | profile | threads | estimate (s) | measured (s) | measured / estimate | within 1.5x | "
-             "dry run took (s) | load average before the dry run / the run |", "|---|---|---|---|---|---|---|---|---|"]
+             "dry run took (s) | load average (1 min) before the dry run / before the run / after it | commit |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     lines += [f"| {r.table} | {r.profile} | {r.threads} | {r.estimate_s:.0f} | {r.measured_s:.0f} | {r.ratio:.2f} | "
               f"{'yes' if r.within_target else 'no'} | {r.dry_run_s:.0f} | {r.load_before_dry_run:.2f} / "
-              f"{r.load_before_run:.2f} |" for r in rows.itertuples()]
+              f"{r.load_before_run:.2f} / {r.load_after_run:.2f} | {r.commit} |" for r in rows.itertuples()]
     lines += ["", "Commands (in a fresh folder each):", ""] + [f"- `{c}`" for c in rows["command"]]
     return "\n".join(lines) + "\n"
 
@@ -92,7 +95,12 @@ def main(argv=None) -> int:
             print(f"table {table}: estimate {rows[-1]['estimate_s']:.0f} s, measured {rows[-1]['measured_s']:.0f} s "
                   f"(ratio {rows[-1]['ratio']:.2f})", file=sys.stderr)
     frame = pd.DataFrame(rows)
-    write_atomic(args.out / "estimates.csv", frame.to_csv(index=False))
+    earlier = args.out / "estimates.csv"
+    if earlier.is_file():  # the rows of tables not measured this time stay, each with its own commit
+        kept = pd.read_csv(earlier, dtype={"table": str})
+        frame = pd.concat([kept[~kept["table"].isin(frame["table"])], frame], ignore_index=True)
+        frame = frame.sort_values("table", key=lambda t: t.astype(int), kind="stable")
+    write_atomic(earlier, frame.to_csv(index=False))
     write_atomic(args.out / "estimates.md", markdown(frame, provenance("cpu")))
     print(args.out / "estimates.md")
     return 0
