@@ -29,53 +29,15 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.cells import RunOptions, digest
+from benchmarks.cells import RunOptions
 from benchmarks.experiments.classification import (CROSS_ENTROPY, FLOW_MATCHING, SYMMFLOW, ClassificationExperiment)
 from benchmarks.experiments.segsynth import SegSynthExperiment
-from benchmarks.profiles import Budget, ClassificationSettings, SegSynthSettings
 from benchmarks.provenance import provenance
 from symmflow.outputs import write_atomic
 from symmflow.errors import OneLineParser, UsageError
+from studies.front_designs import CURVES, DESIGNS, GENERATION_STEPS, MNIST, SCENES
+from studies.front_record import record_path, write_summary
 from symmflow.method import SymmFlowSettings
-from symmflow.models.pixel_unet import UNetConfig
-
-SCENES = SegSynthSettings(budget=Budget(2_400, 32, 2e-3, 100, ema_decay=0.995))
-"""The scene set's cpu budget: 2,400 steps of 32 at lr 2e-3 (EMA 0.995), the base-32 pixel U-Net."""
-MNIST = ClassificationSettings("mnist", UNetConfig(base_channels=16, multipliers=(1, 2, 2), layers_per_block=1,
-                                                   head_channels=32, norm_groups=8),
-                               SymmFlowSettings(), Budget(1_500, 64, 1e-3, 75), eval_batch=500)
-"""Bundled MNIST's cpu budget: 1,500 steps of 64 at lr 1e-3 (EMA 0.999), the base-16 U-Net."""
-
-_SCENE = dict(beta=20.0, label_code="per-class", label_form="residual", near_one_label_only=True)
-_DIGIT = dict(label_code="per-class", label_form="residual")
-DESIGNS: dict[str, dict[str, SymmFlowSettings]] = {
-    "scenes": {
-        "code x2, 60% near one on the label alone, w 0.9":
-            SymmFlowSettings(**_SCENE, code_scale=2.0, near_one=0.6, image_weight=0.9),
-        "code x2, 40% near one on the label alone, w 0.9":
-            SymmFlowSettings(**_SCENE, code_scale=2.0, near_one=0.4, image_weight=0.9),
-        "code x3, 60% near one on the label alone, w 0.9":
-            SymmFlowSettings(**_SCENE, code_scale=3.0, near_one=0.6, image_weight=0.9),
-        "code x2, 60% near one on the label alone, w 0.7":
-            SymmFlowSettings(**_SCENE, code_scale=2.0, near_one=0.6, image_weight=0.7),
-    },
-    "mnist": {
-        "code x3, half near one, w 0.3":
-            SymmFlowSettings(**_DIGIT, code_scale=3.0, near_one=0.5, image_weight=0.3),
-        "code x3, half near one, w 0.5":
-            SymmFlowSettings(**_DIGIT, code_scale=3.0, near_one=0.5, image_weight=0.5),
-        "code x3, half near one, w 0.7":
-            SymmFlowSettings(**_DIGIT, code_scale=3.0, near_one=0.5, image_weight=0.7),
-        "code x3, half near one on the label alone, w 0.9":
-            SymmFlowSettings(**_DIGIT, code_scale=3.0, near_one=0.5, image_weight=0.9, near_one_label_only=True),
-        "code x3, half near one on the label alone, w 0.7":
-            SymmFlowSettings(**_DIGIT, code_scale=3.0, near_one=0.5, image_weight=0.7, near_one_label_only=True),
-    },
-}
-"""Per data set, the designs of the front by name (the first of each: the cpu profile before this study)."""
-CURVES = {"scenes": (1, 2, 5, 25), "mnist": (1, 2, 5, 10, 25)}
-GENERATION_STEPS = 25
-
 
 def _segsynth(settings: SymmFlowSettings, seed: int, out: Path, progress: bool) -> SegSynthExperiment:
     return SegSynthExperiment("scenes", replace(SCENES, symmflow=settings),
@@ -165,18 +127,6 @@ def measure(dataset: str, name: str, seed: int, out: Path, progress: bool = True
     return record
 
 
-def record_path(out: Path, dataset: str, name: str, seed: int) -> Path:
-    return out / "front" / f"{dataset}-{digest([name, seed])}.json"
-
-
-def records(out: Path) -> list[dict]:
-    """Every stored record of a design that is still in :data:`DESIGNS`, in its order."""
-    found = [json.loads(p.read_text()) for p in sorted((out / "front").glob("*.json"))]
-    order = {(d, n): i for d in DESIGNS for i, n in enumerate(DESIGNS[d])}
-    return sorted((r for r in found if (r["dataset"], r["design"]) in order),
-                  key=lambda r: (r["dataset"], order[(r["dataset"], r["design"])], r["seed"]))
-
-
 def main(argv=None) -> int:
     try:
         p = OneLineParser(prog="python -m studies.front", description=__doc__.splitlines()[0])
@@ -201,8 +151,6 @@ def main(argv=None) -> int:
                 write_atomic(record_path(args.out, args.dataset, name, args.seed), json.dumps(record, indent=1))
                 print(json.dumps({k: record[k] for k in ("design", "seed", "recognition", "fd", "judged")}),
                       file=sys.stderr)
-        from studies.front_record import write_summary
-
         write_summary(args.out)
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -7,9 +7,22 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from studies.front import CURVES, DESIGNS, GENERATION_STEPS, records
+from benchmarks.cells import digest
+from studies.front_designs import CURVES, DESIGNS, GENERATION_STEPS
 from symmflow.errors import UsageError
 from symmflow.outputs import write_atomic
+
+
+def record_path(out: Path, dataset: str, name: str, seed: int) -> Path:
+    return out / "front" / f"{dataset}-{digest([name, seed])}.json"
+
+
+def records(out: Path) -> list[dict]:
+    """Every stored record of a design that is still in :data:`DESIGNS`, in its order."""
+    found = [json.loads(p.read_text()) for p in sorted((out / "front").glob("*.json"))]
+    order = {(d, n): i for d in DESIGNS for i, n in enumerate(DESIGNS[d])}
+    return sorted((r for r in found if (r["dataset"], r["design"]) in order),
+                  key=lambda r: (r["dataset"], order[(r["dataset"], r["design"])], r["seed"]))
 
 
 # ---------------------------------------------------------------- what a design keeps
@@ -86,7 +99,7 @@ def summary(out: Path) -> str:
 def plot(out: Path) -> bytes:
     from matplotlib.figure import Figure
 
-    from benchmarks.render.tables import png_bytes
+    from benchmarks.render.figures import png_bytes
 
     found = records(out)
     datasets = [d for d in DESIGNS if any(r["dataset"] == d for r in found)]

@@ -123,7 +123,7 @@ def plot_class_count(rows: pd.DataFrame, path: Path) -> None:
     """Time per image and peak memory added against the number of classes, one line per method."""
     from matplotlib.figure import Figure
 
-    from benchmarks.render.tables import png_bytes
+    from benchmarks.render.figures import png_bytes
 
     fig = Figure(figsize=(10, 4))
     axes = fig.subplots(1, 2)

@@ -288,7 +288,7 @@ def markdown(record: dict) -> str:
 def plot(record: dict) -> bytes:
     from matplotlib.figure import Figure
 
-    from benchmarks.render.tables import png_bytes
+    from benchmarks.render.figures import png_bytes
 
     metrics = record["metrics"]
     fig = Figure(figsize=(4.6 * len(metrics), 4.2))

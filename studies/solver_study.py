@@ -80,7 +80,7 @@ def cheapest(df: pd.DataFrame) -> list[dict]:
 def plot(df: pd.DataFrame, path: Path) -> None:
     from matplotlib.figure import Figure
 
-    from benchmarks.render.tables import png_bytes
+    from benchmarks.render.figures import png_bytes
 
     names = list(dict.fromkeys(df["study_table"]))
     fig = Figure(figsize=(4.5 * len(names), 3.8))

@@ -260,7 +260,7 @@ def markdown(record: dict) -> str:
 def plot(record: dict) -> bytes:
     from matplotlib.figure import Figure
 
-    from benchmarks.render.tables import png_bytes
+    from benchmarks.render.figures import png_bytes
 
     results = record["results"]
     fig = Figure(figsize=(9.5, 4.2))

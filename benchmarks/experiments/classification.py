@@ -170,7 +170,7 @@ class ClassificationExperiment:
                    "size": self.spec.size, "classes": classes, "images": images, "batch": batch}
         done = subprocess.run([sys.executable, "-m", "benchmarks.footprint", json.dumps(request)],
                               capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2], check=True)
-        self._footprints[classes] = json.loads(done.stdout.strip().splitlines()[-1])
+        self._footprints[classes] = {**json.loads(done.stdout.strip().splitlines()[-1]), "images": images, "batch": batch}
         return self._footprints[classes]
 
     def judge(self):

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from baselines.discriminative import UNetClassifier, cross_entropy_loss
-from benchmarks.methods import Method
+from benchmarks.methods.base import Method
 
 
 class CrossEntropyMethod(Method):

@@ -4,7 +4,7 @@ FM" generator, and the network under the Diffusion Classifier."""
 from __future__ import annotations
 
 from baselines.flow_matching import ClassConditionalVelocity, FlowMatching
-from benchmarks.methods import Method
+from benchmarks.methods.base import Method
 
 
 class FlowMatchingMethod(Method):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch.nn.functional as F
 
-from benchmarks.methods import Method
+from benchmarks.methods.base import Method
 from symmflow.models.features import SceneFeatureNet, presence
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from baselines import semflow
-from benchmarks.methods import Method, Problem
+from benchmarks.methods.base import Method, Problem
 from symmflow.models.pixel_unet import pixel_unet
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from baselines import ss
-from benchmarks.methods import Method
+from benchmarks.methods.base import Method
 
 
 class SSMethod(Method):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from benchmarks.methods import Method, Problem
+from benchmarks.methods.base import Method, Problem
 from symmflow.codecs import PaletteCodec
 from symmflow.errors import UsageError
 from symmflow.method import AUTHORS, SymmFlow, SymmFlowSettings

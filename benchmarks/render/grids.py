@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from torch import Tensor
 
-from benchmarks.render.tables import png_bytes
+from benchmarks.render.figures import png_bytes
 from symmflow.outputs import write_atomic
 from symmflow.images import to_uint8
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import math
 from pathlib import Path
@@ -11,6 +10,9 @@ import pandas as pd
 
 from benchmarks.cells import Cell, RunOptions
 from benchmarks.claims import claims_notes
+from benchmarks.render.figures import png_bytes
+from benchmarks.render.grids import draw_previews
+from benchmarks.store import CellStore
 from symmflow.outputs import write_atomic
 
 PAPER_TABLES = Path(__file__).resolve().parents[2] / "paper_tables"
@@ -281,15 +283,6 @@ def plot(df: pd.DataFrame, title: str, spec, published_rows: pd.DataFrame | None
     return png_bytes(fig, dpi=110)
 
 
-def png_bytes(fig, dpi: int = 110) -> bytes:
-    """A matplotlib ``Figure``, laid out tightly, as PNG bytes (written atomically by the caller);
-    the saved area takes in every label and legend, also those outside the axes."""
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight", pad_inches=0.1)
-    return buffer.getvalue()
-
-
 def render(spec, cells: list[Cell], records: list[dict], options: RunOptions) -> list[Path]:
     """Write tableN.{csv,md,tex,png} under ``options.out``, and the sample grids the stored
     previews of ``cells`` make up (samples/*.png); returns the paths written."""
@@ -313,9 +306,6 @@ def render(spec, cells: list[Cell], records: list[dict], options: RunOptions) ->
         written[out / f"{stem}.png"] = plot(df, spec.title, spec.plot, reported)
     for path, data in written.items():
         write_atomic(path, data)
-    from benchmarks.render.grids import draw_previews  # grids draw with this module's PNG writer
-    from benchmarks.store import CellStore
-
     store = CellStore(out)
     previews = [shown for cell in cells if (shown := store.load_preview(cell)) is not None]
     return [*written, *draw_previews(out, previews)]

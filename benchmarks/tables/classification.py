@@ -216,7 +216,9 @@ class Table3(ClassificationTable):
         if measure in ("time", "memory"):
             result = exp.footprint(cell.param("classes"))
             return {**result, "value": result["ms_per_image" if measure == "time" else "peak_mib"],
-                    "samples": 500, "note": "same backbone; weights untrained (time and memory do not depend on them)"}
+                    "samples": result["images"],
+                    "note": f"same backbone; weights untrained (time and memory do not depend on them); {result['images']} "
+                            f"images in batches of {result['batch']}: the memory grows with the batch"}
         if method == REAL:
             return exp.real_images(measure)
         result = dict(exp.generation(method, cell.steps))
