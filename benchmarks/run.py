@@ -182,7 +182,11 @@ def main(argv=None, available: dict | None = None) -> int:
                 if line:
                     print(line, file=sys.stderr)
         if not options.dry_run and options.shard.is_main:
+            from benchmarks.render import protocol
             from benchmarks.render.index import render_index, titles_from_markdown
+
+            if any(spec.name in protocol.TABLES for spec in chosen):
+                print(protocol.write(options.out, options.profile))  # the authors' protocol beside this run's
 
             try:
                 print(render_index(options.out, titles_from_markdown(options.out)))

@@ -1,5 +1,7 @@
 """The results index page: tables in numeric order, published beside reproduced, plots, seeds, errors."""
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -91,3 +93,15 @@ def test_empty_or_missing_folder_is_one_line_and_exit_2(tmp_path, capsys, make):
 def test_main_writes_the_page(folder, capsys):
     assert main(["--out", str(folder)]) == 0
     assert capsys.readouterr().out.strip() == str(folder / "README.md")
+
+
+def test_the_protocol_page_is_rendered_from_the_profiles_settings(tmp_path, capsys):
+    from benchmarks.render import protocol
+
+    committed = Path(__file__).resolve().parent.parent / "results" / "paper" / "protocol.md"
+    assert committed.read_text() == protocol.markdown("paper")  # python -m benchmarks.render.protocol
+    paper, cpu = protocol.markdown("paper"), protocol.markdown("cpu")
+    assert "| data | CelebAMask-HQ, COCO-Stuff at 512 px | CelebAMask-HQ, COCO-Stuff at 512 px |  |" in paper
+    assert "scenes (the offline scene set) | the cpu and gpu profiles run on data that ship offline" in cpu
+    assert protocol.main(["--profile", "nope", "--out", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.count("\n") == 1 and not list(tmp_path.iterdir())

@@ -53,4 +53,4 @@ def test_symmflow_cost_barely_grows_with_classes_while_the_diffusion_classifiers
 @pytest.mark.perf
 def test_the_training_loop_adds_little_to_a_bare_step():
     (row,) = perf_cases.training_loop(repeats=2, short=5, long=25)
-    assert row["ratio_to_bare_step"] <= 1.15, row
+    assert row["verdict_bare_step"] != "missed", row  # the ratio of medians, ratio_to_bare_step, is the record's
