@@ -1,10 +1,11 @@
 """What a run will cost before it runs (``--dry-run``): the tables' own code paths, with every
 network they would train or evaluate replaced by a timed stand-in.
 
-A stand-in (:class:`TimedStandIn`) wraps the untrained network: the first call on each input
-shape runs the network once to warm up and once timed, every later call returns that output
-at once and is counted.  A network that is not in the model cache is charged its budget's
-training steps at the median time of a few real training steps.  So the network evaluations
+A stand-in (:class:`TimedStandIn`) wraps the network (untrained, or the supplied weights): the
+first call on each input shape runs it once to warm up and once timed, every later call returns
+that output at once and is counted.  A network that is not in the model cache is charged its
+budget's training steps at the median time of steps of the real training loop
+(:func:`symmflow.train.fit`).  So the network evaluations
 (rows x NFE) are the ones the tables' code really makes -- counted, not assumed -- and the
 estimate of a cell is what its code took around the stand-ins, plus its calls at their
 timed cost, plus the training it is the first to need.  Nothing is trained or written.

@@ -297,7 +297,8 @@ CLASS_TASKS = {"classification": "SymmFlow classification, 1 step",
                "diffusion-classifier": "Diffusion Classifier, 10 times per class"}
 
 
-def class_count(images: int = 2, counts=CLASS_COUNTS, rounds: int = 15, device: str = "cpu") -> list[dict]:
+def class_count(images: int = 2, counts=CLASS_COUNTS, rounds: int = 15, dc_rounds: int = 3,
+                device: str = "cpu") -> list[dict]:
     """Per-image time, counted NFE and peak memory added of each task at each class count, and
     each task's growth from the fewest to the most classes with its bootstrap interval.  The
     times come from this process, the class counts of a task interleaved round by round (a
@@ -325,7 +326,7 @@ def class_count(images: int = 2, counts=CLASS_COUNTS, rounds: int = 15, device: 
             footprints[classes] = json.loads(done.stdout.strip().splitlines()[-1])
         workloads = {classes: Workload(spec) for classes, spec in specs.items()}
         timed = interleaved({classes: work.run for classes, work in workloads.items()},
-                            rounds=3 if dc else rounds, warmup=1, device=device)
+                            rounds=dc_rounds if dc else rounds, warmup=1, device=device)
         for classes, spec in specs.items():
             rows.append({"case": "class count", "network": "cpu-profile U-Net (base 16), 32x32 RGB", "method": method,
                          "classes": classes, "nfe": footprints[classes]["nfe_per_sample"],

@@ -8,8 +8,8 @@ import pytest
 
 from studies import perf_cases
 
-SIZES = {"full": {"rounds": 15, "warmup": 3, "sampling_steps": (10, 50), "dc_rounds": 2},
-         "ci": {"rounds": 5, "warmup": 1, "sampling_steps": (10,), "dc_rounds": 1}}
+SIZES = {"full": {"rounds": 15, "warmup": 3, "sampling_steps": (10, 50), "dc_rounds": 2, "dc_images": 2},
+         "ci": {"rounds": 5, "warmup": 1, "sampling_steps": (10,), "dc_rounds": 1, "dc_images": 1}}
 
 
 @pytest.mark.perf
@@ -42,7 +42,9 @@ def test_classification_speed_up_follows_the_nfe_ratio(perf_size):
 
 @pytest.mark.perf
 def test_symmflow_cost_barely_grows_with_classes_while_the_diffusion_classifiers_grows_linearly(perf_size):
-    rows = perf_cases.class_count(counts=(10, 171), rounds=SIZES[perf_size]["rounds"])
+    size = SIZES[perf_size]
+    rows = perf_cases.class_count(images=size["dc_images"], counts=(10, 171), rounds=size["rounds"],
+                                  dc_rounds=max(2, size["dc_rounds"] + 1))
     by = {(r["method"].split(",")[0].split(" (")[0], r["classes"]): r for r in rows}
     for method in ("SymmFlow classification", "SymmFlow segmentation"):
         assert by[(method, 171)]["verdict_growth"] != "missed", by[(method, 171)]
