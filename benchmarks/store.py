@@ -77,6 +77,8 @@ class CellStore:
             np.savez_compressed(buffer, meta=np.array(json.dumps(meta)),
                                 **{f"row{i}": tiles for i, (_, tiles) in enumerate(preview["rows"])})
             write_atomic(self.preview_path(cell), buffer.getvalue())
+        else:  # a recomputed cell that shows nothing leaves no earlier samples behind
+            self.preview_path(cell).unlink(missing_ok=True)
         write_atomic(self.path(cell), json.dumps(record, indent=1, sort_keys=True, default=str))
 
     def preview_path(self, cell: Cell) -> Path:

@@ -319,3 +319,5 @@ def test_rendering_draws_the_sample_grids_from_the_previews_stored_with_the_cell
     grid.unlink()
     assert run.main(args + ["--render-only"], only(PreviewTable())) == 0
     assert grid.read_bytes() == drawn  # redrawn from the stored previews alone
+    store.save(cells[0], store.load(cells[0]))  # recomputed, showing nothing: no stale samples stay
+    assert store.load_preview(cells[0]) is None and store.load(cells[0])["value"] == 1.0

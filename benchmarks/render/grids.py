@@ -77,9 +77,9 @@ def merged(previews: list[dict]) -> dict[str, tuple[dict[str, np.ndarray], float
     """Grid name -> (row label -> tiles, tile size) of ``previews`` in their order: a label's
     first rows are the ones drawn."""
     grids: dict[str, tuple[dict, float]] = {}
-    for shown in previews:
-        rows, _ = grids.setdefault(shown["grid"], ({}, shown["tile_inches"]))
-        for label, tiles in shown["rows"]:
+    for each in previews:
+        rows, _ = grids.setdefault(each["grid"], ({}, each["tile_inches"]))
+        for label, tiles in each["rows"]:
             rows.setdefault(label, tiles)
     return grids
 

@@ -307,5 +307,5 @@ def render(spec, cells: list[Cell], records: list[dict], options: RunOptions) ->
     for path, data in written.items():
         write_atomic(path, data)
     store = CellStore(out)
-    previews = [shown for cell in cells if (shown := store.load_preview(cell)) is not None]
+    previews = [stored for cell in cells if (stored := store.load_preview(cell)) is not None]
     return [*written, *draw_previews(out, previews)]
