@@ -72,8 +72,8 @@ class FolderData:
             remap = getattr(reader, "remap_table", lambda: None)()
             self.train = hfdata.dataset(data_root, name, "train", reader.NUM_CLASSES, reader.IGNORE_INDEX,
                                         size, True, seed, remap)
-            self.test = hfdata.dataset(data_root, name, test_split, reader.NUM_CLASSES, reader.IGNORE_INDEX,
-                                       size, False, seed, remap)
+            self.test = hfdata.dataset(data_root, name, hfdata.evaluation_split(data_root, name, test_split),
+                                       reader.NUM_CLASSES, reader.IGNORE_INDEX, size, False, seed, remap)
         else:
             self.train = reader.dataset(data_root, "train", size, True, seed)
             self.test = reader.dataset(data_root, test_split, size, False, seed)

@@ -132,6 +132,22 @@ def test_hugging_face_copy_save_to_disk_and_parquet(tmp_path):
     pairs = hfdata.dataset(tmp_path, "COCO-Stuff", "validation", 171, 255, size=None,
                            remap=cocostuff.remap_table())
     assert pairs[1][1].max() == 1  # raw id 1 stays class 1
+    assert hfdata.splits(tmp_path / "COCO-Stuff-hf") == ["validation"]
+
+
+def test_a_copy_without_a_test_split_is_evaluated_on_its_validation_split(tmp_path):
+    import datasets
+
+    images = [Image.fromarray(np.full((6, 6, 3), 10 * i, np.uint8)) for i in range(2)]
+    masks = [Image.fromarray(np.full((6, 6), i, np.uint8)) for i in range(2)]
+    features = datasets.Features({"image": datasets.Image(), "mask": datasets.Image()})
+    data = datasets.Dataset.from_dict({"image": images, "mask": masks}, features=features)
+    datasets.DatasetDict({"train": data, "validation": data}).save_to_disk(str(tmp_path / "CelebAMask-HQ-hf"))
+    assert hfdata.splits(tmp_path / "CelebAMask-HQ-hf") == ["train", "validation"]
+    assert hfdata.evaluation_split(tmp_path, "CelebAMask-HQ", "test") == "validation"  # the authors' copy
+    datasets.DatasetDict({"train": data, "validation": data, "test": data}).save_to_disk(
+        str(tmp_path / "COCO-Stuff-hf"))
+    assert hfdata.evaluation_split(tmp_path, "COCO-Stuff", "test") == "test"
 
 
 def test_user_folders(tmp_path):

@@ -64,10 +64,10 @@ def _latent_rows(profile: str) -> list[tuple[str, str, str, str]]:
          "(symmflow/data/cocostuff.py)" if latent else ""),
         ("evaluation split", "CelebAMask-HQ: the validation split of the eurecom-ds/celeba_hq_mask copy; COCO-Stuff "
          "val2017, randomly square-cropped, the last incomplete batch dropped",
-         "CelebAMask-HQ: the test split of the official partition (or of a Hugging Face copy on disk); COCO-Stuff "
-         "val2017, centre-cropped, every image" if latent else "the scene set's test scenes, built from digits "
-         "the training scenes do not use", "a fixed evaluation set (a random crop makes the score depend on the "
-         "draw); choosing the copy's validation split is not built yet" if latent else ""),
+         "CelebAMask-HQ: the test split of the official partition, or of a Hugging Face copy on disk -- its "
+         "validation split where it has no test split, as the authors' copy; COCO-Stuff val2017, centre-cropped, "
+         "every image" if latent else "the scene set's test scenes, built from digits the training scenes do not "
+         "use", "a fixed evaluation set (a random crop makes the score depend on the draw)" if latent else ""),
         ("FID", "pytorch-fid on saved PNG samples, 17 per validation mask (CelebAMask-HQ) / 10 (COCO-Stuff), at "
          "most 50,000", f"clean-fid's Inception on the samples in memory, the evaluation masks repeated in turn "
          f"up to {fid:,} samples" if latent else "clean-fid's Inception where its weights are on disk, else a "

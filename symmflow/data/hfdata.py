@@ -23,6 +23,25 @@ def locate(data_root: Path, name: str) -> Path | None:
     return folder if folder.is_dir() else None
 
 
+def splits(folder: Path) -> list[str]:
+    """The splits of a copy, read from its metadata or file names (nothing loaded)."""
+    import json
+
+    meta = folder / "dataset_dict.json"
+    if meta.is_file():
+        return list(json.loads(meta.read_text()).get("splits", []))
+    names = [f.name for f in (*folder.glob("*.parquet"), *folder.glob("data/*.parquet"))]
+    return sorted({name.split("-", 1)[0] for name in names})
+
+
+def evaluation_split(data_root: Path, name: str, wanted: str) -> str:
+    """The split a copy is evaluated on: ``wanted`` where it has one, else its ``validation``
+    split -- the CelebAMask-HQ copy the authors evaluate on (eurecom-ds/celeba_hq_mask) has only
+    train and validation."""
+    found = splits(locate(data_root, name))
+    return wanted if wanted in found or "validation" not in found else "validation"
+
+
 def _split(folder: Path, split: str):
     import datasets
 
