@@ -117,13 +117,20 @@ def test_crops_random_for_training_centre_for_evaluation():
     assert small_image.shape == (3, 6, 6) and small_mask.shape == (6, 6)
 
 
+def hf_rows(count: int):
+    """A Hugging Face dataset of ``count`` 6x6 images whose mask is class i everywhere."""
+    import datasets
+
+    images = [Image.fromarray(np.full((6, 6, 3), 10 * i, np.uint8)) for i in range(count)]
+    masks = [Image.fromarray(np.full((6, 6), i, np.uint8)) for i in range(count)]
+    features = datasets.Features({"image": datasets.Image(), "mask": datasets.Image()})
+    return datasets.Dataset.from_dict({"image": images, "mask": masks}, features=features)
+
+
 def test_hugging_face_copy_save_to_disk_and_parquet(tmp_path):
     import datasets
 
-    images = [Image.fromarray(np.full((6, 6, 3), 10 * i, np.uint8)) for i in range(3)]
-    masks = [Image.fromarray(np.full((6, 6), i, np.uint8)) for i in range(3)]
-    features = datasets.Features({"image": datasets.Image(), "mask": datasets.Image()})
-    data = datasets.Dataset.from_dict({"image": images, "mask": masks}, features=features)
+    data = hf_rows(3)
     datasets.DatasetDict({"train": data, "test": data}).save_to_disk(str(tmp_path / "CelebAMask-HQ-hf"))
     pairs = hfdata.dataset(tmp_path, "CelebAMask-HQ", "test", 19, None, size=None)
     assert len(pairs) == 3 and pairs[2][1].max() == 2 and pairs[2][0].shape == (3, 6, 6)
@@ -138,10 +145,7 @@ def test_hugging_face_copy_save_to_disk_and_parquet(tmp_path):
 def test_a_copy_without_a_test_split_is_evaluated_on_its_validation_split(tmp_path):
     import datasets
 
-    images = [Image.fromarray(np.full((6, 6, 3), 10 * i, np.uint8)) for i in range(2)]
-    masks = [Image.fromarray(np.full((6, 6), i, np.uint8)) for i in range(2)]
-    features = datasets.Features({"image": datasets.Image(), "mask": datasets.Image()})
-    data = datasets.Dataset.from_dict({"image": images, "mask": masks}, features=features)
+    data = hf_rows(2)
     datasets.DatasetDict({"train": data, "validation": data}).save_to_disk(str(tmp_path / "CelebAMask-HQ-hf"))
     assert hfdata.splits(tmp_path / "CelebAMask-HQ-hf") == ["train", "validation"]
     assert hfdata.evaluation_split(tmp_path, "CelebAMask-HQ", "test") == "validation"  # the authors' copy
