@@ -88,6 +88,10 @@ class Ledger:
             self.training_s += config.steps * step_s
         return TimedStandIn(network.eval(), self)
 
+    def supplied(self, name: str, network: nn.Module, device: str) -> nn.Module:
+        """Supplied weights (``--weights``) as a timed stand-in: nothing to train."""
+        return self.stand_in(name, network, None, None, None, True, device)
+
     def _timed_training_step(self, network: nn.Module, loss: Callable, batches: Iterator, config) -> float:
         """The median time of one step of the training loop itself (:func:`symmflow.train.fit`:
         optimiser, schedule, EMA, precision), as the time between two batches it asks for."""
@@ -123,9 +127,9 @@ class TimedStandIn(nn.Module):
         self._answers: dict[tuple, tuple[object, float]] = {}
 
     def forward(self, *args, **kwargs):
-        first = next((a for a in (*args, *kwargs.values()) if isinstance(a, torch.Tensor)), None)
-        shape = tuple(tuple(a.shape) if isinstance(a, torch.Tensor) else type(a).__name__
-                      for a in (*args, *kwargs.values()))
+        given = (*args, *kwargs.values())
+        first = next((a for a in given if isinstance(a, torch.Tensor)), None)
+        shape = tuple(tuple(a.shape) if isinstance(a, torch.Tensor) else type(a).__name__ for a in given)
         if shape not in self._answers:
             start = time.perf_counter()
             with torch.no_grad():

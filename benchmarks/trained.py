@@ -62,19 +62,18 @@ def trained_model(name: str, identity: dict, build: Callable[[], nn.Module], los
     folder = Path(out) / "checkpoints" / f"{name}-{digest(identity)}"
     if ledger is not None:
         try:
-            stored = saved_settings(folder)
-            cached = stored is not None and canonical(stored.get("identity")) == canonical(identity)
-        except (UsageError, KeyError, TypeError, ValueError):  # damaged: a real run retrains it
+            cached = _stored(folder, identity) is not None
+        except DAMAGED:  # a real run retrains it
             cached = False
         return Trained(ledger.stand_in(folder.name, build(), loss, batches, config, cached, device), 0.0, [])
     with locked(folder.with_name(f".{folder.name}.lock"), shard.is_main):
         wait_for_everyone(shard, device)
         try:
-            stored = saved_settings(folder)
-            if stored is not None and canonical(stored.get("identity")) == canonical(identity):
+            stored = _stored(folder, identity)
+            if stored is not None:
                 model = load_weights(build(), folder)
                 return Trained(model.to(device).eval(), float(stored["train_s"]), list(stored.get("stats", [])))
-        except (UsageError, KeyError, TypeError, ValueError) as damaged:  # a damaged entry is retrained
+        except DAMAGED as damaged:  # a damaged entry is retrained
             if shard.is_main:
                 set_aside(folder, str(damaged))
         torch.manual_seed(seed)
@@ -87,6 +86,17 @@ def trained_model(name: str, identity: dict, build: Callable[[], nn.Module], los
                          overwrite=True)  # a folder of another identity under this hash: replaced whole
         wait_for_everyone(shard, device)
     return Trained(result.model.to(device).eval(), train_s, result.stats)
+
+
+DAMAGED = (UsageError, KeyError, TypeError, ValueError)
+"""What reading a damaged model-cache entry raises."""
+
+
+def _stored(folder: Path, identity: dict) -> dict | None:
+    """The stored settings of ``folder`` when it holds the network of ``identity`` (None: absent,
+    or another identity under this hash); a damaged entry raises one of :data:`DAMAGED`."""
+    stored = saved_settings(folder)
+    return stored if stored is not None and canonical(stored.get("identity")) == canonical(identity) else None
 
 
 def _plain(obj):

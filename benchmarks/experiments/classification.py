@@ -95,7 +95,7 @@ class ClassificationExperiment:
             model = released.load(method.build(), self.options.weights[network],
                                   f"{method.label} on {self.s.dataset}")
             if self.options.ledger is not None:  # a dry run: the supplied network, timed and stood in
-                model = self.options.ledger.stand_in(network, model, None, None, None, True, self.options.device)
+                model = self.options.ledger.supplied(network, model, self.options.device)
             self._trained[network] = Trained(model.to(self.options.device).eval(), 0.0, [])
         if network not in self._trained:
             o, trainer = self.options, self.method(network)

@@ -64,6 +64,7 @@ class SegSynthExperiment:
         self._methods: dict[str, Method] = {}
         self._trained: dict[str, Trained] = {}
         self.results: dict[tuple, dict] = {}
+        self._first_batch: tuple | None = None
         for key in options.weights:  # a file that does not fit the network: refused before any evaluation
             self.trained(key)
 
@@ -96,7 +97,7 @@ class SegSynthExperiment:
                 released.check_name(path, self.dataset, self.settings.symmflow_for(self.dataset).beta)
             model = released.load(method.build(), path, f"{method.label} on {self.dataset}")
             if self.options.ledger is not None:  # a dry run: the supplied network, timed and stood in
-                model = self.options.ledger.stand_in(key, model, None, None, None, True, self.device)
+                model = self.options.ledger.supplied(key, model, self.device)
             self._trained[key] = Trained(model.to(self.device).eval(), 0.0, [])
         if key not in self._trained:
             method, o = self.method(key), self.options
@@ -119,6 +120,13 @@ class SegSynthExperiment:
         """(position, (images, masks)) of the evaluation batches of this process (of ``shard``)."""
         return self.data.eval_batches(self.settings.eval_batch, self.device,
                                       self.options.shard if shard is None else shard)
+
+    def first_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(images, masks) of this process's first evaluation batch, read once: what the sample
+        grids show."""
+        if self._first_batch is None:
+            _, self._first_batch = next(iter(self.eval_batches()))
+        return self._first_batch
 
     def _memo(self, key: tuple, compute) -> dict:
         if key not in self.results:

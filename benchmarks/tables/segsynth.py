@@ -165,10 +165,9 @@ class SegSynthTable(Table):
         kept = {k: v for k, v in result.items()
                 if k not in ("preview", "paired", "judged", "judged_preview", "unjudged")}
         if method != REAL and result.get("preview") is not None and self.in_grid(task, cell.steps):
-            _, first = next(iter(exp.eval_batches()))
             row = f"{self.registry[method].label} {'synth' if task == 'synthesis' else 'seg'} {cell.steps}"
-            kept["preview"] = segsynth_preview(f"table{self.name}-{cell.dataset}", first, exp.palette, row, task,
-                                               result, judged=self.grid_shows_judge)
+            kept["preview"] = segsynth_preview(f"table{self.name}-{cell.dataset}", exp.first_batch(), exp.palette,
+                                               row, task, result, judged=self.grid_shows_judge)
         return kept
 
     def in_grid(self, task: str, steps: int) -> bool:
