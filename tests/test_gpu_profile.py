@@ -32,11 +32,11 @@ def test_the_gpu_profile_keeps_the_authors_settings():
 @pytest.mark.slow
 def test_the_gpu_profile_runs_its_tables_on_the_cpu_at_toy_size(tmp_path):
     scenes = dataclasses.replace(GPU_SCENES, scenes=SceneConfig(train_scenes=64, test_scenes=8),
-                                 budget=dataclasses.replace(GPU_SCENES.budget, steps=3, batch_size=8, warmup_steps=1),
+                                 budget=dataclasses.replace(GPU_SCENES.budget, steps=2, batch_size=4, warmup_steps=1),
                                  eval_samples=8, eval_batch=8, feature_steps=3)
-    digits = dataclasses.replace(GPU_DIGITS, budget=Budget(3, 16, 5e-4, 1, mixed_precision="bf16"), test_limit=16,
+    digits = dataclasses.replace(GPU_DIGITS, budget=Budget(2, 4, 5e-4, 1, mixed_precision="bf16"), test_limit=8,
                                  dc_images=1, dc_cheap=(Schedule((2,), (1,)),), dc_cheap_images=2, speed_images=1,
-                                 generate_per_class=1, generate_steps=2, eval_batch=16, footprint_classes=(10,))
+                                 generate_per_class=1, generate_steps=2, eval_batch=8, footprint_classes=(10,))
     available = {"2": Table2({"gpu": scenes}), "5": Table5({"gpu": scenes}), "11": Table11({"gpu": (digits,)})}
     out = tmp_path / "results"
     assert run.main(["--table", "2,5,11", "--profile", "gpu", "--steps", "1,2", "--device", "cpu", "--out", str(out),

@@ -161,11 +161,14 @@ class ClassificationExperiment:
                 "note": f"one process: SymmFlow on {sf['samples']} images ({sf['timing']}), "
                         f"Diffusion Classifier (2,750 NFE) on {dc['samples']} images"}
 
-    def footprint(self, classes: int, images: int = 500, batch: int = 250) -> dict:
+    def footprint(self, classes: int) -> dict:
         """Time and peak memory added by one-step SymmFlow classification in a fresh process
-        (one process per class count; its time and memory cells share it)."""
+        (one process per class count; its time and memory cells share it), on 500 images in
+        batches of 250 -- or on the profile's held-out images where it scores fewer."""
         if classes in self._footprints:
             return self._footprints[classes]
+        images = min(500, self.s.test_limit or 500)
+        batch = max(1, images // 2)
         request = {"unet": asdict(self.s.unet), "symmflow": asdict(self.s.symmflow), "channels": self.spec.channels,
                    "size": self.spec.size, "classes": classes, "images": images, "batch": batch}
         done = subprocess.run([sys.executable, "-m", "benchmarks.footprint", json.dumps(request)],
