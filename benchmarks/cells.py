@@ -98,6 +98,11 @@ class RunOptions:
     """Where data sets that are not bundled are looked for (MNIST/raw, cifar-10-batches-py,
     CelebAMask-HQ/, COCO-Stuff/)."""
     pretrained: Path | None = None
+    vae: Path | None = None
+    """A VAE folder for the latent models instead of the Stable Diffusion folder's own (``--vae``)."""
+    cache_latents: bool = False
+    """Latent training draws each image's latent from its stored posterior (``--cache-latents``,
+    :mod:`symmflow.latent_cache`) instead of encoding it anew every step."""
     inception_dir: Path | None = None
     lpips_dir: Path | None = None
     judges: dict = field(default_factory=dict)

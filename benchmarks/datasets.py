@@ -1,7 +1,8 @@
 """The segmentation data sets of Tables 2, 4 and 5, by name; adding one is a reader module plus an entry.
 
 Every data set gives the same interface: its palette (the colours of its classes and of
-ignored pixels), number of classes, ignore id, image size, an identity (what a network
+ignored pixels), number of classes, ignore id, image size, the number of training and of
+evaluation pairs, an identity (what a network
 trained on it depends on), an endless stream of training pairs and the evaluation pairs (each
 of a run's processes takes its shard of both).
 
@@ -40,7 +41,7 @@ class SceneData:
         self.test_images, self.test_masks = images[:eval_samples], masks[:eval_samples]
         self.num_classes, self.ignore_index, self.size = NUM_CLASSES, 0, scenes.size
         self.palette = PaletteCodec(SCENE_COLOURS, 0.0)
-        self.train_count = len(self.train_images)
+        self.train_count, self.eval_count = len(self.train_images), len(self.test_images)
         self.identity = {"dataset": "scenes", "scenes": scenes}
 
     def train_batches(self, seed: int, batch: int, device: str,
@@ -77,12 +78,20 @@ class FolderData:
         else:
             self.train = reader.dataset(data_root, "train", size, True, seed)
             self.test = reader.dataset(data_root, test_split, size, False, seed)
-        self.train_count = len(self.train)
+        self.train_count, self.eval_count = len(self.train), len(self.test)
         self.identity = {"dataset": name, "size": size, "train_count": self.train_count}
 
     def train_batches(self, seed: int, batch: int, device: str,
                       shard: Shard = Shard()) -> Iterator[tuple[Tensor, Tensor]]:
         return loader_batches(self.train, batch, seed, device, shard=shard)
+
+    def cached_train_batches(self, moments, scale: float, seed: int, batch: int, device: str,
+                             shard: Shard = Shard()) -> Iterator[tuple[Tensor, Tensor]]:
+        """:meth:`train_batches` with each image's latent drawn from its stored posterior
+        (:class:`symmflow.latent_cache.CachedImages`) instead of the image."""
+        from symmflow.latent_cache import CachedImages
+
+        return loader_batches(CachedImages(self.train, moments, scale), batch, seed, device, shard=shard)
 
     def training_images(self, count: int) -> Tensor:
         """The first ``count`` training images, as the training reader crops them."""

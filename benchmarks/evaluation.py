@@ -55,18 +55,20 @@ def segmentation_score(segment: Callable[[Tensor, int], Tensor], batches: Batche
 
 @torch.no_grad()
 def synthesis_score(synthesise: Callable[[Tensor, tuple[int, int]], Tensor], batches: Callable[[], Batches],
-                    features: Callable[[Tensor], Tensor], reference: tuple, wanted: int = 0,
+                    frechet: dict[str, tuple[Callable[[Tensor], Tensor], tuple]], wanted: int = 0,
                     paired: Callable[[Tensor, Tensor], Tensor] | None = None, shard: Shard = Shard(),
                     device: str = "cpu", judge: Callable[[Tensor], Tensor] | None = None,
                     classes: tuple[int, int | None] = (0, None)) -> dict:
-    """Frechet distance between the features of images ``synthesise(masks, (pass, position))``
-    from the evaluation masks (passes over ``batches()`` repeated until ``wanted`` samples over
-    all processes, at least one pass) and the ``reference`` (mu, sigma); with ``paired``, the
-    mean of ``paired(samples, images)`` too; with a ``judge`` (images -> class maps), the mIoU
-    (%) of its segmentation of the samples against the masks they were synthesised from, over
-    ``classes`` (number of classes, ignore id) (:mod:`benchmarks.judges`), and the judge's first
-    eight class maps (``judged_preview``)."""
-    feats, pairs, preview, judged_preview, wall, count = [], [], None, None, 0.0, 0
+    """For each ``frechet`` name -> (features, reference (mu, sigma)), the Frechet distance between
+    the features of images ``synthesise(masks, (pass, position))`` from the evaluation masks
+    (passes over ``batches()`` repeated until ``wanted`` samples over all processes, at least one
+    pass) and the reference -- every distance on the same samples (``frechet`` in the result);
+    with ``paired``, the mean of ``paired(samples, images)`` too; with a ``judge`` (images ->
+    class maps), the mIoU (%) of its segmentation of the samples against the masks they were
+    synthesised from, over ``classes`` (number of classes, ignore id) (:mod:`benchmarks.judges`),
+    and the judge's first eight class maps (``judged_preview``)."""
+    feats = {name: [] for name in frechet}
+    pairs, preview, judged_preview, wall, count = [], None, None, 0.0, 0
     judged = SegmentationIoU(*classes) if judge is not None else None
     mine = -(-wanted // shard.count)  # this process's share of the samples
     passes = 0
@@ -75,7 +77,8 @@ def synthesis_score(synthesise: Callable[[Tensor, tuple[int, int]], Tensor], bat
             start = time.perf_counter()
             samples = synthesise(masks, (passes, position))
             wall += time.perf_counter() - start
-            feats.append(features(samples.cpu()))
+            for name, (features, _) in frechet.items():
+                feats[name].append(features(samples.cpu()))
             if paired is not None:
                 pairs.append(paired(samples, images).cpu())
             if judge is not None:
@@ -87,10 +90,13 @@ def synthesis_score(synthesise: Callable[[Tensor, tuple[int, int]], Tensor], bat
             if wanted and count >= mine:
                 break
         passes += 1
-    feats, pairs = gather(feats, shard, device), gather(pairs, shard, device)
+    distances = {}
+    for name, (_, reference) in frechet.items():
+        mu, sigma = feature_statistics(torch.cat(gather(feats[name], shard, device)).numpy())
+        distances[name] = frechet_distance(mu, sigma, *reference)
+    pairs = gather(pairs, shard, device)
     wall, count = _totals(wall, count, shard, device)
-    mu, sigma = feature_statistics(torch.cat(feats).numpy())
-    return {"value": frechet_distance(mu, sigma, *reference), "wall_s": wall, "samples": count,
+    return {"frechet": distances, "wall_s": wall, "samples": count,
             "preview": preview, "paired": float(torch.cat(pairs).mean()) if pairs else None,
             "judged": 100.0 * judged.compute() if judge is not None else None, "judged_preview": judged_preview}
 

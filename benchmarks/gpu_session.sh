@@ -13,12 +13,13 @@
 #   4. optional, when RELEASED names a folder of the authors' released weights (LatFM_<data set>_
 #      beta<beta>.pt) and SD21 and DATA the Stable Diffusion 2.1-base folder and the data sets:
 #      Tables 2, 4 and 5 of the paper profile from each file, nothing trained (each file answers
-#      the cells of the data set its name says; INCEPTION and LPIPS name the metrics' weight
-#      folders, where present), into OUT/released -- after a dry run that prints its cost.
+#      the cells of the data set its name says; VAE names the authors' sd-vae-ft-mse folder,
+#      INCEPTION and LPIPS the metrics' weight folders, where present), into OUT/released --
+#      after a dry run that prints its cost.
 # The performance suite on the same GPU is its own run, after this one (a few minutes; the peers
 # flow_matching and torchcfm come with the perf extra; where absent, their rows say skipped):
 #   python -m studies.perf --device cuda        (writes results/gpu/perf.{csv,md})
-# Usage: [RELEASED=DIR SD21=DIR DATA=DIR [INCEPTION=DIR] [LPIPS=DIR]] bash benchmarks/gpu_session.sh [OUT]
+# Usage: [RELEASED=DIR SD21=DIR DATA=DIR [VAE=DIR] [INCEPTION=DIR] [LPIPS=DIR]] bash benchmarks/gpu_session.sh [OUT]
 #        (OUT default results/gpu)
 set -euo pipefail
 OUT=${1:-results/gpu}
@@ -46,6 +47,7 @@ python -m studies.latent_throughput --pretrained "$WORK/standins/sd21" --data-ro
     --device cuda --batch 32 --steps 20 --warmup 3 --out "$OUT"
 if [ -n "$RELEASED" ]; then
     METRICS=()
+    [ -n "${VAE:-}" ] && METRICS+=(--vae "$VAE")
     [ -n "${INCEPTION:-}" ] && METRICS+=(--inception-dir "$INCEPTION")
     [ -n "${LPIPS:-}" ] && METRICS+=(--lpips-dir "$LPIPS")
     for weights in "$RELEASED"/LatFM_*.pt; do

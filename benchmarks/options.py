@@ -119,9 +119,18 @@ def build_parser() -> OneLineParser:
                         "wandb, in <out>/logs/<network> (default: no tracker)")
     p.add_argument("--pretrained", type=Path, default=None,
                    help="Stable Diffusion 2.1 folder in diffusers layout (paper profile; default: none)")
+    p.add_argument("--vae", type=Path, default=None,
+                   help="the latent models' VAE, a diffusers AutoencoderKL folder -- e.g. sd-vae-ft-mse, as the "
+                        "authors use (paper profile; default: the --pretrained folder's own vae/, recorded)")
+    p.add_argument("--cache-latents", action="store_true",
+                   help="latent tables: compute each training image's VAE posterior once (in <out>/latent_cache) and "
+                        "draw its latent from it every step -- the distribution of the authors' per-step encoding, "
+                        "without the encoder pass; masks are still encoded every step; refused where training crops "
+                        "are random (default: encode every step, as the authors)")
     p.add_argument("--inception-dir", type=Path, default=None,
-                   help="folder holding clean-fid's inception-2015-12-05.pt (FID; default: none, a local Frechet "
-                        "distance instead)")
+                   help="folder holding clean-fid's inception-2015-12-05.pt (FID (clean-fid)) and/or pytorch-fid's "
+                        "pt_inception-2015-12-05-6726825d.pth (FID (pytorch-fid), the authors' protocol); default: "
+                        "none, a local Frechet distance instead")
     p.add_argument("--lpips-dir", type=Path, default=None,
                    help="folder holding torchvision's alexnet-owt-7be5be79.pth (LPIPS; default: none, LPIPS cells "
                         "skipped with the reason)")
@@ -154,6 +163,19 @@ def check_weights(supplied: dict, chosen: list, profile: str) -> None:
                              f"no {named} cells in the {profile} profile; pass the weights of "
                              f"{' or '.join(sorted(datasets))}")
         released.read_state(path)
+
+
+def check_latent_options(args, chosen: list) -> None:
+    """``--vae`` and ``--cache-latents`` are for tables that run in latent space in this profile;
+    ``--vae`` names a VAE folder."""
+    from symmflow.models.latent import check_vae
+
+    given = [f"--vae {args.vae}"] * (args.vae is not None) + ["--cache-latents"] * args.cache_latents
+    if given and not any(spec.latent(args.profile) for spec in chosen):
+        raise UsageError(f"{given[0]}: none of the chosen tables runs in latent space in the {args.profile} profile; "
+                         "it applies to Tables 2, 4 and 5 of the paper profile")
+    if args.vae is not None:
+        check_vae(args.vae)
 
 
 def check_judges(supplied: dict, chosen: list, profile: str) -> None:
@@ -196,6 +218,7 @@ def options_from(argv, available: dict | None = None) -> tuple[list, RunOptions]
     check_judges(supplied, chosen, args.profile)
     weights = released.parse(args.weights)
     check_weights(weights, chosen, args.profile)
+    check_latent_options(args, chosen)
     if not 0 <= args.seed < 2 ** 63:
         raise UsageError(f"--seed {args.seed}: use an integer from 0 to 2^63 - 1, e.g. --seed 0")
     if args.threads is not None and not 1 <= args.threads <= 4 * (os.cpu_count() or 1):
@@ -219,7 +242,7 @@ def options_from(argv, available: dict | None = None) -> tuple[list, RunOptions]
                          train_steps=args.train_steps, device=device, out=out, force=args.force,
                          progress=not args.no_progress, dry_run=args.dry_run,
                          render_only=args.render_only, report_to=args.report_to, data_root=args.data_root,
-                         pretrained=args.pretrained, inception_dir=args.inception_dir, lpips_dir=args.lpips_dir,
+                         pretrained=args.pretrained, vae=args.vae, cache_latents=args.cache_latents, inception_dir=args.inception_dir, lpips_dir=args.lpips_dir,
                          judges=supplied, weights=weights, shard=launched())
     return chosen, options
 

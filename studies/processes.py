@@ -97,10 +97,10 @@ def scores(shard: Shard) -> dict:
     """mIoU, FD and sample counts of the stand-in evaluation on this process's shard, reduced."""
     miou = segmentation_score(_segment, _eval_batches(shard), 6, 0, shard)
     reference = torch.zeros(3).numpy(), torch.eye(3).numpy()
-    fd = synthesis_score(_synthesise, lambda: _eval_batches(shard), lambda x: x.float(), reference, shard=shard)
-    cut = synthesis_score(_synthesise, lambda: _eval_batches(shard), lambda x: x.float(), reference, wanted=20,
-                          shard=shard)
-    return {"miou": miou["value"], "samples": miou["samples"], "fd": fd["value"], "fd_samples": fd["samples"],
+    frechet = {"fd": (lambda x: x.float(), reference)}
+    fd = synthesis_score(_synthesise, lambda: _eval_batches(shard), frechet, shard=shard)
+    cut = synthesis_score(_synthesise, lambda: _eval_batches(shard), frechet, wanted=20, shard=shard)
+    return {"miou": miou["value"], "samples": miou["samples"], "fd": fd["frechet"]["fd"], "fd_samples": fd["samples"],
             "cut_samples": cut["samples"]}
 
 

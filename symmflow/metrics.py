@@ -6,10 +6,13 @@
   pixels (255) too (notes section 6).  Classes absent from both prediction and ground truth
   do not enter the mean.  An id that is neither a class nor the ignore id, predicted or in the
   ground truth, is a ``ValueError`` naming it.
-* FID -- clean-fid's Inception (``inception-2015-12-05.pt``) when clean-fid imports and the
-  weights file lies in the folder given; otherwise a Frechet distance in a named local
-  feature extractor, reported under that name (``FD-<name>``), never as FID.  Reference
-  statistics are cached to an ``.npz`` file (as EDM does).
+* FID -- ``FID (clean-fid)``: clean-fid's Inception (``inception-2015-12-05.pt``) when
+  clean-fid imports and the weights file lies in the folder given; otherwise a Frechet distance
+  in a named local feature extractor, reported under that name (``FD-<name>``), never as FID.
+  Beside it ``FID (pytorch-fid)``, the authors' protocol (reference notes section 6): pytorch-fid's
+  Inception (``pt_inception-2015-12-05-6726825d.pth``) on the samples as its PNG files hold them
+  (8 bits per channel), where that file lies in the same folder.  Reference statistics are
+  cached to an ``.npz`` file (as EDM does).
 * LPIPS (AlexNet) when the ``lpips`` package imports and its backbone weights are on disk:
   ``LPIPS`` is the reference's protocol (each sample against its own ground-truth image),
   ``LPIPS-diversity`` the usual one (mean distance between samples of the same mask).
@@ -34,11 +37,15 @@ from symmflow.images import to_uint8
 from symmflow.outputs import set_aside, write_atomic
 
 INCEPTION_FILE = "inception-2015-12-05.pt"
+PYTORCH_FID_FILE = "pt_inception-2015-12-05-6726825d.pth"
+CLEAN_FID, PYTORCH_FID = "FID (clean-fid)", "FID (pytorch-fid)"
 ALEXNET_FILE = "alexnet-owt-7be5be79.pth"
 #: The Table 2 / 4 / 5 protocol names recorded with each cell.
 PROTOCOLS = {
     "mIoU": "dataset-level confusion matrix (torchmetrics MulticlassJaccardIndex), ignore index excluded",
-    "FID": "clean-fid Inception pool features, generated samples against the evaluation images",
+    CLEAN_FID: "clean-fid Inception pool features, generated samples against the evaluation images",
+    PYTORCH_FID: "pytorch-fid Inception pool features of the samples quantised to 8 bits (as the authors' saved "
+                 "PNGs), bilinearly resized to 299 px, against the evaluation images",
     "LPIPS": "AlexNet LPIPS between each sample and its own ground-truth image (the reference's protocol)",
     "LPIPS-diversity": "AlexNet LPIPS between pairs of samples of the same mask (SPADE/SDM convention)",
 }
@@ -108,16 +115,15 @@ def feature_statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
-    """||mu1 - mu2||^2 + Tr(S1 + S2 - 2 (S1 S2)^(1/2)), the FID formula of Heusel et al."""
-    from scipy import linalg
+    """||mu1 - mu2||^2 + Tr(S1 + S2 - 2 (S1 S2)^(1/2)), the FID formula of Heusel et al.
 
-    covmean = linalg.sqrtm(sigma1.dot(sigma2))  # no ``disp``: newer scipy removed it
-    if not np.isfinite(covmean).all():
-        offset = np.eye(sigma1.shape[0]) * 1e-6
-        covmean = linalg.sqrtm((sigma1 + offset).dot(sigma2 + offset))
-    covmean = covmean.real
+    The trace of the root is the sum of the roots of the eigenvalues of S1 S2 (as torchmetrics
+    computes it): the value of ``scipy.linalg.sqrtm``'s trace without the matrix root itself,
+    the costly part at Inception's 2,048 features."""
+    eigenvalues = np.linalg.eigvals(np.asarray(sigma1, dtype=np.float64) @ np.asarray(sigma2, dtype=np.float64))
+    trace_root = np.sqrt(eigenvalues.astype(np.complex128)).real.sum()
     diff = mu1 - mu2
-    return float(diff.dot(diff) + np.trace(sigma1) + np.trace(sigma2) - 2 * np.trace(covmean))
+    return float(diff.dot(diff) + np.trace(sigma1) + np.trace(sigma2) - 2 * trace_root)
 
 
 def reference_statistics(cache: Path, images: Callable[[], Iterable[Tensor]],
@@ -173,6 +179,52 @@ def inception_features(weights_dir: Path, device: str = "cpu") -> Callable[[Tens
         rgb = to_uint8(images).numpy()
         batch = np.stack([resize(im) for im in rgb]).transpose(0, 3, 1, 2)
         return model(torch.from_numpy(batch).float().to(device))
+
+    return features
+
+
+def pytorch_fid_missing(weights_dir: Path | None) -> str | None:
+    """None when pytorch-fid's Inception can run; else the reason it cannot."""
+    return _missing("pytorch-fid", "pytorch_fid", PYTORCH_FID_FILE, "pytorch-fid Inception", weights_dir)
+
+
+def pytorch_fid_network(weights_dir: Path) -> torch.nn.Module:
+    """pytorch-fid's ``InceptionV3`` (2,048 pool features) with the weights file of ``weights_dir``.
+    The package fetches its weights by URL; its loader is pointed at the local file while the
+    network is built, and a file that is not its state dict is one line."""
+    from unittest import mock
+
+    from symmflow.errors import UsageError
+
+    reason = pytorch_fid_missing(weights_dir)
+    if reason:
+        raise MetricUnavailable(reason)
+    from pytorch_fid import inception
+
+    file = Path(weights_dir) / PYTORCH_FID_FILE
+
+    def local(url, *args, **kwargs):
+        return torch.load(file, map_location="cpu", weights_only=True)
+
+    try:
+        with mock.patch.object(inception, "load_state_dict_from_url", local):
+            model = inception.InceptionV3([inception.InceptionV3.BLOCK_INDEX_BY_DIM[2048]])
+    except Exception as error:  # a truncated or foreign file: one line, nothing of it executed
+        raise UsageError(f"{file} is not pytorch-fid's Inception state dict ({' '.join(str(error).split())[:200]}); "
+                         f"pass the folder of the original {PYTORCH_FID_FILE}") from None
+    return model.eval()
+
+
+def pytorch_fid_features(weights_dir: Path, device: str = "cpu") -> Callable[[Tensor], Tensor]:
+    """pytorch-fid's 2,048 pool features of images in [-1, 1], each first quantised to 8 bits as
+    the PNG files pytorch-fid reads (its ``ToTensor``: uint8 / 255), then its own resize and
+    scaling: the activations its ``get_activations`` computes from those files."""
+    model = pytorch_fid_network(weights_dir).to(device)
+
+    @torch.no_grad()
+    def features(images: Tensor) -> Tensor:
+        pixels = to_uint8(images).permute(0, 3, 1, 2).float().div(255).to(device)
+        return model(pixels)[0].flatten(1)
 
     return features
 

@@ -1,6 +1,7 @@
 """Writing outputs so that nothing is half-written and nothing the project did not write is lost.
 
-* :func:`write_atomic`: a file appears complete or not at all (a hidden sibling renamed into place).
+* :func:`write_atomic` (:func:`atomic_stream` to write in pieces): a file appears complete or not
+  at all (a hidden sibling renamed into place).
 * :func:`staged_folder`: a folder likewise -- filled as a hidden sibling, swapped in once complete.
 * Every output folder carries the project's marker (:data:`MARKER`, naming the kind of output),
   and an existing folder is replaced (``--overwrite``) only when it carries the marker of the
@@ -35,12 +36,20 @@ MARKER = ".symmflow-output.json"
 def write_atomic(path: Path, data: bytes | str) -> None:
     """Write ``path`` so that it is either complete or absent (temp file + rename); its
     permissions come from the umask, as for any new file."""
+    with atomic_stream(path) as f:
+        f.write(data.encode() if isinstance(data, str) else data)
+
+
+@contextmanager
+def atomic_stream(path: Path) -> Iterator:
+    """A binary file to write ``path`` through, in pieces: it appears complete when the block
+    ends, and not at all when the block raises (:func:`write_atomic` for data held at once)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = _new_file(path)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

@@ -181,3 +181,14 @@ def test_training_crops_differ_from_epoch_to_epoch_and_worker_to_worker_reproduc
     assert not torch.equal(first[0], first[1]) and not torch.equal(first[1], first[2])
     assert all(torch.equal(a, b) for a, b in zip(first, crops(0)))
     assert not torch.equal(first[0], crops(1)[0])
+
+
+@pytest.mark.parametrize("stream", ["epoch", "loader"])
+def test_fewer_training_rows_than_one_batch_is_one_line_not_an_endless_stream(stream):
+    from symmflow.data.streams import epoch_batches, loader_batches
+
+    x = torch.zeros(3, 2)
+    batches = epoch_batches(x, batch_size=4, seed=0) if stream == "epoch" else \
+        loader_batches(torch.utils.data.TensorDataset(x), batch_size=4, seed=0, workers=0)
+    with pytest.raises(UsageError, match="3 training rows are fewer than one batch of 4"):
+        next(batches)

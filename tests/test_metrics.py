@@ -53,6 +53,19 @@ def test_frechet_distance_closed_form():
     assert metrics.frechet_distance(mu1, s1, mu1, s1) == pytest.approx(0.0, abs=1e-8)
 
 
+@pytest.mark.parametrize("samples", [40, 400])  # fewer samples than features: singular covariances
+def test_frechet_distance_equals_the_matrix_root_formula(samples):
+    from scipy import linalg
+
+    rng = np.random.default_rng(samples)
+    a = rng.normal(size=(samples, 64)) @ rng.normal(size=(64, 64)) / 8
+    b = rng.normal(size=(samples, 64)) * 1.3 + 0.1
+    (mu1, s1), (mu2, s2) = metrics.feature_statistics(a), metrics.feature_statistics(b)
+    root = linalg.sqrtm(s1 @ s2).real
+    expected = (mu1 - mu2) @ (mu1 - mu2) + np.trace(s1) + np.trace(s2) - 2 * np.trace(root)
+    assert metrics.frechet_distance(mu1, s1, mu2, s2) == pytest.approx(expected, rel=1e-9)
+
+
 def test_reference_statistics_are_cached(tmp_path):
     calls = []
 

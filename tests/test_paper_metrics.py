@@ -1,7 +1,8 @@
-"""The FID (clean-fid) and LPIPS code paths a GPU-cluster user runs, exercised with STAND-IN
-weight files of the real formats written here: a TorchScript module shaped like clean-fid's
-``inception-2015-12-05.pt`` and a torchvision AlexNet state dict with random values as
-``alexnet-owt-7be5be79.pth``.  What these tests compute are not FID or LPIPS values and are
+"""The FID (clean-fid, pytorch-fid) and LPIPS code paths a GPU-cluster user runs, exercised with
+STAND-IN weight files of the real formats written here: a TorchScript module shaped like
+clean-fid's ``inception-2015-12-05.pt``, pytorch-fid's Inception state dict with random values
+as ``pt_inception-2015-12-05-6726825d.pth`` and a torchvision AlexNet state dict with random
+values as ``alexnet-owt-7be5be79.pth``.  What these tests compute are not FID or LPIPS values and are
 never stored as such; they prove the code paths load, run and reduce.
 
 They need the paper extra (torch 2.14.1, torchvision 0.29.1, clean-fid, lpips), which the
@@ -19,6 +20,7 @@ from torch import nn
 
 pytest.importorskip("cleanfid", reason="needs the paper extra: torch==2.14.1 torchvision==0.29.1 and .[paper]")
 pytest.importorskip("lpips", reason="needs the paper extra: torch==2.14.1 torchvision==0.29.1 and .[paper]")
+pytest.importorskip("pytorch_fid", reason="needs the paper extra: torch==2.14.1 torchvision==0.29.1 and .[paper]")
 
 from symmflow import metrics  # noqa: E402
 from symmflow.errors import UsageError  # noqa: E402
@@ -46,7 +48,55 @@ def stand_in_weights(tmp_path_factory) -> Path:
     torch.jit.save(torch.jit.script(_StandInInception()), str(folder / metrics.INCEPTION_FILE))
     torch.manual_seed(0)
     torch.save(torchvision.models.alexnet(weights=None).state_dict(), folder / metrics.ALEXNET_FILE)
+    torch.save(random_fid_inception_state(), folder / metrics.PYTORCH_FID_FILE)
     return folder
+
+
+def random_fid_inception_state() -> dict:
+    """The state dict pytorch-fid's ``fid_inception_v3`` loads, with its network's random values:
+    the network is built by the package with its weight download stood in, and captured."""
+    from unittest import mock
+
+    import torchvision
+    from pytorch_fid import inception
+
+    captured = {}
+
+    def capture(network, state, *args, **kwargs):
+        captured.update(network.state_dict())
+
+    torch.manual_seed(0)
+    with mock.patch.object(inception, "load_state_dict_from_url", lambda *a, **k: {}), \
+            mock.patch.object(torchvision.models.Inception3, "load_state_dict", capture):
+        inception.fid_inception_v3()
+    return captured
+
+
+def test_the_pytorch_fid_features_are_its_activations_of_the_saved_pngs(stand_in_weights, tmp_path):
+    from PIL import Image
+    from pytorch_fid.fid_score import get_activations
+
+    from symmflow.images import to_uint8
+
+    features = metrics.pytorch_fid_features(stand_in_weights)
+    images = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    out = features(images)
+    assert out.shape == (3, 2048) and torch.isfinite(out).all()
+    assert not torch.allclose(out[0], out[1])  # it looks at the images
+    files = []  # the authors' protocol: the samples saved as PNG files, read back by pytorch-fid
+    for i, pixels in enumerate(to_uint8(images).numpy()):
+        files.append(tmp_path / f"{i}.png")
+        Image.fromarray(pixels).save(files[-1])
+    theirs = get_activations([str(f) for f in files], metrics.pytorch_fid_network(stand_in_weights), batch_size=3,
+                             dims=2048, num_workers=0)
+    assert torch.allclose(out, torch.from_numpy(theirs).float(), atol=1e-5)
+
+
+def test_a_damaged_pytorch_fid_file_is_one_line(tmp_path):
+    (tmp_path / metrics.PYTORCH_FID_FILE).write_bytes(b"not a state dict")
+    with pytest.raises(UsageError) as error:
+        metrics.pytorch_fid_features(tmp_path)
+    assert "pytorch-fid" in str(error.value) and "\n" not in str(error.value)
 
 
 def test_the_inception_path_loads_the_torchscript_file_and_gives_pool_features(stand_in_weights):
@@ -91,5 +141,5 @@ def test_table_4_computes_its_fid_and_lpips_cells_with_the_stand_ins(stand_in_we
     cells = [json.loads(p.read_text()) for p in out.glob("cells/table*/*.json")]
     assert cells and all(c["status"] == "ok" for c in cells), [c.get("reason") for c in cells]
     # with Inception present the Frechet distance is the FID; the judge's mIoU of the samples beside it
-    assert set(pd.read_csv(out / "table4.csv")["metric"]) == {"FID", "LPIPS", "LPIPS-diversity",
-                                                              "mIoU of samples (SS U-Net)"}
+    assert set(pd.read_csv(out / "table4.csv")["metric"]) == {"FID (clean-fid)", "FID (pytorch-fid)", "LPIPS",
+                                                              "LPIPS-diversity", "mIoU of samples (SS U-Net)"}

@@ -17,6 +17,7 @@ from benchmarks.methods.symmflow import SymmFlowMethod
 from benchmarks.profiles import CLASSIFICATION, SEGSYNTH, Budget
 from benchmarks.released import backbone
 from benchmarks.tables.classification import Table3, Table11
+from symmflow.codecs import PaletteCodec
 from symmflow.method import AUTHORS
 from symmflow.models.guided_unet import GuidedUNetConfig
 from tests.test_classification_data import write_mnist
@@ -172,3 +173,72 @@ def test_a_file_named_for_one_data_set_answers_that_data_sets_cells_only(tmp_pat
                      "--weights", f"symmflow={weights}"]) == 0
     listed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("table 2: ")]
     assert listed and all("CelebAMask-HQ SymmFlow" in line and "(released weights)" in line for line in listed)
+
+
+# ---------------------------------------------------------------- another VAE (--vae)
+
+
+@pytest.fixture(scope="module")
+def own_vae(latent, tmp_path_factory):
+    """A VAE folder on its own (as sd-vae-ft-mse is published): the SD folder's VAE, weights changed."""
+    from diffusers import AutoencoderKL
+
+    vae = AutoencoderKL.from_pretrained(str(latent["sd"]), subfolder="vae")
+    with torch.no_grad():
+        vae.decoder.conv_out.bias.add_(0.5)
+    folder = tmp_path_factory.mktemp("vae") / "sd-vae-ft-mse"
+    vae.save_pretrained(folder)
+    return folder
+
+
+def test_another_vae_is_used_and_keeps_its_cells_apart(latent, own_vae, tmp_path, nothing_trains):
+    from benchmarks.cells import RunOptions
+    from benchmarks.methods import pretrained_identity
+    from symmflow.models.latent import load_space
+
+    palette = PaletteCodec(((0, 0, 0), (255, 255, 255)), 0.0)
+    space = load_space(latent["sd"], palette, own_vae)
+    own = load_space(latent["sd"], palette)
+    assert torch.allclose(space.vae.decoder.conv_out.bias, own.vae.decoder.conv_out.bias + 0.5)
+    tables = tables_with("paper", latent["paper"])
+    out = tmp_path / "out"
+    assert run.main(latent_argv(latent, out, "--weights", f"symmflow={latent['weights']}", "--vae", str(own_vae)),
+                    tables) == 0
+    options = RunOptions(profile="paper", out=out, pretrained=latent["sd"])
+    default = {c.key for c in tables["2"].cells(options)}
+    with_vae = tables["2"].cells(dataclasses.replace(options, vae=own_vae))
+    assert all(c.settings["vae"] == pretrained_identity(own_vae) for c in with_vae)
+    assert not default & {c.key for c in with_vae}  # never mixed with the folder's own VAE's cells
+    stored = {p.stem for p in out.glob("cells/*/*.json")}
+    assert stored and not stored & default
+
+
+@pytest.mark.parametrize("kind, needle", [
+    ("not a VAE", "describes a UNet2DConditionModel, not a VAE"),
+    ("no folder", "no config.json there or in its vae/"),
+    ("damaged weights", "its weights do not load into its AutoencoderKL"),
+    ("pixel profile", "none of the chosen tables runs in latent space in the cpu profile"),
+])
+def test_a_wrong_vae_is_one_line_and_nothing_runs(latent, own_vae, tmp_path, capsys, nothing_trains, kind, needle):
+    import shutil
+
+    vae = own_vae
+    if kind == "not a VAE":
+        vae = latent["sd"] / "unet"
+    elif kind == "no folder":
+        vae = tmp_path / "absent"
+    elif kind == "damaged weights":
+        vae = tmp_path / "damaged"
+        shutil.copytree(own_vae, vae)
+        weights = vae / "diffusion_pytorch_model.safetensors"
+        weights.write_bytes(weights.read_bytes()[:2000])
+    out = tmp_path / "out"
+    argv = latent_argv(latent, out, "--weights", f"symmflow={latent['weights']}", "--vae", str(vae))
+    if kind == "pixel profile":
+        argv = ["--table", "2", "--profile", "cpu", "--out", str(out), "--vae", str(vae)]
+    capsys.readouterr()
+    assert run.main(argv, tables_with("paper", latent["paper"])) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: --vae") and needle in err[-1], err
+    assert [line for line in err if line.startswith("error")] == err[-1:]
+    assert not list(out.glob("cells/*/*.json"))

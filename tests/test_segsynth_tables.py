@@ -94,7 +94,8 @@ def test_scene_tables_end_to_end(tmp_path, capsys):
 def test_paper_dry_run_lists_what_is_missing(tmp_path, capsys):
     assert run.main(["--table", "2,4,5", "--profile", "paper", "--dry-run", "--data-root", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "CelebAMask-HQ SymmFlow FID @ 25 steps" in out and "COCO-Stuff SymmFlow (1 step) mIoU @ 1 steps" in out
+    assert "CelebAMask-HQ SymmFlow FID (clean-fid) @ 25 steps" in out and "COCO-Stuff SymmFlow (1 step) mIoU @ 1 steps" in out
+    assert "CelebAMask-HQ SymmFlow FID (pytorch-fid) @ 25 steps" in out  # the authors' FID, named apart
     assert "Stable Diffusion 2.1" in out and "MISSING here" in out
 
 

@@ -5,7 +5,8 @@ network through the one model cache (:func:`benchmarks.trained.trained_model`) a
 (task, method, steps) once with the pure functions of :mod:`benchmarks.evaluation`, handing
 the same result to every cell that asks for it.  Synthesis is measured by FID where
 clean-fid's Inception can run, else by a Frechet distance in a small network trained on the
-scene set (``FD-scenenet``); LPIPS where the lpips package and its weights are present.
+scene set (``FD-scenenet``), and -- on the same samples -- by pytorch-fid's FID where its
+weights are present; LPIPS where the lpips package and its weights are present.
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ from benchmarks import judges, released
 from benchmarks.cells import RunOptions, digest
 from benchmarks.datasets import open_dataset
 from benchmarks.evaluation import diversity_score, segmentation_score, synthesis_score
-from benchmarks.methods import METHODS, Method, Problem
+from benchmarks.methods import METHODS, Method, Problem, pretrained_identity
 from benchmarks.profiles import SegSynthSettings
 from benchmarks.trained import Trained, trained_model
-from symmflow.distributed import Shard, gather
+from symmflow.distributed import Shard, gather, wait_for_everyone
 from symmflow.metrics import LPIPS, MetricUnavailable, inception_missing, inception_features, lpips_missing
+from symmflow.metrics import CLEAN_FID, pytorch_fid_features, pytorch_fid_missing
 from symmflow.metrics import feature_statistics, frechet_distance, reference_statistics
 from symmflow.models.features import NAME as FEATURE_NAME
 from symmflow.solver import NFECounter
@@ -33,6 +35,9 @@ from symmflow.spaces import PixelSpace
 FEATURES = "scene-features"
 REAL = "real"
 """The method key of the real-image rows: the floor and ceiling of the synthesis metrics."""
+FRECHET_MEASURES = ("frechet", "pytorch-fid")
+"""The Frechet distances of synthesis: the table's own (clean-fid's FID, else FD-scenenet) and
+pytorch-fid's FID, the authors' protocol."""
 FEATURES_SEED = 0
 """The scene-set feature network is the synthesis metric's, so it is one network for every run
 seed (as clean-fid's Inception is one set of weights): trained with seed 0, whatever the run's."""
@@ -52,7 +57,7 @@ class SegSynthExperiment:
         self.data = data = open_dataset(dataset, settings, options.data_root, options.seed)
         self.palette = data.palette
         if settings.space == "latent":
-            space = load_space(options.pretrained, data.palette).to(self.device)
+            space = load_space(options.pretrained, data.palette, options.vae).to(self.device)
             channels = space.state_shape(data.size, data.size)[0]
         else:
             space, channels = PixelSpace(data.palette), 3
@@ -60,7 +65,8 @@ class SegSynthExperiment:
                                data.ignore_index, space,
                                options.pretrained if settings.space == "latent" else None,
                                None if options.ledger is not None  # a dry run writes nothing
-                               else Path(options.out) / "checkpoints" / "empty-prompt.safetensors")
+                               else Path(options.out) / "checkpoints" / "empty-prompt.safetensors",
+                               options.vae if settings.space == "latent" else None)
         self._methods: dict[str, Method] = {}
         self._trained: dict[str, Trained] = {}
         self.results: dict[tuple, dict] = {}
@@ -103,13 +109,36 @@ class SegSynthExperiment:
             method, o = self.method(key), self.options
             seed = FEATURES_SEED if key == FEATURES else o.seed
             identity = {"problem": self.problem.identity, "data": self.data.identity, "settings": method.settings}
+            cached = o.cache_latents and self.settings.space == "latent"
+            if cached:  # the same distribution of latents, another random stream: another network
+                identity["image_latents"] = "cached"
             self._trained[key] = trained_model(
                 key, identity, method.build, method.loss,
-                lambda: self.data.train_batches(seed + 17, self.settings.budget.batch_size, self.device, o.shard),
+                lambda: self._train_batches(seed + 17, cached),
                 self._config(key), Path(o.out), seed=seed, device=self.device, progress=o.progress,
                 desc=f"{self.dataset}: train {method.label}", shard=o.shard, report_to=o.report_to,
                 ledger=o.ledger)
         return self._trained[key]
+
+    def _train_batches(self, seed: int, cached: bool):
+        """The training stream: (images, masks), or (image latents drawn from the stored
+        posteriors, masks) where latents are cached -- built by the main process on first use
+        (a dry run, which writes nothing, times the per-step encoding instead)."""
+        o, batch = self.options, self.settings.budget.batch_size
+        if not cached or o.ledger is not None:
+            return self.data.train_batches(seed, batch, self.device, o.shard)
+        from symmflow import latent_cache
+
+        vae = self.problem.space.vae
+        identity = {"vae": pretrained_identity(o.vae if o.vae is not None else Path(o.pretrained) / "vae"),
+                    "data": self.data.identity, "dtype": str(vae.dtype)}
+        folder = Path(o.out) / "latent_cache"
+        if o.shard.is_main:
+            latent_cache.cached_moments(self.data.train, vae, folder, identity, self.settings.eval_batch, self.device,
+                                        o.progress)
+        wait_for_everyone(o.shard, self.device)
+        moments = latent_cache.load(latent_cache.cache_file(folder, identity), len(self.data.train))
+        return self.data.cached_train_batches(moments, self.problem.space.scale, seed, batch, self.device, o.shard)
 
     # ---- scores
 
@@ -145,8 +174,14 @@ class SegSynthExperiment:
             return {**result, "nfe_per_sample": evaluations / result["samples"], "train_s": trained.train_s}
         return self._memo(("segmentation", name, steps), compute)
 
-    def _features(self):
-        """Features for the synthesis metric: clean-fid's Inception, else the scene-set network."""
+    def _features(self, measure: str = "frechet"):
+        """(kind, features) of a Frechet distance: ``frechet`` -- clean-fid's Inception, else the
+        scene-set network; ``pytorch-fid`` -- pytorch-fid's Inception."""
+        if measure == "pytorch-fid":
+            reason = pytorch_fid_missing(self.options.inception_dir)
+            if reason:
+                raise MetricUnavailable(reason)
+            return "pytorch-fid", pytorch_fid_features(self.options.inception_dir, self.device)
         if inception_missing(self.options.inception_dir) is None:
             return "inception", inception_features(self.options.inception_dir, self.device)
         if self.settings.space == "latent":
@@ -183,33 +218,46 @@ class SegSynthExperiment:
         segmenter, model = self.method("ss"), self.trained("ss").model
         return torch.no_grad()(lambda images: segmenter.segment(model, images.to(self.device), 1, "euler", None))
 
-    def frechet_reference(self):
-        """The synthesis metric's features and the evaluation images' statistics in them."""
-        kind, features = self._features()
+    def frechet_reference(self, measure: str = "frechet"):
+        """A Frechet distance's features and the evaluation images' statistics in them."""
+        kind, features = self._features(measure)
         cache = Path(self.options.out) / "fd_stats" / f"{self.dataset}-{kind}-{digest(self._reference_identity())}.npz"
         return features, reference_statistics(cache, lambda: (images for _, (images, _) in self.eval_batches(Shard())),
                                               features, store=self.options.ledger is None)  # a dry run writes nothing
 
     def synthesis(self, name: str, steps: int) -> dict:
-        """Samples for every evaluation mask (repeated up to the paper's FID sample count), their
+        """Samples for every evaluation mask (repeated up to the profile's FID sample count), their
         Frechet distance to the evaluation images, the judge's mIoU against their masks, and the
         paired LPIPS when it can run."""
         def compute():
-            features, reference = self.frechet_reference()
+            frechet, unavailable = {}, {}
+            for measure in FRECHET_MEASURES:
+                try:
+                    frechet[measure] = self.frechet_reference(measure)
+                except MetricUnavailable as why:
+                    unavailable[measure] = str(why)
             lpips = None if lpips_missing(self.options.lpips_dir) else LPIPS(self.options.lpips_dir, self.device)
             try:
                 judge, unjudged = self.judge(), None
             except MetricUnavailable as why:
                 judge, unjudged = None, str(why)
             synthesise, counter, trained = self._synthesiser(name, steps, "synthesis")
-            result = synthesis_score(synthesise, self.eval_batches, features, reference,
-                                     self.settings.latent.get("fid_samples", 0),
+            result = synthesis_score(synthesise, self.eval_batches, frechet,
+                                     self.settings.fid_samples(self.dataset, self.data.eval_count),
                                      None if lpips is None else lpips.paired, self.options.shard, self.device,
                                      judge, (self.data.num_classes, self.data.ignore_index))
             evaluations = sum(gather([counter.evaluations], self.options.shard, self.device))
-            return {**result, "nfe_per_sample": evaluations / result["samples"], "train_s": trained.train_s,
+            return {**result, "value": result["frechet"].get("frechet"), "unavailable": unavailable,
+                    "nfe_per_sample": evaluations / result["samples"], "train_s": trained.train_s,
                     "unjudged": unjudged}
         return self._memo(("synthesis", name, steps), compute)
+
+    def frechet(self, name: str, steps: int, measure: str) -> dict:
+        """The Frechet distance ``measure`` (:data:`FRECHET_MEASURES`) of ``name``'s samples."""
+        result = self.synthesis(name, steps)
+        if measure in result["unavailable"]:
+            raise MetricUnavailable(result["unavailable"][measure])
+        return {**result, "value": result["frechet"][measure]}
 
     def real_images(self, measure: str) -> dict:
         """The real images scored as samples are: the floor of the Frechet distance (as many
@@ -221,7 +269,7 @@ class SegSynthExperiment:
                 return segmentation_score(lambda images, position: judge(images), self.eval_batches(),
                                           self.data.num_classes, self.data.ignore_index, self.options.shard,
                                           self.device)
-            features, reference = self.frechet_reference()
+            features, reference = self.frechet_reference(measure)
             count = sum(len(images) for _, (images, _) in self.eval_batches(Shard()))
             real = self.data.training_images(count)
             start = time.perf_counter()
@@ -262,8 +310,8 @@ def judge_metric(settings: SegSynthSettings, options: RunOptions) -> str:
 
 
 def synthesis_metric(settings: SegSynthSettings, options: RunOptions) -> str:
-    """``FID`` where clean-fid's Inception can run (and always in latent space, where nothing
-    else stands in), else the named local Frechet distance."""
+    """``FID (clean-fid)`` where clean-fid's Inception can run (and always in latent space, where
+    nothing else stands in), else the named local Frechet distance."""
     if settings.space == "latent" or inception_missing(options.inception_dir) is None:
-        return "FID"
+        return CLEAN_FID
     return f"FD-{FEATURE_NAME}"

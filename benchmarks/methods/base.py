@@ -28,13 +28,17 @@ class Problem:
     pretrained: Path | None = None
     """Latent space: the Stable Diffusion folder; ``embedding_cache`` keeps its empty-prompt embedding."""
     embedding_cache: Path | None = None
+    vae: Path | None = None
+    """Latent space: a VAE folder used instead of the Stable Diffusion folder's own (``--vae``)."""
 
     @property
     def identity(self) -> dict:
-        """What a network built for this problem depends on (besides its method's settings)."""
+        """What a network built for this problem depends on (besides its method's settings); a
+        VAE of its own only where one was given, so that the default's identity stays as it was."""
+        vae = {} if self.vae is None else {"vae": pretrained_identity(self.vae)}
         return {"dataset": self.dataset, "channels": self.channels, "size": self.size,
                 "classes": self.num_classes, "unet": self.unet,
-                "pretrained": None if self.pretrained is None else pretrained_identity(self.pretrained)}
+                "pretrained": None if self.pretrained is None else pretrained_identity(self.pretrained), **vae}
 
 
 def pretrained_identity(folder: Path) -> str:

@@ -36,7 +36,9 @@ def _latent_rows(profile: str) -> list[tuple[str, str, str, str]]:
                f"beta {betas}" if latent else
                f"{b.steps:,} steps of {b.batch_size}, lr {b.lr:g}, EMA {b.ema_decay:g}, image weight "
                f"{s.symmflow.image_weight:g}, beta {s.symmflow.beta:g}")
-    fid = s.latent.get("fid_samples", 0)
+    fid, per_mask = s.latent.get("fid_samples", 0), s.latent.get("samples_per_mask", {})
+    drawn = (", ".join(f"{n} per evaluation mask ({d})" for d, n in per_mask.items()) + f", at most {fid:,}"
+             if per_mask else f"the evaluation masks repeated in turn up to {fid:,} samples")
     rows = [
         ("data", "CelebAMask-HQ, COCO-Stuff at 512 px", ", ".join(s.datasets) + f" at {s.resolution} px"
          if latent else f"{', '.join(s.datasets)} (the offline scene set)",
@@ -44,9 +46,9 @@ def _latent_rows(profile: str) -> list[tuple[str, str, str, str]]:
         ("network", "Stable Diffusion 2.1-base U-Net, conv_in / conv_out widened 4 -> 8 channels by duplicating "
          "the pretrained weights, the empty prompt's embedding", SAME if latent else "a pixel U-Net",
          "" if latent else "no Stable Diffusion on the offline profiles"),
-        ("VAE", "sd-vae-ft-mse (scale 0.18215), not the SD folder's own", "the VAE of the --pretrained folder "
-         "(vae/), its own scale" if latent else "none (pixel space)",
-         "an option to load another VAE is not built yet" if latent else ""),
+        ("VAE", "sd-vae-ft-mse (scale 0.18215), not the SD folder's own", "the VAE of --vae DIR where given (its "
+         "identity in every cell and network), else the --pretrained folder's own (vae/); its own scale" if latent
+         else "none (pixel space)", "pass sd-vae-ft-mse with --vae for the authors' VAE" if latent else ""),
         ("encoding", "images by a sample of the VAE posterior, masks (palette colours, dequantised) by its mode",
          SAME if latent else "pixels as they are", ""),
         ("training", "200 epochs (warm-up 10), lr 8e-05, batch 32 per GPU on 2 (CelebAMask-HQ) / 4 (COCO-Stuff) "
@@ -69,11 +71,13 @@ def _latent_rows(profile: str) -> list[tuple[str, str, str, str]]:
          "every image" if latent else "the scene set's test scenes, built from digits the training scenes do not "
          "use", "a fixed evaluation set (a random crop makes the score depend on the draw)" if latent else ""),
         ("FID", "pytorch-fid on saved PNG samples, 17 per validation mask (CelebAMask-HQ) / 10 (COCO-Stuff), at "
-         "most 50,000", f"clean-fid's Inception on the samples in memory, the evaluation masks repeated in turn "
-         f"up to {fid:,} samples" if latent else "clean-fid's Inception where its weights are on disk, else a "
-         "Frechet distance in a network trained on the scene set (FD-scenenet), one sample per evaluation mask; "
-         "beside it the SS U-Net's mIoU of the samples",
-         "clean-fid is the project's FID; pytorch-fid beside it is not built yet" if latent else
+         "most 50,000", f"pytorch-fid's and clean-fid's Inception on the samples in memory, {drawn}" if latent else
+         "clean-fid's Inception where its weights are on disk (pytorch-fid's too where its are), else a Frechet "
+         "distance in a network trained on the scene set (FD-scenenet), one sample per evaluation mask; beside it "
+         "the SS U-Net's mIoU of the samples",
+         "both named apart where their weights are in --inception-dir: FID (pytorch-fid), the authors' Inception "
+         "on the samples quantised to 8 bits as their PNGs are, and FID (clean-fid); no PNG files are written"
+         if latent else
          "no Inception weights offline; a Frechet distance does not see whether a scene shows its mask"),
         ("LPIPS", "AlexNet LPIPS of each sample against its own ground-truth image", SAME + ", and the diversity "
          "between samples of one mask named apart (LPIPS-diversity)", ""),

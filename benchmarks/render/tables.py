@@ -13,6 +13,7 @@ from benchmarks.claims import claims_notes
 from benchmarks.render.figures import png_bytes
 from benchmarks.render.grids import draw_previews
 from benchmarks.store import CellStore
+from symmflow.metrics import CLEAN_FID, PYTORCH_FID
 from symmflow.outputs import write_atomic
 
 PAPER_TABLES = Path(__file__).resolve().parents[2] / "paper_tables"
@@ -21,6 +22,10 @@ COLUMNS = ["table", "dataset", "task", "method", "steps", "metric", "value", "pu
            "difference", "status", "reason", "nfe_per_sample", "samples_per_s", "wall_s",
            "train_s", "samples", "note", "seed", "profile", "solver", "git_commit", "versions",
            "device", "cell"]
+
+
+PUBLISHED_AS = {CLEAN_FID: "FID", PYTORCH_FID: "FID"}
+"""Our metric -> the paper's column it is compared with (the paper's FID is pytorch-fid's)."""
 
 
 def published(table: str) -> pd.DataFrame:
@@ -46,6 +51,7 @@ def frame(cells: list[Cell], records: list[dict], table: str, compare=None) -> p
     paper = paper[paper["status"] == "reported"][JOIN + ["value"]].rename(columns={"value": "published"})
     paper["published"] = paper["published"].astype(float)
     key = out[JOIN].copy()
+    key["metric"] = key["metric"].replace(PUBLISHED_AS)
     if compare is not None:
         key["dataset"] = key["dataset"].map(compare)
     merged = key.merge(paper, on=JOIN, how="left")

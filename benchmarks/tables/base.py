@@ -80,6 +80,10 @@ class Table:
         (what ``--dry-run`` turns its estimate into GPU-hours with)."""
         return {}
 
+    def latent(self, profile: str) -> bool:
+        """Whether this table's networks run in a VAE's latent space under ``profile`` (``--vae``)."""
+        return False
+
     def judge_probes(self, profile: str) -> list:
         """(kind, :class:`benchmarks.judges.Probe`) of every judge this table feeds under ``profile``."""
         return []

@@ -21,22 +21,27 @@ from benchmarks import judges
 from benchmarks.claims import Claim
 from benchmarks.cells import Cell, PlotSpec, RunOptions, digest
 from benchmarks.tables.base import Table
-from benchmarks.experiments.segsynth import FEATURES, REAL, SegSynthExperiment, judge_metric, synthesis_metric
+from benchmarks.experiments.segsynth import (FEATURES, FRECHET_MEASURES, REAL, SegSynthExperiment, judge_metric,
+                                             synthesis_metric)
 from benchmarks.datasets import DATASETS
 from benchmarks.render.grids import segsynth_preview
-from benchmarks.methods import METHODS
+from benchmarks.methods import METHODS, pretrained_identity
 from benchmarks.profiles import GPU_BUDGET_NOTE, SEGSYNTH, SegSynthSettings
-from symmflow.metrics import PROTOCOLS, MetricUnavailable, inception_missing, lpips_missing
+from symmflow.metrics import CLEAN_FID, PROTOCOLS, PYTORCH_FID, MetricUnavailable, inception_missing, lpips_missing
+from symmflow.metrics import pytorch_fid_missing
 from symmflow.models.features import NAME as FEATURE_NAME
 
 STEPS = (1, 2, 5, 10, 20, 25)
 TABLE2_STEPS = 25
-TASK_AND_METRIC = {"miou": ("segmentation", "mIoU"), "frechet": ("synthesis", None), "judged": ("synthesis", None),
-            "lpips": ("synthesis", "LPIPS"), "diversity": ("synthesis", "LPIPS-diversity")}
+TASK_AND_METRIC = {"miou": ("segmentation", "mIoU"), "frechet": ("synthesis", None),
+                   "pytorch-fid": ("synthesis", PYTORCH_FID), "judged": ("synthesis", None),
+                   "lpips": ("synthesis", "LPIPS"), "diversity": ("synthesis", "LPIPS-diversity")}
 """What a cell measures -> (task, metric); the Frechet distance is named by :func:`synthesis_metric`,
 the judge's mIoU of the samples by :func:`judge_metric`."""
-SYNTHESIS_MEASURES = ("frechet", "judged", "lpips", "diversity")
-FRECHET = ("FID", f"FD-{FEATURE_NAME}")
+SYNTHESIS_MEASURES = ("frechet", "pytorch-fid", "judged", "lpips", "diversity")
+"""What a synthesis cell may measure; ``pytorch-fid`` only where it can be computed or, in latent
+space, where it is the authors' metric (:meth:`SegSynthTable.synthesis_measures`)."""
+FRECHET = (CLEAN_FID, PYTORCH_FID, f"FD-{FEATURE_NAME}")
 JUDGED_PROTOCOL = ("each synthesised image segmented by a segmenter trained on real images only, mIoU against the "
                    "mask it was synthesised from (dataset-level confusion matrix, ignore index excluded)")
 SYNTHESIS_METRICS = (*((fd, False) for fd in FRECHET),
@@ -87,10 +92,21 @@ class SegSynthTable(Table):
             metric = metric or synthesis_metric(s, options)
             protocol = PROTOCOLS.get(metric, "Frechet distance in the scene-set feature network")
         judge = judges.identity(options.judges.get("segmenter")) if measure == "judged" else None
+        vae = pretrained_identity(options.vae) if options.vae is not None and s.space == "latent" else None
         return Cell.make(self.name, dataset, task, shown or self.registry[method].label, steps, metric,
                          profile=options.profile, seed=options.seed, solver=options.solver,
                          settings=s.cell_settings(method, dataset), params={"method": method, "measure": measure},
-                         protocol=protocol, **({"judge": judge} if judge else {}))
+                         protocol=protocol, **({"judge": judge} if judge else {}), **({"vae": vae} if vae else {}))
+
+    def synthesis_measures(self, options: RunOptions, real: bool = False) -> list[str]:
+        """What a synthesis cell (``real``: a real-image row) measures in this run: pytorch-fid's
+        FID where its weights are given, or in latent space, where it is the authors' metric
+        (skipped with the reason when absent); the real-image rows have no LPIPS."""
+        s = self.settings[options.profile]
+        wanted = [m for m in SYNTHESIS_MEASURES if not real or m in ("frechet", "pytorch-fid", "judged")]
+        if s.space != "latent" and pytorch_fid_missing(options.inception_dir) is not None:
+            wanted.remove("pytorch-fid")
+        return wanted
 
     def methods(self, options: RunOptions, capability: str) -> list[str]:
         """The registered methods that have ``capability`` in the profile's space, by key."""
@@ -101,7 +117,7 @@ class SegSynthTable(Table):
         """One experiment per (data set, settings, options), shared by the tables of one run."""
         settings = self.settings[options.profile]
         key = digest(["segsynth", dataset, asdict(settings), sorted(self.registry), options.seed, options.solver, options.device,
-                      str(options.out), str(options.data_root), str(options.pretrained),
+                      str(options.out), str(options.data_root), str(options.pretrained), str(options.vae),
                       str(options.inception_dir), str(options.lpips_dir), sorted(map(str, options.judges.items())),
                       sorted(map(str, options.weights.items()))])
         if key not in experiments:
@@ -127,6 +143,9 @@ class SegSynthTable(Table):
         """The methods whose released weights this table can evaluate in ``profile``."""
         s = self.settings[profile]
         return {key for key in ("symmflow", "semflow") if key in self.registry and s.space in self.registry[key].spaces}
+
+    def latent(self, profile: str) -> bool:
+        return self.settings[profile].space == "latent"
 
     def gpus(self, profile: str) -> dict[str, int]:
         return dict(self.settings[profile].latent.get("gpus", {}))
@@ -154,6 +173,8 @@ class SegSynthTable(Table):
                 result = exp.segmentation(method, cell.steps)
             elif measure in ("lpips", "diversity"):
                 result = exp.lpips(method, cell.steps, measure)
+            elif measure in FRECHET_MEASURES:
+                result = exp.frechet(method, cell.steps, measure)
             else:
                 result = exp.synthesis(method, cell.steps)
                 if measure == "judged":
@@ -163,7 +184,7 @@ class SegSynthTable(Table):
         except MetricUnavailable as why:
             return {"status": "skipped", "reason": str(why)}
         kept = {k: v for k, v in result.items()
-                if k not in ("preview", "paired", "judged", "judged_preview", "unjudged")}
+                if k not in ("preview", "paired", "judged", "judged_preview", "unjudged", "frechet", "unavailable")}
         if method != REAL and result.get("preview") is not None and self.in_grid(task, cell.steps):
             row = f"{self.registry[method].label} {'synth' if task == 'synthesis' else 'seg'} {cell.steps}"
             kept["preview"] = segsynth_preview(f"table{self.name}-{cell.dataset}", exp.first_batch(), exp.palette,
@@ -196,11 +217,11 @@ class Table2(SegSynthTable):
                 if method == "symmflow":  # the one-step segmentation, a row of its own
                     out.append(self._cell(options, dataset, method, 1, "miou", shown="SymmFlow (1 step)"))
                 out.append(self._cell(options, dataset, method, TABLE2_STEPS, "miou"))
-                for measure in SYNTHESIS_MEASURES:
+                for measure in self.synthesis_measures(options):
                     out.append(self._cell(options, dataset, method, TABLE2_STEPS, measure))
-            # the real images scored as samples are: the Frechet distance's floor, the judge's ceiling
+            # the real images scored as samples are: the Frechet distances' floor, the judge's ceiling
             out += [self._cell(options, dataset, REAL, None, measure, shown=REAL_LABEL)
-                    for measure in ("frechet", "judged")]
+                    for measure in self.synthesis_measures(options, real=True)]
         return out
 
     def in_grid(self, task: str, steps: int) -> bool:
@@ -211,9 +232,8 @@ class Table4(SegSynthTable):
     name = "4"
     measures = SYNTHESIS_MEASURES
     title = "Semantic image synthesis against the number of Euler steps"
-    plot = PlotSpec(metrics=("FID", f"FD-{FEATURE_NAME}", *(m for m, _ in SYNTHESIS_METRICS[len(FRECHET):]),
-                             "LPIPS", "LPIPS-diversity"),
-                    relative={"FID": "FID", f"FD-{FEATURE_NAME}": "FID", "LPIPS": "LPIPS"})
+    plot = PlotSpec(metrics=(*FRECHET, *(m for m, _ in SYNTHESIS_METRICS[len(FRECHET):]), "LPIPS", "LPIPS-diversity"),
+                    relative={**{fd: "FID" for fd in FRECHET}, "LPIPS": "LPIPS"})
     claims = (Claim("SymmFlow's synthesis improves from 1 to 25 steps (FID 88.5 -> 11.9, 102.6 -> 7.0)",
                     ("SymmFlow", TABLE2_STEPS), ("SymmFlow", 1), SYNTHESIS_METRICS, paired=True),)
 
@@ -222,7 +242,7 @@ class Table4(SegSynthTable):
         methods = s.synthesis_methods or self.methods(options, "synthesise")
         return [self._cell(options, dataset, method, steps, measure)
                 for dataset in s.datasets for method in methods
-                for steps in options.steps or STEPS for measure in SYNTHESIS_MEASURES]
+                for steps in options.steps or STEPS for measure in self.synthesis_measures(options)]
 
     def in_grid(self, task: str, steps: int) -> bool:
         return task == "synthesis"
@@ -252,9 +272,12 @@ def needs(settings: SegSynthSettings, options: RunOptions) -> list[str]:
         pretrained = options.pretrained
         state = "found" if pretrained and (Path(pretrained) / "unet" / "config.json").is_file() else "MISSING here"
         lines.append(f"Stable Diffusion 2.1 in diffusers layout (--pretrained {pretrained}): {state}")
+        lines.append(f"VAE: --vae {options.vae}" if options.vae is not None else
+                     "VAE: the --pretrained folder's own (the authors use sd-vae-ft-mse: pass it with --vae)")
         gpu = "found" if torch.cuda.is_available() else "MISSING here (no CUDA device)"
         lines.append(f"GPUs: 2 (CelebAMask-HQ) / 4 (COCO-Stuff) for the paper's batch of 32 per GPU: {gpu}")
     for name, reason in (("FID (clean-fid Inception)", inception_missing(options.inception_dir)),
+                         ("FID (pytorch-fid Inception)", pytorch_fid_missing(options.inception_dir)),
                          ("LPIPS (AlexNet)", lpips_missing(options.lpips_dir))):
         lines.append(f"{name}: {'found' if reason is None else 'MISSING here: ' + reason}")
     return lines

@@ -82,6 +82,12 @@ def to_tensors(image: np.ndarray, mask: np.ndarray) -> tuple[Tensor, Tensor]:
     return x, torch.from_numpy(np.ascontiguousarray(mask)).long()
 
 
+def fixed_crop(height: int, width: int, size: int | None) -> bool:
+    """Whether :func:`crop_pair` gives a pair of this size the same training crop every time:
+    a square no larger than ``size`` (resized to it whole) -- or any pair where ``size`` is None."""
+    return size is None or (height == width and height <= size)
+
+
 def crop_pair(image: Tensor, mask: Tensor, size: int | None, train: bool,
               generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
     """A ``size`` square crop: random when training, the centre when evaluating.

@@ -21,6 +21,16 @@ import torch
 from torch import Tensor
 
 from symmflow.distributed import Shard
+from symmflow.errors import UsageError
+
+
+def _check_one_batch(count: int, batch_size: int, shard: Shard) -> None:
+    """An epoch of ``count`` rows holds at least one complete global batch (else a stream of
+    whole batches would loop over empty epochs for ever)."""
+    if count < batch_size * shard.count:
+        raise UsageError(f"{count} training rows are fewer than one batch of {batch_size * shard.count}"
+                         f"{f' ({shard.count} processes x {batch_size})' if shard.count > 1 else ''}; "
+                         "use a smaller batch or more training data")
 
 
 def _global_batches(order: Tensor, batch_size: int, shard: Shard) -> Iterator[Tensor]:
@@ -34,6 +44,7 @@ def epoch_batches(*tensors: Tensor, batch_size: int, seed: int, device="cpu",
                   shard: Shard = Shard()) -> Iterator[tuple[Tensor, ...]]:
     generator = torch.Generator().manual_seed(seed)
     count = len(tensors[0])
+    _check_one_batch(count, batch_size, shard)
     while True:
         for index in _global_batches(torch.randperm(count, generator=generator), batch_size, shard):
             yield tuple(x[index].to(device) for x in tensors)
@@ -59,6 +70,7 @@ def loader_batches(dataset, batch_size: int, seed: int, device="cpu", workers: i
 
     generator = torch.Generator().manual_seed(seed)
     workers = loader_workers() if workers is None else workers
+    _check_one_batch(len(dataset), batch_size, shard)
     while True:
         order = torch.randperm(len(dataset), generator=generator)
         mine = [index.tolist() for index in _global_batches(order, batch_size, shard)]

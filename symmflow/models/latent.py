@@ -8,9 +8,10 @@
   (:func:`widen_conv_io`);
 * the text condition is the empty prompt, encoded once by the folder's text encoder and
   cached (:func:`empty_prompt_embedding`), repeated per batch;
-* the VAE maps images to latents (a sample of the posterior) and palette masks -- dequantised
-  in pixel space -- to latents (the posterior's mode), both times the VAE config's scaling
-  factor; decoding goes VAE -> RGB, and for masks -> nearest palette colour -> class map
+* the VAE (the folder's own, or another given on its own: :func:`load_space`) maps images to
+  latents (a sample of the posterior) and palette masks -- dequantised in pixel space -- to
+  latents (the posterior's mode), both times the VAE config's scaling factor; decoding goes
+  VAE -> RGB, and for masks -> nearest palette colour -> class map
   (:class:`LatentSpace`).
 
 t is fed to the U-Net unscaled, as the authors do (``time_scale`` 1.0, recorded).
@@ -143,6 +144,11 @@ class LatentSpace:
         return z.float() * self.scale
 
     def encode_image(self, images: Tensor, generator=None) -> Tensor:
+        """RGB images -> latents by a sample of the posterior; a batch that already holds latents
+        (this space's channels: drawn from the training-latent cache, :mod:`symmflow.latent_cache`)
+        passes through."""
+        if images.shape[-3] == self.channels:
+            return images
         return self.encode(images, sample=True, generator=generator)
 
     @torch.no_grad()
@@ -156,10 +162,42 @@ def load_unet(folder: Path) -> nn.Module:
     return UNet2DConditionModel.from_pretrained(str(check_folder(folder)), subfolder="unet")
 
 
-def load_space(folder: Path, palette: PaletteCodec) -> LatentSpace:
+def check_vae(folder: Path) -> Path:
+    """The folder of a VAE given on its own (e.g. the fine-tuned ``sd-vae-ft-mse`` the authors
+    use, reference notes section 6): a diffusers ``AutoencoderKL`` folder (``config.json`` and its
+    weights), or a folder whose ``vae/`` is one; else a one-line error."""
+    import json
+
+    folder = Path(folder)
+    found = next((f for f in (folder, folder / "vae") if (f / "config.json").is_file()), None)
+    remedy = "pass a diffusers AutoencoderKL folder (config.json and diffusion_pytorch_model.safetensors)"
+    if found is None:
+        raise UsageError(f"--vae {folder}: no config.json there or in its vae/; {remedy}")
+    try:
+        kind = json.loads((found / "config.json").read_text()).get("_class_name")
+    except (ValueError, AttributeError) as error:
+        raise UsageError(f"--vae {folder}: its config.json does not parse ({error}); {remedy}") from None
+    if kind != "AutoencoderKL":
+        raise UsageError(f"--vae {folder}: its config.json describes a {kind}, not a VAE; {remedy}")
+    if not any(found.glob("diffusion_pytorch_model*.safetensors")) and not any(found.glob("diffusion_pytorch_model*.bin")):
+        raise UsageError(f"--vae {folder}: no weights (diffusion_pytorch_model.safetensors or .bin) beside its "
+                         f"config.json; {remedy}")
+    return found
+
+
+def load_space(folder: Path, palette: PaletteCodec, vae: Path | None = None) -> LatentSpace:
+    """The latent space of the Stable Diffusion ``folder``'s own VAE, or of the VAE folder ``vae``."""
     from diffusers import AutoencoderKL
 
-    return LatentSpace(AutoencoderKL.from_pretrained(str(check_folder(folder)), subfolder="vae"), palette)
+    if vae is None:
+        return LatentSpace(AutoencoderKL.from_pretrained(str(check_folder(folder)), subfolder="vae"), palette)
+    found = check_vae(vae)
+    try:
+        return LatentSpace(AutoencoderKL.from_pretrained(str(found)), palette)
+    except (OSError, ValueError, RuntimeError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UsageError(f"--vae {vae}: its weights do not load into its AutoencoderKL ({first[:200]}); "
+                         "pass an undamaged diffusers VAE folder") from None
 
 
 def latent_backbone(folder: Path, cache: Path | None = None) -> ConditionedUNet:
