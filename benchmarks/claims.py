@@ -17,10 +17,12 @@ Which margin is a claim, over seeds:
   one is within the sampling error, whatever the seeds.
 
 A claim on several metrics (synthesis: a Frechet distance and the judge's mIoU of the samples)
-is checked on each metric the run has; where they disagree the line says so instead of a
-verdict, where one of them is not computed yet there is no verdict until it is (a skipped one,
-e.g. no judge supplied, is named and the others decide), and a metric that failed the sanity ladder (``blind``: (dataset, metric) -> the
-degradations it did not see) is marked.
+is checked on each metric the run has; where one of them is not computed yet there is no
+verdict until it is (a skipped one, e.g. no judge supplied, is named and the others decide).
+A metric that failed the sanity ladder (``blind``: (dataset, metric) -> the degradations it did
+not see) is marked, and where it disagrees with the metrics that passed, those decide and the
+line says the blind one was overruled; where metrics that passed disagree, the line says so
+instead of a verdict.
 """
 
 from __future__ import annotations
@@ -163,6 +165,12 @@ def check(claim: Claim, cells: pd.DataFrame, dataset: str, blind: dict | None = 
     per_metric = "; ".join(f"{marked(metric)}: {v.kind} ({v.text}), {v.values}" for metric, v in found)
     if len(kinds) == 1:
         return f"{dataset}: {claim.text} -- {found[0][1].kind} on every metric: {per_metric}{skipped}"
+    sound = [(metric, v) for metric, v in found if marked(metric) == metric]
+    if sound and len({v.kind for _, v in sound}) == 1:  # only metrics blind on the ladder disagree
+        overruled = ", ".join(metric for metric, v in found if v.kind != sound[0][1].kind)
+        return (f"{dataset}: {claim.text} -- {sound[0][1].kind} on the metrics that pass the sanity ladder "
+                f"({', '.join(metric for metric, _ in sound)}; {overruled} disagrees and fails it, so it does not "
+                f"decide): {per_metric}{skipped}")
     return f"{dataset}: {claim.text} -- the metrics disagree, so no verdict: {per_metric}{skipped}"
 
 

@@ -81,15 +81,20 @@ SYNTHESIS = Claim("SymmFlow synthesises better than SemFlow", ("SymmFlow", 25), 
                   (("FD", False), ("mIoU of samples", True)))
 
 
-def test_metrics_that_disagree_give_no_verdict_and_a_blind_metric_is_marked():
+def test_metrics_that_disagree_give_no_verdict_unless_only_a_blind_one_disagrees():
     rows = [{"method": "SymmFlow", "metric": "FD", "value": 0.028}, {"method": "SemFlow", "metric": "FD", "value": 0.047},
             {"method": "SymmFlow", "metric": "mIoU of samples", "value": 30.0},
             {"method": "SemFlow", "metric": "mIoU of samples", "value": 60.0}]
     rows = [{**row, "steps": 25} for row in rows]
-    line = check(SYNTHESIS, cells(rows), "d", blind={("d", "FD"): ["masks shuffled"]})
+    line = check(SYNTHESIS, cells(rows), "d")  # both pass the ladder (or it was not run): no verdict
     assert "the metrics disagree, so no verdict" in line and "-- shown" not in line
+    line = check(SYNTHESIS, cells(rows), "d", blind={("d", "FD"): ["masks shuffled"]})
+    assert ("-- NOT shown on the metrics that pass the sanity ladder (mIoU of samples; FD disagrees and fails it, "
+            "so it does not decide)") in line
     assert "FD (fails the sanity ladder: blind to masks shuffled): shown (margin +0.019" in line
     assert "mIoU of samples: NOT shown (margin -30" in line
+    both_blind = {("d", "FD"): ["masks shuffled"], ("d", "mIoU of samples"): ["noise"]}
+    assert "the metrics disagree, so no verdict" in check(SYNTHESIS, cells(rows), "d", blind=both_blind)
     rows[2]["value"] = 70.0  # both metrics agree
     assert "-- shown on every metric" in check(SYNTHESIS, cells(rows), "d")
     # one metric only (the other not computed): the verdict of that one
