@@ -242,7 +242,8 @@ def options_from(argv, available: dict | None = None) -> tuple[list, RunOptions]
                          train_steps=args.train_steps, device=device, out=out, force=args.force,
                          progress=not args.no_progress, dry_run=args.dry_run,
                          render_only=args.render_only, report_to=args.report_to, data_root=args.data_root,
-                         pretrained=args.pretrained, vae=args.vae, cache_latents=args.cache_latents, inception_dir=args.inception_dir, lpips_dir=args.lpips_dir,
+                         pretrained=args.pretrained, vae=args.vae, cache_latents=args.cache_latents,
+                         inception_dir=args.inception_dir, lpips_dir=args.lpips_dir,
                          judges=supplied, weights=weights, shard=launched())
     return chosen, options
 
