@@ -77,8 +77,9 @@ def synthesis_score(synthesise: Callable[[Tensor, tuple[int, int]], Tensor], bat
             start = time.perf_counter()
             samples = synthesise(masks, (passes, position))
             wall += time.perf_counter() - start
+            on_cpu = samples.cpu()
             for name, (features, _) in frechet.items():
-                feats[name].append(features(samples.cpu()))
+                feats[name].append(features(on_cpu))
             if paired is not None:
                 pairs.append(paired(samples, images).cpu())
             if judge is not None:

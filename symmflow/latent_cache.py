@@ -12,7 +12,7 @@ halves: ``python -m studies.latent_cache``).
 
 Exact only where a training pair's crop is the same every time (:func:`~symmflow.data.segmentation.fixed_crop`:
 square pairs, as CelebAMask-HQ's 512 px masks); a data set with random crops (COCO-Stuff) is
-refused with the reason.  The file is ``<folder>/latents-<hash>.npy`` (memory-mapped by every
+refused with the reason at its first such pair.  The file is ``<folder>/latents-<hash>.npy`` (memory-mapped by every
 data-loading worker), its hash over the VAE's and the data's identities and the resolution,
 written atomically; a damaged or short file is set aside and rebuilt.
 """
@@ -27,7 +27,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from symmflow.data.segmentation import fixed_crop
+from symmflow.data.segmentation import crop_pair, fixed_crop
 from symmflow.errors import UsageError
 from symmflow.outputs import atomic_stream, set_aside, write_atomic
 
@@ -40,26 +40,26 @@ def cache_file(folder: Path, identity: dict) -> Path:
     return Path(folder) / f"latents-{hashlib.sha1(text.encode()).hexdigest()[:16]}.npy"
 
 
-def check_fixed_crops(pairs) -> None:
-    """Every training pair of ``pairs`` (a :class:`~symmflow.data.segmentation.PairDataset`) has
-    one crop; else a one-line error naming the first that does not."""
-    for item in pairs.items:
-        image, mask = pairs.load(item)
-        if not fixed_crop(*mask.shape, pairs.size):
-            raise UsageError(f"latents cannot be cached: training pair {item!r} is {mask.shape[0]}x{mask.shape[1]}, so "
-                             f"its {pairs.size} px training crop is random; train without --cache-latents")
+def fixed_image(pairs, i: int) -> Tensor:
+    """The image of training pair ``i`` of ``pairs`` (a :class:`~symmflow.data.segmentation.PairDataset`)
+    as its one training crop gives it; a one-line error where that crop is random."""
+    image, mask = pairs.uncropped(i)
+    if not fixed_crop(*mask.shape, pairs.size):
+        raise UsageError(f"latents cannot be cached: training pair {pairs.items[i]!r} is {mask.shape[0]}x"
+                         f"{mask.shape[1]}, so its {pairs.size} px training crop is random; train without --cache-latents")
+    return crop_pair(image, mask, pairs.size, train=False)[0]  # the centre: the only crop there is
 
 
 @torch.no_grad()
 def build(pairs, vae, path: Path, batch: int, device: str, progress: bool = True) -> Path:
     """Encode every training image of ``pairs`` in index order and store the posterior's
-    parameters (N, 2C, h, w) as float32 at ``path``, atomically; refused where crops are random."""
+    parameters (N, 2C, h, w) as float32 at ``path``, atomically; refused at the first pair whose
+    training crop is random, with nothing written."""
     from tqdm.auto import tqdm
 
-    check_fixed_crops(pairs)
     parts = []
     for start in tqdm(range(0, len(pairs), batch), desc="caching image latents", disable=not progress):
-        images = torch.stack([pairs[i][0] for i in range(start, min(start + batch, len(pairs)))])
+        images = torch.stack([fixed_image(pairs, i) for i in range(start, min(start + batch, len(pairs)))])
         parts.append(vae.encode(images.to(device, vae.dtype)).latent_dist.parameters.float().cpu().numpy())
     moments = np.concatenate(parts)
     with atomic_stream(path) as f:

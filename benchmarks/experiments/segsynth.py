@@ -26,7 +26,7 @@ from benchmarks.profiles import SegSynthSettings
 from benchmarks.trained import Trained, trained_model
 from symmflow.distributed import Shard, gather, wait_for_everyone
 from symmflow.metrics import LPIPS, MetricUnavailable, inception_missing, inception_features, lpips_missing
-from symmflow.metrics import CLEAN_FID, pytorch_fid_features, pytorch_fid_missing
+from symmflow.metrics import CLEAN_FID, pytorch_fid_features
 from symmflow.metrics import feature_statistics, frechet_distance, reference_statistics
 from symmflow.models.features import NAME as FEATURE_NAME
 from symmflow.solver import NFECounter
@@ -133,11 +133,11 @@ class SegSynthExperiment:
         identity = {"vae": pretrained_identity(o.vae if o.vae is not None else Path(o.pretrained) / "vae"),
                     "data": self.data.identity, "dtype": str(vae.dtype)}
         folder = Path(o.out) / "latent_cache"
-        if o.shard.is_main:
-            latent_cache.cached_moments(self.data.train, vae, folder, identity, self.settings.eval_batch, self.device,
-                                        o.progress)
+        moments = latent_cache.cached_moments(self.data.train, vae, folder, identity, self.settings.eval_batch,
+                                              self.device, o.progress) if o.shard.is_main else None
         wait_for_everyone(o.shard, self.device)
-        moments = latent_cache.load(latent_cache.cache_file(folder, identity), len(self.data.train))
+        if moments is None:  # the other processes read what the main one stored
+            moments = latent_cache.load(latent_cache.cache_file(folder, identity), len(self.data.train))
         return self.data.cached_train_batches(moments, self.problem.space.scale, seed, batch, self.device, o.shard)
 
     # ---- scores
@@ -177,10 +177,7 @@ class SegSynthExperiment:
     def _features(self, measure: str = "frechet"):
         """(kind, features) of a Frechet distance: ``frechet`` -- clean-fid's Inception, else the
         scene-set network; ``pytorch-fid`` -- pytorch-fid's Inception."""
-        if measure == "pytorch-fid":
-            reason = pytorch_fid_missing(self.options.inception_dir)
-            if reason:
-                raise MetricUnavailable(reason)
+        if measure == "pytorch-fid":  # raises MetricUnavailable where it cannot run
             return "pytorch-fid", pytorch_fid_features(self.options.inception_dir, self.device)
         if inception_missing(self.options.inception_dir) is None:
             return "inception", inception_features(self.options.inception_dir, self.device)

@@ -134,6 +134,10 @@ class PairDataset(Dataset):
         return None if get_worker_info() is not None else self.generator
 
     def __getitem__(self, i: int) -> tuple[Tensor, Tensor]:
+        return crop_pair(*self.uncropped(i), self.size, self.train, self._crop_generator())
+
+    def uncropped(self, i: int) -> tuple[Tensor, Tensor]:
+        """Pair ``i`` read, checked and as tensors, before its crop."""
         item = self.items[i]
         image, mask = self.load(item)
         check_sizes(image, mask, where(item))
@@ -142,7 +146,7 @@ class PairDataset(Dataset):
                 check_ids(mask, len(self.remap), None, where(item))
             mask = self.remap[mask]
         check_ids(mask, self.num_classes, self.ignore_index, where(item))
-        return crop_pair(*to_tensors(image, mask), self.size, self.train, self._crop_generator())
+        return to_tensors(image, mask)
 
 
 def visible(folder: Path) -> list[Path]:
