@@ -24,8 +24,8 @@ DESIGNS: dict[str, dict[str, SymmFlowSettings]] = {
             SymmFlowSettings(**_SCENE, code_scale=2.0, near_one=0.4, image_weight=0.9),
         "code x3, 60% near one on the label alone, w 0.9":
             SymmFlowSettings(**_SCENE, code_scale=3.0, near_one=0.6, image_weight=0.9),
-        "code x2, 60% near one on the label alone, w 0.7":
-            SymmFlowSettings(**_SCENE, code_scale=2.0, near_one=0.6, image_weight=0.7),
+        "code x2, no near one, w 0.9":
+            SymmFlowSettings(**_SCENE, code_scale=2.0, near_one=0.0, image_weight=0.9),
     },
     "mnist": {
         "code x3, half near one, w 0.3":
