@@ -49,9 +49,9 @@ class SceneData:
         return draw_batches(self.train_images, self.train_masks, batch_size=batch, seed=seed, device=device,
                             shard=shard)
 
-    def training_images(self, count: int) -> Tensor:
-        """The first ``count`` training images (the real-image floor of a Frechet distance)."""
-        return self.train_images[:count]
+    def training_pairs(self, count: int) -> tuple[Tensor, Tensor]:
+        """The first ``count`` training images and their masks (the real-image floor of a Frechet distance)."""
+        return self.train_images[:count], self.train_masks[:count]
 
     def eval_batches(self, batch: int, device: str, shard: Shard = Shard()) -> Batches:
         for position, i in shard.take(range(0, len(self.test_images), batch)):
@@ -93,11 +93,12 @@ class FolderData:
 
         return loader_batches(CachedImages(self.train, moments, scale), batch, seed, device, shard=shard)
 
-    def training_images(self, count: int) -> Tensor:
-        """The first ``count`` training images, as the training reader crops them."""
+    def training_pairs(self, count: int) -> tuple[Tensor, Tensor]:
+        """The first ``count`` training images and their masks, as the training reader crops them."""
         import torch
 
-        return torch.stack([self.train[i][0] for i in range(min(count, len(self.train)))])
+        images, masks = zip(*(self.train[i] for i in range(min(count, len(self.train)))))
+        return torch.stack(images), torch.stack(masks)
 
     def eval_batches(self, batch: int, device: str, shard: Shard = Shard()) -> Batches:
         from torch.utils.data import DataLoader

@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from symmflow.distributed import Shard, gather
-from symmflow.metrics import SegmentationIoU, feature_statistics, frechet_distance
+from symmflow.metrics import JointFeatures, SegmentationIoU, feature_statistics, frechet_distance
 
 Batches = Iterable[tuple[int, tuple[Tensor, Tensor]]]
 """(position, (images, masks)) of the evaluation batches this process takes."""
@@ -60,7 +60,8 @@ def synthesis_score(synthesise: Callable[[Tensor, tuple[int, int]], Tensor], bat
                     device: str = "cpu", judge: Callable[[Tensor], Tensor] | None = None,
                     classes: tuple[int, int | None] = (0, None)) -> dict:
     """For each ``frechet`` name -> (features, reference (mu, sigma)), the Frechet distance between
-    the features of images ``synthesise(masks, (pass, position))`` from the evaluation masks
+    the features (a :class:`~symmflow.metrics.JointFeatures`: the joint embedding of each sample
+    and its mask) of images ``synthesise(masks, (pass, position))`` from the evaluation masks
     (passes over ``batches()`` repeated until ``wanted`` samples over all processes, at least one
     pass) and the reference -- every distance on the same samples (``frechet`` in the result);
     with ``paired``, the mean of ``paired(samples, images)`` too; with a ``judge`` (images ->
@@ -78,8 +79,8 @@ def synthesis_score(synthesise: Callable[[Tensor, tuple[int, int]], Tensor], bat
             samples = synthesise(masks, (passes, position))
             wall += time.perf_counter() - start
             on_cpu = samples.cpu()
-            for name, (features, _) in frechet.items():
-                feats[name].append(features(on_cpu))
+            for name, (features, _) in frechet.items():  # a joint distance embeds (sample, mask) pairs
+                feats[name].append(features(on_cpu, masks) if isinstance(features, JointFeatures) else features(on_cpu))
             if paired is not None:
                 pairs.append(paired(samples, images).cpu())
             if judge is not None:

@@ -7,10 +7,11 @@ training times near t = 1 and whether that share trains the label alone, the lab
 experiments:
 
 * scene set (Tables 2, 4, 5): mIoU at 1 / 2 / 5 / 25 Euler steps; at 25 steps the FD-scenenet of
-  the synthesised scenes and their mIoU under the SS U-Net (:mod:`benchmarks.judges`);
+  the synthesised scenes, their joint distance with their masks (FJD-scenenet) and their mIoU
+  under the SS U-Net (:mod:`benchmarks.judges`);
 * bundled MNIST (Tables 3, 11): accuracy at 1 / 2 / 5 / 10 / 25 steps; at 25 steps the Frechet
-  distance of 500 generated digits in the cross-entropy classifier's features and the
-  classifier's accuracy on them;
+  distance and the joint distance of 500 generated digits in the cross-entropy classifier's
+  features and the classifier's accuracy on them;
 
 beside the specialists of the same budget and seed (the SS U-Net and SemFlow; the cross-entropy
 classifier and class-conditional flow matching) and the real images scored as samples are.
@@ -88,7 +89,7 @@ def measure(dataset: str, name: str, seed: int, out: Path, progress: bool = True
         record["train_s"] = exp.trained("symmflow").train_s
         record["recognition"] = {str(k): exp.segmentation("symmflow", k)["value"] for k in CURVES[dataset]}
         synthesis = exp.synthesis("symmflow", GENERATION_STEPS)
-        record.update(fd=synthesis["value"], judged=synthesis["judged"])
+        record.update(fd=synthesis["value"], fjd=synthesis["frechet"].get("joint"), judged=synthesis["judged"])
         masks = exp.data.test_masks
         judge = exp.judge()
 
@@ -105,8 +106,9 @@ def measure(dataset: str, name: str, seed: int, out: Path, progress: bool = True
         record["references"] = {
             "specialist recognition": exp.segmentation("ss", 1)["value"],
             "peer recognition at 25 steps": exp.segmentation("semflow", GENERATION_STEPS)["value"],
-            "peer fd": semflow["value"], "peer judged": semflow["judged"],
-            "real fd": exp.real_images("frechet")["value"], "real judged": exp.real_images("judged")["value"]}
+            "peer fd": semflow["value"], "peer fjd": semflow["frechet"].get("joint"), "peer judged": semflow["judged"],
+            "real fd": exp.real_images("frechet")["value"], "real fjd": exp.real_images("joint")["value"],
+            "real judged": exp.real_images("judged")["value"]}
     else:
         exp = _classification(settings, seed, out, progress)
         record["train_s"] = exp.trained(SYMMFLOW).train_s
@@ -114,15 +116,16 @@ def measure(dataset: str, name: str, seed: int, out: Path, progress: bool = True
         record["recognition"] = {str(k): exp.accuracy(SYMMFLOW, k, images, labels)["value"]
                                  for k in CURVES[dataset]}
         generated = exp.generation(SYMMFLOW, GENERATION_STEPS)
-        record.update(fd=generated["value"], judged=generated["judged"])
+        record.update(fd=generated["value"], fjd=generated["joint"], judged=generated["judged"])
         wanted = torch.arange(exp.spec.num_classes).repeat_interleave(exp.s.generate_per_class)
         record["judged_on_the_label_path"] = _judged_on_the_label_path(
             exp, SYMMFLOW, wanted, wanted, lambda samples, truth: exp.judged_accuracy(samples, truth))
         peer = exp.generation(FLOW_MATCHING, GENERATION_STEPS)
         record["references"] = {
             "specialist recognition": exp.scored(CROSS_ENTROPY, 1)["value"],
-            "peer fd": peer["value"], "peer judged": peer["judged"],
-            "real fd": exp.real_images("frechet")["value"], "real judged": exp.real_images("judged")["value"]}
+            "peer fd": peer["value"], "peer fjd": peer["joint"], "peer judged": peer["judged"],
+            "real fd": exp.real_images("frechet")["value"], "real fjd": exp.real_images("joint")["value"],
+            "real judged": exp.real_images("judged")["value"]}
     record["provenance"] = provenance("cpu")
     return record
 

@@ -31,14 +31,17 @@ def records(out: Path) -> list[dict]:
 def kept(record: dict) -> dict[str, bool]:
     """Which of the tables' claims and this study's targets a design keeps on its seed."""
     r, ref, rec = record, record["references"], record["recognition"]
+    joint = r.get("fjd") is not None and ref.get("peer fjd") is not None  # not in records made before it was
     if r["dataset"] == "scenes":
         return {"Table 2: mIoU at 25 steps above SemFlow's": rec["25"] > ref["peer recognition at 25 steps"],
                 "Table 2: FD-scenenet below SemFlow's": r["fd"] < ref["peer fd"],
+                **({"Table 2: FJD below SemFlow's": r["fjd"] < ref["peer fjd"]} if joint else {}),
                 "Table 2: mIoU of samples above SemFlow's": r["judged"] > ref["peer judged"],
                 "target: mIoU of samples >= 0.5 x real images'": r["judged"] >= 0.5 * ref["real judged"]}
     return {"target: accuracy at 1 step >= 97%": rec["1"] >= 97.0,
             "Table 3: accuracy at 25 steps >= at 1 step": rec["25"] >= rec["1"],
             "Table 3: FD at most flow matching's": r["fd"] <= ref["peer fd"],
+            **({"Table 3: FJD at most flow matching's": r["fjd"] <= ref["peer fjd"]} if joint else {}),
             "Table 3: accuracy of samples at least flow matching's": r["judged"] >= ref["peer judged"],
             "target: accuracy of samples >= 90%": r["judged"] >= 90.0}
 
@@ -48,6 +51,12 @@ def kept(record: dict) -> dict[str, bool]:
 NAMES = {"scenes": ("mIoU", "FD-scenenet", "mIoU of samples (SS U-Net)", "SS U-Net", "SemFlow"),
          "mnist": ("accuracy", "FD (U-Net classifier features)", "accuracy of samples (cross-entropy U-Net)",
                    "cross-entropy classifier", "flow matching")}
+JOINT = {"scenes": "FJD (SS U-Net layout)", "mnist": "FJD (U-Net classifier features)"}
+
+
+def _number(value) -> str:
+    """A distance to three significant digits; blank in a record made before it was measured."""
+    return "" if value is None else f"{value:#.3g}"
 
 
 def summary(out: Path) -> str:
@@ -55,7 +64,8 @@ def summary(out: Path) -> str:
     lines = ["# Recognition and generation on one front", "",
              "Each design is SymmFlow on the cpu budget of its data set with the settings its name gives "
              "(studies/front.py); recognition on the held-out images at several Euler steps, generation at "
-             f"{GENERATION_STEPS} steps by a Frechet distance and by a judge trained on real images only "
+             f"{GENERATION_STEPS} steps by a Frechet distance, by the Frechet joint distance of each sample and its "
+             "condition, and by a judge trained on real images only "
              "(benchmarks/judges.py), and by the judge again on samples whose label state is held on its exact "
              "path instead of integrated with the image (what a perfectly trained label flow would condition "
              "on). The specialists and the real images are of the same seed. Rendered from "
@@ -67,24 +77,27 @@ def summary(out: Path) -> str:
         score, fd, judged, specialist, peer = NAMES[dataset]
         steps = CURVES[dataset]
         lines += [f"## {'Scene set (Tables 2, 4, 5)' if dataset == 'scenes' else 'Bundled MNIST (Tables 3, 11)'}", "",
-                  f"| design | seed | {score} at {' / '.join(map(str, steps))} steps | {fd} | {judged} | "
-                  "the same, the label held on its path | claims and targets kept | train (s) | commit |",
-                  "|---|---|---|---|---|---|---|---|---|"]
+                  f"| design | seed | {score} at {' / '.join(map(str, steps))} steps | {fd} | {JOINT[dataset]} | "
+                  f"{judged} | the same, the label held on its path | claims and targets kept | train (s) | commit |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
         for r in rows:
             keeps = kept(r)
             curve = " / ".join(f"{r['recognition'][str(k)]:.1f}" for k in steps)
             held = r.get("judged_on_the_label_path")
-            lines.append(f"| {r['design']} | {r['seed']} | {curve} | {r['fd']:#.3g} | {r['judged']:.1f} | "
+            lines.append(f"| {r['design']} | {r['seed']} | {curve} | {r['fd']:#.3g} | {_number(r.get('fjd'))} | "
+                         f"{r['judged']:.1f} | "
                          f"{'' if held is None else f'{held:.1f}'} | {sum(keeps.values())} of {len(keeps)} | "
                          f"{r['train_s']:.0f} | {r['provenance']['git_commit']} |")
         lines += ["", f"References (same budget; by seed): {specialist} {score}, {peer}'s generation, real images:", "",
-                  f"| seed | {specialist} {score} | {peer} {fd} | {peer} {judged} | real images {fd} | "
-                  f"real images {judged} |" + (f" SemFlow {score} at 25 steps |" if dataset == "scenes" else ""),
-                  "|---|---|---|---|---|---|" + ("---|" if dataset == "scenes" else "")]
+                  f"| seed | {specialist} {score} | {peer} {fd} | {peer} {JOINT[dataset]} | {peer} {judged} | "
+                  f"real images {fd} | real images {JOINT[dataset]} | real images {judged} |"
+                  + (f" SemFlow {score} at 25 steps |" if dataset == "scenes" else ""),
+                  "|---|---|---|---|---|---|---|---|" + ("---|" if dataset == "scenes" else "")]
         for seed in sorted({r["seed"] for r in rows}):
             ref = next(r for r in rows if r["seed"] == seed)["references"]
             lines.append(f"| {seed} | {ref['specialist recognition']:.1f} | {ref['peer fd']:#.3g} | "
-                         f"{ref['peer judged']:.1f} | {ref['real fd']:#.3g} | {ref['real judged']:.1f} |"
+                         f"{_number(ref.get('peer fjd'))} | {ref['peer judged']:.1f} | {ref['real fd']:#.3g} | "
+                         f"{_number(ref.get('real fjd'))} | {ref['real judged']:.1f} |"
                          + (f" {ref['peer recognition at 25 steps']:.1f} |" if dataset == "scenes" else ""))
         lines += ["", "What each design keeps (seed by seed):", ""]
         for r in rows:

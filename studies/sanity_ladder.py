@@ -2,9 +2,10 @@
 
 A metric of generated images is trusted only as far as it sees what it should: real images,
 degraded step by step, must score worse at every step.  For each generation metric of the
-tables -- the scene set's FD-scenenet and the SS U-Net's mIoU of the samples (Tables 2, 4), and
-MNIST's Frechet distance in the cross-entropy classifier's features and that classifier's
-accuracy on the samples (Table 3) -- this study scores
+tables -- the scene set's FD-scenenet, its Frechet joint distance with the masks (FJD-scenenet)
+and the SS U-Net's mIoU of the samples (Tables 2, 4), and MNIST's Frechet distance and joint
+distance in the cross-entropy classifier's features and that classifier's accuracy on the
+samples (Table 3) -- this study scores
 
 * the rung the metric starts from: for a Frechet distance, as many real training images as the
   tables generate against the held-out statistics (its floor); for a judge, the held-out images
@@ -36,7 +37,8 @@ from baselines.discriminative import Features
 from benchmarks.cells import RunOptions
 from benchmarks.evaluation import frechet_in, test_subset
 from benchmarks.experiments.classification import CROSS_ENTROPY, ClassificationExperiment
-from benchmarks.experiments.segsynth import FEATURES_SEED, SegSynthExperiment, judge_metric, synthesis_metric
+from benchmarks.experiments.segsynth import (FEATURES, FEATURES_SEED, SegSynthExperiment, joint_metric, judge_metric,
+                                             synthesis_metric)
 from benchmarks.profiles import CLASSIFICATION, SEGSYNTH
 from benchmarks.provenance import provenance
 from symmflow.outputs import write_atomic
@@ -47,10 +49,10 @@ LEVELS = 4
 SEED = 12345
 """The degradations' own randomness (which digits are erased, which masks shuffled, the noise)."""
 RESAMPLES = 10
-"""Bootstrap resamples of the starting images that measure a metric's own noise."""
+"""Draws of the starting images that measure a metric's own noise."""
 TOLERANCE = 2.0
 """A step counts as no better than the one before unless it is better by more than this many
-bootstrap standard deviations of the metric: a metric is not called blind for its own noise."""
+standard deviations of the metric's own noise: a metric is not called blind for its noise."""
 
 
 # ---------------------------------------------------------------- degradations
@@ -128,12 +130,17 @@ class Degradation:
     """Whether it shuffles the labels the images are scored against."""
 
 
+NOISE_SD = (0.1, 0.25, 0.5, 1.0)
+"""Additive noise on images in [-1, 1], up to where a digit is hard to read: a first ladder that stopped
+at sd 0.4 left every digit legible, and a judge that reads legible digits right stayed flat on it."""
+
+
 def degradations(kind: str) -> list[Degradation]:
     """The ladder's degradations for scenes (``scenes``) or single digits (``digits``)."""
     erase = ((lambda x, y, s, g: erase_scene_digits(x, y, s, g)) if kind == "scenes"
              else (lambda x, y, s, g: erase_digit_area(x, s, g)))
     return [Degradation("Gaussian blur", (0.5, 1.0, 1.5, 2.0), "sigma (px)", lambda x, y, s, g: gaussian_blur(x, s)),
-            Degradation("additive noise", (0.05, 0.1, 0.2, 0.4), "sd", lambda x, y, s, g: additive_noise(x, s, g)),
+            Degradation("additive noise", NOISE_SD, "sd", lambda x, y, s, g: additive_noise(x, s, g)),
             Degradation("colour jitter", (0.1, 0.2, 0.4, 0.8), "strength",
                         lambda x, y, s, g: colour_jitter(x, s, g)),
             Degradation("digits erased", (0.25, 0.5, 0.75, 1.0), "share" if kind == "scenes" else "area share",
@@ -155,18 +162,27 @@ class Metric:
     base: tuple[Tensor, Tensor]
     """The real images (and their labels) the ladder starts from."""
     base_note: str
+    draw: Callable[[torch.Generator], tuple[Tensor, Tensor]] | None = None
+    """A fresh draw of as many real images as the base from the same pool (a Frechet distance's
+    noise); None: the base is resampled with replacement (a judge's, a mean over images)."""
 
 
-def bootstrap_sd(metric: Metric) -> float:
-    """The metric's own noise: its standard deviation over :data:`RESAMPLES` resamples (with
-    replacement) of the starting images and their labels."""
+def noise_sd(metric: Metric) -> tuple[float, str]:
+    """The metric's own noise and how it was measured: its standard deviation over :data:`RESAMPLES`
+    fresh draws of the starting images from their pool where the metric has one -- a Frechet
+    distance of a resample with replacement is inflated by the repeated images, which shrink the
+    covariance -- else over bootstrap resamples of the starting images and their labels."""
     images, labels = metric.base
     generator = torch.Generator().manual_seed(SEED + 1)
     values = []
     for _ in range(RESAMPLES):
-        index = torch.randint(0, len(images), (len(images),), generator=generator)
-        values.append(metric.score(images[index], labels[index]))
-    return float(torch.tensor(values, dtype=torch.float64).std())
+        if metric.draw is not None:
+            values.append(metric.score(*metric.draw(generator)))
+        else:
+            index = torch.randint(0, len(images), (len(images),), generator=generator)
+            values.append(metric.score(images[index], labels[index]))
+    how = "fresh draws from the training pool" if metric.draw is not None else "bootstrap resamples"
+    return float(torch.tensor(values, dtype=torch.float64).std()), how
 
 
 def sees(worse: list[float], tolerance: float) -> bool:
@@ -182,7 +198,7 @@ def climb(metric: Metric, kind: str, progress: bool) -> dict:
 
     images, labels = metric.base
     base = metric.score(images, labels)
-    noise = bootstrap_sd(metric)
+    noise, how = noise_sd(metric)
     rungs = {}
     for d in tqdm(degradations(kind), desc=f"{metric.dataset}: {metric.name}", disable=not progress):
         generator = torch.Generator().manual_seed(SEED)
@@ -196,7 +212,7 @@ def climb(metric: Metric, kind: str, progress: bool) -> dict:
         rungs[d.name] = {"strengths": list(d.strengths), "unit": d.unit, "values": values,
                          "monotone": sees(worse, TOLERANCE * noise)}
     return {"dataset": metric.dataset, "metric": metric.name, "higher_is_better": metric.higher_is_better,
-            "base": base, "bootstrap_sd": noise, "tolerance": TOLERANCE * noise,
+            "base": base, "noise_sd": noise, "noise_from": how, "tolerance": TOLERANCE * noise,
             "base_note": metric.base_note, "degradations": rungs,
             "blind_to": [name for name, r in rungs.items() if not r["monotone"]]}
 
@@ -205,35 +221,46 @@ def climb(metric: Metric, kind: str, progress: bool) -> dict:
 
 
 def scene_metrics(profile: str, out: Path, progress: bool) -> list[Metric]:
-    """FD-scenenet and the SS U-Net's mIoU, with the tables' networks of seed 0."""
+    """FD-scenenet, FJD-scenenet and the SS U-Net's mIoU, with the tables' networks of seed 0."""
     exp = SegSynthExperiment("scenes", SEGSYNTH[profile], RunOptions(profile=profile, seed=FEATURES_SEED, out=out,
                                                                       progress=progress))
-    data = exp.data
+    data, batch = exp.data, exp.settings.eval_batch
     features, reference = exp.frechet_reference()
+    joint, joint_reference = exp.frechet_reference("joint")
     judge = exp.judge()
     count = len(data.test_images)
 
     def fd(images, _):
-        feats = torch.cat([features(part) for part in images.split(exp.settings.eval_batch)])
+        feats = torch.cat([features(part) for part in images.split(batch)])
         return frechet_distance(*feature_statistics(feats.cpu().numpy()), *reference)
+
+    def fjd(images, masks):
+        embedded = torch.cat([joint(part, m) for part, m in zip(images.split(batch), masks.split(batch))])
+        return frechet_distance(*feature_statistics(embedded.numpy()), *joint_reference)
 
     def miou(images, masks):
         metric = SegmentationIoU(data.num_classes, data.ignore_index)
-        for part, truth in zip(images.split(exp.settings.eval_batch), masks.split(exp.settings.eval_batch)):
+        for part, truth in zip(images.split(batch), masks.split(batch)):
             metric.update(judge(part), truth)
         return 100.0 * metric.compute()
 
-    return [Metric("scenes", synthesis_metric(exp.settings, exp.options), False, fd,
-                   (data.training_images(count), data.train_masks[:count]),
-                   f"{count} training scenes against the statistics of the {count} held-out scenes"),
+    def draw(generator):
+        index = torch.randperm(len(data.train_images), generator=generator)[:count]
+        return data.train_images[index], data.train_masks[index]
+
+    floor = f"{count} training scenes against the statistics of the {count} held-out scenes"
+    return [Metric("scenes", synthesis_metric(exp.settings, exp.options), False, fd, data.training_pairs(count),
+                   floor, draw),
+            Metric("scenes", joint_metric(exp.settings, exp.options), False, fjd, data.training_pairs(count),
+                   floor + " (scene and mask pairs)", draw),
             Metric("scenes", judge_metric(exp.settings, exp.options), True, miou, (data.test_images, data.test_masks),
                    f"the {count} held-out scenes against their own masks")]
 
 
 def digit_metrics(profile: str, out: Path, progress: bool) -> list[Metric]:
-    """The Frechet distance in the cross-entropy classifier's features and its accuracy, with
-    Table 3's networks of seed 0."""
-    from benchmarks.tables.classification import FD_METRIC, SHOWN
+    """The Frechet distance and joint distance in the cross-entropy classifier's features and its
+    accuracy, with Table 3's networks of seed 0."""
+    from benchmarks.tables.classification import FD_METRIC, FJD_METRIC, SHOWN
     from benchmarks.judges import metric_name
 
     settings = CLASSIFICATION[profile][0]
@@ -241,7 +268,8 @@ def digit_metrics(profile: str, out: Path, progress: bool) -> list[Metric]:
     real, _ = exp.full_test_split()
     held_out, held_out_labels = exp.test_split()
     train, train_labels = exp.train_split()
-    index = test_subset(train_labels, settings.generate_per_class * exp.spec.num_classes)
+    per_class = settings.generate_per_class
+    index = test_subset(train_labels, per_class * exp.spec.num_classes)
     features = Features(exp.trained(CROSS_ENTROPY).model)
     judge = exp.judge()
 
@@ -252,10 +280,38 @@ def digit_metrics(profile: str, out: Path, progress: bool) -> list[Metric]:
         predicted = torch.cat([judge(part).cpu() for part in images.split(settings.eval_batch)])
         return 100.0 * (predicted == labels).float().mean().item()
 
-    return [Metric(SHOWN[settings.dataset], FD_METRIC, False, fd, (train[index], train_labels[index]),
-                   f"{len(index)} training digits against the {len(real)} held-out digits"),
+    def draw(generator):  # as many training digits of each class as the base, drawn afresh
+        chosen = torch.cat([(train_labels == c).nonzero().flatten()[torch.randperm(int((train_labels == c).sum()),
+                                                                                   generator=generator)[:per_class]]
+                            for c in range(exp.spec.num_classes)])
+        return train[chosen], train_labels[chosen]
+
+    floor = f"{len(index)} training digits against the {len(real)} held-out digits"
+    base = (train[index], train_labels[index])
+    return [Metric(SHOWN[settings.dataset], FD_METRIC, False, fd, base, floor, draw),
+            Metric(SHOWN[settings.dataset], FJD_METRIC, False, exp.joint_distance, base,
+                   floor + " (digit and class pairs)", draw),
             Metric(SHOWN[settings.dataset], metric_name("classifier", False), True, accuracy,
                    (held_out, held_out_labels), f"the {len(held_out)} held-out digits against their classes")]
+
+
+@torch.no_grad()
+def feature_network_check(profile: str, out: Path, progress: bool) -> dict:
+    """What FD-scenenet's feature network learned: trained to say which digits a scene holds
+    (multi-label), its presence accuracy on the held-out scenes beside the rate of always answering
+    "absent", and how much its features vary between scenes against their mean's size."""
+    from symmflow.models.features import presence
+
+    exp = SegSynthExperiment("scenes", SEGSYNTH[profile], RunOptions(profile=profile, seed=FEATURES_SEED, out=out,
+                                                                      progress=progress))
+    net = exp.trained(FEATURES).model.eval()
+    feats = torch.cat([net.features(part) for part in exp.data.test_images.split(exp.settings.eval_batch)])
+    truth = presence(exp.data.test_masks).bool()
+    predicted = net.head(feats) > 0
+    return {"presence_accuracy": 100.0 * (predicted == truth).float().mean().item(),
+            "all_absent_accuracy": 100.0 * (~truth).float().mean().item(),
+            "scenes": len(truth),
+            "feature_sd_over_mean_norm": float(feats.std(0).norm() / feats.mean(0).norm())}
 
 
 # ---------------------------------------------------------------- records
@@ -266,21 +322,31 @@ def markdown(record: dict) -> str:
              "Real images degraded step by step at four increasing strengths; a metric must get worse at every "
              "step of every degradation, else it is blind to that degradation and the tables say so. A step "
              f"counts as no better than the one before unless it is better by more than {TOLERANCE:g} standard "
-             f"deviations of the metric over {RESAMPLES} bootstrap resamples of the starting images (its own "
-             "noise), and the strongest step must be worse than the start by more than that. Rendered by "
+             f"deviations of the metric's own noise -- over {RESAMPLES} fresh draws of the starting images from "
+             "the training pool for a Frechet distance (a resample with replacement repeats images, which "
+             "inflates the distance), over bootstrap resamples for a judge -- and the strongest step must be "
+             "worse than the start by more than that. Rendered by "
              "`python -m studies.sanity_ladder` (studies/sanity_ladder.py), networks of seed 0 from the tables' "
              f"model cache; commit {record['provenance']['git_commit']}, {record['provenance']['device']}.", ""]
     for m in record["metrics"]:
         better = "higher" if m["higher_is_better"] else "lower"
         verdict = (f"**blind to {', '.join(m['blind_to'])}**" if m["blind_to"] else "moves with every degradation")
         lines += [f"## {m['dataset']}: {m['metric']} ({better} is better) -- {verdict}", "",
-                  f"Start: {m['base']:.4g} ({m['base_note']}); bootstrap sd {m['bootstrap_sd']:.2g}.", "",
+                  f"Start: {m['base']:.4g} ({m['base_note']}); noise sd {m['noise_sd']:.2g} ({m['noise_from']}).", "",
                   "| degradation | strengths | values | every step worse (within the noise) |", "|---|---|---|---|"]
         for name, r in m["degradations"].items():
             strengths = " / ".join(f"{s:g}" for s in r["strengths"])
             values = " / ".join(f"{v:.4g}" for v in r["values"])
             lines.append(f"| {name} | {r['unit']} {strengths} | {values} | {'yes' if r['monotone'] else '**no**'} |")
         lines.append("")
+    check = record.get("feature_network")
+    if check:
+        lines += ["## scenes: the feature network of FD-scenenet", "",
+                  "Trained to tell which digits a scene holds (multi-label); on the held-out scenes:", "",
+                  "| scenes | presence accuracy (%) | always answering absent (%) | feature sd / mean norm |",
+                  "|---|---|---|---|",
+                  f"| {check['scenes']} | {check['presence_accuracy']:.1f} | {check['all_absent_accuracy']:.1f} | "
+                  f"{check['feature_sd_over_mean_norm']:.3g} |", ""]
     lines += ["![the ladder](sanity-ladder.png)", ""]
     return "\n".join(lines)
 
@@ -291,8 +357,12 @@ def plot(record: dict) -> bytes:
     from benchmarks.render.figures import png_bytes
 
     metrics = record["metrics"]
-    fig = Figure(figsize=(4.6 * len(metrics), 4.2))
-    axes = fig.subplots(1, len(metrics), squeeze=False)[0]
+    columns = min(3, len(metrics))
+    rows = -(-len(metrics) // columns)
+    fig = Figure(figsize=(4.6 * columns, 4.9 * rows))
+    axes = fig.subplots(rows, columns, squeeze=False).flatten()
+    for ax in axes[len(metrics):]:
+        ax.set_visible(False)
     for ax, m in zip(axes, metrics):
         for i, (name, r) in enumerate(m["degradations"].items()):
             ax.plot(range(LEVELS + 1), [m["base"], *r["values"]], "o-" if r["monotone"] else "x--", color=f"C{i}",
@@ -328,6 +398,7 @@ def main(argv=None) -> int:
     metrics = [(m, "scenes") for m in scene_metrics(args.profile, out, progress)]
     metrics += [(m, "digits") for m in digit_metrics(args.profile, out, progress)]
     record = {"metrics": [climb(m, kind, progress) for m, kind in metrics], "provenance": provenance("cpu"),
+              "feature_network": feature_network_check(args.profile, out, progress),
               "profile": args.profile, "levels": LEVELS, "seed": SEED}
     write_atomic(out / "sanity-ladder.json", json.dumps(record, indent=1))
     write_atomic(out / "sanity-ladder.md", markdown(record))

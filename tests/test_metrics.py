@@ -80,6 +80,49 @@ def test_reference_statistics_are_cached(tmp_path):
     np.testing.assert_allclose(mu, again[0]) and np.testing.assert_allclose(sigma, again[1])
 
 
+def test_the_joint_distance_sees_a_condition_shuffled_that_the_frechet_distance_cannot(tmp_path):
+    """FJD (DeVries et al. 2019): alpha is the ratio of the mean norms; pairs against their own
+    statistics score near zero, the same images with their masks shuffled score far higher, while
+    the image-only distance of the two is one number."""
+    generator = torch.Generator().manual_seed(0)
+    masks = torch.randint(0, 3, (400, 1, 1), generator=generator).expand(-1, 8, 8)  # one class per image
+    images = masks[:, None] - 1.0 + 0.1 * torch.randn(400, 1, 8, 8, generator=generator)  # its brightness says which
+    features = lambda x: x.flatten(1)[:, ::4]  # noqa: E731 -- which pixels are bright: the image's content
+    embed = lambda m: metrics.mask_layout(m, 3, grid=2)  # noqa: E731
+    calls = []
+
+    def pairs():
+        calls.append(1)
+        yield images, masks
+
+    cache = tmp_path / "joint.npz"
+    joint, reference = metrics.joint_reference_statistics(cache, pairs, features, embed)
+    again, cached = metrics.joint_reference_statistics(cache, pairs, features, embed)
+    assert len(calls) == 1 and again.alpha == joint.alpha and np.allclose(reference[1], cached[1])
+    assert joint.alpha == pytest.approx(float(features(images).norm(dim=1).mean() / embed(masks).norm(dim=1).mean()))
+    shuffled = masks.roll(1, 0)
+
+    def fjd(conditions):
+        return metrics.frechet_distance(*metrics.feature_statistics(joint(images, conditions).numpy()), *reference)
+
+    assert fjd(masks) == pytest.approx(0, abs=1e-6) and fjd(shuffled) > 0.2 * np.trace(reference[1])
+    # at alpha 0 the joint distance is the image-only Frechet distance
+    half = metrics.JointFeatures(features, embed, 0.0)
+    joint_half = [metrics.feature_statistics(half(images[i::2], shuffled[i::2]).numpy()) for i in (0, 1)]
+    image_half = [metrics.feature_statistics(features(images[i::2]).double().numpy()) for i in (0, 1)]
+    assert metrics.frechet_distance(*joint_half[0], *joint_half[1]) == pytest.approx(
+        metrics.frechet_distance(*image_half[0], *image_half[1]), rel=1e-6)
+
+
+def test_a_mask_layout_holds_each_class_share_per_cell_and_no_ignored_pixel():
+    masks = torch.zeros(1, 4, 4, dtype=torch.long)
+    masks[0, :2, :2] = 2
+    masks[0, 3, 3] = 255  # an ignore id: no class
+    layout = metrics.mask_layout(masks, 3, grid=2).reshape(3, 2, 2)
+    assert layout[2, 0, 0] == 1 and layout[0, 0, 0] == 0 and layout[0, 1, 1] == 0.75 and layout[:, 1, 1].sum() == 0.75
+    assert torch.equal(metrics.class_embedding(torch.tensor([2]), 3), torch.tensor([[0.0, 0.0, 1.0]]))
+
+
 def test_missing_libraries_or_weights_give_a_reason(tmp_path):
     for check in (metrics.inception_missing, metrics.lpips_missing):
         reason = check(tmp_path)

@@ -115,7 +115,7 @@ def test_the_ladder_finds_a_metric_blind_to_a_degradation():
     base = images.clone()
     blind = sanity_ladder.climb(sanity_ladder.Metric("toy", "distance", False, distance, (images, masks), ""),
                                 "scenes", progress=False)
-    assert blind["blind_to"] == ["masks shuffled"] and blind["base"] == 0 and blind["bootstrap_sd"] > 0
+    assert blind["blind_to"] == ["masks shuffled"] and blind["base"] == 0 and blind["noise_sd"] > 0 and blind["noise_from"] == "bootstrap resamples"
     seeing = sanity_ladder.climb(sanity_ladder.Metric("toy", "agreement", True, agreement, (images, masks), ""),
                                  "scenes", progress=False)
     assert "masks shuffled" not in seeing["blind_to"]
@@ -163,6 +163,8 @@ def test_what_a_design_keeps():
     assert [name for name, ok in front_record.kept(digits).items() if ok] == ["target: accuracy at 1 step >= 97%",
                                                                        "target: accuracy of samples >= 90%"]
     assert not math.isnan(digits["fd"])
+    joint = {**digits, "fjd": 0.9, "references": {**digits["references"], "peer fjd": 0.3}}
+    assert front_record.kept(joint)["Table 3: FJD at most flow matching's"] is False and len(front_record.kept(joint)) == 6
 
 
 def test_generation_on_the_label_path_feeds_the_exact_path():

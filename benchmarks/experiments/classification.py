@@ -35,6 +35,7 @@ from benchmarks.profiles import ClassificationSettings
 from benchmarks.trained import Trained, trained_model
 from symmflow.data import classification as data
 from symmflow.data.streams import epoch_batches
+from symmflow.metrics import JointFeatures, class_embedding, feature_statistics, frechet_distance
 from symmflow.solver import NFECounter
 
 SYMMFLOW, FLOW_MATCHING, DIFFUSION_CLASSIFIER = "symmflow", "flow-matching", "diffusion-classifier"
@@ -55,6 +56,7 @@ class ClassificationExperiment:
         self._scores: dict[tuple, dict] = {}
         self._footprints: dict[int, dict] = {}
         self._train = self._test = None
+        self._joint = None
         for key in options.weights:  # a file that does not fit the network: refused before any evaluation
             self.trained(key)
 
@@ -192,9 +194,25 @@ class ClassificationExperiment:
         return 100.0 * (predicted == labels).float().mean().item()
 
     @torch.no_grad()
+    def joint_distance(self, images: torch.Tensor, labels: torch.Tensor) -> float:
+        """The Frechet joint distance of (image, class) pairs to the held-out pairs: the cross-entropy
+        classifier's features beside the class's one-hot vector (:class:`~symmflow.metrics.JointFeatures`,
+        alpha fitted on the held-out pairs once)."""
+        if self._joint is None:
+            net, batch, device = Features(self.trained(CROSS_ENTROPY).model), self.s.eval_batch, self.options.device
+            features = lambda x: torch.cat([net(part.to(device)).cpu() for part in x.split(batch)])  # noqa: E731
+            real, real_labels = self.full_test_split()
+            joint, embedded = JointFeatures.fitted(features, lambda y: class_embedding(y, self.spec.num_classes),
+                                                   real, real_labels)
+            self._joint = joint, feature_statistics(embedded.numpy())
+        joint, reference = self._joint
+        return frechet_distance(*feature_statistics(joint(images, labels).numpy()), *reference)
+
+    @torch.no_grad()
     def generation(self, name: str, steps: int) -> dict:
         """Class-conditional samples of ``name``, their Frechet distance to the held-out images in
-        the cross-entropy classifier's features and the judge's accuracy on them (computed once)."""
+        the cross-entropy classifier's features, their joint distance with the class they were
+        asked for, and the judge's accuracy on them (computed once)."""
         if ("generation", name, steps) in self._scores:
             return self._scores[("generation", name, steps)]
         s, o, n = self.s, self.options, self.spec.num_classes
@@ -211,7 +229,7 @@ class ClassificationExperiment:
         wall = time.perf_counter() - start
         self._scores[("generation", name, steps)] = result = {
             "value": frechet_in(features, real, samples, s.eval_batch), "samples_tensor": samples,
-            "judged": self.judged_accuracy(samples, wanted),
+            "judged": self.judged_accuracy(samples, wanted), "joint": self.joint_distance(samples, wanted),
             "nfe_per_sample": counter.evaluations / len(wanted), "wall_s": wall, "samples": len(wanted),
             "train_s": trained.train_s,
             "note": f"{len(wanted)} samples ({s.generate_per_class} per class) against the {len(real)} "
@@ -232,7 +250,10 @@ class ClassificationExperiment:
         real, _ = self.full_test_split()
         images, train_labels = self.train_split()
         index = test_subset(train_labels, self.s.generate_per_class * self.spec.num_classes)
-        features = Features(self.trained(CROSS_ENTROPY).model)
-        return {"value": frechet_in(features, real, images[index], self.s.eval_batch), "samples": len(index),
+        if measure == "joint":
+            value = self.joint_distance(images[index], train_labels[index])
+        else:
+            value = frechet_in(Features(self.trained(CROSS_ENTROPY).model), real, images[index], self.s.eval_batch)
+        return {"value": value, "samples": len(index),
                 "note": f"{len(index)} training images ({self.s.generate_per_class} per class) against the "
                         f"{len(real)} held-out images, in the pooled features of the cross-entropy U-Net classifier"}

@@ -27,7 +27,8 @@ from benchmarks.trained import Trained, trained_model
 from symmflow.distributed import Shard, gather, wait_for_everyone
 from symmflow.metrics import LPIPS, MetricUnavailable, inception_missing, inception_features, lpips_missing
 from symmflow.metrics import CLEAN_FID, pytorch_fid_features
-from symmflow.metrics import feature_statistics, frechet_distance, reference_statistics
+from symmflow.metrics import (JointFeatures, feature_statistics, frechet_distance, joint_reference_statistics,
+                              mask_layout, reference_statistics)
 from symmflow.models.features import NAME as FEATURE_NAME
 from symmflow.solver import NFECounter
 from symmflow.spaces import PixelSpace
@@ -35,9 +36,11 @@ from symmflow.spaces import PixelSpace
 FEATURES = "scene-features"
 REAL = "real"
 """The method key of the real-image rows: the floor and ceiling of the synthesis metrics."""
-FRECHET_MEASURES = ("frechet", "pytorch-fid")
-"""The Frechet distances of synthesis: the table's own (clean-fid's FID, else FD-scenenet) and
-pytorch-fid's FID, the authors' protocol."""
+FRECHET_MEASURES = ("frechet", "pytorch-fid", "joint")
+"""The Frechet distances of synthesis: the table's own (clean-fid's FID, else FD-scenenet),
+pytorch-fid's FID (the authors' protocol), and the Frechet joint distance of (sample, mask) in the
+table's own features (:class:`~symmflow.metrics.JointFeatures`), which sees whether a sample shows
+its mask."""
 FEATURES_SEED = 0
 """The scene-set feature network is the synthesis metric's, so it is one network for every run
 seed (as clean-fid's Inception is one set of weights): trained with seed 0, whatever the run's."""
@@ -216,11 +219,29 @@ class SegSynthExperiment:
         return torch.no_grad()(lambda images: segmenter.segment(model, images.to(self.device), 1, "euler", None))
 
     def frechet_reference(self, measure: str = "frechet"):
-        """A Frechet distance's features and the evaluation images' statistics in them."""
+        """A Frechet distance's features and the evaluation images' statistics in them; for the
+        joint distance (``joint``) the (image, mask) embedding fitted on the evaluation pairs."""
+        if measure == "joint":
+            return joint_reference_statistics(None, lambda: (pair for _, pair in self.eval_batches(Shard())),
+                                              self._joint_image_features(), self.mask_embedding)
         kind, features = self._features(measure)
         cache = Path(self.options.out) / "fd_stats" / f"{self.dataset}-{kind}-{digest(self._reference_identity())}.npz"
         return features, reference_statistics(cache, lambda: (images for _, (images, _) in self.eval_batches(Shard())),
                                               features, store=self.options.ledger is None)  # a dry run writes nothing
+
+    def _joint_image_features(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        """The image half of the joint distance: clean-fid's Inception where it runs; else the
+        judge's segmentation of the image, laid out as the masks are (what the scene shows, where).
+        The scene-set feature network is not used: it tells digits apart no better than chance
+        (docs/segmentation-and-synthesis.md), so a joint distance in it cannot see a mask."""
+        if inception_missing(self.options.inception_dir) is None or self.settings.space == "latent":
+            return self._features("frechet")[1]
+        judge = self.judge()
+        return lambda images: self.mask_embedding(judge(images))
+
+    def mask_embedding(self, masks: torch.Tensor) -> torch.Tensor:
+        """The masks' condition embedding of the joint distance: each class's share of each cell of a 4 x 4 grid."""
+        return mask_layout(masks, self.data.num_classes)
 
     def synthesis(self, name: str, steps: int) -> dict:
         """Samples for every evaluation mask (repeated up to the profile's FID sample count), their
@@ -268,10 +289,11 @@ class SegSynthExperiment:
                                           self.device)
             features, reference = self.frechet_reference(measure)
             count = sum(len(images) for _, (images, _) in self.eval_batches(Shard()))
-            real = self.data.training_images(count)
+            (real, masks), batch = self.data.training_pairs(count), self.settings.eval_batch
             start = time.perf_counter()
-            mu, sigma = feature_statistics(torch.cat([features(part) for part in real.split(self.settings.eval_batch)])
-                                           .cpu().numpy())
+            embedded = [features(part, mask) if isinstance(features, JointFeatures) else features(part).cpu()
+                        for part, mask in zip(real.split(batch), masks.split(batch))]
+            mu, sigma = feature_statistics(torch.cat(embedded).numpy())
             return {"value": frechet_distance(mu, sigma, *reference), "samples": len(real),
                     "wall_s": time.perf_counter() - start,
                     "note": f"{len(real)} training images against the {count} evaluation images"}
@@ -304,6 +326,14 @@ def judge_metric(settings: SegSynthSettings, options: RunOptions) -> str:
     """The name of the judge's mIoU of synthesised scenes (:func:`benchmarks.judges.metric_name`):
     the run's SS U-Net in pixel space; in latent space only a supplied segmenter can judge."""
     return judges.metric_name("segmenter", "segmenter" in options.judges or settings.space == "latent")
+
+
+def joint_metric(settings: SegSynthSettings, options: RunOptions) -> str:
+    """The Frechet joint distance's name: in clean-fid's Inception features where it can run, else
+    in the layout of the judge's segmentation (:func:`judge_metric`'s segmenter)."""
+    if settings.space == "latent" or inception_missing(options.inception_dir) is None:
+        return "FJD (clean-fid Inception)"
+    return f"FJD ({judge_metric(settings, options).split('(')[1][:-1]} layout)"
 
 
 def synthesis_metric(settings: SegSynthSettings, options: RunOptions) -> str:

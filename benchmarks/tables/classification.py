@@ -31,19 +31,24 @@ TABLE3_STEPS = (1, 25)
 SHOWN = {"mnist": "MNIST (bundled 4k/1k)", "mnist-full": "MNIST", "cifar10": "CIFAR-10"}
 PAPER_NAME = {"MNIST (bundled 4k/1k)": "MNIST", "MNIST": "MNIST", "CIFAR-10": "CIFAR-10"}
 FD_METRIC = "FD (U-Net classifier features)"
+FJD_METRIC = "FJD (U-Net classifier features)"
 TASK_AND_METRIC = {"accuracy": ("classification", "accuracy"), "auc": ("classification", "one-vs-rest AUC"),
             "dc-accuracy": ("classification", "accuracy"), "speed-up": ("speed-up", "speed-up (images/s ratio)"),
             "time": ("footprint", "time (ms / image)"), "memory": ("footprint", "peak memory added (MiB)"),
-            "frechet": ("generation", FD_METRIC), "judged": ("generation", None)}
+            "frechet": ("generation", FD_METRIC), "joint": ("generation", FJD_METRIC), "judged": ("generation", None)}
 """What a cell measures -> (task, metric); the judge's accuracy on generated images is named by
 :func:`benchmarks.judges.metric_name`."""
 STEPS_HELP = Claim("accuracy at 25 steps at least the 1-step accuracy (MNIST 99.3 -> 99.6, CIFAR-10 88.2 -> 90.6)",
                    ("SymmFlow", 25), ("SymmFlow", 1), (("accuracy", True),), paired=True)
-GENERATION_METRICS = ((FD_METRIC, False), *((metric, True) for metric in judges.METRICS
+GENERATION_METRICS = ((FD_METRIC, False), (FJD_METRIC, False), *((metric, True) for metric in judges.METRICS
                                              if metric.startswith("accuracy")))
 """Every metric a generation claim is checked on, with whether higher is better."""
 REAL_LABEL = "Real images"
 JUDGED_NOTE = "the class each sample was asked for against the judge's class (a classifier trained on real images)"
+JOINT_NOTE = ("Frechet joint distance (DeVries et al. 2019) of [classifier features, alpha x one-hot class asked for] "
+              "against the held-out (image, class) pairs, alpha their mean feature norm over the one-hot norm")
+GENERATION_MEASURES = ("frechet", "joint", "judged")
+"""What Table 3 scores generated images by (:data:`TASK_AND_METRIC`)."""
 
 CPU_NOTE = (
     "cpu profile deviations, each chosen by a measurement (results/cpu/classification-design.md, "
@@ -95,7 +100,8 @@ class ClassificationTable(Table):
         return experiments[key]
 
     NETWORKS = {"accuracy": (), "auc": (), "dc-accuracy": (FLOW_MATCHING,), "speed-up": (FLOW_MATCHING,),
-                "frechet": (CROSS_ENTROPY,), "judged": (CROSS_ENTROPY,), "time": None, "memory": None}
+                "frechet": (CROSS_ENTROPY,), "joint": (CROSS_ENTROPY,), "judged": (CROSS_ENTROPY,), "time": None,
+                "memory": None}
     """Per measure, the trained networks a cell needs beside its method's (None: no trained one)."""
 
     def networks(self, cell: Cell, options: RunOptions) -> set[str]:
@@ -191,9 +197,9 @@ class Table3(ClassificationTable):
             out.append(self._cell(s, options, CROSS_ENTROPY, 1, "accuracy"))
             for generator in (SYMMFLOW, FLOW_MATCHING):
                 out += [self._cell(s, options, generator, s.generate_steps, measure, uses=(generator, CROSS_ENTROPY))
-                        for measure in ("frechet", "judged")]
+                        for measure in GENERATION_MEASURES]
             out += [self._cell(s, options, REAL, None, measure, shown=REAL_LABEL, uses=(CROSS_ENTROPY,))
-                    for measure in ("frechet", "judged")]
+                    for measure in GENERATION_MEASURES]
             if not first:
                 continue
             out.append(self._cell(s, options, SYMMFLOW, None, "speed-up", uses=(SYMMFLOW, FLOW_MATCHING),
@@ -226,7 +232,9 @@ class Table3(ClassificationTable):
         samples = class_preview(grid, result.pop("samples_tensor"), exp.spec.num_classes)
         if measure == "judged":
             result.update(value=result["judged"], note=f"{result['samples']} samples: {JUDGED_NOTE}")
-        return {**{k: v for k, v in result.items() if k != "judged"},
+        elif measure == "joint":
+            result.update(value=result["joint"], note=f"{result['samples']} samples: {JOINT_NOTE}")
+        return {**{k: v for k, v in result.items() if k not in ("judged", "joint")},
                 "grid": str(Path(options.out) / "samples" / f"{grid}.png"), "preview": samples}
 
 

@@ -21,8 +21,8 @@ from benchmarks import judges
 from benchmarks.claims import Claim
 from benchmarks.cells import Cell, PlotSpec, RunOptions, digest
 from benchmarks.tables.base import Table
-from benchmarks.experiments.segsynth import (FEATURES, FRECHET_MEASURES, REAL, SegSynthExperiment, judge_metric,
-                                             synthesis_metric)
+from benchmarks.experiments.segsynth import (FEATURES, FRECHET_MEASURES, REAL, SegSynthExperiment, joint_metric,
+                                             judge_metric, synthesis_metric)
 from benchmarks.datasets import DATASETS
 from benchmarks.render.grids import segsynth_preview
 from benchmarks.methods import METHODS, pretrained_identity
@@ -34,17 +34,23 @@ from symmflow.models.features import NAME as FEATURE_NAME
 STEPS = (1, 2, 5, 10, 20, 25)
 TABLE2_STEPS = 25
 TASK_AND_METRIC = {"miou": ("segmentation", "mIoU"), "frechet": ("synthesis", None),
-                   "pytorch-fid": ("synthesis", PYTORCH_FID), "judged": ("synthesis", None),
+                   "pytorch-fid": ("synthesis", PYTORCH_FID), "joint": ("synthesis", None),
+                   "judged": ("synthesis", None),
                    "lpips": ("synthesis", "LPIPS"), "diversity": ("synthesis", "LPIPS-diversity")}
 """What a cell measures -> (task, metric); the Frechet distance is named by :func:`synthesis_metric`,
-the judge's mIoU of the samples by :func:`judge_metric`."""
-SYNTHESIS_MEASURES = ("frechet", "pytorch-fid", "judged", "lpips", "diversity")
+the joint one by :func:`joint_metric`, the judge's mIoU of the samples by :func:`judge_metric`."""
+SYNTHESIS_MEASURES = ("frechet", "pytorch-fid", "joint", "judged", "lpips", "diversity")
 """What a synthesis cell may measure; ``pytorch-fid`` only where it can be computed or, in latent
 space, where it is the authors' metric (:meth:`SegSynthTable.synthesis_measures`)."""
 FRECHET = (CLEAN_FID, PYTORCH_FID, f"FD-{FEATURE_NAME}")
+JOINT = ("FJD (clean-fid Inception)", f"FJD ({judges.OWN['segmenter']} layout)", "FJD (supplied segmenter layout)")
 JUDGED_PROTOCOL = ("each synthesised image segmented by a segmenter trained on real images only, mIoU against the "
                    "mask it was synthesised from (dataset-level confusion matrix, ignore index excluded)")
-SYNTHESIS_METRICS = (*((fd, False) for fd in FRECHET),
+JOINT_PROTOCOL = ("Frechet joint distance (DeVries et al. 2019) of [image features, alpha x mask layout] against the "
+                  "evaluation pairs: the mask embedded as each class's share of each cell of a 4 x 4 grid, the image "
+                  "by Inception's features or else by the layout of the judge's segmentation of it, alpha the "
+                  "evaluation set's mean image-embedding norm over its mean mask-embedding norm")
+SYNTHESIS_METRICS = (*((fd, False) for fd in (*FRECHET, *JOINT)),
                      *((metric, True) for metric in judges.METRICS if metric.startswith("mIoU")))
 """Every metric a synthesis claim is checked on, with whether higher is better."""
 REAL_LABEL = "Real images"
@@ -88,6 +94,8 @@ class SegSynthTable(Table):
         task, metric = TASK_AND_METRIC[measure]
         if measure == "judged":
             metric, protocol = judge_metric(s, options), JUDGED_PROTOCOL
+        elif measure == "joint":
+            metric, protocol = joint_metric(s, options), JOINT_PROTOCOL
         else:
             metric = metric or synthesis_metric(s, options)
             protocol = PROTOCOLS.get(metric, "Frechet distance in the scene-set feature network")
@@ -103,7 +111,7 @@ class SegSynthTable(Table):
         FID where its weights are given, or in latent space, where it is the authors' metric
         (skipped with the reason when absent); the real-image rows have no LPIPS."""
         s = self.settings[options.profile]
-        wanted = [m for m in SYNTHESIS_MEASURES if not real or m in ("frechet", "pytorch-fid", "judged")]
+        wanted = [m for m in SYNTHESIS_MEASURES if not real or m in (*FRECHET_MEASURES, "judged")]
         if s.space != "latent" and pytorch_fid_missing(options.inception_dir) is not None:
             wanted.remove("pytorch-fid")
         return wanted
@@ -135,7 +143,8 @@ class SegSynthTable(Table):
         needs = set() if method == REAL else {method}
         if measure == "frechet" and pixel and inception_missing(options.inception_dir) is not None:
             needs.add(FEATURES)
-        if measure == "judged" and pixel and "segmenter" not in options.judges:
+        if (measure == "judged" or measure == "joint" and inception_missing(options.inception_dir) is not None) \
+                and pixel and "segmenter" not in options.judges:
             needs.add("ss")
         return needs
 
@@ -232,7 +241,7 @@ class Table4(SegSynthTable):
     name = "4"
     measures = SYNTHESIS_MEASURES
     title = "Semantic image synthesis against the number of Euler steps"
-    plot = PlotSpec(metrics=(*FRECHET, *(m for m, _ in SYNTHESIS_METRICS[len(FRECHET):]), "LPIPS", "LPIPS-diversity"),
+    plot = PlotSpec(metrics=(*(m for m, _ in SYNTHESIS_METRICS), "LPIPS", "LPIPS-diversity"),
                     relative={**{fd: "FID" for fd in FRECHET}, "LPIPS": "LPIPS"})
     claims = (Claim("SymmFlow's synthesis improves from 1 to 25 steps (FID 88.5 -> 11.9, 102.6 -> 7.0)",
                     ("SymmFlow", TABLE2_STEPS), ("SymmFlow", 1), SYNTHESIS_METRICS, paired=True),)
