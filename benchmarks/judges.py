@@ -34,10 +34,15 @@ OWN = {"segmenter": "SS U-Net", "classifier": "cross-entropy U-Net"}
 SUPPLIED = "supplied {kind}"
 
 
+def judge_name(kind: str, supplied: bool) -> str:
+    """``SS U-Net``, ``supplied classifier``, ...: the judge as the metrics name it."""
+    return SUPPLIED.format(kind=kind) if supplied else OWN[kind]
+
+
 def metric_name(kind: str, supplied: bool) -> str:
     """``mIoU of samples (SS U-Net)``, ``accuracy of samples (supplied classifier)``, ..."""
     score = "mIoU" if kind == "segmenter" else "accuracy"
-    return f"{score} of samples ({SUPPLIED.format(kind=kind) if supplied else OWN[kind]})"
+    return f"{score} of samples ({judge_name(kind, supplied)})"
 
 
 METRICS = tuple(metric_name(kind, supplied) for kind in KINDS for supplied in (False, True))

@@ -38,9 +38,9 @@ REAL = "real"
 """The method key of the real-image rows: the floor and ceiling of the synthesis metrics."""
 FRECHET_MEASURES = ("frechet", "pytorch-fid", "joint")
 """The Frechet distances of synthesis: the table's own (clean-fid's FID, else FD-scenenet),
-pytorch-fid's FID (the authors' protocol), and the Frechet joint distance of (sample, mask) in the
-table's own features (:class:`~symmflow.metrics.JointFeatures`), which sees whether a sample shows
-its mask."""
+pytorch-fid's FID (the authors' protocol), and the Frechet joint distance of (sample, mask)
+(:class:`~symmflow.metrics.JointFeatures`, :func:`joint_metric`), which sees whether a sample
+shows its mask."""
 FEATURES_SEED = 0
 """The scene-set feature network is the synthesis metric's, so it is one network for every run
 seed (as clean-fid's Inception is one set of weights): trained with seed 0, whatever the run's."""
@@ -232,8 +232,9 @@ class SegSynthExperiment:
     def _joint_image_features(self) -> Callable[[torch.Tensor], torch.Tensor]:
         """The image half of the joint distance: clean-fid's Inception where it runs; else the
         judge's segmentation of the image, laid out as the masks are (what the scene shows, where).
-        The scene-set feature network is not used: it tells digits apart no better than chance
-        (docs/segmentation-and-synthesis.md), so a joint distance in it cannot see a mask."""
+        The scene-set feature network is not used: it tells which digits a scene holds no better
+        than always answering absent (results/cpu/sanity-ladder.md), so a joint distance in its
+        features cannot see a mask."""
         if inception_missing(self.options.inception_dir) is None or self.settings.space == "latent":
             return self._features("frechet")[1]
         judge = self.judge()
@@ -333,7 +334,7 @@ def joint_metric(settings: SegSynthSettings, options: RunOptions) -> str:
     in the layout of the judge's segmentation (:func:`judge_metric`'s segmenter)."""
     if settings.space == "latent" or inception_missing(options.inception_dir) is None:
         return "FJD (clean-fid Inception)"
-    return f"FJD ({judge_metric(settings, options).split('(')[1][:-1]} layout)"
+    return f"FJD ({judges.judge_name('segmenter', 'segmenter' in options.judges)} layout)"
 
 
 def synthesis_metric(settings: SegSynthSettings, options: RunOptions) -> str:

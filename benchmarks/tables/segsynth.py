@@ -43,7 +43,8 @@ SYNTHESIS_MEASURES = ("frechet", "pytorch-fid", "joint", "judged", "lpips", "div
 """What a synthesis cell may measure; ``pytorch-fid`` only where it can be computed or, in latent
 space, where it is the authors' metric (:meth:`SegSynthTable.synthesis_measures`)."""
 FRECHET = (CLEAN_FID, PYTORCH_FID, f"FD-{FEATURE_NAME}")
-JOINT = ("FJD (clean-fid Inception)", f"FJD ({judges.OWN['segmenter']} layout)", "FJD (supplied segmenter layout)")
+JOINT = ("FJD (clean-fid Inception)", *(f"FJD ({judges.judge_name('segmenter', supplied)} layout)"
+                                         for supplied in (False, True)))
 JUDGED_PROTOCOL = ("each synthesised image segmented by a segmenter trained on real images only, mIoU against the "
                    "mask it was synthesised from (dataset-level confusion matrix, ignore index excluded)")
 JOINT_PROTOCOL = ("Frechet joint distance (DeVries et al. 2019) of [image features, alpha x mask layout] against the "
