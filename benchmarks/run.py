@@ -143,7 +143,8 @@ def compare_with_reference(options: RunOptions, name: str) -> str | None:
 
 def write_run_record(options: RunOptions, names: list[str], log: list[dict], started: str, argv) -> Path:
     """``<out>/runs/tables-<names>-seeds-<seeds>.md``: what this run computed, where and how long
-    it took -- written by the run itself, beside the cells it describes."""
+    it took -- written by the run itself, beside the cells it describes; appended to the records
+    of earlier runs of the same tables and seeds, whose cells may still be among the stored."""
     from benchmarks.provenance import provenance
     from symmflow.outputs import write_atomic
 
@@ -157,7 +158,8 @@ def write_run_record(options: RunOptions, names: list[str], log: list[dict], sta
     lines += [f"| {e['table']} | {e['seed']} | {e['cells']} | {e['computed']} | {e['skipped']} | {e['wall_s']:.0f} | "
               f"{', '.join(map(str, e['train_s'])) or '-'} |" for e in log]
     path = Path(options.out) / "runs" / f"tables-{'-'.join(names)}-seeds-{'-'.join(map(str, options.seeds))}.md"
-    write_atomic(path, "\n".join(lines) + "\n")
+    earlier = path.read_text().rstrip("\n") + "\n" if path.is_file() else None
+    write_atomic(path, "\n".join(lines) + "\n" if earlier is None else earlier + "\n".join(lines[1:]) + "\n")
     return path
 
 

@@ -91,6 +91,8 @@ def test_scene_tables_end_to_end(tmp_path, capsys):
     capsys.readouterr()
     assert run.main(argv, tables) == 0  # a rerun computes nothing
     assert "0 to compute" in capsys.readouterr().err
+    record = (tmp_path / "runs" / "tables-2-4-5-seeds-0.md").read_text()  # both runs, the first kept
+    assert record.count("- command:") == 2 and record.count("# Run of") == 1
 
 
 def test_paper_dry_run_lists_what_is_missing(tmp_path, capsys):

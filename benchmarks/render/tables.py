@@ -269,7 +269,11 @@ def plot(df: pd.DataFrame, title: str, spec, published_rows: pd.DataFrame | None
                 ax.plot(pub["steps"].astype(int), pub["published"].astype(float), "s--", color=colour,
                         mfc="none", label=f"{label} (published)")
         _step_axis(ax, part["steps"], metric)
-    for ax, metric in zip(axes[1] if relative else [], relative):
+    below = dict(zip(metrics, axes[1])) if relative else {}  # each relative panel under its own metric
+    for metric, ax in below.items():
+        ax.set_visible(metric in relative)
+    for metric in relative:
+        ax = below[metric]
         part = summary[(summary["metric"] == metric) & (summary["status"] == "ok")].dropna(subset=["steps"])
         curves = [(" / ".join(map(str, name)) + " (reproduced)", g.set_index("steps")["mean"].astype(float), "o-")
                   for name, g in part.groupby(list(spec.group), sort=False)]
