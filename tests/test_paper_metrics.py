@@ -140,6 +140,8 @@ def test_table_4_computes_its_fid_and_lpips_cells_with_the_stand_ins(stand_in_we
                      "--no-progress", "--inception-dir", str(stand_in_weights), "--lpips-dir", str(stand_in_weights)]) == 0
     cells = [json.loads(p.read_text()) for p in out.glob("cells/table*/*.json")]
     assert cells and all(c["status"] == "ok" for c in cells), [c.get("reason") for c in cells]
-    # with Inception present the Frechet distance is the FID; the judge's mIoU of the samples beside it
-    assert set(pd.read_csv(out / "table4.csv")["metric"]) == {"FID (clean-fid)", "FID (pytorch-fid)", "LPIPS",
+    # with Inception present the Frechet distance is the FID and the joint distance is in its features;
+    # the judge's mIoU of the samples beside them
+    assert set(pd.read_csv(out / "table4.csv")["metric"]) == {"FID (clean-fid)", "FID (pytorch-fid)",
+                                                              "FJD (clean-fid Inception)", "LPIPS",
                                                               "LPIPS-diversity", "mIoU of samples (SS U-Net)"}
