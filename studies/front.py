@@ -7,7 +7,7 @@ training times near t = 1 and whether that share trains the label alone, the lab
 experiments:
 
 * scene set (Tables 2, 4, 5): mIoU at 1 / 2 / 5 / 25 Euler steps; at 25 steps the FD-scenenet of
-  the synthesised scenes, their joint distance with their masks (FJD-scenenet) and their mIoU
+  the synthesised scenes, their joint distance with their masks (FJD, in the SS U-Net's layout) and their mIoU
   under the SS U-Net (:mod:`benchmarks.judges`);
 * bundled MNIST (Tables 3, 11): accuracy at 1 / 2 / 5 / 10 / 25 steps; at 25 steps the Frechet
   distance and the joint distance of 500 generated digits in the cross-entropy classifier's

@@ -2,7 +2,7 @@
 
 A metric of generated images is trusted only as far as it sees what it should: real images,
 degraded step by step, must score worse at every step.  For each generation metric of the
-tables -- the scene set's FD-scenenet, its Frechet joint distance with the masks (FJD-scenenet)
+tables -- the scene set's FD-scenenet, its Frechet joint distance with the masks (FJD in the SS U-Net's layout)
 and the SS U-Net's mIoU of the samples (Tables 2, 4), and MNIST's Frechet distance and joint
 distance in the cross-entropy classifier's features and that classifier's accuracy on the
 samples (Table 3) -- this study scores
@@ -221,7 +221,7 @@ def climb(metric: Metric, kind: str, progress: bool) -> dict:
 
 
 def scene_metrics(profile: str, out: Path, progress: bool) -> list[Metric]:
-    """FD-scenenet, FJD-scenenet and the SS U-Net's mIoU, with the tables' networks of seed 0."""
+    """FD-scenenet, FJD (SS U-Net layout) and the SS U-Net's mIoU, with the tables' networks of seed 0."""
     exp = SegSynthExperiment("scenes", SEGSYNTH[profile], RunOptions(profile=profile, seed=FEATURES_SEED, out=out,
                                                                       progress=progress))
     data, batch = exp.data, exp.settings.eval_batch
