@@ -84,6 +84,9 @@ class RunOptions:
     steps: tuple[int, ...] | None = None
     train_steps: int | None = None
     """Every network's training steps when not the profile's budget (``--train-steps``)."""
+    checkpoint_every: int | None = None
+    """Save every training's state this often (``--checkpoint-every``), so that an interrupted run
+    resumes it; bookkeeping: neither a network's identity nor a cell depends on it."""
     solver: str = "euler"
     device: str = "cpu"
     out: Path = Path("results/cpu")

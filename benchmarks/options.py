@@ -95,6 +95,9 @@ def build_parser() -> OneLineParser:
     p.add_argument("--train-steps", type=int, default=None,
                    help="train every network for this many steps instead of the profile's budget (a short check "
                         "of a profile; stored apart from its full-budget networks and cells; default: the budget)")
+    p.add_argument("--checkpoint-every", type=int, default=None,
+                   help="save each training's state every N steps, so that a run stopped midway resumes its "
+                        "training (default: the profile's; the cpu profile saves none)")
     p.add_argument("--solver", default="euler", help=f"ODE solver: {', '.join(SOLVERS)}; an adaptive one may carry "
                    "its tolerance, e.g. dopri5:1e-3 (default: euler, the paper's)")
     p.add_argument("--device", default="auto", help="auto (default: the GPU when there is one), cpu, cuda or cuda:N")
@@ -205,6 +208,9 @@ def options_from(argv, available: dict | None = None) -> tuple[list, RunOptions]
         chosen = [available[n] for n in names]
     if args.profile not in PROFILES:
         raise UsageError(f"unknown profile {args.profile!r}; choose from {', '.join(PROFILES)}")
+    if args.checkpoint_every is not None and args.checkpoint_every <= 0:
+        raise UsageError(f"--checkpoint-every {args.checkpoint_every}: use a positive number of steps, "
+                         "e.g. --checkpoint-every 300")
     if args.train_steps is not None:
         if args.train_steps <= 0:
             raise UsageError(f"--train-steps {args.train_steps}: use a positive number of steps, "
@@ -239,7 +245,8 @@ def options_from(argv, available: dict | None = None) -> tuple[list, RunOptions]
     if threads is not None:
         torch.set_num_threads(threads)
     options = RunOptions(profile=args.profile, seed=seeds[0], seeds=seeds, steps=args.steps, solver=args.solver,
-                         train_steps=args.train_steps, device=device, out=out, force=args.force,
+                         train_steps=args.train_steps, checkpoint_every=args.checkpoint_every, device=device,
+                         out=out, force=args.force,
                          progress=not args.no_progress, dry_run=args.dry_run,
                          render_only=args.render_only, report_to=args.report_to, data_root=args.data_root,
                          pretrained=args.pretrained, vae=args.vae, cache_latents=args.cache_latents,

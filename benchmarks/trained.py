@@ -11,7 +11,7 @@ stored identity differs is never loaded.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, is_dataclass
+from dataclasses import asdict, dataclass, is_dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -41,7 +41,8 @@ class Trained:
 def trained_model(name: str, identity: dict, build: Callable[[], nn.Module], loss, batches: Callable[[], Iterator],
                   config: TrainConfig, out: Path, *, seed: int, device: str = "cpu",
                   progress: bool = True, desc: str | None = None, shard: Shard = Shard(),
-                  report_to: str | None = None, ledger: Ledger | None = None) -> Trained:
+                  report_to: str | None = None, ledger: Ledger | None = None,
+                  checkpoint_every: int | None = None) -> Trained:
     """The network ``name`` of ``identity``: loaded when stored, else trained by :func:`fit` and stored.
 
     ``identity`` must hold every setting the weights depend on except the budget and the
@@ -52,6 +53,8 @@ def trained_model(name: str, identity: dict, build: Callable[[], nn.Module], los
     With a ``ledger`` (a dry run) nothing is trained, loaded or written: the untrained network
     comes back as a timed stand-in, charged its training when it is not stored (:mod:`benchmarks.cost`).
     """
+    if checkpoint_every is not None:  # the run's --checkpoint-every
+        config = replace(config, checkpoint_every=checkpoint_every)
     # the weights do not depend on logging, checkpointing or the speed switches (beyond rounding)
     bookkeeping = ("log_every", "checkpoint_every", "keep_checkpoints", "compile", "channels_last")
     budget = {k: v for k, v in asdict(config).items() if k not in bookkeeping}

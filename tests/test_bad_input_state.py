@@ -151,7 +151,7 @@ def test_a_write_failure_after_the_checks_keeps_finished_cells_and_a_rerun_resum
     ("--seeds", f"0,{2 ** 64}", "from 0 to 2^63 - 1"), ("--seeds", "1,1", "distinct"),
     ("--solver", "dopri5:1e-300", "the tolerance must be a number in [1e-12, 1)"),
     ("--solver", "dopri5:nan", "the tolerance must be a number"), ("--threads", "0", "use 1 to"),
-    ("--train-steps", "0", "positive number of steps"),
+    ("--train-steps", "0", "positive number of steps"), ("--checkpoint-every", "0", "positive number of steps"),
 ])
 def test_numeric_options_out_of_range_are_refused_before_anything_is_created(refused, tmp_path, option, value,
                                                                            needle):

@@ -166,3 +166,20 @@ def test_the_model_cache_keys_a_network_by_what_its_weights_depend_on(tmp_path):
     train(steps=3)
     train(seed=1)
     assert len(folders()) == 3
+
+
+@pytest.mark.slow
+def test_checkpoint_every_saves_resumable_state_and_changes_no_network_or_cell(tmp_path):
+    """``--checkpoint-every`` is bookkeeping: the run leaves its trainings' latest states in the
+    model cache's run folders, and loads (not retrains) the same networks for the same cells."""
+    from benchmarks import run
+
+    argv = ["--table", "1", "--profile", "smoke", "--out", str(tmp_path), "--no-progress"]
+    assert run.main([*argv, "--checkpoint-every", "5"]) == 0
+    saved = list((tmp_path / "checkpoints").glob("*.run/checkpoint-*"))
+    assert saved and all((c / "progress.json").is_file() for c in saved)
+    cells = sorted(p.name for p in (tmp_path / "cells").rglob("*.json"))
+    networks = sorted(p.name for p in (tmp_path / "checkpoints").iterdir() if p.is_dir())
+    assert run.main(argv) == 0  # without it: every cell and network found as stored
+    assert sorted(p.name for p in (tmp_path / "cells").rglob("*.json")) == cells
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir() if p.is_dir()) == networks

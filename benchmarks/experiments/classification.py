@@ -108,7 +108,7 @@ class ClassificationExperiment:
                                                     device=o.device, shard=o.shard),
                 self.s.budget.config(), Path(o.out), seed=o.seed, device=o.device, progress=o.progress,
                 desc=f"{self.s.dataset}: train {trainer.label}", shard=o.shard, report_to=o.report_to,
-                ledger=o.ledger)
+                ledger=o.ledger, checkpoint_every=o.checkpoint_every)
         return self._trained[network]
 
     # ---- measurements

@@ -120,7 +120,7 @@ class SegSynthExperiment:
                 lambda: self._train_batches(seed + 17, cached),
                 self._config(key), Path(o.out), seed=seed, device=self.device, progress=o.progress,
                 desc=f"{self.dataset}: train {method.label}", shard=o.shard, report_to=o.report_to,
-                ledger=o.ledger)
+                ledger=o.ledger, checkpoint_every=o.checkpoint_every)
         return self._trained[key]
 
     def _train_batches(self, seed: int, cached: bool):

@@ -25,7 +25,8 @@ from symmflow.tasks import predict
 
 
 def train_toy(settings: ToySettings, seed: int, out: Path, device: str = "cpu", progress: bool = True,
-              shard: Shard = Shard(), report_to: str | None = None, ledger: Ledger | None = None) -> Trained:
+              shard: Shard = Shard(), report_to: str | None = None, ledger: Ledger | None = None,
+              checkpoint_every: int | None = None) -> Trained:
     """The trained toy MLP of ``settings`` and ``seed``, from the model cache (each process of a
     run trains on its ``shard`` of every batch of fresh points; a dry run's ``ledger``: a timed
     stand-in, :mod:`benchmarks.cost`)."""
@@ -46,7 +47,7 @@ def train_toy(settings: ToySettings, seed: int, out: Path, device: str = "cpu", 
                 "settings": settings.symmflow}
     return trained_model("toy-mlp", identity, ToyMLP, loss, batches, settings.config(), out, seed=seed,
                          device=device, progress=progress, desc="toy: train", shard=shard, report_to=report_to,
-                         ledger=ledger)
+                         ledger=ledger, checkpoint_every=checkpoint_every)
 
 
 @torch.no_grad()

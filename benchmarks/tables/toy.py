@@ -37,7 +37,8 @@ class ToyTable(Table):
     def experiment_for(self, group: str, options: RunOptions, experiments: dict):
         """The toy MLP of the profile and seed (from the model cache when trained before)."""
         return train_toy(self.settings[options.profile], options.seed, Path(options.out), options.device,
-                         options.progress, options.shard, options.report_to, options.ledger)
+                         options.progress, options.shard, options.report_to, options.ledger,
+                         options.checkpoint_every)
 
     def measure(self, cell: Cell, trained, options: RunOptions) -> dict:
         settings = self.settings[options.profile]
