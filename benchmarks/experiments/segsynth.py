@@ -74,6 +74,7 @@ class SegSynthExperiment:
         self._trained: dict[str, Trained] = {}
         self.results: dict[tuple, dict] = {}
         self._first_batch: tuple | None = None
+        self._joint_reference: tuple | None = None
         for key in options.weights:  # a file that does not fit the network: refused before any evaluation
             self.trained(key)
 
@@ -221,9 +222,12 @@ class SegSynthExperiment:
     def frechet_reference(self, measure: str = "frechet"):
         """A Frechet distance's features and the evaluation images' statistics in them; for the
         joint distance (``joint``) the (image, mask) embedding fitted on the evaluation pairs."""
-        if measure == "joint":
-            return joint_reference_statistics(None, lambda: (pair for _, pair in self.eval_batches(Shard())),
-                                              self._joint_image_features(), self.mask_embedding)
+        if measure == "joint":  # fitted once per experiment, not once per (method, steps) synthesised
+            if self._joint_reference is None:
+                self._joint_reference = joint_reference_statistics(
+                    None, lambda: (pair for _, pair in self.eval_batches(Shard())), self._joint_image_features(),
+                    self.mask_embedding)
+            return self._joint_reference
         kind, features = self._features(measure)
         cache = Path(self.options.out) / "fd_stats" / f"{self.dataset}-{kind}-{digest(self._reference_identity())}.npz"
         return features, reference_statistics(cache, lambda: (images for _, (images, _) in self.eval_batches(Shard())),
