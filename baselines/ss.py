@@ -29,3 +29,17 @@ def ss_loss(model: nn.Module, images: Tensor, masks: Tensor, ignore_index: int |
 
 def segment(model: nn.Module, images: Tensor) -> Tensor:
     return logits(model, images).argmax(1)
+
+
+def bottleneck_features(model: nn.Module, images: Tensor) -> Tensor:
+    """The segmenter's image embedding: its U-Net's middle block (diffusers' ``mid_block``, the
+    authors' ``middle_block``) averaged over space, as FID reads Inception's pooled features --
+    what a network trained on real scenes sees in an image, colours included."""
+    middle = model.mid_block if hasattr(model, "mid_block") else model.middle_block
+    seen = []
+    hook = middle.register_forward_hook(lambda module, inputs, output: seen.append(output))
+    try:
+        logits(model, images)
+    finally:
+        hook.remove()
+    return seen[0].float().mean((2, 3))

@@ -7,7 +7,7 @@ training times near t = 1 and whether that share trains the label alone, the lab
 experiments:
 
 * scene set (Tables 2, 4, 5): mIoU at 1 / 2 / 5 / 25 Euler steps; at 25 steps the FD-scenenet of
-  the synthesised scenes, their joint distance with their masks (FJD, in the SS U-Net's layout) and their mIoU
+  the synthesised scenes, their joint distance with their masks (FJD, in the SS U-Net's features) and their mIoU
   under the SS U-Net (:mod:`benchmarks.judges`);
 * bundled MNIST (Tables 3, 11): accuracy at 1 / 2 / 5 / 10 / 25 steps; at 25 steps the Frechet
   distance and the joint distance of 500 generated digits in the cross-entropy classifier's
@@ -32,8 +32,9 @@ import torch
 
 from benchmarks.cells import RunOptions
 from benchmarks.experiments.classification import (CROSS_ENTROPY, FLOW_MATCHING, SYMMFLOW, ClassificationExperiment)
-from benchmarks.experiments.segsynth import SegSynthExperiment
+from benchmarks.experiments.segsynth import SegSynthExperiment, joint_metric
 from benchmarks.provenance import provenance
+from benchmarks.tables.classification import FJD_METRIC
 from symmflow.outputs import write_atomic
 from symmflow.errors import OneLineParser, UsageError
 from studies.front_designs import CURVES, DESIGNS, GENERATION_STEPS, MNIST, SCENES
@@ -89,7 +90,8 @@ def measure(dataset: str, name: str, seed: int, out: Path, progress: bool = True
         record["train_s"] = exp.trained("symmflow").train_s
         record["recognition"] = {str(k): exp.segmentation("symmflow", k)["value"] for k in CURVES[dataset]}
         synthesis = exp.synthesis("symmflow", GENERATION_STEPS)
-        record.update(fd=synthesis["value"], fjd=synthesis["frechet"].get("joint"), judged=synthesis["judged"])
+        record.update(fd=synthesis["value"], fjd=synthesis["frechet"].get("joint"), judged=synthesis["judged"],
+                      fjd_metric=joint_metric(exp.settings, exp.options))
         masks = exp.data.test_masks
         judge = exp.judge()
 
@@ -116,7 +118,7 @@ def measure(dataset: str, name: str, seed: int, out: Path, progress: bool = True
         record["recognition"] = {str(k): exp.accuracy(SYMMFLOW, k, images, labels)["value"]
                                  for k in CURVES[dataset]}
         generated = exp.generation(SYMMFLOW, GENERATION_STEPS)
-        record.update(fd=generated["value"], fjd=generated["joint"], judged=generated["judged"])
+        record.update(fd=generated["value"], fjd=generated["joint"], judged=generated["judged"], fjd_metric=FJD_METRIC)
         wanted = torch.arange(exp.spec.num_classes).repeat_interleave(exp.s.generate_per_class)
         record["judged_on_the_label_path"] = _judged_on_the_label_path(
             exp, SYMMFLOW, wanted, wanted, lambda samples, truth: exp.judged_accuracy(samples, truth))

@@ -51,7 +51,15 @@ def kept(record: dict) -> dict[str, bool]:
 NAMES = {"scenes": ("mIoU", "FD-scenenet", "mIoU of samples (SS U-Net)", "SS U-Net", "SemFlow"),
          "mnist": ("accuracy", "FD (U-Net classifier features)", "accuracy of samples (cross-entropy U-Net)",
                    "cross-entropy classifier", "flow matching")}
-JOINT = {"scenes": "FJD (SS U-Net layout)", "mnist": "FJD (U-Net classifier features)"}
+EARLIER_JOINT = {"scenes": "FJD (SS U-Net layout)", "mnist": "FJD (U-Net classifier features)"}
+"""The joint distance of records made before a record named its own (the scene set's then read the
+SS U-Net's layout, since replaced by its features: results/cpu/sanity-ladder.md)."""
+
+
+def joint_name(rows: list[dict], dataset: str) -> str:
+    """The joint distance the rows measured, one name, or every name they hold joined by " / "."""
+    names = dict.fromkeys(r.get("fjd_metric", EARLIER_JOINT[dataset]) for r in rows)
+    return " / ".join(names)
 
 
 def _number(value) -> str:
@@ -75,9 +83,10 @@ def summary(out: Path) -> str:
         if not rows:
             continue
         score, fd, judged, specialist, peer = NAMES[dataset]
+        joint = joint_name(rows, dataset)
         steps = CURVES[dataset]
         lines += [f"## {'Scene set (Tables 2, 4, 5)' if dataset == 'scenes' else 'Bundled MNIST (Tables 3, 11)'}", "",
-                  f"| design | seed | {score} at {' / '.join(map(str, steps))} steps | {fd} | {JOINT[dataset]} | "
+                  f"| design | seed | {score} at {' / '.join(map(str, steps))} steps | {fd} | {joint} | "
                   f"{judged} | the same, the label held on its path | claims and targets kept | train (s) | commit |",
                   "|---|---|---|---|---|---|---|---|---|---|"]
         for r in rows:
@@ -89,8 +98,8 @@ def summary(out: Path) -> str:
                          f"{'' if held is None else f'{held:.1f}'} | {sum(keeps.values())} of {len(keeps)} | "
                          f"{r['train_s']:.0f} | {r['provenance']['git_commit']} |")
         lines += ["", f"References (same budget; by seed): {specialist} {score}, {peer}'s generation, real images:", "",
-                  f"| seed | {specialist} {score} | {peer} {fd} | {peer} {JOINT[dataset]} | {peer} {judged} | "
-                  f"real images {fd} | real images {JOINT[dataset]} | real images {judged} |"
+                  f"| seed | {specialist} {score} | {peer} {fd} | {peer} {joint} | {peer} {judged} | "
+                  f"real images {fd} | real images {joint} | real images {judged} |"
                   + (f" SemFlow {score} at 25 steps |" if dataset == "scenes" else ""),
                   "|---|---|---|---|---|---|---|---|" + ("---|" if dataset == "scenes" else "")]
         for seed in sorted({r["seed"] for r in rows}):

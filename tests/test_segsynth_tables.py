@@ -80,7 +80,7 @@ def test_scene_tables_end_to_end(tmp_path, capsys):
     assert judged["Real images"] == pytest.approx(ss)
     fd = table2[table2["metric"].str.startswith("FD-")].set_index("method")["value"]
     assert 0 <= fd["Real images"] < fd["SymmFlow"]  # the real images are the floor
-    fjd = table2[table2["metric"] == "FJD (SS U-Net layout)"].set_index("method")["value"]
+    fjd = table2[table2["metric"] == "FJD (SS U-Net features)"].set_index("method")["value"]
     assert set(fjd.index) == {"SymmFlow", "SemFlow", "Real images"} and (fjd >= 0).all()
     for name in ("table2", "table4", "table5"):
         assert (tmp_path / f"{name}.csv").is_file() and (tmp_path / "samples" / f"{name}-scenes.png").is_file()

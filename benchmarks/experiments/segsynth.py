@@ -17,6 +17,7 @@ from typing import Callable
 
 import torch
 
+from baselines import ss
 from benchmarks import judges, released
 from benchmarks.cells import RunOptions, digest
 from benchmarks.datasets import open_dataset
@@ -234,15 +235,19 @@ class SegSynthExperiment:
                                               features, store=self.options.ledger is None)  # a dry run writes nothing
 
     def _joint_image_features(self) -> Callable[[torch.Tensor], torch.Tensor]:
-        """The image half of the joint distance: clean-fid's Inception where it runs; else the
-        judge's segmentation of the image, laid out as the masks are (what the scene shows, where).
-        The scene-set feature network is not used: it tells which digits a scene holds no better
-        than always answering absent (results/cpu/sanity-ladder.md), so a joint distance in its
-        features cannot see a mask."""
+        """The image half of the joint distance: clean-fid's Inception where it runs; else the SS
+        U-Net's pooled middle-block features (:func:`baselines.ss.bottleneck_features`: the
+        segmenter trained on real scenes in Inception's place); with a supplied segmenter, whose
+        inside is unknown, the layout of its segmentation.  Neither the scene-set feature network
+        (it tells which digits a scene holds no better than always answering absent) nor the SS
+        U-Net's layout (blind to colour jitter) passes the sanity ladder (results/cpu/sanity-ladder.md)."""
         if inception_missing(self.options.inception_dir) is None or self.settings.space == "latent":
             return self._features("frechet")[1]
-        judge = self.judge()
-        return lambda images: self.mask_embedding(judge(images))
+        if "segmenter" in self.options.judges:
+            judge = self.judge()
+            return lambda images: self.mask_embedding(judge(images))
+        model = self.trained("ss").model
+        return torch.no_grad()(lambda images: ss.bottleneck_features(model, images.to(self.device)).cpu())
 
     def mask_embedding(self, masks: torch.Tensor) -> torch.Tensor:
         """The masks' condition embedding of the joint distance: each class's share of each cell of a 4 x 4 grid."""
@@ -335,10 +340,12 @@ def judge_metric(settings: SegSynthSettings, options: RunOptions) -> str:
 
 def joint_metric(settings: SegSynthSettings, options: RunOptions) -> str:
     """The Frechet joint distance's name: in clean-fid's Inception features where it can run, else
-    in the layout of the judge's segmentation (:func:`judge_metric`'s segmenter)."""
+    in the SS U-Net's features, or in the layout of a supplied segmenter's segmentation."""
     if settings.space == "latent" or inception_missing(options.inception_dir) is None:
         return "FJD (clean-fid Inception)"
-    return f"FJD ({judges.judge_name('segmenter', 'segmenter' in options.judges)} layout)"
+    if "segmenter" in options.judges:
+        return f"FJD ({judges.judge_name('segmenter', True)} layout)"
+    return f"FJD ({judges.judge_name('segmenter', False)} features)"
 
 
 def synthesis_metric(settings: SegSynthSettings, options: RunOptions) -> str:
