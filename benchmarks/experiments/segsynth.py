@@ -20,7 +20,7 @@ import torch
 from baselines import ss
 from benchmarks import judges, released
 from benchmarks.cells import RunOptions, digest
-from benchmarks.datasets import open_dataset
+from benchmarks.datasets import DATASETS, open_dataset
 from benchmarks.evaluation import diversity_score, segmentation_score, synthesis_score
 from benchmarks.methods import METHODS, Method, Problem, pretrained_identity
 from benchmarks.profiles import SegSynthSettings
@@ -288,9 +288,10 @@ class SegSynthExperiment:
         return {**result, "value": result["frechet"][measure]}
 
     def real_images(self, measure: str) -> dict:
-        """The real images scored as samples are: the floor of the Frechet distance (as many
-        training images as there are evaluation images, against the evaluation statistics) and
-        the ceiling of the judge's mIoU (the held-out images against their own masks)."""
+        """The real images scored as samples are: the floor of the Frechet distance (as many real
+        images as there are evaluation images, no network saw them where the data set has
+        such -- :meth:`floor_pairs` -- against the evaluation statistics) and the ceiling of the
+        judge's mIoU (the held-out images against their own masks)."""
         def compute():
             if measure == "judged":
                 judge = self.judge()
@@ -299,14 +300,14 @@ class SegSynthExperiment:
                                           self.device)
             features, reference = self.frechet_reference(measure)
             count = sum(len(images) for _, (images, _) in self.eval_batches(Shard()))
-            (real, masks), batch = self.data.training_pairs(count), self.settings.eval_batch
+            (real, masks), batch = self.data.floor_pairs(count), self.settings.eval_batch
             start = time.perf_counter()
             embedded = [features(part, mask) if isinstance(features, JointFeatures) else features(part).cpu()
                         for part, mask in zip(real.split(batch), masks.split(batch))]
             mu, sigma = feature_statistics(torch.cat(embedded).numpy())
             return {"value": frechet_distance(mu, sigma, *reference), "samples": len(real),
                     "wall_s": time.perf_counter() - start,
-                    "note": f"{len(real)} training images against the {count} evaluation images"}
+                    "note": f"{len(real)} {DATASETS[self.dataset].floor} against the {count} evaluation images"}
         return self._memo(("real", measure), compute)
 
     def _reference_identity(self) -> dict:

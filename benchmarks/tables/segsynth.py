@@ -102,10 +102,11 @@ class SegSynthTable(Table):
             protocol = PROTOCOLS.get(metric, "Frechet distance in the scene-set feature network")
         judge = judges.identity(options.judges.get("segmenter")) if measure == "judged" else None
         vae = pretrained_identity(options.vae) if options.vae is not None and s.space == "latent" else None
+        floor = {"floor": DATASETS[dataset].floor} if method == REAL and measure != "judged" else {}
         return Cell.make(self.name, dataset, task, shown or self.registry[method].label, steps, metric,
                          profile=options.profile, seed=options.seed, solver=options.solver,
                          settings=s.cell_settings(method, dataset), params={"method": method, "measure": measure},
-                         protocol=protocol, **({"judge": judge} if judge else {}), **({"vae": vae} if vae else {}))
+                         protocol=protocol, **({"judge": judge} if judge else {}), **({"vae": vae} if vae else {}), **floor)
 
     def synthesis_measures(self, options: RunOptions, real: bool = False) -> list[str]:
         """What a synthesis cell (``real``: a real-image row) measures in this run: pytorch-fid's
