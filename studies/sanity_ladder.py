@@ -2,14 +2,16 @@
 
 A metric of generated images is trusted only as far as it sees what it should: real images,
 degraded step by step, must score worse at every step.  For each generation metric of the
-tables -- the scene set's FD-scenenet, its Frechet joint distance with the masks (FJD in the SS U-Net's layout)
-and the SS U-Net's mIoU of the samples (Tables 2, 4), and MNIST's Frechet distance and joint
+tables -- the scene set's FD-scenenet, its Frechet joint distance with the masks (FJD in the SS U-Net's
+features) and the SS U-Net's mIoU of the samples (Tables 2, 4), and MNIST's Frechet distance and joint
 distance in the cross-entropy classifier's features and that classifier's accuracy on the
 samples (Table 3) -- this study scores
 
-* the rung the metric starts from: for a Frechet distance, as many real training images as the
-  tables generate against the held-out statistics (its floor); for a judge, the held-out images
-  against their own masks or classes (its ceiling; the judge never saw them);
+* the rung the metric starts from: for a Frechet distance, real images that no network of the
+  metric trained on, as many as the tables generate, against held-out statistics -- as generated
+  images are unseen (a network's features of its own training images differ: started from the
+  training digits, MNIST's joint distance *fell* with a 1 px blur); for a judge, the held-out
+  images against their own masks or classes (its ceiling; the judge never saw them);
 * then those images degraded at four increasing strengths by each of: Gaussian blur, additive
   noise, colour jitter, digits erased, and masks (classes) shuffled between images;
 
@@ -35,7 +37,7 @@ from torch import Tensor
 
 from baselines.discriminative import Features
 from benchmarks.cells import RunOptions
-from benchmarks.evaluation import frechet_in, test_subset
+from benchmarks.evaluation import frechet_in
 from benchmarks.experiments.classification import CROSS_ENTROPY, ClassificationExperiment
 from benchmarks.experiments.segsynth import (FEATURES, FEATURES_SEED, SegSynthExperiment, joint_metric, judge_metric,
                                              synthesis_metric)
@@ -50,6 +52,8 @@ SEED = 12345
 """The degradations' own randomness (which digits are erased, which masks shuffled, the noise)."""
 RESAMPLES = 10
 """Draws of the starting images that measure a metric's own noise."""
+UNSEEN_POOL = 4
+"""Held-out scenes beyond the evaluation set the scene ladder draws on, in evaluation sets."""
 TOLERANCE = 2.0
 """A step counts as no better than the one before unless it is better by more than this many
 standard deviations of the metric's own noise: a metric is not called blind for its noise."""
@@ -162,27 +166,27 @@ class Metric:
     base: tuple[Tensor, Tensor]
     """The real images (and their labels) the ladder starts from."""
     base_note: str
-    draw: Callable[[torch.Generator], tuple[Tensor, Tensor]] | None = None
-    """A fresh draw of as many real images as the base from the same pool (a Frechet distance's
-    noise); None: the base is resampled with replacement (a judge's, a mean over images)."""
+    resample: Callable[[torch.Generator], float] | None = None
+    """The metric on a fresh draw of real images like the base (a Frechet distance's noise);
+    None: the base is resampled with replacement (a judge's, a mean over images)."""
+    noise_note: str = "bootstrap resamples"
 
 
-def noise_sd(metric: Metric) -> tuple[float, str]:
-    """The metric's own noise and how it was measured: its standard deviation over :data:`RESAMPLES`
-    fresh draws of the starting images from their pool where the metric has one -- a Frechet
-    distance of a resample with replacement is inflated by the repeated images, which shrink the
-    covariance -- else over bootstrap resamples of the starting images and their labels."""
+def noise_sd(metric: Metric) -> float:
+    """The metric's own noise: its standard deviation over :data:`RESAMPLES` fresh draws of the
+    starting images where the metric has them -- a Frechet distance of a resample with replacement
+    is inflated by the repeated images, which shrink the covariance -- else over bootstrap
+    resamples of the starting images and their labels."""
     images, labels = metric.base
     generator = torch.Generator().manual_seed(SEED + 1)
     values = []
     for _ in range(RESAMPLES):
-        if metric.draw is not None:
-            values.append(metric.score(*metric.draw(generator)))
+        if metric.resample is not None:
+            values.append(metric.resample(generator))
         else:
             index = torch.randint(0, len(images), (len(images),), generator=generator)
             values.append(metric.score(images[index], labels[index]))
-    how = "fresh draws from the training pool" if metric.draw is not None else "bootstrap resamples"
-    return float(torch.tensor(values, dtype=torch.float64).std()), how
+    return float(torch.tensor(values, dtype=torch.float64).std())
 
 
 def sees(worse: list[float], tolerance: float) -> bool:
@@ -198,7 +202,7 @@ def climb(metric: Metric, kind: str, progress: bool) -> dict:
 
     images, labels = metric.base
     base = metric.score(images, labels)
-    noise, how = noise_sd(metric)
+    noise = noise_sd(metric)
     rungs = {}
     for d in tqdm(degradations(kind), desc=f"{metric.dataset}: {metric.name}", disable=not progress):
         generator = torch.Generator().manual_seed(SEED)
@@ -212,7 +216,7 @@ def climb(metric: Metric, kind: str, progress: bool) -> dict:
         rungs[d.name] = {"strengths": list(d.strengths), "unit": d.unit, "values": values,
                          "monotone": sees(worse, TOLERANCE * noise)}
     return {"dataset": metric.dataset, "metric": metric.name, "higher_is_better": metric.higher_is_better,
-            "base": base, "noise_sd": noise, "noise_from": how, "tolerance": TOLERANCE * noise,
+            "base": base, "noise_sd": noise, "noise_from": metric.noise_note, "tolerance": TOLERANCE * noise,
             "base_note": metric.base_note, "degradations": rungs,
             "blind_to": [name for name, r in rungs.items() if not r["monotone"]]}
 
@@ -221,7 +225,9 @@ def climb(metric: Metric, kind: str, progress: bool) -> dict:
 
 
 def scene_metrics(profile: str, out: Path, progress: bool) -> list[Metric]:
-    """FD-scenenet, FJD (SS U-Net layout) and the SS U-Net's mIoU, with the tables' networks of seed 0."""
+    """FD-scenenet, the FJD in the SS U-Net's features and the SS U-Net's mIoU, with the tables'
+    networks of seed 0.  The Frechet distances start from held-out scenes beyond the evaluation
+    set, which no network of the metric saw, against the evaluation statistics the tables use."""
     exp = SegSynthExperiment("scenes", SEGSYNTH[profile], RunOptions(profile=profile, seed=FEATURES_SEED, out=out,
                                                                       progress=progress))
     data, batch = exp.data, exp.settings.eval_batch
@@ -229,6 +235,7 @@ def scene_metrics(profile: str, out: Path, progress: bool) -> list[Metric]:
     joint, joint_reference = exp.frechet_reference("joint")
     judge = exp.judge()
     count = len(data.test_images)
+    pool, pool_masks = data.unseen_pairs(UNSEEN_POOL * count)
 
     def fd(images, _):
         feats = torch.cat([features(part) for part in images.split(batch)])
@@ -244,53 +251,74 @@ def scene_metrics(profile: str, out: Path, progress: bool) -> list[Metric]:
             metric.update(judge(part), truth)
         return 100.0 * metric.compute()
 
-    def draw(generator):
-        index = torch.randperm(len(data.train_images), generator=generator)[:count]
-        return data.train_images[index], data.train_masks[index]
+    def fresh(score):
+        def resample(generator):
+            index = torch.randperm(len(pool), generator=generator)[:count]
+            return score(pool[index], pool_masks[index])
+        return resample
 
-    floor = f"{count} training scenes against the statistics of the {count} held-out scenes"
-    return [Metric("scenes", synthesis_metric(exp.settings, exp.options), False, fd, data.training_pairs(count),
-                   floor, draw),
-            Metric("scenes", joint_metric(exp.settings, exp.options), False, fjd, data.training_pairs(count),
-                   floor + " (scene and mask pairs)", draw),
+    start = (f"{count} held-out scenes beyond the evaluation set, which no network saw, against the statistics "
+             f"of the {count} evaluation scenes")
+    noise = f"fresh draws of {count} from {len(pool)} such scenes"
+    base = (pool[:count], pool_masks[:count])
+    return [Metric("scenes", synthesis_metric(exp.settings, exp.options), False, fd, base, start, fresh(fd), noise),
+            Metric("scenes", joint_metric(exp.settings, exp.options), False, fjd, base,
+                   start + " (scene and mask pairs)", fresh(fjd), noise),
             Metric("scenes", judge_metric(exp.settings, exp.options), True, miou, (data.test_images, data.test_masks),
-                   f"the {count} held-out scenes against their own masks")]
+                   f"the {count} evaluation scenes against their own masks")]
+
+
+def stratified_halves(labels: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    """Indices of two halves of every class, drawn by ``generator``."""
+    first, second = [], []
+    for c in labels.unique():
+        where = (labels == c).nonzero().flatten()
+        where = where[torch.randperm(len(where), generator=generator)]
+        first.append(where[:len(where) // 2])
+        second.append(where[len(where) // 2:])
+    return torch.cat(first), torch.cat(second)
 
 
 def digit_metrics(profile: str, out: Path, progress: bool) -> list[Metric]:
     """The Frechet distance and joint distance in the cross-entropy classifier's features and its
-    accuracy, with Table 3's networks of seed 0."""
+    accuracy, with Table 3's networks of seed 0.  No digit is left that the classifier did not
+    train on but the held-out ones, so the Frechet distances start from half of them (per class)
+    against the statistics of the other half, and their noise is that of fresh splits."""
     from benchmarks.tables.classification import FD_METRIC, FJD_METRIC, SHOWN
     from benchmarks.judges import metric_name
 
     settings = CLASSIFICATION[profile][0]
     exp = ClassificationExperiment(settings, RunOptions(profile=profile, seed=0, out=out, progress=progress))
-    real, _ = exp.full_test_split()
+    real, real_labels = exp.full_test_split()
     held_out, held_out_labels = exp.test_split()
-    train, train_labels = exp.train_split()
-    per_class = settings.generate_per_class
-    index = test_subset(train_labels, per_class * exp.spec.num_classes)
     features = Features(exp.trained(CROSS_ENTROPY).model)
     judge = exp.judge()
 
-    def fd(images, _):
-        return frechet_in(features, real, images, settings.eval_batch)
+    def fd_against(half):
+        return lambda images, _: frechet_in(features, real[half], images, settings.eval_batch)
+
+    def fjd_against(half):
+        return exp.joint_scorer(real[half], real_labels[half])
 
     def accuracy(images, labels):
         predicted = torch.cat([judge(part).cpu() for part in images.split(settings.eval_batch)])
         return 100.0 * (predicted == labels).float().mean().item()
 
-    def draw(generator):  # as many training digits of each class as the base, drawn afresh
-        chosen = torch.cat([(train_labels == c).nonzero().flatten()[torch.randperm(int((train_labels == c).sum()),
-                                                                                   generator=generator)[:per_class]]
-                            for c in range(exp.spec.num_classes)])
-        return train[chosen], train_labels[chosen]
+    def fresh(against):
+        def resample(generator):
+            start, reference = stratified_halves(real_labels, generator)
+            return against(reference)(real[start], real_labels[start])
+        return resample
 
-    floor = f"{len(index)} training digits against the {len(real)} held-out digits"
-    base = (train[index], train_labels[index])
-    return [Metric(SHOWN[settings.dataset], FD_METRIC, False, fd, base, floor, draw),
-            Metric(SHOWN[settings.dataset], FJD_METRIC, False, exp.joint_distance, base,
-                   floor + " (digit and class pairs)", draw),
+    start, reference = stratified_halves(real_labels, torch.Generator().manual_seed(SEED))
+    base = (real[start], real_labels[start])
+    note = (f"{len(start)} held-out digits against the statistics of the other {len(reference)} (half of each class "
+            "each; the classifier trained on neither)")
+    noise = "fresh splits of the held-out digits"
+    return [Metric(SHOWN[settings.dataset], FD_METRIC, False, fd_against(reference), base, note, fresh(fd_against),
+                   noise),
+            Metric(SHOWN[settings.dataset], FJD_METRIC, False, fjd_against(reference), base,
+                   note + " (digit and class pairs)", fresh(fjd_against), noise),
             Metric(SHOWN[settings.dataset], metric_name("classifier", False), True, accuracy,
                    (held_out, held_out_labels), f"the {len(held_out)} held-out digits against their classes")]
 
@@ -322,10 +350,11 @@ def markdown(record: dict) -> str:
              "Real images degraded step by step at four increasing strengths; a metric must get worse at every "
              "step of every degradation, else it is blind to that degradation and the tables say so. A step "
              f"counts as no better than the one before unless it is better by more than {TOLERANCE:g} standard "
-             f"deviations of the metric's own noise -- over {RESAMPLES} fresh draws of the starting images from "
-             "the training pool for a Frechet distance (a resample with replacement repeats images, which "
-             "inflates the distance), over bootstrap resamples for a judge -- and the strongest step must be "
-             "worse than the start by more than that. Rendered by "
+             f"deviations of the metric's own noise -- over {RESAMPLES} fresh draws of the starting images "
+             "for a Frechet distance (a resample with replacement repeats images, which inflates the distance), "
+             "over bootstrap resamples for a judge -- and the strongest step must be worse than the start by more "
+             "than that. A Frechet distance starts from real images no network of the metric trained on, as "
+             "generated images are. Rendered by "
              "`python -m studies.sanity_ladder` (studies/sanity_ladder.py), networks of seed 0 from the tables' "
              f"model cache; commit {record['provenance']['git_commit']}, {record['provenance']['device']}.", ""]
     for m in record["metrics"]:

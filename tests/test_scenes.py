@@ -44,3 +44,16 @@ def test_mask_marks_the_digit_strokes():
     for image, mask in zip(images[:10], masks[:10]):
         fg, bg = image[:, mask > 0].mean(1), image[:, mask == 0].mean(1)
         assert (fg - bg).abs().max() > 0.05
+
+
+def test_unseen_scenes_extend_the_test_set_without_touching_the_evaluation_set():
+    """The sanity ladder's start: more test scenes by the same generator; the evaluation set is a
+    prefix of any longer build, so the scenes beyond it were never evaluated nor trained on."""
+    from benchmarks.datasets import SceneData
+
+    config = SceneConfig(train_scenes=4, test_scenes=6)
+    data = SceneData(config, eval_samples=4)
+    images, masks = data.unseen_pairs(5)
+    longer, longer_masks = build_scenes("test", SceneConfig(train_scenes=4, test_scenes=9))
+    assert images.shape == (5, 3, config.size, config.size) and torch.equal(images, longer[4:])
+    assert torch.equal(masks, longer_masks[4:]) and torch.equal(data.test_images, longer[:4])

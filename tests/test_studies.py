@@ -221,3 +221,22 @@ def test_the_reliability_studys_training_worker_runs_as_the_kills_start_it(tmp_p
     assert done.returncode == 0, done.stderr[-500:]
     assert (tmp_path / "run" / "final.pt").is_file()
     assert reliability.main(["--out", str(tmp_path / "out")]) == 2 and not (tmp_path / "out").exists()
+
+
+def test_stratified_halves_split_every_class_in_two_disjoint_halves():
+    labels = torch.arange(5).repeat_interleave(6)
+    first, second = sanity_ladder.stratified_halves(labels, torch.Generator().manual_seed(0))
+    assert not set(first.tolist()) & set(second.tolist()) and len(first) + len(second) == len(labels)
+    assert torch.equal(labels[first].bincount(), torch.full((5,), 3))
+    again, _ = sanity_ladder.stratified_halves(labels, torch.Generator().manual_seed(1))
+    assert not torch.equal(first.sort().values, again.sort().values)  # a fresh split, not the same one
+
+
+def test_a_metric_with_fresh_draws_takes_its_noise_from_them():
+    images, masks = torch.zeros(4, 3, 8, 8), torch.zeros(4, 8, 8, dtype=torch.long)
+    draws = iter(range(100))
+    metric = sanity_ladder.Metric("toy", "constant", False, lambda x, y: 1.0, (images, masks), "",
+                                  lambda generator: float(next(draws)), "fresh draws")
+    record = sanity_ladder.climb(metric, "scenes", progress=False)
+    values = torch.arange(sanity_ladder.RESAMPLES, dtype=torch.float64)
+    assert record["noise_sd"] == pytest.approx(float(values.std())) and record["noise_from"] == "fresh draws"

@@ -22,6 +22,7 @@ import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
+from typing import Callable
 
 import torch
 from tqdm.auto import tqdm
@@ -195,18 +196,23 @@ class ClassificationExperiment:
 
     @torch.no_grad()
     def joint_distance(self, images: torch.Tensor, labels: torch.Tensor) -> float:
-        """The Frechet joint distance of (image, class) pairs to the held-out pairs: the cross-entropy
-        classifier's features beside the class's one-hot vector (:class:`~symmflow.metrics.JointFeatures`,
-        alpha fitted on the held-out pairs once)."""
+        """The Frechet joint distance of (image, class) pairs to the held-out pairs (:meth:`joint_scorer`
+        of the whole held-out set, fitted once)."""
         if self._joint is None:
-            net, batch, device = Features(self.trained(CROSS_ENTROPY).model), self.s.eval_batch, self.options.device
-            features = lambda x: torch.cat([net(part.to(device)).cpu() for part in x.split(batch)])  # noqa: E731
-            real, real_labels = self.full_test_split()
-            joint, embedded = JointFeatures.fitted(features, lambda y: class_embedding(y, self.spec.num_classes),
-                                                   real, real_labels)
-            self._joint = joint, feature_statistics(embedded.numpy())
-        joint, reference = self._joint
-        return frechet_distance(*feature_statistics(joint(images, labels).numpy()), *reference)
+            self._joint = self.joint_scorer(*self.full_test_split())
+        return self._joint(images, labels)
+
+    @torch.no_grad()
+    def joint_scorer(self, reference: torch.Tensor, reference_labels: torch.Tensor) -> Callable[..., float]:
+        """``score(images, labels)``: the Frechet joint distance to the ``reference`` pairs -- the
+        cross-entropy classifier's features beside the class's one-hot vector
+        (:class:`~symmflow.metrics.JointFeatures`, alpha fitted on the reference)."""
+        net, batch, device = Features(self.trained(CROSS_ENTROPY).model), self.s.eval_batch, self.options.device
+        features = lambda x: torch.cat([net(part.to(device)).cpu() for part in x.split(batch)])  # noqa: E731
+        joint, embedded = JointFeatures.fitted(features, lambda y: class_embedding(y, self.spec.num_classes),
+                                               reference, reference_labels)
+        statistics = feature_statistics(embedded.numpy())
+        return lambda images, labels: frechet_distance(*feature_statistics(joint(images, labels).numpy()), *statistics)
 
     @torch.no_grad()
     def generation(self, name: str, steps: int) -> dict:
