@@ -102,3 +102,20 @@ def test_latent_space_without_a_supplied_segmenter_skips_with_the_reason(tmp_pat
     assert [kind for kind, _ in spec.judge_probes("paper")] == ["segmenter", "segmenter"]
     assert {p.classes for _, p in spec.judge_probes("paper")} == {19, 171}
     assert Table5().judge_probes("paper") == []  # Table 5 segments only
+
+
+def test_the_segmenters_embedding_is_its_pooled_middle_block_and_leaves_no_hook():
+    """The image half of the scene set's joint distance (FJD (SS U-Net features))."""
+    from baselines import ss
+    from symmflow.models.pixel_unet import UNetConfig
+
+    torch.manual_seed(0)
+    config = UNetConfig(base_channels=8, multipliers=(1, 2), layers_per_block=1, head_channels=8, norm_groups=4)
+    model = ss.ss_unet(config, 3, 4, 16).eval()
+    images = torch.rand(3, 3, 16, 16) * 2 - 1
+    with torch.no_grad():
+        embedded = ss.bottleneck_features(model, images)
+        again = ss.bottleneck_features(model, images[:1])
+    assert embedded.shape == (3, 16) and torch.allclose(again, embedded[:1], atol=1e-5)
+    assert not model.mid_block._forward_hooks  # the hook is gone once the features are read
+    assert not torch.allclose(embedded[0], embedded[1])  # it sees the image

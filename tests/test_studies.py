@@ -240,3 +240,11 @@ def test_a_metric_with_fresh_draws_takes_its_noise_from_them():
     record = sanity_ladder.climb(metric, "scenes", progress=False)
     values = torch.arange(sanity_ladder.RESAMPLES, dtype=torch.float64)
     assert record["noise_sd"] == pytest.approx(float(values.std())) and record["noise_from"] == "fresh draws"
+
+
+def test_the_front_names_the_joint_distance_its_records_measured():
+    from studies.front_record import joint_name
+
+    earlier, later = {"dataset": "scenes"}, {"dataset": "scenes", "fjd_metric": "FJD (SS U-Net features)"}
+    assert joint_name([later, later], "scenes") == "FJD (SS U-Net features)"
+    assert joint_name([earlier, later], "scenes") == "FJD (SS U-Net layout) / FJD (SS U-Net features)"
