@@ -43,13 +43,14 @@ SYNTHESIS_MEASURES = ("frechet", "pytorch-fid", "joint", "judged", "lpips", "div
 """What a synthesis cell may measure; ``pytorch-fid`` only where it can be computed or, in latent
 space, where it is the authors' metric (:meth:`SegSynthTable.synthesis_measures`)."""
 FRECHET = (CLEAN_FID, PYTORCH_FID, f"FD-{FEATURE_NAME}")
-JOINT = ("FJD (clean-fid Inception)", *(f"FJD ({judges.judge_name('segmenter', supplied)} layout)"
-                                         for supplied in (False, True)))
+JOINT = ("FJD (clean-fid Inception)", f"FJD ({judges.judge_name('segmenter', False)} features)",
+         f"FJD ({judges.judge_name('segmenter', True)} layout)")
 JUDGED_PROTOCOL = ("each synthesised image segmented by a segmenter trained on real images only, mIoU against the "
                    "mask it was synthesised from (dataset-level confusion matrix, ignore index excluded)")
 JOINT_PROTOCOL = ("Frechet joint distance (DeVries et al. 2019) of [image features, alpha x mask layout] against the "
                   "evaluation pairs: the mask embedded as each class's share of each cell of a 4 x 4 grid, the image "
-                  "by Inception's features or else by the layout of the judge's segmentation of it, alpha the "
+                  "by the embedding the metric names (Inception's pooled features, the SS U-Net's middle block "
+                  "averaged over space, or the layout of a supplied segmenter's segmentation), alpha the "
                   "evaluation set's mean image-embedding norm over its mean mask-embedding norm")
 SYNTHESIS_METRICS = (*((fd, False) for fd in (*FRECHET, *JOINT)),
                      *((metric, True) for metric in judges.METRICS if metric.startswith("mIoU")))
