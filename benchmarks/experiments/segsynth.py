@@ -241,9 +241,10 @@ class SegSynthExperiment:
         inside is unknown, the layout of its segmentation.  Neither the scene-set feature network
         (it tells which digits a scene holds no better than always answering absent) nor the SS
         U-Net's layout (blind to colour jitter) passes the sanity ladder (results/cpu/sanity-ladder.md)."""
-        if inception_missing(self.options.inception_dir) is None or self.settings.space == "latent":
+        embedding = joint_embedding(self.settings, self.options)
+        if embedding == "inception":
             return self._features("frechet")[1]
-        if "segmenter" in self.options.judges:
+        if embedding == "layout":
             judge = self.judge()
             return lambda images: self.mask_embedding(judge(images))
         model = self.trained("ss").model
@@ -339,14 +340,21 @@ def judge_metric(settings: SegSynthSettings, options: RunOptions) -> str:
     return judges.metric_name("segmenter", "segmenter" in options.judges or settings.space == "latent")
 
 
-def joint_metric(settings: SegSynthSettings, options: RunOptions) -> str:
-    """The Frechet joint distance's name: in clean-fid's Inception features where it can run, else
-    in the SS U-Net's features, or in the layout of a supplied segmenter's segmentation."""
+def joint_embedding(settings: SegSynthSettings, options: RunOptions) -> str:
+    """How the joint distance embeds an image: ``inception`` (clean-fid's, where it can run, and
+    always in latent space), ``layout`` (of a supplied segmenter's segmentation, whose inside is
+    unknown), else ``features`` (the SS U-Net's pooled middle block)."""
     if settings.space == "latent" or inception_missing(options.inception_dir) is None:
+        return "inception"
+    return "layout" if "segmenter" in options.judges else "features"
+
+
+def joint_metric(settings: SegSynthSettings, options: RunOptions) -> str:
+    """The Frechet joint distance's name, after its image embedding (:func:`joint_embedding`)."""
+    embedding = joint_embedding(settings, options)
+    if embedding == "inception":
         return "FJD (clean-fid Inception)"
-    if "segmenter" in options.judges:
-        return f"FJD ({judges.judge_name('segmenter', True)} layout)"
-    return f"FJD ({judges.judge_name('segmenter', False)} features)"
+    return f"FJD ({judges.judge_name('segmenter', embedding == 'layout')} {embedding})"
 
 
 def synthesis_metric(settings: SegSynthSettings, options: RunOptions) -> str:

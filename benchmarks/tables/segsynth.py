@@ -21,8 +21,8 @@ from benchmarks import judges
 from benchmarks.claims import Claim
 from benchmarks.cells import Cell, PlotSpec, RunOptions, digest
 from benchmarks.tables.base import Table
-from benchmarks.experiments.segsynth import (FEATURES, FRECHET_MEASURES, REAL, SegSynthExperiment, joint_metric,
-                                             judge_metric, synthesis_metric)
+from benchmarks.experiments.segsynth import (FEATURES, FRECHET_MEASURES, REAL, SegSynthExperiment, joint_embedding,
+                                             joint_metric, judge_metric, synthesis_metric)
 from benchmarks.datasets import DATASETS
 from benchmarks.render.grids import segsynth_preview
 from benchmarks.methods import METHODS, pretrained_identity
@@ -146,8 +146,8 @@ class SegSynthTable(Table):
         needs = set() if method == REAL else {method}
         if measure == "frechet" and pixel and inception_missing(options.inception_dir) is not None:
             needs.add(FEATURES)
-        if (measure == "judged" or measure == "joint" and inception_missing(options.inception_dir) is not None) \
-                and pixel and "segmenter" not in options.judges:
+        if (measure == "judged" and pixel and "segmenter" not in options.judges
+                or measure == "joint" and joint_embedding(self.settings[options.profile], options) == "features"):
             needs.add("ss")
         return needs
 
