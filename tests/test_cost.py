@@ -35,6 +35,22 @@ def test_a_stand_in_runs_its_network_once_per_shape_and_charges_every_call():
     assert stand_in.scale is network.scale  # the network's own attributes stay reachable
 
 
+def test_a_stand_in_whose_layer_a_hook_reads_runs_every_call_for_real():
+    """A feature read by a forward hook (the scene set's joint-distance embedding) must see each
+    input, not an answer remembered from another input of the same shape."""
+    from baselines.ss import bottleneck_features, ss_unet
+    from symmflow.models.pixel_unet import UNetConfig
+
+    network = ss_unet(UNetConfig(base_channels=8, multipliers=(1, 2), layers_per_block=1, head_channels=8,
+                                 norm_groups=4, mid_attention=False), 3, 4, 16).eval()
+    stand_in = TimedStandIn(network, Ledger())
+    images = torch.randn(2, 3, 3, 16, 16)
+    with torch.no_grad():
+        assert not torch.equal(bottleneck_features(stand_in, images[0]), bottleneck_features(stand_in, images[1]))
+        assert torch.allclose(bottleneck_features(stand_in, images[1]), bottleneck_features(network, images[1]))
+    assert stand_in.network is network
+
+
 def test_a_network_to_train_is_charged_its_budget_at_the_timed_step_and_not_trained_to_it():
     from symmflow.train import TrainConfig
 
