@@ -7,9 +7,11 @@ left entry's (the largest where the claim wants the left entry high, the smalles
 
 Which margin is a claim, over seeds:
 
-* **paired** entries come from the same networks (SymmFlow at 1 and at 25 steps): the margin is
-  the mean of the per-seed differences, and it is a claim only where it exceeds the standard
-  deviation of those differences;
+* **paired** entries come from the same networks (SymmFlow at 1 and at 25 steps), or are measured
+  by the same network of each seed (a judge the run trains per seed, or its features: both
+  methods' samples of seed s are scored by seed s's SS U-Net, whose scale differs from seed to
+  seed): the margin is the mean of the per-seed differences, and it is a claim only where it
+  exceeds the standard deviation of those differences;
 * **unpaired** entries (two methods): a claim only where the margin exceeds the larger standard
   deviation of the two entries;
 * two accuracies measured on different test sets (the 2,750-NFE Diffusion Classifier runs on a
@@ -45,6 +47,9 @@ class Claim:
     factor: float = 1.0
     paired: bool = False
     """Both entries come from the same networks (one method at two step counts)."""
+    seeded_metrics: tuple[str, ...] = ()
+    """Metrics measured by a network the run trains with each seed (a judge, its features): on
+    these both entries of a seed are measured by the same network, so they are paired."""
 
 
 @dataclass(frozen=True)
@@ -99,7 +104,8 @@ def verdict(claim: Claim, cells: pd.DataFrame, dataset: str, metric: str, higher
     sign = 1 if higher else -1
     left_mean, right_mean = left["value"].mean(), right["value"].mean()
     seeds = int(min(left["seed"].nunique(), right["seed"].nunique()))
-    if claim.paired:
+    paired = claim.paired or metric in claim.seeded_metrics
+    if paired:
         both = left.groupby("seed")["value"].mean().to_frame("left").join(
             right.groupby("seed")["value"].mean().to_frame("right"), how="inner")
         differences = (both["left"] - claim.factor * both["right"]) * sign
@@ -111,7 +117,7 @@ def verdict(claim: Claim, cells: pd.DataFrame, dataset: str, metric: str, higher
         noise = f"sd {spread:.3g}"
     left_n, right_n = left["samples"].min(), right["samples"].min()
     sampling = 0.0
-    if not claim.paired and left_n != right_n:  # accuracies on different test sets
+    if not paired and left_n != right_n:  # accuracies on different test sets
         sampling = max(_sampling_error(metric, left_mean, left_n), _sampling_error(metric, right_mean, right_n))
     if abs(margin) <= 2 * sampling:
         kind, text = "within the sampling error", f"margin {margin:+.3g}, 2 x binomial se {2 * sampling:.3g}"

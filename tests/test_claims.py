@@ -116,3 +116,22 @@ def test_a_metric_not_computed_yet_withholds_the_verdict_and_a_skipped_one_is_na
     nothing = [{"method": m, "metric": metric, "status": "not computed", "reason": "", "value": None, "steps": 25}
                for m in ("SymmFlow", "SemFlow") for metric in ("FD", "mIoU of samples")]
     assert "no verdict: FD, mIoU of samples not computed on this run" in check(SYNTHESIS, cells(nothing), "d")
+
+
+def test_a_metric_measured_by_each_seeds_own_network_is_paired_by_seed():
+    """Two methods scored by a judge trained with each seed: the judge's scale moves from seed to
+    seed (one seed's distances twice the other's) while one method stays ahead on every seed, which
+    only the per-seed differences see; a metric measured by one network for every seed keeps the
+    unpaired rule."""
+    claim = Claim("SymmFlow synthesises better", ("SymmFlow", 25), ("SemFlow", 25),
+                  (("FJD (judge features)", False), ("FD (one network)", False)),
+                  seeded_metrics=("FJD (judge features)",))
+    rows = (seeds(25, [31.1, 19.8], method="SymmFlow", metric="FJD (judge features)")
+            + seeds(25, [20.7, 14.7], method="SemFlow", metric="FJD (judge features)")
+            + seeds(25, [0.029, 0.030], method="SymmFlow", metric="FD (one network)")
+            + seeds(25, [0.047, 0.050], method="SemFlow", metric="FD (one network)"))
+    line = check(claim, cells(rows), "d")
+    assert "FJD (judge features): NOT shown (margin -7.75, sd of the per-seed difference 3.75, 2 seeds)" in line
+    assert "FD (one network): shown (margin +0.019, sd 0.00212, 2 seeds)" in line
+    unpaired = Claim(claim.text, claim.left, claim.right, claim.metrics)
+    assert "FJD (judge features): within the seed spread (margin -7.75, sd 7.99, 2 seeds)" in check(unpaired, cells(rows), "d")

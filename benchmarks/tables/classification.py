@@ -43,6 +43,9 @@ STEPS_HELP = Claim("accuracy at 25 steps at least the 1-step accuracy (MNIST 99.
 GENERATION_METRICS = ((FD_METRIC, False), (FJD_METRIC, False), *((metric, True) for metric in judges.METRICS
                                              if metric.startswith("accuracy")))
 """Every metric a generation claim is checked on, with whether higher is better."""
+SEEDED_METRICS = (FD_METRIC, FJD_METRIC, judges.metric_name("classifier", False))
+"""The generation metrics measured by the cross-entropy classifier the run trains with each seed
+(its features, its classes): both methods of a seed are measured by the same network, so paired."""
 REAL_LABEL = "Real images"
 JUDGED_NOTE = "the class each sample was asked for against the judge's class (a classifier trained on real images)"
 JOINT_NOTE = ("Frechet joint distance (DeVries et al. 2019) of [classifier features, alpha x one-hot class asked for] "
@@ -176,7 +179,7 @@ class Table3(ClassificationTable):
                     (("accuracy", True),)),
               Claim("SymmFlow generates as well as standard flow matching on the same backbone and budget (paper: "
                     "'a robust image generator', assessed against a standard FM setup)", ("SymmFlow", 25),
-                    ("Flow matching (class-conditional)", 25), GENERATION_METRICS))
+                    ("Flow matching (class-conditional)", 25), GENERATION_METRICS, seeded_metrics=SEEDED_METRICS))
 
     def cells(self, options: RunOptions) -> list[Cell]:
         """The table's cells; seeds after the first leave out what costs the most and varies
