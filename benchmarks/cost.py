@@ -125,6 +125,7 @@ class TimedStandIn(nn.Module):
     def __init__(self, network: nn.Module, ledger: Ledger):
         super().__init__()
         self.network, self._ledger = network, ledger
+        self._layers = tuple(network.modules())
         self._answers: dict[tuple, tuple[object, float]] = {}
 
     def forward(self, *args, **kwargs):
@@ -151,7 +152,7 @@ class TimedStandIn(nn.Module):
         return answer.clone() if isinstance(answer, torch.Tensor) else answer
 
     def _observed(self) -> bool:
-        return any(module._forward_hooks for module in self.network.modules())
+        return any(layer._forward_hooks for layer in self._layers)
 
     def __getattr__(self, name):
         try:
