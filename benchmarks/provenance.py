@@ -17,19 +17,20 @@ ROOT = Path(__file__).resolve().parent.parent
 
 OUTPUTS = "results"
 """The folder the harness writes its cells, tables and records into: a run rewriting it leaves the
-code that computes unchanged, so changes there do not make a commit dirty."""
+code that computes unchanged, so changes there (and to Markdown prose) do not make a commit dirty."""
 
 
 @functools.lru_cache(maxsize=None)
 def git_commit(root: Path = ROOT) -> str:
-    """HEAD's hash, with ``-dirty`` when tracked files outside :data:`OUTPUTS` differ from it;
-    outside a git checkout (an exported copy of the tree) the ``SYMMFLOW_GIT_COMMIT`` variable,
-    else ``unknown``."""
+    """HEAD's hash, with ``-dirty`` when tracked files other than :data:`OUTPUTS` and Markdown
+    differ from it; outside a git checkout (an exported copy of the tree) the
+    ``SYMMFLOW_GIT_COMMIT`` variable, else ``unknown``."""
     def git(*args):
         return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
     try:
         commit = git("rev-parse", "--short=12", "HEAD")
-        dirty = git("status", "--porcelain", "--untracked-files=no", "--", ".", f":(exclude){OUTPUTS}")
+        dirty = git("status", "--porcelain", "--untracked-files=no", "--", ".", f":(exclude){OUTPUTS}",
+                    ":(exclude)*.md")
     except (OSError, subprocess.CalledProcessError):
         return os.environ.get("SYMMFLOW_GIT_COMMIT", "unknown")
     return commit + ("-dirty" if dirty else "")
