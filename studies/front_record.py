@@ -179,7 +179,8 @@ def profile_design(dataset: str) -> str | None:
 
 
 def trade(dataset: str, rows: list[dict]) -> str | None:
-    """One sentence for the tables' notes: the chosen design's scores beside the best of each side."""
+    """One sentence for the tables' notes: the chosen design over every seed it was measured on,
+    beside the best of each side on the seed every design was measured on."""
     chosen = profile_design(dataset)
     seed = min(r["seed"] for r in rows)
     first = {r["design"]: r for r in rows if r["seed"] == seed}
@@ -187,19 +188,30 @@ def trade(dataset: str, rows: list[dict]) -> str | None:
         return None
     score, _, judged, _, _ = NAMES[dataset]
 
-    def scores(r):
-        keeps = kept(r)
-        return (f"{score} {r['recognition']['1']:.1f} / {r['recognition']['25']:.1f} at 1 / 25 steps, FD {r['fd']:#.3g}, "
-                f"{judged.split(' (')[0]} {r['judged']:.1f}, keeping {sum(keeps.values())} of {len(keeps)} claims "
-                "and targets")
+    def scores(group):
+        mean = lambda get: sum(map(get, group)) / len(group)  # noqa: E731
+        keeps = [kept(r) for r in group]
+        return (f"{score} {mean(lambda r: r['recognition']['1']):.1f} / {mean(lambda r: r['recognition']['25']):.1f} "
+                f"at 1 / 25 steps, FD {mean(lambda r: r['fd']):#.3g}, {judged.split(' (')[0]} "
+                f"{mean(lambda r: r['judged']):.1f}, keeping {' / '.join(str(sum(k.values())) for k in keeps)} of "
+                f"{len(keeps[0])} claims and targets" + (" (seed by seed)" if len(keeps) > 1 else ""))
 
-    best_recognition = max(first.values(), key=lambda r: r["recognition"]["25"])
-    best_generation = max(first.values(), key=lambda r: r["judged"])
-    text = (f"SymmFlow's settings chosen on the recognition-generation front (front.md; {len(first)} designs, seed "
-            f"{seed}): '{chosen}': {scores(first[chosen])}.")
-    for label, best in (("best recognition at 25 steps", best_recognition), ("best generation", best_generation)):
-        if best["design"] != chosen:
-            text += f" The {label}, '{best['design']}': {scores(best)}."
+    def over_seeds(name):
+        group = [r for r in rows if r["design"] == name]
+        seeds = ", ".join(str(r["seed"]) for r in group)
+        return (f"'{name}', " + (f"the mean of seeds {seeds}" if len(group) > 1 else f"seed {seeds}")
+                + f": {scores(group)}")
+
+    others: dict[str, list[str]] = {}
+    for label, name in (("the profile's design before this study", next(iter(DESIGNS[dataset]))),
+                        ("the best recognition at 25 steps", max(first.values(), key=lambda r: r["recognition"]["25"])["design"]),
+                        ("the best generation", max(first.values(), key=lambda r: r["judged"])["design"])):
+        if name != chosen and name in first:
+            others.setdefault(name, []).append(label)
+    text = (f"SymmFlow's settings chosen on the recognition-generation front (front.md; {len(first)} designs on seed "
+            f"{seed}): {over_seeds(chosen)}.")
+    for name, labels in others.items():
+        text += f" {' and '.join(labels).capitalize()}, {over_seeds(name)}."
     return text
 
 
