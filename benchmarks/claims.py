@@ -172,12 +172,17 @@ def check(claim: Claim, cells: pd.DataFrame, dataset: str, blind: dict | None = 
     if len(kinds) == 1:
         return f"{dataset}: {claim.text} -- {found[0][1].kind} on every metric: {per_metric}{skipped}"
     sound = [(metric, v) for metric, v in found if marked(metric) == metric]
-    if sound and len({v.kind for _, v in sound}) == 1:  # only metrics blind on the ladder disagree
-        overruled = ", ".join(metric for metric, v in found if v.kind != sound[0][1].kind)
-        return (f"{dataset}: {claim.text} -- {sound[0][1].kind} on the metrics that pass the sanity ladder "
-                f"({', '.join(metric for metric, _ in sound)}; {overruled} disagrees and fails it, so it does not "
-                f"decide): {per_metric}{skipped}")
-    return f"{dataset}: {claim.text} -- the metrics disagree, so no verdict: {per_metric}{skipped}"
+    sound_kinds = {v.kind for _, v in sound}
+    if len(sound_kinds) == 1:  # only metrics blind on the ladder disagree
+        kind = sound[0][1].kind
+    elif "NOT shown" in sound_kinds and "shown" not in sound_kinds:
+        kind = "NOT shown"  # no sound metric shows the claim, and one shows the opposite ordering
+    else:  # sound metrics order the two entries both ways (or none decides): no verdict
+        return f"{dataset}: {claim.text} -- the metrics disagree, so no verdict: {per_metric}{skipped}"
+    overruled = [metric for metric, v in found if marked(metric) != metric and v.kind != kind]
+    blind_part = f"; {', '.join(overruled)} disagrees and fails it, so it does not decide" if overruled else ""
+    return (f"{dataset}: {claim.text} -- {kind} on the metrics that pass the sanity ladder "
+            f"({', '.join(metric for metric, _ in sound)}{blind_part}): {per_metric}{skipped}")
 
 
 def claims_notes(claims: tuple[Claim, ...], cells: pd.DataFrame, blind: dict | None = None) -> list[str]:

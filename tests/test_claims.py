@@ -95,6 +95,16 @@ def test_metrics_that_disagree_give_no_verdict_unless_only_a_blind_one_disagrees
     assert "mIoU of samples: NOT shown (margin -30" in line
     both_blind = {("d", "FD"): ["masks shuffled"], ("d", "mIoU of samples"): ["noise"]}
     assert "the metrics disagree, so no verdict" in check(SYNTHESIS, cells(rows), "d", blind=both_blind)
+    # a sound metric that cannot tell the two apart does not block the opposite ordering of another
+    three = Claim("SymmFlow synthesises better than SemFlow", ("SymmFlow", 25), ("SemFlow", 25),
+                  (("FD", False), ("FJD", False), ("mIoU of samples", True)))
+    tied = rows + [{"method": m, "metric": "FJD", "value": 13.0, "steps": 25} for m in ("SymmFlow", "SemFlow")]
+    line = check(three, cells(tied), "d", blind={("d", "FD"): ["masks shuffled"]})
+    assert ("-- NOT shown on the metrics that pass the sanity ladder (FJD, mIoU of samples; FD disagrees and fails "
+            "it, so it does not decide)") in line and "FJD: within the sampling error" in line
+    # ... but a tie beside a sound metric that shows the claim is no verdict, not "shown"
+    tied[2]["value"], tied[3]["value"] = 70.0, 60.0
+    assert "the metrics disagree, so no verdict" in check(three, cells(tied), "d", blind={("d", "FD"): ["shuffled"]})
     rows[2]["value"] = 70.0  # both metrics agree
     assert "-- shown on every metric" in check(SYNTHESIS, cells(rows), "d")
     # one metric only (the other not computed): the verdict of that one

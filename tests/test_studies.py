@@ -167,6 +167,31 @@ def test_what_a_design_keeps():
     assert front_record.kept(joint)["Table 3: FJD at most flow matching's"] is False and len(front_record.kept(joint)) == 6
 
 
+def test_the_notes_state_the_chosen_design_over_its_seeds_beside_the_others():
+    from benchmarks.profiles import SEGSYNTH
+
+    names = list(front.DESIGNS["scenes"])
+    chosen = front_record.profile_design("scenes")
+    refs = {"peer recognition at 25 steps": 40.0, "peer fd": 0.05, "peer judged": 50.0, "real judged": 85.0}
+
+    def row(name, seed, miou_25, judged):
+        return {**record("scenes", {"1": 80.0, "25": miou_25}, 0.03, judged, **refs), "design": name, "seed": seed}
+
+    rows = [row(chosen, 0, 60.0, 20.0), row(chosen, 1, 70.0, 30.0)]
+    rows += [row(name, 0, 90.0 if i == 1 else 10.0, 40.0 if i == 2 else 1.0)
+             for i, name in enumerate(n for n in names if n != chosen)]
+    text = front_record.trade("scenes", rows)
+    assert SEGSYNTH["cpu"].symmflow == front.DESIGNS["scenes"][chosen]
+    assert f"'{chosen}', the mean of seeds 0, 1: mIoU 80.0 / 65.0 at 1 / 25 steps" in text
+    assert "mIoU of samples 25.0, keeping 2 / 2 of 4 claims and targets (seed by seed)" in text
+    others = [n for n in names if n != chosen]
+    assert f"The profile's design before this study, '{names[0]}', seed 0: mIoU 80.0 / 10.0" in text
+    assert f"The best recognition at 25 steps, '{others[1]}', seed 0: mIoU 80.0 / 90.0" in text
+    assert f"The best generation, '{others[2]}', seed 0" in text
+    # a record set without the profile's design says nothing rather than something about another design
+    assert front_record.trade("scenes", rows[2:]) is None
+
+
 def test_generation_on_the_label_path_feeds_the_exact_path():
     """The diagnostic holds the label on y_t = (1 - (1 - sigma) t) y + t eps at every step."""
     from types import SimpleNamespace
