@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from statistics import fmean
 
 from benchmarks.cells import digest
 from studies.front_designs import CURVES, DESIGNS, GENERATION_STEPS
@@ -189,12 +190,12 @@ def trade(dataset: str, rows: list[dict]) -> str | None:
     score, _, judged, _, _ = NAMES[dataset]
 
     def scores(group):
-        mean = lambda get: sum(map(get, group)) / len(group)  # noqa: E731
+        one, many = (fmean(r["recognition"][k] for r in group) for k in ("1", "25"))
         keeps = [kept(r) for r in group]
-        return (f"{score} {mean(lambda r: r['recognition']['1']):.1f} / {mean(lambda r: r['recognition']['25']):.1f} "
-                f"at 1 / 25 steps, FD {mean(lambda r: r['fd']):#.3g}, {judged.split(' (')[0]} "
-                f"{mean(lambda r: r['judged']):.1f}, keeping {' / '.join(str(sum(k.values())) for k in keeps)} of "
-                f"{len(keeps[0])} claims and targets" + (" (seed by seed)" if len(keeps) > 1 else ""))
+        return (f"{score} {one:.1f} / {many:.1f} at 1 / 25 steps, FD {fmean(r['fd'] for r in group):#.3g}, "
+                f"{judged.split(' (')[0]} {fmean(r['judged'] for r in group):.1f}, keeping "
+                f"{' / '.join(str(sum(k.values())) for k in keeps)} of {len(keeps[0])} claims and targets"
+                + (" (seed by seed)" if len(keeps) > 1 else ""))
 
     def over_seeds(name):
         group = [r for r in rows if r["design"] == name]
@@ -202,10 +203,12 @@ def trade(dataset: str, rows: list[dict]) -> str | None:
         return (f"'{name}', " + (f"the mean of seeds {seeds}" if len(group) > 1 else f"seed {seeds}")
                 + f": {scores(group)}")
 
-    others: dict[str, list[str]] = {}
+    best_recognition = max(first.values(), key=lambda r: r["recognition"]["25"])["design"]
+    best_generation = max(first.values(), key=lambda r: r["judged"])["design"]
+    others: dict[str, list[str]] = {}  # design -> what makes it worth naming beside the chosen one
     for label, name in (("the profile's design before this study", next(iter(DESIGNS[dataset]))),
-                        ("the best recognition at 25 steps", max(first.values(), key=lambda r: r["recognition"]["25"])["design"]),
-                        ("the best generation", max(first.values(), key=lambda r: r["judged"])["design"])):
+                        ("the best recognition at 25 steps", best_recognition),
+                        ("the best generation", best_generation)):
         if name != chosen and name in first:
             others.setdefault(name, []).append(label)
     text = (f"SymmFlow's settings chosen on the recognition-generation front (front.md; {len(first)} designs on seed "
