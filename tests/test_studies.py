@@ -192,6 +192,38 @@ def test_the_notes_state_the_chosen_design_over_its_seeds_beside_the_others():
     assert front_record.trade("scenes", rows[2:]) is None
 
 
+def test_the_fronts_rule_takes_claims_first_then_generation_within_the_seed_spread():
+    refs = {"peer fd": 0.07, "peer judged": 95.0}
+
+    def row(name, one, many, judged, fd=0.5, seed=0):
+        return {**record("mnist", {"1": one, "25": many}, fd, judged, **refs), "design": name, "seed": seed}
+
+    # no design keeps more claims: the best samples among those within the spread at 25 steps
+    rows = [row("a", 97.6, 95.7, 69.0), row("b", 97.3, 95.3, 78.0), row("c", 97.2, 93.3, 87.2)]
+    name, reason = front_record.choose("mnist", rows, spread=1.08)
+    assert name == "b" and "'c' loses more accuracy at 25 steps than that" in reason
+    assert front_record.choose("mnist", rows, spread=3.0)[0] == "c"  # a loss within the spread is no loss
+    assert front_record.choose("mnist", rows, spread=0.0)[0] == "a"
+    # a design that keeps one more claim wins whatever its samples (here: FD at most flow matching's)
+    assert front_record.choose("mnist", rows + [row("d", 97.1, 90.0, 50.0, fd=0.01)], spread=1.08)[0] == "d"
+    # the recognition required must hold on every seed the design was measured on
+    assert front_record.choose("mnist", rows + [row("d", 97.1, 90.0, 50.0, fd=0.01),
+                                                row("d", 96.0, 90.0, 50.0, fd=0.01, seed=1)], spread=1.08)[0] == "b"
+    assert front_record.choose("mnist", [row("e", 96.0, 95.0, 99.0)], spread=1.0) is None
+    assert "picks no design" in front_record.verdict("mnist", [row("e", 96.0, 95.0, 99.0)], 1.0)
+
+
+def test_the_spread_is_the_tables_seed_to_seed_sd_at_25_steps(tmp_path):
+    import pandas as pd
+
+    cells = pd.DataFrame({"method": ["SymmFlow"] * 4 + ["SymmFlow"], "steps": [25, 25, 25, 1, 25],
+                          "metric": ["accuracy"] * 5, "status": ["ok"] * 4 + ["skipped"],
+                          "value": [95.3, 93.6, 95.6, 97.0, 10.0]})
+    assert front_record.recognition_spread(tmp_path, "mnist") == 0.0  # no table yet
+    cells.to_csv(tmp_path / "table3.csv", index=False)
+    assert front_record.recognition_spread(tmp_path, "mnist") == pytest.approx(1.0786, abs=1e-4)
+
+
 def test_generation_on_the_label_path_feeds_the_exact_path():
     """The diagnostic holds the label on y_t = (1 - (1 - sigma) t) y + t eps at every step."""
     from types import SimpleNamespace
