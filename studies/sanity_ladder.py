@@ -51,13 +51,12 @@ LEVELS = 4
 SEED = 12345
 """The degradations' own randomness (which digits are erased, which masks shuffled, the noise)."""
 RESAMPLES = 10
-"""Draws of the starting images, each climbed through the whole ladder, that measure the noise of
-every step's change."""
+"""Draws of the starting images that measure a metric's own noise."""
 UNSEEN_POOL = 4
 """Held-out scenes beyond the evaluation set the scene ladder draws on, in evaluation sets."""
 TOLERANCE = 2.0
 """A step counts as no better than the one before unless it is better by more than this many
-standard deviations of that step's change over the draws: a metric is not called blind for its noise."""
+standard deviations of the metric's own noise: a metric is not called blind for its noise."""
 
 
 # ---------------------------------------------------------------- degradations
@@ -167,80 +166,57 @@ class Metric:
     base: tuple[Tensor, Tensor]
     """The real images (and their labels) the ladder starts from."""
     base_note: str
-    draw: Callable[[torch.Generator], tuple[Callable[[Tensor, Tensor], float], Tensor, Tensor]] | None = None
-    """A fresh draw of real images like the base, with the scorer that scores it (a Frechet
-    distance's reference may change with the draw); None: the base resampled with replacement
-    (a judge's: a mean over images)."""
+    resample: Callable[[torch.Generator], float] | None = None
+    """The metric on a fresh draw of real images like the base (a Frechet distance's noise);
+    None: the base is resampled with replacement (a judge's, a mean over images)."""
     noise_note: str = "bootstrap resamples"
 
 
-def draw(metric: Metric, generator: torch.Generator) -> tuple[Callable[[Tensor, Tensor], float], Tensor, Tensor]:
-    """Starting images for one more climb: a fresh draw where the metric has one -- a Frechet
-    distance of a resample with replacement is inflated by the repeated images, which shrink the
-    covariance -- else a bootstrap resample of the starting images and their labels."""
-    if metric.draw is not None:
-        return metric.draw(generator)
+def noise_sd(metric: Metric) -> float:
+    """The metric's own noise: its standard deviation over :data:`RESAMPLES` fresh draws of the
+    starting images where the metric has them -- a Frechet distance of a resample with replacement
+    is inflated by the repeated images, which shrink the covariance -- else over bootstrap
+    resamples of the starting images and their labels."""
     images, labels = metric.base
-    index = torch.randint(0, len(images), (len(images),), generator=generator)
-    return metric.score, images[index], labels[index]
+    generator = torch.Generator().manual_seed(SEED + 1)
+    values = []
+    for _ in range(RESAMPLES):
+        if metric.resample is not None:
+            values.append(metric.resample(generator))
+        else:
+            index = torch.randint(0, len(images), (len(images),), generator=generator)
+            values.append(metric.score(images[index], labels[index]))
+    return float(torch.tensor(values, dtype=torch.float64).std())
 
 
-def stds(rows: list[list[float]]) -> list[float]:
-    """The standard deviation of each column of ``rows``."""
-    return torch.tensor(rows, dtype=torch.float64).std(0).tolist()
-
-
-def sees(worse: list[float], tolerances: list[float], total_tolerance: float) -> bool:
+def sees(worse: list[float], tolerance: float) -> bool:
     """Whether a ladder (the change at each step, positive = worse) moves with its degradation:
-    no step better than the one before by more than its tolerance, and the strongest worse than
-    the start by more than ``total_tolerance``."""
-    return all(w >= -t for w, t in zip(worse, tolerances)) and sum(worse) > total_tolerance
-
-
-def ladder(score: Callable[[Tensor, Tensor], float], images: Tensor, labels: Tensor, kind: str) -> dict[str, list[float]]:
-    """The scores of every degradation at every strength (each degradation's randomness seeded alike)."""
-    rungs = {}
-    for d in degradations(kind):
-        generator = torch.Generator().manual_seed(SEED)
-        rungs[d.name] = [score(images if d.images is None else d.images(images, labels, strength, generator),
-                               shuffle_labels(labels, strength, generator) if d.labels else labels)
-                         for strength in d.strengths]
-    return rungs
+    no step better than the one before by more than ``tolerance``, and the strongest worse than
+    the start by more than ``tolerance``."""
+    return all(w >= -tolerance for w in worse) and sum(worse) > tolerance
 
 
 def climb(metric: Metric, kind: str, progress: bool) -> dict:
-    """Score the metric on its base images and on every degradation at every strength, then climb
-    the same ladder from :data:`RESAMPLES` more draws of starting images: the noise a step is judged
-    against is the spread of that step's change over the draws -- paired, as the step compares
-    the same images degraded twice, not the spread of the metric's level, which holds the images'
-    own variation and would hide a small, steady change."""
+    """Score the metric on its base images and on every degradation at every strength."""
     from tqdm.auto import tqdm
 
     images, labels = metric.base
     base = metric.score(images, labels)
-    values = ladder(metric.score, images, labels, kind)
-    generator = torch.Generator().manual_seed(SEED + 1)
-    climbs = []
-    for _ in tqdm(range(RESAMPLES), desc=f"{metric.dataset}: {metric.name}", disable=not progress):
-        score, x, y = draw(metric, generator)
-        climbs.append((score(x, y), ladder(score, x, y, kind)))
-    sign = -1 if metric.higher_is_better else 1
-
-    def changes(start, path):  # the change at each step, positive = worse
-        path = [start, *path]
-        return [(b - a) * sign for a, b in zip(path, path[1:])]
-
+    noise = noise_sd(metric)
     rungs = {}
-    for name, path in values.items():
-        worse = changes(base, path)
-        step_sd = stds([changes(start, other[name]) for start, other in climbs])
-        total_sd = stds([[sum(changes(start, other[name]))] for start, other in climbs])[0]
-        strengths = next(d for d in degradations(kind) if d.name == name)
-        rungs[name] = {"strengths": list(strengths.strengths), "unit": strengths.unit, "values": path,
-                       "step_sd": step_sd, "total_sd": total_sd,
-                       "monotone": sees(worse, [TOLERANCE * s for s in step_sd], TOLERANCE * total_sd)}
+    for d in tqdm(degradations(kind), desc=f"{metric.dataset}: {metric.name}", disable=not progress):
+        generator = torch.Generator().manual_seed(SEED)
+        values = []
+        for strength in d.strengths:
+            shown = images if d.images is None else d.images(images, labels, strength, generator)
+            against = shuffle_labels(labels, strength, generator) if d.labels else labels
+            values.append(metric.score(shown, against))
+        path = [base, *values]
+        worse = [(b - a) * (-1 if metric.higher_is_better else 1) for a, b in zip(path, path[1:])]
+        rungs[d.name] = {"strengths": list(d.strengths), "unit": d.unit, "values": values,
+                         "monotone": sees(worse, TOLERANCE * noise)}
     return {"dataset": metric.dataset, "metric": metric.name, "higher_is_better": metric.higher_is_better,
-            "base": base, "noise_sd": stds([[start] for start, _ in climbs])[0], "noise_from": metric.noise_note,
+            "base": base, "noise_sd": noise, "noise_from": metric.noise_note, "tolerance": TOLERANCE * noise,
             "base_note": metric.base_note, "degradations": rungs,
             "blind_to": [name for name, r in rungs.items() if not r["monotone"]]}
 
@@ -278,7 +254,7 @@ def scene_metrics(profile: str, out: Path, progress: bool) -> list[Metric]:
     def fresh(score):
         def resample(generator):
             index = torch.randperm(len(pool), generator=generator)[:count]
-            return score, pool[index], pool_masks[index]
+            return score(pool[index], pool_masks[index])
         return resample
 
     start = (f"{count} held-out scenes beyond the evaluation set, which no network saw, against the statistics "
@@ -331,7 +307,7 @@ def digit_metrics(profile: str, out: Path, progress: bool) -> list[Metric]:
     def fresh(against):
         def resample(generator):
             start, reference = stratified_halves(real_labels, generator)
-            return against(reference), real[start], real_labels[start]
+            return against(reference)(real[start], real_labels[start])
         return resample
 
     start, reference = stratified_halves(real_labels, torch.Generator().manual_seed(SEED))
@@ -374,28 +350,23 @@ def markdown(record: dict) -> str:
              "Real images degraded step by step at four increasing strengths; a metric must get worse at every "
              "step of every degradation, else it is blind to that degradation and the tables say so. A step "
              f"counts as no better than the one before unless it is better by more than {TOLERANCE:g} standard "
-             "deviations of that step's change, and the strongest step must be worse than the start by more than "
-             f"{TOLERANCE:g} standard deviations of that change. The deviations are paired, as the steps are: the whole "
-             f"ladder is climbed again from {RESAMPLES} more draws of starting images -- fresh draws for a Frechet "
-             "distance (a resample with replacement repeats images, which inflates the distance), bootstrap "
-             "resamples for a judge -- and each change's spread over those climbs is its noise. A Frechet distance "
-             "starts from real images no network of the metric trained on, as generated images are. Rendered by "
+             f"deviations of the metric's own noise -- over {RESAMPLES} fresh draws of the starting images "
+             "for a Frechet distance (a resample with replacement repeats images, which inflates the distance), "
+             "over bootstrap resamples for a judge -- and the strongest step must be worse than the start by more "
+             "than that. A Frechet distance starts from real images no network of the metric trained on, as "
+             "generated images are. Rendered by "
              "`python -m studies.sanity_ladder` (studies/sanity_ladder.py), networks of seed 0 from the tables' "
              f"model cache; commit {record['provenance']['git_commit']}, {record['provenance']['device']}.", ""]
     for m in record["metrics"]:
         better = "higher" if m["higher_is_better"] else "lower"
         verdict = (f"**blind to {', '.join(m['blind_to'])}**" if m["blind_to"] else "moves with every degradation")
         lines += [f"## {m['dataset']}: {m['metric']} ({better} is better) -- {verdict}", "",
-                  f"Start: {m['base']:.4g} ({m['base_note']}); the start's own sd {m['noise_sd']:.2g} "
-                  f"({m['noise_from']}).", "",
-                  "| degradation | strengths | values | sd of each step's change / of start to strongest | "
-                  "every step worse (within the noise) |", "|---|---|---|---|---|"]
+                  f"Start: {m['base']:.4g} ({m['base_note']}); noise sd {m['noise_sd']:.2g} ({m['noise_from']}).", "",
+                  "| degradation | strengths | values | every step worse (within the noise) |", "|---|---|---|---|"]
         for name, r in m["degradations"].items():
             strengths = " / ".join(f"{s:g}" for s in r["strengths"])
             values = " / ".join(f"{v:.4g}" for v in r["values"])
-            spread = " / ".join(f"{v:.2g}" for v in r["step_sd"]) + f" / {r['total_sd']:.2g}"
-            lines.append(f"| {name} | {r['unit']} {strengths} | {values} | {spread} | "
-                         f"{'yes' if r['monotone'] else '**no**'} |")
+            lines.append(f"| {name} | {r['unit']} {strengths} | {values} | {'yes' if r['monotone'] else '**no**'} |")
         lines.append("")
     check = record.get("feature_network")
     if check:

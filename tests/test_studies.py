@@ -122,17 +122,11 @@ def test_the_ladder_finds_a_metric_blind_to_a_degradation():
 
 
 def test_a_ladder_step_inside_the_metrics_noise_is_not_blindness_and_a_flat_ladder_is():
-    def sees(worse, tolerance):
-        return sanity_ladder.sees(worse, [tolerance] * len(worse), tolerance)
-
+    sees = sanity_ladder.sees
     assert sees([0.1, 2.0, 5.0, 0.0], tolerance=0.5)  # saturated at the end (a judge at chance)
     assert sees([-0.3, 1.0, 3.0, 4.0], tolerance=0.5)  # a first step within the noise
     assert not sees([-1.0, 3.0, 3.0, 3.0], tolerance=0.5)  # a step clearly better
     assert not sees([0.1, -0.1, 0.1, 0.1], tolerance=0.5)  # never leaves the noise: blind
-    # each step against its own noise: a step back tolerated where its change is noisy, not where it is steady
-    assert sanity_ladder.sees([1.0, 2.0, -1.0], [0.2, 0.2, 1.5], 0.5)
-    assert not sanity_ladder.sees([1.0, 2.0, -1.0], [0.2, 0.2, 0.2], 0.5)
-    assert not sanity_ladder.sees([1.0, 1.0, 1.0], [0.2, 0.2, 0.2], 3.5)  # the whole climb within its noise
 
 
 # ---------------------------------------------------------------- the front
@@ -297,20 +291,12 @@ def test_stratified_halves_split_every_class_in_two_disjoint_halves():
 
 def test_a_metric_with_fresh_draws_takes_its_noise_from_them():
     images, masks = torch.zeros(4, 3, 8, 8), torch.zeros(4, 8, 8, dtype=torch.long)
-    offsets = iter(range(100))
-
-    def fresh(generator):  # each draw scores higher by a constant: its level varies, its changes do not
-        offset = float(next(offsets))
-        return (lambda x, y: offset + float(x.std())), images, masks
-
-    metric = sanity_ladder.Metric("toy", "spread", False, lambda x, y: float(x.std()), (images, masks), "",
-                                  fresh, "fresh draws")
+    draws = iter(range(100))
+    metric = sanity_ladder.Metric("toy", "constant", False, lambda x, y: 1.0, (images, masks), "",
+                                  lambda generator: float(next(draws)), "fresh draws")
     record = sanity_ladder.climb(metric, "scenes", progress=False)
     values = torch.arange(sanity_ladder.RESAMPLES, dtype=torch.float64)
     assert record["noise_sd"] == pytest.approx(float(values.std())) and record["noise_from"] == "fresh draws"
-    noise = record["degradations"]["additive noise"]
-    assert noise["step_sd"] == pytest.approx([0.0] * 4, abs=1e-9) and noise["monotone"]  # paired: the level cancels
-    assert record["blind_to"] == ["Gaussian blur", "digits erased", "masks shuffled"]  # what leaves zeros alone
 
 
 def test_the_front_names_the_joint_distance_its_records_measured():
