@@ -95,8 +95,9 @@ def choose(dataset: str, rows: list[dict], spread: float) -> tuple[str, str] | N
                 if all(kept(r)[REQUIRED[dataset]] for r in rows if r["design"] == name)]
     if not eligible:
         return None
-    most = max(sum(kept(first[name]).values()) for name in eligible)
-    tied = [name for name in eligible if sum(kept(first[name]).values()) == most]
+    counts = {name: sum(kept(first[name]).values()) for name in eligible}
+    most = max(counts.values())
+    tied = [name for name, count in counts.items() if count == most]
     if len(tied) == 1:
         return tied[0], f"it keeps the most claims and targets ({most}) of the designs that keep the recognition required"
     best = max(first[name]["recognition"]["25"] for name in tied)
@@ -131,7 +132,8 @@ def _number(value) -> str:
     return "" if value is None else f"{value:#.3g}"
 
 
-def summary(out: Path) -> str:
+def summary(out: Path, verdicts: dict[str, str]) -> str:
+    """front.md from the records in ``out``, each data set closed by its rule's ``verdicts`` line."""
     found = records(out)
     lines = ["# Recognition and generation on one front", "",
              "Each design is SymmFlow on the cpu budget of its data set with the settings its name gives "
@@ -177,7 +179,7 @@ def summary(out: Path) -> str:
             missed = [claim for claim, ok in kept(r).items() if not ok]
             lines.append(f"- {r['design']}, seed {r['seed']}: " + ("keeps every one" if not missed
                                                                    else "misses " + "; ".join(missed)))
-        lines += ["", verdict(dataset, rows, recognition_spread(out, dataset)), ""]
+        lines += ["", verdicts[dataset], ""]
     lines += ["![the front](front.png)", ""]
     return "\n".join(lines)
 
@@ -290,11 +292,9 @@ def write_summary(out: Path) -> None:
     found = records(out)
     if not found:
         raise UsageError(f"no front records in {out / 'front'}; run python -m studies.front --dataset scenes first")
-    write_atomic(out / "front.md", summary(out))
+    measured = {d: rows for d in DESIGNS if (rows := [r for r in found if r["dataset"] == d])}
+    verdicts = {d: verdict(d, rows, recognition_spread(out, d)) for d, rows in measured.items()}
+    write_atomic(out / "front.md", summary(out, verdicts))
     write_atomic(out / "front.png", plot(out))
-    notes = {}
-    for dataset in DESIGNS:
-        rows = [r for r in found if r["dataset"] == dataset]
-        if rows and (text := trade(dataset, rows)):
-            notes[TABLE_DATASETS[dataset]] = f"{text} {verdict(dataset, rows, recognition_spread(out, dataset))}"
+    notes = {TABLE_DATASETS[d]: f"{text} {verdicts[d]}" for d, rows in measured.items() if (text := trade(d, rows))}
     write_atomic(out / "front-notes.json", json.dumps({"profile": "cpu", "notes": notes}, indent=1))
