@@ -21,10 +21,11 @@ Which margin is a claim, over seeds:
 A claim on several metrics (synthesis: a Frechet distance and the judge's mIoU of the samples)
 is checked on each metric the run has; where one of them is not computed yet there is no
 verdict until it is (a skipped one, e.g. no judge supplied, is named and the others decide).
-A metric that failed the sanity ladder (``blind``: (dataset, metric) -> the degradations it did
-not see) is marked, and where it disagrees with the metrics that passed, those decide and the
-line says the blind one was overruled; where metrics that passed disagree, the line says so
-instead of a verdict.
+A metric that failed the sanity ladder (``ladder``: (dataset, metric) -> its :class:`LadderFailures`)
+is marked.  One blind to a degradation does not decide: where it disagrees with the metrics that
+see every degradation, those decide and the line says the blind one was overruled.  One that sees
+every degradation but not monotonically still decides, marked.  Where the deciding metrics
+disagree, the line says so instead of a verdict.
 """
 
 from __future__ import annotations
@@ -32,6 +33,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pandas as pd
+
+
+@dataclass(frozen=True)
+class LadderFailures:
+    """What the sanity ladder found wrong with one metric (studies/sanity_ladder.py)."""
+    blind_to: tuple[str, ...] = ()
+    """Degradations whose strongest step it does not score worse than the real images."""
+    not_monotone_in: tuple[str, ...] = ()
+    """Degradations it sees, but with a step it scores better than the one before."""
+
+    def __str__(self) -> str:
+        return "; ".join(([f"blind to {', '.join(self.blind_to)}"] if self.blind_to else [])
+                         + ([f"not monotone in {', '.join(self.not_monotone_in)}"] if self.not_monotone_in else []))
 
 
 @dataclass(frozen=True)
@@ -141,7 +155,7 @@ def _unfinished(claim: Claim, cells: pd.DataFrame, dataset: str, metric: str) ->
     return str(rows["status"].iloc[0]) if len(rows) else None
 
 
-def check(claim: Claim, cells: pd.DataFrame, dataset: str, blind: dict | None = None) -> str | None:
+def check(claim: Claim, cells: pd.DataFrame, dataset: str, ladder: dict | None = None) -> str | None:
     """One line: the claim on ``dataset`` and whether this run shows it, on every metric of the
     claim the run has; None where no metric has both entries (not computed, skipped, or not
     part of the profile).  ``cells`` holds one row per cell and seed (dataset, method, steps,
@@ -155,8 +169,11 @@ def check(claim: Claim, cells: pd.DataFrame, dataset: str, blind: dict | None = 
         return f"{dataset}: {claim.text} -- no verdict: {', '.join(missing)} not computed on this run" if missing else None
 
     def marked(metric: str) -> str:
-        missed = (blind or {}).get((dataset, metric))
-        return f"{metric} (fails the sanity ladder: blind to {', '.join(missed)})" if missed else metric
+        failures = (ladder or {}).get((dataset, metric))
+        return f"{metric} (fails the sanity ladder: {failures})" if failures else metric
+
+    def blind(metric: str) -> bool:
+        return bool(getattr((ladder or {}).get((dataset, metric)), "blind_to", ()))
 
     skipped = "".join(f" [{metric} skipped]" for metric, status in unfinished.items() if status == "skipped")
     if missing:  # a metric the table measures is not in yet: the others cannot decide alone
@@ -171,7 +188,7 @@ def check(claim: Claim, cells: pd.DataFrame, dataset: str, blind: dict | None = 
     per_metric = "; ".join(f"{marked(metric)}: {v.kind} ({v.text}), {v.values}" for metric, v in found)
     if len(kinds) == 1:
         return f"{dataset}: {claim.text} -- {found[0][1].kind} on every metric: {per_metric}{skipped}"
-    sound = [(metric, v) for metric, v in found if marked(metric) == metric]
+    sound = [(metric, v) for metric, v in found if not blind(metric)]
     sound_kinds = {v.kind for _, v in sound}
     if len(sound_kinds) == 1:  # only metrics blind on the ladder disagree
         kind = sound[0][1].kind
@@ -179,15 +196,16 @@ def check(claim: Claim, cells: pd.DataFrame, dataset: str, blind: dict | None = 
         kind = "NOT shown"  # no sound metric shows the claim, and one shows the opposite ordering
     else:  # sound metrics order the two entries both ways (or none decides): no verdict
         return f"{dataset}: {claim.text} -- the metrics disagree, so no verdict: {per_metric}{skipped}"
-    overruled = [metric for metric, v in found if marked(metric) != metric and v.kind != kind]
-    blind_part = f"; {', '.join(overruled)} disagrees and fails it, so it does not decide" if overruled else ""
-    return (f"{dataset}: {claim.text} -- {kind} on the metrics that pass the sanity ladder "
+    overruled = [metric for metric, v in found if blind(metric) and v.kind != kind]
+    blind_part = (f"; {', '.join(overruled)} disagrees and is blind to a degradation, so it does not decide"
+                  if overruled else "")
+    return (f"{dataset}: {claim.text} -- {kind} on the metrics that see every degradation of the sanity ladder "
             f"({', '.join(metric for metric, _ in sound)}{blind_part}): {per_metric}{skipped}")
 
 
-def claims_notes(claims: tuple[Claim, ...], cells: pd.DataFrame, blind: dict | None = None) -> list[str]:
+def claims_notes(claims: tuple[Claim, ...], cells: pd.DataFrame, ladder: dict | None = None) -> list[str]:
     """Markdown lines stating each claim on each data set of ``cells``."""
     lines = []
     for dataset in cells["dataset"].dropna().unique():
-        lines += [f"- {line}" for claim in claims if (line := check(claim, cells, dataset, blind))]
+        lines += [f"- {line}" for claim in claims if (line := check(claim, cells, dataset, ladder))]
     return ["The paper's claims for this table, on this run:", "", *lines, ""] if lines else []

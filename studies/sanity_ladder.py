@@ -10,15 +10,18 @@ samples (Table 3) -- this study scores
 * the rung the metric starts from: for a Frechet distance, real images that no network of the
   metric trained on, as many as the tables generate, against held-out statistics -- as generated
   images are unseen (a network's features of its own training images differ: started from the
-  training digits, MNIST's joint distance *fell* with a 1 px blur); for a judge, the held-out
-  images against their own masks or classes (its ceiling; the judge never saw them);
+  training digits, MNIST's joint distance *fell* with a 1 px blur); for a judge, unseen images
+  against their own masks or classes (its ceiling);
 * then those images degraded at four increasing strengths by each of: Gaussian blur, additive
   noise, colour jitter, digits erased, and masks (classes) shuffled between images;
 
-and records, per metric and degradation, whether every step moved the metric the worse way.  A
-metric that does not move with a degradation is blind to it; the tables' claim lines and notes
-say so (:func:`benchmarks.render.ladder`).  The networks come from the tables' model cache
-(trained there when missing: seed 0, as the tables' Frechet features are).  Writes
+and records, per metric and degradation, its verdict: ``monotone`` where every step moved the
+metric the worse way, ``not monotone`` where the strongest step is worse than the start but some
+step is better than the one before, ``blind`` where the strongest is not worse than the start --
+each beyond the noise of that change (:func:`climb`, :func:`climb_hits`).  A metric passes the
+ladder where it is monotone in every degradation.  The tables' claim lines and notes say where
+one is not (:func:`benchmarks.render.tables.ladder`).  The networks come from the tables' model
+cache (trained there when missing: seed 0, as the tables' Frechet features are).  Writes
 ``sanity-ladder.{json,md,png}`` in ``--out``.
 """
 
@@ -51,12 +54,15 @@ LEVELS = 4
 SEED = 12345
 """The degradations' own randomness (which digits are erased, which masks shuffled, the noise)."""
 RESAMPLES = 10
-"""Draws of the starting images that measure a metric's own noise."""
+"""Draws of the starting images, each climbed through the whole ladder, that measure the noise of
+every step's change."""
 UNSEEN_POOL = 4
 """Held-out scenes beyond the evaluation set the scene ladder draws on, in evaluation sets."""
 TOLERANCE = 2.0
-"""A step counts as no better than the one before unless it is better by more than this many
-standard deviations of the metric's own noise: a metric is not called blind for its noise."""
+"""A step counts as better than the one before (a reversal) only when it is better by more than this
+many standard deviations of that step's change over the draws, and a degradation as seen only
+when its strongest step is worse than the start by more than this many of that change's: a
+metric is called neither blind nor non-monotone for its noise."""
 
 
 # ---------------------------------------------------------------- degradations
@@ -166,59 +172,137 @@ class Metric:
     base: tuple[Tensor, Tensor]
     """The real images (and their labels) the ladder starts from."""
     base_note: str
-    resample: Callable[[torch.Generator], float] | None = None
-    """The metric on a fresh draw of real images like the base (a Frechet distance's noise);
-    None: the base is resampled with replacement (a judge's, a mean over images)."""
+    draw: Callable[[torch.Generator], tuple[Callable[[Tensor, Tensor], float], Tensor, Tensor]] | None = None
+    """A fresh draw of real images like the base, with the scorer that scores it (a Frechet
+    distance's reference may change with the draw); None: the base resampled with replacement."""
     noise_note: str = "bootstrap resamples"
+    hits: Callable[[Tensor, Tensor], Tensor] | None = None
+    """(images, labels) -> each image's hit (1: the judge reads the label it was given), where the
+    metric is their share in %: its steps are judged by the exact paired test on the images a step
+    changes (:func:`chance`), not by resampling."""
 
 
-def noise_sd(metric: Metric) -> float:
-    """The metric's own noise: its standard deviation over :data:`RESAMPLES` fresh draws of the
-    starting images where the metric has them -- a Frechet distance of a resample with replacement
-    is inflated by the repeated images, which shrink the covariance -- else over bootstrap
-    resamples of the starting images and their labels."""
+def draw(metric: Metric, generator: torch.Generator) -> tuple[Callable[[Tensor, Tensor], float], Tensor, Tensor]:
+    """Starting images for one more climb: a fresh draw where the metric has one -- a Frechet
+    distance of a resample with replacement is inflated by the repeated images, which shrink the
+    covariance -- else a bootstrap resample of the starting images and their labels."""
+    if metric.draw is not None:
+        return metric.draw(generator)
     images, labels = metric.base
-    generator = torch.Generator().manual_seed(SEED + 1)
-    values = []
-    for _ in range(RESAMPLES):
-        if metric.resample is not None:
-            values.append(metric.resample(generator))
-        else:
-            index = torch.randint(0, len(images), (len(images),), generator=generator)
-            values.append(metric.score(images[index], labels[index]))
-    return float(torch.tensor(values, dtype=torch.float64).std())
+    index = torch.randint(0, len(images), (len(images),), generator=generator)
+    return metric.score, images[index], labels[index]
 
 
-def sees(worse: list[float], tolerance: float) -> bool:
-    """Whether a ladder (the change at each step, positive = worse) moves with its degradation:
-    no step better than the one before by more than ``tolerance``, and the strongest worse than
-    the start by more than ``tolerance``."""
-    return all(w >= -tolerance for w in worse) and sum(worse) > tolerance
+def stds(rows: list[list[float]]) -> list[float]:
+    """The standard deviation of each column of ``rows``."""
+    return torch.tensor(rows, dtype=torch.float64).std(0).tolist()
+
+
+LEVEL = 0.5 * math.erfc(TOLERANCE / math.sqrt(2))
+"""The one-sided chance (2.3%) of a normal change beyond :data:`TOLERANCE` standard deviations: the
+level of the exact test of a hit share, so that both kinds of metric are judged alike."""
+
+
+def chance(more: int, fewer: int) -> float:
+    """P(X >= more) for X ~ Binomial(more + fewer, 1/2): how likely ``more`` images changing one
+    way against ``fewer`` the other would be if the step changed nothing but chance (the exact
+    McNemar test of two accuracies on the same images)."""
+    n = more + fewer
+    return sum(math.comb(n, k) for k in range(more, n + 1)) / 2 ** n
+
+
+def verdict(reverses: list[bool], seen: bool) -> str:
+    """``blind`` where the strongest degradation is not worse than the start beyond the noise;
+    else ``not monotone`` where a step is better than the one before beyond its noise; else
+    ``monotone``."""
+    return "blind" if not seen else "not monotone" if any(reverses) else "monotone"
+
+
+def sees(worse: list[float], tolerances: list[float], total_tolerance: float) -> str:
+    """The verdict of a ladder of changes (each step's, positive = worse) against each step's
+    tolerance and the start-to-strongest one."""
+    return verdict([w < -t for w, t in zip(worse, tolerances)], sum(worse) > total_tolerance)
+
+
+def ladder(score: Callable, images: Tensor, labels: Tensor, kind: str) -> dict[str, list]:
+    """The scores of every degradation at every strength (each degradation's randomness seeded alike)."""
+    rungs = {}
+    for d in degradations(kind):
+        generator = torch.Generator().manual_seed(SEED)
+        rungs[d.name] = [score(images if d.images is None else d.images(images, labels, strength, generator),
+                               shuffle_labels(labels, strength, generator) if d.labels else labels)
+                         for strength in d.strengths]
+    return rungs
+
+
+def summary(metric: Metric, base: float, rungs: dict, noise_sd: float, noise_note: str) -> dict:
+    """The record of one metric's ladder: every degradation's verdict, and the metric's."""
+    return {"dataset": metric.dataset, "metric": metric.name, "higher_is_better": metric.higher_is_better,
+            "base": base, "noise_sd": noise_sd, "noise_from": noise_note, "base_note": metric.base_note,
+            "degradations": rungs,
+            "blind_to": [name for name, r in rungs.items() if r["verdict"] == "blind"],
+            "not_monotone_in": [name for name, r in rungs.items() if r["verdict"] == "not monotone"]}
 
 
 def climb(metric: Metric, kind: str, progress: bool) -> dict:
-    """Score the metric on its base images and on every degradation at every strength."""
+    """Score the metric on its base images and on every degradation at every strength, then climb
+    the same ladder from :data:`RESAMPLES` more draws of starting images: the noise a step is judged
+    against is the spread of that step's change over the draws -- paired, as the step compares
+    the same images degraded twice, not the spread of the metric's level, which holds the images'
+    own variation and would hide a small, steady change.  A hit share is judged by the exact test
+    instead (:func:`climb_hits`)."""
+    if metric.hits is not None:
+        return climb_hits(metric, kind)
     from tqdm.auto import tqdm
 
     images, labels = metric.base
     base = metric.score(images, labels)
-    noise = noise_sd(metric)
+    values = ladder(metric.score, images, labels, kind)
+    generator = torch.Generator().manual_seed(SEED + 1)
+    climbs = []
+    for _ in tqdm(range(RESAMPLES), desc=f"{metric.dataset}: {metric.name}", disable=not progress):
+        score, x, y = draw(metric, generator)
+        climbs.append((score(x, y), ladder(score, x, y, kind)))
+    sign = -1 if metric.higher_is_better else 1
+
+    def changes(start, path):  # the change at each step, positive = worse
+        path = [start, *path]
+        return [(b - a) * sign for a, b in zip(path, path[1:])]
+
     rungs = {}
-    for d in tqdm(degradations(kind), desc=f"{metric.dataset}: {metric.name}", disable=not progress):
-        generator = torch.Generator().manual_seed(SEED)
-        values = []
-        for strength in d.strengths:
-            shown = images if d.images is None else d.images(images, labels, strength, generator)
-            against = shuffle_labels(labels, strength, generator) if d.labels else labels
-            values.append(metric.score(shown, against))
-        path = [base, *values]
-        worse = [(b - a) * (-1 if metric.higher_is_better else 1) for a, b in zip(path, path[1:])]
-        rungs[d.name] = {"strengths": list(d.strengths), "unit": d.unit, "values": values,
-                         "monotone": sees(worse, TOLERANCE * noise)}
-    return {"dataset": metric.dataset, "metric": metric.name, "higher_is_better": metric.higher_is_better,
-            "base": base, "noise_sd": noise, "noise_from": metric.noise_note, "tolerance": TOLERANCE * noise,
-            "base_note": metric.base_note, "degradations": rungs,
-            "blind_to": [name for name, r in rungs.items() if not r["monotone"]]}
+    for d in degradations(kind):
+        worse = changes(base, values[d.name])
+        step_sd = stds([changes(start, other[d.name]) for start, other in climbs])
+        total_sd = stds([[sum(changes(start, other[d.name]))] for start, other in climbs])[0]
+        rungs[d.name] = {"strengths": list(d.strengths), "unit": d.unit, "values": values[d.name],
+                         "step_sd": step_sd, "total_sd": total_sd,
+                         "verdict": sees(worse, [TOLERANCE * s for s in step_sd], TOLERANCE * total_sd)}
+    return summary(metric, base, rungs, stds([[start] for start, _ in climbs])[0], metric.noise_note)
+
+
+def climb_hits(metric: Metric, kind: str) -> dict:
+    """The ladder of a hit share, judged image by image: a step reverses where the images it
+    turns to hits outnumber those it turns to misses beyond :data:`LEVEL` (:func:`chance`), and
+    the degradation is seen where the strongest turns more to misses than to hits beyond it."""
+    images, labels = metric.base
+    start = metric.hits(images, labels).bool()
+    paths = ladder(lambda x, y: metric.hits(x, y).bool(), images, labels, kind)
+    if not metric.higher_is_better:
+        raise ValueError(f"{metric.name}: a hit share is better higher")
+    rungs = {}
+    for d in degradations(kind):
+        path = [start, *paths[d.name]]
+        gained = [int((b & ~a).sum()) for a, b in zip(path, path[1:])]
+        lost = [int((a & ~b).sum()) for a, b in zip(path, path[1:])]
+        total_gained, total_lost = int((path[-1] & ~start).sum()), int((start & ~path[-1]).sum())
+        rungs[d.name] = {"strengths": list(d.strengths), "unit": d.unit,
+                         "values": [100.0 * h.float().mean().item() for h in paths[d.name]],
+                         "gained": gained, "lost": lost, "total_gained": total_gained, "total_lost": total_lost,
+                         "verdict": verdict([chance(g, l) < LEVEL for g, l in zip(gained, lost)],
+                                            chance(total_lost, total_gained) < LEVEL)}
+    share = start.float().mean().item()
+    return summary(metric, 100.0 * share, rungs, 100.0 * math.sqrt(share * (1 - share) / len(start)),
+                   "binomial; each step by the exact paired test on the images it changes")
 
 
 # ---------------------------------------------------------------- the tables' metrics
@@ -226,8 +310,12 @@ def climb(metric: Metric, kind: str, progress: bool) -> dict:
 
 def scene_metrics(profile: str, out: Path, progress: bool) -> list[Metric]:
     """FD-scenenet, the FJD in the SS U-Net's features and the SS U-Net's mIoU, with the tables'
-    networks of seed 0.  The Frechet distances start from held-out scenes beyond the evaluation
-    set, which no network of the metric saw, against the evaluation statistics the tables use."""
+    networks of seed 0.  All three start from held-out scenes beyond the evaluation set, which no
+    network of the metric saw -- the Frechet distances against the evaluation statistics the tables
+    use -- and take their noise from fresh draws of such scenes: a judge's bootstrap resamples of one
+    set of scenes understate how a step's change varies between sets (a 0.5 px blur that raised the
+    judge's mIoU by 0.5 on the evaluation scenes moved it by -0.20, -0.14, +0.48 and +0.06 on four
+    disjoint sets of unseen ones)."""
     exp = SegSynthExperiment("scenes", SEGSYNTH[profile], RunOptions(profile=profile, seed=FEATURES_SEED, out=out,
                                                                       progress=progress))
     data, batch = exp.data, exp.settings.eval_batch
@@ -254,18 +342,20 @@ def scene_metrics(profile: str, out: Path, progress: bool) -> list[Metric]:
     def fresh(score):
         def resample(generator):
             index = torch.randperm(len(pool), generator=generator)[:count]
-            return score(pool[index], pool_masks[index])
+            return score, pool[index], pool_masks[index]
         return resample
 
     start = (f"{count} held-out scenes beyond the evaluation set, which no network saw, against the statistics "
              f"of the {count} evaluation scenes")
     noise = f"fresh draws of {count} from {len(pool)} such scenes"
+    start_judge = (f"{count} held-out scenes beyond the evaluation set, which the SS U-Net never saw, against their "
+                   "own masks")
     base = (pool[:count], pool_masks[:count])
     return [Metric("scenes", synthesis_metric(exp.settings, exp.options), False, fd, base, start, fresh(fd), noise),
             Metric("scenes", joint_metric(exp.settings, exp.options), False, fjd, base,
                    start + " (scene and mask pairs)", fresh(fjd), noise),
-            Metric("scenes", judge_metric(exp.settings, exp.options), True, miou, (data.test_images, data.test_masks),
-                   f"the {count} evaluation scenes against their own masks")]
+            Metric("scenes", judge_metric(exp.settings, exp.options), True, miou, base, start_judge, fresh(miou),
+                   noise)]
 
 
 def stratified_halves(labels: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
@@ -300,14 +390,16 @@ def digit_metrics(profile: str, out: Path, progress: bool) -> list[Metric]:
     def fjd_against(half):
         return exp.joint_scorer(real[half], real_labels[half])
 
+    def hits(images, labels):
+        return torch.cat([judge(part).cpu() for part in images.split(settings.eval_batch)]) == labels
+
     def accuracy(images, labels):
-        predicted = torch.cat([judge(part).cpu() for part in images.split(settings.eval_batch)])
-        return 100.0 * (predicted == labels).float().mean().item()
+        return 100.0 * hits(images, labels).float().mean().item()
 
     def fresh(against):
         def resample(generator):
             start, reference = stratified_halves(real_labels, generator)
-            return against(reference)(real[start], real_labels[start])
+            return against(reference), real[start], real_labels[start]
         return resample
 
     start, reference = stratified_halves(real_labels, torch.Generator().manual_seed(SEED))
@@ -320,7 +412,8 @@ def digit_metrics(profile: str, out: Path, progress: bool) -> list[Metric]:
             Metric(SHOWN[settings.dataset], FJD_METRIC, False, fjd_against(reference), base,
                    note + " (digit and class pairs)", fresh(fjd_against), noise),
             Metric(SHOWN[settings.dataset], metric_name("classifier", False), True, accuracy,
-                   (held_out, held_out_labels), f"the {len(held_out)} held-out digits against their classes")]
+                   (held_out, held_out_labels), f"the {len(held_out)} held-out digits against their classes",
+                   hits=hits)]
 
 
 @torch.no_grad()
@@ -345,29 +438,55 @@ def feature_network_check(profile: str, out: Path, progress: bool) -> dict:
 # ---------------------------------------------------------------- records
 
 
+def metric_verdict(m: dict) -> str:
+    """A metric's ladder in words: it passes where it moves monotonically with every degradation."""
+    failures = ([f"blind to {', '.join(m['blind_to'])}"] if m["blind_to"] else []) + \
+               ([f"not monotone in {', '.join(m['not_monotone_in'])}"] if m["not_monotone_in"] else [])
+    return "; ".join(failures) if failures else "passes: moves monotonically with every degradation"
+
+
+def step_noise(r: dict) -> str:
+    """The noise column of one degradation: each step's sd and the start-to-strongest one, or
+    (a hit share) the images each step turned to hits / to misses."""
+    if "gained" in r:
+        return (" / ".join(f"+{g} -{l}" for g, l in zip(r["gained"], r["lost"]))
+                + f" / +{r['total_gained']} -{r['total_lost']}")
+    return " / ".join(f"{v:.2g}" for v in r["step_sd"]) + f" / {r['total_sd']:.2g}"
+
+
 def markdown(record: dict) -> str:
     lines = ["# Sanity ladder of the generation metrics", "",
-             "Real images degraded step by step at four increasing strengths; a metric must get worse at every "
-             "step of every degradation, else it is blind to that degradation and the tables say so. A step "
-             f"counts as no better than the one before unless it is better by more than {TOLERANCE:g} standard "
-             f"deviations of the metric's own noise -- over {RESAMPLES} fresh draws of the starting images "
-             "for a Frechet distance (a resample with replacement repeats images, which inflates the distance), "
-             "over bootstrap resamples for a judge -- and the strongest step must be worse than the start by more "
-             "than that. A Frechet distance starts from real images no network of the metric trained on, as "
-             "generated images are. Rendered by "
+             "Real images degraded step by step at four increasing strengths; a metric passes where it gets worse "
+             "at every step of every degradation. Where the strongest step of a degradation is not worse than the "
+             "start beyond the noise, the metric is **blind** to it; where it is, but some step is better than the "
+             "one before beyond the noise, the metric is **not monotone** in it. The tables' notes say both; a "
+             "blind metric does not decide a claim its seeing peers contradict. The noise of a step is the spread "
+             f"of its change (paired, as the steps are) over {RESAMPLES} more climbs of the whole ladder from fresh "
+             "draws of starting images; a step or a whole degradation counts only beyond "
+             f"{TOLERANCE:g} of those standard deviations. A hit share (a classifier's accuracy) is judged image by "
+             "image instead: the images a step turns to hits against those it turns to misses, by the exact paired "
+             f"(McNemar) test at the same one-sided level ({100 * LEVEL:.1f}%). Every metric starts from real images "
+             "no network of the metric trained on, as generated images are. Rendered by "
              "`python -m studies.sanity_ladder` (studies/sanity_ladder.py), networks of seed 0 from the tables' "
              f"model cache; commit {record['provenance']['git_commit']}, {record['provenance']['device']}.", ""]
     for m in record["metrics"]:
         better = "higher" if m["higher_is_better"] else "lower"
-        verdict = (f"**blind to {', '.join(m['blind_to'])}**" if m["blind_to"] else "moves with every degradation")
-        lines += [f"## {m['dataset']}: {m['metric']} ({better} is better) -- {verdict}", "",
-                  f"Start: {m['base']:.4g} ({m['base_note']}); noise sd {m['noise_sd']:.2g} ({m['noise_from']}).", "",
-                  "| degradation | strengths | values | every step worse (within the noise) |", "|---|---|---|---|"]
+        verdict_text = metric_verdict(m)
+        lines += [f"## {m['dataset']}: {m['metric']} ({better} is better) -- "
+                  + (verdict_text if not (m["blind_to"] or m["not_monotone_in"]) else f"**{verdict_text}**"), "",
+                  f"Start: {m['base']:.4g} ({m['base_note']}); the start's own sd {m['noise_sd']:.2g} "
+                  f"({m['noise_from']}).", "",
+                  "| degradation | strengths | values | noise of each step / of start to strongest | verdict |",
+                  "|---|---|---|---|---|"]
         for name, r in m["degradations"].items():
             strengths = " / ".join(f"{s:g}" for s in r["strengths"])
             values = " / ".join(f"{v:.4g}" for v in r["values"])
-            lines.append(f"| {name} | {r['unit']} {strengths} | {values} | {'yes' if r['monotone'] else '**no**'} |")
+            shown = r["verdict"] if r["verdict"] == "monotone" else f"**{r['verdict']}**"
+            lines.append(f"| {name} | {r['unit']} {strengths} | {values} | {step_noise(r)} | {shown} |")
         lines.append("")
+        if any("gained" in r for r in m["degradations"].values()):
+            lines += ["Noise column of a hit share: the images each step turned to hits (+) and to misses (-), "
+                      "then start to strongest.", ""]
     check = record.get("feature_network")
     if check:
         lines += ["## scenes: the feature network of FD-scenenet", "",
@@ -394,8 +513,9 @@ def plot(record: dict) -> bytes:
         ax.set_visible(False)
     for ax, m in zip(axes, metrics):
         for i, (name, r) in enumerate(m["degradations"].items()):
-            ax.plot(range(LEVELS + 1), [m["base"], *r["values"]], "o-" if r["monotone"] else "x--", color=f"C{i}",
-                    label=name + ("" if r["monotone"] else " (blind)"))
+            fine = r["verdict"] == "monotone"
+            ax.plot(range(LEVELS + 1), [m["base"], *r["values"]], "o-" if fine else "x--", color=f"C{i}",
+                    label=name + ("" if fine else f" ({r['verdict']})"))
         if not m["higher_is_better"]:  # a Frechet distance spans orders of magnitude over the ladder
             ax.set_yscale("log")
             ax.set_ylabel(f"{m['metric']} (log scale)", fontsize=8)
@@ -433,8 +553,7 @@ def main(argv=None) -> int:
     write_atomic(out / "sanity-ladder.md", markdown(record))
     write_atomic(out / "sanity-ladder.png", plot(record))
     for m in record["metrics"]:
-        print(f"{m['dataset']}, {m['metric']}: " + (f"blind to {', '.join(m['blind_to'])}" if m["blind_to"]
-                                                    else "moves with every degradation"))
+        print(f"{m['dataset']}, {m['metric']}: {metric_verdict(m)}")
     return 0
 
 

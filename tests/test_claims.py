@@ -4,7 +4,7 @@ spread of their differences; a claim on several metrics that disagree gets no ve
 
 import pandas as pd
 
-from benchmarks.claims import Claim, check
+from benchmarks.claims import Claim, LadderFailures, check
 
 CLAIM = Claim("25 steps at least 1 step", ("SymmFlow", 25), ("SymmFlow", 1), (("accuracy", True),))
 PAIRED = Claim("25 steps at least 1 step", ("SymmFlow", 25), ("SymmFlow", 1), (("accuracy", True),), paired=True)
@@ -77,6 +77,7 @@ def test_best_over_steps_and_missing_entries():
                  "d") is None
 
 
+BLIND_FD = LadderFailures(blind_to=("masks shuffled",))
 SYNTHESIS = Claim("SymmFlow synthesises better than SemFlow", ("SymmFlow", 25), ("SemFlow", 25),
                   (("FD", False), ("mIoU of samples", True)))
 
@@ -88,27 +89,33 @@ def test_metrics_that_disagree_give_no_verdict_unless_only_a_blind_one_disagrees
     rows = [{**row, "steps": 25} for row in rows]
     line = check(SYNTHESIS, cells(rows), "d")  # both pass the ladder (or it was not run): no verdict
     assert "the metrics disagree, so no verdict" in line and "-- shown" not in line
-    line = check(SYNTHESIS, cells(rows), "d", blind={("d", "FD"): ["masks shuffled"]})
-    assert ("-- NOT shown on the metrics that pass the sanity ladder (mIoU of samples; FD disagrees and fails it, "
-            "so it does not decide)") in line
+    line = check(SYNTHESIS, cells(rows), "d", ladder={("d", "FD"): BLIND_FD})
+    assert ("-- NOT shown on the metrics that see every degradation of the sanity ladder (mIoU of samples; FD "
+            "disagrees and is blind to a degradation, so it does not decide)") in line
     assert "FD (fails the sanity ladder: blind to masks shuffled): shown (margin +0.019" in line
     assert "mIoU of samples: NOT shown (margin -30" in line
-    both_blind = {("d", "FD"): ["masks shuffled"], ("d", "mIoU of samples"): ["noise"]}
-    assert "the metrics disagree, so no verdict" in check(SYNTHESIS, cells(rows), "d", blind=both_blind)
+    both_blind = {("d", "FD"): BLIND_FD, ("d", "mIoU of samples"): LadderFailures(("noise",))}
+    assert "the metrics disagree, so no verdict" in check(SYNTHESIS, cells(rows), "d", ladder=both_blind)
+    # a metric that sees every degradation, only not monotonically, still decides -- and is marked
+    wobbly = {("d", "FD"): BLIND_FD, ("d", "mIoU of samples"): LadderFailures(not_monotone_in=("Gaussian blur",))}
+    line = check(SYNTHESIS, cells(rows), "d", ladder=wobbly)
+    assert "-- NOT shown on the metrics that see every degradation of the sanity ladder (mIoU of samples;" in line
+    assert "mIoU of samples (fails the sanity ladder: not monotone in Gaussian blur): NOT shown" in line
     # a sound metric that cannot tell the two apart does not block the opposite ordering of another
     three = Claim("SymmFlow synthesises better than SemFlow", ("SymmFlow", 25), ("SemFlow", 25),
                   (("FD", False), ("FJD", False), ("mIoU of samples", True)))
     tied = rows + [{"method": m, "metric": "FJD", "value": 13.0, "steps": 25} for m in ("SymmFlow", "SemFlow")]
-    line = check(three, cells(tied), "d", blind={("d", "FD"): ["masks shuffled"]})
-    assert ("-- NOT shown on the metrics that pass the sanity ladder (FJD, mIoU of samples; FD disagrees and fails "
-            "it, so it does not decide)") in line and "FJD: within the sampling error" in line
+    line = check(three, cells(tied), "d", ladder={("d", "FD"): BLIND_FD})
+    assert ("-- NOT shown on the metrics that see every degradation of the sanity ladder (FJD, mIoU of samples; FD "
+            "disagrees and is blind to a degradation, so it does not decide)") in line
+    assert "FJD: within the sampling error" in line
     # ... but a tie beside a sound metric that shows the claim is no verdict, not "shown"
     tied[2]["value"], tied[3]["value"] = 70.0, 60.0
-    assert "the metrics disagree, so no verdict" in check(three, cells(tied), "d", blind={("d", "FD"): ["shuffled"]})
+    assert "the metrics disagree, so no verdict" in check(three, cells(tied), "d", ladder={("d", "FD"): BLIND_FD})
     rows[2]["value"] = 70.0  # both metrics agree
     assert "-- shown on every metric" in check(SYNTHESIS, cells(rows), "d")
     # one metric only (the other not computed): the verdict of that one
-    line = check(SYNTHESIS, cells(rows[:2]), "d", blind={("d", "FD"): ["masks shuffled"]})
+    line = check(SYNTHESIS, cells(rows[:2]), "d", ladder={("d", "FD"): BLIND_FD})
     assert "-- shown (margin +0.019" in line and "[FD (fails the sanity ladder: blind to masks shuffled)]" in line
 
 

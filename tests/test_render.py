@@ -7,6 +7,7 @@ import struct
 import pandas as pd
 
 from benchmarks.cells import PlotSpec, RunOptions
+from benchmarks.claims import LadderFailures
 from benchmarks.render.tables import fmt, fmt_like, ladder, markdown, plot, study_notes
 
 
@@ -32,14 +33,16 @@ def test_a_row_without_steps_shows_none():
 
 def test_the_sanity_ladder_and_the_front_speak_in_the_notes(tmp_path):
     (tmp_path / "sanity-ladder.json").write_text(json.dumps({"metrics": [
-        {"dataset": "scenes", "metric": "FD", "blind_to": ["masks shuffled"]},
-        {"dataset": "scenes", "metric": "mIoU of samples", "blind_to": []}]}))
-    blind, checked = ladder(tmp_path)
-    assert blind == {("scenes", "FD"): ["masks shuffled"]} and ("scenes", "mIoU of samples") in checked
+        {"dataset": "scenes", "metric": "FD", "blind_to": ["masks shuffled"], "not_monotone_in": ["additive noise"]},
+        {"dataset": "scenes", "metric": "FJD", "blind_to": [], "not_monotone_in": []},
+        {"dataset": "scenes", "metric": "mIoU of samples", "blind_to": []}]}))  # a record from before monotony
+    failures, checked = ladder(tmp_path)
+    assert failures == {("scenes", "FD"): LadderFailures(("masks shuffled",), ("additive noise",))}
+    assert {("scenes", "FJD"), ("scenes", "mIoU of samples")} < checked
     df = cells([{"steps": 25, "value": 0.03}, {"steps": 25, "metric": "mIoU of samples", "value": 40.0}])
-    text = markdown(df, "t", RunOptions(), None, ladder=(blind, checked))
-    assert "- scenes, FD: fails: does not move with masks shuffled" in text
-    assert "- scenes, mIoU of samples: moves with every degradation" in text
+    text = markdown(df, "t", RunOptions(), None, ladder=(failures, checked))
+    assert "- scenes, FD: fails: blind to masks shuffled; not monotone in additive noise" in text
+    assert "- scenes, mIoU of samples: passes: moves monotonically with every degradation" in text
     (tmp_path / "front-notes.json").write_text(json.dumps({"profile": "cpu", "notes": {"scenes": "chosen: x2"}}))
     assert study_notes(tmp_path, "front-notes.json", "cpu") == {"scenes": "chosen: x2"}
     assert study_notes(tmp_path, "front-notes.json", "gpu") == {}  # measured on the cpu profile only

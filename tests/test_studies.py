@@ -121,12 +121,43 @@ def test_the_ladder_finds_a_metric_blind_to_a_degradation():
     assert "masks shuffled" not in seeing["blind_to"]
 
 
-def test_a_ladder_step_inside_the_metrics_noise_is_not_blindness_and_a_flat_ladder_is():
-    sees = sanity_ladder.sees
-    assert sees([0.1, 2.0, 5.0, 0.0], tolerance=0.5)  # saturated at the end (a judge at chance)
-    assert sees([-0.3, 1.0, 3.0, 4.0], tolerance=0.5)  # a first step within the noise
-    assert not sees([-1.0, 3.0, 3.0, 3.0], tolerance=0.5)  # a step clearly better
-    assert not sees([0.1, -0.1, 0.1, 0.1], tolerance=0.5)  # never leaves the noise: blind
+def test_a_ladder_step_inside_the_noise_is_no_reversal_a_step_beyond_it_is_and_a_flat_ladder_is_blind():
+    def sees(worse, tolerance):
+        return sanity_ladder.sees(worse, [tolerance] * len(worse), tolerance)
+
+    assert sees([0.1, 2.0, 5.0, 0.0], tolerance=0.5) == "monotone"  # saturated at the end (a judge at chance)
+    assert sees([-0.3, 1.0, 3.0, 4.0], tolerance=0.5) == "monotone"  # a first step within the noise
+    assert sees([-1.0, 3.0, 3.0, 3.0], tolerance=0.5) == "not monotone"  # a step clearly better, then worse
+    assert sees([0.1, -0.1, 0.1, 0.1], tolerance=0.5) == "blind"  # never leaves the noise
+    assert sees([-1.0, 0.2, 0.2, 0.2], tolerance=0.5) == "blind"  # better at the end than at the start
+    # each step against its own noise: a step back tolerated where its change is noisy, not where it is steady
+    assert sanity_ladder.sees([1.0, 2.0, -1.0], [0.2, 0.2, 1.5], 0.5) == "monotone"
+    assert sanity_ladder.sees([1.0, 2.0, -1.0], [0.2, 0.2, 0.2], 0.5) == "not monotone"
+    assert sanity_ladder.sees([1.0, 1.0, 1.0], [0.2, 0.2, 0.2], 3.5) == "blind"  # the whole climb within its noise
+
+
+def test_a_hit_share_is_judged_by_the_exact_paired_test_on_the_images_a_step_changes():
+    chance = sanity_ladder.chance
+    assert chance(0, 0) == 1.0 and chance(3, 0) == pytest.approx(1 / 8) and chance(6, 1) == pytest.approx(8 / 128)
+    assert chance(6, 1) > sanity_ladder.LEVEL > chance(7, 0)  # 6 gained, 1 lost is chance; 7 against 0 is not
+    assert sanity_ladder.LEVEL == pytest.approx(0.02275, abs=1e-5)  # the level of two standard deviations
+    # a judge that reads a digit's class from its brightness: it sees classes shuffled image by image
+    generator = torch.Generator().manual_seed(0)
+    labels = torch.arange(2).repeat(40)
+    images = torch.where(labels[:, None, None, None] == 1, 0.5, -0.5) + 0.05 * torch.randn(80, 1, 8, 8,
+                                                                                            generator=generator)
+
+    def hits(x, y):
+        return (x.mean((1, 2, 3)) > 0).long() == y
+
+    metric = sanity_ladder.Metric("toy", "accuracy", True, lambda x, y: 100.0 * hits(x, y).float().mean().item(),
+                                  (images, labels), "", hits=hits)
+    record = sanity_ladder.climb(metric, "digits", progress=False)
+    shuffled = record["degradations"]["classes shuffled"]
+    assert record["base"] == 100.0 and shuffled["verdict"] == "monotone" and shuffled["total_lost"] > 20
+    assert shuffled["values"][-1] < 60 and shuffled["total_gained"] == 0  # every digit started as a hit
+    assert "Gaussian blur" in record["blind_to"]  # a blur leaves a brightness where it was
+    assert "+0 -" in sanity_ladder.step_noise(shuffled) and "classes shuffled" not in record["blind_to"]
 
 
 # ---------------------------------------------------------------- the front
@@ -291,12 +322,20 @@ def test_stratified_halves_split_every_class_in_two_disjoint_halves():
 
 def test_a_metric_with_fresh_draws_takes_its_noise_from_them():
     images, masks = torch.zeros(4, 3, 8, 8), torch.zeros(4, 8, 8, dtype=torch.long)
-    draws = iter(range(100))
-    metric = sanity_ladder.Metric("toy", "constant", False, lambda x, y: 1.0, (images, masks), "",
-                                  lambda generator: float(next(draws)), "fresh draws")
+    offsets = iter(range(100))
+
+    def fresh(generator):  # each draw scores higher by a constant: its level varies, its changes do not
+        offset = float(next(offsets))
+        return (lambda x, y: offset + float(x.std())), images, masks
+
+    metric = sanity_ladder.Metric("toy", "spread", False, lambda x, y: float(x.std()), (images, masks), "",
+                                  fresh, "fresh draws")
     record = sanity_ladder.climb(metric, "scenes", progress=False)
     values = torch.arange(sanity_ladder.RESAMPLES, dtype=torch.float64)
     assert record["noise_sd"] == pytest.approx(float(values.std())) and record["noise_from"] == "fresh draws"
+    noise = record["degradations"]["additive noise"]
+    assert noise["step_sd"] == pytest.approx([0.0] * 4, abs=1e-9) and noise["verdict"] == "monotone"  # paired: the level cancels
+    assert record["blind_to"] == ["Gaussian blur", "digits erased", "masks shuffled"]  # what leaves zeros alone
 
 
 def test_the_front_names_the_joint_distance_its_records_measured():

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from benchmarks.cells import Cell, RunOptions
-from benchmarks.claims import claims_notes
+from benchmarks.claims import LadderFailures, claims_notes
 from benchmarks.render.figures import png_bytes
 from benchmarks.render.grids import draw_previews
 from benchmarks.store import CellStore
@@ -138,28 +138,33 @@ def study_notes(out: Path, name: str, profile: str) -> dict[str, str]:
         return {}
 
 
-def ladder(out: Path) -> tuple[dict[tuple[str, str], list[str]], set[tuple[str, str]]]:
+def ladder(out: Path) -> tuple[dict[tuple[str, str], LadderFailures], set[tuple[str, str]]]:
     """From the sanity ladder's record in ``out`` (``sanity-ladder.json``, written by
-    ``python -m studies.sanity_ladder``): (dataset, metric) -> the degradations the metric did not
-    move with, and every (dataset, metric) the ladder checked; empty where there is no record."""
+    ``python -m studies.sanity_ladder``): (dataset, metric) -> what the ladder found wrong with the
+    metric, for each that failed it, and every (dataset, metric) the ladder checked; empty where
+    there is no record."""
     path = Path(out) / "sanity-ladder.json"
     try:
         metrics = json.loads(path.read_text())["metrics"]
-        return ({(m["dataset"], m["metric"]): list(m["blind_to"]) for m in metrics if m["blind_to"]},
-                {(m["dataset"], m["metric"]) for m in metrics})
+        failures = {(m["dataset"], m["metric"]): LadderFailures(tuple(m["blind_to"]),
+                                                                tuple(m.get("not_monotone_in", ())))
+                    for m in metrics}
+        return ({key: f for key, f in failures.items() if str(f)}, {(m["dataset"], m["metric"]) for m in metrics})
     except (OSError, ValueError, KeyError, TypeError):
         return {}, set()
 
 
-def ladder_lines(df: pd.DataFrame, blind: dict, checked: set) -> list[str]:
+def ladder_lines(df: pd.DataFrame, failures: dict, checked: set) -> list[str]:
     """What the sanity ladder says of the generation metrics of this table."""
     lines = []
     for dataset, metric in sorted({(d, m) for d, m in zip(df["dataset"], df["metric"])} & checked):
-        missed = blind.get((dataset, metric))
-        lines.append(f"- {dataset}, {metric}: " + (f"fails: does not move with {', '.join(missed)}" if missed
-                                                    else "moves with every degradation"))
+        found = failures.get((dataset, metric))
+        lines.append(f"- {dataset}, {metric}: " + (f"fails: {found}" if found
+                                                    else "passes: moves monotonically with every degradation"))
     return ["Sanity ladder of the generation metrics (sanity-ladder.md): real images degraded step by step; "
-            "a metric that does not get worse with a degradation cannot see it.", "", *lines, ""] if lines else []
+            "a metric blind to a degradation cannot see it (and does not decide a claim its seeing peers "
+            "contradict); one not monotone in it scores some step better than a milder one.", "", *lines, ""] \
+        if lines else []
 
 
 def markdown(df: pd.DataFrame, title: str, options: RunOptions, quoted: pd.DataFrame | None,
