@@ -40,6 +40,7 @@ from torch import Tensor
 
 from baselines.discriminative import Features
 from benchmarks.cells import RunOptions
+from benchmarks.claims import LadderFailures
 from benchmarks.evaluation import frechet_in
 from benchmarks.experiments.classification import CROSS_ENTROPY, ClassificationExperiment
 from benchmarks.experiments.segsynth import (FEATURES, FEATURES_SEED, SegSynthExperiment, joint_metric, judge_metric,
@@ -284,11 +285,11 @@ def climb_hits(metric: Metric, kind: str) -> dict:
     """The ladder of a hit share, judged image by image: a step reverses where the images it
     turns to hits outnumber those it turns to misses beyond :data:`LEVEL` (:func:`chance`), and
     the degradation is seen where the strongest turns more to misses than to hits beyond it."""
+    if not metric.higher_is_better:
+        raise ValueError(f"{metric.name}: a hit share is better higher")
     images, labels = metric.base
     start = metric.hits(images, labels).bool()
     paths = ladder(lambda x, y: metric.hits(x, y).bool(), images, labels, kind)
-    if not metric.higher_is_better:
-        raise ValueError(f"{metric.name}: a hit share is better higher")
     rungs = {}
     for d in degradations(kind):
         path = [start, *paths[d.name]]
@@ -440,9 +441,8 @@ def feature_network_check(profile: str, out: Path, progress: bool) -> dict:
 
 def metric_verdict(m: dict) -> str:
     """A metric's ladder in words: it passes where it moves monotonically with every degradation."""
-    failures = ([f"blind to {', '.join(m['blind_to'])}"] if m["blind_to"] else []) + \
-               ([f"not monotone in {', '.join(m['not_monotone_in'])}"] if m["not_monotone_in"] else [])
-    return "; ".join(failures) if failures else "passes: moves monotonically with every degradation"
+    return str(LadderFailures(tuple(m["blind_to"]), tuple(m["not_monotone_in"]))) or \
+        "passes: moves monotonically with every degradation"
 
 
 def step_noise(r: dict) -> str:

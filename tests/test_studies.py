@@ -158,6 +158,11 @@ def test_a_hit_share_is_judged_by_the_exact_paired_test_on_the_images_a_step_cha
     assert shuffled["values"][-1] < 60 and shuffled["total_gained"] == 0  # every digit started as a hit
     assert "Gaussian blur" in record["blind_to"]  # a blur leaves a brightness where it was
     assert "+0 -" in sanity_ladder.step_noise(shuffled) and "classes shuffled" not in record["blind_to"]
+    # the record as a reader sees it: the metric's verdict in its heading, the images each step changed
+    text = sanity_ladder.markdown({"metrics": [record], "provenance": {"git_commit": "abc", "device": "cpu"}})
+    assert "## toy: accuracy (higher is better) -- **blind to Gaussian blur" in text
+    assert "| classes shuffled | share 0.25 / 0.5 / 0.75 / 1 |" in text and "+0 -" in text
+    assert sanity_ladder.plot({"metrics": [record]})[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 # ---------------------------------------------------------------- the front
