@@ -153,12 +153,15 @@ def _backward(model, loss_fn, batch, accelerator, autocast, step: int, config: T
     return terms
 
 
+@torch.enable_grad()
 def fit(model: nn.Module, loss_fn: Callable[[nn.Module, object], torch.Tensor],
         batches: Iterator, config: TrainConfig, *, device: str = "auto",
         run_dir: Path | None = None, desc: str = "train", progress: bool = True,
         tracking: Tracking | None = None) -> TrainResult:
     """Train ``model`` for ``config.steps`` steps on ``batches`` and return it (EMA weights if kept);
-    ``tracking`` also logs the loss terms, the learning rate and sample grids to a tracker."""
+    ``tracking`` also logs the loss terms, the learning rate and sample grids to a tracker.  Gradients
+    are on whatever the caller's context: an evaluation under ``torch.no_grad`` may train a network
+    its model cache lacks."""
     from accelerate import Accelerator
     from accelerate.utils import TorchDynamoPlugin
     from diffusers.training_utils import EMAModel

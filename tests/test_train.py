@@ -31,6 +31,13 @@ def mse(model, batch):
     return ((model(x) - y) ** 2).mean()
 
 
+def test_fit_trains_when_called_from_an_evaluation_without_gradients():
+    config = TrainConfig(steps=20, lr=0.05, batch_size=32, log_every=10)
+    with torch.no_grad():  # an evaluation that finds its network missing from the cache trains it
+        result = fit(nn.Linear(2, 1), mse, regression_batches(), config, device="cpu", progress=False)
+    assert result.losses[-1][1] < result.losses[0][1]
+
+
 def test_fit_lowers_the_loss_and_keeps_an_ema():
     torch.manual_seed(0)
     config = TrainConfig(steps=200, lr=0.05, batch_size=32, ema_decay=0.9, log_every=50)
