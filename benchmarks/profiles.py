@@ -193,11 +193,12 @@ class ClassificationSettings:
 CPU_UNET = UNetConfig(base_channels=16, multipliers=(1, 2, 2), layers_per_block=1, head_channels=32,
                       norm_groups=8)
 CPU_SYMMFLOW = replace(AUTHORS, label_code="per-class", code_scale=3.0, image_weight=0.7, near_one=0.5,
-                       label_form="residual")
+                       near_one_label_only=True, label_form="residual")
 """The cpu profile's classifier: the vector label with the +-3 code, its head's output added to y_t,
-half of the training times in [0.9, 1], image weight 0.7 -- chosen on recognition *and* generation
-(the measurements that chose it: results/cpu/classification-design.md for the code and the
-near-one share, results/cpu/front.md for the image weight)."""
+half of the batch at t in [0.9, 1] on the label alone (the image keeps t ~ U(0, 1)), image weight
+0.7 -- chosen on recognition *and* generation (the measurements that chose it:
+results/cpu/classification-design.md for the code and the near-one share, results/cpu/front.md,
+three seeds, for the image weight and the near-one times on the label alone)."""
 SMOKE_UNET = UNetConfig(base_channels=8, multipliers=(1, 2, 2), layers_per_block=1, head_channels=8,
                         norm_groups=4)
 

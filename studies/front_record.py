@@ -58,9 +58,25 @@ def kept(record: dict) -> dict[str, bool]:
 
 REQUIRED = {"scenes": "Table 2: mIoU at 25 steps above SemFlow's",
             "mnist": f"target: accuracy at 1 step >= {ONE_STEP_ACCURACY_TARGET:.0f}%"}
-"""The recognition a design must keep on every seed it was measured on to be chosen at all: the
-targets ask for the front's design while Table 2's segmentation ordering at 25 steps and the
-one-step accuracy still hold."""
+"""The recognition a design must keep, on the mean over the seeds it was measured on, to be chosen
+at all: the targets ask for the front's design while Table 2's segmentation ordering at 25 steps
+and the one-step accuracy still hold -- as the tables report them, over their seeds."""
+
+
+def seed_mean(group: list[dict]) -> dict:
+    """One record of a design whose numbers are the means over its records' seeds (the form the
+    tables report); fields the records do not all hold, or hold as None, are left out."""
+
+    def mean(values: list):
+        first = values[0]
+        if isinstance(first, dict):
+            shared = [k for k in first if all(isinstance(v, dict) and k in v for v in values)]
+            return {k: m for k in shared if (m := mean([v[k] for v in values])) is not None}
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            return fmean(values)
+        return first if all(v == first for v in values) else None
+
+    return mean(group)
 SPREAD_TABLES = {"scenes": ("table2.csv", "mIoU"), "mnist": ("table3.csv", "accuracy")}
 
 
@@ -82,7 +98,9 @@ def recognition_spread(out: Path, dataset: str) -> float:
 
 def choose(dataset: str, rows: list[dict], spread: float) -> tuple[str, str] | None:
     """The design the front's rule picks, and why, from the records of the seed every design was
-    measured on: (1) it keeps :data:`REQUIRED` on every seed it was measured on; (2) of those, it
+    measured on: (1) it keeps :data:`REQUIRED` on the mean over the seeds it was measured on (a
+    requirement on every seed would be a minimum, which falls the more seeds a design is measured
+    on and so would rule out the design measured most); (2) of those, it
     keeps the most claims and targets; (3) where several keep as many, the best generation (the
     judge's score of its samples) among those whose recognition at 25 steps is within ``spread``
     (the seed-to-seed sd) of the best of them -- a loss smaller than that is not a loss, a larger
@@ -92,7 +110,7 @@ def choose(dataset: str, rows: list[dict], spread: float) -> tuple[str, str] | N
     seed = min(r["seed"] for r in rows)
     first = {r["design"]: r for r in rows if r["seed"] == seed}
     eligible = [name for name in first
-                if all(kept(r)[REQUIRED[dataset]] for r in rows if r["design"] == name)]
+                if kept(seed_mean([r for r in rows if r["design"] == name]))[REQUIRED[dataset]]]
     if not eligible:
         return None
     counts = {name: sum(kept(first[name]).values()) for name in eligible}

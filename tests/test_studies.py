@@ -242,11 +242,24 @@ def test_the_fronts_rule_takes_claims_first_then_generation_within_the_seed_spre
     assert front_record.choose("mnist", rows, spread=0.0)[0] == "a"
     # a design that keeps one more claim wins whatever its samples (here: FD at most flow matching's)
     assert front_record.choose("mnist", rows + [row("d", 97.1, 90.0, 50.0, fd=0.01)], spread=1.08)[0] == "d"
-    # the recognition required must hold on every seed the design was measured on
+    # the recognition required holds on the mean over the seeds a design was measured on: one seed
+    # below it does not rule a design out (97.6 and 96.7 average 97.15), a mean below it does
+    assert front_record.choose("mnist", rows + [row("d", 97.6, 90.0, 50.0, fd=0.01),
+                                                row("d", 96.7, 90.0, 50.0, fd=0.01, seed=1)], spread=1.08)[0] == "d"
     assert front_record.choose("mnist", rows + [row("d", 97.1, 90.0, 50.0, fd=0.01),
                                                 row("d", 96.0, 90.0, 50.0, fd=0.01, seed=1)], spread=1.08)[0] == "b"
     assert front_record.choose("mnist", [row("e", 96.0, 95.0, 99.0)], spread=1.0) is None
     assert "picks no design" in front_record.verdict("mnist", [row("e", 96.0, 95.0, 99.0)], 1.0)
+
+
+def test_a_designs_seed_mean_averages_its_numbers_and_leaves_out_what_its_records_do_not_all_hold():
+    a = {**record("mnist", {"1": 97.0, "25": 95.0}, 0.5, 80.0, **{"peer fd": 0.1}), "fjd": None}
+    b = {**record("mnist", {"1": 98.0, "25": 93.0}, 0.3, 90.0, **{"peer fd": 0.2, "real fd": 0.02}),
+         "fjd": 2.0, "seed": 1}
+    mean = front_record.seed_mean([a, b])
+    assert mean["recognition"] == {"1": 97.5, "25": 94.0} and mean["judged"] == 85.0
+    assert mean["references"] == pytest.approx({"peer fd": 0.15}) and "fjd" not in mean
+    assert mean["design"] == "d" and mean["dataset"] == "mnist"
 
 
 def test_the_spread_is_the_tables_seed_to_seed_sd_at_25_steps(tmp_path):
