@@ -128,7 +128,6 @@ def measure(dataset: str, name: str, seed: int, out: Path, progress: bool = True
             "peer fd": peer["value"], "peer fjd": peer["joint"], "peer judged": peer["judged"],
             "real fd": exp.real_images("frechet")["value"], "real fjd": exp.real_images("joint")["value"],
             "real judged": exp.real_images("judged")["value"]}
-    record["provenance"] = provenance("cpu")
     return record
 
 
@@ -151,8 +150,9 @@ def main(argv=None) -> int:
             if unknown:
                 raise UsageError(f"unknown design {unknown[0]!r} of {args.dataset}; choose from: "
                                  f"{'; '.join(DESIGNS[args.dataset])}")
+            origin = provenance("cpu")  # the code as the run starts: edits made while it runs are not its own
             for name in names:
-                record = measure(args.dataset, name, args.seed, args.out, not args.no_progress)
+                record = {**measure(args.dataset, name, args.seed, args.out, not args.no_progress), "provenance": origin}
                 write_atomic(record_path(args.out, args.dataset, name, args.seed), json.dumps(record, indent=1))
                 print(json.dumps({k: record[k] for k in ("design", "seed", "recognition", "fd", "judged")}),
                       file=sys.stderr)

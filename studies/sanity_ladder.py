@@ -543,10 +543,10 @@ def main(argv=None) -> int:
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    progress = not args.no_progress
+    progress, origin = not args.no_progress, provenance("cpu")  # the code as the study starts
     metrics = [(m, "scenes") for m in scene_metrics(args.profile, out, progress)]
     metrics += [(m, "digits") for m in digit_metrics(args.profile, out, progress)]
-    record = {"metrics": [climb(m, kind, progress) for m, kind in metrics], "provenance": provenance("cpu"),
+    record = {"metrics": [climb(m, kind, progress) for m, kind in metrics], "provenance": origin,
               "feature_network": feature_network_check(args.profile, out, progress),
               "profile": args.profile, "levels": LEVELS, "seed": SEED}
     write_atomic(out / "sanity-ladder.json", json.dumps(record, indent=1))

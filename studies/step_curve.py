@@ -324,11 +324,11 @@ def main(argv=None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     out, progress = args.out or Path("runs") / args.profile, not args.no_progress
+    run = provenance("cpu")  # the code as the study starts: edits made while it runs are not its own
     results = [test(classifier(args.profile, seed, out, progress), seed)
                for seed in seeds if "classifier" in networks]
     results += [test(build(args.profile, seeds[0], out, progress), seeds[0])
                 for name, build in BUILDERS.items() if name != "classifier" and name in networks]
-    run = provenance("cpu")
     for r in results:
         r["commit"] = run["git_commit"]
     record = {"results": kept_results(out / "step-curve.json", args.profile, results) + results,
