@@ -60,8 +60,9 @@ CPU_NOTE = (
     "gpu and paper profiles run); the label a +-s vector per class with its own input projection (added "
     "to the time embedding) and output head (pooled middle block) instead of the authors' constant label "
     "channel, the scale s chosen on the whole step curve; the head's output added to y_t (v_y = y_t + head); "
-    "half of the training times drawn from U(0.9, 1); the image weight chosen on the recognition-generation "
-    "front (authors: t ~ U(0, 1), image weight 0.9, no residual; t is fed unscaled, as the authors do). Data: "
+    "half of the batch at t drawn from U(0.9, 1) on the label alone (the image keeps t ~ U(0, 1)); that and "
+    "the image weight chosen on the recognition-generation front (authors: t ~ U(0, 1), image weight 0.9, "
+    "no residual; t is fed unscaled, as the authors do). Data: "
     "bundled MNIST, 4,000 training and 1,000 held-out real digits, not the 60k/10k split. The paper profile "
     "keeps the authors' settings.")
 
