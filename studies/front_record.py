@@ -77,6 +77,8 @@ def seed_mean(group: list[dict]) -> dict:
         return first if all(v == first for v in values) else None
 
     return mean(group)
+
+
 SPREAD_TABLES = {"scenes": ("table2.csv", "mIoU"), "mnist": ("table3.csv", "accuracy")}
 
 
@@ -266,10 +268,10 @@ def trade(dataset: str, rows: list[dict]) -> str | None:
     score, _, judged, _, _ = NAMES[dataset]
 
     def scores(group):
-        one, many = (fmean(r["recognition"][k] for r in group) for k in ("1", "25"))
-        keeps = [kept(r) for r in group]
-        return (f"{score} {one:.1f} / {many:.1f} at 1 / 25 steps, FD {fmean(r['fd'] for r in group):#.3g}, "
-                f"{judged.split(' (')[0]} {fmean(r['judged'] for r in group):.1f}, keeping "
+        mean, keeps = seed_mean(group), [kept(r) for r in group]
+        one, many = mean["recognition"]["1"], mean["recognition"]["25"]
+        return (f"{score} {one:.1f} / {many:.1f} at 1 / 25 steps, FD {mean['fd']:#.3g}, "
+                f"{judged.split(' (')[0]} {mean['judged']:.1f}, keeping "
                 f"{' / '.join(str(sum(k.values())) for k in keeps)} of {len(keeps[0])} claims and targets"
                 + (" (seed by seed)" if len(keeps) > 1 else ""))
 

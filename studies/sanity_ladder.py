@@ -543,7 +543,8 @@ def main(argv=None) -> int:
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    progress, origin = not args.no_progress, provenance("cpu")  # the code as the study starts
+    progress = not args.no_progress
+    origin = provenance("cpu")  # the code as the study starts: edits made while it runs are not its own
     metrics = [(m, "scenes") for m in scene_metrics(args.profile, out, progress)]
     metrics += [(m, "digits") for m in digit_metrics(args.profile, out, progress)]
     record = {"metrics": [climb(m, kind, progress) for m, kind in metrics], "provenance": origin,
