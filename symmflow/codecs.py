@@ -45,18 +45,29 @@ class ToyScalarCodec:
 class ClassImageCodec:
     """Class k of n as one constant channel of the image's size (notes section 2).
 
-    Centre ``(beta/2)(2k/(n-1) - 1)`` (from -beta/2 to beta/2), plus one uniform draw per
-    image of half-width ``(beta/2)/(n-1)``, so neighbouring classes touch but never overlap.
-    Decoding averages the channel, rescales to [0, n-1], rounds and clamps.
+    Centre ``(beta/2)(2k/(n-1) - 1)`` (from -beta/2 to beta/2), plus uniform noise of
+    ``interval = (beta/2)/(n-1)`` times ``U(-0.5, 0.5)``:
+
+    * ``noise="per-pixel"`` (the authors' ``dequantize_class``: ``rand_like`` of the whole label
+      image) draws it independently for every pixel, half-width ``interval / 2``, so neighbouring
+      classes keep a margin of half their spacing and the noise averages out over the image;
+    * ``noise="per-image"`` draws one offset per image of half-width ``interval``, so neighbouring
+      classes touch -- an earlier reading of the authors' code, kept for the records made with it.
+
+    Decoding averages the channel, rescales to [0, n-1], rounds and clamps (their ``quantize_class``).
     """
 
     channels = 1
+    NOISES = ("per-pixel", "per-image")
 
-    def __init__(self, num_classes: int, size: tuple[int, int], beta: float = 4.0):
+    def __init__(self, num_classes: int, size: tuple[int, int], beta: float = 4.0, noise: str = "per-pixel"):
         if num_classes < 2:
             raise ValueError(f"need at least 2 classes, got {num_classes}")
-        self.num_classes, self.size, self.beta = num_classes, tuple(size), beta
-        self.half_width = (beta / 2) / (num_classes - 1)
+        if noise not in self.NOISES:
+            raise ValueError(f"noise must be one of {', '.join(self.NOISES)}, got {noise!r}")
+        self.num_classes, self.size, self.beta, self.noise = num_classes, tuple(size), beta, noise
+        interval = (beta / 2) / (num_classes - 1)
+        self.half_width = interval / 2 if noise == "per-pixel" else interval
 
     def centres(self, device=None) -> Tensor:
         k = torch.arange(self.num_classes, device=device, dtype=torch.float32)
@@ -65,8 +76,9 @@ class ClassImageCodec:
     def encode(self, labels: Tensor, generator=None) -> Tensor:
         if labels.numel() and (labels.min() < 0 or labels.max() >= self.num_classes):
             raise ValueError(f"labels must lie in [0, {self.num_classes - 1}]")
-        value = self.centres(labels.device)[labels] + _uniform(labels.shape, self.half_width, labels, generator)
-        return value.reshape(-1, 1, 1, 1).expand(-1, 1, *self.size).contiguous()
+        centre = self.centres(labels.device)[labels].reshape(-1, 1, 1, 1)
+        shape = (len(centre), 1, *self.size) if self.noise == "per-pixel" else centre.shape
+        return (centre + _uniform(shape, self.half_width, centre, generator)).expand(-1, 1, *self.size).contiguous()
 
     def position(self, y: Tensor) -> Tensor:
         """The mean of each predicted label image on the class axis [0, n-1] (continuous)."""

@@ -10,7 +10,7 @@ times (:class:`~symmflow.timesampling.TimeSampler`) and the loss of eq. 3
 form reach the loss on every path.
 
 The defaults are the authors' (notes sections 1, 2, 5): the label as an image (a constant
-class channel, or palette colours for masks), t ~ U(0, 1), image weight 0.9, sigma_min 1e-4,
+class channel with noise per pixel, or palette colours for masks), t ~ U(0, 1), image weight 0.9, sigma_min 1e-4,
 t fed unscaled, the network predicting v_y itself.
 """
 
@@ -23,7 +23,7 @@ from symmflow.codecs import ClassImageCodec, PaletteCodec, VectorClassCodec
 from symmflow.path import LossParts, SymmetricPath
 from symmflow.timesampling import TimeSampler
 
-LABEL_CODES = ("image", "per-class")
+LABEL_CODES = ("image", "image-offset", "per-class")
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,9 @@ class SymmFlowSettings:
     """Image share of the loss (eq. 3); the label gets 1 - image_weight."""
     sigma_min: float = 1e-4
     label_code: str = "image"
-    """``image``: the authors' -- a class as one constant channel, a mask as palette colours;
+    """``image``: the authors' -- a class as one constant channel with noise per pixel, a mask as
+    palette colours; ``image-offset``: the class channel with one noise offset per image (an earlier
+    reading of the authors' code, kept for the records made with it; masks as ``image``);
     ``per-class``: one +-code_scale entry per class (a vector, or one channel per class)."""
     beta: float = 4.0
     """Dequantisation spread of the image code (class channel: 4; palettes: grey levels)."""
@@ -77,7 +79,8 @@ class SymmFlow:
         """The code of class ids: a constant channel of the image's size, or a class vector."""
         if self.settings.label_code == "per-class":
             return VectorClassCodec(num_classes, self.settings.code_scale)
-        return ClassImageCodec(num_classes, (size, size), beta=self.settings.beta)
+        noise = "per-image" if self.settings.label_code == "image-offset" else "per-pixel"
+        return ClassImageCodec(num_classes, (size, size), beta=self.settings.beta, noise=noise)
 
     def mask_codec(self, palette: PaletteCodec) -> PaletteCodec | VectorClassCodec:
         """The code of class maps of a data set whose colours are ``palette``'s: those colours

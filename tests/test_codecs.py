@@ -21,19 +21,45 @@ def test_class_image_centres_follow_beta():
     centres = codec.centres()
     assert centres[0].item() == pytest.approx(-2.0) and centres[-1].item() == pytest.approx(2.0)
     torch.testing.assert_close(centres.diff(), torch.full((9,), 4 / 9))
-    assert codec.half_width == pytest.approx(2 / 9)
+    assert codec.half_width == pytest.approx(1 / 9)  # the authors': interval (beta/2)/(n-1) times U(-0.5, 0.5)
+    assert ClassImageCodec(10, (4, 4), beta=4.0, noise="per-image").half_width == pytest.approx(2 / 9)
 
 
-def test_class_image_is_constant_per_image_and_round_trips():
-    codec = ClassImageCodec(10, (8, 8))
+def authors_dequantize_class(labels, n, beta, size, uniform):
+    """The authors' ``dequantize_class`` (reference notes section 2), written out from its formula."""
+    interval = (beta / 2) / (n - 1)
+    centre = (beta / 2) * (labels.float() / (n - 1) * 2.0 - 1.0)
+    mask = centre[:, None, None, None] * torch.ones(len(labels), 1, size, size)
+    return mask + interval * (uniform - 0.5)
+
+
+def test_class_image_default_is_the_authors_per_pixel_noise():
+    """``ClassImageCodec(n, size, beta)`` with its defaults gives, for the same uniform draws, the
+    authors' label image: independent noise per pixel of half-width (beta/2)/(n-1)/2."""
+    codec, labels = ClassImageCodec(10, (8, 8)), torch.arange(10).repeat(50)
+    y = codec.encode(labels, generator=torch.Generator().manual_seed(3))
+    uniform = torch.rand((500, 1, 8, 8), generator=torch.Generator().manual_seed(3))
+    torch.testing.assert_close(y, authors_dequantize_class(labels, 10, 4.0, 8, uniform))
+    assert y.shape == (500, 1, 8, 8) and bool((y.flatten(1).std(1) > 0).all())  # noise per pixel
+    offset = y - codec.centres()[labels][:, None, None, None]
+    assert offset.abs().max() <= 1 / 9 + 1e-6 and offset.abs().max() > 0.1
+    margin = (4 / 9) - 2 * offset.abs().max()  # the gap left between neighbouring classes' ranges
+    assert margin > 0.2
+    assert torch.equal(codec.decode(y), labels)
+    assert torch.equal(codec.scores(y).argmax(1), labels)
+
+
+def test_class_image_per_image_variant_is_one_offset_per_image():
+    codec = ClassImageCodec(10, (8, 8), noise="per-image")
     labels = torch.arange(10).repeat(50)
     y = codec.encode(labels)
     assert y.shape == (500, 1, 8, 8)
     assert torch.all(y.flatten(1).std(1) == 0)  # one noise draw per image
     offset = y[:, 0, 0, 0] - codec.centres()[labels]
-    assert offset.abs().max() <= codec.half_width + 1e-6
+    assert offset.abs().max() <= codec.half_width + 1e-6 and offset.abs().max() > 0.2
     assert torch.equal(codec.decode(y), labels)
-    assert torch.equal(codec.scores(y).argmax(1), labels)
+    with pytest.raises(ValueError, match="noise"):
+        ClassImageCodec(10, (8, 8), noise="per-row")
 
 
 def test_class_image_decode_clamps_and_rejects_bad_labels():
