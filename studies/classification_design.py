@@ -149,6 +149,7 @@ CURVES = {
     "authors, one class offset per image, 2x budget": (OFFSET, 2 * CURVE_BUDGET),
     "authors, one class offset per image, 4x budget": (OFFSET, 4 * CURVE_BUDGET),
     "authors, cpu budget": (AUTHORS, CURVE_BUDGET),
+    "authors, 2x budget": (AUTHORS, 2 * CURVE_BUDGET),
 }
 """Designs scored on the whole step curve (accuracy at :data:`CURVE_STEPS`), on the cpu budget
 unless the name says otherwise."""
