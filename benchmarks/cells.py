@@ -118,6 +118,19 @@ class RunOptions:
     shard: Shard = Shard()
     """This process among the run's processes (``accelerate launch``): it trains and evaluates
     its shard; only the main process stores cells."""
+    batch_size_per_device: int | None = None
+    """The most samples a device takes per micro-batch (``--batch-size-per-device``): the profile's
+    global batch is then reached by gradient accumulation."""
+    gradient_accumulation_steps: int | None = None
+    """Micro-batches per optimiser step (``--gradient-accumulation-steps``; None: one, or what
+    :attr:`batch_size_per_device` needs)."""
+
+    def batch_plan(self, global_batch: int, what: str = ""):
+        """How this launch splits a network's ``global_batch`` (:func:`symmflow.batching.plan`)."""
+        from symmflow.batching import plan
+
+        return plan(global_batch, self.shard.count, self.batch_size_per_device, self.gradient_accumulation_steps,
+                    what)
 
 
 #: Called by a table as soon as a cell is finished: ``(cell, measurement dict)``.

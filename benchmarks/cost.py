@@ -83,7 +83,8 @@ class Ledger:
         ``batches()`` timed as :data:`TRAINING_PROBES` says."""
         network = network.to(device)
         if not cached and name not in self.trainings:
-            step_s = self._timed_training_step(network, loss, batches(), config)
+            # an optimiser step asks for one batch per micro-batch of its gradient accumulation
+            step_s = self._timed_training_step(network, loss, batches(), config) * config.gradient_accumulation_steps
             self.trainings[name] = {"steps": config.steps, "step_s": step_s, "seconds": config.steps * step_s}
             self.training_s += config.steps * step_s
         return TimedStandIn(network.eval(), self)

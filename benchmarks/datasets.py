@@ -45,10 +45,10 @@ class SceneData:
         self.train_count, self.eval_count = len(self.train_images), len(self.test_images)
         self.identity = {"dataset": "scenes", "scenes": scenes}
 
-    def train_batches(self, seed: int, batch: int, device: str,
-                      shard: Shard = Shard()) -> Iterator[tuple[Tensor, Tensor]]:
+    def train_batches(self, seed: int, batch: int, device: str, shard: Shard = Shard(),
+                      accumulation: int = 1) -> Iterator[tuple[Tensor, Tensor]]:
         return draw_batches(self.train_images, self.train_masks, batch_size=batch, seed=seed, device=device,
-                            shard=shard)
+                            shard=shard, accumulation=accumulation)
 
     def unseen_pairs(self, count: int) -> tuple[Tensor, Tensor]:
         """``count`` held-out scenes beyond the evaluation set: drawn on by the same generator from
@@ -88,17 +88,18 @@ class FolderData:
         self.train_count, self.eval_count = len(self.train), len(self.test)
         self.identity = {"dataset": name, "size": size, "train_count": self.train_count}
 
-    def train_batches(self, seed: int, batch: int, device: str,
-                      shard: Shard = Shard()) -> Iterator[tuple[Tensor, Tensor]]:
-        return loader_batches(self.train, batch, seed, device, shard=shard)
+    def train_batches(self, seed: int, batch: int, device: str, shard: Shard = Shard(),
+                      accumulation: int = 1) -> Iterator[tuple[Tensor, Tensor]]:
+        return loader_batches(self.train, batch, seed, device, shard=shard, accumulation=accumulation)
 
     def cached_train_batches(self, moments, scale: float, seed: int, batch: int, device: str,
-                             shard: Shard = Shard()) -> Iterator[tuple[Tensor, Tensor]]:
+                             shard: Shard = Shard(), accumulation: int = 1) -> Iterator[tuple[Tensor, Tensor]]:
         """:meth:`train_batches` with each image's latent drawn from its stored posterior
         (:class:`symmflow.latent_cache.CachedImages`) instead of the image."""
         from symmflow.latent_cache import CachedImages
 
-        return loader_batches(CachedImages(self.train, moments, scale), batch, seed, device, shard=shard)
+        return loader_batches(CachedImages(self.train, moments, scale), batch, seed, device, shard=shard,
+                              accumulation=accumulation)
 
     def floor_pairs(self, count: int) -> tuple[Tensor, Tensor]:
         """The real images scored as samples are (a Frechet distance's floor): the first ``count``

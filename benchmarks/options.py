@@ -98,6 +98,15 @@ def build_parser() -> OneLineParser:
     p.add_argument("--checkpoint-every", type=int, default=None,
                    help="save each training's state every N steps, so that a run stopped midway resumes its "
                         "training (default: the profile's; the cpu profile saves none)")
+    p.add_argument("--batch-size-per-device", type=int, default=None, metavar="N",
+                   help="The most samples one device takes at a time. The profile's global batch stays as it is: "
+                        "each process's share of it is reached by gradient accumulation over micro-batches of the "
+                        "largest size up to N that divides the share, so a small GPU trains the same network. "
+                        "Default: the whole share at once.")
+    p.add_argument("--gradient-accumulation-steps", type=int, default=None, metavar="N",
+                   help="The micro-batches whose gradients make one optimiser step. Each process takes the global "
+                        "batch divided by (processes x N) at a time, and the global batch stays the profile's. "
+                        "Default: 1, or what --batch-size-per-device needs.")
     p.add_argument("--solver", default="euler", help=f"ODE solver: {', '.join(SOLVERS)}; an adaptive one may carry "
                    "its tolerance, e.g. dopri5:1e-3 (default: euler, the paper's)")
     p.add_argument("--device", default="auto", help="auto (default: the GPU when there is one), cpu, cuda or cuda:N")
@@ -216,6 +225,8 @@ def options_from(argv, available: dict | None = None) -> tuple[list, RunOptions]
             raise UsageError(f"--train-steps {args.train_steps}: use a positive number of steps, "
                              "e.g. --train-steps 300")
         chosen = [with_train_steps(spec, args.profile, args.train_steps) for spec in chosen]
+    shard = launched()
+    check_batches(chosen, args.profile, shard, args.batch_size_per_device, args.gradient_accumulation_steps)
     try:
         parse_solver(args.solver)
     except ValueError as error:
@@ -251,8 +262,21 @@ def options_from(argv, available: dict | None = None) -> tuple[list, RunOptions]
                          render_only=args.render_only, report_to=args.report_to, data_root=args.data_root,
                          pretrained=args.pretrained, vae=args.vae, cache_latents=args.cache_latents,
                          inception_dir=args.inception_dir, lpips_dir=args.lpips_dir,
-                         judges=supplied, weights=weights, shard=launched())
+                         judges=supplied, weights=weights, shard=shard,
+                         batch_size_per_device=args.batch_size_per_device,
+                         gradient_accumulation_steps=args.gradient_accumulation_steps)
     return chosen, options
+
+
+def check_batches(chosen: list, profile: str, shard, per_device: int | None, accumulation: int | None) -> None:
+    """Every global batch the chosen tables train on splits over this launch's processes and the
+    gradient accumulation asked for (:func:`symmflow.batching.plan`), before any network is built."""
+    from symmflow.batching import check_options, plan
+
+    check_options(per_device, accumulation)
+    for spec in chosen:
+        for dataset, batch in spec.global_batches(profile).items():
+            plan(batch, shard.count, per_device, accumulation, f"table {spec.name}, {dataset}, {profile} profile")
 
 
 def thread_choice(chosen: list, device: str) -> int | None:

@@ -103,6 +103,13 @@ class SegSynthSettings:
     def symmflow_for(self, dataset: str) -> SymmFlowSettings:
         return replace(self.symmflow, **self.symmflow_per_dataset.get(dataset, {}))
 
+    def global_batch(self, dataset: str) -> int:
+        """The samples of one optimiser step on ``dataset``, whatever the launch: the budget's batch
+        per GPU times the authors' GPU count where the profile follows them (the latent paper
+        profile: 32 x 2 = 64 on CelebAMask-HQ, 32 x 4 = 128 on COCO-Stuff, reference notes
+        section 6), else the budget's batch."""
+        return self.budget.batch_size * self.latent.get("gpus", {}).get(dataset, 1)
+
     def method_settings(self, key: str, dataset: str):
         """The own settings of method ``key`` on ``dataset`` (None: it has none)."""
         return self.symmflow_for(dataset) if key == "symmflow" else None

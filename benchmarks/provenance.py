@@ -56,3 +56,11 @@ def device_name(device: str) -> str:
 
 def provenance(device: str) -> dict:
     return {"git_commit": git_commit(), "versions": versions(), "device": device_name(device)}
+
+
+def batch_split(spec, cell, options) -> dict:
+    """How the launch that computed ``cell`` split the global batch of its networks: processes,
+    per-device batch, accumulation and the global batch (:meth:`symmflow.batching.BatchPlan.record`;
+    nothing where the table trains no network for it, or its weights were supplied)."""
+    batch = spec.global_batches(options.profile).get(cell.dataset)
+    return {} if batch is None or options.weights else options.batch_plan(batch).record()

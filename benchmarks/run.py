@@ -6,7 +6,8 @@ as skipped are retried on every run), and the CSV / Markdown / LaTeX / plot are 
 the stored cells (:mod:`benchmarks.render`); the command line is :mod:`benchmarks.options`.  The same command runs on several processes
 (``accelerate launch -m benchmarks.run ...``, ``torchrun -m benchmarks.run ...``): they train
 and evaluate together (:mod:`symmflow.distributed`) and the main process stores and renders.
-Bad input gets one line naming the problem and the remedy, and exit status 2.
+Bad input gets one line naming the problem and the remedy, and exit status 2; Ctrl-C ends a run
+with 130, SIGTERM (a cluster's preemption) with 143, a training under way saving its state first.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from benchmarks.cells import Cell, RunOptions
 from benchmarks.options import options_from
 from benchmarks.store import NOT_COMPUTED, CellStore, is_skipped
 from symmflow.distributed import close
-from symmflow.errors import UsageError, interrupted
+from symmflow.errors import Terminated, UsageError, interrupted, terminated
 
 
 def stored_state(record: dict | None) -> str:
@@ -63,7 +64,7 @@ def run_table(spec, options: RunOptions, experiments: dict | None = None, show: 
     """Compute the cells of one table that are not finished yet, for every seed, then render it
     (``show=False``: only compute and store them, as a study over solvers does); ``log`` gets
     one entry per seed: what was computed and how long it took (:func:`write_run_record`)."""
-    from benchmarks.provenance import provenance
+    from benchmarks.provenance import batch_split, provenance
     from benchmarks.render.tables import render
 
     store, main = CellStore(options.out), options.shard.is_main
@@ -98,7 +99,7 @@ def run_table(spec, options: RunOptions, experiments: dict | None = None, show: 
                 rate = samples / wall if samples and wall else None
                 store.save(cell, {"status": "ok", "reason": "", "samples_per_s": rate, **measured,
                                   "seed": seed, "profile": options.profile,
-                                  "solver": options.solver, **origin,
+                                  "solver": options.solver, **origin, **batch_split(spec, cell, options),
                                   "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}, preview)
 
             start = time.perf_counter()
@@ -199,6 +200,9 @@ def main(argv=None, available: dict | None = None) -> int:
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except Terminated as why:  # a training under way saved its state first (symmflow.train.fit)
+        return terminated(f"{why}; finished cells are stored" if str(why) else
+                          "finished cells are stored; rerun to compute the rest")
     except KeyboardInterrupt:
         return interrupted("finished cells are stored; rerun to compute the rest")
     except OSError as error:  # the disk filled or a folder went away after the checks: finished cells stay
@@ -214,8 +218,9 @@ def main(argv=None, available: dict | None = None) -> int:
 
 
 def _terminated(signum, frame):
-    """SIGTERM ends a run as Ctrl-C does: every finished cell is already stored."""
-    raise KeyboardInterrupt
+    """SIGTERM (a cluster's preemption) ends a run: every finished cell is already stored, and a
+    training under way saves its state at the current step (its own handler, :func:`symmflow.train.fit`)."""
+    raise Terminated
 
 
 if __name__ == "__main__":

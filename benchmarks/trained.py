@@ -21,6 +21,7 @@ from torch import nn
 from benchmarks.cells import canonical, digest
 from benchmarks.cost import Ledger
 from benchmarks.store import locked
+from symmflow.batching import BatchPlan
 from symmflow.checkpoint import load_weights, save_weights, saved_settings
 from symmflow.distributed import Shard, wait_for_everyone
 from symmflow.errors import UsageError
@@ -42,7 +43,7 @@ def trained_model(name: str, identity: dict, build: Callable[[], nn.Module], los
                   config: TrainConfig, out: Path, *, seed: int, device: str = "cpu",
                   progress: bool = True, desc: str | None = None, shard: Shard = Shard(),
                   report_to: str | None = None, ledger: Ledger | None = None,
-                  checkpoint_every: int | None = None) -> Trained:
+                  checkpoint_every: int | None = None, plan: BatchPlan | None = None) -> Trained:
     """The network ``name`` of ``identity``: loaded when stored, else trained by :func:`fit` and stored.
 
     ``identity`` must hold every setting the weights depend on except the budget and the
@@ -52,7 +53,19 @@ def trained_model(name: str, identity: dict, build: Callable[[], nn.Module], los
     logs a training to a tracker in ``<out>/logs/<the folder's name>`` (:mod:`symmflow.tracking`).
     With a ``ledger`` (a dry run) nothing is trained, loaded or written: the untrained network
     comes back as a timed stand-in, charged its training when it is not stored (:mod:`benchmarks.cost`).
+
+    ``config.batch_size`` is the global batch; ``plan`` splits it over the processes and gradient
+    accumulation (:mod:`symmflow.batching`; default: an equal share per process, no accumulation) and
+    ``batches()`` yields this process's micro-batches of that split.  The identity holds the global
+    batch only, so a network trained on 1, 2 or 4 processes is one network (reference notes
+    section 6: the authors' 2 x 32 on CelebAMask-HQ is a global batch of 64), and a training stopped
+    on one process count resumes on another.  Each process draws the loss's noise from its own
+    seed (the first from the run's), so the weights of two launches differ by those draws.
     """
+    plan = BatchPlan(config.batch_size, shard.count) if plan is None else plan
+    if plan.global_batch != config.batch_size or plan.processes != shard.count:
+        raise ValueError(f"a plan of {plan.global_batch} over {plan.processes} processes for a global batch of "
+                         f"{config.batch_size} over {shard.count}")
     if checkpoint_every is not None:  # the run's --checkpoint-every
         config = replace(config, checkpoint_every=checkpoint_every)
     # the weights do not depend on logging, checkpointing or the speed switches (beyond rounding)
@@ -60,15 +73,15 @@ def trained_model(name: str, identity: dict, build: Callable[[], nn.Module], los
     budget = {k: v for k, v in asdict(config).items() if k not in bookkeeping}
     if config.gradient_accumulation_steps == 1:  # the default leaves the identities of earlier runs as they were
         del budget["gradient_accumulation_steps"]
-    processes = {"processes": shard.count} if shard.count > 1 else {}  # the global batch is per process x count
-    identity = _plain({**identity, "name": name, "budget": budget, "seed": seed, **processes})
+    identity = _plain({**identity, "name": name, "budget": budget, "seed": seed})
     folder = Path(out) / "checkpoints" / f"{name}-{digest(identity)}"
+    per_process = replace(config, batch_size=plan.per_device, gradient_accumulation_steps=plan.accumulation)
     if ledger is not None:
         try:
             cached = _stored(folder, identity) is not None
         except DAMAGED:  # a real run retrains it
             cached = False
-        return Trained(ledger.stand_in(folder.name, build(), loss, batches, config, cached, device), 0.0, [])
+        return Trained(ledger.stand_in(folder.name, build(), loss, batches, per_process, cached, device), 0.0, [])
     with locked(folder.with_name(f".{folder.name}.lock"), shard.is_main):
         wait_for_everyone(shard, device)
         try:
@@ -80,9 +93,13 @@ def trained_model(name: str, identity: dict, build: Callable[[], nn.Module], los
             if shard.is_main:
                 set_aside(folder, str(damaged))
         torch.manual_seed(seed)
+        network = build()  # the same initial weights on every process
+        if shard.index:  # the noise of the loss: each process its own
+            torch.manual_seed(int(digest([seed, shard.index], 15), 16))
         tracking = None if report_to is None else Tracking(report_to, Path(out) / "logs" / folder.name)
-        result = fit(build(), loss, batches(), config, device=device, run_dir=folder.with_name(folder.name + ".run"),
-                     desc=desc or f"train {name}", progress=progress, tracking=tracking)
+        result = fit(network, loss, batches(), per_process, device=device,
+                     run_dir=folder.with_name(folder.name + ".run"), desc=desc or f"train {name}", progress=progress,
+                     tracking=tracking)
         train_s = result.seconds  # every part of a training that was interrupted and resumed
         if shard.is_main:
             save_weights(result.model, folder, {"identity": identity, "train_s": train_s, "stats": result.stats},

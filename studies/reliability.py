@@ -218,11 +218,12 @@ def _processes_markdown(found: dict) -> list[str]:
 
 
 def _bad_inputs_markdown(cases: list[dict]) -> list[str]:
-    refused = [c for c in cases if c["exit_status"] in (2, 130)]
+    refused = [c for c in cases if c["exit_status"] in (2, 130, 143)]
     clean = sum(c["nothing_written"] for c in refused)
     recomputed = [c for c in cases if c["exit_status"] == 0]
     lines = ["", f"## Bad input and faults: {len(cases)} catalogued cases", "",
-             f"{clean} of {len(refused)} refusals got one line, exit status 2 (130 for an interrupt) and nothing "
+             f"{clean} of {len(refused)} refusals got one line, exit status 2 (130 for an interrupt, 143 for SIGTERM to the harness) "
+             "and nothing "
              f"written; {len(recomputed)} cases of damaged stored state were named in one line, moved aside and "
              "recomputed. Every case of `tests/test_bad_input*.py` as verified by the test run (`python -m pytest "
              "tests/test_bad_input*.py --bad-input-report FILE`); `<tmp>` is the test's folder.", "",

@@ -19,6 +19,24 @@ class OneLineParser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see {self.prog} --help)")
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM -- a cluster's preemption (Slurm) -- ended a command; the message says what was kept.
+    An interrupt still, so whatever cleans up after Ctrl-C cleans up after it."""
+
+
+TERMINATED = 143
+"""The exit status of a command ended by SIGTERM (128 + 15, as the shell reports it)."""
+
+
+def terminated(message: str) -> int:
+    """End a command on SIGTERM with one line saying what was kept, on a line of its own; exit
+    status :data:`TERMINATED`."""
+    import sys
+
+    print(f"\nterminated: {message}", file=sys.stderr)
+    return TERMINATED
+
+
 def interrupted(message: str) -> int:
     """End a command on Ctrl-C or SIGTERM with one line saying what was kept, on a line of its own
     (a progress bar may have been drawing on the current one); exit status 130."""

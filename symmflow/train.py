@@ -4,7 +4,9 @@ AdamW (weight decay 0 by default), a one-cycle schedule (linear warm-up from ``m
 ``lr``, cosine back down to ``min_lr``), an EMA of the weights updated every step
 (diffusers' ``EMAModel``), bf16 autocast when asked, gradient accumulation, and resumable
 checkpoints (``accelerator.save_state`` to ``run_dir/checkpoint-{step}``, weights in
-safetensors; a rerun resumes from the latest and skips the batches already consumed).  Launched
+safetensors; a rerun resumes from the latest and skips the global batches already consumed, on the
+process count that wrote it or on another; SIGTERM, a cluster's preemption, saves the state at the
+current step and ends the training with :class:`~symmflow.errors.Terminated`).  Launched
 on several processes (``accelerate launch``, ``torchrun``) it is data-parallel, as the diffusers
 training examples are: each process draws its own shard of every batch
 (:mod:`symmflow.data.streams`), the gradients are averaged, and only the main process writes.
@@ -16,10 +18,14 @@ logged beside the total.  Logged values are means over the
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
+import random
 import re
+import signal
+import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -29,7 +35,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from symmflow.errors import UsageError
+from symmflow.errors import Terminated, UsageError
 from symmflow.outputs import write_atomic
 from symmflow import tracking as tracked
 from symmflow.path import LossParts
@@ -105,7 +111,8 @@ def latest_checkpoint(run_dir: Path) -> tuple[int, Path] | None:
 
 
 PROGRESS = "progress.json"
-"""What a checkpoint keeps besides accelerate's state: the loss records and the training seconds so far."""
+"""What a checkpoint keeps besides accelerate's state: the loss records, the training seconds so far
+and the split of the global batch that wrote it (``batch``: :meth:`symmflow.batching.BatchPlan.record`)."""
 
 
 def save_checkpoint(accelerator, run_dir: Path, step: int, keep: int, progress: dict | None = None) -> Path:
@@ -148,9 +155,63 @@ def _backward(model, loss_fn, batch, accelerator, autocast, step: int, config: T
         accelerator.backward(terms["total"])
     except torch.OutOfMemoryError:
         raise UsageError(f"out of {accelerator.device.type.upper()} memory at step {step + 1} with a batch of "
-                         f"{config.batch_size} per process; lower the batch size (or use more devices, or "
-                         "gradient accumulation)") from None
+                         f"{config.batch_size} per process; lower the batch size per device (--batch-size-per-device: "
+                         "the global batch is kept by gradient accumulation), or use more devices") from None
     return terms
+
+
+def _split(accelerator, config: TrainConfig) -> dict:
+    """How this training splits its global batch (what a checkpoint records of it)."""
+    processes, accumulation = accelerator.num_processes, config.gradient_accumulation_steps
+    return {"processes": processes, "per_device_batch": config.batch_size, "accumulation": accumulation,
+            "global_batch": config.batch_size * processes * accumulation}
+
+
+def _resume(accelerator, path: Path, saved: dict | None, split: dict, step: int) -> None:
+    """Restore the checkpoint ``path`` of ``step``: weights, EMA, optimiser and schedule.  Written on
+    this process count (or before checkpoints recorded it), every process's RNG states too, so the
+    run goes on bitwise; written on another, those states belong to other processes: each process
+    keeps its own generators and reseeds torch's from its seed, the step and its index."""
+    if saved and saved.get("global_batch") not in (None, split["global_batch"]):
+        raise UsageError(f"the checkpoint {path} was written at a global batch of {saved['global_batch']}, this "
+                         f"training's is {split['global_batch']}; resume with the settings that wrote it, or "
+                         "remove its folder to start again")
+    if not saved or saved.get("processes") == split["processes"]:
+        accelerator.load_state(str(path))
+        return
+    import numpy as np
+
+    kept, seed = (random.getstate(), np.random.get_state()), torch.initial_seed()
+    accelerator.load_state(str(path))
+    random.setstate(kept[0])
+    np.random.set_state(kept[1])
+    key = f"{seed}:{step}:{accelerator.process_index}".encode()
+    torch.manual_seed(int(hashlib.sha1(key).hexdigest()[:15], 16))
+
+
+class _Preemption:
+    """SIGTERM during a training: a flag the loop reads between steps (the handler is this
+    training's while it runs, in the main thread; the one before it comes back afterwards)."""
+
+    def __init__(self, active: bool):
+        self.active, self.signalled, self._previous = active, False, None
+        if active and threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGTERM, self._set)
+
+    def _set(self, signum, frame) -> None:
+        self.signalled = True
+
+    def restore(self) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
+            self._previous = None
+
+    def requested(self, accelerator) -> bool:
+        """Whether any process was signalled: every process stops after the same step."""
+        if not self.active or accelerator.num_processes == 1:
+            return self.signalled
+        flag = torch.tensor([float(self.signalled)], device=accelerator.device)
+        return bool(accelerator.reduce(flag, reduction="sum").item() > 0)
 
 
 @torch.enable_grad()
@@ -187,15 +248,15 @@ def fit(model: nn.Module, loss_fn: Callable[[nn.Module, object], torch.Tensor],
         ema.to(accelerator.device)
         accelerator.register_for_checkpointing(ema)
 
-    start, stats, before = 0, [], 0.0
+    start, stats, before, split = 0, [], 0.0, _split(accelerator, config)
     if run_dir is not None and (found := latest_checkpoint(run_dir)):
         start, path = found
-        accelerator.load_state(str(path))  # weights, EMA, optimiser, schedule and every RNG's state
-        for _ in range(start * config.gradient_accumulation_steps):  # the data position: what was consumed
+        # the records, seconds and batch split of the parts before this one
+        earlier = json.loads((path / PROGRESS).read_text()) if (path / PROGRESS).is_file() else {}
+        _resume(accelerator, path, earlier.get("batch"), split, start)
+        for _ in range(start * config.gradient_accumulation_steps):  # the data position: global batches consumed
             next(batches)
-        if (path / PROGRESS).is_file():  # the records and seconds of the parts before this one
-            earlier = json.loads((path / PROGRESS).read_text())
-            stats, before = list(earlier.get("stats", [])), float(earlier.get("seconds", 0.0))
+        stats, before = list(earlier.get("stats", [])), float(earlier.get("seconds", 0.0))
     if tracking is not None:
         tracked.start(accelerator, tracking, desc, asdict(config))
     began = time.perf_counter()
@@ -204,34 +265,45 @@ def fit(model: nn.Module, loss_fn: Callable[[nn.Module, object], torch.Tensor],
     model.train()
     bar = tqdm(range(start, config.steps), desc=desc, initial=start, total=config.steps,
                disable=not progress or not accelerator.is_local_main_process, dynamic_ncols=True)
-    for step in bar:
-        for _ in range(config.gradient_accumulation_steps):
-            with accelerator.accumulate(model):
-                terms = _backward(model, loss_fn, next(batches), accelerator, autocast, step, config, run_dir)
-                if config.grad_clip is not None and accelerator.sync_gradients:
-                    accelerator.clip_grad_norm_(model.parameters(), config.grad_clip)
-                optimizer.step()
-                optimizer.zero_grad(set_to_none=True)
-            for name, value in terms.items():
-                sums[name] = sums.get(name, 0.0) + value.detach().float()
-            since += 1
-        scheduler.step()
-        if ema is not None:
-            ema.step(accelerator.unwrap_model(model).parameters())
-        if (step + 1) % config.log_every == 0 or step + 1 == config.steps:
-            means = {("loss" if k == "total" else k): accelerator.gather(v / since).mean().item()
-                     for k, v in sums.items()}
-            stats.append({"step": step + 1, **means})
-            sums, since = {}, 0
-            bar.set_postfix(loss=f"{means['loss']:.4f}", refresh=False)
-            if tracking is not None:
-                accelerator.log({**means, "lr": scheduler.get_last_lr()[0]}, step=step + 1)
-        if tracking is not None and ((step + 1) % tracking.samples_every == 0 or step + 1 == config.steps):
-            tracked.log_samples(accelerator, tracking, model, ema, step + 1)
-        if run_dir is not None and config.checkpoint_every and (step + 1) % config.checkpoint_every == 0:
-            save_checkpoint(accelerator, run_dir, step + 1, config.keep_checkpoints,
-                            {"stats": stats, "seconds": before + time.perf_counter() - began})
-    bar.close()
+    preemption = _Preemption(run_dir is not None)
+    try:
+        for step in bar:
+            for _ in range(config.gradient_accumulation_steps):
+                with accelerator.accumulate(model):
+                    terms = _backward(model, loss_fn, next(batches), accelerator, autocast, step, config, run_dir)
+                    if config.grad_clip is not None and accelerator.sync_gradients:
+                        accelerator.clip_grad_norm_(model.parameters(), config.grad_clip)
+                    optimizer.step()
+                    optimizer.zero_grad(set_to_none=True)
+                for name, value in terms.items():
+                    sums[name] = sums.get(name, 0.0) + value.detach().float()
+                since += 1
+            scheduler.step()
+            if ema is not None:
+                ema.step(accelerator.unwrap_model(model).parameters())
+            if (step + 1) % config.log_every == 0 or step + 1 == config.steps:
+                means = {("loss" if k == "total" else k): accelerator.gather(v / since).mean().item()
+                         for k, v in sums.items()}
+                stats.append({"step": step + 1, **means})
+                sums, since = {}, 0
+                bar.set_postfix(loss=f"{means['loss']:.4f}", refresh=False)
+                if tracking is not None:
+                    accelerator.log({**means, "lr": scheduler.get_last_lr()[0]}, step=step + 1)
+            if tracking is not None and ((step + 1) % tracking.samples_every == 0 or step + 1 == config.steps):
+                tracked.log_samples(accelerator, tracking, model, ema, step + 1)
+            if run_dir is not None and config.checkpoint_every and (step + 1) % config.checkpoint_every == 0:
+                save_checkpoint(accelerator, run_dir, step + 1, config.keep_checkpoints,
+                                {"stats": stats, "seconds": before + time.perf_counter() - began, "batch": split})
+            if preemption.requested(accelerator):
+                final = run_dir / f"checkpoint-{step + 1}"
+                if not final.is_dir():  # not just written by checkpoint_every
+                    save_checkpoint(accelerator, run_dir, step + 1, config.keep_checkpoints,
+                                    {"stats": stats, "seconds": before + time.perf_counter() - began, "batch": split})
+                raise Terminated(f"the training's state at step {step + 1} of {config.steps} is saved in {final}; "
+                                 "rerun the same command to resume it")
+    finally:
+        preemption.restore()
+        bar.close()
     if tracking is not None:
         accelerator.end_training()
     seconds = before + time.perf_counter() - began

@@ -302,3 +302,22 @@ def test_skipped_cells_are_retried_on_every_run(tmp_path, capsys):
     assert "2 to compute" in capsys.readouterr().err
     assert list(pd.read_csv(tmp_path / "table1.csv")["value"]) == [10.0, 20.0]
     assert run.main(args, {"1": spec}) == 0 and spec.computed == [1, 2]  # now finished: nothing recomputed
+
+
+# ---------------------------------------------------------------- harness: the global batch on this launch
+
+
+@pytest.mark.parametrize("processes, extra, needle", [
+    (7, [], "the global batch of 2000 (table 1, two-spirals, smoke profile) does not divide among 7 processes"),
+    (1, ["--batch-size-per-device", "0"], "--batch-size-per-device 0: use a positive number of samples"),
+    (1, ["--batch-size-per-device", "-8"], "--batch-size-per-device -8: use a positive number of samples"),
+    (1, ["--gradient-accumulation-steps", "0"], "--gradient-accumulation-steps 0: use a positive number"),
+    (2, ["--gradient-accumulation-steps", "3"], "does not divide into --gradient-accumulation-steps 3"),
+    (2, ["--gradient-accumulation-steps", "2", "--batch-size-per-device", "10"], "leaves 500 samples per device"),
+])
+def test_a_global_batch_this_launch_cannot_split_is_refused_before_any_network(refused, tmp_path, monkeypatch,
+                                                                               processes, extra, needle):
+    monkeypatch.setenv("WORLD_SIZE", str(processes))  # as a launcher of that many processes sets it
+    monkeypatch.setenv("RANK", "0")
+    refused(["--table", "1", "--profile", "smoke", "--out", tmp_path / "out", *extra], needle,
+            command="benchmarks.run")

@@ -103,13 +103,15 @@ class ClassificationExperiment:
         if network not in self._trained:
             o, trainer = self.options, self.method(network)
             images, labels = self.train_split()
+            # the budget's batch is global (the authors' one GPU, notes section 5), split over the launch
+            plan = o.batch_plan(self.s.budget.batch_size, self.s.dataset)
             self._trained[network] = trained_model(
                 network, {"problem": self.problem.identity, "settings": trainer.settings}, trainer.build,
-                trainer.loss, lambda: epoch_batches(images, labels, batch_size=self.s.budget.batch_size, seed=o.seed,
-                                                    device=o.device, shard=o.shard),
+                trainer.loss, lambda: epoch_batches(images, labels, batch_size=plan.per_device, seed=o.seed,
+                                                    device=o.device, shard=o.shard, accumulation=plan.accumulation),
                 self.s.budget.config(), Path(o.out), seed=o.seed, device=o.device, progress=o.progress,
                 desc=f"{self.s.dataset}: train {trainer.label}", shard=o.shard, report_to=o.report_to,
-                ledger=o.ledger, checkpoint_every=o.checkpoint_every)
+                ledger=o.ledger, checkpoint_every=o.checkpoint_every, plan=plan)
         return self._trained[network]
 
     # ---- measurements

@@ -12,6 +12,7 @@ weights are present; LPIPS where the lpips package and its weights are present.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -25,6 +26,7 @@ from benchmarks.evaluation import diversity_score, segmentation_score, synthesis
 from benchmarks.methods import METHODS, Method, Problem, pretrained_identity
 from benchmarks.profiles import SegSynthSettings
 from benchmarks.trained import Trained, trained_model
+from symmflow.batching import BatchPlan
 from symmflow.distributed import Shard, gather, wait_for_everyone
 from symmflow.metrics import LPIPS, MetricUnavailable, inception_missing, inception_features, lpips_missing
 from symmflow.metrics import CLEAN_FID, pytorch_fid_features
@@ -93,11 +95,14 @@ class SegSynthExperiment:
         mixed = budget.mixed_precision if self.device.startswith("cuda") else "no"
         if s.space != "latent":
             return budget.config(mixed_precision=mixed)
-        # epochs over the training set at the paper's global batch, unless the budget names its steps
-        gpus = s.latent["gpus"][self.dataset]
-        steps = budget.steps or s.latent["epochs"] * max(1, self.data.train_count // (budget.batch_size * gpus))
-        return budget.config(steps=steps, warmup_steps=steps * s.latent["warmup_epochs"] // s.latent["epochs"],
-                             mixed_precision=mixed)
+        # the profile's global batch whatever the launch (the authors' 32 per GPU on their 2 / 4 GPUs,
+        # notes section 6), for epochs of ceil(N / batch) steps (their loader keeps the last partial
+        # batch, notes section 11), unless the budget names its steps
+        batch = s.global_batch(self.dataset)
+        steps = budget.steps or s.latent["epochs"] * -(-self.data.train_count // batch)
+        config = budget.config(steps=steps, warmup_steps=steps * s.latent["warmup_epochs"] // s.latent["epochs"],
+                               mixed_precision=mixed)
+        return replace(config, batch_size=batch)
 
     def trained(self, key: str) -> Trained:
         """The trained network of method ``key`` (EMA weights), from the model cache -- or the
@@ -117,21 +122,24 @@ class SegSynthExperiment:
             cached = o.cache_latents and self.settings.space == "latent"
             if cached:  # the same distribution of latents, another random stream: another network
                 identity["image_latents"] = "cached"
+            config = self._config(key)  # its batch is global; this launch's split of it:
+            plan = o.batch_plan(config.batch_size, self.dataset)
             self._trained[key] = trained_model(
                 key, identity, method.build, method.loss,
-                lambda: self._train_batches(seed + 17, cached),
-                self._config(key), Path(o.out), seed=seed, device=self.device, progress=o.progress,
+                lambda: self._train_batches(seed + 17, cached, plan),
+                config, Path(o.out), seed=seed, device=self.device, progress=o.progress,
                 desc=f"{self.dataset}: train {method.label}", shard=o.shard, report_to=o.report_to,
-                ledger=o.ledger, checkpoint_every=o.checkpoint_every)
+                ledger=o.ledger, checkpoint_every=o.checkpoint_every, plan=plan)
         return self._trained[key]
 
-    def _train_batches(self, seed: int, cached: bool):
-        """The training stream: (images, masks), or (image latents drawn from the stored
+    def _train_batches(self, seed: int, cached: bool, plan: BatchPlan):
+        """The training stream of this process's micro-batches of the global batch as ``plan``
+        splits it: (images, masks), or (image latents drawn from the stored
         posteriors, masks) where latents are cached -- built by the main process on first use
         (a dry run, which writes nothing, times the per-step encoding instead)."""
-        o, batch = self.options, self.settings.budget.batch_size
+        o, batch, accumulation = self.options, plan.per_device, plan.accumulation
         if not cached or o.ledger is not None:
-            return self.data.train_batches(seed, batch, self.device, o.shard)
+            return self.data.train_batches(seed, batch, self.device, o.shard, accumulation)
         from symmflow import latent_cache
 
         vae = self.problem.space.vae
@@ -143,7 +151,8 @@ class SegSynthExperiment:
         wait_for_everyone(o.shard, self.device)
         if moments is None:  # the other processes read what the main one stored
             moments = latent_cache.load(latent_cache.cache_file(folder, identity), len(self.data.train))
-        return self.data.cached_train_batches(moments, self.problem.space.scale, seed, batch, self.device, o.shard)
+        return self.data.cached_train_batches(moments, self.problem.space.scale, seed, batch, self.device, o.shard,
+                                              accumulation)
 
     # ---- scores
 

@@ -15,7 +15,9 @@ import torch
 from benchmarks.cost import Ledger
 from benchmarks.profiles import ToySettings
 from benchmarks.trained import Trained, trained_model
+from symmflow.batching import BatchPlan
 from symmflow.codecs import ToyScalarCodec
+from symmflow.data.streams import micro_batches
 from symmflow.data.spiral import TwoSpirals
 from symmflow.distributed import Shard
 from symmflow.method import SymmFlow
@@ -26,19 +28,23 @@ from symmflow.tasks import predict
 
 def train_toy(settings: ToySettings, seed: int, out: Path, device: str = "cpu", progress: bool = True,
               shard: Shard = Shard(), report_to: str | None = None, ledger: Ledger | None = None,
-              checkpoint_every: int | None = None) -> Trained:
+              checkpoint_every: int | None = None, plan: BatchPlan | None = None) -> Trained:
     """The trained toy MLP of ``settings`` and ``seed``, from the model cache (each process of a
-    run trains on its ``shard`` of every batch of fresh points; a dry run's ``ledger``: a timed
-    stand-in, :mod:`benchmarks.cost`)."""
+    run trains on its ``shard`` of every global batch of fresh points, split as ``plan`` says,
+    :mod:`symmflow.batching`; a dry run's ``ledger``: a timed stand-in, :mod:`benchmarks.cost`).
+    The MLP's BatchNorm normalises over each process's micro-batch, so only one process of no
+    accumulation normalises over the notebook's whole batch."""
+    plan = BatchPlan(settings.batch_size, shard.count) if plan is None else plan
     data, codec, method = TwoSpirals(settings.points_per_spiral, settings.noise), ToyScalarCodec(), \
         SymmFlow(settings.symmflow)
 
     def batches():
         generator = torch.Generator().manual_seed(seed)
         while True:
-            points, labels = data.sample(settings.batch_size * shard.count, generator)
-            codes, mine = codec.encode(labels, generator), shard.rows(0, settings.batch_size)
-            yield points[mine].to(device), codes[mine].to(device)
+            points, labels = data.sample(plan.global_batch, generator)
+            codes = codec.encode(labels, generator)
+            for mine in micro_batches(plan.per_device, shard, plan.accumulation):
+                yield points[mine].to(device), codes[mine].to(device)
 
     def loss(model, batch):
         return method.loss(model, *batch)
@@ -47,7 +53,7 @@ def train_toy(settings: ToySettings, seed: int, out: Path, device: str = "cpu", 
                 "settings": settings.symmflow}
     return trained_model("toy-mlp", identity, ToyMLP, loss, batches, settings.config(), out, seed=seed,
                          device=device, progress=progress, desc="toy: train", shard=shard, report_to=report_to,
-                         ledger=ledger, checkpoint_every=checkpoint_every)
+                         ledger=ledger, checkpoint_every=checkpoint_every, plan=plan)
 
 
 @torch.no_grad()

@@ -80,6 +80,11 @@ class Table:
         (what ``--dry-run`` turns its estimate into GPU-hours with)."""
         return {}
 
+    def global_batches(self, profile: str) -> dict[str, int]:
+        """Cell data set -> the global batch its networks train on under ``profile``, whatever the
+        launch (:mod:`symmflow.batching`; checked before anything runs, recorded with every cell)."""
+        return {}
+
     def latent(self, profile: str) -> bool:
         """Whether this table's networks run in a VAE's latent space under ``profile`` (``--vae``)."""
         return False

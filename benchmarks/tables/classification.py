@@ -122,6 +122,11 @@ class ClassificationTable(Table):
         """The methods whose released weights this table can evaluate: SymmFlow."""
         return {SYMMFLOW}
 
+    def global_batches(self, profile: str) -> dict[str, int]:
+        """The budget's batch, global: the authors' 512 (MNIST) and 180 (CIFAR-10) on one GPU
+        (reference notes section 5)."""
+        return {SHOWN[s.dataset]: s.budget.batch_size for s in self.settings[profile]}
+
     def judge_probes(self, profile: str) -> list[tuple[str, judges.Probe]]:
         """(kind, probe) of every judge this table uses (Table 3: a classifier of each data set)."""
         if not self.judges_generation:

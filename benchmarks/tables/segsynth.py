@@ -165,6 +165,10 @@ class SegSynthTable(Table):
     def gpus(self, profile: str) -> dict[str, int]:
         return dict(self.settings[profile].latent.get("gpus", {}))
 
+    def global_batches(self, profile: str) -> dict[str, int]:
+        s = self.settings[profile]
+        return {dataset: s.global_batch(dataset) for dataset in s.datasets}
+
     def judge_probes(self, profile: str) -> list[tuple[str, judges.Probe]]:
         """(kind, probe) of every judge this table uses: a segmenter of each data set's images
         where the table judges synthesised scenes."""

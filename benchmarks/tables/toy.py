@@ -34,11 +34,16 @@ class ToyTable(Table):
                           profile=options.profile, seed=options.seed, solver=options.solver, toy=settings)
                 for steps in options.steps or STEPS]
 
+    def global_batches(self, profile: str) -> dict[str, int]:
+        """The notebook's 10,000 fresh points per step (reference notes section 4), global."""
+        return {"two-spirals": self.settings[profile].batch_size}
+
     def experiment_for(self, group: str, options: RunOptions, experiments: dict):
         """The toy MLP of the profile and seed (from the model cache when trained before)."""
-        return train_toy(self.settings[options.profile], options.seed, Path(options.out), options.device,
+        settings = self.settings[options.profile]
+        return train_toy(settings, options.seed, Path(options.out), options.device,
                          options.progress, options.shard, options.report_to, options.ledger,
-                         options.checkpoint_every)
+                         options.checkpoint_every, options.batch_plan(settings.batch_size, "the toy"))
 
     def measure(self, cell: Cell, trained, options: RunOptions) -> dict:
         settings = self.settings[options.profile]
