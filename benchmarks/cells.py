@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType
@@ -26,6 +26,22 @@ PROFILES = ("smoke", "cpu", "gpu", "paper")
 def canonical(obj) -> str:
     """``obj`` as sorted, compact JSON (what JSON cannot write, as its text): what a key hashes."""
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def settings_identity(obj):
+    """``obj`` as plain values for an identity (dataclasses as dicts, like ``asdict``), less each
+    field a class lists in ``LATER_FIELDS`` while it holds the value listed there: an option added
+    after cells and networks were stored, at the value that reproduces them, leaves their keys as
+    they were; any other value enters the key."""
+    if is_dataclass(obj) and not isinstance(obj, type):
+        later = getattr(type(obj), "LATER_FIELDS", {})
+        return {f.name: settings_identity(getattr(obj, f.name)) for f in fields(obj)
+                if not (f.name in later and getattr(obj, f.name) == later[f.name])}
+    if isinstance(obj, dict):
+        return {k: settings_identity(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(settings_identity(v) for v in obj)
+    return obj
 
 
 def digest(obj, length: int = 16) -> str:

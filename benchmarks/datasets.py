@@ -68,25 +68,31 @@ class SceneData:
 class FolderData:
     """A data set read from ``data_root`` by the reader ``module`` of :mod:`symmflow.data`."""
 
-    def __init__(self, name: str, module: str, test_split: str, data_root: Path | None, size: int, seed: int):
+    def __init__(self, name: str, module: str, test_split: str, data_root: Path | None, size: int, seed: int,
+                 colours: dict | None = None):
         from symmflow.data import hfdata
 
         reader = importlib.import_module(f"symmflow.data.{module}")
         if data_root is None:
             raise UsageError(f"{name}: no --data-root given; pass the folder holding {name}/")
-        self.palette, self.size = reader.palette(), size
+        self.palette, self.size = reader.palette(**(colours or {})), size
         self.num_classes, self.ignore_index = reader.NUM_CLASSES, reader.IGNORE_INDEX
         if hfdata.locate(data_root, name) is not None:
             remap = getattr(reader, "remap_table", lambda: None)()
             self.train = hfdata.dataset(data_root, name, "train", reader.NUM_CLASSES, reader.IGNORE_INDEX,
                                         size, True, seed, remap)
-            self.test = hfdata.dataset(data_root, name, hfdata.evaluation_split(data_root, name, test_split),
-                                       reader.NUM_CLASSES, reader.IGNORE_INDEX, size, False, seed, remap)
+            test_split = hfdata.evaluation_split(data_root, name, test_split)
+            self.test = hfdata.dataset(data_root, name, test_split, reader.NUM_CLASSES, reader.IGNORE_INDEX,
+                                       size, False, seed, remap)
         else:
             self.train = reader.dataset(data_root, "train", size, True, seed)
             self.test = reader.dataset(data_root, test_split, size, False, seed)
         self.train_count, self.eval_count = len(self.train), len(self.test)
-        self.identity = {"dataset": name, "size": size, "train_count": self.train_count}
+        # the palette and the evaluation split enter only where they are not the reader's defaults
+        chosen = {"palette": colours} if colours else {}
+        self.identity = {"dataset": name, "size": size, "train_count": self.train_count, **chosen}
+        self.split = test_split
+        """The split the cells are scored on."""
 
     def train_batches(self, seed: int, batch: int, device: str, shard: Shard = Shard(),
                       accumulation: int = 1) -> Iterator[tuple[Tensor, Tensor]]:
@@ -148,7 +154,10 @@ class Entry:
 
 
 def _folder(name: str, module: str, test_split: str) -> Entry:
-    return Entry(lambda s, root, seed: FolderData(name, module, test_split, root, s.resolution, seed),
+    """A folder data set, evaluated on ``test_split`` unless the settings name another
+    (``evaluation_splits``), coloured by the settings' ``palettes`` choice where they make one."""
+    return Entry(lambda s, root, seed: FolderData(name, module, s.evaluation_splits.get(name, test_split), root,
+                                                  s.resolution, seed, s.palettes.get(name)),
                  lambda root: folder_needs(name, module, root),
                  lambda s: (s.resolution, importlib.import_module(f"symmflow.data.{module}").NUM_CLASSES))
 

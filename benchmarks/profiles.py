@@ -8,17 +8,21 @@ model cache (:func:`benchmarks.trained.trained_model`) holds its own settings on
 * ``smoke``: seconds; the cpu profile's code paths at toy size (what the tests run).
 * ``cpu``: minutes on 2 CPU cores, on data that ship offline; its deviations from the authors'
   settings are recorded with the measurements that chose them.
-* ``gpu``: the authors' settings without any deviation (notes sections 1, 2, 5) on the data that
-  ship offline, with the paper's pixel U-Net and recipe (AdamW, one-cycle, EMA 0.999, bf16),
-  at a budget sized for one GPU in minutes (:data:`GPU_BUDGET_NOTE`);
-* ``paper``: the authors' settings (notes sections 1, 2, 5, 6).
+* ``gpu``: the authors' recipe (notes sections 1, 2, 5, 11) on the data that ship offline, with the
+  paper's pixel U-Net, at a budget sized for one GPU in minutes (:data:`GPU_BUDGET_NOTE`);
+* ``paper``: the authors' settings (notes sections 1, 2, 5, 6, 11).
+
+Each profile's differences from the authors' protocol are generated from these settings into
+``results/<profile>/protocol.md`` (:mod:`benchmarks.render.protocol`).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
+from typing import ClassVar
 
 from baselines.diffusion_classifier import Schedule
+from benchmarks.cells import settings_identity
 from symmflow.data.scenes import SceneConfig
 from symmflow.method import AUTHORS, SymmFlowSettings
 from symmflow.models.guided_unet import AUTHORS_CIFAR10, AUTHORS_MNIST, GuidedUNetConfig
@@ -37,15 +41,36 @@ class Budget:
     ema_decay: float | None = 0.999
     mixed_precision: str = "no"
     checkpoint_every: int = 0
+    schedule: str = "onecycle"
+    """``onecycle`` (linear warm-up; the cpu and smoke profiles' networks) or the authors'
+    ``onecycle-cosine`` (:class:`~symmflow.train.TrainConfig`)."""
+    ema_warmup: bool = True
+    """diffusers' decay warm-up (cpu, smoke) or, False, the authors' constant decay."""
+
+    LATER_FIELDS: ClassVar[dict] = {"schedule": "onecycle", "ema_warmup": True}
+    """Options added after cells were stored, at the values that reproduce them."""
 
     def config(self, steps: int | None = None, warmup_steps: int | None = None,
                mixed_precision: str | None = None) -> TrainConfig:
         """AdamW with a one-cycle schedule; the arguments override the budget's own values."""
         return TrainConfig(steps=steps or self.steps, lr=self.lr, batch_size=self.batch_size, optimizer="adamw",
-                           schedule="onecycle", ema_decay=self.ema_decay, log_every=50,
+                           schedule=self.schedule, ema_decay=self.ema_decay, ema_warmup=self.ema_warmup, log_every=50,
                            warmup_steps=self.warmup_steps if warmup_steps is None else warmup_steps,
                            mixed_precision=mixed_precision or self.mixed_precision,
                            checkpoint_every=self.checkpoint_every)
+
+
+AUTHORS_RECIPE = {"schedule": "onecycle-cosine", "ema_warmup": False}
+"""The authors' optimisation beyond the budget's numbers (reference notes section 11): torch's
+OneCycleLR with a cosine warm-up from 1e-6, and an EMA copied at step 0 that then decays by a
+constant rate every step."""
+
+
+def epochs_steps(epochs: int, rows: int, batch: int) -> int:
+    """Optimiser steps of ``epochs`` passes over ``rows`` at a global batch of ``batch``: the
+    authors' loader keeps the last partial batch, so an epoch is ceil(rows / batch) steps
+    (reference notes section 11)."""
+    return epochs * -(-rows // batch)
 
 
 # ------------------------------------------------------------------ Table 1
@@ -99,6 +124,18 @@ class SegSynthSettings:
     latent: dict = field(default_factory=dict)
     """The paper profile's epochs, warm-up epochs, GPUs per data set, and FID samples (a cap and
     the samples per evaluation mask, :meth:`fid_samples`)."""
+    evaluation_splits: dict = field(default_factory=dict)
+    """Per data set, the split its cells are scored on where not the data set's default
+    (CelebAMask-HQ test, COCO-Stuff val2017): the authors score CelebAMask-HQ on validation."""
+    palettes: dict = field(default_factory=dict)
+    """Per data set, the palette reader's options where not its defaults: COCO-Stuff's
+    ``{"colours": "raw-id"}``, the authors' (:data:`symmflow.data.cocostuff.COLOURS`)."""
+    fid_quantise: str = "round"
+    """How samples become the 8-bit pixels pytorch-fid scores: ``round``, or the authors' PNGs'
+    ``truncate`` (``(x * 255).astype(uint8)``, reference notes section 11)."""
+
+    LATER_FIELDS: ClassVar[dict] = {"evaluation_splits": {}, "palettes": {}, "fid_quantise": "round"}
+    """Options added after cells were stored, at the values that reproduce them."""
 
     def symmflow_for(self, dataset: str) -> SymmFlowSettings:
         return replace(self.symmflow, **self.symmflow_per_dataset.get(dataset, {}))
@@ -123,7 +160,7 @@ class SegSynthSettings:
 
     def cell_settings(self, key: str, dataset: str) -> dict:
         """What a cell of method ``key`` depends on: everything but the other methods' settings."""
-        shared = {k: v for k, v in asdict(self).items() if k not in ("symmflow", "symmflow_per_dataset")}
+        shared = {k: v for k, v in settings_identity(self).items() if k not in ("symmflow", "symmflow_per_dataset")}
         return {**shared, "method": self.method_settings(key, dataset)}
 
 
@@ -143,18 +180,20 @@ SEGSYNTH = {
                               feature_steps=20),
     "cpu": SegSynthSettings(budget=Budget(2_400, 32, 2e-3, 100, ema_decay=0.995), symmflow=SCENE_RECOGNITION),
     # the authors' SymmFlow (palette code, t ~ U(0, 1), image weight 0.9) and the MNIST U-Net on the scene set
-    "gpu": SegSynthSettings(unet=MNIST_UNET, budget=Budget(4_000, 128, 5e-4, 400, mixed_precision="bf16"),
+    "gpu": SegSynthSettings(unet=MNIST_UNET, budget=Budget(4_000, 128, 5e-4, 400, mixed_precision="bf16", **AUTHORS_RECIPE),
                             feature_steps=1_000, eval_batch=300),
     # notes section 6: SD 2.1 latent U-Net, 200 epochs, lr 8e-5, warm-up 10 epochs, w 0.7, EMA 0.9
     "paper": SegSynthSettings(datasets=("CelebAMask-HQ", "COCO-Stuff"), space="latent", unet=None,
                               budget=Budget(0, 32, 8e-5, 0, ema_decay=0.9, mixed_precision="bf16",
-                                            checkpoint_every=5_000),
+                                            checkpoint_every=5_000, **AUTHORS_RECIPE),
                               symmflow=replace(AUTHORS, image_weight=0.7, beta=10.0),
                               symmflow_per_dataset={"CelebAMask-HQ": {"beta": 10.0}, "COCO-Stuff": {"beta": 6.0}},
                               synthesis_methods=("symmflow",), eval_samples=0,
                               latent={"epochs": 200, "warmup_epochs": 10, "fid_samples": 50_000,
                                       "samples_per_mask": {"CelebAMask-HQ": 17, "COCO-Stuff": 10},
-                                      "gpus": {"CelebAMask-HQ": 2, "COCO-Stuff": 4}}),
+                                      "gpus": {"CelebAMask-HQ": 2, "COCO-Stuff": 4}},
+                              evaluation_splits={"CelebAMask-HQ": "validation"},
+                              palettes={"COCO-Stuff": {"colours": "raw-id"}}, fid_quantise="truncate"),
 }
 
 
@@ -185,6 +224,11 @@ class ClassificationSettings:
     flow_matching: dict = field(default_factory=lambda: {"sigma_min": 1e-4, "time_scale": 1.0})
     """The class-conditional flow-matching model's own settings (the Diffusion Classifier's too):
     SymmFlow's image path and time scale."""
+    mnist_fit: str = "pad"
+    """MNIST's 28 px digits to 32 px: ``pad`` (cpu, smoke) or the authors' ``resize``."""
+
+    LATER_FIELDS: ClassVar[dict] = {"mnist_fit": "pad"}
+    """Options added after cells were stored, at the values that reproduce them."""
 
     def method_settings(self, key: str):
         """The own settings of method ``key`` (None: it has none)."""
@@ -193,7 +237,7 @@ class ClassificationSettings:
 
     def cell_settings(self, keys: tuple[str, ...]) -> dict:
         """What a cell computed with methods ``keys`` depends on: everything but other methods' settings."""
-        shared = {k: v for k, v in asdict(self).items() if k not in ("symmflow", "flow_matching")}
+        shared = {k: v for k, v in settings_identity(self).items() if k not in ("symmflow", "flow_matching")}
         return {**shared, "methods": {key: self.method_settings(key) for key in keys}}
 
 
@@ -210,29 +254,31 @@ SMOKE_UNET = UNetConfig(base_channels=8, multipliers=(1, 2, 2), layers_per_block
                         norm_groups=4)
 
 GPU_BUDGET_NOTE = (
-    "gpu profile: the authors' settings without deviation on the data that ship offline (4,000 / 1,000 "
-    "bundled MNIST digits; the scene set), the authors' own MNIST U-Net for every network of Tables 3 and 11 "
-    "(the diffusers U-Net of its size on the scene set), AdamW with a "
-    "one-cycle schedule (warm-up a tenth), EMA 0.999, bf16; 4,000 steps of 512 digits (512 epochs; the "
-    "paper: 1,000 epochs of 60,000) and 4,000 steps of 128 scenes, sized for one H100-class GPU in minutes.")
+    "gpu profile: the authors' recipe (their label code with noise per pixel, the authors' own MNIST U-Net for "
+    "every network of Tables 3 and 11, digits resized to 32 px, AdamW, OneCycleLR with cosine warm-up over a tenth, "
+    "EMA 0.999 copied at step 0, float32) on the data that ship offline (4,000 / 1,000 bundled MNIST digits; the "
+    "scene set, with the diffusers U-Net of that size in bf16); 4,000 steps of 512 digits (512 epochs; the paper: "
+    "1,000 epochs of 60,000) and 4,000 steps of 128 scenes, sized for one H100-class GPU in minutes. Every "
+    "difference from the authors' protocol is listed in results/gpu/protocol.md.")
 
 CLASSIFICATION: dict[str, tuple[ClassificationSettings, ...]] = {
     "smoke": (ClassificationSettings("mnist", SMOKE_UNET, CPU_SYMMFLOW, Budget(12, 32, 1e-3, 2), test_limit=40,
                                      dc_images=1, dc_cheap=(Schedule((2, 4), (3, 1)),), dc_cheap_images=4,
                                      speed_images=1, generate_per_class=2, generate_steps=2, eval_batch=40),),
     "cpu": (ClassificationSettings("mnist", CPU_UNET, CPU_SYMMFLOW, Budget(1500, 64, 1e-3, 75), eval_batch=500),),
-    # the authors' classifier exactly (channel label, beta 4, t ~ U(0, 1), image weight 0.9, the MNIST
-    # U-Net, batch 512, lr 5e-4, warm-up a tenth, EMA 0.999, bf16) on the bundled digits
-    "gpu": (ClassificationSettings("mnist", AUTHORS_MNIST, AUTHORS, Budget(4_000, 512, 5e-4, 400, mixed_precision="bf16"),
-                                   dc_images=100, dc_cheap_images=1_000, speed_images=20, eval_batch=1_000),),
+    # the authors' classifier (channel label with noise per pixel, beta 4, t ~ U(0, 1), image weight 0.9, the
+    # MNIST U-Net, batch 512, lr 5e-4, cosine warm-up a tenth, EMA 0.999, float32) on the bundled digits
+    "gpu": (ClassificationSettings("mnist", AUTHORS_MNIST, AUTHORS, Budget(4_000, 512, 5e-4, 400, **AUTHORS_RECIPE),
+                                   dc_images=100, dc_cheap_images=1_000, speed_images=20, eval_batch=1_000,
+                                   mnist_fit="resize"),),
     "paper": (ClassificationSettings("mnist-full", AUTHORS_MNIST, AUTHORS,
-                                     Budget(117_200, 512, 5e-4, 11_720, mixed_precision="bf16",
-                                            checkpoint_every=117_200 // 4),
+                                     Budget(epochs_steps(1_000, 60_000, 512), 512, 5e-4, epochs_steps(100, 60_000, 512),
+                                            checkpoint_every=118_000 // 4, **AUTHORS_RECIPE),
                                      dc_images=1000, dc_cheap_images=10_000, speed_images=20,
-                                     generate_per_class=1000),
+                                     generate_per_class=1000, mnist_fit="resize"),
               ClassificationSettings("cifar10", AUTHORS_CIFAR10, AUTHORS,
-                                     Budget(277_800, 180, 3e-4, 27_780, mixed_precision="bf16",
-                                            checkpoint_every=277_800 // 4),
+                                     Budget(epochs_steps(1_000, 50_000, 180), 180, 3e-4, epochs_steps(100, 50_000, 180),
+                                            checkpoint_every=278_000 // 4, **AUTHORS_RECIPE),
                                      dc_images=1000, dc_cheap_images=10_000, speed_images=20,
                                      generate_per_class=1000)),
 }

@@ -18,7 +18,7 @@ from typing import Callable, Iterator
 import torch
 from torch import nn
 
-from benchmarks.cells import canonical, digest
+from benchmarks.cells import canonical, digest, settings_identity
 from benchmarks.cost import Ledger
 from benchmarks.store import locked
 from symmflow.batching import BatchPlan
@@ -70,9 +70,7 @@ def trained_model(name: str, identity: dict, build: Callable[[], nn.Module], los
         config = replace(config, checkpoint_every=checkpoint_every)
     # the weights do not depend on logging, checkpointing or the speed switches (beyond rounding)
     bookkeeping = ("log_every", "checkpoint_every", "keep_checkpoints", "compile", "channels_last")
-    budget = {k: v for k, v in asdict(config).items() if k not in bookkeeping}
-    if config.gradient_accumulation_steps == 1:  # the default leaves the identities of earlier runs as they were
-        del budget["gradient_accumulation_steps"]
+    budget = {k: v for k, v in settings_identity(config).items() if k not in bookkeeping}
     identity = _plain({**identity, "name": name, "budget": budget, "seed": seed})
     folder = Path(out) / "checkpoints" / f"{name}-{digest(identity)}"
     per_process = replace(config, batch_size=plan.per_device, gradient_accumulation_steps=plan.accumulation)

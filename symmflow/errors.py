@@ -8,8 +8,15 @@ import argparse
 class UsageError(Exception):
     """Bad input: the message names the problem and the remedy in one line.
 
-    Command-line entry points print it alone (no traceback) and exit with status 2.
+    Command-line entry points print it alone (no traceback) and exit with status 2.  Raised in a
+    ``DataLoader`` worker it comes back as this type around the worker's traceback: it keeps its
+    own line.
     """
+
+    def __init__(self, message: str = ""):
+        if "Original Traceback" in message and "UsageError: " in message:
+            message = message.rsplit("UsageError: ", 1)[1].strip()
+        super().__init__(message)
 
 
 class OneLineParser(argparse.ArgumentParser):

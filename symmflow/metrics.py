@@ -284,15 +284,16 @@ def pytorch_fid_network(weights_dir: Path) -> torch.nn.Module:
     return model.eval()
 
 
-def pytorch_fid_features(weights_dir: Path, device: str = "cpu") -> Callable[[Tensor], Tensor]:
+def pytorch_fid_features(weights_dir: Path, device: str = "cpu", quantise: str = "round") -> Callable[[Tensor], Tensor]:
     """pytorch-fid's 2,048 pool features of images in [-1, 1], each first quantised to 8 bits as
-    the PNG files pytorch-fid reads (its ``ToTensor``: uint8 / 255), then its own resize and
-    scaling: the activations its ``get_activations`` computes from those files."""
+    the PNG files pytorch-fid reads (its ``ToTensor``: uint8 / 255) -- rounded, or truncated as the
+    authors write them (:func:`symmflow.images.to_uint8`) -- then its own resize and scaling: the
+    activations its ``get_activations`` computes from those files."""
     model = pytorch_fid_network(weights_dir).to(device)
 
     @torch.no_grad()
     def features(images: Tensor) -> Tensor:
-        pixels = to_uint8(images).permute(0, 3, 1, 2).float().div(255).to(device)
+        pixels = to_uint8(images, quantise).permute(0, 3, 1, 2).float().div(255).to(device)
         return model(pixels)[0].flatten(1)
 
     return features

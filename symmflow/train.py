@@ -1,8 +1,9 @@
 """The training loop, on accelerate (notes section 1).
 
-AdamW (weight decay 0 by default), a one-cycle schedule (linear warm-up from ``min_lr`` to
-``lr``, cosine back down to ``min_lr``), an EMA of the weights updated every step
-(diffusers' ``EMAModel``), bf16 autocast when asked, gradient accumulation, and resumable
+AdamW (weight decay 0 by default), a one-cycle schedule (warm-up from ``min_lr`` to ``lr``, linear
+or the authors' cosine, then cosine back down to ``min_lr``), an EMA of the weights updated every
+step (diffusers' ``EMAModel``, with its decay warm-up or the authors' constant decay), bf16
+autocast when asked, gradient accumulation, and resumable
 checkpoints (``accelerator.save_state`` to ``run_dir/checkpoint-{step}``, weights in
 safetensors; a rerun resumes from the latest and skips the global batches already consumed, on the
 process count that wrote it or on another; SIGTERM, a cluster's preemption, saves the state at the
@@ -29,7 +30,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Literal
+from typing import Callable, ClassVar, Iterator, Literal
 
 import torch
 from torch import nn
@@ -49,10 +50,17 @@ class TrainConfig:
     batch_size: int
     optimizer: Literal["adam", "adamw"] = "adamw"
     weight_decay: float = 0.0
-    schedule: Literal["constant", "onecycle"] = "constant"
+    schedule: Literal["constant", "onecycle", "onecycle-cosine"] = "constant"
+    """``onecycle``: a linear warm-up from ``min_lr`` to ``lr``, then cosine down to ``min_lr`` (the
+    cpu and smoke profiles); ``onecycle-cosine``: torch's ``OneCycleLR`` with cosine warm-up and
+    decay between ``min_lr`` and ``lr`` -- the authors' (reference notes section 11)."""
     warmup_steps: int = 0
     min_lr: float = 1e-6
     ema_decay: float | None = None
+    ema_warmup: bool = True
+    """diffusers' ``EMAModel`` rule: the decay capped by ``(1 + s) / (10 + s)`` while it warms up;
+    False: the authors' -- the weights copied at step 0, then the constant decay every step
+    (reference notes section 11)."""
     mixed_precision: Literal["no", "bf16"] = "no"
     grad_clip: float | None = None
     checkpoint_every: int = 0
@@ -67,13 +75,39 @@ class TrainConfig:
     """Keep the network's convolution weights channels-last (NHWC).  Both switches change the
     speed, not the method; measured against the eager step in results/<profile>/perf.md."""
 
+    LATER_FIELDS: ClassVar[dict] = {"gradient_accumulation_steps": 1, "ema_warmup": True}
+    """Options added after networks were stored, at the values that reproduce them (left out of a
+    network's identity: :func:`benchmarks.cells.settings_identity`)."""
+
     def __post_init__(self) -> None:
         if self.steps <= 0 or self.batch_size <= 0 or self.lr <= 0 or self.gradient_accumulation_steps <= 0:
             raise ValueError("steps, batch_size, lr and gradient_accumulation_steps must be positive")
 
 
+def lr_schedule(optimizer, config: TrainConfig):
+    """The learning-rate schedule of ``config``, stepped once per optimiser step: torch's
+    ``OneCycleLR`` as the authors build it for ``onecycle-cosine`` (``div_factor = lr / min_lr``,
+    ``final_div_factor = 1``, ``pct_start`` the warm-up's share), else :func:`lr_factor`."""
+    if config.schedule == "onecycle-cosine":
+        return torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=config.lr, total_steps=config.steps, pct_start=config.warmup_steps / config.steps,
+            anneal_strategy="cos", cycle_momentum=False, div_factor=config.lr / config.min_lr, final_div_factor=1.0)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, config))
+
+
+def weights_average(parameters, config: TrainConfig):
+    """The EMA of ``config`` over ``parameters`` (diffusers' ``EMAModel``), stepped once per optimiser
+    step.  ``ema_warmup=False`` is the authors' rule through the same class: the copy at construction
+    is their step-0 copy, and with the decay as its floor from the first update on, every step
+    decays by exactly ``ema_decay`` (reference notes section 11)."""
+    from diffusers.training_utils import EMAModel
+
+    constant = {} if config.ema_warmup else {"min_decay": config.ema_decay, "update_after_step": -1}
+    return EMAModel(parameters, decay=config.ema_decay, foreach=True, **constant)
+
+
 def lr_factor(step: int, config: TrainConfig) -> float:
-    """Multiplier of ``config.lr`` at ``step``: constant, or warm-up then cosine (one-cycle)."""
+    """Multiplier of ``config.lr`` at ``step``: constant, or linear warm-up then cosine (``onecycle``)."""
     if config.schedule == "constant":
         return 1.0
     floor = config.min_lr / config.lr
@@ -225,7 +259,6 @@ def fit(model: nn.Module, loss_fn: Callable[[nn.Module, object], torch.Tensor],
     its model cache lacks."""
     from accelerate import Accelerator
     from accelerate.utils import TorchDynamoPlugin
-    from diffusers.training_utils import EMAModel
 
     # bf16 by autocast here rather than by the accelerator's state, which one process can set only
     # once: a run trains networks of several precisions (the scene features in fp32)
@@ -240,11 +273,11 @@ def fit(model: nn.Module, loss_fn: Callable[[nn.Module, object], torch.Tensor],
                               enabled=config.mixed_precision == "bf16")
     opt_cls = torch.optim.Adam if config.optimizer == "adam" else torch.optim.AdamW
     optimizer = opt_cls(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, config))
+    scheduler = lr_schedule(optimizer, config)
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
     ema = None
     if config.ema_decay is not None:
-        ema = EMAModel(accelerator.unwrap_model(model).parameters(), decay=config.ema_decay, foreach=True)
+        ema = weights_average(accelerator.unwrap_model(model).parameters(), config)
         ema.to(accelerator.device)
         accelerator.register_for_checkpointing(ema)
 

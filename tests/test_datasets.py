@@ -81,11 +81,39 @@ def test_coco_remaps_to_171_contiguous_classes(tmp_path):
     assert set(mask.unique().tolist()) == {0, 11, 170}
 
 
+def authors_coco_colour(raw: int) -> tuple[int, int, int]:
+    """The colour the authors' code gives raw COCO id ``raw``: entry ``raw`` of their 6x6x6 palette
+    over steps of 50, R-major; unlabelled (255) is (250, 250, 250) (reference notes section 11)."""
+    return (250, 250, 250) if raw == 255 else (50 * (raw // 36), 50 * (raw // 6 % 6), 50 * (raw % 6))
+
+
+def test_coco_raw_id_palette_encodes_as_the_authors_and_decodes_back(tmp_path):
+    """Raw ids beside the first two gaps (11, 25 unused) and the last (181): the raw-id palette
+    colours each class as the authors' code colours its raw id, and decoding gives the class back;
+    the contiguous palette differs from the first unused id on."""
+    base = coco_fixture(tmp_path)
+    raw = np.array([[10, 12, 24, 26, 181, 255]])
+    _png(base / "stuffthingmaps_trainval2017" / "val2017" / "a.png", np.repeat(raw, 10, 0).repeat(2, 1))
+    _, mask = cocostuff.dataset(tmp_path, "validation", size=None)[0]
+    classes = mask[0, ::2]
+    assert classes.tolist() == [10, 11, 23, 24, 170, 255]  # contiguous ids, unlabelled kept
+    theirs = torch.tensor([authors_coco_colour(r) for r in raw[0]], dtype=torch.float32)
+    raw_id = cocostuff.palette(colours="raw-id")
+    torch.testing.assert_close(raw_id.colourise(classes[None, None])[0, :, 0].T, theirs)
+    contiguous = cocostuff.palette().colourise(classes[None, None])[0, :, 0].T
+    assert torch.equal(contiguous[0], theirs[0]) and not torch.equal(contiguous[1], theirs[1])
+    for codec in (raw_id, cocostuff.palette()):
+        assert torch.equal(codec.decode(codec.encode(mask[None]))[0], mask)
+    with pytest.raises(ValueError, match="colours"):
+        cocostuff.palette(colours="raw")
+
+
 def test_coco_bad_inputs(tmp_path):
     base = coco_fixture(tmp_path)
-    _png(base / "stuffthingmaps_trainval2017" / "val2017" / "a.png", np.full((10, 12), 200))
-    with pytest.raises(UsageError, match="mask id 200"):
-        cocostuff.dataset(tmp_path, "validation", size=None)[0]
+    for bad in (182, 200):  # past the raw ids 0-181 (255 is unlabelled): named with its file
+        _png(base / "stuffthingmaps_trainval2017" / "val2017" / "a.png", np.full((10, 12), bad))
+        with pytest.raises(UsageError, match=f"a.png: mask id {bad} is outside"):
+            cocostuff.dataset(tmp_path, "validation", size=None)[0]
     _png(base / "stuffthingmaps_trainval2017" / "val2017" / "a.png", np.zeros((9, 12)))
     with pytest.raises(UsageError, match="image is 12x10 but its mask is 12x9"):
         cocostuff.dataset(tmp_path, "validation", size=None)[0]

@@ -25,8 +25,11 @@ def test_the_gpu_profile_keeps_the_authors_settings():
     assert GPU_DIGITS.budget.warmup_steps * 10 == GPU_DIGITS.budget.steps  # warm-up a tenth, as 100 of 1,000 epochs
     assert GPU_SCENES.symmflow == SegSynthSettings().symmflow  # the authors' palette code, t ~ U(0, 1), w 0.9
     assert GPU_SCENES.symmflow.label_code == "image" and GPU_SCENES.symmflow.near_one == 0
-    for budget in (GPU_DIGITS.budget, GPU_SCENES.budget):
-        assert budget.mixed_precision == "bf16" and budget.ema_decay == 0.999
+    assert GPU_DIGITS.mnist_fit == "resize"  # their Resize(32), reference notes section 11
+    assert GPU_DIGITS.budget.mixed_precision == "no"  # their MNIST / CIFAR-10 commands carry no bf16 flag
+    assert GPU_SCENES.budget.mixed_precision == "bf16"
+    for budget in (GPU_DIGITS.budget, GPU_SCENES.budget):  # OneCycleLR with cosine warm-up, EMA copied at step 0
+        assert budget.ema_decay == 0.999 and budget.schedule == "onecycle-cosine" and budget.ema_warmup is False
 
 
 @pytest.mark.slow

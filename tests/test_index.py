@@ -1,5 +1,6 @@
 """The results index page: tables in numeric order, published beside reproduced, plots, seeds, errors."""
 
+import dataclasses
 from pathlib import Path
 
 import pandas as pd
@@ -95,13 +96,33 @@ def test_main_writes_the_page(folder, capsys):
     assert capsys.readouterr().out.strip() == str(folder / "README.md")
 
 
-def test_the_protocol_page_is_rendered_from_the_profiles_settings(tmp_path, capsys):
+@pytest.mark.parametrize("profile", ["cpu", "gpu", "paper"])
+def test_the_committed_protocol_pages_are_rendered_from_the_profiles_settings(profile):
+    """results/<profile>/protocol.md is what the settings give now: a changed setting without a
+    re-rendered page fails here (python -m benchmarks.render.protocol --profile PROFILE)."""
     from benchmarks.render import protocol
 
-    committed = Path(__file__).resolve().parent.parent / "results" / "paper" / "protocol.md"
-    assert committed.read_text() == protocol.markdown("paper")  # python -m benchmarks.render.protocol
-    paper, cpu = protocol.markdown("paper"), protocol.markdown("cpu")
-    assert "| data | CelebAMask-HQ, COCO-Stuff at 512 px | CelebAMask-HQ, COCO-Stuff at 512 px |  |" in paper
-    assert "scenes (the offline scene set) | the cpu and gpu profiles run on data that ship offline" in cpu
+    committed = Path(__file__).resolve().parent.parent / "results" / profile / "protocol.md"
+    assert committed.read_text() == protocol.markdown(profile)
+
+
+def test_the_protocol_verdicts_follow_the_settings(tmp_path, capsys, monkeypatch):
+    from benchmarks import profiles
+    from benchmarks.render import protocol
+
+    def verdict(profile, group, point):
+        return {row[0]: row[4] for row in protocol.rows(profile)[group]}[point]
+
+    assert verdict("paper", "classification", "mnist-full: class label") == "MATCH"
+    assert verdict("paper", "segmentation", "COCO-Stuff colours") == "MATCH"
+    assert verdict("gpu", "classification", "mnist: EMA") == "MATCH"
+    assert verdict("cpu", "classification", "mnist: EMA") == "DIFFERS"  # with the record that chose it
+    assert "classification-design.md" in {r[0]: r[5] for r in protocol.rows("cpu")["classification"]}["mnist: class label"]
+    # the paper profile moved off the authors' class code: DIFFERS, and no record says why -> an error
+    moved = dataclasses.replace(profiles.CLASSIFICATION["paper"][0], symmflow=dataclasses.replace(
+        profiles.CLASSIFICATION["paper"][0].symmflow, label_code="image-offset"))
+    monkeypatch.setitem(profiles.CLASSIFICATION, "paper", (moved,))
+    with pytest.raises(ValueError, match="classification/label_code differs .* no record says why"):
+        protocol.markdown("paper")
     assert protocol.main(["--profile", "nope", "--out", str(tmp_path)]) == 2
     assert capsys.readouterr().err.count("\n") == 1 and not list(tmp_path.iterdir())

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from symmflow.train import TrainConfig, fit, latest_checkpoint, lr_factor
+from symmflow.train import TrainConfig, fit, latest_checkpoint, lr_factor, lr_schedule, weights_average
 
 
 def test_one_cycle_schedule_shape():
@@ -16,6 +16,38 @@ def test_one_cycle_schedule_shape():
     after = [lr_factor(s, c) for s in range(10, 101)]
     assert all(a >= b for a, b in zip(after, after[1:]))
     assert lr_factor(7, TrainConfig(steps=10, lr=1.0, batch_size=1)) == 1.0
+
+
+def test_the_authors_schedule_is_a_cosine_warm_up_from_1e6():
+    """``onecycle-cosine``: OneCycleLR as the authors build it -- 1e-6 at step 0, a cosine ramp to
+    lr at the end of the warm-up (half-way: the mean of the two), cosine down to 1e-6 at the end."""
+    c = TrainConfig(steps=100, lr=1e-3, batch_size=1, schedule="onecycle-cosine", warmup_steps=11, min_lr=1e-6)
+    optimizer = torch.optim.AdamW([nn.Parameter(torch.zeros(1))], lr=c.lr)
+    schedule, lrs = lr_schedule(optimizer, c), []
+    for _ in range(c.steps):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        schedule.step()
+    assert lrs[0] == pytest.approx(1e-6) and lrs[10] == pytest.approx(1e-3) and lrs[-1] == pytest.approx(1e-6)
+    assert lrs[5] == pytest.approx((1e-3 + 1e-6) / 2)  # cosine, where a linear ramp would be too
+    assert max(lrs) == lrs[10] and all(a >= b for a, b in zip(lrs[10:], lrs[11:]))
+
+
+@pytest.mark.parametrize("decay", [0.9, 0.999])
+def test_the_authors_ema_is_a_copy_at_step_0_then_a_constant_decay(decay):
+    """``ema_warmup=False`` gives the authors' ``update_ema``: ema = w_0, then ema = d ema + (1 - d) w_k."""
+    weight = nn.Parameter(torch.tensor([1.0]))
+    config = TrainConfig(steps=10, lr=1.0, batch_size=1, ema_decay=decay, ema_warmup=False)
+    ema, theirs = weights_average([weight], config), weight.detach().clone()
+    for k in range(1, 6):
+        with torch.no_grad():
+            weight.add_(float(k))
+        ema.step([weight])
+        theirs = decay * theirs + (1 - decay) * weight.detach()
+        torch.testing.assert_close(ema.shadow_params[0], theirs)
+    warmed = weights_average([weight], TrainConfig(steps=10, lr=1.0, batch_size=1, ema_decay=decay))
+    warmed.step([weight])
+    assert torch.equal(warmed.shadow_params[0], weight.detach())  # diffusers' rule: a copy at its first step
 
 
 def regression_batches(seed=0):

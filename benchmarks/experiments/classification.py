@@ -65,13 +65,13 @@ class ClassificationExperiment:
 
     def train_split(self):
         if self._train is None:
-            self._train = data.load(self.s.dataset, "train", self.options.data_root)
+            self._train = data.load(self.s.dataset, "train", self.options.data_root, self.s.mnist_fit)
         return self._train
 
     def full_test_split(self):
         """The whole held-out split, read once."""
         if self._test is None:
-            self._test = data.load(self.s.dataset, "test", self.options.data_root)
+            self._test = data.load(self.s.dataset, "test", self.options.data_root, self.s.mnist_fit)
         return self._test
 
     def test_split(self):

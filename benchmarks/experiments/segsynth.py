@@ -53,6 +53,8 @@ class SegSynthExperiment:
     """Data, methods, trained networks and memoised scores of one data set under ``settings``."""
 
     def __init__(self, dataset: str, settings: SegSynthSettings, options: RunOptions, methods: dict | None = None):
+        if "symmflow" in options.weights and settings.space == "latent":  # the colours the model was trained with
+            settings = released.as_trained(settings, dataset)
         self.dataset, self.settings, self.options = dataset, settings, options
         self.registry = METHODS if methods is None else methods
         self.device = options.device
@@ -192,7 +194,8 @@ class SegSynthExperiment:
         """(kind, features) of a Frechet distance: ``frechet`` -- clean-fid's Inception, else the
         scene-set network; ``pytorch-fid`` -- pytorch-fid's Inception."""
         if measure == "pytorch-fid":  # raises MetricUnavailable where it cannot run
-            return "pytorch-fid", pytorch_fid_features(self.options.inception_dir, self.device)
+            return "pytorch-fid", pytorch_fid_features(self.options.inception_dir, self.device,
+                                                       self.settings.fid_quantise)
         if inception_missing(self.options.inception_dir) is None:
             return "inception", inception_features(self.options.inception_dir, self.device)
         if self.settings.space == "latent":

@@ -39,15 +39,16 @@ def dataset(name: str) -> ImageDataset:
     return DATASETS[name]
 
 
-def load(name: str, split: str, data_root: Path = Path("data")) -> tuple[Tensor, Tensor]:
-    """Images and labels of one split of data set ``name``."""
+def load(name: str, split: str, data_root: Path = Path("data"), mnist_fit: str = "pad") -> tuple[Tensor, Tensor]:
+    """Images and labels of one split of data set ``name``; MNIST's digits padded or resized to
+    32 px (:data:`symmflow.data.mnist.FITS`)."""
     dataset(name)
     if name == "mnist":
         from symmflow.data.mnist import bundled_mnist
-        return bundled_mnist(split)
+        return bundled_mnist(split, mnist_fit)
     if name == "mnist-full":
         from symmflow.data.mnist import full_mnist
-        return full_mnist(Path(data_root), split)
+        return full_mnist(Path(data_root), split, mnist_fit)
     from symmflow.data.cifar10 import cifar10
     return cifar10(Path(data_root), split)
 

