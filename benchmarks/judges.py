@@ -18,7 +18,6 @@ it will judge before anything is trained, and its cells carry the file's sha256.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -75,11 +74,10 @@ def parse(values: list[str] | None) -> dict[str, Path]:
 
 
 def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    """The file's content digest, computed once per version of it (:func:`symmflow.digests.file_digest`)."""
+    from symmflow.digests import file_digest
+
+    return file_digest(path)
 
 
 def load(path: Path, device: str = "cpu") -> torch.jit.ScriptModule:

@@ -11,7 +11,7 @@ import torch
 from safetensors import safe_open
 
 from baselines.diffusion_classifier import Schedule
-from benchmarks import run
+from benchmarks import released, run
 from benchmarks.methods import Problem
 from benchmarks.methods.symmflow import SymmFlowMethod
 from benchmarks.profiles import CLASSIFICATION, SEGSYNTH, Budget
@@ -242,3 +242,25 @@ def test_a_wrong_vae_is_one_line_and_nothing_runs(latent, own_vae, tmp_path, cap
     assert err[-1].startswith("error: --vae") and needle in err[-1], err
     assert [line for line in err if line.startswith("error")] == err[-1:]
     assert not list(out.glob("cells/*/*.json"))
+
+
+def test_a_released_coco_model_is_evaluated_with_the_colours_it_was_trained_with(tmp_path):
+    """Whatever palette the profile chooses, ``--weights`` on COCO-Stuff colours and decodes masks by
+    raw id (reference notes section 11), and the palette is part of the data's identity."""
+    import dataclasses
+
+    from benchmarks.datasets import open_dataset
+    from benchmarks.profiles import SEGSYNTH
+    from studies.standins import write_cocostuff
+    from symmflow.data import cocostuff
+
+    write_cocostuff(tmp_path, count=10, size=16)
+    contiguous = dataclasses.replace(SEGSYNTH["paper"], palettes={}, resolution=16)
+    for settings in (contiguous, SEGSYNTH["paper"]):
+        trained = released.as_trained(settings, "COCO-Stuff")
+        assert trained.palettes["COCO-Stuff"] == {"colours": "raw-id"}
+        data = open_dataset("COCO-Stuff", dataclasses.replace(trained, resolution=16), tmp_path, 0)
+        assert torch.equal(data.palette.colours, cocostuff.palette(colours="raw-id").colours)
+        assert data.identity["palette"] == {"colours": "raw-id"}
+    assert "palette" not in open_dataset("COCO-Stuff", contiguous, tmp_path, 0).identity  # the default: as stored
+    assert released.as_trained(contiguous, "CelebAMask-HQ") is contiguous

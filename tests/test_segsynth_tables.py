@@ -5,6 +5,7 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -237,3 +238,59 @@ def test_every_seed_measures_synthesis_in_one_feature_network(tmp_path):
     assert len([f for f in folders if f.startswith("scene-features-")]) == 1
     assert len([f for f in folders if f.startswith("symmflow-")]) == 2
     assert len(list((tmp_path / "fd_stats").glob("*.npz"))) == 1
+
+
+def test_a_coco_mask_id_past_the_raw_ids_is_one_line_naming_its_file(tmp_path, capsys):
+    """A COCO-Stuff mask holding an id outside 0-181 (other than 255): one ``error:`` line naming the
+    file and the id, exit 2, however deep in a data loader's worker it was read."""
+    from studies.standins import _png, write_cocostuff
+    from tests.test_latent import tiny_sd_folder
+
+    base = write_cocostuff(tmp_path / "data", count=10, size=16)
+    bad = sorted((base / "stuffthingmaps_trainval2017" / "train2017").glob("*.png"))[0]
+    _png(bad, np.full((16, 16), 190, np.uint8))
+    paper = dataclasses.replace(SEGSYNTH["paper"], datasets=("COCO-Stuff",), resolution=16, eval_batch=2,
+                                budget=dataclasses.replace(SEGSYNTH["paper"].budget, batch_size=3),
+                                latent={**SEGSYNTH["paper"].latent, "epochs": 1, "warmup_epochs": 0,
+                                        "gpus": {"COCO-Stuff": 1}, "fid_samples": 0})
+    args = ["--table", "5", "--profile", "paper", "--steps", "1", "--out", str(tmp_path / "out"), "--device", "cpu",
+            "--no-progress", "--data-root", str(tmp_path / "data"), "--pretrained", str(tiny_sd_folder(tmp_path / "sd"))]
+    assert run.main(args, tables_with("paper", paper)) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error:") and f"{bad.name}: mask id 190 is outside" in err[-1], err[-1]
+    assert len([line for line in err if line.startswith("error:")]) == 1 and "Traceback" not in "\n".join(err)
+
+
+def test_two_vaes_of_one_config_and_size_but_other_weights_are_two_networks_and_two_cells(tmp_path):
+    """A supplied folder enters the identities by its content: the fine-tuned MSE and EMA VAEs have
+    the same config and file sizes, and must not share a model-cache entry or a stored cell."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from tests.test_datasets import celeba_fixture
+    from tests.test_latent import tiny_sd_folder
+    from symmflow.digests import folder_digest
+
+    celeba_fixture(tmp_path / "data", ids=(0, 1, 2001), size=16)
+    sd = tiny_sd_folder(tmp_path / "sd")
+    vaes = [tmp_path / "vae-a", tmp_path / "vae-b"]
+    for k, vae in enumerate(vaes):
+        shutil.copytree(sd / "vae", vae)
+        weights = vae / "diffusion_pytorch_model.safetensors"
+        state = load_file(str(weights))
+        save_file({name: t + 0.01 * k for name, t in state.items()}, str(weights))
+    sizes = [(v / "diffusion_pytorch_model.safetensors").stat().st_size for v in vaes]
+    assert sizes[0] == sizes[1] and folder_digest(vaes[0]) != folder_digest(vaes[1])
+    paper = SEGSYNTH["paper"]
+    paper = dataclasses.replace(paper, datasets=("CelebAMask-HQ",), resolution=16, eval_batch=2,
+                                budget=dataclasses.replace(paper.budget, batch_size=1),
+                                latent={**paper.latent, "epochs": 1, "warmup_epochs": 0,
+                                        "gpus": {"CelebAMask-HQ": 1}, "fid_samples": 0})
+    out = tmp_path / "out"
+    for vae in vaes:
+        assert run.main(["--table", "5", "--profile", "paper", "--steps", "1", "--out", str(out), "--device", "cpu",
+                         "--no-progress", "--data-root", str(tmp_path / "data"), "--pretrained", str(sd),
+                         "--vae", str(vae)], tables_with("paper", paper)) == 0
+    assert len(list((out / "checkpoints").glob("symmflow-*/settings.json"))) == 2
+    assert len(_cells(out)) == 2  # one stored cell per key: the second VAE's was computed, not reused

@@ -42,17 +42,12 @@ class Problem:
 
 
 def pretrained_identity(folder: Path) -> str:
-    """The pretrained weights by what they are, not where they lie: a digest of the folder's
-    model configs and the sizes of its weight files."""
-    import hashlib
+    """The pretrained weights by what they are, not where they lie: a digest of the folder's model
+    configs and of the contents of its weight files (:func:`symmflow.digests.folder_digest`), so
+    two folders with one config and the same file sizes but other weights are two identities."""
+    from symmflow.digests import folder_digest
 
-    digest = hashlib.sha1()
-    for path in sorted(Path(folder).rglob("*")):
-        if path.suffix == ".json":
-            digest.update(path.relative_to(folder).as_posix().encode() + path.read_bytes())
-        elif path.suffix in (".safetensors", ".bin"):
-            digest.update(f"{path.relative_to(folder).as_posix()}:{path.stat().st_size}".encode())
-    return digest.hexdigest()[:16]
+    return folder_digest(folder)
 
 
 class Method:

@@ -25,7 +25,7 @@ from benchmarks.experiments.segsynth import (FEATURES, FRECHET_MEASURES, REAL, S
                                              joint_metric, judge_metric, synthesis_metric)
 from benchmarks.datasets import DATASETS
 from benchmarks.render.grids import segsynth_preview
-from benchmarks.methods import METHODS, pretrained_identity
+from benchmarks.methods import METHODS
 from benchmarks.profiles import GPU_BUDGET_NOTE, SEGSYNTH, SegSynthSettings
 from symmflow.metrics import CLEAN_FID, PROTOCOLS, PYTORCH_FID, MetricUnavailable, inception_missing, lpips_missing
 from symmflow.metrics import pytorch_fid_missing
@@ -72,6 +72,23 @@ SCENE_NOTE = (
     "settings.")
 
 
+def supplied_weights(s, options: RunOptions, measure: str) -> dict:
+    """The supplied folders a cell's number depends on, by their content (:mod:`symmflow.digests`):
+    the Stable Diffusion folder and the VAE in latent space, the Inception weights of a Frechet
+    distance, the LPIPS weights; only those given and present, so a cell without them keeps its key."""
+    from symmflow.digests import folder_digest
+
+    wanted = {}
+    if s.space == "latent":
+        wanted.update(pretrained=options.pretrained, vae=options.vae)
+    if measure in ("frechet", "pytorch-fid"):
+        wanted["inception"] = options.inception_dir
+    if measure in ("lpips", "diversity"):
+        wanted["lpips"] = options.lpips_dir
+    return {name: folder_digest(folder) for name, folder in wanted.items()
+            if folder is not None and Path(folder).is_dir()}
+
+
 class SegSynthTable(Table):
     """What Tables 2, 4 and 5 share: settings per profile, the experiments, the sample grids."""
 
@@ -105,12 +122,12 @@ class SegSynthTable(Table):
             metric = metric or synthesis_metric(s, options)
             protocol = PROTOCOLS.get(metric, "Frechet distance in the scene-set feature network")
         judge = judges.identity(options.judges.get("segmenter")) if measure == "judged" else None
-        vae = pretrained_identity(options.vae) if options.vae is not None and s.space == "latent" else None
         floor = {"floor": DATASETS[dataset].floor} if method == REAL and measure != "judged" else {}
         return Cell.make(self.name, dataset, task, shown or self.registry[method].label, steps, metric,
                          profile=options.profile, seed=options.seed, solver=options.solver,
                          settings=s.cell_settings(method, dataset), params={"method": method, "measure": measure},
-                         protocol=protocol, **({"judge": judge} if judge else {}), **({"vae": vae} if vae else {}), **floor)
+                         protocol=protocol, **({"judge": judge} if judge else {}),
+                         **supplied_weights(s, options, measure), **floor)
 
     def synthesis_measures(self, options: RunOptions, real: bool = False) -> list[str]:
         """What a synthesis cell (``real``: a real-image row) measures in this run: pytorch-fid's
