@@ -127,7 +127,14 @@ class RunOptions:
     judges: dict = field(default_factory=dict)
     """Supplied judges of generated images, kind -> TorchScript file (:mod:`benchmarks.judges`)."""
     weights: dict = field(default_factory=dict)
-    """Supplied weights evaluated instead of training, method key -> file (:mod:`benchmarks.released`)."""
+    """Supplied weights of the data set at hand, method key -> file (:func:`benchmarks.released.scoped`)."""
+    released: dict = field(default_factory=dict)
+    """Every supplied weights file of the run, (method key, data set) -> file: evaluated instead of
+    training on that data set's cells (``--weights``, :mod:`benchmarks.released`)."""
+    datasets: tuple[str, ...] | None = None
+    """The data sets whose cells the run computes (``--datasets``; None: every one of the tables)."""
+    methods: tuple[str, ...] | None = None
+    """The method keys whose cells the run computes (``--methods``; None: every one)."""
     ledger: Ledger | None = None
     """Set by a dry run: every network is a timed stand-in charged to it, nothing is trained or
     stored (:mod:`benchmarks.cost`)."""

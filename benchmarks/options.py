@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks import judges, profiles, released
+from benchmarks import judges, parts, profiles, released
 from benchmarks.cells import PROFILES, RunOptions
 from benchmarks.render.index import is_index
 from benchmarks.tables import tables
@@ -150,31 +150,46 @@ def build_parser() -> OneLineParser:
                    help="a judge of generated images instead of the run's own (segmenter: Tables 2, 4; classifier: "
                         "Table 3): a TorchScript module, images in [-1, 1] -> logits; repeat for both kinds "
                         "(default: the run's own SS U-Net and cross-entropy classifier)")
-    p.add_argument("--weights", action="append", metavar="METHOD=PATH",
-                   help="evaluate these weights instead of training the method (e.g. symmflow=LatFM_coco_beta6.0.pt, "
-                        "the authors' released EMA weights): its cells train nothing and are their own rows; "
-                        "repeat per method (default: train every network)")
+    p.add_argument("--weights", action="append", metavar="METHOD[@DATASET]=PATH",
+                   help="Evaluate these weights instead of training the method, e.g. symmflow=LatFM_coco_beta6.0.pt "
+                        "(the authors' released EMA weights). A file answers the cells of one data set: the one "
+                        "after @, else the one its name says (LatFM_<dataset>_beta<beta>.pt), else for a pixel "
+                        "model the one whose network its tensor shapes fit. Its cells train nothing and are their "
+                        "own rows; the cells of data sets no file answers are computed as usual. Repeat per method "
+                        "and data set. Default: train every network.")
+    p.add_argument("--datasets", default=None, metavar="LIST",
+                   help="Compute the cells of these data sets only, a comma-separated list of the chosen tables' "
+                        "data sets (e.g. MNIST,CIFAR-10), or 'released' for the data sets the --weights files "
+                        "answer. Default: every data set of the chosen tables.")
+    p.add_argument("--methods", default=None, metavar="LIST",
+                   help="Compute the cells of these methods only, a comma-separated list of method keys (e.g. "
+                        "symmflow,semflow). Default: every method of the chosen tables.")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars (default: shown)")
     return p
 
 
-def check_weights(supplied: dict, chosen: list, profile: str) -> None:
-    """Every supplied weights file is for a method a chosen table can evaluate from weights, of a
-    data set the tables have where its name says one (it then answers that data set's cells
-    only), and holds a state dict of tensors that loads without running code (whether it fits the
-    network is checked when the network is built, before any evaluation)."""
-    evaluable = set().union(*(spec.released_methods(profile) for spec in chosen))
-    datasets = {cell.dataset for spec in chosen for cell in spec.cells(RunOptions(profile=profile))} if supplied else set()
-    for key, path in supplied.items():
-        if key not in evaluable:
-            raise UsageError(f"--weights {key}={path}: the chosen tables evaluate no released {key!r} in the {profile} "
-                             f"profile; choose from {', '.join(sorted(evaluable)) or 'none'}")
-        named = released.named_dataset(path)
-        if named is not None and named not in datasets:
-            raise UsageError(f"--weights {key}={path} is a {named} model (its name says so), and the chosen tables have "
-                             f"no {named} cells in the {profile} profile; pass the weights of "
-                             f"{' or '.join(sorted(datasets))}")
-        released.read_state(path)
+def check_parts(args, chosen: list) -> tuple:
+    """``--datasets``, ``--methods`` and ``--weights`` against the cells of the chosen tables, each
+    supplied file tied to the one data set it answers (:func:`benchmarks.released.resolve`): one
+    line naming the value and the choices, before any network is built."""
+    supplied = released.parse(args.weights)
+    given = args.datasets is not None or args.methods is not None or supplied
+    catalogue = parts.Catalogue.of(chosen, args.profile) if given else parts.Catalogue()
+    methods = parts.pick_methods(args.methods, catalogue)
+    datasets = parts.pick_datasets(args.datasets, catalogue)
+    evaluable = set().union(*(spec.released_methods(args.profile) for spec in chosen))
+    for entry in supplied:
+        if entry.method not in evaluable:
+            raise UsageError(f"--weights {entry.shown()}: the chosen tables evaluate no released {entry.method!r} in "
+                             f"the {args.profile} profile; choose from {', '.join(sorted(evaluable)) or 'none'}")
+    if datasets == (parts.RELEASED,):
+        if not supplied:
+            raise UsageError(f"--datasets {parts.RELEASED}: no --weights given; name the data sets or pass the files")
+        weights = released.resolve(supplied, catalogue, args.profile, None, methods)
+        datasets = tuple(dict.fromkeys(dataset for _, dataset in weights))
+    else:
+        weights = released.resolve(supplied, catalogue, args.profile, datasets, methods)
+    return datasets, methods, weights
 
 
 def check_latent_options(args, chosen: list) -> None:
@@ -225,16 +240,15 @@ def options_from(argv, available: dict | None = None) -> tuple[list, RunOptions]
             raise UsageError(f"--train-steps {args.train_steps}: use a positive number of steps, "
                              "e.g. --train-steps 300")
         chosen = [with_train_steps(spec, args.profile, args.train_steps) for spec in chosen]
+    datasets, methods, weights = check_parts(args, chosen)
     shard = launched()
-    check_batches(chosen, args.profile, shard, args.batch_size_per_device, args.gradient_accumulation_steps)
+    check_batches(chosen, args.profile, shard, args.batch_size_per_device, args.gradient_accumulation_steps, datasets)
     try:
         parse_solver(args.solver)
     except ValueError as error:
         raise UsageError(str(error)) from None
     supplied = judges.parse(args.judge_weights)
     check_judges(supplied, chosen, args.profile)
-    weights = released.parse(args.weights)
-    check_weights(weights, chosen, args.profile)
     check_latent_options(args, chosen)
     if not 0 <= args.seed < 2 ** 63:
         raise UsageError(f"--seed {args.seed}: use an integer from 0 to 2^63 - 1, e.g. --seed 0")
@@ -262,20 +276,24 @@ def options_from(argv, available: dict | None = None) -> tuple[list, RunOptions]
                          render_only=args.render_only, report_to=args.report_to, data_root=args.data_root,
                          pretrained=args.pretrained, vae=args.vae, cache_latents=args.cache_latents,
                          inception_dir=args.inception_dir, lpips_dir=args.lpips_dir,
-                         judges=supplied, weights=weights, shard=shard,
+                         judges=supplied, released=weights, datasets=datasets, methods=methods, shard=shard,
                          batch_size_per_device=args.batch_size_per_device,
                          gradient_accumulation_steps=args.gradient_accumulation_steps)
     return chosen, options
 
 
-def check_batches(chosen: list, profile: str, shard, per_device: int | None, accumulation: int | None) -> None:
-    """Every global batch the chosen tables train on splits over this launch's processes and the
-    gradient accumulation asked for (:func:`symmflow.batching.plan`), before any network is built."""
+def check_batches(chosen: list, profile: str, shard, per_device: int | None, accumulation: int | None,
+                  datasets: tuple[str, ...] | None = None) -> None:
+    """Every global batch the chosen tables train on (on ``datasets``, where given) splits over this
+    launch's processes and the gradient accumulation asked for (:func:`symmflow.batching.plan`),
+    before any network is built."""
     from symmflow.batching import check_options, plan
 
     check_options(per_device, accumulation)
     for spec in chosen:
         for dataset, batch in spec.global_batches(profile).items():
+            if datasets is not None and dataset not in datasets:
+                continue
             plan(batch, shard.count, per_device, accumulation, f"table {spec.name}, {dataset}, {profile} profile")
 
 

@@ -63,4 +63,4 @@ def batch_split(spec, cell, options) -> dict:
     per-device batch, accumulation and the global batch (:meth:`symmflow.batching.BatchPlan.record`;
     nothing where the table trains no network for it, or its weights were supplied)."""
     batch = spec.global_batches(options.profile).get(cell.dataset)
-    return {} if batch is None or options.weights else options.batch_plan(batch).record()
+    return {} if batch is None or "weights" in cell.settings else options.batch_plan(batch).record()

@@ -15,7 +15,7 @@ supplied file is
 * never trained: the cells it gives carry the file's sha256 and render as their own rows,
   "SymmFlow (released weights)"; cells that would need another method's trained network (the
   Diffusion Classifier's flow-matching model, the judge of generated digits) are left out of a
-  ``--weights`` run.
+  ``--weights`` run on the data set the file answers (:func:`resolve`; the others are computed as usual).
 """
 
 from __future__ import annotations
@@ -35,17 +35,35 @@ PREFIXES = ("", "module.", "unet.", "module.unet.")
 LABEL = "{label} (released weights)"
 
 
-def parse(values: list[str] | None) -> dict[str, Path]:
-    """``["symmflow=PATH", ...]`` -> {method key: path}."""
-    weights: dict[str, Path] = {}
+@dataclasses.dataclass(frozen=True)
+class Supplied:
+    """One ``--weights METHOD[@DATASET]=PATH``: the method, the data set the user named (None:
+    told by the file's name or shapes, :func:`resolve`) and the file."""
+
+    method: str
+    dataset: str | None
+    path: Path
+
+    def shown(self) -> str:
+        at = "" if self.dataset is None else f"@{self.dataset}"
+        return f"{self.method}{at}={self.path}"
+
+
+def parse(values: list[str] | None) -> list[Supplied]:
+    """``["symmflow=PATH", "symmflow@MNIST=PATH", ...]`` -> the supplied files, in order; one
+    METHOD@DATASET twice is refused (a plain METHOD may repeat: each file answers its own data set)."""
+    supplied: list[Supplied] = []
     for value in values or []:
         key, sep, path = value.partition("=")
-        if not sep or not key or not path:
-            raise UsageError(f"--weights {value!r}: write METHOD=PATH, e.g. --weights symmflow=LatFM_coco_beta6.0.pt")
-        if key in weights:
-            raise UsageError(f"--weights names {key} twice; pass one file per method")
-        weights[key] = Path(path)
-    return weights
+        method, at, dataset = key.partition("@")
+        if not sep or not method or not path or (at and not dataset):
+            raise UsageError(f"--weights {value!r}: write METHOD[@DATASET]=PATH, e.g. --weights "
+                             "symmflow=LatFM_coco_beta6.0.pt or --weights symmflow@MNIST=mnist_ema.pt")
+        entry = Supplied(method, dataset or None, Path(path))
+        if entry.dataset is not None and any((s.method, s.dataset) == (method, dataset) for s in supplied):
+            raise UsageError(f"--weights names {method}@{dataset} twice; pass one file per method and data set")
+        supplied.append(entry)
+    return supplied
 
 
 def weights_file(path: Path) -> Path:
@@ -96,21 +114,29 @@ def backbone(model: nn.Module) -> nn.Module:
     return model
 
 
+def mismatches(state: dict[str, Tensor], wanted: dict) -> tuple[str, list[str]]:
+    """The prefix of ``state`` that fits ``wanted`` (key -> tensor or shape) best, and every
+    missing or unexpected key and differing shape under it."""
+    shape = {k: tuple(getattr(v, "shape", v)) for k, v in wanted.items()}
+    best = max(PREFIXES, key=lambda p: sum(k[len(p):] in shape for k in state if k.startswith(p)))
+    renamed = {k[len(best):]: v for k, v in state.items() if k.startswith(best)}
+    problems = [f"missing key {k!r}" for k in shape if k not in renamed]
+    problems += [f"unexpected key {k!r}" for k in renamed if k not in shape]
+    problems += [f"{k!r} has shape {tuple(v.shape)}, the network {shape[k]}"
+                 for k, v in renamed.items() if k in shape and tuple(v.shape) != shape[k]]
+    if len(renamed) < len(state):
+        problems.append(f"{len(state) - len(renamed)} keys outside the prefix {best!r}")
+    return best, problems
+
+
 def matched(state: dict[str, Tensor], network: nn.Module, path: Path, what: str) -> dict[str, Tensor]:
     """``state`` renamed to ``network``'s keys by the prefix that fits best; one line on a mismatch."""
     wanted = network.state_dict()
-    best = max(PREFIXES, key=lambda p: sum(k[len(p):] in wanted for k in state if k.startswith(p)))
-    renamed = {k[len(best):]: v for k, v in state.items() if k.startswith(best)}
-    problems = [f"missing key {k!r}" for k in wanted if k not in renamed]
-    problems += [f"unexpected key {k!r}" for k in renamed if k not in wanted]
-    problems += [f"{k!r} has shape {tuple(v.shape)}, the network {tuple(wanted[k].shape)}"
-                 for k, v in renamed.items() if k in wanted and v.shape != wanted[k].shape]
-    if len(renamed) < len(state):
-        problems.append(f"{len(state) - len(renamed)} keys outside the prefix {best!r}")
+    best, problems = mismatches(state, wanted)
     if problems:
         raise UsageError(f"--weights: {path} does not fit {what} ({len(problems)} mismatches; first: {problems[0]}); "
                          "pass the weights of this data set, beta and network")
-    return {k: v.to(wanted[k].dtype) for k, v in renamed.items()}
+    return {k[len(best):]: v.to(wanted[k[len(best):]].dtype) for k, v in state.items() if k.startswith(best)}
 
 
 NAMED = re.compile(r"LatFM_(?P<dataset>[A-Za-z]+)_beta(?P<beta>[0-9.]+?)\.pt")
@@ -164,3 +190,82 @@ def released_cell(cell: Cell, sha: str) -> Cell:
     """The cell as a supplied-weights run computes it: its own row and its own identity."""
     return dataclasses.replace(cell, method=LABEL.format(label=cell.method),
                                settings=MappingProxyType({**cell.settings, "weights": sha}))
+
+
+def resolve(supplied: list[Supplied], catalogue, profile: str, datasets: tuple[str, ...] | None = None,
+            methods: tuple[str, ...] | None = None) -> dict[tuple[str, str], Path]:
+    """(method, data set) -> file: the data set each supplied file answers -- the user's
+    ``@DATASET``, else the one its name says (``LatFM_<dataset>_beta<beta>.pt``, reference notes
+    section 10), else for a pixel model the one whose network its tensor shapes fit (the authors'
+    U-Net takes image channels + 1 in and out, 2 for MNIST and 4 for CIFAR-10, and its width is
+    the data set's, notes sections 5 and 10), else the tables' one latent data set.  A file that answers no cell of the chosen tables, or
+    that could be of several data sets, or a second file for one method and data set is one line,
+    before any network is built; every file is read here (tensors only, nothing of it run)."""
+    resolved: dict[tuple[str, str], Path] = {}
+    for entry in supplied:
+        state = read_state(entry.path)
+        where = catalogue.needing.get(entry.method, {})
+        named = named_dataset(entry.path)
+        if entry.dataset is not None:
+            dataset = catalogue.dataset(entry.dataset, f"--weights {entry.shown()}")
+            if named is not None and named != dataset:
+                raise UsageError(f"--weights {entry.shown()}: the file is a {named} model (its name says so), not a "
+                                 f"{dataset} one; pass the weights of {dataset} or write {entry.method}@{named}")
+            candidates = [dataset] if dataset in where else []
+        elif named is not None:
+            if named not in where:
+                raise UsageError(f"--weights {entry.shown()} is a {named} model (its name says so), and the chosen "
+                                 f"tables have no {named} cells of {entry.method} in the {profile} profile; pass the "
+                                 f"weights of {' or '.join(sorted(where)) or 'another method'}")
+            candidates = [named]
+        else:  # a latent model's data set is told by its name or @DATASET: every one has the same shapes
+            candidates = [d for d, tables in where.items() if not all(spec.latent(profile) for spec in tables)]
+        misfits: dict[str, str] = {}
+        for dataset in list(candidates):
+            for spec in where.get(dataset, []):
+                wanted = spec.weights_shapes(profile, entry.method, dataset)
+                problems = [] if wanted is None else mismatches(state, wanted)[1]
+                if problems:
+                    misfits[dataset] = f"{len(problems)} mismatches; first: {problems[0]}"
+                    candidates.remove(dataset)
+                    break
+        latent = [d for d, tables in where.items() if all(spec.latent(profile) for spec in tables)]
+        if not candidates and entry.dataset is None and named is None and len(latent) == 1:
+            candidates = latent  # the one latent data set of the chosen tables: nothing else it could be
+        if not candidates:
+            if entry.dataset is not None and misfits:
+                dataset, why = next(iter(misfits.items()))
+                raise UsageError(f"--weights {entry.shown()} does not fit the {entry.method} network of {dataset} "
+                                 f"({why}); pass the weights of {dataset} or the right @DATASET")
+            if entry.dataset is not None:
+                raise UsageError(f"--weights {entry.shown()}: the chosen tables have no {entry.method} cells of "
+                                 f"{entry.dataset} in the {profile} profile; choose from "
+                                 f"{', '.join(sorted(where)) or 'none'}")
+            why = "; ".join(f"{d}: {w}" for d, w in misfits.items()) or (
+                "a latent model's data set is told by its name, LatFM_<dataset>_beta<beta>.pt")
+            raise UsageError(f"--weights {entry.shown()} fits no {entry.method} network of the chosen tables in the "
+                             f"{profile} profile ({why}); pass the weights of {' or '.join(sorted(where)) or 'them'}, "
+                             f"or write {entry.method}@DATASET=PATH")
+        if len(candidates) > 1:
+            raise UsageError(f"--weights {entry.shown()} could be of {' or '.join(sorted(candidates))}; write "
+                             f"{entry.method}@DATASET=PATH, e.g. --weights {entry.method}@{sorted(candidates)[0]}="
+                             f"{entry.path}")
+        dataset = candidates[0]
+        if (entry.method, dataset) in resolved:
+            raise UsageError(f"--weights names {entry.method}@{dataset} twice ({resolved[entry.method, dataset]} and "
+                             f"{entry.path}); pass one file per method and data set")
+        if datasets is not None and dataset not in datasets:
+            raise UsageError(f"--weights {entry.shown()} answers {dataset}, which --datasets leaves out; add "
+                             f"{dataset} to --datasets or leave the file out")
+        if methods is not None and entry.method not in methods:
+            raise UsageError(f"--weights {entry.shown()}: --methods leaves {entry.method} out; add it to --methods "
+                             "or leave the file out")
+        resolved[entry.method, dataset] = entry.path
+    return resolved
+
+
+def scoped(options, dataset: str):
+    """``options`` for the experiment of one data set: ``weights`` the supplied files that
+    answer it, method -> file (what the experiments load instead of training)."""
+    weights = {method: path for (method, d), path in options.released.items() if d == dataset}
+    return options if weights == options.weights else dataclasses.replace(options, weights=weights)

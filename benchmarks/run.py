@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks import cost, released
+from benchmarks import cost, parts
 from benchmarks.cells import Cell, RunOptions
 from benchmarks.options import options_from
 from benchmarks.store import NOT_COMPUTED, CellStore, is_skipped
@@ -70,14 +70,9 @@ def run_table(spec, options: RunOptions, experiments: dict | None = None, show: 
     store, main = CellStore(options.out), options.shard.is_main
     experiments = {} if experiments is None else experiments
     cells: list[Cell] = []
-    identities = {key: released.identity(path) for key, path in options.weights.items()}
     for seed in options.seeds:
         at_seed = replace(options, seed=seed)
-        at_this_seed = spec.cells(at_seed)
-        if options.weights:  # only what the supplied weights answer, as their own rows
-            at_this_seed = [released.released_cell(c, identities[c.param("method")]) for c in at_this_seed
-                            if (needs := spec.networks(c, at_seed)) and needs <= set(options.weights)
-                            and all(released.named_dataset(options.weights[m]) in (None, c.dataset) for m in needs)]
+        at_this_seed = parts.select(spec, spec.cells(at_seed), at_seed)  # --datasets, --methods, --weights
         cells += at_this_seed
         todo = [] if options.render_only else [c for c in at_this_seed if options.force or not store.has(c)]
         if options.dry_run:

@@ -321,3 +321,38 @@ def test_a_global_batch_this_launch_cannot_split_is_refused_before_any_network(r
     monkeypatch.setenv("RANK", "0")
     refused(["--table", "1", "--profile", "smoke", "--out", tmp_path / "out", *extra], needle,
             command="benchmarks.run")
+
+
+# ---------------------------------------------------------------- harness: a part of a run, per-data-set weights
+
+
+def guided_mnist_file(path):
+    """The authors' U-Net fixture (MNIST shapes: 2 channels in and out) as a released ``.pt``."""
+    from safetensors import safe_open
+
+    from tests.test_guided_unet import FIXTURES
+
+    with safe_open(str(FIXTURES / "guided_unet_tiny.safetensors"), "pt") as f:
+        torch.save({k.removeprefix("weight."): f.get_tensor(k) for k in f.keys() if k.startswith("weight.")}, path)
+    return path
+
+
+@pytest.mark.parametrize("extra, needle", [
+    (["--datasets", "cifar10"], "--datasets 'cifar10': the chosen tables have no data set 'cifar10'; choose from"),
+    (["--datasets", ","], "--datasets ',': give a comma-separated list"),
+    (["--methods", "semflow"], "--methods 'semflow': the chosen tables have no method 'semflow'; choose from"),
+    (["--datasets", "released"], "--datasets released: no --weights given"),
+    (["--weights", "symmflow@CIFAR-10={file}"], "the chosen tables have no data set 'CIFAR-10'"),
+    (["--weights", "symmflow={file}"], "fits no symmflow network of the chosen tables in the smoke profile"),
+    (["--weights", "symmflow@mnist={file}"], "does not fit the symmflow network of MNIST (bundled 4k/1k)"),
+    (["--weights", "symmflow@mnist={file}", "--weights", "symmflow@mnist={file}"], "names symmflow@mnist twice"),
+    (["--weights", "symmflow={coco}"], "is a COCO-Stuff model (its name says so)"),
+])
+def test_a_part_or_a_released_file_the_tables_do_not_have_is_refused_before_any_network(refused, tmp_path, extra,
+                                                                                       needle):
+    file = guided_mnist_file(tmp_path / "mnist_ema.pt")  # the paper's MNIST U-Net, not the smoke profile's
+    coco = tmp_path / "LatFM_coco_beta6.0.pt"
+    torch.save({"unet.conv_in.weight": torch.zeros(1)}, coco)
+    extra = [e.format(file=file, coco=coco) for e in extra]
+    refused(["--table", "3", "--profile", "smoke", "--out", tmp_path / "out", *extra], needle,
+            command="benchmarks.run")

@@ -170,9 +170,65 @@ def test_a_file_named_for_one_data_set_answers_that_data_sets_cells_only(tmp_pat
     weights = tmp_path / "LatFM_celeba_beta10.0.pt"
     torch.save({"unet.conv_in.weight": torch.zeros(1)}, weights)  # the name decides; the fit is checked later
     assert run.main(["--table", "2", "--profile", "paper", "--dry-run", "--data-root", str(tmp_path),
-                     "--weights", f"symmflow={weights}"]) == 0
+                     "--weights", f"symmflow={weights}", "--datasets", "released"]) == 0
     listed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("table 2: ")]
     assert listed and all("CelebAMask-HQ SymmFlow" in line and "(released weights)" in line for line in listed)
+
+
+def two_pixel_tables(tmp_path):
+    """Tables 3 and 11 of the paper profile on MNIST and CIFAR-10 with the tiny authors' U-Net, and
+    the fixture's weights (2 channels in and out: MNIST's image channel + 1) as a released file."""
+    with safe_open(str(FIXTURES / "guided_unet_tiny.safetensors"), "pt") as f:
+        config = json.loads(f.metadata()["config"])
+        state = {k.removeprefix("weight."): f.get_tensor(k).float() for k in f.keys() if k.startswith("weight.")}
+    tiny = GuidedUNetConfig(model_channels=config["model_channels"], num_res_blocks=config["num_res_blocks"],
+                            channel_mult=tuple(config["channel_mult"]),
+                            attention_resolutions=tuple(config["attention_resolutions"]),
+                            num_head_channels=config["num_head_channels"])
+    settings = tuple(dataclasses.replace(s, unet=tiny) for s in CLASSIFICATION["paper"])
+    weights = tmp_path / "ema.pt"  # a name that says nothing: the shapes decide
+    torch.save(state, weights)
+    return {"3": Table3({"paper": settings}), "11": Table11({"paper": settings})}, weights
+
+
+def test_a_pixel_file_of_mnist_shapes_answers_the_mnist_cells_only(tmp_path):
+    from benchmarks import parts
+    from benchmarks.options import options_from
+
+    tables, weights = two_pixel_tables(tmp_path)
+    argv = ["--table", "3,11", "--profile", "paper", "--dry-run", "--out", str(tmp_path / "out"),
+            "--weights", f"symmflow={weights}"]
+    chosen, options = options_from(argv, tables)
+    assert options.released == {("symmflow", "MNIST"): weights}
+    for spec in chosen:
+        every = spec.cells(options)
+        kept = parts.select(spec, every, options)
+        mnist = [c for c in kept if c.dataset == "MNIST"]
+        assert mnist and all(c.method.endswith("(released weights)") and "weights" in c.settings for c in mnist)
+        assert [c for c in kept if c.dataset == "CIFAR-10"] == [c for c in every if c.dataset == "CIFAR-10"]
+        for datasets in ("MNIST", "released"):  # restricted: the released cells alone
+            _, only = options_from([*argv, "--datasets", datasets], tables)
+            assert parts.select(spec, spec.cells(only), only) == mnist
+        _, cifar = options_from([*argv[:-2], "--datasets", "cifar10"], tables)
+        assert {c.dataset for c in parts.select(spec, spec.cells(cifar), cifar)} == {"CIFAR-10"}
+    experiment_options = released.scoped(options, "CIFAR-10")
+    assert experiment_options.weights == {} and released.scoped(options, "MNIST").weights == {"symmflow": weights}
+
+
+@pytest.mark.parametrize("extra, needle", [
+    (["--weights", "symmflow@CIFAR-10={w}"], "does not fit the symmflow network of CIFAR-10 (3 mismatches; first: "
+                                               "'input_blocks.0.0.weight' has shape (32, 2, 3, 3)"),
+    (["--weights", "symmflow={w}", "--weights", "symmflow@mnist={w}"], "names symmflow@MNIST twice"),
+    (["--weights", "symmflow={w}", "--datasets", "CIFAR-10"], "answers MNIST, which --datasets leaves out"),
+    (["--weights", "symmflow={w}", "--methods", "cross-entropy"], "--methods leaves symmflow out"),
+])
+def test_a_pixel_file_for_another_data_set_is_one_line(tmp_path, capsys, extra, needle):
+    tables, weights = two_pixel_tables(tmp_path)
+    argv = ["--table", "3,11", "--profile", "paper", "--dry-run", "--out", str(tmp_path / "out"),
+            *(e.format(w=weights) for e in extra)]
+    assert run.main(argv, tables) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: --weights") and "\n" not in err and needle in err, err
 
 
 # ---------------------------------------------------------------- another VAE (--vae)

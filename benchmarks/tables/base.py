@@ -75,6 +75,11 @@ class Table:
         """The methods whose released weights this table can evaluate under ``profile``."""
         return set()
 
+    def weights_shapes(self, profile: str, method: str, dataset: str) -> dict | None:
+        """Key -> shape of the state dict a supplied file of ``method`` on ``dataset`` must hold,
+        where the table knows it without data (None: the file's name or ``@DATASET`` decides)."""
+        return None
+
     def gpus(self, profile: str) -> dict[str, int]:
         """Data set -> the number of GPUs the authors trained it on, where ``profile`` follows them
         (what ``--dry-run`` turns its estimate into GPU-hours with)."""

@@ -13,15 +13,17 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
+import torch
+
 from baselines.diffusion_classifier import PUBLISHED, Schedule
-from benchmarks import judges
+from benchmarks import judges, released
 from benchmarks.claims import Claim
 from benchmarks.cells import Cell, PlotSpec, RunOptions, digest
 from benchmarks.tables.base import Table
 from benchmarks.experiments.classification import (CROSS_ENTROPY, DIFFUSION_CLASSIFIER, FLOW_MATCHING, REAL,
                                                    SYMMFLOW, ClassificationExperiment)
 from benchmarks.render.grids import class_preview
-from benchmarks.methods import METHODS
+from benchmarks.methods import METHODS, Problem
 from benchmarks.profiles import CLASSIFICATION, GPU_BUDGET_NOTE, ClassificationSettings
 from symmflow.data import classification as data
 from symmflow.metrics import MetricUnavailable
@@ -96,6 +98,7 @@ class ClassificationTable(Table):
                          params={"method": method, "measure": measure, "dataset": s.dataset, **params}, **judge)
 
     def experiment(self, s: ClassificationSettings, options: RunOptions, experiments: dict) -> ClassificationExperiment:
+        options = released.scoped(options, SHOWN[s.dataset])  # the supplied files of this data set only
         key = digest(["classification", asdict(s), options.seed, options.solver, options.device, str(options.out),
                       str(options.data_root), sorted(map(str, options.judges.items())),
                       sorted(map(str, options.weights.items()))])
@@ -121,6 +124,19 @@ class ClassificationTable(Table):
     def released_methods(self, profile: str) -> set[str]:
         """The methods whose released weights this table can evaluate: SymmFlow."""
         return {SYMMFLOW}
+
+    def weights_shapes(self, profile: str, method: str, dataset: str) -> dict[str, tuple[int, ...]] | None:
+        """The shapes of the backbone of ``method`` on ``dataset``, built on the meta device (no
+        memory, no data): the authors' U-Net takes image channels + 1 in and gives as many out (MNIST
+        2, CIFAR-10 4) at the data set's width (32, 256; reference notes sections 5 and 10)."""
+        s = next((s for s in self.settings[profile] if SHOWN[s.dataset] == dataset), None)
+        if s is None or method not in METHODS:
+            return None
+        spec = data.dataset(s.dataset)
+        problem = Problem(s.dataset, spec.channels, spec.size, spec.num_classes, s.unet)
+        with torch.device("meta"):
+            network = released.backbone(METHODS[method](problem, s.method_settings(method)).build())
+        return {k: tuple(v.shape) for k, v in network.state_dict().items()}
 
     def global_batches(self, profile: str) -> dict[str, int]:
         """The budget's batch, global: the authors' 512 (MNIST) and 180 (CIFAR-10) on one GPU

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks import judges
+from benchmarks import judges, released
 from benchmarks.claims import Claim
 from benchmarks.cells import Cell, PlotSpec, RunOptions, digest
 from benchmarks.tables.base import Table
@@ -147,6 +147,7 @@ class SegSynthTable(Table):
     def experiment(self, dataset: str, options: RunOptions, experiments: dict) -> SegSynthExperiment:
         """One experiment per (data set, settings, options), shared by the tables of one run."""
         settings = self.settings[options.profile]
+        options = released.scoped(options, dataset)  # the supplied files of this data set only
         key = digest(["segsynth", dataset, asdict(settings), sorted(self.registry), options.seed, options.solver, options.device,
                       str(options.out), str(options.data_root), str(options.pretrained), str(options.vae),
                       str(options.inception_dir), str(options.lpips_dir), sorted(map(str, options.judges.items())),
