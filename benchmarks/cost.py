@@ -40,6 +40,8 @@ class Estimate:
     evaluations: int
     evaluation_s: float
     training_s: float
+    skipped: str | None = None
+    """Why the run would store the cell as skipped (None: it is computed)."""
 
     @property
     def seconds(self) -> float:
@@ -47,6 +49,10 @@ class Estimate:
 
     def __str__(self) -> str:
         trains = f" + about {hours(self.training_s)} of training" if self.training_s else ""
+        if self.skipped is not None:
+            return f"will be stored as skipped ({self.skipped}){trains}"
+        if not self.evaluations:
+            return f"no network evaluations of its own (its score comes with the table's other cells){trains}"
         return f"{self.evaluations:,} network evaluations, about {hours(self.evaluation_s)}{trains}"
 
 
@@ -68,13 +74,20 @@ class Ledger:
     def mark(self) -> tuple:
         return self.evaluations, self.simulated_s, self.training_s, self.probe_s, time.perf_counter()
 
-    def since(self, mark: tuple) -> Estimate:
+    def since(self, mark: tuple, skipped: str | None = None) -> Estimate:
         """What was counted and charged since ``mark``; evaluation is the wall time around the
         stand-ins plus what their calls were charged."""
         evaluations, simulated, training, probing, start = mark
         wall = time.perf_counter() - start - (self.probe_s - probing)
         return Estimate(self.evaluations - evaluations, wall + self.simulated_s - simulated,
-                        self.training_s - training)
+                        self.training_s - training, skipped)
+
+    def spread(self, names) -> tuple[float, float]:
+        """Seconds to take from and add to the charged training of networks ``names`` for the
+        fastest and the slowest of their timed steps instead of the median."""
+        charged = [self.trainings[n] for n in names]
+        return (sum(c["steps"] * (c["step_s"] - c["step_min_s"]) for c in charged),
+                sum(c["steps"] * (c["step_max_s"] - c["step_s"]) for c in charged))
 
     def stand_in(self, name: str, network: nn.Module, loss: Callable | None, batches: Callable[[], Iterator] | None,
                  config, cached: bool, device: str) -> nn.Module:
@@ -84,8 +97,11 @@ class Ledger:
         network = network.to(device)
         if not cached and name not in self.trainings:
             # an optimiser step asks for one batch per micro-batch of its gradient accumulation
-            step_s = self._timed_training_step(network, loss, batches(), config) * config.gradient_accumulation_steps
-            self.trainings[name] = {"steps": config.steps, "step_s": step_s, "seconds": config.steps * step_s}
+            accumulation = config.gradient_accumulation_steps
+            step_s, fastest, slowest = (t * accumulation for t in
+                                        self._timed_training_step(network, loss, batches(), config))
+            self.trainings[name] = {"steps": config.steps, "step_s": step_s, "seconds": config.steps * step_s,
+                                    "step_min_s": fastest, "step_max_s": slowest}
             self.training_s += config.steps * step_s
         return TimedStandIn(network.eval(), self)
 
@@ -93,9 +109,11 @@ class Ledger:
         """Supplied weights (``--weights``) as a timed stand-in: nothing to train."""
         return self.stand_in(name, network, None, None, None, True, device)
 
-    def _timed_training_step(self, network: nn.Module, loss: Callable, batches: Iterator, config) -> float:
-        """The median time of one step of the training loop itself (:func:`symmflow.train.fit`:
-        optimiser, schedule, EMA, precision), as the time between two batches it asks for."""
+    def _timed_training_step(self, network: nn.Module, loss: Callable, batches: Iterator,
+                             config) -> tuple[float, float, float]:
+        """The median, fastest and slowest time of one step of the training loop itself
+        (:func:`symmflow.train.fit`: optimiser, schedule, EMA, precision), as the time between two
+        batches it asks for."""
         from symmflow.train import fit
 
         least, most, budget_s = TRAINING_PROBES
@@ -115,7 +133,8 @@ class Ledger:
         except _Timed:
             pass
         self.probe_s += time.perf_counter() - start
-        return statistics.median(b - a for a, b in zip(asked[1:], asked[2:]))
+        steps = [b - a for a, b in zip(asked[1:], asked[2:])]
+        return statistics.median(steps), min(steps), max(steps)
 
 
 class TimedStandIn(nn.Module):
@@ -166,29 +185,37 @@ def hours(seconds: float) -> str:
     return f"{seconds / 3600:.2f} h" if seconds >= 360 else f"{seconds:.0f} s"
 
 
-def estimate(spec, todo: list, options, experiments: dict) -> dict:
+def estimate(spec, todo: list, options, experiments: dict, progress: bool = False) -> dict:
     """Cell -> :class:`Estimate` of computing ``todo`` of table ``spec`` with ``options`` (whose
     ledger every network of the run is charged to); a score or a network two cells share is
-    charged to the first, as a real run computes it once."""
+    charged to the first, as a real run computes it once; ``progress``: a bar over the cells."""
+    from tqdm.auto import tqdm
+
     ledger, per_cell = options.ledger, {}
     mark = ledger.mark()
+    with tqdm(total=len(todo), desc=f"dry run of table {spec.name}", disable=not progress) as bar:
+        def finish(cell, measured: dict) -> None:
+            nonlocal mark
+            skipped = measured.get("reason") or "no reason given" if measured.get("status") == "skipped" else None
+            per_cell[cell] = ledger.since(mark, skipped)
+            mark = ledger.mark()
+            bar.update()
 
-    def finish(cell, measured: dict) -> None:
-        nonlocal mark
-        per_cell[cell] = ledger.since(mark)
-        mark = ledger.mark()
-
-    spec.compute(todo, options, finish, experiments)
+        spec.compute(todo, options, finish, experiments)
     return per_cell
 
 
 def gpu_hours(spec, estimates: dict, options) -> str:
     """Where the table's profile publishes GPU counts per data set (the paper profile): the
     estimate as wall hours on that many GPUs and as GPU-hours (an estimate on one device)."""
-    counts = spec.gpus(options.profile)
     per_dataset: dict[str, float] = {}
     for cell, cost in estimates.items():
         per_dataset[cell.dataset] = per_dataset.get(cell.dataset, 0.0) + cost.seconds
+    return on_gpus(spec.gpus(options.profile), per_dataset)
+
+
+def on_gpus(counts: dict[str, int], per_dataset: dict[str, float]) -> str:
+    """Seconds per data set on one device as wall hours on ``counts`` GPUs and as GPU-hours."""
     shown = [f"{dataset} on {counts[dataset]} GPUs: about {hours(seconds / counts[dataset])} wall, "
              f"{seconds / 3600:.2f} GPU-hours" for dataset, seconds in per_dataset.items() if dataset in counts]
     return f" ({'; '.join(shown)})" if shown else ""

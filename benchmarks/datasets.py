@@ -26,7 +26,7 @@ from torch import Tensor
 
 from benchmarks.evaluation import Batches
 from symmflow.data.scenes import NUM_CLASSES, SCENE_COLOURS, SceneConfig, build_scenes
-from symmflow.data.streams import draw_batches, loader_batches, loader_workers
+from symmflow.data.streams import draw_batches, loader_batches, loader_workers, quiet_worker
 from symmflow.codecs import PaletteCodec
 from symmflow.distributed import Shard
 from symmflow.errors import UsageError
@@ -123,7 +123,8 @@ class FolderData:
         mine = list(shard.take(range(0, count, batch)))
         sampler = [list(range(start, min(start + batch, count))) for _, start in mine]
         for (position, _), (images, masks) in zip(mine, DataLoader(self.test, batch_sampler=sampler,
-                                                                    num_workers=loader_workers())):
+                                                                    num_workers=loader_workers(),
+                                                                    worker_init_fn=quiet_worker)):
             yield position, (images.to(device), masks.to(device))
 
 
@@ -134,7 +135,10 @@ def folder_needs(name: str, module: str, data_root: Path | None) -> str:
     if data_root is None:
         return f"{name}: MISSING here (no --data-root given)"
     try:
-        importlib.import_module(f"symmflow.data.{module}").locate(Path(data_root))
+        reader = importlib.import_module(f"symmflow.data.{module}")
+        root = reader.locate(Path(data_root))
+        if hasattr(reader, "split_ids"):  # found only with the files of its standard split
+            reader.split_ids(root[0] if isinstance(root, tuple) else root, "train")
         return f"{name} under {data_root}: found"
     except UsageError as missing:
         copy = hfdata.locate(Path(data_root), name)

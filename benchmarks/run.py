@@ -38,32 +38,51 @@ def stored_state(record: dict | None) -> str:
 
 
 def print_cost(spec, cells: list[Cell], todo: list[Cell], options: RunOptions, store: CellStore,
-               experiments: dict) -> None:
+               experiments: dict, blocked: bool = False) -> dict | None:
     """What ``--dry-run`` prints for one table and seed: each cell's state and, for those to
-    compute, their estimated cost; the trainings they need; the table's total (:mod:`benchmarks.cost`)."""
-    trained_before, unestimated = set(options.ledger.trainings), None
-    try:
-        estimates = cost.estimate(spec, todo, replace(options, progress=False), experiments) if todo else {}
-    except UsageError as why:  # what is missing is listed by the needs; a real run would stop here
-        estimates, unestimated = {}, str(why)
+    compute, their estimated cost; the trainings they need; the table's total and its spread
+    (:mod:`benchmarks.cost`).  ``blocked``: a required input is missing, so nothing is estimated.
+    Returns the totals (seconds, fastest, slowest, seconds per data set), None where not estimated."""
+    trained_before, unestimated, estimates = set(options.ledger.trainings), None, {}
+    if todo and not blocked:
+        try:
+            estimates = cost.estimate(spec, todo, replace(options, progress=False), experiments, options.progress)
+        except UsageError as why:  # an input the requirements do not cover: the real run would stop here
+            unestimated = str(why)
     for cell in cells:
         estimate = f"; {estimates[cell]}" if cell in estimates else ""
         print(f"{cell.label()} (seed {options.seed}): {stored_state(store.load(cell))}{estimate}")
-    for name, charged in options.ledger.trainings.items():
-        if name not in trained_before:
-            print(f"table {spec.name} (seed {options.seed}) trains {name}: {charged['steps']:,} steps of about "
-                  f"{charged['step_s']:.3g} s, about {cost.hours(charged['seconds'])}")
+    trained = [name for name in options.ledger.trainings if name not in trained_before]
+    for name in trained:
+        charged = options.ledger.trainings[name]
+        print(f"table {spec.name} (seed {options.seed}) trains {name}: {charged['steps']:,} steps of about "
+              f"{charged['step_s']:.3g} s (timed steps {charged['step_min_s']:.3g} - {charged['step_max_s']:.3g} s), "
+              f"about {cost.hours(charged['seconds'])}")
+    head = f"table {spec.name} (seed {options.seed}): {len(todo)} of {len(cells)} cells to compute"
+    if blocked and todo:
+        print(f"{head}; not estimated: a required input is missing (listed below)")
+        return None
+    if unestimated:
+        print(f"{head}; not estimated: {unestimated}")
+        return None
     seconds = sum(e.seconds for e in estimates.values())
-    total = (f"no estimate: {unestimated}" if unestimated else
-             f"about {cost.hours(seconds)} on {options.device}{cost.gpu_hours(spec, estimates, options)}")
-    print(f"table {spec.name} (seed {options.seed}): {len(todo)} of {len(cells)} cells to compute, {total}")
+    less, more = options.ledger.spread(trained)
+    per_dataset: dict[str, float] = {}
+    for cell, e in estimates.items():
+        per_dataset[cell.dataset] = per_dataset.get(cell.dataset, 0.0) + e.seconds
+    print(f"{head}, about {cost.hours(seconds)} on {options.device} ({cost.hours(seconds - less)} - "
+          f"{cost.hours(seconds + more)} from the timed steps' spread){cost.gpu_hours(spec, estimates, options)}")
+    return {"seconds": seconds, "low": seconds - less, "high": seconds + more, "per_dataset": per_dataset,
+            "gpus": spec.gpus(options.profile)}
 
 
 def run_table(spec, options: RunOptions, experiments: dict | None = None, show: bool = True,
-              log: list | None = None) -> list[Path]:
+              log: list | None = None, needs: list | None = None, totals: list | None = None) -> list[Path]:
     """Compute the cells of one table that are not finished yet, for every seed, then render it
     (``show=False``: only compute and store them, as a study over solvers does); ``log`` gets
-    one entry per seed: what was computed and how long it took (:func:`write_run_record`)."""
+    one entry per seed: what was computed and how long it took (:func:`write_run_record`).  A dry
+    run lists ``needs`` (:mod:`benchmarks.requirements`) and appends its estimates to ``totals``."""
+    from benchmarks import requirements
     from benchmarks.provenance import batch_split, provenance
     from benchmarks.render.tables import render
 
@@ -76,7 +95,11 @@ def run_table(spec, options: RunOptions, experiments: dict | None = None, show: 
         cells += at_this_seed
         todo = [] if options.render_only else [c for c in at_this_seed if options.force or not store.has(c)]
         if options.dry_run:
-            print_cost(spec, at_this_seed, todo, at_seed, store, experiments)
+            needs = requirements.needs(spec, options) if needs is None else needs
+            total = print_cost(spec, at_this_seed, todo, at_seed, store, experiments,
+                               any(need.blocks for need in needs))
+            if totals is not None and total is not None:
+                totals.append(total)
             continue
         if main:
             print(f"table {spec.name}, seed {seed}: {len(at_this_seed)} cells, {len(todo)} to compute, "
@@ -105,8 +128,8 @@ def run_table(spec, options: RunOptions, experiments: dict | None = None, show: 
                             "skipped": sum(is_skipped(r) for r in records), "wall_s": time.perf_counter() - start,
                             "train_s": sorted({round(r["train_s"]) for r in records if r.get("train_s")})})
     if options.dry_run:
-        for need in spec.needs(options):
-            print(f"table {spec.name} needs: {need}")
+        for need in needs if needs is not None else requirements.needs(spec, options):
+            print(f"table {spec.name} needs: {need.line()}")
         return []
     if not main or not show:
         return []
@@ -163,6 +186,7 @@ def main(argv=None, available: dict | None = None) -> int:
     """The command; ``available`` replaces the table registry (name -> table), e.g. with tables
     built on other settings."""
     previous, threads = signal.signal(signal.SIGTERM, _terminated), torch.get_num_threads()
+    options = None
     try:
         chosen, options = options_from(argv, available)
         if options.dry_run:  # every network of the run a timed stand-in, charged here
@@ -170,6 +194,8 @@ def main(argv=None, available: dict | None = None) -> int:
         experiments: dict = {}  # what the chosen tables share in this run: data, trained networks, scores
         log: list[dict] = []
         started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+        if options.dry_run:
+            return dry_run(chosen, options, experiments, argv)
         for spec in chosen:
             for path in run_table(spec, options, experiments, log=log):
                 print(path)
@@ -196,9 +222,13 @@ def main(argv=None, available: dict | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except Terminated as why:  # a training under way saved its state first (symmflow.train.fit)
+        if options is not None and options.dry_run:
+            return terminated("the dry run computed and wrote nothing")
         return terminated(f"{why}; finished cells are stored" if str(why) else
                           "finished cells are stored; rerun to compute the rest")
     except KeyboardInterrupt:
+        if options is not None and options.dry_run:
+            return interrupted("the dry run computed and wrote nothing")
         return interrupted("finished cells are stored; rerun to compute the rest")
     except OSError as error:  # the disk filled or a folder went away after the checks: finished cells stay
         where = f" {error.filename}" if error.filename else ""
@@ -209,6 +239,46 @@ def main(argv=None, available: dict | None = None) -> int:
         signal.signal(signal.SIGTERM, previous)
         torch.set_num_threads(threads)
     close(options.shard, options.device)
+    return 0
+
+
+def dry_run(chosen: list, options: RunOptions, experiments: dict, argv) -> int:
+    """``--dry-run``: every table's cells with their cost and needs, then the total with its
+    spread and the load average it was made under; exit status 2, each missing required input on
+    one line with its remedy, where one is missing (what cannot run is not estimated)."""
+    import os
+
+    from benchmarks import requirements
+    from benchmarks.options import build_parser
+
+    device_typed = build_parser().parse_args(argv).device
+    load = os.getloadavg()
+    totals: list[dict] = []
+    missing: dict[str, list[str]] = {}
+    for spec in chosen:
+        needs = requirements.needs(spec, options, device_typed)
+        for need in needs:
+            if need.blocks:
+                missing.setdefault(f"{need.what}: {need.missing}" if need.missing else need.what, []).append(spec.name)
+        run_table(spec, options, experiments, needs=needs, totals=totals)
+    if missing:
+        for line, names in missing.items():
+            print(f"missing (table {', '.join(names)}): {line}", file=sys.stderr)
+        print(f"error: {len(missing)} required input(s) missing (above); the tables that need them were not "
+              "estimated: supply them and rerun the dry run", file=sys.stderr)
+        return 2
+    seconds, low, high = (sum(t[k] for t in totals) for k in ("seconds", "low", "high"))
+    per_dataset: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    for t in totals:
+        for dataset, s in t["per_dataset"].items():
+            if dataset in t["gpus"]:
+                per_dataset[dataset] = per_dataset.get(dataset, 0.0) + s
+                counts[dataset] = t["gpus"][dataset]
+    print(f"total: about {cost.hours(seconds)} on {options.device} on this machine ({cost.hours(low)} - "
+          f"{cost.hours(high)} from the timed steps' spread){cost.on_gpus(counts, per_dataset)}; estimated under "
+          f"a load average of {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} (1, 5, 15 min) on "
+          f"{os.cpu_count()} CPU cores")
     return 0
 
 

@@ -187,3 +187,46 @@ def test_train_twice_with_one_seed_gives_bitwise_the_same_weights(tmp_path):
     same, other = weights[1], weights[2]
     assert all(np.array_equal(weights[0][k].numpy(), same[k].numpy()) for k in same)
     assert any(not np.array_equal(weights[0][k].numpy(), other[k].numpy()) for k in other)
+
+
+DRY_RUN_ON_FOLDER_DATA = """
+import dataclasses, sys
+from pathlib import Path
+from benchmarks import run
+from benchmarks.profiles import SEGSYNTH
+from tests.test_datasets import celeba_fixture
+from tests.test_segsynth_tables import tables_with
+root, ids = Path(sys.argv[1]), tuple(range(40))
+base = celeba_fixture(root / "data", ids=ids, size=16)
+(base / "list_eval_partition.txt").write_text("".join(f"{i:06d}.jpg {0 if i < 30 else 2}\\n" for i in ids))
+smoke = SEGSYNTH["smoke"]
+smoke = dataclasses.replace(smoke, datasets=("CelebAMask-HQ",), resolution=16,
+                            budget=dataclasses.replace(smoke.budget, batch_size=4))
+print("started", file=sys.stderr, flush=True)
+sys.exit(run.main(["--table", "5", "--profile", "smoke", "--dry-run", "--device", "cpu", "--out", str(root / "out"),
+                   "--data-root", str(root / "data")], tables_with("smoke", smoke)))
+"""
+
+
+def test_sigterm_to_the_process_group_ends_a_dry_run_with_loader_workers_in_one_line(tmp_path):
+    """SIGTERM to the whole group (as Slurm sends it) while DataLoader workers read the data."""
+    script = tmp_path / "dry.py"
+    script.write_text(DRY_RUN_ON_FOLDER_DATA)
+    process = subprocess.Popen([sys.executable, str(script), str(tmp_path)], cwd=ROOT, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, start_new_session=True,
+                               env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)})
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not _children(process.pid):
+        time.sleep(0.05)
+    assert _children(process.pid), "no DataLoader worker started"
+    time.sleep(0.3)
+    os.killpg(process.pid, signal.SIGTERM)
+    out, err = process.communicate(timeout=60)
+    last = err.strip().splitlines()[-1]
+    assert process.returncode == 143 and last.startswith("terminated:") and "Traceback" not in err, err
+    assert not (tmp_path / "out").exists()
+
+
+def _children(pid: int) -> list[str]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return path.read_text().split() if path.exists() else []

@@ -38,9 +38,10 @@ def test_paper_profile_without_data_skips_with_the_reason(tmp_path):
 
 
 def test_dry_run_names_missing_data(tmp_path, capsys):
-    assert main(["--table", "3", "--profile", "paper", "--dry-run", "--data-root", str(tmp_path)]) == 0
-    text = capsys.readouterr().out
-    assert "cifar-10-batches-py (MISSING)" in text and "MNIST/raw (MISSING)" in text
+    assert main(["--table", "3", "--profile", "paper", "--dry-run", "--data-root", str(tmp_path)]) == 2
+    text = capsys.readouterr().err
+    assert "cifar-10-batches-py not found; download it there or pass --data-root" in text
+    assert "MNIST/raw not found" in text and text.strip().splitlines()[-1].startswith("error:")
 
 
 @pytest.mark.parametrize("argv", [["--steps", "0"], ["--steps", "-3"], ["--profile", "huge"]])

@@ -1,5 +1,6 @@
 """The cost of a run before it runs (benchmarks.cost): stand-ins count and charge, nothing is trained."""
 
+import re
 import pytest
 import torch
 from torch import nn
@@ -81,3 +82,23 @@ def test_a_dry_run_of_every_table_estimates_every_cell_and_writes_nothing(tmp_pa
     out = capsys.readouterr().out
     assert out.count("): to compute; ") == out.count("): to compute")  # every cell to compute has its estimate
     assert "no estimate" not in out and not (tmp_path / "out").exists()
+
+
+def test_a_skipped_or_shared_cell_says_so_instead_of_zero_seconds():
+    assert str(Estimate(0, 0.0, 0.0, "LPIPS is not importable")) == "will be stored as skipped (LPIPS is not importable)"
+    assert "no network evaluations of its own" in str(Estimate(0, 0.0, 0.0)) and "0 s" not in str(Estimate(0, 0.0, 0.0))
+
+
+def test_a_dry_run_with_everything_present_gives_the_total_its_spread_and_the_load(tmp_path, capsys):
+    from benchmarks import run
+
+    assert run.main(["--table", "11", "--profile", "smoke", "--out", str(tmp_path / "out"), "--dry-run",
+                     "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"trains \S+: [\d,]+ steps of about \S+ s \(timed steps \S+ - \S+ s\)", out), out
+    table = next(line for line in out.splitlines() if line.startswith("table 11 (seed 0): "))
+    assert re.search(r"about \d+ s on cpu \(\d+ s - \d+ s from the timed steps' spread\)", table), table
+    total = out.strip().splitlines()[-1]
+    assert total.startswith("total: about") and "load average of" in total
+    assert not re.search(r"(?<![\d,])0 network evaluations", out)
+    assert not (tmp_path / "out").exists()

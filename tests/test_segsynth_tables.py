@@ -97,11 +97,34 @@ def test_scene_tables_end_to_end(tmp_path, capsys):
 
 
 def test_paper_dry_run_lists_what_is_missing(tmp_path, capsys):
-    assert run.main(["--table", "2,4,5", "--profile", "paper", "--dry-run", "--data-root", str(tmp_path)]) == 0
-    out = capsys.readouterr().out
+    """Nothing present: each missing input on one line with its remedy, no estimate, exit 2."""
+    assert run.main(["--table", "2,4,5", "--profile", "paper", "--dry-run", "--data-root", str(tmp_path)]) == 2
+    captured = capsys.readouterr()
+    out, err = captured.out, captured.err.strip().splitlines()
     assert "CelebAMask-HQ SymmFlow FID (clean-fid) @ 25 steps" in out and "COCO-Stuff SymmFlow (1 step) mIoU @ 1 steps" in out
     assert "CelebAMask-HQ SymmFlow FID (pytorch-fid) @ 25 steps" in out  # the authors' FID, named apart
-    assert "Stable Diffusion 2.1" in out and "MISSING here" in out
+    assert "None" not in out + captured.err and "network evaluations" not in out and "about" not in out
+    assert "not estimated: a required input is missing" in out
+    missing = [line for line in err if line.startswith("missing (table ")]
+    assert any("--pretrained" in line and "pass --pretrained DIR" in line for line in missing)
+    assert any(line.startswith("missing (table 2, 4, 5): CelebAMask-HQ:") for line in missing)
+    if not torch.cuda.is_available():
+        assert any("no CUDA device" in line for line in missing)
+    assert err[-1].startswith("error:") and len(missing) == len(err) - 1
+
+
+def test_dry_run_names_a_data_set_found_or_missing_never_both(tmp_path, capsys):
+    """CelebAMask-HQ without its standard split files is missing, with the reason."""
+    from tests.test_datasets import celeba_fixture
+
+    celeba_fixture(tmp_path / "data", split_files=False)
+    assert run.main(["--table", "5", "--profile", "paper", "--dry-run", "--data-root", str(tmp_path / "data"),
+                     "--device", "cpu"]) == 2
+    text = capsys.readouterr()
+    lines = [line for line in (text.out + text.err).splitlines() if "CelebAMask-HQ" in line and "needs" in line
+             or line.startswith("missing") and "CelebAMask-HQ" in line]
+    assert lines and all("found" not in line for line in lines)
+    assert any("no standard split" in line for line in lines)
 
 
 def test_paper_compute_without_weights_is_one_line(tmp_path, capsys):

@@ -79,6 +79,15 @@ def loader_workers() -> int:
     return min(4, os.cpu_count() or 1)
 
 
+def quiet_worker(worker_id: int) -> None:
+    """A ``DataLoader`` worker ignores Ctrl-C and SIGTERM sent to the whole process group: the
+    main process ends the run in one line and shuts its workers down itself."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def loader_batches(dataset, batch_size: int, seed: int, device="cpu", workers: int | None = None,
                    shard: Shard = Shard(), accumulation: int = 1) -> Iterator[tuple[Tensor, ...]]:
     from torch.utils.data import DataLoader
@@ -91,5 +100,6 @@ def loader_batches(dataset, batch_size: int, seed: int, device="cpu", workers: i
         mine = [index.tolist() for index in _global_batches(order, batch_size, shard, accumulation)]
         # the workers' RNGs (random crops) are seeded from this generator afresh every epoch
         workers_seed = torch.Generator().manual_seed(int(torch.randint(0, 2 ** 62, (1,), generator=generator)))
-        for batch in DataLoader(dataset, batch_sampler=mine, num_workers=workers, generator=workers_seed):
+        for batch in DataLoader(dataset, batch_sampler=mine, num_workers=workers, generator=workers_seed,
+                                worker_init_fn=quiet_worker):
             yield tuple(x.to(device) for x in batch)

