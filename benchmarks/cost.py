@@ -50,7 +50,7 @@ class Estimate:
     def __str__(self) -> str:
         trains = f" + about {hours(self.training_s)} of training" if self.training_s else ""
         if self.skipped is not None:
-            return f"will be stored as skipped ({self.skipped}){trains}"
+            return f"will be skipped: {self.skipped}{trains}"
         if not self.evaluations:
             return f"no network evaluations of its own (its score comes with the table's other cells){trains}"
         return f"{self.evaluations:,} network evaluations, about {hours(self.evaluation_s)}{trains}"

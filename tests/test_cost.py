@@ -85,7 +85,7 @@ def test_a_dry_run_of_every_table_estimates_every_cell_and_writes_nothing(tmp_pa
 
 
 def test_a_skipped_or_shared_cell_says_so_instead_of_zero_seconds():
-    assert str(Estimate(0, 0.0, 0.0, "LPIPS is not importable")) == "will be stored as skipped (LPIPS is not importable)"
+    assert str(Estimate(0, 0.0, 0.0, "LPIPS is not importable")) == "will be skipped: LPIPS is not importable"
     assert "no network evaluations of its own" in str(Estimate(0, 0.0, 0.0)) and "0 s" not in str(Estimate(0, 0.0, 0.0))
 
 
