@@ -170,7 +170,7 @@ def test_a_file_named_for_one_data_set_answers_that_data_sets_cells_only(tmp_pat
     weights = tmp_path / "LatFM_celeba_beta10.0.pt"
     torch.save({"unet.conv_in.weight": torch.zeros(1)}, weights)  # the name decides; the fit is checked later
     assert run.main(["--table", "2", "--profile", "paper", "--dry-run", "--data-root", str(tmp_path),
-                     "--weights", f"symmflow={weights}", "--datasets", "released"]) == 0
+                     "--weights", f"symmflow={weights}", "--datasets", "released"]) == 2  # no data, no --pretrained
     listed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("table 2: ")]
     assert listed and all("CelebAMask-HQ SymmFlow" in line and "(released weights)" in line for line in listed)
 
