@@ -2,7 +2,8 @@
 files are absent: ``python -m studies.standins --out DIR [--scale sd21|tiny]``.
 
 * ``DIR/sd21/``: a folder in diffusers layout -- ``unet/`` and ``vae/`` built from Stable
-  Diffusion 2.1-base's published configs (the 512 px model: a 64x64x4 latent, cross-attention
+  Diffusion 2.1-base's published configs (the network of stable-diffusion-2-1 too, which the authors'
+  latest code fine-tunes at 512 px: its config differs in the sample size; a 64x64x4 latent, cross-attention
   width 1024) with random weights, a one-layer text encoder of the right width and a tiny
   tokenizer (only the empty prompt is ever encoded);
 * ``DIR/data/CelebAMask-HQ/`` and ``DIR/data/COCO-Stuff/``: synthetic images and masks in the

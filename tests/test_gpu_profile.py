@@ -1,5 +1,5 @@
-"""The gpu profile: the authors' settings without deviation, and its code path run on the CPU at
-toy size (the MNIST U-Net with its attention, bf16 autocast, the palette / channel label)."""
+"""The gpu profile: the authors' recipe on offline data (its differences: results/gpu/protocol.md),
+and its code path run on the CPU at toy size (the MNIST U-Net with its attention, bf16 autocast, the palette / channel label)."""
 
 import pytest
 import dataclasses
@@ -54,4 +54,4 @@ def test_the_gpu_profile_runs_its_tables_on_the_cpu_at_toy_size(tmp_path):
     assert {"mIoU", "accuracy"} <= metrics
     for table in ("table2.md", "table5.md", "table11.md"):
         text = (out / table).read_text()
-        assert "gpu profile: the authors' settings without deviation" in text and "cpu profile deviations" not in text
+        assert "gpu profile: the authors' recipe" in text and "cpu profile deviations" not in text
