@@ -100,8 +100,8 @@ class FolderData:
 
     def cached_train_batches(self, moments, scale: float, seed: int, batch: int, device: str,
                              shard: Shard = Shard(), accumulation: int = 1) -> Iterator[tuple[Tensor, Tensor]]:
-        """:meth:`train_batches` with each image's latent drawn from its stored posterior
-        (:class:`symmflow.latent_cache.CachedImages`) instead of the image."""
+        """:meth:`train_batches` with each image's stored posterior, scaled, instead of the image
+        (:class:`symmflow.latent_cache.CachedImages`: a latent is drawn from it in the training process)."""
         from symmflow.latent_cache import CachedImages
 
         return loader_batches(CachedImages(self.train, moments, scale), batch, seed, device, shard=shard,
@@ -110,10 +110,16 @@ class FolderData:
     def floor_pairs(self, count: int) -> tuple[Tensor, Tensor]:
         """The real images scored as samples are (a Frechet distance's floor): the first ``count``
         training images and their masks, as the training reader crops them (the published
-        splits keep no held-out images beyond the evaluated ones)."""
+        splits keep no held-out images beyond the evaluated ones); image i's crop drawn from a
+        generator keyed by the data set's seed and i, not by the crops drawn before it."""
         import torch
 
-        images, masks = zip(*(self.train[i] for i in range(min(count, len(self.train)))))
+        from symmflow.data.segmentation import crop_pair
+        from symmflow.distributed import keyed_generator
+
+        pairs, seed = self.train, self.train.generator.initial_seed()
+        images, masks = zip(*(crop_pair(*pairs.uncropped(i), pairs.size, pairs.train,
+                                        keyed_generator(seed, "floor", i)) for i in range(min(count, len(pairs)))))
         return torch.stack(images), torch.stack(masks)
 
     def eval_batches(self, batch: int, device: str, shard: Shard = Shard()) -> Batches:

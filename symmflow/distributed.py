@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Iterable, Iterator, TypeVar
+from typing import TYPE_CHECKING, Iterable, Iterator, TypeVar
+
+if TYPE_CHECKING:
+    import torch
 
 T = TypeVar("T")
 
@@ -42,6 +45,18 @@ class Shard:
     def rows(self, start: int, size: int) -> slice:
         """This process's ``size`` rows of a global batch of ``size * count`` rows starting at ``start``."""
         return slice(start + self.index * size, start + (self.index + 1) * size)
+
+
+def keyed_generator(*parts) -> torch.Generator:
+    """A CPU generator seeded by a hash of ``parts`` (JSON values): a draw keyed by what it is
+    for and where it lies (a seed, a batch's position), the same on whichever process makes it."""
+    import hashlib
+    import json
+
+    import torch
+
+    text = json.dumps(parts, sort_keys=True)
+    return torch.Generator().manual_seed(int(hashlib.sha1(text.encode()).hexdigest()[:15], 16))
 
 
 def launched() -> Shard:

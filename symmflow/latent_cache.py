@@ -5,10 +5,13 @@ posterior, the mask by the posterior's *mode* of its palette image after the per
 dequantisation noise (notes section 6).  The image's posterior does not change from step to
 step, so its moments (mean and log-variance, :class:`diffusers` ``latent_dist``) are computed
 once per data set, VAE and resolution (:func:`build`) and a fresh sample is drawn from them
-at every step (:class:`CachedImages`): the same distribution as the per-step encoding, without
-the encoder pass.  The mask's latent depends on noise drawn in pixel space before the encoder,
-so no stored moment reproduces it: masks stay encoded per step (the measured cost of both
-halves: ``python -m studies.latent_cache``).
+at every step (:class:`CachedImages`, :func:`drawn`): the same distribution as the per-step
+encoding, without the encoder pass.  Either way the sample's standard-normal noise comes from a
+generator keyed by the training seed, the process and the batch's place in the stream
+(:func:`posterior_noise`), so a training stopped and rerun (which skips the batches consumed)
+draws what the uninterrupted one drew, whatever the data loader's workers.  The mask's latent
+depends on noise drawn in pixel space before the encoder, so no stored moment reproduces it:
+masks stay encoded per step (the measured cost of both halves: ``python -m studies.latent_cache``).
 
 Exact only where a training pair's crop is the same every time (:func:`~symmflow.data.segmentation.fixed_crop`:
 square pairs, as CelebAMask-HQ's 512 px masks); a data set with random crops (COCO-Stuff) is
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Iterable, Iterator
 
 import numpy as np
 import torch
@@ -28,6 +32,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from symmflow.data.segmentation import crop_pair, fixed_crop
+from symmflow.distributed import Shard, keyed_generator
 from symmflow.errors import UsageError
 from symmflow.outputs import atomic_stream, set_aside, write_atomic
 
@@ -95,10 +100,10 @@ def cached_moments(pairs, vae, folder: Path, identity: dict, batch: int, device:
 
 
 class CachedImages(Dataset):
-    """The training pairs with each image replaced by a latent drawn afresh from its stored
-    posterior (diffusers' ``DiagonalGaussianDistribution.sample``, times the VAE's scale -- the
-    per-step encoding's distribution) and its mask as the pairs give it.  The noise comes from the
-    torch RNG, which the training loader seeds per epoch and worker."""
+    """The training pairs with each image replaced by its stored posterior, scaled by the VAE's
+    scale: (mean, std) stacked on the channels, (2C, h, w) -- diffusers' ``DiagonalGaussianDistribution``
+    of the moments (log-variance clamped as it clamps it).  The sample is drawn in the training
+    process (:func:`drawn`), from noise keyed by the batch (:func:`posterior_noise`), not in the loader."""
 
     def __init__(self, pairs, moments: np.ndarray, scale: float):
         self.pairs, self.moments, self.scale = pairs, moments, scale
@@ -111,4 +116,21 @@ class CachedImages(Dataset):
 
         _, mask = self.pairs[i]
         posterior = DiagonalGaussianDistribution(torch.from_numpy(np.array(self.moments[i]))[None])
-        return posterior.sample()[0] * self.scale, mask
+        return torch.cat([posterior.mean, posterior.std], 1)[0] * self.scale, mask
+
+
+def posterior_noise(batches: Iterable[tuple], shape: tuple[int, ...], seed: int,
+                    shard: Shard = Shard()) -> Iterator[tuple]:
+    """Every batch of ``batches`` with the standard-normal noise of its images' posterior samples
+    appended, (rows, *shape): batch n's from :func:`~symmflow.distributed.keyed_generator` of the training ``seed``,
+    this process's index and n -- one process draws what the first process of a launch draws."""
+    for number, batch in enumerate(batches):
+        noise = torch.randn((len(batch[0]), *shape), generator=keyed_generator(seed, "posterior", shard.index, number))
+        yield (*batch, noise.to(batch[0].device))
+
+
+def drawn(batches: Iterable[tuple]) -> Iterator[tuple[Tensor, Tensor]]:
+    """(scaled posteriors of :class:`CachedImages`, masks, noise) -> (latents mean + std * noise, masks)."""
+    for posteriors, masks, noise in batches:
+        mean, std = posteriors.chunk(2, dim=1)
+        yield mean + std * noise.to(mean.dtype), masks

@@ -28,7 +28,7 @@ class PixelSpace:
     def label_shape(self, height: int, width: int) -> tuple[int, int, int]:
         return (self.mask_codec.channels, height, width)
 
-    def encode_image(self, images: Tensor, generator=None) -> Tensor:
+    def encode_image(self, images: Tensor, generator=None, noise: Tensor | None = None) -> Tensor:
         return images
 
     def decode_image(self, x: Tensor) -> Tensor:

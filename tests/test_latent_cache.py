@@ -57,10 +57,11 @@ def test_a_cached_latent_is_drawn_from_the_distribution_the_per_step_encoding_dr
     path = latent_cache.build(pairs, space.vae, tmp_path / "m.npy", 2, "cpu", progress=False)
     cached = latent_cache.CachedImages(pairs, latent_cache.load(path, len(pairs)), space.scale)
     image, mask = pairs[0]
-    torch.manual_seed(0)
-    drawn = torch.stack([cached[0][0] for _ in range(1500)])
+    posterior, stored_mask = cached[0]
+    batches = [(posterior[None].repeat(1500, 1, 1, 1), stored_mask[None])]  # one image, drawn 1500 times
+    ((drawn, _),) = latent_cache.drawn(latent_cache.posterior_noise(batches, space.state_shape(16, 16), seed=0))
     encoded = space.encode_image(image[None].repeat(1500, 1, 1, 1), generator=torch.Generator().manual_seed(1))
-    assert torch.equal(cached[0][1], mask) and drawn.shape == encoded.shape
+    assert torch.equal(stored_mask, mask) and drawn.shape == encoded.shape
     spread = encoded.std(0)
     assert ((drawn.mean(0) - encoded.mean(0)).abs() < 5 * spread / 1500 ** 0.5 + 1e-6).all()
     assert torch.allclose(drawn.std(0), spread, rtol=0.15)
@@ -90,9 +91,9 @@ def test_a_paper_run_with_cached_latents_trains_from_them_as_its_own_network(wor
     encoded = []
     original = LatentSpace.encode
 
-    def counting(space, rgb, sample=True, generator=None):
+    def counting(space, rgb, sample=True, generator=None, noise=None):
         encoded.append((torch.is_grad_enabled(), sample))
-        return original(space, rgb, sample, generator)
+        return original(space, rgb, sample, generator, noise)
 
     monkeypatch.setattr(LatentSpace, "encode", counting)
     out = tmp_path / "out"

@@ -136,12 +136,14 @@ class SegSynthExperiment:
 
     def _train_batches(self, seed: int, cached: bool, plan: BatchPlan):
         """The training stream of this process's micro-batches of the global batch as ``plan``
-        splits it: (images, masks), or (image latents drawn from the stored
-        posteriors, masks) where latents are cached -- built by the main process on first use
+        splits it: (images, masks); in latent space (images, masks, the noise of the images' posterior
+        samples: :meth:`_posterior_noise`), or, where latents are cached, (image latents drawn with that
+        noise from the stored posteriors, masks) -- the cache built by the main process on first use
         (a dry run, which writes nothing, times the per-step encoding instead)."""
         o, batch, accumulation = self.options, plan.per_device, plan.accumulation
         if not cached or o.ledger is not None:
-            return self.data.train_batches(seed, batch, self.device, o.shard, accumulation)
+            stream = self.data.train_batches(seed, batch, self.device, o.shard, accumulation)
+            return stream if self.settings.space != "latent" else self._posterior_noise(stream, seed)
         from symmflow import latent_cache
 
         vae = self.problem.space.vae
@@ -153,8 +155,16 @@ class SegSynthExperiment:
         wait_for_everyone(o.shard, self.device)
         if moments is None:  # the other processes read what the main one stored
             moments = latent_cache.load(latent_cache.cache_file(folder, identity), len(self.data.train))
-        return self.data.cached_train_batches(moments, self.problem.space.scale, seed, batch, self.device, o.shard,
-                                              accumulation)
+        return latent_cache.drawn(self._posterior_noise(self.data.cached_train_batches(
+            moments, self.problem.space.scale, seed, batch, self.device, o.shard, accumulation), seed))
+
+    def _posterior_noise(self, stream, seed: int):
+        """``stream`` with the noise of each batch's posterior samples, keyed by ``seed``, this
+        process and the batch (:func:`symmflow.latent_cache.posterior_noise`), not the global RNG."""
+        from symmflow import latent_cache
+
+        shape = self.problem.space.state_shape(self.data.size, self.data.size)
+        return latent_cache.posterior_noise(stream, shape, seed, self.options.shard)
 
     # ---- scores
 

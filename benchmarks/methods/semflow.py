@@ -23,11 +23,16 @@ class SemFlowMethod(Method):
         return semflow.SemFlowVelocity(pixel_unet(p.unet, channels, channels, p.size))
 
     def loss(self, model, batch):
-        images, masks = batch
-        return semflow.semflow_loss(model, self.space.encode_image(images), self.codec.encode(masks))
+        """The rectified-flow loss on (images, masks), or on (images, masks, the posterior noise of
+        the images) from the latent training stream (:func:`symmflow.latent_cache.posterior_noise`)."""
+        images, masks, *noise = batch
+        x = self.space.encode_image(images, noise=noise[0] if noise else None)
+        return semflow.semflow_loss(model, x, self.codec.encode(masks))
 
     def segment(self, model, images, steps, solver, generator):
-        return semflow.segment(model, self.space.encode_image(images), self.codec, steps=steps, solver=solver)
+        """Class maps of ``images``; a latent image's posterior sample drawn from ``generator``."""
+        return semflow.segment(model, self.space.encode_image(images, generator), self.codec, steps=steps,
+                               solver=solver)
 
     def synthesise(self, model, masks, steps, solver, generator):
         x = semflow.synthesise(model, masks, self.codec, steps=steps, solver=solver, generator=generator)

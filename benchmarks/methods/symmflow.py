@@ -46,15 +46,22 @@ class SymmFlowMethod(Method):
             return self.symmflow.velocity(latent_backbone(p.pretrained, p.embedding_cache), self.data_shape[0])
         return self.symmflow.network(p.unet, self.data_shape[0], self.label_shape, p.size)
 
-    def _x(self, images):
-        return images if self.space is None else self.space.encode_image(images)
+    def _x(self, images, generator=None, noise=None):
+        """The data state of ``images``: in latent space a posterior sample, its noise ``noise``
+        or drawn from ``generator`` (:meth:`~symmflow.models.latent.LatentSpace.encode_image`)."""
+        return images if self.space is None else self.space.encode_image(images, generator, noise)
 
     def loss(self, model, batch):
-        images, labels = batch
-        return self.symmflow.loss_on_labels(model, self._x(images), labels, self.codec)
+        """Eq. 3 on (images, labels), or on (images, masks, the posterior noise of the images) from
+        the latent training stream (:func:`symmflow.latent_cache.posterior_noise`)."""
+        images, labels, *noise = batch
+        return self.symmflow.loss_on_labels(model, self._x(images, noise=noise[0] if noise else None), labels,
+                                            self.codec)
 
     def segment(self, model, images, steps, solver, generator):
-        return predict(model, self._x(images), self.codec, self.label_shape, steps=steps, solver=solver,
+        """Class maps of ``images``; the posterior sample of a latent image and the label noise
+        both drawn from ``generator``, in that order."""
+        return predict(model, self._x(images, generator), self.codec, self.label_shape, steps=steps, solver=solver,
                        generator=generator)
 
     def classify(self, model, images, steps, solver, generator):

@@ -138,18 +138,25 @@ class LatentSpace:
         return self.state_shape(height, width)
 
     @torch.no_grad()
-    def encode(self, rgb: Tensor, sample: bool = True, generator=None) -> Tensor:
+    def encode(self, rgb: Tensor, sample: bool = True, generator=None, noise: Tensor | None = None) -> Tensor:
+        """The posterior's mode, or a sample of it: mean + std * ``noise`` where given (its
+        standard-normal draw), else drawn from ``generator`` (diffusers' ``DiagonalGaussianDistribution.sample``)."""
         dist = self.vae.encode(rgb.to(self.vae.dtype)).latent_dist
-        z = dist.sample(generator) if sample else dist.mode()
+        if not sample:
+            z = dist.mode()
+        elif noise is not None:
+            z = dist.mean + dist.std * noise.to(dist.mean.device, dist.mean.dtype)
+        else:
+            z = dist.sample(generator)
         return z.float() * self.scale
 
-    def encode_image(self, images: Tensor, generator=None) -> Tensor:
-        """RGB images -> latents by a sample of the posterior; a batch that already holds latents
-        (this space's channels: drawn from the training-latent cache, :mod:`symmflow.latent_cache`)
-        passes through."""
+    def encode_image(self, images: Tensor, generator=None, noise: Tensor | None = None) -> Tensor:
+        """RGB images -> latents by a sample of the posterior (its noise ``noise``, else drawn from
+        ``generator``: :meth:`encode`); a batch that already holds latents (this space's channels:
+        drawn from the training-latent cache, :mod:`symmflow.latent_cache`) passes through."""
         if images.shape[-3] == self.channels:
             return images
-        return self.encode(images, sample=True, generator=generator)
+        return self.encode(images, sample=True, generator=generator, noise=noise)
 
     @torch.no_grad()
     def decode_image(self, z: Tensor) -> Tensor:
