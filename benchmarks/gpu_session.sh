@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Everything the gpu profile and the paper profile's full-size check need a GPU for, in one run
 # (sized for about 10 minutes on one H100 / H200):
-#   1. Tables 2, 3, 4, 5 and 11 on the gpu profile -- the authors' settings without deviation on
-#      the offline data -- the two table groups side by side on the one GPU (they share the
+#   1. Tables 2, 3, 4, 5 and 11 on the gpu profile -- the authors' recipe on the offline data
+#      (its differences: results/gpu/protocol.md) -- the two table groups side by side on the one GPU (they share the
 #      results folder safely: atomic cells, one training per network);
-#   2. the paper profile's latent SymmFlow training step at full size (SD 2.1-base-sized U-Net
+#   2. the paper profile's latent SymmFlow training step at full size (SD 2.1-sized U-Net
 #      and VAE with random weights, 512 px, batch 32 per GPU, bf16): samples/s, peak memory,
 #      whether bf16 holds, and the GPU-hours of the published budgets;
 #   3. Tables 2, 4 and 5 of the paper profile end to end on those stand-ins, every network trained
@@ -46,7 +46,6 @@ else
     GPUS=$(nvidia-smi -L 2> /dev/null | grep -c '^GPU' || true)
 fi
 GPUS=${GPUS:-0}
-[ "$GPUS" -ge 1 ] || [ "$DRY" = 1 ] || { echo "error: no GPU visible (CUDA_VISIBLE_DEVICES, nvidia-smi); run on a GPU machine"; exit 2; }
 PORT=29500
 launch() {  # the launcher of one benchmarks.run on every visible GPU, its own rendezvous port each
     if [ "$GPUS" -le 1 ]; then
@@ -79,6 +78,8 @@ if [ -n "$RELEASED" ]; then  # the released weights' inputs checked before any G
         [ -d "${SD21:-}" ] || { echo "error: RELEASED holds a latent model (LatFM_*) but SD21 is not a folder; set SD21=DIR"; exit 2; }
     fi
 fi
+# the inputs above are checked first, then the GPUs: a missing input says so on any machine
+[ "$GPUS" -ge 1 ] || [ "$DRY" = 1 ] || { echo "error: no GPU visible (CUDA_VISIBLE_DEVICES, nvidia-smi); run on a GPU machine"; exit 2; }
 STATUS=0
 released() {  # step 4: every released file in one run of the tables they answer, nothing trained
     local tables=() options=()

@@ -42,13 +42,28 @@ def test_bad_standin_options_are_one_line(tmp_path, capsys):
 
 
 def test_the_gpu_session_checks_the_released_weights_inputs_before_any_gpu_work(tmp_path):
+    """Each missing input of the released-weights step is one line and exit 2 on any machine, before
+    the GPUs are counted and before anything is written."""
     script = Path(__file__).resolve().parent.parent / "benchmarks" / "gpu_session.sh"
-    env = {**os.environ, "RELEASED": str(tmp_path)}
-    env.pop("SD21", None)
-    done = subprocess.run(["bash", str(script), str(tmp_path / "out")], env=env, capture_output=True, text=True)
+    released = tmp_path / "released"
+    released.mkdir()
+    env = {**os.environ, "RELEASED": str(released), "CUDA_VISIBLE_DEVICES": ""}
+    for name in ("SD21", "DATA"):
+        env.pop(name, None)
+
+    def session():
+        return subprocess.run(["bash", str(script), str(tmp_path / "out")], env=env, capture_output=True, text=True)
+
+    done = session()
+    assert done.returncode == 2 and "DATA" in done.stdout and not (tmp_path / "out").exists()
+    (tmp_path / "data").mkdir()
+    env["DATA"] = str(tmp_path / "data")
+    done = session()
+    assert done.returncode == 2 and "no .pt, .pth, .bin or .safetensors file" in done.stdout
+    (released / "LatFM_coco_beta6.0.pt").write_bytes(b"")
+    done = session()
     assert done.returncode == 2 and "SD21" in done.stdout and not (tmp_path / "out").exists()
     (tmp_path / "sd").mkdir()
-    (tmp_path / "data").mkdir()
-    env.update(SD21=str(tmp_path / "sd"), DATA=str(tmp_path / "data"))
-    done = subprocess.run(["bash", str(script), str(tmp_path / "out")], env=env, capture_output=True, text=True)
-    assert done.returncode == 2 and "no LatFM_*.pt" in done.stdout
+    env["SD21"] = str(tmp_path / "sd")
+    done = session()  # every input there: now the missing GPU is what stops it
+    assert done.returncode == 2 and "no GPU visible" in done.stdout and not (tmp_path / "out").exists()
