@@ -53,7 +53,7 @@ class TrainConfig:
     schedule: Literal["constant", "onecycle", "onecycle-cosine"] = "constant"
     """``onecycle``: a linear warm-up from ``min_lr`` to ``lr``, then cosine down to ``min_lr`` (the
     cpu and smoke profiles); ``onecycle-cosine``: torch's ``OneCycleLR`` with cosine warm-up and
-    decay between ``min_lr`` and ``lr`` -- the authors' (reference notes section 11)."""
+    decay between ``min_lr`` and ``lr`` -- the authors' (:func:`one_cycle_cosine`)."""
     warmup_steps: int = 0
     min_lr: float = 1e-6
     ema_decay: float | None = None
@@ -85,14 +85,25 @@ class TrainConfig:
 
 
 def lr_schedule(optimizer, config: TrainConfig):
-    """The learning-rate schedule of ``config``, stepped once per optimiser step: torch's
-    ``OneCycleLR`` as the authors build it for ``onecycle-cosine`` (``div_factor = lr / min_lr``,
-    ``final_div_factor = 1``, ``pct_start`` the warm-up's share), else :func:`lr_factor`."""
-    if config.schedule == "onecycle-cosine":
-        return torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=config.lr, total_steps=config.steps, pct_start=config.warmup_steps / config.steps,
-            anneal_strategy="cos", cycle_momentum=False, div_factor=config.lr / config.min_lr, final_div_factor=1.0)
+    """The learning-rate schedule of ``config`` (:func:`lr_factor`), stepped once per optimiser step."""
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, config))
+
+
+def _cosine(start: float, end: float, progress: float) -> float:
+    return end + (start - end) / 2 * (math.cos(math.pi * min(1.0, max(0.0, progress))) + 1)
+
+
+def one_cycle_cosine(step: int, config: TrainConfig) -> float:
+    """The authors' schedule, torch's ``OneCycleLR(max_lr=lr, total_steps=steps, pct_start=warmup / steps,
+    anneal_strategy='cos', div_factor=lr / min_lr, final_div_factor=1)``, as a multiplier of ``lr``:
+    a cosine ramp from ``min_lr`` reaching ``lr`` at step ``warmup - 1``, then a cosine down to
+    ``min_lr`` at the last step (reference notes section 11).  Equal to torch's where torch's is
+    defined; a warm-up of 0 or 1 step starts at ``lr`` (torch divides by zero there)."""
+    floor = config.min_lr / config.lr
+    peak, last = config.warmup_steps - 1, config.steps - 1
+    if step <= peak:
+        return _cosine(floor, 1.0, step / peak) if peak > 0 else 1.0
+    return _cosine(1.0, floor, (step - max(peak, 0)) / (last - max(peak, 0)) if last > max(peak, 0) else 1.0)
 
 
 def weights_average(parameters, config: TrainConfig):
@@ -110,6 +121,8 @@ def lr_factor(step: int, config: TrainConfig) -> float:
     """Multiplier of ``config.lr`` at ``step``: constant, or linear warm-up then cosine (``onecycle``)."""
     if config.schedule == "constant":
         return 1.0
+    if config.schedule == "onecycle-cosine":
+        return one_cycle_cosine(step, config)
     floor = config.min_lr / config.lr
     if step < config.warmup_steps:
         return floor + (1 - floor) * step / config.warmup_steps

@@ -31,6 +31,17 @@ def test_the_authors_schedule_is_a_cosine_warm_up_from_1e6():
     assert lrs[0] == pytest.approx(1e-6) and lrs[10] == pytest.approx(1e-3) and lrs[-1] == pytest.approx(1e-6)
     assert lrs[5] == pytest.approx((1e-3 + 1e-6) / 2)  # cosine, where a linear ramp would be too
     assert max(lrs) == lrs[10] and all(a >= b for a, b in zip(lrs[10:], lrs[11:]))
+    torch_optimizer = torch.optim.AdamW([nn.Parameter(torch.zeros(1))], lr=c.lr)
+    theirs = torch.optim.lr_scheduler.OneCycleLR(torch_optimizer, max_lr=c.lr, total_steps=c.steps, pct_start=0.11,
+                                                 anneal_strategy="cos", cycle_momentum=False, div_factor=c.lr / 1e-6,
+                                                 final_div_factor=1)
+    for step in range(c.steps):  # the authors' scheduler itself, step by step
+        assert lrs[step] == pytest.approx(torch_optimizer.param_groups[0]["lr"], rel=1e-9, abs=1e-15)
+        torch_optimizer.step()
+        theirs.step()
+    for warmup, steps in ((0, 5), (1, 2), (1, 1)):  # degenerate budgets (--train-steps 1) stay defined
+        short = TrainConfig(steps=steps, lr=1e-3, batch_size=1, schedule="onecycle-cosine", warmup_steps=warmup)
+        assert all(1e-6 <= lr_factor(s, short) * 1e-3 <= 1e-3 + 1e-12 for s in range(steps))
 
 
 @pytest.mark.parametrize("decay", [0.9, 0.999])

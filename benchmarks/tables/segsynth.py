@@ -75,13 +75,13 @@ SCENE_NOTE = (
 def supplied_weights(s, options: RunOptions, measure: str) -> dict:
     """The supplied folders a cell's number depends on, by their content (:mod:`symmflow.digests`):
     the Stable Diffusion folder and the VAE in latent space, the Inception weights of a Frechet
-    distance, the LPIPS weights; only those given and present, so a cell without them keeps its key."""
+    distance (the joint one too), the LPIPS weights; only those given and present, so a cell without them keeps its key."""
     from symmflow.digests import folder_digest
 
     wanted = {}
     if s.space == "latent":
         wanted.update(pretrained=options.pretrained, vae=options.vae)
-    if measure in ("frechet", "pytorch-fid"):
+    if measure in ("frechet", "pytorch-fid", "joint"):  # the joint distance is in Inception's features where given
         wanted["inception"] = options.inception_dir
     if measure in ("lpips", "diversity"):
         wanted["lpips"] = options.lpips_dir
