@@ -44,6 +44,10 @@ def _precision(value: str) -> str:
     return "float32" if value == "no" else value
 
 
+def _listed(values: dict) -> str:
+    return ", ".join(f"{name} {value:g}" for name, value in values.items())
+
+
 def _recipe(budget) -> tuple[str, str, str]:
     """(warm-up, schedule, EMA) of a budget, in words."""
     cosine = budget.schedule == "onecycle-cosine"
@@ -112,7 +116,6 @@ def _segmentation(s: SegSynthSettings) -> dict[str, Callable[[], Reading]]:
     warm, schedule, ema = _recipe(b)
     per_mask, cap = s.latent.get("samples_per_mask", {}), s.latent.get("fid_samples", 0)
     coco = s.palettes.get("COCO-Stuff", {}).get("colours", "contiguous")
-    listed = lambda values: ", ".join(f"{d} {v:g}" for d, v in values.items())  # noqa: E731
     m = s.symmflow
     return {
         "data": lambda: (", ".join(s.datasets) + (f" at {s.resolution} px" if latent else " (pixel space)"),
@@ -123,7 +126,7 @@ def _segmentation(s: SegSynthSettings) -> dict[str, Callable[[], Reading]]:
         "vae": lambda: ("the VAE of --vae (else the folder's own); images sampled, masks by the mode" if latent else
                         "-", False),
         "label_code": lambda: (("palette colours" if m.label_code == "image" else "one +-code channel per class")
-                               + f", beta {listed(betas)}", m.label_code == "image" and betas == authors_beta),
+                               + f", beta {_listed(betas)}", m.label_code == "image" and betas == authors_beta),
         "palette": lambda: (f"{coco} ({'the authors' if coco == 'raw-id' else 'class k gets grid entry k'}); "
                             "released COCO-Stuff weights always by raw id" if latent else "the scene set's palette",
                             latent and coco == "raw-id"),
@@ -219,7 +222,8 @@ def main(argv=None) -> int:
         if args.profile not in SEGSYNTH or args.profile not in CLASSIFICATION:
             raise UsageError(f"--profile {args.profile}: choose from {', '.join(SEGSYNTH)}")
         out = args.out or Path("results") / args.profile
-        out.mkdir(parents=True, exist_ok=True) if args.out is None else None
+        if args.out is None:  # the committed page's folder
+            out.mkdir(parents=True, exist_ok=True)
         if not out.is_dir():
             raise UsageError(f"--out {out}: not a folder; create it or pass another")
     except UsageError as error:
