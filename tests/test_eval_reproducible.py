@@ -340,3 +340,56 @@ def test_a_latent_training_stopped_and_rerun_ends_with_the_uninterrupted_weights
     assert state.keys() == straight.keys()
     for name, tensor in straight.items():
         assert torch.equal(tensor, state[name]), name
+
+
+def authors_classifier_tables():
+    """Table 11 of the gpu profile (the authors' channel label and guided U-Net, here at toy size on
+    the bundled digits): a network a supplied file can hold whole."""
+    from benchmarks.profiles import CLASSIFICATION, Budget
+    from benchmarks.tables.classification import Table11
+    from symmflow.models.guided_unet import GuidedUNetConfig
+
+    tiny = GuidedUNetConfig(model_channels=32, num_res_blocks=1, channel_mult=(1, 2), attention_resolutions=(),
+                            num_head_channels=32)
+    gpu = dataclasses.replace(CLASSIFICATION["gpu"][0], unet=tiny, test_limit=40, eval_batch=40,
+                              budget=Budget(4, 8, 1e-3, 1, schedule="onecycle-cosine", ema_warmup=False))
+    return {"11": Table11({"gpu": (gpu,)})}
+
+
+def authors_classifier_run(out: Path, *extra) -> int:
+    return run.main(["--table", "11", "--profile", "gpu", "--steps", "1,2", "--out", str(out), "--device", "cpu",
+                     "--no-progress", *extra], authors_classifier_tables())
+
+
+def test_a_stored_authors_classifier_gives_its_cells_again_rerun_and_supplied(tmp_path):
+    first = tmp_path / "first"
+    assert authors_classifier_run(first) == 0
+    stored = symmflow_rows(cells(first))
+    assert stored and {k[3] for k in stored} == {"accuracy", "one-vs-rest AUC"}
+    rerun_on_copies(first, tmp_path, authors_classifier_run)
+    weights = exported(first, tmp_path / "symmflow.pt")
+    assert authors_classifier_run(tmp_path / "supplied", "--weights", f"symmflow={weights}") == 0
+    assert symmflow_rows(cells(tmp_path / "supplied")) == stored
+
+
+def authors_classifier_on_two(folder: Path) -> None:
+    """A worker: Table 11 of the toy-size gpu profile on the supplied network ``folder/symmflow.pt``."""
+    from symmflow.distributed import launched
+
+    code = authors_classifier_run(folder / "out", "--weights", f"symmflow={folder / 'symmflow.pt'}")
+    (folder / f"exit{launched().index}").write_text(str(code))
+
+
+@pytest.mark.slow
+def test_a_supplied_authors_classifier_gives_its_cells_on_two_processes(tmp_path):
+    first = tmp_path / "first"
+    assert authors_classifier_run(first) == 0
+    two = tmp_path / "two"
+    two.mkdir()
+    exported(first, two / "symmflow.pt")
+    launch("tests.test_eval_reproducible:authors_classifier_on_two", two)
+    assert [(two / f"exit{r}").read_text() for r in (0, 1)] == ["0", "0"]
+    single, sharded = symmflow_rows(cells(first)), cells(two / "out")
+    assert single.keys() == sharded.keys() and single
+    for key, value in single.items():
+        assert sharded[key] == pytest.approx(value, rel=1e-9, abs=1e-12), key
