@@ -67,6 +67,13 @@ def exported(out: Path, path: Path) -> Path:
     return path
 
 
+def assert_sharded_equal(single: dict, sharded: dict) -> None:
+    """The cells of a two-process run equal the single-process ones within float reduction order."""
+    assert single.keys() == sharded.keys() and single
+    for key, value in single.items():
+        assert sharded[key] == pytest.approx(value, rel=1e-9, abs=1e-12), key
+
+
 def rerun_on_copies(first: Path, tmp_path: Path, main, copies: int = 1) -> None:
     """The run of ``main(out, *extra)`` repeated with --force on copies of ``first``: the same cells."""
     stored = cells(first)
@@ -163,9 +170,7 @@ def test_a_supplied_latent_network_gives_its_cells_on_two_processes(latent, tmp_
     launch("tests.test_eval_reproducible:latent_on_two", two)
     assert [(two / f"exit{r}").read_text() for r in (0, 1)] == ["0", "0"]
     single, sharded = cells(alone), cells(two / "out")
-    assert single.keys() == sharded.keys() and single
-    for key, value in single.items():
-        assert sharded[key] == pytest.approx(value, rel=1e-9, abs=1e-12), key
+    assert_sharded_equal(single, sharded)
 
 
 # ---------------------------------------------------------------- pixel: Tables 2, 4, 5
@@ -212,9 +217,7 @@ def test_a_supplied_pixel_network_gives_its_cells_on_two_processes(tmp_path):
     launch("tests.test_eval_reproducible:pixel_on_two", two)
     assert [(two / f"exit{r}").read_text() for r in (0, 1)] == ["0", "0"]
     single, sharded = symmflow_rows(cells(first)), cells(two / "out")
-    assert single.keys() == sharded.keys() and single
-    for key, value in single.items():
-        assert sharded[key] == pytest.approx(value, rel=1e-9, abs=1e-12), key
+    assert_sharded_equal(single, sharded)
 
 
 # ---------------------------------------------------------------- pixel: Table 11
@@ -390,6 +393,4 @@ def test_a_supplied_authors_classifier_gives_its_cells_on_two_processes(tmp_path
     launch("tests.test_eval_reproducible:authors_classifier_on_two", two)
     assert [(two / f"exit{r}").read_text() for r in (0, 1)] == ["0", "0"]
     single, sharded = symmflow_rows(cells(first)), cells(two / "out")
-    assert single.keys() == sharded.keys() and single
-    for key, value in single.items():
-        assert sharded[key] == pytest.approx(value, rel=1e-9, abs=1e-12), key
+    assert_sharded_equal(single, sharded)

@@ -4,7 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from symmflow.train import TrainConfig, fit, latest_checkpoint, lr_factor, lr_schedule, weights_average
+from symmflow.schedules import lr_factor, lr_schedule, weights_average
+from symmflow.train import TrainConfig, fit, latest_checkpoint
 
 
 def test_one_cycle_schedule_shape():
