@@ -16,8 +16,8 @@ def pytest_addoption(parser):
     parser.addoption("--bad-input-report", default=None,
                      help="write every refused bad input (case, command, message, exit status) as JSON to this file")
     parser.addoption("--perf-size", choices=("full", "ci"), default="full",
-                     help="the size of the -m perf checks: full (python -m studies.perf's rounds) or ci (fewer "
-                          "rounds and step counts: wider intervals, the same targets)")
+                     help="the size of the -m perf checks: full (python -m studies.perf's rounds, the targets) or "
+                          "ci (fewer rounds and step counts, each ratio held to 1.5x its target)")
 
 
 @pytest.fixture(scope="session")
