@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, fields, is_dataclass
 from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, ClassVar, Mapping
 
 from benchmarks.cost import Ledger
 from symmflow.distributed import Shard
@@ -147,6 +147,21 @@ class RunOptions:
     gradient_accumulation_steps: int | None = None
     """Micro-batches per optimiser step (``--gradient-accumulation-steps``; None: one, or what
     :attr:`batch_size_per_device` needs)."""
+
+    eval_precision: str = "fp32"
+    """The precision of the evaluation phase's network evaluations (``--eval-precision``: fp32, or
+    bf16 autocast with fp32 weights, :func:`symmflow.device.evaluation_precision`); training is the
+    same at either."""
+
+    LATER_FIELDS: ClassVar[dict] = {"eval_precision": "fp32"}
+    """Options added after cells were stored, at the value that computes those cells: each enters a
+    cell's settings (:meth:`later_settings`) only at another value (as :func:`settings_identity`)."""
+
+    def later_settings(self) -> dict:
+        """The options of :attr:`LATER_FIELDS` every cell's settings hold, each only where it is not
+        at its listed value: a cell at fp32 keeps the key it was stored under, one at bf16 has a key
+        of its own, so cells of the two precisions never mix in a table."""
+        return {name: getattr(self, name) for name, old in self.LATER_FIELDS.items() if getattr(self, name) != old}
 
     def batch_plan(self, global_batch: int, what: str = ""):
         """How this launch splits a network's ``global_batch`` (:func:`symmflow.batching.plan`)."""

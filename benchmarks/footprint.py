@@ -10,8 +10,9 @@ process's peak memory rose during one pass over the images above the memory held
 (:mod:`benchmarks.memory`; the median of ``memory_repeats`` passes, default 3, the first of them
 the warm-up; one image has initialised the kernels before), the milliseconds per image of each
 of ``repeats`` further passes (default 3; 0 times none) and their median, and the counted NFE
-per image.  A
-fresh process per measurement keeps one run's allocator caches out of the next one's.
+per image, at ``eval_precision`` (fp32, the default, or bf16:
+:func:`symmflow.device.evaluation_precision`).  A fresh process per measurement keeps one run's
+allocator caches out of the next one's.
 """
 
 from __future__ import annotations
@@ -63,6 +64,13 @@ class Workload:
 
 
 def measure(spec: dict) -> dict:
+    from symmflow.device import evaluation_precision
+
+    with evaluation_precision(spec.get("device", "cpu"), spec.get("eval_precision", "fp32")):
+        return _measured(spec)
+
+
+def _measured(spec: dict) -> dict:
     work = Workload(spec)
     synchronize = synchronizer(work.device)
     peaks = [peak_growth_mib(work.run, work.device) for _ in range(spec.get("memory_repeats", 3))]  # and warm-up

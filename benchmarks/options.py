@@ -15,7 +15,7 @@ from benchmarks import judges, parts, profiles, released
 from benchmarks.cells import PROFILES, RunOptions
 from benchmarks.render.index import is_index
 from benchmarks.tables import tables
-from symmflow.device import resolve_device
+from symmflow.device import EVAL_PRECISIONS, check_eval_precision, resolve_device
 from symmflow.distributed import launched
 from symmflow.errors import OneLineParser, UsageError
 from symmflow.outputs import check_new_place
@@ -110,6 +110,13 @@ def build_parser() -> OneLineParser:
     p.add_argument("--solver", default="euler", help=f"ODE solver: {', '.join(SOLVERS)}; an adaptive one may carry "
                    "its tolerance, e.g. dopri5:1e-3 (default: euler, the paper's)")
     p.add_argument("--device", default="auto", help="auto (default: the GPU when there is one), cpu, cuda or cuda:N")
+    p.add_argument("--eval-precision", default="fp32", choices=EVAL_PRECISIONS,
+                   help="precision of every network evaluation of the evaluation phase (sampling, classification "
+                        "and segmentation integrations, the Diffusion Classifier's evaluations): fp32, or bf16 "
+                        "autocast with the weights in fp32, where the device computes bf16 natively (a CPU with "
+                        "AMX or AVX-512 BF16, an Ampere-or-later GPU); training is the same at either, the judges "
+                        "of generated images stay fp32, and bf16 cells are stored apart from fp32 ones "
+                        "(default: fp32)")
     p.add_argument("--threads", type=int, default=None,
                    help="CPU threads of each process (default: one for the toy of Table 1, whose networks are too "
                         "small for more to pay, else torch's own choice; recorded with every cell)")
@@ -255,6 +262,7 @@ def options_from(argv, available: dict | None = None) -> tuple[list, RunOptions]
     if args.threads is not None and not 1 <= args.threads <= 4 * (os.cpu_count() or 1):
         raise UsageError(f"--threads {args.threads}: use 1 to {4 * (os.cpu_count() or 1)} threads")
     device = resolve_device(args.device)
+    check_eval_precision(args.eval_precision, device)
     out = Path("runs") / args.profile if args.out is None else args.out
     check_out(out)
     if args.dry_run and args.render_only:
@@ -278,7 +286,8 @@ def options_from(argv, available: dict | None = None) -> tuple[list, RunOptions]
                          inception_dir=args.inception_dir, lpips_dir=args.lpips_dir,
                          judges=supplied, released=weights, datasets=datasets, methods=methods, shard=shard,
                          batch_size_per_device=args.batch_size_per_device,
-                         gradient_accumulation_steps=args.gradient_accumulation_steps)
+                         gradient_accumulation_steps=args.gradient_accumulation_steps,
+                         eval_precision=args.eval_precision)
     return chosen, options
 
 

@@ -21,6 +21,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
+from symmflow.device import as_fp32, evaluation_autocast
 from symmflow.path import Velocity
 
 FIXED_SOLVERS = ("euler", "midpoint", "heun")
@@ -62,10 +63,17 @@ class NFECounter:
         self.evaluations = 0
 
     def __call__(self, x: Tensor, *rest, **named):
-        """Evaluate the wrapped network on a batch whose first argument has one row per sample."""
+        """Evaluate the wrapped network on a batch whose first argument has one row per sample, at
+        the evaluation precision of the enclosing block (:func:`symmflow.device.evaluation_precision`;
+        fp32 outside one)."""
         self.calls += 1
         self.evaluations += x.shape[0]
-        return self.velocity(x, *rest, **named)
+        autocast = evaluation_autocast()
+        if autocast is None:
+            return self.velocity(x, *rest, **named)
+        with autocast:
+            output = self.velocity(x, *rest, **named)
+        return as_fp32(output)
 
     def reset(self) -> None:
         self.calls = self.evaluations = 0

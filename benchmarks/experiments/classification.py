@@ -175,7 +175,8 @@ class ClassificationExperiment:
         images = min(500, self.s.test_limit or 500)
         batch = max(1, images // 2)
         request = {"unet": asdict(self.s.unet), "symmflow": asdict(self.s.symmflow), "channels": self.spec.channels,
-                   "size": self.spec.size, "classes": classes, "images": images, "batch": batch}
+                   "size": self.spec.size, "classes": classes, "images": images, "batch": batch,
+                   **self.options.later_settings()}  # the evaluation precision, where not fp32
         done = subprocess.run([sys.executable, "-m", "benchmarks.footprint", json.dumps(request)],
                               capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2], check=True)
         self._footprints[classes] = {**json.loads(done.stdout.strip().splitlines()[-1]), "images": images, "batch": batch}

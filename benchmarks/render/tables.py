@@ -22,6 +22,9 @@ COLUMNS = ["table", "dataset", "task", "method", "steps", "metric", "value", "pu
            "difference", "status", "reason", "nfe_per_sample", "samples_per_s", "wall_s",
            "train_s", "samples", "note", "seed", "profile", "solver", "git_commit", "versions",
            "device", "cell"]
+LATER_COLUMNS = ["eval_precision"]
+"""Columns of a record that only cells computed at another than the old value hold (the evaluation
+precision of bf16 cells): in a table's CSV only where one of its cells has them."""
 
 
 PUBLISHED_AS = {CLEAN_FID: "FID", PYTORCH_FID: "FID"}
@@ -60,7 +63,7 @@ def frame(cells: list[Cell], records: list[dict], table: str, compare=None) -> p
         if column not in out:
             out[column] = pd.NA
     out["difference"] = pd.to_numeric(out["value"], errors="coerce") - out["published"]
-    return out[COLUMNS]
+    return out[COLUMNS + [column for column in LATER_COLUMNS if column in out]]
 
 
 def fmt(value, digits=2) -> str:
@@ -167,6 +170,15 @@ def ladder_lines(df: pd.DataFrame, failures: dict, checked: set) -> list[str]:
         if lines else []
 
 
+def precision_text(options: RunOptions) -> str:
+    """What a table's first line says of its evaluation precision: nothing at fp32 (the default, what
+    the committed cells were computed at), else the precision (``--eval-precision``)."""
+    if options.eval_precision == "fp32":
+        return ""
+    return (f", evaluation at {options.eval_precision} (every network evaluation of the evaluated methods under "
+            f"{options.eval_precision} autocast, weights fp32; training and the judges fp32)")
+
+
 def markdown(df: pd.DataFrame, title: str, options: RunOptions, quoted: pd.DataFrame | None,
              notes: str = "", claims: tuple = (), ladder: tuple[dict, set] = ({}, set())) -> str:
     summary = seed_summary(df)
@@ -187,7 +199,7 @@ def markdown(df: pd.DataFrame, title: str, options: RunOptions, quoted: pd.DataF
     seeds = sorted(set(df["seed"].dropna().astype(int)))
     seed_text = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {', '.join(map(str, seeds))} (mean ± sd)"
     lines = [f"# Table {df['table'].iloc[0]}: {title}", "",
-             f"Profile `{options.profile}`, {seed_text}, solver `{options.solver}`. "
+             f"Profile `{options.profile}`, {seed_text}, solver `{options.solver}`{precision_text(options)}. "
              f"Computed at commit(s) {commits} on {devices}.", "",
              view.to_markdown(index=False, disable_numparse=True), ""]
     trained = pd.to_numeric(df["train_s"], errors="coerce").dropna()

@@ -9,6 +9,7 @@ from typing import Any, Callable
 from tqdm.auto import tqdm
 
 from benchmarks.cells import Cell, CellSink, PlotSpec, RunOptions
+from symmflow.device import evaluation_precision
 from symmflow.metrics import MetricUnavailable
 
 
@@ -39,7 +40,9 @@ class Table:
         :meth:`group` share one :meth:`experiment_for`, and each is measured by :meth:`measure`.
         A group whose experiment cannot run here (its data are missing) is stored as skipped with
         the reason.  ``experiments`` holds what the tables of one run share (trained models,
-        memoised scores), by key."""
+        memoised scores), by key.  Every measurement runs at the run's evaluation precision
+        (``--eval-precision``, :func:`symmflow.device.evaluation_precision`), which a cell computed
+        at another than fp32 also records."""
         groups: dict[str, list[Cell]] = {}
         for cell in todo:
             groups.setdefault(self.group(cell), []).append(cell)
@@ -51,7 +54,9 @@ class Table:
                     finish(cell, {"status": "skipped", "reason": str(why)})
                 continue
             for cell in tqdm(cells, desc=f"table {self.name}: {group}", disable=not options.progress):
-                finish(cell, self.measure(cell, experiment, options))
+                with evaluation_precision(options.device, options.eval_precision):
+                    measured = self.measure(cell, experiment, options)
+                finish(cell, {**measured, **options.later_settings()})
 
     def group(self, cell: Cell) -> str:
         """What the cells that share one experiment have in common (default: the data set)."""

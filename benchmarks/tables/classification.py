@@ -94,6 +94,7 @@ class ClassificationTable(Table):
             judge = {"judge": judges.identity(supplied)} if supplied is not None else {}
         return Cell.make(self.name, SHOWN[s.dataset], task, shown or METHODS[method].label, steps, metric,
                          profile=options.profile, seed=options.seed, solver=options.solver,
+                         **options.later_settings(),
                          settings=s.cell_settings(uses or (method,)),
                          params={"method": method, "measure": measure, "dataset": s.dataset, **params}, **judge)
 

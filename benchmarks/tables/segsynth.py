@@ -125,6 +125,7 @@ class SegSynthTable(Table):
         floor = {"floor": DATASETS[dataset].floor} if method == REAL and measure != "judged" else {}
         return Cell.make(self.name, dataset, task, shown or self.registry[method].label, steps, metric,
                          profile=options.profile, seed=options.seed, solver=options.solver,
+                         **options.later_settings(),
                          settings=s.cell_settings(method, dataset), params={"method": method, "measure": measure},
                          protocol=protocol, **({"judge": judge} if judge else {}),
                          **supplied_weights(s, options, measure), **floor)

@@ -31,7 +31,8 @@ class ToyTable(Table):
     def cells(self, options: RunOptions) -> list[Cell]:
         settings = asdict(self.settings[options.profile])
         return [Cell.make("1", "two-spirals", "classification", "SymmFlow", steps, "accuracy",
-                          profile=options.profile, seed=options.seed, solver=options.solver, toy=settings)
+                          profile=options.profile, seed=options.seed, solver=options.solver,
+                          **options.later_settings(), toy=settings)
                 for steps in options.steps or STEPS]
 
     def global_batches(self, profile: str) -> dict[str, int]:
