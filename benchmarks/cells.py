@@ -124,6 +124,9 @@ class RunOptions:
     :mod:`symmflow.latent_cache`) instead of encoding it anew every step."""
     inception_dir: Path | None = None
     lpips_dir: Path | None = None
+    skip_missing_metrics: bool = False
+    """The paper profile stores a cell whose metric's weights or extra are missing as skipped with
+    the reason (``--skip-missing-metrics``) instead of refusing the run (:mod:`benchmarks.requirements`)."""
     judges: dict = field(default_factory=dict)
     """Supplied judges of generated images, kind -> TorchScript file (:mod:`benchmarks.judges`)."""
     weights: dict = field(default_factory=dict)

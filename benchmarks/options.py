@@ -153,6 +153,9 @@ def build_parser() -> OneLineParser:
     p.add_argument("--lpips-dir", type=Path, default=None,
                    help="folder holding torchvision's alexnet-owt-7be5be79.pth (LPIPS; default: none, LPIPS cells "
                         "skipped with the reason)")
+    p.add_argument("--skip-missing-metrics", action="store_true",
+                   help="paper profile: store the cells of a metric whose weights or extra are missing as skipped "
+                        "with the reason, instead of refusing the run before it starts (the other profiles always do)")
     p.add_argument("--judge-weights", action="append", metavar="KIND=PATH",
                    help="a judge of generated images instead of the run's own (segmenter: Tables 2, 4; classifier: "
                         "Table 3): a TorchScript module, images in [-1, 1] -> logits; repeat for both kinds "
@@ -271,8 +274,6 @@ def options_from(argv, available: dict | None = None) -> tuple[list, RunOptions]
         raise UsageError("--render-only computes nothing, so --force has nothing to recompute: choose one")
     if args.report_to is not None:
         check_tracker(args.report_to)
-    if not args.dry_run:
-        check_writable(out)
     seeds = args.seeds or (args.seed,)
     threads = args.threads or thread_choice(chosen, device)
     if threads is not None:
@@ -284,10 +285,17 @@ def options_from(argv, available: dict | None = None) -> tuple[list, RunOptions]
                          render_only=args.render_only, report_to=args.report_to, data_root=args.data_root,
                          pretrained=args.pretrained, vae=args.vae, cache_latents=args.cache_latents,
                          inception_dir=args.inception_dir, lpips_dir=args.lpips_dir,
+                         skip_missing_metrics=args.skip_missing_metrics,
                          judges=supplied, released=weights, datasets=datasets, methods=methods, shard=shard,
                          batch_size_per_device=args.batch_size_per_device,
                          gradient_accumulation_steps=args.gradient_accumulation_steps,
                          eval_precision=args.eval_precision)
+    if not args.dry_run:
+        if not args.render_only:  # every input of the tables to compute, before anything is created
+            from benchmarks.requirements import check_inputs
+
+            check_inputs(chosen, options)
+        check_writable(out)
     return chosen, options
 
 

@@ -1,17 +1,21 @@
 """What a table needs that is not bundled, each item found or missing (``--dry-run``).
 
 A missing required item is one line naming it and its remedy; a dry run that finds one estimates
-nothing for that table and exits with status 2.  The paper profile requires every metric input
-its cells use; the other profiles store a cell whose metric is missing as skipped with the reason,
-so there the item is listed as optional.
+nothing for that table and exits with status 2, and a run checks the same before anything is
+created or trained (:func:`check_inputs`).  The paper profile requires every metric input
+its cells use (``--skip-missing-metrics`` lifts it); the other profiles store a cell whose metric
+is missing as skipped with the reason, so there the item is listed as optional.
 """
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+
+from symmflow.errors import UsageError
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,41 @@ def needs(spec, options, device_typed: str = "auto") -> list[Need]:
     return [Need(line, "") if "MISSING" in line else Need(line.removesuffix(": found")) for line in spec.needs(options)]
 
 
+def to_compute(spec, options, store) -> list:
+    """The cells of table ``spec`` this run computes, over its seeds (``--force``: all of them)."""
+    from dataclasses import replace
+
+    from benchmarks import parts
+
+    cells = []
+    for seed in options.seeds:
+        at_seed = replace(options, seed=seed)
+        cells += [c for c in parts.select(spec, spec.cells(at_seed), at_seed) if options.force or not store.has(c)]
+    return cells
+
+
+def check_inputs(chosen: list, options) -> None:
+    """Every input of every table that has cells to compute, checked before the first network
+    trains -- the dry run's checks (:func:`needs`: data present and in their
+    layout, the pretrained folders whole and fitting, cacheable latents, the paper profile's
+    metric weights) -- and everything wrong listed at once, one ``error:`` line each (the last
+    raised), so that a problem with the last data set is not found after training the first."""
+    from benchmarks.store import CellStore
+
+    store, problems = CellStore(options.out), {}
+    for spec in chosen:
+        if to_compute(spec, options, store):
+            for need in needs(spec, options, device_typed="cpu"):  # any device trains
+                if need.blocks:
+                    problems.setdefault(f"{need.what}: {need.missing}" if need.missing else need.what, []).append(spec.name)
+    lines = [f"{line} (table {', '.join(names)})" for line, names in problems.items()]
+    for line in lines[:-1]:
+        print(f"error: {line}", file=sys.stderr)  # the last is raised: one error line each
+    if lines:
+        raise UsageError(lines[-1] + (f"; {len(lines)} problems, listed above: nothing was trained or written"
+                                      if len(lines) > 1 else ""))
+
+
 def _typed(path) -> str:
     return str(path)
 
@@ -54,13 +93,14 @@ def _segsynth(spec, settings, options, device_typed: str) -> list[Need]:
     from benchmarks.datasets import DATASETS
     from symmflow.metrics import inception_missing, lpips_missing, pytorch_fid_missing
 
-    out = []
+    out, found = [], []
     for name in settings.datasets:
         line = DATASETS[name].needs(options.data_root)
         if "MISSING" in line:
             out.append(Need(name, line.split("MISSING here: ", 1)[-1].removeprefix(f"{name}: ")))
         else:
             out.append(Need(line.removesuffix(": found")))
+            found.append(name)
     if settings.space == "latent":
         pretrained = options.pretrained
         if pretrained is None:
@@ -70,9 +110,15 @@ def _segsynth(spec, settings, options, device_typed: str) -> list[Need]:
             out.append(Need(f"Stable Diffusion 2.1 (--pretrained {_typed(pretrained)})",
                             f"no unet/config.json in {_typed(pretrained)}; pass a folder in diffusers layout"))
         else:
-            out.append(Need(f"Stable Diffusion 2.1 (--pretrained {_typed(pretrained)})"))
+            from symmflow.models.latent import folder_problems
+
+            problems = folder_problems(Path(pretrained), options.vae)
+            out += [Need(why, "") for why in problems] or [  # each line names the folder as typed
+                Need(f"Stable Diffusion 2.1 (--pretrained {_typed(pretrained)})")]
         out.append(Need(f"VAE (--vae {_typed(options.vae)})" if options.vae is not None
                         else "VAE: the --pretrained folder's own vae/ (the authors use sd-vae-ft-mse: pass it with --vae)"))
+        if options.cache_latents:
+            out += _cacheable(settings, options, [n for n in settings.datasets if n in found])
     counts = spec.gpus(options.profile)
     if counts and device_typed != "cpu":
         authors = " / ".join(f"{n} ({d})" for d, n in counts.items())
@@ -81,7 +127,7 @@ def _segsynth(spec, settings, options, device_typed: str) -> list[Need]:
                         None if here else "no CUDA device here; run on a GPU machine (or pass --device cpu to "
                         "estimate the run on this CPU)"))
     measures = {cell.param("measure") for cell in spec.cells(options)}
-    paper = options.profile == "paper"
+    paper = options.profile == "paper" and not options.skip_missing_metrics
     for name, wanted, reason in (
             ("FID (clean-fid Inception)", "frechet" in measures and settings.space == "latent",
              inception_missing(options.inception_dir)),
@@ -89,6 +135,22 @@ def _segsynth(spec, settings, options, device_typed: str) -> list[Need]:
             ("LPIPS (AlexNet)", bool(measures & {"lpips", "diversity"}), lpips_missing(options.lpips_dir))):
         if wanted:
             out.append(Need(name, reason, required=paper))
+    return out
+
+
+def _cacheable(settings, options, datasets: list[str]) -> list[Need]:
+    """``--cache-latents``: each data set's training crops fixed, every pair's size read from its
+    mask's header (:func:`symmflow.latent_cache.random_crop`)."""
+    from benchmarks.datasets import open_dataset
+    from symmflow.latent_cache import random_crop
+
+    out = []
+    for name in datasets:
+        try:
+            why = random_crop(open_dataset(name, settings, options.data_root, options.seed).train, options.progress)
+        except UsageError as error:  # its listing does not read: the run would stop there too
+            why = str(error)
+        out.append(Need(f"{name}: training crops fixed (--cache-latents)", why))
     return out
 
 

@@ -8,6 +8,7 @@ import fcntl
 import io
 import json
 import math
+import os
 import zipfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,19 +22,30 @@ from symmflow.outputs import set_aside, write_atomic
 
 @contextmanager
 def locked(path: Path, take: bool = True) -> Iterator[None]:
-    """Hold an exclusive lock on the file ``path`` (created if absent) for the block: a second
-    run reaching the same lock waits.  ``take=False`` holds nothing (a process that follows the
+    """Hold an exclusive lock on the file ``path`` for the block: a second run reaching the same
+    lock waits.  The file exists only while it is held -- it is removed on release, however the
+    block ends (a refused or interrupted run leaves no lock behind); a waiter that wakes on a
+    removed file takes the lock anew.  ``take=False`` holds nothing (a process that follows the
     main process of its run)."""
     if not take:
         yield
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
+    while True:
+        handle = open(path, "a")
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            if os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino:
+                break  # the file still at the path: the lock is ours
+        except FileNotFoundError:
+            pass
+        handle.close()  # its holder removed it while this run waited
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
 
 
 class CellStore:

@@ -45,6 +45,20 @@ def cache_file(folder: Path, identity: dict) -> Path:
     return Path(folder) / f"latents-{hashlib.sha1(text.encode()).hexdigest()[:16]}.npy"
 
 
+def random_crop(pairs, progress: bool = False) -> str | None:
+    """Why ``pairs``' image latents cannot be cached -- the first training pair whose crop is
+    random, named in one line -- or None; sizes read from the masks' headers (:meth:`~symmflow.data.segmentation.PairDataset.mask_size`),
+    so every pair is checked before any work."""
+    from tqdm.auto import tqdm
+
+    for i in tqdm(range(len(pairs)), desc="checking training crops", disable=not progress, leave=False):
+        height, width = pairs.mask_size(i)
+        if not fixed_crop(height, width, pairs.size):
+            return (f"latents cannot be cached: training pair {pairs.items[i]!r} is {height}x{width}, so its "
+                    f"{pairs.size} px training crop is random; train without --cache-latents")
+    return None
+
+
 def fixed_image(pairs, i: int) -> Tensor:
     """The image of training pair ``i`` of ``pairs`` (a :class:`~symmflow.data.segmentation.PairDataset`)
     as its one training crop gives it; a one-line error where that crop is random."""
@@ -73,15 +87,19 @@ def build(pairs, vae, path: Path, batch: int, device: str, progress: bool = True
     return path
 
 
-def load(path: Path, count: int) -> np.ndarray | None:
-    """The stored moments, memory-mapped; None when absent, and a damaged file or one of another
-    length is set aside (then rebuilt)."""
+def load(path: Path, count: int, shape: tuple[int, ...] | None = None) -> np.ndarray | None:
+    """The stored moments, memory-mapped; None when absent.  A damaged file, or one of another
+    length or -- given ``shape``, one latent's (C, h, w) -- of moments of another shape than
+    (2C, h, w), is set aside with the reason in one line (then rebuilt)."""
     if not path.is_file():
         return None
     try:
         moments = np.load(path, mmap_mode="r")
         if moments.ndim != 4 or len(moments) != count:
             raise ValueError(f"{len(moments)} images stored, {count} expected")
+        if shape is not None and tuple(moments.shape[1:]) != (2 * shape[0], *shape[1:]):
+            raise ValueError(f"moments of shape {tuple(moments.shape[1:])} stored, {(2 * shape[0], *shape[1:])} "
+                             "expected")
         return moments
     except (OSError, ValueError) as error:
         set_aside(path, str(error))
@@ -89,13 +107,14 @@ def load(path: Path, count: int) -> np.ndarray | None:
 
 
 def cached_moments(pairs, vae, folder: Path, identity: dict, batch: int, device: str,
-                   progress: bool = True) -> np.ndarray:
-    """The moments of ``pairs``' images under ``vae``: read when stored, else built first."""
+                   progress: bool = True, shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """The moments of ``pairs``' images under ``vae``: read when stored (and of ``shape``, see
+    :func:`load`), else built first."""
     path = cache_file(folder, identity)
-    moments = load(path, len(pairs))
+    moments = load(path, len(pairs), shape)
     if moments is None:
         build(pairs, vae, path, batch, device, progress)
-        moments = load(path, len(pairs))
+        moments = load(path, len(pairs), shape)
     return moments
 
 

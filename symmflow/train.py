@@ -36,7 +36,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from symmflow.errors import Terminated, UsageError
-from symmflow.outputs import write_atomic
+from symmflow.outputs import set_aside, write_atomic
 from symmflow import tracking as tracked
 from symmflow.path import LossParts
 from symmflow.schedules import lr_schedule, weights_average
@@ -103,6 +103,34 @@ def checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
     """The complete checkpoints of a run, (step, folder), oldest first."""
     return sorted((int(m.group(1)), p) for p in Path(run_dir).glob("checkpoint-*")
                   if (m := re.fullmatch(r"checkpoint-(\d+)", p.name)))
+
+
+def checkpoint_problem(path: Path, model: nn.Module) -> str | None:
+    """Why the checkpoint ``path`` cannot restore ``model``, or None: its weights file
+    (``model.safetensors``, as ``accelerator.save_state`` writes it) must read and hold exactly
+    the model's tensors with the model's shapes -- read from the file's header, before any state
+    is loaded (a checkpoint of another network would otherwise fail inside accelerate)."""
+    from safetensors import safe_open
+
+    file = Path(path) / "model.safetensors"
+    if not file.is_file():
+        return None if (Path(path) / "pytorch_model.bin").is_file() else f"no model weights in {path}"
+    try:
+        with safe_open(str(file), framework="pt") as stored:
+            shapes = {key: tuple(stored.get_slice(key).get_shape()) for key in stored.keys()}
+    except Exception as error:  # safetensors' own error type, or OSError
+        return f"{file} does not read ({' '.join(str(error).split())[:120]})"
+    def plain(key: str) -> str:  # as the bare network names it (DDP's and torch.compile's wrappers removed)
+        return re.sub(r"^((module|_orig_mod)\.)+", "", key)
+
+    shapes = {plain(key): shape for key, shape in shapes.items()}
+    wanted = {plain(key): tuple(value.shape) for key, value in model.state_dict().items()}
+    wrong = sorted(set(shapes) ^ set(wanted)) or sorted(k for k in shapes if shapes[k] != wanted[k])
+    if wrong:
+        key = wrong[0]
+        return (f"its weights are not this network's (first mismatch: {key}, "
+                f"{shapes.get(key, 'absent')} stored, {wanted.get(key, 'absent')} wanted)")
+    return None
 
 
 def latest_checkpoint(run_dir: Path) -> tuple[int, Path] | None:
@@ -248,7 +276,13 @@ def fit(model: nn.Module, loss_fn: Callable[[nn.Module, object], torch.Tensor],
         accelerator.register_for_checkpointing(ema)
 
     start, stats, before, split = 0, [], 0.0, _split(accelerator, config)
-    if run_dir is not None and (found := latest_checkpoint(run_dir)):
+    found = latest_checkpoint(run_dir) if run_dir is not None else None
+    while found and (why := checkpoint_problem(found[1], model)):
+        if accelerator.is_main_process:  # a stored state that cannot be this run's: set aside, the one before used
+            set_aside(found[1], why)
+        accelerator.wait_for_everyone()
+        found = latest_checkpoint(run_dir)
+    if found:
         start, path = found
         # the records, seconds and batch split of the parts before this one
         earlier = json.loads((path / PROGRESS).read_text()) if (path / PROGRESS).is_file() else {}

@@ -28,13 +28,13 @@ def test_table11_smoke_stores_every_cell_and_a_rerun_computes_none(tmp_path, cap
     assert "14 cells, 0 to compute, 14 stored" in capsys.readouterr().err
 
 
-def test_paper_profile_without_data_skips_with_the_reason(tmp_path):
+def test_paper_profile_without_data_is_refused_before_anything_is_created(tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["--table", "11", "--profile", "paper", "--data-root", str(tmp_path / "none"),
-                 "--out", str(out), "--no-progress"]) == 0
-    stored = cells(out, "11")
-    assert stored and all(c["status"] == "skipped" and "not found in" in c["reason"] for c in stored)
-    assert {c.get("value") for c in stored} == {None}
+                 "--out", str(out), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: ") and "not found; download it there or pass --data-root" in err[-1], err
+    assert all(line.startswith("error: ") for line in err) and not out.exists()
 
 
 def test_dry_run_names_missing_data(tmp_path, capsys):

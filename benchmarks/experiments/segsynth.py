@@ -150,11 +150,12 @@ class SegSynthExperiment:
         identity = {"vae": pretrained_identity(o.vae if o.vae is not None else Path(o.pretrained) / "vae"),
                     "data": self.data.identity, "dtype": str(vae.dtype)}
         folder = Path(o.out) / "latent_cache"
+        shape = self.problem.space.state_shape(self.data.size, self.data.size)
         moments = latent_cache.cached_moments(self.data.train, vae, folder, identity, self.settings.eval_batch,
-                                              self.device, o.progress) if o.shard.is_main else None
+                                              self.device, o.progress, shape) if o.shard.is_main else None
         wait_for_everyone(o.shard, self.device)
         if moments is None:  # the other processes read what the main one stored
-            moments = latent_cache.load(latent_cache.cache_file(folder, identity), len(self.data.train))
+            moments = latent_cache.load(latent_cache.cache_file(folder, identity), len(self.data.train), shape)
         return latent_cache.drawn(self._posterior_noise(self.data.cached_train_batches(
             moments, self.problem.space.scale, seed, batch, self.device, o.shard, accumulation), seed))
 

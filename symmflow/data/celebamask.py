@@ -27,6 +27,8 @@ BETA = 10.0
 #: Classes 1-18 in the standard merge order (class 0 is the background).
 PARTS = ("skin", "nose", "eye_g", "l_eye", "r_eye", "l_brow", "r_brow", "l_ear", "r_ear", "mouth",
          "u_lip", "l_lip", "hair", "hat", "ear_r", "neck_l", "neck", "cloth")
+CLASS_NAMES = ("background", *PARTS)
+"""The 19 classes' names, in class-id order."""
 SPLITS = {"train": 0, "validation": 1, "test": 2}
 EXPECTED = ("CelebA-HQ-img/<id>.jpg with CelebAMask-HQ-mask-anno/<id//2000>/<id:05d>_<part>.png "
             "or CelebAMask-HQ-mask/<id>.png")
@@ -121,4 +123,11 @@ def dataset(data_root: Path, split: str, size: int | None = 512, train: bool | N
             mask = merge_parts(root, image_id)
         return _resize_image(image, mask.shape, image_id), mask
 
-    return PairDataset(ids, load, NUM_CLASSES, None, size, split == "train" if train is None else train, seed)
+    def mask_file(image_id: int) -> Path:  # the merged mask, or the face's first part (all parts share a size)
+        if layout == "merged":
+            return root / "CelebAMask-HQ-mask" / f"{image_id}.png"
+        folder = root / "CelebAMask-HQ-mask-anno" / str(image_id // 2000)
+        return next((f for part in PARTS if (f := folder / f"{image_id:05d}_{part}.png").is_file()), folder)
+
+    return PairDataset(ids, load, NUM_CLASSES, None, size, split == "train" if train is None else train, seed,
+                       mask_file=mask_file)

@@ -96,4 +96,4 @@ def dataset(data_root: Path, split: str, size: int | None = 512, train: bool | N
         return read_image(item[0]), mask
 
     return PairDataset(items, load, NUM_CLASSES, IGNORE_INDEX, size,
-                       split == "train" if train is None else train, seed, remap=raw)
+                       split == "train" if train is None else train, seed, remap=raw, mask_file=lambda item: item[1])

@@ -116,10 +116,26 @@ class PairDataset(Dataset):
     """(image, mask) pairs from a list of items and a loader ``item -> (uint8 image, int mask)``."""
 
     def __init__(self, items: Sequence, load: Callable, num_classes: int, ignore_index: int | None,
-                 size: int | None = 512, train: bool = False, seed: int = 0, remap: np.ndarray | None = None):
+                 size: int | None = 512, train: bool = False, seed: int = 0, remap: np.ndarray | None = None,
+                 mask_file: Callable | None = None):
         self.items, self.load, self.size, self.train = list(items), load, size, train
         self.num_classes, self.ignore_index, self.remap = num_classes, ignore_index, remap
+        self.mask_file = mask_file
+        """``item -> path`` of a PNG of the mask's size, where the reader has one (sizes read from headers)."""
         self.generator = torch.Generator().manual_seed(seed)
+
+    def mask_size(self, i: int) -> tuple[int, int]:
+        """(height, width) of pair ``i``'s mask before its crop: from the PNG header where the
+        reader names a file (no pixels decoded), else by reading the pair."""
+        if self.mask_file is not None:
+            from PIL import Image
+
+            try:
+                with Image.open(self.mask_file(self.items[i])) as image:
+                    return image.size[1], image.size[0]
+            except OSError:
+                pass  # read in full below, which names the problem
+        return tuple(self.uncropped(i)[1].shape)
 
     def __len__(self) -> int:
         return len(self.items)
@@ -181,4 +197,4 @@ def paired_folders(images: Path, masks: Path, num_classes: int, ignore_index: in
     if not items:
         raise UsageError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {images}")
     return PairDataset(items, lambda item: (read_image(item[0]), read_image(item[1], "ids")),
-                       num_classes, ignore_index, size, train)
+                       num_classes, ignore_index, size, train, mask_file=lambda item: item[1])

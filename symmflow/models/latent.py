@@ -44,6 +44,77 @@ def check_folder(folder: Path | None) -> Path:
     return folder
 
 
+def weights_problem(file: Path) -> str | None:
+    """Why the weights file ``file`` cannot be read in full, or None: a safetensors file's header
+    must parse and its tensors' data end within the file (read from the header alone, so a
+    truncated download is found without loading gigabytes); any other weights file must not be empty."""
+    import json
+    import struct
+
+    size = file.stat().st_size
+    if file.suffix != ".safetensors":
+        return None if size else f"{file} is empty (0 bytes)"
+    with open(file, "rb") as f:
+        head = f.read(8)
+        length = struct.unpack("<Q", head)[0] if len(head) == 8 else None
+        if length is None or 8 + length > size:
+            return f"{file} is truncated ({size:,} bytes, not even its header)"
+        try:
+            header = json.loads(f.read(length))
+        except ValueError:
+            return f"{file} has a damaged header"
+    end = max((entry["data_offsets"][1] for name, entry in header.items() if name != "__metadata__"), default=0)
+    if 8 + length + end > size:
+        return f"{file} is truncated ({size:,} of {8 + length + end:,} bytes)"
+    return None
+
+
+def folder_problems(folder: Path, vae: Path | None = None) -> list[str]:
+    """Everything that would stop the Stable Diffusion ``folder`` (and the VAE folder ``vae``,
+    when given on its own) from loading or from fitting latent SymmFlow, each in one line with
+    its remedy -- read from the folders' configs and weights headers, before anything is built:
+    the layout, every weights file whole (:func:`weights_problem`), and the VAE's latent width
+    equal to the U-Net's input width (SD's 4, widened to image + mask latents, :func:`widen_conv_io`)."""
+    import json
+
+    try:
+        folder = check_folder(folder)
+        found_vae = check_vae(vae) if vae is not None else folder / "vae"
+    except UsageError as error:
+        return [str(error)]
+    problems = []
+    pretrained, own = f"--pretrained {folder}", f"--vae {vae}" if vae is not None else f"--pretrained {folder}"
+    for typed, sub in ((pretrained, folder / "unet"), (own, found_vae), (pretrained, folder / "text_encoder")):
+        files = [f for f in sub.iterdir() if f.suffix in (".safetensors", ".bin")]
+        if not files:
+            problems.append(f"{typed}: {sub} holds no weights file (.safetensors or .bin)")
+        problems += [f"{typed}: {why}" for why in map(weights_problem, files) if why]
+    try:
+        width = json.loads((found_vae / "config.json").read_text()).get("latent_channels", 4)
+        takes = json.loads((folder / "unet" / "config.json").read_text()).get("in_channels", 4)
+    except (OSError, ValueError, AttributeError) as error:
+        return problems + [f"a config.json of {folder} or its VAE does not read ({error})"]
+    if width != takes:
+        problems.append(f"{own}: the VAE makes latents of {width} channels, the U-Net of {folder} takes {takes}")
+    remedy = ("download the damaged files again, or pass an undamaged Stable Diffusion 2.1 folder "
+              "(and a VAE of 4 latent channels, e.g. sd-vae-ft-mse)")
+    return [f"{why}; {remedy}" for why in problems]
+
+
+def read_pretrained(what: str, load):
+    """``load()``, a diffusers or transformers ``from_pretrained`` of ``what``; a file that does
+    not read (truncated, empty, damaged) is a one-line :class:`UsageError` naming it -- a failure
+    to read an input, never reported as one to write."""
+    try:
+        return load()
+    except UsageError:
+        raise
+    except Exception as error:  # safetensors, OSError, a shape mismatch: whatever the library raises
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UsageError(f"{what} does not load ({first[:200]}); download the damaged file again or pass an "
+                         "undamaged folder") from None
+
+
 def widen_conv_io(unet: nn.Module, copies: int = 2) -> nn.Module:
     """Widen a 4-channel U-Net to ``4 * copies`` channels in and out, duplicating the weights."""
     c_in, c_out = unet.conv_in.in_channels, unet.conv_out.out_channels
@@ -72,8 +143,10 @@ def empty_prompt_embedding(folder: Path, cache: Path | None = None) -> Tensor:
         return load_file(str(cache))["embedding"]
     from transformers import CLIPTextModel, CLIPTokenizer
 
-    tokenizer = CLIPTokenizer.from_pretrained(str(folder), subfolder="tokenizer")
-    encoder = CLIPTextModel.from_pretrained(str(folder), subfolder="text_encoder").eval()
+    tokenizer = read_pretrained(f"the tokenizer of {folder}",
+                                lambda: CLIPTokenizer.from_pretrained(str(folder), subfolder="tokenizer"))
+    encoder = read_pretrained(f"the text encoder of {folder}",
+                              lambda: CLIPTextModel.from_pretrained(str(folder), subfolder="text_encoder")).eval()
     length = min(tokenizer.model_max_length, encoder.config.max_position_embeddings)
     ids = tokenizer([""], padding="max_length", max_length=length,
                     truncation=True, return_tensors="pt").input_ids
@@ -166,7 +239,9 @@ class LatentSpace:
 def load_unet(folder: Path) -> nn.Module:
     from diffusers import UNet2DConditionModel
 
-    return UNet2DConditionModel.from_pretrained(str(check_folder(folder)), subfolder="unet")
+    folder = check_folder(folder)
+    return read_pretrained(f"the U-Net of {folder}",
+                           lambda: UNet2DConditionModel.from_pretrained(str(folder), subfolder="unet"))
 
 
 def check_vae(folder: Path) -> Path:
@@ -197,14 +272,11 @@ def load_space(folder: Path, palette: PaletteCodec, vae: Path | None = None) -> 
     from diffusers import AutoencoderKL
 
     if vae is None:
-        return LatentSpace(AutoencoderKL.from_pretrained(str(check_folder(folder)), subfolder="vae"), palette)
+        folder = check_folder(folder)
+        return LatentSpace(read_pretrained(f"the VAE of {folder}", lambda: AutoencoderKL.from_pretrained(
+            str(folder), subfolder="vae")), palette)
     found = check_vae(vae)
-    try:
-        return LatentSpace(AutoencoderKL.from_pretrained(str(found)), palette)
-    except (OSError, ValueError, RuntimeError) as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise UsageError(f"--vae {vae}: its weights do not load into its AutoencoderKL ({first[:200]}); "
-                         "pass an undamaged diffusers VAE folder") from None
+    return LatentSpace(read_pretrained(f"--vae {vae}", lambda: AutoencoderKL.from_pretrained(str(found))), palette)
 
 
 def latent_backbone(folder: Path, cache: Path | None = None) -> ConditionedUNet:
