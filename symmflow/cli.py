@@ -8,11 +8,14 @@ Image files in, image files out::
     symmflow train --images digits/ --out clf/                                # classification: one
     symmflow classify --model clf/ --images new/                              #   sub-folder per class
     symmflow sample --model clf/ --labels 0,3,3 --out samples/                # images of given classes
+    symmflow import-released --weights LatFM_celeba_beta10.0.pt --pretrained sd21/ --out celeba/
+                                                  # the authors' released model, used as the others are
 
 Masks are single-channel PNGs of class ids, named like their images.  A model folder holds
-``model.safetensors`` and ``settings.json``.  Bad input prints one line and exits with status 2,
-before any training or inference starts; an output folder appears complete or not at all
-(an existing non-empty one is replaced only with ``--overwrite``).
+``model.safetensors`` and ``settings.json``; one imported from the authors' released weights
+(:mod:`symmflow.released_folder`) is used by the same commands.  Bad input prints one line and
+exits with status 2, before any training or inference starts; an output folder appears complete
+or not at all (an existing non-empty one is replaced only with ``--overwrite``).
 """
 
 from __future__ import annotations
@@ -28,8 +31,8 @@ import torch
 
 from symmflow.outputs import check_destination, staged_folder
 from symmflow.device import resolve_device
-from symmflow.model_folder import network, open_model, parts
-from symmflow.user_files import (classification_data, input_files, load_mask, load_rgb, rgb_tensor, save_rgb,
+from symmflow.model_folder import network, open_folder, parts
+from symmflow.user_files import (classification_data, input_files, load_image, load_mask, rgb_tensor, save_rgb,
                                  segmentation_data)
 from symmflow.errors import OneLineParser, UsageError, interrupted
 
@@ -115,7 +118,8 @@ def build_parser() -> OneLineParser:
              "classify": "image files -> class per file", "sample": "class ids -> images"}
     for name, help in helps.items():
         q = add(name, help)
-        q.add_argument("--model", type=Path, required=True, help="model folder written by symmflow train")
+        q.add_argument("--model", type=Path, required=True,
+                       help="model folder written by symmflow train or symmflow import-released")
         q.add_argument("--steps", type=POSITIVE, default=1 if name == "classify" else 25, help="Euler steps")
         if name in ("segment", "classify"):
             q.add_argument("--images", type=Path, required=True, help="an image file or a folder of images")
@@ -126,6 +130,22 @@ def build_parser() -> OneLineParser:
         if name != "classify":
             q.add_argument("--out", type=Path, required=True, help="output folder to write")
         q.add_argument("--seed", type=SEED, default=0, help="seed of the noise")
+    r = add("import-released", "the authors' released weights file -> a model folder the other commands use")
+    r.add_argument("--weights", type=Path, required=True,
+                   help="a released file: LatFM_celeba_beta10.0.pt, LatFM_coco_beta6.0.pt, or the MNIST or CIFAR-10 "
+                        "classifier's state dict")
+    r.add_argument("--dataset", default=None,
+                   help="MNIST, CIFAR-10, CelebAMask-HQ or COCO-Stuff (default: the one the file's name or tensor "
+                        "shapes tell)")
+    r.add_argument("--out", type=Path, required=True, help="model folder to write")
+    r.add_argument("--pretrained", type=Path, default=None,
+                   help="latent models: the Stable Diffusion 2.1 folder (diffusers layout) they were trained on; "
+                        "named by path and content digest, not copied (default: none, a pixel model)")
+    r.add_argument("--vae", type=Path, default=None,
+                   help="latent models: a VAE folder to use instead of --pretrained's own, e.g. sd-vae-ft-mse as the "
+                        "authors did (default: --pretrained's vae/)")
+    r.add_argument("--size", type=SIZE, default=None,
+                   help="latent models: the side images are segmented and synthesised at (default: the authors' 512)")
     for q in sub.choices.values():
         q.add_argument("--threads", type=POSITIVE, default=None,
                        help="CPU threads (default: torch's choice, one per core; recorded with a trained model)")
@@ -133,14 +153,16 @@ def build_parser() -> OneLineParser:
         if name != "classify":
             q.add_argument("--overwrite", action="store_true",
                            help="replace --out if it exists (the new folder is swapped in once complete)")
-        q.add_argument("--device", default="auto", help="auto (the GPU when there is one), cpu, cuda or cuda:N")
+        if name != "import-released":
+            q.add_argument("--device", default="auto", help="auto (the GPU when there is one), cpu, cuda or cuda:N")
     return p
 
 
 # ------------------------------------------------------------------ helpers
 
 
-KINDS = {"train": "model", "segment": "segmentation", "synthesise": "synthesis", "sample": "samples"}
+KINDS = {"train": "model", "import-released": "model", "segment": "segmentation", "synthesise": "synthesis",
+         "sample": "samples"}
 """The kind of output folder each command writes (its marker, :mod:`symmflow.outputs`)."""
 
 
@@ -221,12 +243,12 @@ def segment(args) -> None:
     from PIL import Image
 
     from symmflow.data.segmentation import read_image
-    from symmflow.tasks import predict
 
     _check_out(args, args.model, args.images)
     device = resolve_device(args.device)
-    model, settings = open_model(args.model, device, "segmentation", "classify")
-    (_, codec, label_shape, palette), size = parts(settings), settings["size"]  # palette: the preview's colours
+    opened = open_folder(args.model, device, "segmentation", "classify")
+    settings = opened.settings
+    palette, size = parts(settings).palette, settings["size"]  # palette: the preview's colours
     files = input_files(args.images, "--images", outputs_by_stem=True)
     inputs = []  # every image is read (and checked) before anything is written
     for file in files:
@@ -235,7 +257,7 @@ def segment(args) -> None:
     generator = torch.Generator().manual_seed(args.seed)
     with staged_folder(args.out, args.overwrite, KINDS[args.command], (args.model, args.images)) as staged:
         for file, ((h, w), x) in zip(_progress(files, "segment"), inputs):
-            mask = predict(model, x[None].to(device), codec, label_shape, steps=args.steps, generator=generator)
+            mask = opened.segment(x[None].to(device), args.steps, generator)
             mask = torch.nn.functional.interpolate(mask[None].float(), size=(h, w), mode="nearest")[0].long()
             Image.fromarray(mask[0].byte().cpu().numpy()).save(staged / f"{file.stem}.png")
             colour = palette.colour_pixels(mask.cpu())[0].numpy()
@@ -245,44 +267,40 @@ def segment(args) -> None:
 
 
 def synthesise(args) -> None:
-    from symmflow.tasks import generate
-
     _check_out(args, args.model, args.masks)
     device = resolve_device(args.device)
-    model, settings = open_model(args.model, device, "segmentation", "sample")
-    codec, size = parts(settings).codec, settings["size"]
+    opened = open_folder(args.model, device, "segmentation", "sample")
+    settings = opened.settings
+    ignore = parts(settings).palette.ignore_index  # an id with a colour of its own (COCO-Stuff's unlabelled 255)
     files = input_files(args.masks, "--masks", outputs_by_stem=True)
-    masks = [load_mask(f, settings["classes"], size) for f in files]  # all checked first
+    masks = [load_mask(f, settings["classes"], settings["size"], ignore) for f in files]  # all checked first
     generator = torch.Generator().manual_seed(args.seed)
     with staged_folder(args.out, args.overwrite, KINDS[args.command], (args.model, args.masks)) as staged:
         for file, mask in zip(_progress(files, "synthesise"), masks):
-            x = generate(model, mask.to(device), codec, (3, size, size), steps=args.steps, generator=generator)
+            x = opened.synthesise(mask.to(device), args.steps, generator)
             save_rgb(x[0], staged / f"{file.stem}.png")
     for file in files:
         print(args.out / f"{file.stem}.png")
 
 
 def classify(args) -> None:
-    from symmflow.tasks import predict
-
     device = resolve_device(args.device)
-    model, settings = open_model(args.model, device, "classification", "segment")
-    (_, codec, label_shape, _), size, names = parts(settings), settings["size"], settings["class_names"]
+    opened = open_folder(args.model, device, "classification", "segment")
+    settings = opened.settings
+    size, names = settings["size"], settings["class_names"]
     files = input_files(args.images, "--images")
-    x = torch.stack([load_rgb(f, size) for f in files]).to(device)
-    labels = predict(model, x, codec, label_shape, steps=args.steps,
-                     generator=torch.Generator().manual_seed(args.seed))
+    x = torch.stack([load_image(f, size, settings.get("channels", 3)) for f in files]).to(device)
+    labels = opened.classify(x, args.steps, torch.Generator().manual_seed(args.seed))
     print("file,class")
     for file, k in zip(files, labels.tolist()):
         print(f"{file.name},{names[k]}")
 
 
 def sample(args) -> None:
-    from symmflow.tasks import generate
-
     _check_out(args, args.model)
     device = resolve_device(args.device)
-    model, settings = open_model(args.model, device, "classification", "synthesise")
+    opened = open_folder(args.model, device, "classification", "synthesise")
+    settings = opened.settings
     names = settings["class_names"]
     try:
         labels = [int(s) for s in args.labels.split(",") if s.strip()]
@@ -290,9 +308,7 @@ def sample(args) -> None:
         raise UsageError(f"--labels {args.labels!r}: give comma-separated class ids, e.g. 0,1,1") from None
     if not labels or min(labels) < 0 or max(labels) >= len(names):
         raise UsageError(f"--labels {args.labels!r}: class ids run from 0 to {len(names) - 1} ({', '.join(names)})")
-    size = settings["size"]
-    x = generate(model, torch.tensor(labels, device=device), parts(settings).codec, (3, size, size),
-                 steps=args.steps, generator=torch.Generator().manual_seed(args.seed))
+    x = opened.sample(torch.tensor(labels, device=device), args.steps, torch.Generator().manual_seed(args.seed))
     outputs = [f"{i:04d}_{names[k]}.png" for i, k in enumerate(labels)]
     with staged_folder(args.out, args.overwrite, KINDS[args.command], (args.model,)) as staged:
         for image, name in zip(x, outputs):
@@ -301,7 +317,19 @@ def sample(args) -> None:
         print(args.out / name)
 
 
-COMMANDS = {"train": train, "segment": segment, "synthesise": synthesise, "classify": classify, "sample": sample}
+def import_released(args) -> None:
+    from symmflow.released_folder import import_released as write_folder
+
+    written = write_folder(args.weights, args.dataset, args.out, args.pretrained, args.vae, args.size,
+                           args.overwrite)
+    print(args.out)
+    uses = "classify --images" if written["task"] == "classification" else "segment --images"
+    print(f"{written['dataset']} {written['task']} model ({written['space']}); use it with: symmflow {uses} IMAGES "
+          f"--model {args.out}" + ("" if written["task"] == "classification" else " --out OUT"), file=sys.stderr)
+
+
+COMMANDS = {"train": train, "segment": segment, "synthesise": synthesise, "classify": classify, "sample": sample,
+            "import-released": import_released}
 
 
 def _terminated(signum, frame):

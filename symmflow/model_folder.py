@@ -1,5 +1,15 @@
-"""A model folder as ``symmflow train`` writes it: its ``settings.json`` checked field by field,
-and the network, label codec and palette those settings make (what every command loads)."""
+"""A model folder as ``symmflow train`` or ``symmflow import-released`` writes it: its
+``settings.json`` checked field by field, and the network, label codec and palette those settings
+make (what every command loads).
+
+Two kinds of folder are read: a model trained by ``symmflow train`` (the pixel U-Net of
+:mod:`symmflow.models.pixel_unet`), and one of the authors' released models imported by
+``symmflow import-released`` (:mod:`symmflow.released_folder`: their pixel classifiers of MNIST
+and CIFAR-10, and their latent models of CelebAMask-HQ and COCO-Stuff, which run through a
+Stable Diffusion folder and a VAE named by the folder).  :func:`open_folder` gives either as an
+:class:`Opened` model whose ``segment`` / ``synthesise`` / ``classify`` / ``sample`` the
+commands call.
+"""
 
 from __future__ import annotations
 
@@ -44,18 +54,38 @@ class Parts(NamedTuple):
     palette: object
 
 
+def palette_of(settings: dict):
+    """The palette a segmentation folder's masks are coloured in: the one it stores (a released
+    model's, :func:`symmflow.released_folder.stored_palette`), else the first colours of the
+    standard lists for its number of classes (:func:`palette_for`)."""
+    if "palette" in settings:
+        from symmflow.released_folder import stored_palette
+
+        return stored_palette(settings)
+    return palette_for(settings["classes"], symmflow_of(settings).settings.beta)
+
+
 def parts(settings: dict) -> Parts:
+    """The method, label codec, label shape and palette of a folder's settings.  A latent folder's
+    codec and shape are those of its masks in pixels (palette colours, (3, size, size)), which its
+    VAE encodes (:class:`Opened` runs it)."""
     symmflow, size = symmflow_of(settings), settings["size"]
     palette = None
     if settings["task"] == "segmentation":
-        palette = palette_for(settings["classes"], symmflow.settings.beta)
+        palette = palette_of(settings)
         codec = symmflow.mask_codec(palette)
     else:
         codec = symmflow.class_codec(len(settings["class_names"]), size)
     return Parts(symmflow, codec, symmflow.label_shape(codec, size, dense=True), palette)
 
 
-def network(settings: dict, device: str):
+def network(settings: dict, device: str, folder: Path | None = None):
+    """The untrained network of a folder's settings; a released latent model's is built from the
+    Stable Diffusion folder it names (checked), with the text condition kept in ``folder``."""
+    from symmflow.released_folder import is_released, released_method
+
+    if is_released(settings):
+        return released_method(settings, folder, device).build().to(device)
     from symmflow.models.pixel_unet import UNetConfig
 
     size, base = settings["size"], settings["base_channels"]
@@ -105,17 +135,92 @@ def settings_problem(settings: dict) -> str | None:
     return None
 
 
+class Opened(NamedTuple):
+    """A model folder opened for inference: its network (EMA weights, eval mode), its settings
+    and, for a released model, the harness's SymmFlow method that runs it (the code path of the
+    tables' evaluation: :class:`benchmarks.methods.symmflow.SymmFlowMethod`; a latent model's
+    VAE inside it).  Images are (B, C, size, size) in [-1, 1] on the network's device."""
+
+    model: object
+    settings: dict
+    method: object = None
+
+    def segment(self, x, steps: int, generator):
+        """Class maps (B, size, size) of images ``x``."""
+        if self.method is not None:
+            return self.method.segment(self.model, x, steps, "euler", generator)
+        from symmflow import tasks
+
+        made = parts(self.settings)
+        return tasks.predict(self.model, x, made.codec, made.label_shape, steps=steps, generator=generator)
+
+    def synthesise(self, masks, steps: int, generator):
+        """Images (B, 3, size, size) of class maps ``masks``."""
+        if self.method is not None:
+            return self.method.synthesise(self.model, masks, steps, "euler", generator)
+        from symmflow import tasks
+
+        size = self.settings["size"]
+        return tasks.generate(self.model, masks, parts(self.settings).codec, (3, size, size), steps=steps,
+                              generator=generator)
+
+    def classify(self, x, steps: int, generator):
+        """Class ids (B,) of images ``x``."""
+        if self.method is not None:
+            return self.method.classify(self.model, x, steps, "euler", generator)[0]
+        from symmflow import tasks
+
+        made = parts(self.settings)
+        return tasks.predict(self.model, x, made.codec, made.label_shape, steps=steps, generator=generator)
+
+    def sample(self, labels, steps: int, generator):
+        """Images (B, C, size, size) of class ids ``labels``."""
+        if self.method is not None:
+            return self.method.generate(self.model, labels, steps, "euler", generator)
+        from symmflow import tasks
+
+        size = self.settings["size"]
+        return tasks.generate(self.model, labels, parts(self.settings).codec, (3, size, size), steps=steps,
+                              generator=generator)
+
+
 def open_model(folder: Path, device: str, task: str, instead: str):
-    """The trained model in ``folder``, which must be a ``task`` model (else: use ``instead``)."""
+    """(network, settings) of the model in ``folder``, which must be a ``task`` model (else: use
+    ``instead``); :func:`open_folder` for the model ready to run."""
+    opened = open_folder(folder, device, task, instead)
+    return opened.model, opened.settings
+
+
+def open_folder(folder: Path, device: str, task: str, instead: str) -> Opened:
+    """The model in ``folder`` -- trained by ``symmflow train`` or imported by ``symmflow
+    import-released`` -- which must be a ``task`` model (else: use ``instead``); every setting is
+    checked before a network is built."""
     from symmflow.checkpoint import load_weights, saved_settings
 
     settings, file = saved_settings(folder), folder / "settings.json"
     if settings is None:
-        raise UsageError(f"{folder} is not a model folder (no settings.json); train one with symmflow train")
+        raise UsageError(f"{folder} is not a model folder (no settings.json); train one with symmflow train, or "
+                         "import a released one with symmflow import-released")
     remedy = "retrain with symmflow train, or pass the folder of a model it wrote"
     kind = settings.get("task")
     if kind not in NEEDED:
         raise UsageError(f"{file} names no known task (task: {kind!r}); {remedy}")
+    from symmflow.released_folder import REMEDY, is_released, released_method
+    from symmflow.released_folder import settings_problem as released_problem
+
+    if is_released(settings):
+        if kind != task:
+            raise UsageError(f"{folder} is a {kind} model; use symmflow {instead}")
+        problem = released_problem(settings)
+        if problem:
+            raise UsageError(f"{file}: {problem}; {REMEDY}")
+        method = released_method(settings, folder, device)
+        try:
+            model = load_weights(method.build(), folder)
+        except (TypeError, ValueError, KeyError, AttributeError) as error:
+            raise UsageError(f"{file} holds settings no model can be built from ({' '.join(str(error).split())}); "
+                             f"{REMEDY}") from None
+        return Opened(model.to(device).eval(), settings, method)
     needed = NEEDED[kind] + (() if "beta" in settings else ("symmflow",))
     missing = [k for k in needed if k not in settings]
     if missing:
@@ -130,4 +235,5 @@ def open_model(folder: Path, device: str, task: str, instead: str):
     except (TypeError, ValueError, KeyError, AttributeError) as error:
         raise UsageError(f"{file} holds settings no model can be built from ({' '.join(str(error).split())}); "
                          f"{remedy}") from None
-    return load_weights(model, folder).eval(), settings
+    return Opened(load_weights(model, folder).eval(), settings)
+

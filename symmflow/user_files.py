@@ -27,12 +27,30 @@ def load_rgb(path: Path, size: int) -> torch.Tensor:
     return rgb_tensor(read_image(path), size)
 
 
-def load_mask(path: Path, classes: int, size: int) -> torch.Tensor:
-    """A class-id mask file as long (1, size, size); colour files and unknown ids are refused."""
+def load_image(path: Path, size: int, channels: int = 3) -> torch.Tensor:
+    """An image file as (channels, size, size) in [-1, 1]: RGB (:func:`load_rgb`), or for a
+    one-channel model its luminance resized as the authors resize MNIST's digits (PIL's bilinear
+    ``Resize(32)``: :func:`symmflow.data.mnist.to_tensor_images`)."""
+    if channels == 3:
+        return load_rgb(path, size)
+    from PIL import Image
+
+    from symmflow.data.mnist import to_tensor_images
+    from symmflow.data.segmentation import read_image
+
+    grey = Image.fromarray(read_image(path)).convert("L")
+    if grey.size != (size, size):
+        grey = grey.resize((size, size), Image.BILINEAR)
+    return to_tensor_images(np.array(grey)[None], size, "resize")[0]
+
+
+def load_mask(path: Path, classes: int, size: int, ignore_index: int | None = None) -> torch.Tensor:
+    """A class-id mask file as long (1, size, size); colour files and unknown ids (other than
+    ``ignore_index``, e.g. COCO-Stuff's unlabelled 255) are refused."""
     from symmflow.data.segmentation import check_ids, read_image
 
     mask = read_image(path, "ids")
-    check_ids(mask, classes, None, path)
+    check_ids(mask, classes, ignore_index, path)
     return resize(torch.from_numpy(mask)[None], size, "nearest").long()
 
 
@@ -42,7 +60,8 @@ def save_rgb(x: torch.Tensor, path: Path) -> None:
     from symmflow.images import to_uint8
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(to_uint8(x).numpy()).save(path)
+    pixels = to_uint8(x).numpy()
+    Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels).save(path)  # one channel: grey
 
 
 

@@ -17,6 +17,8 @@ from torch import Tensor
 from symmflow.errors import UsageError
 
 FOLDER = "cifar-10-batches-py"
+CLASS_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+"""The 10 classes' names, in label order (the data set's ``batches.meta``)."""
 FILES = {"train": tuple(f"data_batch_{i}" for i in range(1, 6)), "test": ("test_batch",)}
 
 

@@ -26,6 +26,31 @@ BETA = 6.0
 #: The 0-based raw ids of COCO's 11 unused thing categories (1-based 12, 26, 29, 30, 45, 66,
 #: 68, 69, 71, 83, 91).
 UNUSED_RAW_IDS = (11, 25, 28, 29, 44, 65, 67, 68, 70, 82, 90)
+RAW_NAMES = (
+    # things, raw ids 0-90 (COCO's category ids 1-91; the unused ones in brackets)
+    "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat", "traffic light",
+    "fire hydrant", "[street sign]", "stop sign", "parking meter", "bench", "bird", "cat", "dog", "horse", "sheep",
+    "cow", "elephant", "bear", "zebra", "giraffe", "[hat]", "backpack", "umbrella", "[shoe]", "[eye glasses]",
+    "handbag", "tie", "suitcase", "frisbee", "skis", "snowboard", "sports ball", "kite", "baseball bat",
+    "baseball glove", "skateboard", "surfboard", "tennis racket", "bottle", "[plate]", "wine glass", "cup", "fork",
+    "knife", "spoon", "bowl", "banana", "apple", "sandwich", "orange", "broccoli", "carrot", "hot dog", "pizza",
+    "donut", "cake", "chair", "couch", "potted plant", "bed", "[mirror]", "dining table", "[window]", "[desk]",
+    "toilet", "[door]", "tv", "laptop", "mouse", "remote", "keyboard", "cell phone", "microwave", "oven", "toaster",
+    "sink", "refrigerator", "[blender]", "book", "clock", "vase", "scissors", "teddy bear", "hair drier",
+    "toothbrush", "[hair brush]",
+    # stuff, raw ids 91-181 (COCO-Stuff's 92-182)
+    "banner", "blanket", "branch", "bridge", "building-other", "bush", "cabinet", "cage", "cardboard", "carpet",
+    "ceiling-other", "ceiling-tile", "cloth", "clothes", "clouds", "counter", "cupboard", "curtain", "desk-stuff",
+    "dirt", "door-stuff", "fence", "floor-marble", "floor-other", "floor-stone", "floor-tile", "floor-wood",
+    "flower", "fog", "food-other", "fruit", "furniture-other", "grass", "gravel", "ground-other", "hill", "house",
+    "leaves", "light", "mat", "metal", "mirror-stuff", "moss", "mountain", "mud", "napkin", "net", "paper",
+    "pavement", "pillow", "plant-other", "plastic", "platform", "playingfield", "railing", "railroad", "river",
+    "road", "rock", "roof", "rug", "salad", "sand", "sea", "shelf", "sky-other", "skyscraper", "snow",
+    "solid-other", "stairs", "stone", "straw", "structural-other", "table", "tent", "textile-other", "towel",
+    "tree", "vegetable", "wall-brick", "wall-concrete", "wall-other", "wall-panel", "wall-stone", "wall-tile",
+    "wall-wood", "water-other", "waterdrops", "window-blind", "window-other", "wood",
+)
+"""The names of raw ids 0-181 (COCO-Stuff's ``labels.txt``; the 11 unused thing ids in brackets)."""
 SPLITS = {"train": "train2017", "validation": "val2017", "test": "val2017"}
 EXPECTED = "images/{train2017,val2017}/<name>.jpg and stuffthingmaps_trainval2017/{train2017,val2017}/<name>.png"
 
@@ -49,6 +74,10 @@ takes the nearest of the 171 classes' colours (and the unlabelled one)."""
 def used_raw_ids() -> list[int]:
     """The raw ids of the 171 classes, in class order."""
     return [i for i in range(182) if i not in UNUSED_RAW_IDS]
+
+
+CLASS_NAMES = tuple(RAW_NAMES[raw] for raw in used_raw_ids())
+"""The 171 classes' names, in class order (the unlabelled id 255 has none)."""
 
 
 def palette(beta: float = BETA, colours: str = "contiguous") -> PaletteCodec:
