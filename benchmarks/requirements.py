@@ -91,7 +91,8 @@ def _typed(path) -> str:
 
 def _segsynth(spec, settings, options, device_typed: str) -> list[Need]:
     from benchmarks.datasets import DATASETS
-    from symmflow.metrics import inception_missing, lpips_missing, pytorch_fid_missing
+    from symmflow.metrics import (ALEXNET_FILE, INCEPTION_FILE, PYTORCH_FID_FILE, inception_missing, lpips_missing,
+                                  pytorch_fid_missing, torch_file_problem)
 
     out, found = [], []
     for name in settings.datasets:
@@ -128,13 +129,18 @@ def _segsynth(spec, settings, options, device_typed: str) -> list[Need]:
                         "estimate the run on this CPU)"))
     measures = {cell.param("measure") for cell in spec.cells(options)}
     paper = options.profile == "paper" and not options.skip_missing_metrics
-    for name, wanted, reason in (
+    for name, wanted, reason, file in (
             ("FID (clean-fid Inception)", "frechet" in measures and settings.space == "latent",
-             inception_missing(options.inception_dir)),
-            ("FID (pytorch-fid Inception)", "pytorch-fid" in measures, pytorch_fid_missing(options.inception_dir)),
-            ("LPIPS (AlexNet)", bool(measures & {"lpips", "diversity"}), lpips_missing(options.lpips_dir))):
+             inception_missing(options.inception_dir), (options.inception_dir, INCEPTION_FILE)),
+            ("FID (pytorch-fid Inception)", "pytorch-fid" in measures, pytorch_fid_missing(options.inception_dir),
+             (options.inception_dir, PYTORCH_FID_FILE)),
+            ("LPIPS (AlexNet)", bool(measures & {"lpips", "diversity"}), lpips_missing(options.lpips_dir),
+             (options.lpips_dir, ALEXNET_FILE))):
         if wanted:
             out.append(Need(name, reason, required=paper))
+            supplied = Path(file[0]) / file[1] if file[0] is not None else None
+            if supplied is not None and supplied.is_file() and (damaged := torch_file_problem(supplied, name)):
+                out.append(Need(f"{damaged} or leave the folder out", ""))  # a supplied file: refused in any profile
     return out
 
 

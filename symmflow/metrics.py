@@ -227,6 +227,20 @@ def _missing(package: str, module: str, weights: str, what: str, weights_dir: Pa
     return None
 
 
+def torch_file_problem(file: Path, what: str) -> str | None:
+    """Why the ``torch.save`` / TorchScript file ``file`` cannot load, read without loading it:
+    empty, or neither the zip archive torch writes (whole: its central directory at the end, so a
+    truncated download fails) nor torch's older pickle format; else None."""
+    import zipfile
+
+    with open(file, "rb") as f:
+        head = f.read(2)
+    if zipfile.is_zipfile(file) or head[:1] == b"\x80":  # a zip archive whole, or a pickle (protocol 2+)
+        return None
+    state = "empty" if not head else "damaged or truncated"
+    return f"{what} weights {file} do not read ({state}); download them again"
+
+
 def inception_missing(weights_dir: Path | None) -> str | None:
     """None when clean-fid's Inception can run; else the reason it cannot."""
     return _missing("clean-fid", "cleanfid", INCEPTION_FILE, "Inception", weights_dir)

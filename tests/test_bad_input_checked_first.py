@@ -183,3 +183,28 @@ def test_weights_that_do_not_load_are_a_read_failure_named_with_the_file(world, 
     with pytest.raises(UsageError) as error:
         latent.load_unet(sd)
     assert str(error.value).startswith(f"the U-Net of {sd} does not load") and "\n" not in str(error.value)
+
+
+def test_metric_weights_that_cannot_load_are_found_without_loading_them(tmp_path):
+    from symmflow.metrics import torch_file_problem
+
+    whole = tmp_path / "whole.pt"
+    torch.save({"w": torch.zeros(64)}, whole)
+    cut = tmp_path / "cut.pt"
+    cut.write_bytes(whole.read_bytes()[:-30])
+    empty = tmp_path / "empty.pt"
+    empty.write_bytes(b"")
+    assert torch_file_problem(whole, "LPIPS") is None
+    assert "do not read (damaged or truncated)" in torch_file_problem(cut, "LPIPS")
+    assert "do not read (empty)" in torch_file_problem(empty, "LPIPS")
+
+
+def test_a_damaged_metric_file_is_refused_before_any_work_in_any_profile(tmp_path, refused):
+    from symmflow.metrics import ALEXNET_FILE
+
+    weights = tmp_path / "lpips"
+    weights.mkdir()
+    (weights / ALEXNET_FILE).write_bytes(b"")
+    folder_digest(weights)  # its digest's record: a cache of the input, not an output
+    refused(["--table", "4", "--profile", "smoke", "--out", tmp_path / "out", "--lpips-dir", weights],
+            f"{ALEXNET_FILE} do not read (empty); download them again", command="benchmarks.run")
