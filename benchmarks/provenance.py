@@ -6,6 +6,7 @@ import functools
 import importlib.metadata
 import os
 import platform
+import re
 import subprocess
 from pathlib import Path
 
@@ -47,15 +48,52 @@ def versions() -> str:
     return " ".join(found)
 
 
+@functools.lru_cache(maxsize=None)
+def cpu_model() -> str:
+    """The CPU's model name as Linux states it (``model name`` in ``/proc/cpuinfo``), else the
+    architecture."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            name, _, value = line.partition(":")
+            if name.strip() == "model name" and value.strip():
+                return " ".join(value.split())
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def device_name(device: str) -> str:
+    """The device in words: a GPU's name, or the CPU's model with the threads torch uses."""
     if device.startswith("cuda"):
         return torch.cuda.get_device_name(torch.device(device))
-    cpu = platform.processor() or platform.machine()
-    return f"cpu ({cpu}, {torch.get_num_threads()} threads)"
+    return f"cpu ({cpu_model()}, {torch.get_num_threads()} threads)"
+
+
+def machine(device: str) -> str:
+    """What a timing depends on beyond the device's name, in one line: for a CPU its cores, the
+    instruction-set features that matter (AMX, AVX-512 BF16, AVX2), torch's kernels, the OpenMP
+    wait policy (:mod:`symmflow.threads`) and the oneDNN / MKL builds; for a GPU its memory and
+    the CUDA / cuDNN versions."""
+    from symmflow.device import cpu_flags
+    from symmflow.threads import wait_policy
+
+    if device.startswith("cuda"):
+        properties = torch.cuda.get_device_properties(torch.device(device))
+        return (f"{properties.total_memory / 2 ** 30:.0f} GiB; CUDA {torch.version.cuda}; "
+                f"cuDNN {torch.backends.cudnn.version()}")
+    flags = cpu_flags()
+    features = [f for f in ("amx_bf16", "avx512_bf16", "avx512f", "avx2") if f in flags]
+    config = torch.__config__.show()
+    builds = [f"{name} {found.group(1)}" for name, pattern in (("MKL", r"Math Kernel Library Version ([\d.]+)"),
+                                                               ("oneDNN", r"(?:MKL-DNN|oneDNN) v([\d.]+)"))
+              if (found := re.search(pattern, config))]
+    return "; ".join([f"{os.cpu_count()} cores, {torch.get_num_threads()} threads", " ".join(features) or "no AVX2",
+                      f"torch kernels {torch.backends.cpu.get_cpu_capability()}", wait_policy(), *builds])
 
 
 def provenance(device: str) -> dict:
-    return {"git_commit": git_commit(), "versions": versions(), "device": device_name(device)}
+    return {"git_commit": git_commit(), "versions": versions(), "device": device_name(device),
+            "machine": machine(device)}
 
 
 def batch_split(spec, cell, options) -> dict:

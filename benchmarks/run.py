@@ -171,7 +171,7 @@ def write_run_record(options: RunOptions, names: list[str], log: list[dict], sta
     command = " ".join(["python -m benchmarks.run", *(sys.argv[1:] if argv is None else argv)])
     lines = [f"# Run of table(s) {', '.join(names)}, seed(s) {', '.join(map(str, options.seeds))}", "",
              f"- command: `{command}`", f"- commit: {origin['git_commit']}", f"- device: {origin['device']}",
-             f"- versions: {origin['versions']}", f"- started {started}, ended {time.strftime('%Y-%m-%d %H:%M:%S %Z')}",
+             f"- machine: {origin['machine']}", f"- versions: {origin['versions']}", f"- started {started}, ended {time.strftime('%Y-%m-%d %H:%M:%S %Z')}",
              "", "| table | seed | cells | computed | of them skipped | wall (s) | training seconds of the networks "
              "behind them (trained in this run or loaded from the model cache) |", "|---|---|---|---|---|---|---|"]
     lines += [f"| {e['table']} | {e['seed']} | {e['cells']} | {e['computed']} | {e['skipped']} | {e['wall_s']:.0f} | "
@@ -279,7 +279,16 @@ def dry_run(chosen: list, options: RunOptions, experiments: dict, argv) -> int:
           f"{cost.hours(high)} from the timed steps' spread){cost.on_gpus(counts, per_dataset)}; estimated under "
           f"a load average of {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} (1, 5, 15 min) on "
           f"{os.cpu_count()} CPU cores")
+    if low > 0 and high / low > UNRELIABLE_SPREAD:
+        print(f"warning: the timed steps' spread makes this estimate unreliable (the slowest {high / low:.1f}x the "
+              f"fastest, more than {UNRELIABLE_SPREAD:g}x) under a load average of {load[0]:.2f}: rerun the dry run "
+              "when the machine is idle", file=sys.stderr)
     return 0
+
+
+UNRELIABLE_SPREAD = 2.0
+"""A dry run whose total from the slowest timed steps exceeds this many times the total from the
+fastest says, in one line, that the estimate is unreliable (another process competed for the cores)."""
 
 
 def _terminated(signum, frame):

@@ -27,6 +27,10 @@ import signal
 import sys
 from pathlib import Path
 
+from symmflow.threads import yield_while_waiting
+
+yield_while_waiting()  # before torch is imported: threads that do not spin against other work
+
 import torch
 
 from symmflow.outputs import check_destination, staged_folder

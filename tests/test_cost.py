@@ -102,3 +102,13 @@ def test_a_dry_run_with_everything_present_gives_the_total_its_spread_and_the_lo
     assert total.startswith("total: about") and "load average of" in total
     assert not re.search(r"(?<![\d,])0 network evaluations", out)
     assert not (tmp_path / "out").exists()
+
+
+def test_a_dry_run_whose_timed_steps_spread_widely_says_the_estimate_is_unreliable(tmp_path, capsys, monkeypatch):
+    from benchmarks import cost, run
+
+    monkeypatch.setattr(cost.Ledger, "spread", lambda self, names: (0.0, 1e6))  # the slowest steps far slower
+    assert run.main(["--table", "11", "--profile", "smoke", "--out", str(tmp_path / "out"), "--dry-run",
+                     "--no-progress"]) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "estimate unreliable" in warnings[0] and "load average of" in warnings[0], warnings

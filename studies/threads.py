@@ -1,0 +1,231 @@
+"""Threads under load: ``python -m studies.threads --out results/cpu``.
+
+The cpu profile's networks -- the toy MLP (Table 1), the MNIST U-Net (Tables 3 and 11), the scene
+U-Net (Tables 2, 4 and 5), each a training step, and one evaluation pass of the scene U-Net -- timed
+under three OpenMP configurations: one thread; two threads with OpenMP's default wait (threads
+spin before sleeping: what every run did before :mod:`symmflow.threads`); two threads that yield
+(``OMP_WAIT_POLICY=PASSIVE``, the entry points' default now; the toy's MLP runs on one thread).  Each on an idle machine and beside
+one and two busy processes at the lowest priority (``nice -n 19``).  Every configuration runs in a
+fresh process (the policy is read when torch loads its OpenMP runtime): the median of
+``--steps`` steps after ``--warmup``, with a bootstrap interval on each ratio of medians.
+
+Targets: beside one busy process a run's default configuration at most 1.2x the best one; idle,
+at most 1.05x the old default (two spinning threads).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from symmflow.errors import OneLineParser, UsageError, interrupted
+
+ROOT = Path(__file__).resolve().parent.parent
+CASES = ("toy MLP training step", "MNIST U-Net training step", "scene U-Net training step",
+         "scene U-Net evaluation pass")
+CONFIGS = {"1 thread": {"OMP_NUM_THREADS": "1"},
+           "2 threads, spinning (OpenMP's default)": {"OMP_NUM_THREADS": "2"},
+           "2 threads, yielding (OMP_WAIT_POLICY=PASSIVE)": {"OMP_NUM_THREADS": "2", "OMP_WAIT_POLICY": "PASSIVE"}}
+YIELDING, SPINNING = "2 threads, yielding (OMP_WAIT_POLICY=PASSIVE)", "2 threads, spinning (OpenMP's default)"
+
+
+def default(case: str) -> str:
+    """The configuration a run takes for ``case`` unless told: one thread for the toy's MLP (Table 1's
+    ``threads``, benchmarks/options.py ``thread_choice``), else torch's two, yielding."""
+    return "1 thread" if case.startswith("toy") else YIELDING
+
+TARGETS = {"loaded": 1.2, "idle": 1.05}
+"""Beside one busy process the default <= 1.2x the best configuration; idle <= 1.05x the old default."""
+BUSY = "import os; os.nice(19)\nwhile True: pass"
+
+
+def build(case: str):
+    """``case``'s work as a call: a training step (AdamW) or an evaluation pass, on fixed inputs."""
+    import torch
+
+    from benchmarks.profiles import CPU_UNET, SEGSYNTH
+    from symmflow.data.scenes import NUM_CLASSES
+    from symmflow.models.mlp import ToyMLP
+    from symmflow.models.pixel_unet import pixel_unet
+
+    torch.manual_seed(0)
+    if case.startswith("toy"):
+        model, inputs = ToyMLP(), (torch.randn(10_000, 2), torch.randn(10_000, 1), torch.rand(10_000))
+
+        def loss():
+            vx, vy = model(*inputs)
+            return vx.pow(2).mean() + vy.pow(2).mean()
+    else:
+        mnist = case.startswith("MNIST")
+        channels, batch = (2, 64) if mnist else (3 + NUM_CLASSES, 32)
+        model = pixel_unet(CPU_UNET if mnist else SEGSYNTH["cpu"].unet, channels, channels, 32)
+        x, t = torch.randn(batch * (2 if case.endswith("pass") else 1), channels, 32, 32), torch.rand(batch)
+
+        def loss():
+            return model(x, t.repeat(len(x) // batch)).sample.pow(2).mean()
+    if case.endswith("pass"):
+        model.eval()
+        return lambda: torch.no_grad()(loss)()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+
+    def step():
+        optimizer.zero_grad(set_to_none=True)
+        loss().backward()
+        optimizer.step()
+
+    return step
+
+
+def worker(case: str, steps: int, warmup: int) -> None:
+    """Time ``case`` in this process (torch imported before anything of the project, so the
+    OpenMP policy is the environment's as given); print the step seconds as JSON."""
+    import torch
+
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", torch.get_num_threads())))
+    work = build(case)
+    seconds = []
+    for i in range(warmup + steps):
+        start = time.perf_counter()
+        work()
+        if i >= warmup:
+            seconds.append(time.perf_counter() - start)
+    print(json.dumps({"seconds": seconds, "threads": torch.get_num_threads()}))
+
+
+def timed(case: str, config: str, steps: int, warmup: int) -> list[float]:
+    """``case`` under ``config`` in a fresh process; its step seconds."""
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME")}
+    code = f"import torch\nfrom studies.threads import worker\nworker({case!r}, {steps}, {warmup})"
+    done = subprocess.run([sys.executable, "-c", code], env={**env, **CONFIGS[config]}, cwd=ROOT,
+                          capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])["seconds"]
+
+
+@contextmanager
+def busy(count: int):
+    """``count`` busy processes at the lowest priority for the block."""
+    others = [subprocess.Popen([sys.executable, "-c", BUSY]) for _ in range(count)]
+    try:
+        time.sleep(0.5 if count else 0)
+        yield
+    finally:
+        for process in others:
+            process.kill()
+            process.wait()
+
+
+def ratio(ours: list[float], theirs: list[float], draws: int = 2000, seed: int = 0) -> dict:
+    """median(ours) / median(theirs) with a 95% bootstrap interval (the two resampled apart)."""
+    rng = np.random.default_rng(seed)
+    a, b = np.asarray(ours), np.asarray(theirs)
+    boot = np.median(rng.choice(a, (draws, len(a))), 1) / np.median(rng.choice(b, (draws, len(b))), 1)
+    return {"ratio": float(np.median(a) / np.median(b)), "low": float(np.quantile(boot, 0.025)),
+            "high": float(np.quantile(boot, 0.975))}
+
+
+def verdict(r: dict, target: float) -> str:
+    return "met" if r["high"] <= target else "missed" if r["low"] > target else "within the noise"
+
+
+def measure(loads=(0, 1, 2), steps: int = 8, warmup: int = 3, cases=CASES, progress: bool = True) -> list[dict]:
+    rows = []
+    runs = [(load, case, config) for load in loads for case in cases for config in CONFIGS]
+    bar = tqdm(runs, desc="threads under load", disable=not progress)
+    for load, case, config in bar:
+        bar.set_postfix_str(f"{load} busy, {case}, {config.split(',')[0]}")
+        with busy(load):
+            seconds = timed(case, config, steps, warmup)
+        rows.append({"busy": load, "case": case, "config": config, "seconds": seconds,
+                     "median_ms": 1000 * float(np.median(seconds))})
+    return rows
+
+
+def judge(rows: list[dict]) -> list[dict]:
+    """Per load and case: the default against the best configuration and against two spinning threads."""
+    out = []
+    for load in sorted({r["busy"] for r in rows}):
+        for case in dict.fromkeys(r["case"] for r in rows):
+            at = {r["config"]: r for r in rows if r["busy"] == load and r["case"] == case}
+            best = min(at.values(), key=lambda r: r["median_ms"])
+            ours = at[default(case)]["seconds"]
+            to_best, to_spinning = (ratio(ours, at[c]["seconds"]) for c in (best["config"], SPINNING))
+            target, against = (TARGETS["idle"], to_spinning) if load == 0 else (TARGETS["loaded"], to_best)
+            out.append({"busy": load, "case": case, "default": default(case), "best": best["config"], "to_best": to_best,
+                        "to_spinning": to_spinning, "target": target,
+                        "verdict": verdict(against, target) if load <= 1 else "no target"})
+    return out
+
+
+def markdown(rows: list[dict], judged: list[dict], origin: dict, steps: int, warmup: int) -> str:
+    lines = ["# Threads under load", "",
+             f"Commit {origin['git_commit']}, {origin['device']} ({origin['machine']}), {origin['versions']}. "
+             f"Each configuration in a fresh process, the median of {steps} steps after {warmup} warm-up steps; "
+             "busy processes are pure-Python loops at `nice -n 19`. Command: `python -m studies.threads --out "
+             "results/cpu`.", "",
+             "| busy processes | case | " + " | ".join(CONFIGS) + " | the run's default | default / best | "
+             "default / spinning | target |", "|---|---|" + "---|" * (len(CONFIGS) + 4)]
+    for j in judged:
+        at = {r["config"]: r for r in rows if r["busy"] == j["busy"] and r["case"] == j["case"]}
+        shown = lambda r: f"{r['ratio']:.2f} [{r['low']:.2f}, {r['high']:.2f}]"  # noqa: E731
+        aim = {0: f"<= {TARGETS['idle']} x spinning: {j['verdict']}",
+               1: f"<= {TARGETS['loaded']} x best: {j['verdict']}"}.get(j["busy"], "-")
+        lines.append(f"| {j['busy']} | {j['case']} | " + " | ".join(f"{at[c]['median_ms']:,.0f} ms" for c in CONFIGS)
+                     + f" | {j['default'].split(' (')[0]} | {shown(j['to_best'])} | {shown(j['to_spinning'])} | {aim} |")
+    counted = [j["verdict"] for j in judged if j["verdict"] != "no target"]
+    lines += ["", f"Targets: {counted.count('met')} met, {counted.count('within the noise')} within the noise, "
+              f"{counted.count('missed')} missed, of {len(counted)}. A run's default: one thread for the toy's MLP, "
+              f"else {YIELDING} -- the policy set by the entry points before torch loads (symmflow/threads.py) "
+              "unless the user set one."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    p = OneLineParser(prog="python -m studies.threads", description=__doc__.splitlines()[0])
+    p.add_argument("--out", type=Path, required=True, help="folder for threads.md and threads.json")
+    p.add_argument("--steps", type=int, default=8, help="timed steps per configuration (default 8)")
+    p.add_argument("--warmup", type=int, default=3, help="untimed steps first (default 3)")
+    p.add_argument("--busy", default="0,1,2", help="counts of busy processes, comma-separated (default 0,1,2)")
+    p.add_argument("--cases", default="all", help="'all' or a comma-separated subset of: " + ", ".join(CASES))
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    try:
+        args = p.parse_args(argv)
+        cases = CASES if args.cases == "all" else tuple(args.cases.split(","))
+        unknown = [c for c in cases if c not in CASES]
+        if unknown:
+            raise UsageError(f"--cases: unknown case {unknown[0]!r}; choose from {', '.join(CASES)}")
+        try:
+            loads = tuple(int(n) for n in args.busy.split(","))
+        except ValueError:
+            raise UsageError(f"--busy {args.busy!r}: write counts of busy processes, e.g. 0,1,2") from None
+        if args.steps < 2 or args.warmup < 0 or min(loads) < 0:
+            raise UsageError("--steps must be at least 2, --warmup and --busy at least 0")
+        from benchmarks.provenance import provenance
+        from symmflow.outputs import write_atomic
+
+        rows = measure(loads, args.steps, args.warmup, cases, not args.no_progress)
+        judged = judge(rows)
+        origin = provenance("cpu")
+        args.out.mkdir(parents=True, exist_ok=True)
+        write_atomic(args.out / "threads.json", json.dumps({"provenance": origin, "rows": rows, "judged": judged},
+                                                           indent=1))
+        write_atomic(args.out / "threads.md", markdown(rows, judged, origin, args.steps, args.warmup))
+        print(args.out / "threads.md")
+        return 0
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return interrupted("nothing was written")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
