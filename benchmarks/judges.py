@@ -103,8 +103,9 @@ def check(kind: str, path: Path, probes: list[Probe]) -> None:
         try:
             with torch.no_grad():
                 out = module(torch.zeros(2, probe.channels, probe.size, probe.size))
-        except Exception as error:
-            reason = " ".join(str(error).split())[:160]
+        except Exception as error:  # TorchScript's own trace of the module first, then what went wrong
+            said = [line.strip() for line in str(error).splitlines() if line.strip()]
+            reason = (said[-1] if said else type(error).__name__)[:160]
             raise UsageError(f"--judge-weights {kind}={path} fails on {probe.dataset}'s images "
                              f"(2, {probe.channels}, {probe.size}, {probe.size}): {reason}; pass a {kind} of "
                              f"{probe.dataset}") from None

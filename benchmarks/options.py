@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import copy
 import os
-import shutil
-import tempfile
+import sys
 from pathlib import Path
 
 import torch
@@ -18,6 +17,7 @@ from benchmarks.tables import tables
 from symmflow.device import EVAL_PRECISIONS, check_eval_precision, resolve_device
 from symmflow.distributed import launched
 from symmflow.errors import OneLineParser, UsageError
+from symmflow import outputs
 from symmflow.outputs import check_new_place
 from symmflow.solver import SOLVERS, parse_solver
 from symmflow.tracking import check_tracker
@@ -29,6 +29,9 @@ def parse_steps(text: str) -> tuple[int, ...]:
         raise UsageError(f"--steps {text!r} is not a comma-separated list of integers, e.g. --steps 1,2,5") from None
     if not steps or min(steps) <= 0:
         raise UsageError(f"--steps {text!r}: every step count must be a positive integer, e.g. --steps 1,2,5")
+    if len(set(steps)) != len(steps):
+        twice = next(s for s in steps if steps.count(s) > 1)
+        raise UsageError(f"--steps {text!r} names {twice} twice; give each step count once, e.g. --steps 1,2,5")
     return steps
 
 
@@ -58,27 +61,11 @@ def check_out(out: Path) -> None:
                          "pass another folder with --out")
 
 
-def check_writable(out: Path) -> None:
-    """Create the output folder and the folders a run writes into, and write a file in each:
-    a file where a folder must be, a read-only folder or a full disk is one line now, not after
-    an hour of training."""
-    folders = (out, out / "cells", out / "checkpoints", out / "samples")
-    for folder in folders:  # all of them first: nothing is created when one of them cannot be
-        if folder.exists() and not folder.is_dir():
-            raise UsageError(f"{folder} is a file where the run needs a folder; move it or pass another --out")
-    existing = next(p for p in (out.absolute(), *out.absolute().parents) if p.exists())
-    if existing.is_dir():
-        free = shutil.disk_usage(existing).free
-        if free < MIN_FREE_BYTES:
-            raise UsageError(f"only {free / 2 ** 20:.0f} MiB free where {out} lies; a run needs "
-                             f"{MIN_FREE_BYTES / 2 ** 20:.0f} MiB: free some space or pass another --out")
-    for folder in folders:
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            with tempfile.TemporaryFile(dir=folder):
-                pass
-        except OSError as error:
-            raise UsageError(f"cannot write to {folder} ({error.strerror}); pass a writable folder with --out") from None
+def check_writable(out: Path, report_to: str | None = None) -> None:
+    """The output folder and the folders a run writes into (``logs`` too with ``--report-to``),
+    created and written to, with the free space a run needs (:func:`symmflow.outputs.check_writable`)."""
+    folders = (out, out / "cells", out / "checkpoints", out / "samples", *([out / "logs"] * (report_to is not None)))
+    outputs.check_writable(out, folders, MIN_FREE_BYTES)
 
 
 def build_parser() -> OneLineParser:
@@ -178,6 +165,40 @@ def build_parser() -> OneLineParser:
     return p
 
 
+METRIC_DIRS = {"--inception-dir": ("INCEPTION_FILE", "PYTORCH_FID_FILE"), "--lpips-dir": ("ALEXNET_FILE",)}
+"""The folders of the judges' weights and the files each must hold (names in :mod:`symmflow.metrics`)."""
+
+
+def check_metric_dirs(args) -> None:
+    """``--inception-dir`` and ``--lpips-dir`` name folders that hold at least one of their files
+    (whether each file loads is checked with the run's inputs): a file, a missing folder or one
+    holding none of them is a mistake in the command line, refused in every profile."""
+    from symmflow import metrics
+
+    for option, names in METRIC_DIRS.items():
+        folder = getattr(args, option[2:].replace("-", "_"))
+        if folder is None:
+            continue
+        files = [getattr(metrics, name) for name in names]
+        if not folder.exists():
+            raise UsageError(f"{option} {folder} not found; pass the folder holding {' or '.join(files)}")
+        if not folder.is_dir():
+            raise UsageError(f"{option} {folder} is a file; pass the folder holding it ({' or '.join(files)})")
+        if not any((folder / name).is_file() for name in files):
+            raise UsageError(f"{option} {folder} holds none of {', '.join(files)}; download the weights into it, "
+                             f"or leave {option} out")
+        for name in files:  # a damaged file is named in any profile, whether or not its metric is computed
+            if (folder / name).is_file() and (damaged := metrics.torch_file_problem(folder / name, option)):
+                raise UsageError(damaged)
+
+
+def check_render_only(out: Path) -> None:
+    """``--render-only`` renders stored cells: a folder without any is a wrong ``--out``."""
+    if not any((Path(out) / "cells").glob("*/*.json")):
+        raise UsageError(f"--render-only: {out} holds no stored cells, so there is nothing to render; pass the --out "
+                         "of an earlier run, or leave --render-only out to compute the tables")
+
+
 def check_parts(args, chosen: list) -> tuple:
     """``--datasets``, ``--methods`` and ``--weights`` against the cells of the chosen tables, each
     supplied file tied to the one data set it answers (:func:`benchmarks.released.resolve`): one
@@ -264,6 +285,10 @@ def options_from(argv, available: dict | None = None) -> tuple[list, RunOptions]
         raise UsageError(f"--seed {args.seed}: use an integer from 0 to 2^63 - 1, e.g. --seed 0")
     if args.threads is not None and not 1 <= args.threads <= 4 * (os.cpu_count() or 1):
         raise UsageError(f"--threads {args.threads}: use 1 to {4 * (os.cpu_count() or 1)} threads")
+    if args.threads is not None and args.threads > (os.cpu_count() or 1):
+        print(f"warning: --threads {args.threads} is more than this machine's {os.cpu_count()} cores; the threads "
+              "take turns on them, which is usually slower (the count is recorded with every cell)", file=sys.stderr)
+    check_metric_dirs(args)
     device = resolve_device(args.device)
     check_eval_precision(args.eval_precision, device)
     out = Path("runs") / args.profile if args.out is None else args.out
@@ -272,6 +297,8 @@ def options_from(argv, available: dict | None = None) -> tuple[list, RunOptions]
         raise UsageError("--dry-run writes nothing and --render-only writes the tables: choose one")
     if args.render_only and args.force:
         raise UsageError("--render-only computes nothing, so --force has nothing to recompute: choose one")
+    if args.render_only:
+        check_render_only(out)
     if args.report_to is not None:
         check_tracker(args.report_to)
     seeds = args.seeds or (args.seed,)
@@ -295,7 +322,7 @@ def options_from(argv, available: dict | None = None) -> tuple[list, RunOptions]
             from benchmarks.requirements import check_inputs
 
             check_inputs(chosen, options)
-        check_writable(out)
+        check_writable(out, args.report_to)
     return chosen, options
 
 

@@ -87,7 +87,11 @@ def read_state(path: Path) -> dict[str, Tensor]:
 
             state = load_file(str(file))
         else:
-            state = torch.load(str(file), map_location="cpu", weights_only=True)
+            import warnings
+
+            with warnings.catch_warnings():  # torch's remarks on the pickle protocol: the one line below says it
+                warnings.simplefilter("ignore")
+                state = torch.load(str(file), map_location="cpu", weights_only=True)
     except Exception as error:  # a truncated file, a pickle that needs code, not a weights file at all
         reason = " ".join(str(error).split())[:160]
         raise UsageError(f"--weights: {file} is not a state dict of tensors that loads without running code "

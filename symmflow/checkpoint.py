@@ -32,7 +32,10 @@ def save_weights(model: nn.Module, folder: Path, settings: dict, overwrite: bool
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     with staged_folder(Path(folder), overwrite, "model", inputs) as staged:
         (staged / "settings.json").write_text(json.dumps(settings, indent=2, sort_keys=True))
-        save_file(state, str(staged / "model.safetensors"))
+        try:
+            save_file(state, str(staged / "model.safetensors"))
+        except SafetensorError as error:  # a full disk while writing: an OSError, one line, nothing left
+            raise OSError(f"safetensors: {error}") from None
         # safetensors creates its file 0600; give it the mode of any new file (umask applied)
         shutil.copymode(staged / "settings.json", staged / "model.safetensors")
 

@@ -25,6 +25,7 @@ import math
 import os
 import signal
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 
 from symmflow.threads import yield_while_waiting
@@ -33,7 +34,7 @@ yield_while_waiting()  # before torch is imported: threads that do not spin agai
 
 import torch
 
-from symmflow.outputs import check_destination, staged_folder
+from symmflow.outputs import check_destination, check_free_space, claimed, staged_folder
 from symmflow.device import resolve_device
 from symmflow.model_folder import network, open_folder, parts
 from symmflow.user_files import (classification_data, input_files, load_image, load_mask, rgb_tensor, save_rgb,
@@ -172,8 +173,26 @@ KINDS = {"train": "model", "import-released": "model", "segment": "segmentation"
 
 def _check_out(args, *inputs: Path) -> None:
     """Refuse, before any work, an ``--out`` that cannot be written all-or-nothing or must not be
-    replaced (:func:`~symmflow.outputs.check_destination`), or that would replace one of the inputs."""
+    replaced (:func:`~symmflow.outputs.check_destination`), that would replace one of the inputs or
+    lie inside an input folder, or that another command is writing now (:func:`~symmflow.outputs.claimed`,
+    held until the command ends)."""
     check_destination(args.out, args.overwrite, KINDS[args.command], inputs)
+    out = Path(os.path.abspath(args.out))
+    for source in inputs:
+        source = Path(os.path.abspath(source))
+        if source.is_dir() and source in out.parents:
+            raise UsageError(f"--out {args.out} lies inside the input folder {source}, where its files would be "
+                             "taken for inputs; choose a folder outside it")
+    args.claims.enter_context(claimed(args.out))
+
+
+MARGIN = 2 ** 20
+"""Free space kept beyond an output's own bytes (the marker, settings, file-system slack)."""
+
+
+def _check_space(args, need: int) -> None:
+    """The disk where ``--out`` lies can take ``need`` bytes of outputs, checked before the work."""
+    check_free_space(args.out, need + MARGIN)
 
 
 def _progress(items: list, desc: str):
@@ -196,10 +215,10 @@ def train(args) -> None:
     from symmflow.tracking import Tracking, logging_dir, sample_grid
     from symmflow.train import TrainConfig, fit
 
-    _check_out(args, args.images, *([args.masks] if args.masks is not None else []))
     if args.masks is None and Path(os.path.abspath(args.images)) in Path(os.path.abspath(args.out)).parents:
         raise UsageError(f"--out {args.out} lies inside --images {args.images}, where it would become a class of "
                          "the next training; choose a folder outside it")
+    _check_out(args, args.images, *([args.masks] if args.masks is not None else []))
     tracking_dir = None if args.report_to is None else logging_dir(args.report_to, args.logging_dir, args.out)
     if args.report_to is None and args.logging_dir is not None:
         raise UsageError("--logging-dir is the folder of --report-to's tracker: pass --report-to tensorboard "
@@ -221,6 +240,7 @@ def train(args) -> None:
     settings.update(seed=args.seed, threads=torch.get_num_threads())
     torch.manual_seed(args.seed)
     made, model = parts(settings), network(settings, device)
+    _check_space(args, sum(t.numel() * t.element_size() for t in model.state_dict().values()))
 
     def loss(m, batch):
         images, labels = batch
@@ -258,6 +278,7 @@ def segment(args) -> None:
     for file in files:
         image = read_image(file)
         inputs.append((image.shape[:2], rgb_tensor(image, size)))
+    _check_space(args, sum(h * w * 4 for (h, w), _ in inputs))  # ids and colours, at most 4 bytes a pixel
     generator = torch.Generator().manual_seed(args.seed)
     with staged_folder(args.out, args.overwrite, KINDS[args.command], (args.model, args.images)) as staged:
         for file, ((h, w), x) in zip(_progress(files, "segment"), inputs):
@@ -278,6 +299,7 @@ def synthesise(args) -> None:
     ignore = parts(settings).palette.ignore_index  # an id with a colour of its own (COCO-Stuff's unlabelled 255)
     files = input_files(args.masks, "--masks", outputs_by_stem=True)
     masks = [load_mask(f, settings["classes"], settings["size"], ignore) for f in files]  # all checked first
+    _check_space(args, len(masks) * 3 * settings["size"] ** 2)
     generator = torch.Generator().manual_seed(args.seed)
     with staged_folder(args.out, args.overwrite, KINDS[args.command], (args.model, args.masks)) as staged:
         for file, mask in zip(_progress(files, "synthesise"), masks):
@@ -312,6 +334,7 @@ def sample(args) -> None:
         raise UsageError(f"--labels {args.labels!r}: give comma-separated class ids, e.g. 0,1,1") from None
     if not labels or min(labels) < 0 or max(labels) >= len(names):
         raise UsageError(f"--labels {args.labels!r}: class ids run from 0 to {len(names) - 1} ({', '.join(names)})")
+    _check_space(args, len(labels) * 3 * settings["size"] ** 2)
     x = opened.sample(torch.tensor(labels, device=device), args.steps, torch.Generator().manual_seed(args.seed))
     outputs = [f"{i:04d}_{names[k]}.png" for i, k in enumerate(labels)]
     with staged_folder(args.out, args.overwrite, KINDS[args.command], (args.model,)) as staged:
@@ -343,8 +366,10 @@ def _terminated(signum, frame):
 
 def main(argv=None) -> int:
     previous, threads = signal.signal(signal.SIGTERM, _terminated), torch.get_num_threads()
+    claims = ExitStack()  # the --out a command holds (symmflow.outputs.claimed), given up however it ends
     try:
         args = build_parser().parse_args(argv)
+        args.claims = claims
         if args.threads is not None:
             torch.set_num_threads(args.threads)
         COMMANDS[args.command](args)
@@ -359,6 +384,7 @@ def main(argv=None) -> int:
               "pass another --out, then rerun", file=sys.stderr)
         return 2
     finally:
+        claims.close()
         signal.signal(signal.SIGTERM, previous)
         torch.set_num_threads(threads)
     return 0

@@ -51,3 +51,40 @@ def interrupted(message: str) -> int:
 
     print(f"\ninterrupted: {message}", file=sys.stderr)
     return 130
+
+
+def _redeliver_swallowed_interrupts() -> None:
+    """An interrupt that Python cannot raise where it lands -- in a weakref callback or a finaliser
+    (``Exception ignored in ...``), which a signal arriving while the garbage collector runs hits --
+    is sent again a moment later instead of being lost: Ctrl-C or SIGTERM then ends the command in
+    its one line, never a printed trace and a command that carries on."""
+    import os
+    import signal
+    import sys
+    import threading
+
+    previous = sys.unraisablehook
+
+    def hook(unraisable):
+        error = unraisable.exc_value
+        if isinstance(error, KeyboardInterrupt) and threading.current_thread() is threading.main_thread():
+            signum = signal.SIGTERM if isinstance(error, Terminated) else signal.SIGINT
+            threading.Timer(0.01, os.kill, (os.getpid(), signum)).start()
+            return
+        previous(unraisable)
+
+    sys.unraisablehook = hook
+    previous_thread_hook = threading.excepthook
+
+    def thread_hook(args):  # multiprocessing's resource sharer, whose peer (a loader worker) the interrupt ended
+        import traceback
+
+        files = [frame.filename for frame in traceback.extract_tb(args.exc_traceback)] if args.exc_traceback else []
+        if isinstance(args.exc_value, (OSError, EOFError)) and any(f.endswith("resource_sharer.py") for f in files):
+            return
+        previous_thread_hook(args)
+
+    threading.excepthook = thread_hook
+
+
+_redeliver_swallowed_interrupts()

@@ -101,8 +101,8 @@ def load(path: Path, count: int, shape: tuple[int, ...] | None = None) -> np.nda
             raise ValueError(f"moments of shape {tuple(moments.shape[1:])} stored, {(2 * shape[0], *shape[1:])} "
                              "expected")
         return moments
-    except (OSError, ValueError) as error:
-        set_aside(path, str(error))
+    except (OSError, ValueError, EOFError) as error:  # EOFError: an emptied file
+        set_aside(path, str(error) or type(error).__name__)
         return None
 
 

@@ -8,7 +8,10 @@
   same kind: a folder the project did not write is never deleted.
 * :func:`check_destination` refuses, before any work, what can never be an output folder: the
   working directory (an empty ``--out``, ``.``) or one of its parents, the home folder, ``/``, an
-  input or a folder holding one, a file, an unwritable place.
+  input or a folder holding one, a file, an unwritable place; :func:`check_free_space` a disk
+  that cannot take the outputs, and :func:`check_writable` all of it for the folders a run fills.
+* :func:`claimed`: one command at a time writes an output folder (a second is refused, not
+  allowed to replace the first's output when both finish).
 """
 
 from __future__ import annotations
@@ -99,6 +102,36 @@ def check_new_place(folder: Path, option: str = "--out") -> Path:
     return Path(os.path.abspath(folder))
 
 
+def check_free_space(place: Path, need: int, option: str = "--out") -> None:
+    """Refuse, before any work, a ``place`` (or the nearest folder above it that exists) on a disk
+    with less than ``need`` bytes free: a full disk is one line now, not a failure after the work."""
+    place = Path(os.path.abspath(place))
+    existing = next(p for p in (place, *place.parents) if p.exists())
+    if not existing.is_dir():
+        return  # a file where a folder must be: the caller's own check names it
+    free = shutil.disk_usage(existing).free
+    if free < need:
+        raise UsageError(f"only {free / 2 ** 20:.0f} MiB free where {option} {place} lies, and the outputs need "
+                         f"{max(need / 2 ** 20, 1):.0f} MiB: free some space or pass another {option}")
+
+
+def check_writable(out: Path, folders: tuple[Path, ...], need: int) -> None:
+    """Create ``out``'s ``folders`` and write a file in each, once ``need`` bytes are known to be
+    free where it lies: a file where a folder must be, a read-only folder or a full disk is one
+    line now, not after an hour of training (``python -m benchmarks.run``'s folders)."""
+    for folder in folders:  # all of them first: nothing is created when one of them cannot be
+        if folder.exists() and not folder.is_dir():
+            raise UsageError(f"{folder} is a file where the run needs a folder; move it or pass another --out")
+    check_free_space(out, need)
+    for folder in folders:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=folder):
+                pass
+        except OSError as error:
+            raise UsageError(f"cannot write to {folder} ({error.strerror}); pass a writable folder with --out") from None
+
+
 def marker_kind(folder: Path) -> str | None:
     """The kind of output ``folder`` holds by its marker (None: not written by the project).  A
     model folder written before the marker existed is known by its two files."""
@@ -145,6 +178,54 @@ def check_destination(folder: Path, overwrite: bool = False, kind: str = "output
 
 
 # ---------------------------------------------------------------- folders
+
+
+@contextmanager
+def claimed(folder: Path) -> Iterator[None]:
+    """Hold ``folder`` for one command while it works: a hidden sibling ``.<name>.writing`` names
+    the process; a second command for the same folder is refused while that process lives (a claim
+    left by a process that died is taken over), so that two runs never replace each other's output."""
+    folder = Path(os.path.abspath(folder))
+    claim = folder.with_name(f".{folder.name}.writing")
+    if not folder.parent.is_dir():  # nothing there yet, so nothing written there yet: no claim to leave behind
+        yield
+        return
+    for _ in range(2):
+        try:
+            fd = os.open(claim, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            holder = _holder(claim)
+            if holder is not None:
+                raise UsageError(f"--out {folder} is being written by another symmflow command (process {holder}); "
+                                 "wait for it to end or pass another --out") from None
+            claim.unlink(missing_ok=True)  # its process died: the claim is stale
+            continue
+        with os.fdopen(fd, "w") as f:
+            f.write(str(os.getpid()))
+        break
+    else:
+        raise UsageError(f"--out {folder}: could not claim it ({claim} keeps coming back); pass another --out")
+    try:
+        yield
+    finally:
+        claim.unlink(missing_ok=True)
+
+
+def _holder(claim: Path) -> int | None:
+    """The live process that holds ``claim`` (None: none, or it died)."""
+    try:
+        pid = int(claim.read_text().strip() or 0)
+    except (OSError, ValueError):
+        return None
+    if pid <= 0 or pid == os.getpid():
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        return pid
+    return pid
 
 
 @contextmanager

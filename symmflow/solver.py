@@ -34,7 +34,9 @@ MIN_TOLERANCE = 1e-12
 def parse_solver(name: str) -> tuple[str, float | None]:
     """(scheme, tolerance) of a solver name: ``euler``, ``dopri5`` or ``dopri5:1e-3`` (an
     adaptive scheme at rtol = atol = 1e-3); a ``ValueError`` naming the choices otherwise."""
-    scheme, _, tolerance = name.partition(":")
+    scheme, colon, tolerance = name.partition(":")
+    if colon and not tolerance.strip():
+        raise ValueError(f"solver {name!r}: nothing after ':'; give the tolerance, e.g. dopri5:1e-3, or leave the ':' out")
     if scheme not in SOLVERS or (tolerance and scheme not in ADAPTIVE_SOLVERS):
         raise ValueError(f"unknown solver {name!r}; choose from {', '.join(SOLVERS)} "
                          "(an adaptive one may carry its tolerance, e.g. dopri5:1e-3)")

@@ -109,12 +109,16 @@ def checkpoint_problem(path: Path, model: nn.Module) -> str | None:
     """Why the checkpoint ``path`` cannot restore ``model``, or None: its weights file
     (``model.safetensors``, as ``accelerator.save_state`` writes it) must read and hold exactly
     the model's tensors with the model's shapes -- read from the file's header, before any state
-    is loaded (a checkpoint of another network would otherwise fail inside accelerate)."""
+    is loaded (a checkpoint of another network would otherwise fail inside accelerate); and its
+    other files whole (:func:`state_files_problem`)."""
     from safetensors import safe_open
 
     file = Path(path) / "model.safetensors"
-    if not file.is_file():
-        return None if (Path(path) / "pytorch_model.bin").is_file() else f"no model weights in {path}"
+    if not file.is_file() and not (Path(path) / "pytorch_model.bin").is_file():
+        return f"no model weights in {path}"
+    other = state_files_problem(Path(path))
+    if other or not file.is_file():
+        return other
     try:
         with safe_open(str(file), framework="pt") as stored:
             shapes = {key: tuple(stored.get_slice(key).get_shape()) for key in stored.keys()}
@@ -130,6 +134,33 @@ def checkpoint_problem(path: Path, model: nn.Module) -> str | None:
         key = wrong[0]
         return (f"its weights are not this network's (first mismatch: {key}, "
                 f"{shapes.get(key, 'absent')} stored, {wanted.get(key, 'absent')} wanted)")
+    return None
+
+
+def state_files_problem(path: Path) -> str | None:
+    """The first of a checkpoint's files besides its weights that cannot read, or None: the
+    progress record (JSON), and the optimiser, schedule, EMA and RNG states ``accelerator.save_state``
+    writes (torch's zip archive, whole to its central directory, or a pickle ending in its STOP
+    opcode) -- read without loading them, so a file cut short or emptied is found before resuming."""
+    import zipfile
+
+    progress = path / PROGRESS
+    if progress.is_file():
+        try:
+            if not isinstance(json.loads(progress.read_text()), dict):
+                return f"{progress} is not a progress record"
+        except (OSError, ValueError) as error:
+            return f"{progress} does not read ({' '.join(str(error).split())[:120]})"
+    for file in sorted(path.iterdir()):
+        if file.suffix not in (".bin", ".pkl", ".pt") or not file.is_file():
+            continue
+        size = file.stat().st_size
+        with open(file, "rb") as f:
+            head = f.read(1)
+            f.seek(max(size - 1, 0))
+            tail = f.read(1)
+        if not (zipfile.is_zipfile(file) or (head == b"\x80" and tail == b".")):
+            return f"{file} does not read ({'empty' if not size else 'damaged or truncated'})"
     return None
 
 
@@ -162,6 +193,33 @@ def save_checkpoint(accelerator, run_dir: Path, step: int, keep: int, progress: 
             shutil.rmtree(old, ignore_errors=True)
     accelerator.wait_for_everyone()
     return final
+
+
+class PeerLost(UsageError):
+    """Another process of a multi-process training stopped (killed, out of memory, its node gone):
+    this one ends in one line instead of a collective's traceback, its last checkpoint kept."""
+
+
+PEER_GONE = ("Connection closed by peer", "Connection reset by peer", "Broken pipe", "NCCL communicator was aborted",
+             "Socket Timeout", "connection refused")
+
+
+def peer_lost(error: BaseException) -> bool:
+    """``error`` is a collective failing because a peer process is gone (gloo's and NCCL's words)."""
+    import torch.distributed as dist
+
+    return isinstance(error, getattr(dist, "DistError", ())) or any(
+        words.lower() in str(error).lower() for words in PEER_GONE)
+
+
+def _lost(error: BaseException, step: int, processes: int, run_dir: Path | None) -> PeerLost:
+    found = latest_checkpoint(run_dir) if run_dir is not None else None
+    kept = (f"its last checkpoint is {found[1]}: rerun the same command to resume from step {found[0]}" if found
+            else "no checkpoint was kept: rerun the same command to train again")
+    said = [line.strip() for line in str(error).splitlines() if line.strip()]
+    reason = " ".join((said[0] if said else type(error).__name__).split())[:160]
+    return PeerLost(f"another process of this {processes}-process training stopped during step {step + 1} ({reason}); "
+                    f"this one ends too; {kept}")
 
 
 def _diverged(loss: torch.Tensor, step: int, run_dir: Path | None) -> UsageError:
@@ -299,6 +357,7 @@ def fit(model: nn.Module, loss_fn: Callable[[nn.Module, object], torch.Tensor],
     bar = tqdm(range(start, config.steps), desc=desc, initial=start, total=config.steps,
                disable=not progress or not accelerator.is_local_main_process, dynamic_ncols=True)
     preemption = _Preemption(run_dir is not None)
+    step = start
     try:
         for step in bar:
             for _ in range(config.gradient_accumulation_steps):
@@ -334,6 +393,10 @@ def fit(model: nn.Module, loss_fn: Callable[[nn.Module, object], torch.Tensor],
                                     {"stats": stats, "seconds": before + time.perf_counter() - began, "batch": split})
                 raise Terminated(f"the training's state at step {step + 1} of {config.steps} is saved in {final}; "
                                  "rerun the same command to resume it")
+    except Exception as error:
+        if accelerator.num_processes > 1 and peer_lost(error):
+            raise _lost(error, step, accelerator.num_processes, run_dir) from None
+        raise
     finally:
         preemption.restore()
         bar.close()

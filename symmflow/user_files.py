@@ -70,6 +70,9 @@ def input_files(path: Path, option: str, outputs_by_stem: bool = False) -> list[
     files of one stem when the outputs are named by stem."""
     from symmflow.data.segmentation import IMAGE_SUFFIXES, image_files
 
+    from symmflow.data.segmentation import refuse_broken_link
+
+    refuse_broken_link(path)
     if path.is_file():
         return [path]
     if not path.is_dir():
@@ -100,10 +103,12 @@ def segmentation_data(args):
 
 def classification_data(args):
     """Images (N, 3, S, S), class ids (N,) and settings of ``--images/<class>/`` folders."""
-    from symmflow.data.segmentation import IMAGE_SUFFIXES, image_files, visible
+    from symmflow.data.segmentation import IMAGE_SUFFIXES, image_files, refuse_broken_link, visible
 
     if not args.images.is_dir():
         raise UsageError(f"images folder {args.images} not found; pass an existing folder")
+    for entry in visible(args.images):  # a class folder's link that leads nowhere: named, not skipped
+        refuse_broken_link(entry)
     names = [p.name for p in visible(args.images) if p.is_dir()]
     if len(names) < 2:
         raise UsageError(f"{args.images}: for classification put each class's images in its own "

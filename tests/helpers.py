@@ -20,9 +20,13 @@ def png(path: Path, array) -> Path:
 
 
 def tree(root: Path) -> list:
-    """Every path under ``root`` (hidden ones too) with its size and modification time."""
-    return sorted((str(p.relative_to(root)), p.stat().st_size if p.is_file() else -1, p.stat().st_mtime_ns)
-                  for p in root.rglob("*"))
+    """Every path under ``root`` (hidden ones too) with its size and modification time (a link's
+    own, so that a link that leads nowhere is listed too)."""
+    import stat
+
+    found = [(p, p.lstat()) for p in root.rglob("*")]
+    return sorted((str(p.relative_to(root)), s.st_size if stat.S_ISREG(s.st_mode) else -1, s.st_mtime_ns)
+                  for p, s in found)
 
 
 def seg_folders(root: Path, n: int = 4) -> tuple[Path, Path]:

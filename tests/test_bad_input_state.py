@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks import options, run
+from benchmarks import run
 from benchmarks.store import CellStore, record_problem
+from symmflow import outputs
 
 TABLE1 = ["--table", "1", "--profile", "smoke", "--steps", "1,2", "--device", "cpu", "--no-progress"]
 
@@ -109,7 +110,7 @@ def test_a_full_disk_is_refused_before_any_work(refused, tmp_path, monkeypatch):
     from collections import namedtuple
 
     usage = namedtuple("usage", "total used free")
-    monkeypatch.setattr(options.shutil, "disk_usage", lambda path: usage(10 ** 9, 10 ** 9 - 2 ** 20, 2 ** 20))
+    monkeypatch.setattr(outputs.shutil, "disk_usage", lambda path: usage(10 ** 9, 10 ** 9 - 2 ** 20, 2 ** 20))
     (tmp_path / "out").mkdir()
     refused([*TABLE1, "--out", tmp_path / "out"], "only 1 MiB free", command="benchmarks.run")
 

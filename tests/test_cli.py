@@ -68,7 +68,7 @@ def test_classification_round_trip(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv, expected", [
-    (["segment", "--model", "{tmp}/nonexistent", "--images", "{tmp}", "--out", "{tmp}/x"], "not a model folder"),
+    (["segment", "--model", "{tmp}/nonexistent", "--images", "{tmp}/img", "--out", "{tmp}/x"], "not a model folder"),
     (["train", "--images", "{tmp}/nonexistent", "--masks", "{tmp}/nonexistent", "--out", "{tmp}/x"], "not found"),
     (["frobnicate"], "invalid choice"),
     (["train", "--images", "{tmp}", "--out", "{tmp}/x", "--near-one", "2"], "must lie in [0, 1]"),

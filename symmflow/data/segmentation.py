@@ -171,8 +171,24 @@ def visible(folder: Path) -> list[Path]:
     return sorted(p for p in Path(folder).iterdir() if not p.name.startswith("."))
 
 
+def unfollowable(path: Path) -> bool:
+    """``path`` is a symbolic link that cannot be followed: its target is missing, or a loop."""
+    return Path(path).is_symlink() and not Path(path).exists()
+
+
+def refuse_broken_link(path: Path) -> None:
+    """A link among the inputs that leads nowhere is refused by name, never skipped in silence."""
+    if unfollowable(path):
+        raise UsageError(f"{path} is a symbolic link that cannot be followed (its target is missing, or the links "
+                         "form a loop); fix or remove the link")
+
+
 def image_files(folder: Path) -> list[Path]:
-    return [p for p in visible(folder) if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
+    """The image files of ``folder`` (by suffix); an image's link that cannot be followed is refused."""
+    found = [p for p in visible(folder) if p.suffix.lower() in IMAGE_SUFFIXES]
+    for path in found:
+        refuse_broken_link(path)
+    return [p for p in found if p.is_file()]
 
 
 def where(item) -> str:
@@ -191,6 +207,7 @@ def paired_folders(images: Path, masks: Path, num_classes: int, ignore_index: in
     items = []
     for image in image_files(images):
         mask = Path(masks) / f"{image.stem}.png"
+        refuse_broken_link(mask)
         if not mask.is_file():
             raise UsageError(f"no mask {mask} for image {image}; masks must be PNGs named like their images")
         items.append((image, mask))

@@ -84,6 +84,13 @@ def folder_problems(folder: Path, vae: Path | None = None) -> list[str]:
         return [str(error)]
     problems = []
     pretrained, own = f"--pretrained {folder}", f"--vae {vae}" if vae is not None else f"--pretrained {folder}"
+    for typed, sub, wanted in ((pretrained, folder / "unet", "UNet2DConditionModel"), (own, found_vae, "AutoencoderKL")):
+        try:
+            named = json.loads((sub / "config.json").read_text()).get("_class_name", wanted)
+        except (OSError, ValueError, AttributeError):
+            continue  # a config that does not read: named below
+        if named != wanted:
+            problems.append(f"{typed}: {sub / 'config.json'} describes a {named}, not the {wanted} it must be")
     for typed, sub in ((pretrained, folder / "unet"), (own, found_vae), (pretrained, folder / "text_encoder")):
         files = [f for f in sub.iterdir() if f.suffix in (".safetensors", ".bin")]
         if not files:
