@@ -4,7 +4,8 @@ The cpu profile's networks -- the toy MLP (Table 1), the MNIST U-Net (Tables 3 a
 U-Net (Tables 2, 4 and 5), each a training step, and one evaluation pass of the scene U-Net -- timed
 under three OpenMP configurations: one thread; two threads with OpenMP's default wait (threads
 spin before sleeping: what every run did before :mod:`symmflow.threads`); two threads that yield
-(``OMP_WAIT_POLICY=PASSIVE``, the entry points' default now; the toy's MLP runs on one thread).  Each on an idle machine and beside
+(``OMP_WAIT_POLICY=PASSIVE``, the entry points' choice on a machine busy at start; the toy's MLP
+runs on one thread).  Each on an idle machine and beside
 one and two busy processes at the lowest priority (``nice -n 19``).  Every configuration runs in a
 fresh process (the policy is read when torch loads its OpenMP runtime): the median of
 ``--steps`` steps after ``--warmup``, with a bootstrap interval on each ratio of medians.
@@ -38,10 +39,11 @@ CONFIGS = {"1 thread": {"OMP_NUM_THREADS": "1"},
 YIELDING, SPINNING = "2 threads, yielding (OMP_WAIT_POLICY=PASSIVE)", "2 threads, spinning (OpenMP's default)"
 
 
-def default(case: str) -> str:
-    """The configuration a run takes for ``case`` unless told: one thread for the toy's MLP (Table 1's
-    ``threads``, benchmarks/options.py ``thread_choice``), else torch's two, yielding."""
-    return "1 thread" if case.startswith("toy") else YIELDING
+def default(case: str, busy: int) -> str:
+    """The configuration a run takes for ``case`` unless told, beside ``busy`` busy processes: one
+    thread for the toy's MLP (Table 1's ``threads``, benchmarks/options.py ``thread_choice``), else
+    torch's two -- spinning on an idle machine, yielding on a busy one (:mod:`symmflow.threads`)."""
+    return "1 thread" if case.startswith("toy") else YIELDING if busy else SPINNING
 
 TARGETS = {"loaded": 1.2, "idle": 1.05}
 """Beside one busy process the default <= 1.2x the best configuration; idle <= 1.05x the old default."""
@@ -156,10 +158,10 @@ def judge(rows: list[dict]) -> list[dict]:
         for case in dict.fromkeys(r["case"] for r in rows):
             at = {r["config"]: r for r in rows if r["busy"] == load and r["case"] == case}
             best = min(at.values(), key=lambda r: r["median_ms"])
-            ours = at[default(case)]["seconds"]
+            ours = at[default(case, load)]["seconds"]
             to_best, to_spinning = (ratio(ours, at[c]["seconds"]) for c in (best["config"], SPINNING))
             target, against = (TARGETS["idle"], to_spinning) if load == 0 else (TARGETS["loaded"], to_best)
-            out.append({"busy": load, "case": case, "default": default(case), "best": best["config"], "to_best": to_best,
+            out.append({"busy": load, "case": case, "default": default(case, load), "best": best["config"], "to_best": to_best,
                         "to_spinning": to_spinning, "target": target,
                         "verdict": verdict(against, target) if load <= 1 else "no target"})
     return out
@@ -183,8 +185,8 @@ def markdown(rows: list[dict], judged: list[dict], origin: dict, steps: int, war
     counted = [j["verdict"] for j in judged if j["verdict"] != "no target"]
     lines += ["", f"Targets: {counted.count('met')} met, {counted.count('within the noise')} within the noise, "
               f"{counted.count('missed')} missed, of {len(counted)}. A run's default: one thread for the toy's MLP, "
-              f"else {YIELDING} -- the policy set by the entry points before torch loads (symmflow/threads.py) "
-              "unless the user set one."]
+              "else two threads, yielding where the machine is busy at start and spinning where it is idle -- the "
+              "policy chosen by the entry points before torch loads (symmflow/threads.py) unless the user set one."]
     return "\n".join(lines) + "\n"
 
 
