@@ -138,3 +138,15 @@ def test_table1_at_bf16_is_stored_and_rendered_apart_from_fp32(tmp_path, native)
     assert "evaluation at" not in (out / "table1.md").read_text()
     assert len(list((out / "cells" / "table1").glob("*.json"))) == 4
     assert len([p for p in (out / "checkpoints").glob("toy-mlp-*") if p.suffix != ".run"]) == 1  # trained once
+
+    from studies import eval_precision  # the comparison record reads both precisions' cells of one folder
+
+    record = tmp_path / "eval-precision.md"
+    assert eval_precision.main(["--fp32", str(out), "--bf16", str(out), "--tables", "1", "--profile", "smoke",
+                                "--reference", str(tmp_path / "none"), "--out", str(record)]) == 0
+    rows = json.loads(record.with_suffix(".json").read_text())["rows"]
+    assert [r["steps"] for r in rows] == [1, 2] and all(r["bf16_precision"] == "bf16" for r in rows)
+    assert all(r["fp32"] is not None and r["bf16"] is not None for r in rows)
+    text = record.read_text()
+    assert "| 1 | two-spirals | SymmFlow | 1 | accuracy |" in text
+    assert "| 1 | bf16 | `python -m benchmarks.run --table 1 --profile smoke" in text and "--eval-precision bf16` |" in text
