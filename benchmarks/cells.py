@@ -150,7 +150,6 @@ class RunOptions:
     gradient_accumulation_steps: int | None = None
     """Micro-batches per optimiser step (``--gradient-accumulation-steps``; None: one, or what
     :attr:`batch_size_per_device` needs)."""
-
     eval_precision: str = "fp32"
     """The precision of the evaluation phase's network evaluations (``--eval-precision``: fp32, or
     bf16 autocast with fp32 weights, :func:`symmflow.device.evaluation_precision`); training is the
