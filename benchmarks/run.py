@@ -12,6 +12,7 @@ with 130, SIGTERM (a cluster's preemption) with 143, a training under way saving
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import time
@@ -185,7 +186,7 @@ def write_run_record(options: RunOptions, names: list[str], log: list[dict], sta
 def main(argv=None, available: dict | None = None) -> int:
     """The command; ``available`` replaces the table registry (name -> table), e.g. with tables
     built on other settings."""
-    previous, threads = signal.signal(signal.SIGTERM, _terminated), torch.get_num_threads()
+    signals, threads = RunSignals(), torch.get_num_threads()
     options = None
     try:
         chosen, options = options_from(argv, available)
@@ -236,7 +237,7 @@ def main(argv=None, available: dict | None = None) -> int:
               "some space or fix the folder, then rerun to compute the rest", file=sys.stderr)
         return 2
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        signals.restore()
         torch.set_num_threads(threads)
     close(options.shard, options.device)
     return 0
@@ -246,8 +247,6 @@ def dry_run(chosen: list, options: RunOptions, experiments: dict, argv) -> int:
     """``--dry-run``: every table's cells with their cost and needs, then the total with its
     spread and the load average it was made under; exit status 2, each missing required input on
     one line with its remedy, where one is missing (what cannot run is not estimated)."""
-    import os
-
     from benchmarks import requirements
     from benchmarks.options import build_parser
 
@@ -291,10 +290,29 @@ UNRELIABLE_SPREAD = 2.0
 fastest says, in one line, that the estimate is unreliable (another process competed for the cores)."""
 
 
-def _terminated(signum, frame):
-    """SIGTERM (a cluster's preemption) ends a run: every finished cell is already stored, and a
-    training under way saves its state at the current step (its own handler, :func:`symmflow.train.fit`)."""
-    raise Terminated
+class RunSignals:
+    """SIGTERM (a cluster's preemption) and Ctrl-C for the run in this process: SIGTERM raises
+    :class:`Terminated` -- every finished cell is already stored, and a training under way saves its
+    state at the current step (its own handler, :func:`symmflow.train.fit`) -- and Ctrl-C
+    KeyboardInterrupt.  A process forked from the run before installing its own handlers (a
+    DataLoader worker starting while the group is signalled) leaves the answer to the run's process.
+    Once a signal has ended the run, later ones are ignored until the process exits (the loader's
+    shutdown and its workers' ends are not interrupted into tracebacks of their own); otherwise the
+    handlers before it come back."""
+
+    def __init__(self):
+        self.pid, self.received = os.getpid(), False
+        self.before = {signum: signal.signal(signum, self.handle) for signum in (signal.SIGTERM, signal.SIGINT)}
+
+    def handle(self, signum, frame):
+        if os.getpid() != self.pid:
+            return
+        self.received = True
+        raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
+
+    def restore(self) -> None:
+        for signum, before in self.before.items():
+            signal.signal(signum, signal.SIG_IGN if self.received else before)
 
 
 if __name__ == "__main__":
