@@ -5,8 +5,8 @@ U-Net (Tables 2, 4 and 5), each a training step, and one evaluation pass of the 
 under three OpenMP configurations: one thread; two threads with OpenMP's default wait (threads
 spin before sleeping: what every run did before :mod:`symmflow.threads`); two threads that yield
 (``OMP_WAIT_POLICY=PASSIVE``, the entry points' choice on a machine busy at start; the toy's MLP
-runs on one thread).  Each on an idle machine and beside
-one and two busy processes at the lowest priority (``nice -n 19``).  Every configuration runs in a
+runs on one thread).  Each on an idle machine and beside one and two busy processes at the lowest
+priority (``nice -n 19``) or, with ``--busy-nice 0``, at a user's own priority.  Every configuration runs in a
 fresh process (the policy is read when torch loads its OpenMP runtime): the median of
 ``--steps`` steps after ``--warmup``, with a bootstrap interval on each ratio of medians.
 
@@ -47,7 +47,7 @@ def default(case: str, busy: int) -> str:
 
 TARGETS = {"loaded": 1.2, "idle": 1.05}
 """Beside one busy process the default <= 1.2x the best configuration; idle <= 1.05x the old default."""
-BUSY = "import os; os.nice(19)\nwhile True: pass"
+BUSY = "import os, sys; os.nice(int(sys.argv[1]))\nwhile True: pass"
 
 
 def build(case: str):
@@ -113,9 +113,9 @@ def timed(case: str, config: str, steps: int, warmup: int) -> list[float]:
 
 
 @contextmanager
-def busy(count: int):
-    """``count`` busy processes at the lowest priority for the block."""
-    others = [subprocess.Popen([sys.executable, "-c", BUSY]) for _ in range(count)]
+def busy(count: int, nice: int = 19):
+    """``count`` busy processes at niceness ``nice`` (19: the lowest priority) for the block."""
+    others = [subprocess.Popen([sys.executable, "-c", BUSY, str(nice)]) for _ in range(count)]
     try:
         time.sleep(0.5 if count else 0)
         yield
@@ -138,13 +138,14 @@ def verdict(r: dict, target: float) -> str:
     return "met" if r["high"] <= target else "missed" if r["low"] > target else "within the noise"
 
 
-def measure(loads=(0, 1, 2), steps: int = 8, warmup: int = 3, cases=CASES, progress: bool = True) -> list[dict]:
+def measure(loads=(0, 1, 2), steps: int = 8, warmup: int = 3, cases=CASES, progress: bool = True,
+            nice: int = 19) -> list[dict]:
     rows = []
     runs = [(load, case, config) for load in loads for case in cases for config in CONFIGS]
     bar = tqdm(runs, desc="threads under load", disable=not progress)
     for load, case, config in bar:
         bar.set_postfix_str(f"{load} busy, {case}, {config.split(',')[0]}")
-        with busy(load):
+        with busy(load, nice):
             seconds = timed(case, config, steps, warmup)
         rows.append({"busy": load, "case": case, "config": config, "seconds": seconds,
                      "median_ms": 1000 * float(np.median(seconds))})
@@ -167,12 +168,12 @@ def judge(rows: list[dict]) -> list[dict]:
     return out
 
 
-def markdown(rows: list[dict], judged: list[dict], origin: dict, steps: int, warmup: int) -> str:
+def markdown(rows: list[dict], judged: list[dict], origin: dict, steps: int, warmup: int, nice: int = 19) -> str:
     lines = ["# Threads under load", "",
              f"Commit {origin['git_commit']}, {origin['device']} ({origin['machine']}), {origin['versions']}. "
              f"Each configuration in a fresh process, the median of {steps} steps after {warmup} warm-up steps; "
-             "busy processes are pure-Python loops at `nice -n 19`. Command: `python -m studies.threads --out "
-             "results/cpu`.", "",
+             f"busy processes are pure-Python loops at `nice -n {nice}`. Command: `python -m studies.threads --out "
+             f"results/cpu{'' if nice == 19 else f' --busy-nice {nice}'}`.", "",
              "| busy processes | case | " + " | ".join(CONFIGS) + " | the run's default | default / best | "
              "default / spinning | target |", "|---|---|" + "---|" * (len(CONFIGS) + 4)]
     for j in judged:
@@ -197,6 +198,8 @@ def main(argv=None) -> int:
     p.add_argument("--warmup", type=int, default=3, help="untimed steps first (default 3)")
     p.add_argument("--busy", default="0,1,2", help="counts of busy processes, comma-separated (default 0,1,2)")
     p.add_argument("--cases", default="all", help="'all' or a comma-separated subset of: " + ", ".join(CASES))
+    p.add_argument("--busy-nice", type=int, default=19, choices=range(0, 20), metavar="0-19",
+                   help="niceness of the busy processes (default 19, the lowest priority; 0: as a user's own work)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     try:
         args = p.parse_args(argv)
@@ -213,13 +216,13 @@ def main(argv=None) -> int:
         from benchmarks.provenance import provenance
         from symmflow.outputs import write_atomic
 
-        rows = measure(loads, args.steps, args.warmup, cases, not args.no_progress)
+        rows = measure(loads, args.steps, args.warmup, cases, not args.no_progress, args.busy_nice)
         judged = judge(rows)
         origin = provenance("cpu")
         args.out.mkdir(parents=True, exist_ok=True)
         write_atomic(args.out / "threads.json", json.dumps({"provenance": origin, "rows": rows, "judged": judged},
                                                            indent=1))
-        write_atomic(args.out / "threads.md", markdown(rows, judged, origin, args.steps, args.warmup))
+        write_atomic(args.out / "threads.md", markdown(rows, judged, origin, args.steps, args.warmup, args.busy_nice))
         print(args.out / "threads.md")
         return 0
     except UsageError as error:
