@@ -10,7 +10,6 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from safetensors import safe_open
 
 from benchmarks import released
 from benchmarks.methods import Problem
@@ -22,9 +21,8 @@ from symmflow.data import cocostuff
 from symmflow.data.segmentation import read_image
 from symmflow.images import to_uint8
 from symmflow.method import AUTHORS
-from symmflow.models.guided_unet import GuidedUNetConfig
 from tests.helpers import png
-from tests.test_guided_unet import FIXTURES
+from tests.test_released import tiny_authors_unet
 from tests.test_released import latent  # noqa: F401 -- the fixture: a tiny SD folder and a LatFM_celeba file
 
 RUN = ["--steps", "2", "--device", "cpu"]
@@ -43,13 +41,7 @@ def pixel(tmp_path, monkeypatch):
     the paper profile's U-Net made that size, and a few bundled MNIST test digits as PNG files."""
     from symmflow.data.mnist import bundled_digits, stratified_split
 
-    with safe_open(str(FIXTURES / "guided_unet_tiny.safetensors"), "pt") as f:
-        config = json.loads(f.metadata()["config"])
-        state = {k.removeprefix("weight."): f.get_tensor(k).float() for k in f.keys() if k.startswith("weight.")}
-    tiny = GuidedUNetConfig(model_channels=config["model_channels"], num_res_blocks=config["num_res_blocks"],
-                            channel_mult=tuple(config["channel_mult"]),
-                            attention_resolutions=tuple(config["attention_resolutions"]),
-                            num_head_channels=config["num_head_channels"])
+    tiny, state = tiny_authors_unet()
     monkeypatch.setitem(CLASSIFICATION, "paper",
                         tuple(dataclasses.replace(s, unet=tiny) for s in CLASSIFICATION["paper"]))
     weights = tmp_path / "ema.pt"  # a name that says nothing: the shapes tell MNIST

@@ -176,16 +176,21 @@ def test_a_file_named_for_one_data_set_answers_that_data_sets_cells_only(tmp_pat
     assert listed and all("CelebAMask-HQ SymmFlow" in line and "(released weights)" in line for line in listed)
 
 
-def two_pixel_tables(tmp_path):
-    """Tables 3 and 11 of the paper profile on MNIST and CIFAR-10 with the tiny authors' U-Net, and
-    the fixture's weights (2 channels in and out: MNIST's image channel + 1) as a released file."""
+def tiny_authors_unet() -> tuple[GuidedUNetConfig, dict]:
+    """The fixture of the authors' U-Net: its config and its weights (2 channels in and out)."""
     with safe_open(str(FIXTURES / "guided_unet_tiny.safetensors"), "pt") as f:
         config = json.loads(f.metadata()["config"])
         state = {k.removeprefix("weight."): f.get_tensor(k).float() for k in f.keys() if k.startswith("weight.")}
-    tiny = GuidedUNetConfig(model_channels=config["model_channels"], num_res_blocks=config["num_res_blocks"],
+    return GuidedUNetConfig(model_channels=config["model_channels"], num_res_blocks=config["num_res_blocks"],
                             channel_mult=tuple(config["channel_mult"]),
                             attention_resolutions=tuple(config["attention_resolutions"]),
-                            num_head_channels=config["num_head_channels"])
+                            num_head_channels=config["num_head_channels"]), state
+
+
+def two_pixel_tables(tmp_path):
+    """Tables 3 and 11 of the paper profile on MNIST and CIFAR-10 with the tiny authors' U-Net, and
+    the fixture's weights (2 channels in and out: MNIST's image channel + 1) as a released file."""
+    tiny, state = tiny_authors_unet()
     settings = tuple(dataclasses.replace(s, unet=tiny) for s in CLASSIFICATION["paper"])
     weights = tmp_path / "ema.pt"  # a name that says nothing: the shapes decide
     torch.save(state, weights)
