@@ -16,7 +16,7 @@ from benchmarks.render.index import is_index
 from benchmarks.tables import tables
 from symmflow.device import EVAL_PRECISIONS, check_eval_precision, resolve_device
 from symmflow.distributed import launched
-from symmflow.errors import OneLineParser, UsageError
+from symmflow.errors import OneLineParser, UsageError, first_paragraph
 from symmflow import outputs
 from symmflow.outputs import check_new_place
 from symmflow.solver import SOLVERS, parse_solver
@@ -69,22 +69,22 @@ def check_writable(out: Path, report_to: str | None = None) -> None:
 
 
 def build_parser() -> OneLineParser:
-    p = OneLineParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
-    p.add_argument("--table", required=True, help="table number, a comma-separated list (2,4,5), or 'all' for every table")
-    p.add_argument("--profile", default="cpu", help="smoke (seconds, tiny settings), cpu (default; minutes on 2 cores, "
+    p = OneLineParser(prog="python -m benchmarks.run", description=first_paragraph(__doc__))
+    p.add_argument("--table", required=True, help="Table number, a comma-separated list (2,4,5), or 'all' for every table.")
+    p.add_argument("--profile", default="cpu", help="Settings: smoke (seconds, tiny settings), cpu (default; minutes on 2 cores, "
                    "data that ship offline), gpu (the authors' settings at a one-GPU budget), paper (the paper's "
-                   "settings: GPUs, local datasets and weights)")
-    p.add_argument("--seed", type=int, default=0, help="seed of training and evaluation (default 0)")
+                   "settings: GPUs, local datasets and weights).")
+    p.add_argument("--seed", type=int, default=0, help="Seed of training and evaluation (default 0).")
     p.add_argument("--seeds", type=parse_seeds, default=None,
-                   help="several seeds, e.g. 0,1,2: each table is computed per seed and shown as mean +- sd "
-                        "(default: --seed alone)")
-    p.add_argument("--steps", type=parse_steps, default=None, help="override the table's step counts, e.g. 1,2,5 (default: the table's own)")
+                   help="Several seeds, e.g. 0,1,2: each table is computed per seed and shown as mean +- sd "
+                        "(default: --seed alone).")
+    p.add_argument("--steps", type=parse_steps, default=None, help="Override the table's step counts, e.g. 1,2,5 (default: the table's own).")
     p.add_argument("--train-steps", type=int, default=None,
-                   help="train every network for this many steps instead of the profile's budget (a short check "
-                        "of a profile; stored apart from its full-budget networks and cells; default: the budget)")
+                   help="Train every network for this many steps instead of the profile's budget (a short check "
+                        "of a profile; stored apart from its full-budget networks and cells; default: the budget).")
     p.add_argument("--checkpoint-every", type=int, default=None,
-                   help="save each training's state every N steps, so that a run stopped midway resumes its "
-                        "training (default: the profile's; the cpu profile saves none)")
+                   help="Save each training's state every N steps, so that a run stopped midway resumes its "
+                        "training (default: the profile's; the cpu profile saves none).")
     p.add_argument("--batch-size-per-device", type=int, default=None, metavar="N",
                    help="The most samples one device takes at a time. The profile's global batch stays as it is: "
                         "each process's share of it is reached by gradient accumulation over micro-batches of the "
@@ -95,58 +95,58 @@ def build_parser() -> OneLineParser:
                         "batch divided by (processes x N) at a time, and the global batch stays the profile's. "
                         "Default: 1, or what --batch-size-per-device needs.")
     p.add_argument("--solver", default="euler", help=f"ODE solver: {', '.join(SOLVERS)}; an adaptive one may carry "
-                   "its tolerance, e.g. dopri5:1e-3 (default: euler, the paper's)")
-    p.add_argument("--device", default="auto", help="auto (default: the GPU when there is one), cpu, cuda or cuda:N")
+                   "its tolerance, e.g. dopri5:1e-3 (default: euler, the paper's).")
+    p.add_argument("--device", default="auto", help="Device: auto (default: the GPU when there is one), cpu, cuda or cuda:N.")
     p.add_argument("--eval-precision", default="fp32", choices=EVAL_PRECISIONS,
-                   help="precision of every network evaluation of the evaluation phase (sampling, classification "
+                   help="Precision of every network evaluation of the evaluation phase (sampling, classification "
                         "and segmentation integrations, the Diffusion Classifier's evaluations): fp32, or bf16 "
                         "autocast with the weights in fp32, where the device computes bf16 natively (a CPU with "
                         "AMX or AVX-512 BF16, an Ampere-or-later GPU); training is the same at either, the judges "
                         "of generated images stay fp32, and bf16 cells are stored apart from fp32 ones "
-                        "(default: fp32)")
+                        "(default: fp32).")
     p.add_argument("--threads", type=int, default=None,
                    help="CPU threads of each process (default: one for the toy of Table 1, whose networks are too "
-                        "small for more to pay, else torch's own choice; recorded with every cell)")
+                        "small for more to pay, else torch's own choice; recorded with every cell).")
     p.add_argument("--out", type=Path, default=None,
-                   help="output folder (default: runs/<profile>, untracked; the committed results are results/<profile>)")
+                   help="Output folder (default: runs/<profile>, untracked; the committed results are results/<profile>).")
     p.add_argument("--data-root", type=Path, default=Path("data"),
-                   help="folder of the data sets that are not bundled, in their published layouts: "
-                        "MNIST/raw, cifar-10-batches-py, CelebAMask-HQ/, COCO-Stuff/ (default: data/)")
+                   help="Folder of the data sets that are not bundled, in their published layouts: "
+                        "MNIST/raw, cifar-10-batches-py, CelebAMask-HQ/, COCO-Stuff/ (default: data/).")
     p.add_argument("--force", action="store_true",
-                   help="recompute the chosen tables' cells even where stored (networks stay in the model cache; "
-                        "default: compute only what is missing)")
+                   help="Recompute the chosen tables' cells even where stored (networks stay in the model cache; "
+                        "default: compute only what is missing).")
     p.add_argument("--dry-run", action="store_true",
-                   help="list the cells and what they need; compute and write nothing (default: compute)")
+                   help="List the cells and what they need; compute and write nothing (default: compute).")
     p.add_argument("--render-only", action="store_true",
-                   help="re-render the tables from the stored cells and compute nothing; a cell not stored shows as "
-                        "not computed and a claim that needs it gets no verdict (default: compute what is missing)")
+                   help="Re-render the tables from the stored cells and compute nothing; a cell not stored shows as "
+                        "not computed and a claim that needs it gets no verdict (default: compute what is missing).")
     p.add_argument("--report-to", default=None, metavar="TRACKER",
-                   help="log every network the run trains (eq. 3's two terms, the learning rate) to tensorboard or "
-                        "wandb, in <out>/logs/<network> (default: no tracker)")
+                   help="Log every network the run trains (eq. 3's two terms, the learning rate) to tensorboard or "
+                        "wandb, in <out>/logs/<network> (default: no tracker).")
     p.add_argument("--pretrained", type=Path, default=None,
-                   help="Stable Diffusion 2.1 folder in diffusers layout (paper profile; default: none)")
+                   help="Stable Diffusion 2.1 folder in diffusers layout (paper profile; default: none).")
     p.add_argument("--vae", type=Path, default=None,
-                   help="the latent models' VAE, a diffusers AutoencoderKL folder -- e.g. sd-vae-ft-mse, as the "
-                        "authors use (paper profile; default: the --pretrained folder's own vae/, recorded)")
+                   help="The latent models' VAE, a diffusers AutoencoderKL folder -- e.g. sd-vae-ft-mse, as the "
+                        "authors use (paper profile; default: the --pretrained folder's own vae/, recorded).")
     p.add_argument("--cache-latents", action="store_true",
-                   help="latent tables: compute each training image's VAE posterior once (in <out>/latent_cache) and "
+                   help="Latent tables: compute each training image's VAE posterior once (in <out>/latent_cache) and "
                         "draw its latent from it every step -- the distribution of the authors' per-step encoding, "
                         "without the encoder pass; masks are still encoded every step; refused where training crops "
-                        "are random (default: encode every step, as the authors)")
+                        "are random (default: encode every step, as the authors).")
     p.add_argument("--inception-dir", type=Path, default=None,
-                   help="folder holding clean-fid's inception-2015-12-05.pt (FID (clean-fid)) and/or pytorch-fid's "
+                   help="Folder holding clean-fid's inception-2015-12-05.pt (FID (clean-fid)) and/or pytorch-fid's "
                         "pt_inception-2015-12-05-6726825d.pth (FID (pytorch-fid), the authors' protocol); default: "
-                        "none, a local Frechet distance instead")
+                        "none, a local Frechet distance instead.")
     p.add_argument("--lpips-dir", type=Path, default=None,
-                   help="folder holding torchvision's alexnet-owt-7be5be79.pth (LPIPS; default: none, LPIPS cells "
-                        "skipped with the reason)")
+                   help="Folder holding torchvision's alexnet-owt-7be5be79.pth (LPIPS; default: none, LPIPS cells "
+                        "skipped with the reason).")
     p.add_argument("--skip-missing-metrics", action="store_true",
-                   help="paper profile: store the cells of a metric whose weights or extra are missing as skipped "
-                        "with the reason, instead of refusing the run before it starts (the other profiles always do)")
+                   help="Paper profile: store the cells of a metric whose weights or extra are missing as skipped "
+                        "with the reason, instead of refusing the run before it starts (the other profiles always do).")
     p.add_argument("--judge-weights", action="append", metavar="KIND=PATH",
-                   help="a judge of generated images instead of the run's own (segmenter: Tables 2, 4; classifier: "
+                   help="A judge of generated images instead of the run's own (segmenter: Tables 2, 4; classifier: "
                         "Table 3): a TorchScript module, images in [-1, 1] -> logits; repeat for both kinds "
-                        "(default: the run's own SS U-Net and cross-entropy classifier)")
+                        "(default: the run's own SS U-Net and cross-entropy classifier).")
     p.add_argument("--weights", action="append", metavar="METHOD[@DATASET]=PATH",
                    help="Evaluate these weights instead of training the method, e.g. symmflow=LatFM_coco_beta6.0.pt "
                         "(the authors' released EMA weights). A file answers the cells of one data set: the one "
@@ -161,7 +161,7 @@ def build_parser() -> OneLineParser:
     p.add_argument("--methods", default=None, metavar="LIST",
                    help="Compute the cells of these methods only, a comma-separated list of method keys (e.g. "
                         "symmflow,semflow). Default: every method of the chosen tables.")
-    p.add_argument("--no-progress", action="store_true", help="hide progress bars (default: shown)")
+    p.add_argument("--no-progress", action="store_true", help="Hide progress bars (default: shown).")
     return p
 
 

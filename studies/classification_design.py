@@ -33,7 +33,7 @@ from benchmarks.experiments.classification import SYMMFLOW, ClassificationExperi
 from benchmarks.profiles import Budget, ClassificationSettings
 from benchmarks.provenance import provenance
 from symmflow.outputs import write_atomic
-from symmflow.errors import OneLineParser, UsageError
+from symmflow.errors import OneLineParser, UsageError, first_paragraph
 from symmflow.method import AUTHORS, SymmFlowSettings
 from symmflow.models.label_unet import count_parameters
 from symmflow.models.pixel_unet import UNetConfig, pixel_unet
@@ -198,15 +198,18 @@ def write_classification_summary(out: Path, order: list[str]) -> None:
 
 def main(argv=None) -> int:
     try:
-        p = OneLineParser(prog="python -m studies.classification_design", description=__doc__.splitlines()[0])
-        p.add_argument("--out", type=Path, default=Path("results/cpu"))
-        p.add_argument("--train-steps", type=int, default=400)
-        p.add_argument("--backbone", default="base 16, (1,2,2), 1 block", choices=list(BACKBONES))
-        p.add_argument("--only", default=None, help="400-step design names to run, separated by ';'")
-        p.add_argument("--curves", default=None, help="step-curve design names to run, separated by ';', or 'all'")
-        p.add_argument("--seed", type=int, default=0)
-        p.add_argument("--no-progress", action="store_true")
-        p.add_argument("--summary", action="store_true", help="only rewrite the Markdown from the stored records")
+        p = OneLineParser(prog="python -m studies.classification_design", description=first_paragraph(__doc__))
+        p.add_argument("--out", type=Path, default=Path("results/cpu"),
+                       help="Folder of the records and classification-design.md (default: results/cpu).")
+        p.add_argument("--train-steps", type=int, default=400,
+                       help="Training steps of each design on the same budget (default 400).")
+        p.add_argument("--backbone", default="base 16, (1,2,2), 1 block", choices=list(BACKBONES),
+                       help="The candidate backbone every design trains (default: 'base 16, (1,2,2), 1 block').")
+        p.add_argument("--only", default=None, help="400-step design names to run, separated by ';'.")
+        p.add_argument("--curves", default=None, help="Step-curve design names to run, separated by ';', or 'all'.")
+        p.add_argument("--seed", type=int, default=0, help="Seed of training and evaluation (default 0).")
+        p.add_argument("--no-progress", action="store_true", help="Hide progress bars.")
+        p.add_argument("--summary", action="store_true", help="Only rewrite the Markdown from the stored records.")
         args = p.parse_args(argv)
         if args.summary:
             write_classification_summary(args.out, list(CURVES))

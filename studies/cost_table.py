@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from symmflow.errors import OneLineParser, UsageError
+from symmflow.errors import OneLineParser, UsageError, first_paragraph
 from symmflow.outputs import write_atomic
 from symmflow.spaces import PixelSpace
 
@@ -257,7 +257,7 @@ def markdown(rows: list[Row]) -> str:
 
 
 def main(argv=None) -> int:
-    parser = OneLineParser(prog="python -m studies.cost_table", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="python -m studies.cost_table", description=first_paragraph(__doc__))
     parser.add_argument("--out", type=Path, default=Path("results"),
                         help="The folder cost.md and cost.json go into (default results).")
     try:

@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from benchmarks.provenance import provenance
-from symmflow.errors import OneLineParser, UsageError
+from symmflow.errors import OneLineParser, UsageError, first_paragraph
 from symmflow.outputs import write_atomic
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,11 +76,11 @@ def markdown(rows: pd.DataFrame, origin: dict) -> str:
 
 
 def main(argv=None) -> int:
-    parser = OneLineParser(prog="python -m studies.estimates", description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("results/cpu"), help="where estimates.{csv,md} go")
-    parser.add_argument("--tables", default="1,11", help="the tables, each measured alone (default 1,11)")
-    parser.add_argument("--profile", default="cpu")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads of both runs (default: the harness's)")
+    parser = OneLineParser(prog="python -m studies.estimates", description=first_paragraph(__doc__))
+    parser.add_argument("--out", type=Path, default=Path("results/cpu"), help="Where estimates.{csv,md} go.")
+    parser.add_argument("--tables", default="1,11", help="The tables, each measured alone (default 1,11).")
+    parser.add_argument("--profile", default="cpu", help="The profile both runs use (default cpu).")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads of both runs (default: the harness's).")
     try:
         args = parser.parse_args(argv)
         if not args.out.parent.is_dir():

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from symmflow.errors import OneLineParser, UsageError
+from symmflow.errors import OneLineParser, UsageError, first_paragraph
 from symmflow.outputs import write_atomic
 
 ROW = ["dataset", "task", "method", "steps", "metric"]
@@ -200,20 +200,20 @@ def markdown(rows: list[dict], walls: dict, args) -> str:
 
 
 def main(argv=None) -> int:
-    p = OneLineParser(prog="python -m studies.eval_precision", description=__doc__.splitlines()[0])
-    p.add_argument("--fp32", type=Path, required=True, help="the output folder of the fp32 run")
-    p.add_argument("--bf16", type=Path, required=True, help="the output folder of the --eval-precision bf16 run")
-    p.add_argument("--tables", default="3,5", help="comma-separated tables (default 3,5)")
-    p.add_argument("--seed", type=int, default=0, help="the runs' seed (default 0)")
-    p.add_argument("--profile", default="cpu", help="the runs' profile (default cpu)")
+    p = OneLineParser(prog="python -m studies.eval_precision", description=first_paragraph(__doc__))
+    p.add_argument("--fp32", type=Path, required=True, help="The output folder of the fp32 run.")
+    p.add_argument("--bf16", type=Path, required=True, help="The output folder of the --eval-precision bf16 run.")
+    p.add_argument("--tables", default="3,5", help="Comma-separated tables (default 3,5).")
+    p.add_argument("--seed", type=int, default=0, help="The runs' seed (default 0).")
+    p.add_argument("--profile", default="cpu", help="The runs' profile (default cpu).")
     p.add_argument("--reference", type=Path, default=Path("results/cpu"),
-                   help="the committed results whose seed-to-seed spread the differences are set against "
-                        "(default results/cpu)")
+                   help="The committed results whose seed-to-seed spread the differences are set against "
+                        "(default results/cpu).")
     p.add_argument("--trained-in", default="", metavar="PRECISIONS",
-                   help="the run(s) that trained the networks, fp32 and/or bf16 comma-separated: their training "
-                        "seconds are taken off their wall time (default: none, both ran from the model cache)")
-    p.add_argument("--note", default="", help="a sentence on the conditions of the runs (e.g. the machine's load)")
-    p.add_argument("--out", type=Path, default=None, help="the record to write (default <reference>/eval-precision.md)")
+                   help="The run(s) that trained the networks, fp32 and/or bf16 comma-separated: their training "
+                        "seconds are taken off their wall time (default: none, both ran from the model cache).")
+    p.add_argument("--note", default="", help="A sentence on the conditions of the runs (e.g. the machine's load).")
+    p.add_argument("--out", type=Path, default=None, help="The record to write (default <reference>/eval-precision.md).")
     try:
         argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
         args = p.parse_args(argv)

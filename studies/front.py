@@ -36,7 +36,7 @@ from benchmarks.experiments.segsynth import SegSynthExperiment, joint_metric
 from benchmarks.provenance import provenance
 from benchmarks.tables.classification import FJD_METRIC
 from symmflow.outputs import write_atomic
-from symmflow.errors import OneLineParser, UsageError
+from symmflow.errors import OneLineParser, UsageError, first_paragraph
 from studies.front_designs import CURVES, DESIGNS, GENERATION_STEPS, MNIST, SCENES
 from studies.front_record import record_path, write_summary
 from symmflow.method import SymmFlowSettings
@@ -133,14 +133,14 @@ def measure(dataset: str, name: str, seed: int, out: Path, progress: bool = True
 
 def main(argv=None) -> int:
     try:
-        p = OneLineParser(prog="python -m studies.front", description=__doc__.splitlines()[0])
-        p.add_argument("--dataset", choices=list(DESIGNS), help="the data set whose designs to train and score")
-        p.add_argument("--designs", default=None, help="design names separated by ';' (default: every design)")
-        p.add_argument("--seed", type=int, default=0)
+        p = OneLineParser(prog="python -m studies.front", description=first_paragraph(__doc__))
+        p.add_argument("--dataset", choices=list(DESIGNS), help="The data set whose designs to train and score.")
+        p.add_argument("--designs", default=None, help="Design names separated by ';' (default: every design).")
+        p.add_argument("--seed", type=int, default=0, help="Seed of training and evaluation (default 0).")
         p.add_argument("--out", type=Path, default=Path("runs/cpu"),
-                       help="results folder (default: runs/cpu, untracked; the committed records: results/cpu)")
-        p.add_argument("--no-progress", action="store_true")
-        p.add_argument("--summary", action="store_true", help="only render front.md and front.png from the records")
+                       help="Results folder (default: runs/cpu, untracked; the committed records: results/cpu).")
+        p.add_argument("--no-progress", action="store_true", help="Hide progress bars.")
+        p.add_argument("--summary", action="store_true", help="Only render front.md and front.png from the records.")
         args = p.parse_args(argv)
         if not args.summary:
             if args.dataset is None:

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import torch
 
-from symmflow.errors import OneLineParser, UsageError
+from symmflow.errors import OneLineParser, UsageError, first_paragraph
 from symmflow.outputs import write_atomic
 
 
@@ -122,16 +122,16 @@ def main(argv=None) -> int:
     from benchmarks.provenance import provenance
 
     try:
-        p = OneLineParser(prog="python -m studies.latent_cache", description=__doc__.splitlines()[0])
-        p.add_argument("--out", type=Path, required=True, help="where latent-cache.{json,md} go")
-        p.add_argument("--size", type=int, default=64, help="image size in px, a multiple of 8 (default 64)")
-        p.add_argument("--batch", type=int, default=2, help="images per step (default 2)")
-        p.add_argument("--rounds", type=int, default=7, help="timed rounds of each way (default 7)")
-        p.add_argument("--warmup", type=int, default=2, help="untimed rounds first (default 2)")
-        p.add_argument("--draws", type=int, default=200, help="losses per way on the fixed batch (default 200)")
-        p.add_argument("--device", default="cpu")
+        p = OneLineParser(prog="python -m studies.latent_cache", description=first_paragraph(__doc__))
+        p.add_argument("--out", type=Path, required=True, help="Where latent-cache.{json,md} go.")
+        p.add_argument("--size", type=int, default=64, help="Image size in px, a multiple of 8 (default 64).")
+        p.add_argument("--batch", type=int, default=2, help="Images per step (default 2).")
+        p.add_argument("--rounds", type=int, default=7, help="Timed rounds of each way (default 7).")
+        p.add_argument("--warmup", type=int, default=2, help="Untimed rounds first (default 2).")
+        p.add_argument("--draws", type=int, default=200, help="Losses per way on the fixed batch (default 200).")
+        p.add_argument("--device", default="cpu", help="Device of the stand-ins: cpu (default), cuda or cuda:N.")
         p.add_argument("--scale", default="sd21", choices=("sd21", "tiny"),
-                       help="the stand-ins' size: Stable Diffusion 2.1-base's (default) or a toy's (the tests)")
+                       help="The stand-ins' size: Stable Diffusion 2.1-base's (default) or a toy's (the tests).")
         args = p.parse_args(argv)
         if args.size < 8 or args.size % 8:
             raise UsageError(f"--size {args.size}: use a multiple of 8 (the VAE downsamples by 8), e.g. --size 64")

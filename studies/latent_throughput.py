@@ -27,7 +27,7 @@ from benchmarks.profiles import SEGSYNTH
 from benchmarks.provenance import provenance
 from symmflow.outputs import write_atomic
 from symmflow.device import resolve_device
-from symmflow.errors import OneLineParser, UsageError
+from symmflow.errors import OneLineParser, UsageError, first_paragraph
 
 TRAIN_IMAGES = {"CelebAMask-HQ": 24_183, "COCO-Stuff": 118_287}
 """The published training splits the budgets count epochs over (notes section 9)."""
@@ -99,16 +99,17 @@ def markdown(rows: list[dict], origin: dict, command: str) -> str:
 
 def main(argv=None) -> int:
     try:
-        p = OneLineParser(prog="python -m studies.latent_throughput", description=__doc__.splitlines()[0])
-        p.add_argument("--pretrained", type=Path, required=True, help="Stable Diffusion 2.1 folder (diffusers layout)")
-        p.add_argument("--data-root", type=Path, required=True, help="folder holding CelebAMask-HQ/ and COCO-Stuff/")
-        p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-        p.add_argument("--batch", type=int, default=32, help="per-GPU batch (default 32, the paper's)")
-        p.add_argument("--steps", type=int, default=20, help="timed steps after the warm-up (default 20)")
-        p.add_argument("--warmup", type=int, default=3, help="untimed steps first (default 3)")
-        p.add_argument("--datasets", default="CelebAMask-HQ,COCO-Stuff")
-        p.add_argument("--resolution", type=int, default=None, help="image size (default: the profile's 512)")
-        p.add_argument("--out", type=Path, default=Path("results/gpu"))
+        p = OneLineParser(prog="python -m studies.latent_throughput", description=first_paragraph(__doc__))
+        p.add_argument("--pretrained", type=Path, required=True, help="Stable Diffusion 2.1 folder (diffusers layout).")
+        p.add_argument("--data-root", type=Path, required=True, help="Folder holding CelebAMask-HQ/ and COCO-Stuff/.")
+        p.add_argument("--device", default="auto", help="Device: auto (default: the GPU when there is one), cpu, cuda or cuda:N.")
+        p.add_argument("--batch", type=int, default=32, help="Per-GPU batch (default 32, the paper's).")
+        p.add_argument("--steps", type=int, default=20, help="Timed steps after the warm-up (default 20).")
+        p.add_argument("--warmup", type=int, default=3, help="Untimed steps first (default 3).")
+        p.add_argument("--datasets", default="CelebAMask-HQ,COCO-Stuff",
+                       help="Data sets to time, comma-separated (default: CelebAMask-HQ,COCO-Stuff).")
+        p.add_argument("--resolution", type=int, default=None, help="Image size (default: the profile's 512).")
+        p.add_argument("--out", type=Path, default=Path("results/gpu"), help="Folder the record goes to (default: results/gpu).")
         args = p.parse_args(argv)
         datasets = [d for d in args.datasets.split(",") if d]
         if not datasets or any(d not in TRAIN_IMAGES for d in datasets):

@@ -42,7 +42,7 @@ from benchmarks.provenance import provenance
 from studies.perf_cases import TARGETS, class_count, classification, sampling, training_loop, training_step
 from studies.perf_record import perf_markdown, plot_class_count
 from symmflow.device import resolve_device
-from symmflow.errors import OneLineParser, UsageError
+from symmflow.errors import OneLineParser, UsageError, first_paragraph
 from symmflow.outputs import write_atomic
 
 # ---------------------------------------------------------------- the command
@@ -52,13 +52,13 @@ CASES = ("sampling", "training", "loop", "classification", "classes")
 
 
 def main(argv=None) -> int:
-    parser = OneLineParser(prog="python -m studies.perf", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="python -m studies.perf", description=first_paragraph(__doc__))
     parser.add_argument("--out", type=Path, default=None,
-                        help="where perf.{csv,md} go (default results/cpu, or results/gpu with a CUDA --device)")
-    parser.add_argument("--rounds", type=int, default=30, help="timed rounds per case after the warm-up (default 30)")
-    parser.add_argument("--warmup", type=int, default=3, help="untimed rounds first (default 3)")
-    parser.add_argument("--only", default=",".join(CASES), help="which cases, comma-separated (default: all)")
-    parser.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N: where every case runs")
+                        help="Where perf.{csv,md} go (default results/cpu, or results/gpu with a CUDA --device).")
+    parser.add_argument("--rounds", type=int, default=30, help="Timed rounds per case after the warm-up (default 30).")
+    parser.add_argument("--warmup", type=int, default=3, help="Untimed rounds first (default 3).")
+    parser.add_argument("--only", default=",".join(CASES), help="Which cases, comma-separated (default: all).")
+    parser.add_argument("--device", default="cpu", help="Where every case runs: cpu (default), cuda or cuda:N.")
     try:
         args = parser.parse_args(argv)
         device = resolve_device(args.device)

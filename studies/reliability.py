@@ -33,7 +33,7 @@ import pandas as pd
 
 from benchmarks.provenance import provenance
 from symmflow.outputs import MARKER, write_atomic
-from symmflow.errors import OneLineParser, UsageError
+from symmflow.errors import OneLineParser, UsageError, first_paragraph
 
 ROOT = Path(__file__).resolve().parent.parent
 TRAIN = ["-m", "studies.reliability", "--train-worker"]
@@ -269,17 +269,17 @@ def earlier(path: Path) -> dict:
 
 def main(argv=None) -> int:
     try:
-        p = OneLineParser(prog="python -m studies.reliability", description=__doc__.splitlines()[0])
+        p = OneLineParser(prog="python -m studies.reliability", description=first_paragraph(__doc__))
         p.add_argument("--out", type=Path, default=Path("runs/cpu"),
-                       help="where reliability.{json,md} go (default: runs/cpu; the committed record: results/cpu)")
+                       help="Where reliability.{json,md} go (default: runs/cpu; the committed record: results/cpu).")
         p.add_argument("--catalogue", type=Path, default=None,
-                       help="the bad-input catalogue the test run wrote (python -m pytest tests/test_bad_input*.py "
-                            "--bad-input-report FILE); required")
-        p.add_argument("--kills", type=int, default=5, help="kill points per study (default 5)")
-        p.add_argument("--seed", type=int, default=0, help="seed of the kill moments (default 0)")
+                       help="The bad-input catalogue the test run wrote (python -m pytest tests/test_bad_input*.py "
+                            "--bad-input-report FILE); required.")
+        p.add_argument("--kills", type=int, default=5, help="Kill points per study (default 5).")
+        p.add_argument("--seed", type=int, default=0, help="Seed of the kill moments (default 0).")
         p.add_argument("--parts", default=",".join(PARTS),
-                       help=f"which studies to run, comma-separated (default: all of {', '.join(PARTS)}); the others "
-                            "keep their rows of an earlier record in --out")
+                       help=f"Which studies to run, comma-separated (default: all of {', '.join(PARTS)}); the others "
+                            "keep their rows of an earlier record in --out.")
         p.add_argument("--train-worker", type=Path, default=None, help=argparse.SUPPRESS)
         args = p.parse_args(argv)
         if args.train_worker is not None:  # the process the training kills interrupt

@@ -48,7 +48,7 @@ from benchmarks.experiments.segsynth import (FEATURES, FEATURES_SEED, SegSynthEx
 from benchmarks.profiles import CLASSIFICATION, SEGSYNTH
 from benchmarks.provenance import provenance
 from symmflow.outputs import write_atomic
-from symmflow.errors import OneLineParser, UsageError
+from symmflow.errors import OneLineParser, UsageError, first_paragraph
 from symmflow.metrics import SegmentationIoU, feature_statistics, frechet_distance
 
 LEVELS = 4
@@ -532,12 +532,12 @@ def plot(record: dict) -> bytes:
 
 def main(argv=None) -> int:
     try:
-        p = OneLineParser(prog="python -m studies.sanity_ladder", description=__doc__.splitlines()[0])
+        p = OneLineParser(prog="python -m studies.sanity_ladder", description=first_paragraph(__doc__))
         p.add_argument("--profile", default="cpu", choices=("smoke", "cpu"),
-                       help="whose networks and data (default: cpu; the data ship offline)")
+                       help="Whose networks and data (default: cpu; the data ship offline).")
         p.add_argument("--out", type=Path, default=None,
-                       help="results folder (default: runs/<profile>, untracked; the committed records: results/<profile>)")
-        p.add_argument("--no-progress", action="store_true")
+                       help="Results folder (default: runs/<profile>, untracked; the committed records: results/<profile>).")
+        p.add_argument("--no-progress", action="store_true", help="Hide progress bars.")
         args = p.parse_args(argv)
         out = args.out or Path("runs") / args.profile
     except UsageError as error:

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import torch
 
-from symmflow.errors import OneLineParser, Terminated, UsageError, terminated
+from symmflow.errors import OneLineParser, Terminated, UsageError, first_paragraph, terminated
 from symmflow.outputs import write_atomic
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -374,7 +374,7 @@ def main(argv=None) -> int:
                            help="Pause two seconds in this step, for a signal to arrive (default 0: never).")
             args = p.parse_args(argv[1:])
             return worker(args.case, args.epochs, args.batch_size_per_device, None, args.pause_at)
-        p = OneLineParser(prog="python -m studies.scale_check", description=__doc__.splitlines()[0])
+        p = OneLineParser(prog="python -m studies.scale_check", description=first_paragraph(__doc__))
         p.add_argument("--processes", type=parse_counts, default=(1, 2, 4),
                        help="Process counts to train on, 1 and 2 among them (default: 1,2,4).")
         p.add_argument("--epochs", type=int, default=2, help="Epochs over the 200 rows (default: 2).")

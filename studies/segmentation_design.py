@@ -25,7 +25,7 @@ from benchmarks.experiments.segsynth import SegSynthExperiment
 from benchmarks.profiles import SegSynthSettings
 from benchmarks.provenance import provenance
 from symmflow.outputs import write_atomic
-from symmflow.errors import OneLineParser, UsageError
+from symmflow.errors import OneLineParser, UsageError, first_paragraph
 from benchmarks.tables.segsynth import TABLE2_STEPS
 
 CPU_PROFILE = {"mask_code": "per-class", "label_form": "residual", "near_one": 0.6, "near_one_label_only": True,
@@ -209,13 +209,14 @@ def write_segmentation_summary(out: Path, order: list[str]) -> None:
 
 def main(argv=None) -> int:
     try:
-        p = OneLineParser(prog="python -m studies.segmentation_design", description=__doc__.splitlines()[0])
-        p.add_argument("--out", type=Path, default=Path("results/cpu"))
-        p.add_argument("--only", default=None, help="design names to run, separated by ';' (default: all)")
-        p.add_argument("--seed", type=int, default=0)
-        p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (recorded with each design)")
-        p.add_argument("--no-progress", action="store_true")
-        p.add_argument("--summary", action="store_true", help="only rewrite the table from the stored records")
+        p = OneLineParser(prog="python -m studies.segmentation_design", description=first_paragraph(__doc__))
+        p.add_argument("--out", type=Path, default=Path("results/cpu"),
+                       help="Folder of the records and segmentation-design.md (default: results/cpu).")
+        p.add_argument("--only", default=None, help="Design names to run, separated by ';' (default: all).")
+        p.add_argument("--seed", type=int, default=0, help="Seed of training and evaluation (default 0).")
+        p.add_argument("--device", default="cpu", help="Device: cpu (default) or cuda[:N], recorded with each design.")
+        p.add_argument("--no-progress", action="store_true", help="Hide progress bars.")
+        p.add_argument("--summary", action="store_true", help="Only rewrite the table from the stored records.")
         args = p.parse_args(argv)
         wanted = args.only.split(";") if args.only else list(DESIGNS)
         unknown = [w for w in wanted if w not in DESIGNS]

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from symmflow.errors import OneLineParser, UsageError
+from symmflow.errors import OneLineParser, UsageError, first_paragraph
 
 SD21_UNET = dict(sample_size=64, in_channels=4, out_channels=4, layers_per_block=2,
                  down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
@@ -122,11 +122,11 @@ def write_cocostuff(root: Path, count: int, size: int, seed: int = 0) -> Path:
 
 def main(argv=None) -> int:
     try:
-        p = OneLineParser(prog="python -m studies.standins", description=__doc__.splitlines()[0])
-        p.add_argument("--out", type=Path, required=True, help="folder to write sd21/ and data/ into")
-        p.add_argument("--scale", default="sd21", help="sd21 (the published sizes, default) or tiny")
-        p.add_argument("--images", type=int, default=64, help="synthetic images per data set (default 64)")
-        p.add_argument("--size", type=int, default=512, help="their size in pixels (default 512)")
+        p = OneLineParser(prog="python -m studies.standins", description=first_paragraph(__doc__))
+        p.add_argument("--out", type=Path, required=True, help="Folder to write sd21/ and data/ into.")
+        p.add_argument("--scale", default="sd21", help="Sizes: sd21 (the published ones, default) or tiny.")
+        p.add_argument("--images", type=int, default=64, help="Synthetic images per data set (default 64).")
+        p.add_argument("--size", type=int, default=512, help="Their size in pixels (default 512).")
         args = p.parse_args(argv)
         if args.scale not in SCALES:
             raise UsageError(f"--scale {args.scale!r}: choose sd21 or tiny")

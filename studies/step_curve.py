@@ -43,7 +43,7 @@ from benchmarks.provenance import provenance
 from symmflow.outputs import write_atomic
 from symmflow.codecs import ToyScalarCodec
 from symmflow.data.spiral import TwoSpirals
-from symmflow.errors import OneLineParser, UsageError
+from symmflow.errors import OneLineParser, UsageError, first_paragraph
 from symmflow.tasks import predict
 
 STEPS = 25
@@ -301,14 +301,15 @@ def kept_results(path: Path, profile: str, fresh: list[dict]) -> list[dict]:
 
 def main(argv=None) -> int:
     try:
-        p = OneLineParser(prog="python -m studies.step_curve", description=__doc__.splitlines()[0])
-        p.add_argument("--profile", default="cpu", choices=("smoke", "cpu"))
+        p = OneLineParser(prog="python -m studies.step_curve", description=first_paragraph(__doc__))
+        p.add_argument("--profile", default="cpu", choices=("smoke", "cpu"),
+                       help="Whose networks are tested (default: cpu; smoke for the tests).")
         p.add_argument("--out", type=Path, default=None,
-                       help="results folder (default: runs/<profile>, untracked; the committed records: results/<profile>)")
-        p.add_argument("--seeds", default="0", help="seeds of the classifier, e.g. 0,1,2 (the others: the first)")
+                       help="Results folder (default: runs/<profile>, untracked; the committed records: results/<profile>).")
+        p.add_argument("--seeds", default="0", help="Seeds of the classifier, e.g. 0,1,2 (the others: the first).")
         p.add_argument("--networks", default=",".join(BUILDERS),
-                       help=f"which networks to test, comma-separated (default: all of {', '.join(BUILDERS)})")
-        p.add_argument("--no-progress", action="store_true")
+                       help=f"Which networks to test, comma-separated (default: all of {', '.join(BUILDERS)}).")
+        p.add_argument("--no-progress", action="store_true", help="Hide progress bars.")
         args = p.parse_args(argv)
         networks = [n.strip() for n in args.networks.split(",") if n.strip()]
         unknown = sorted(set(networks) - set(BUILDERS)) or ([] if networks else [repr(args.networks)])

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from symmflow.errors import OneLineParser, UsageError, interrupted
+from symmflow.errors import OneLineParser, UsageError, first_paragraph, interrupted
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = ("toy MLP training step", "MNIST U-Net training step", "scene U-Net training step",
@@ -192,15 +192,15 @@ def markdown(rows: list[dict], judged: list[dict], origin: dict, steps: int, war
 
 
 def main(argv=None) -> int:
-    p = OneLineParser(prog="python -m studies.threads", description=__doc__.splitlines()[0])
-    p.add_argument("--out", type=Path, required=True, help="folder for threads.md and threads.json")
-    p.add_argument("--steps", type=int, default=8, help="timed steps per configuration (default 8)")
-    p.add_argument("--warmup", type=int, default=3, help="untimed steps first (default 3)")
-    p.add_argument("--busy", default="0,1,2", help="counts of busy processes, comma-separated (default 0,1,2)")
-    p.add_argument("--cases", default="all", help="'all' or a comma-separated subset of: " + ", ".join(CASES))
+    p = OneLineParser(prog="python -m studies.threads", description=first_paragraph(__doc__))
+    p.add_argument("--out", type=Path, required=True, help="Folder for threads.md and threads.json.")
+    p.add_argument("--steps", type=int, default=8, help="Timed steps per configuration (default 8).")
+    p.add_argument("--warmup", type=int, default=3, help="Untimed steps first (default 3).")
+    p.add_argument("--busy", default="0,1,2", help="Counts of busy processes, comma-separated (default 0,1,2).")
+    p.add_argument("--cases", default="all", help="'all' or a comma-separated subset of: " + ", ".join(CASES) + ".")
     p.add_argument("--busy-nice", type=int, default=19, choices=range(0, 20), metavar="0-19",
-                   help="niceness of the busy processes (default 19, the lowest priority; 0: as a user's own work)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+                   help="Niceness of the busy processes (default 19, the lowest priority; 0: as a user's own work).")
+    p.add_argument("--no-progress", action="store_true", help="No progress bar.")
     try:
         args = p.parse_args(argv)
         cases = CASES if args.cases == "all" else tuple(args.cases.split(","))

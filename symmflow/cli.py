@@ -39,7 +39,7 @@ from symmflow.device import resolve_device
 from symmflow.model_folder import network, open_folder, parts
 from symmflow.user_files import (classification_data, input_files, load_image, load_mask, rgb_tensor, save_rgb,
                                  segmentation_data)
-from symmflow.errors import OneLineParser, UsageError, interrupted
+from symmflow.errors import OneLineParser, UsageError, first_paragraph, interrupted
 
 
 class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -77,89 +77,90 @@ CHANNELS = _checked(int, lambda v: v > 0 and (v <= 32 or v % 32 == 0),  # group 
 
 
 def build_parser() -> OneLineParser:
-    p = OneLineParser(prog="symmflow", description=__doc__.splitlines()[0])
+    p = OneLineParser(prog="symmflow", description=first_paragraph(__doc__))
     sub = p.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
     def add(name: str, help: str) -> OneLineParser:
         return sub.add_parser(name, help=help, description=help, formatter_class=_DefaultsFormatter)
 
-    t = add("train", "train on an image folder (with --masks: segmentation; else classes = sub-folders)")
-    t.add_argument("--images", type=Path, required=True, help="image folder (classification: one sub-folder per class)")
+    t = add("train", "Train a model on an image folder (with --masks a segmentation model, else a classifier of its "
+                     "sub-folders).")
+    t.add_argument("--images", type=Path, required=True, help="Image folder (classification: one sub-folder per class).")
     t.add_argument("--masks", type=Path,
-                   help="folder of class-id PNG masks named like the images (default: none, a classification model)")
-    t.add_argument("--classes", type=POSITIVE, help="number of mask classes (default: the largest id + 1)")
-    t.add_argument("--out", type=Path, required=True, help="model folder to write")
+                   help="Folder of class-id PNG masks named like the images (default: none, a classification model).")
+    t.add_argument("--classes", type=POSITIVE, help="Number of mask classes (default: the largest id + 1).")
+    t.add_argument("--out", type=Path, required=True, help="Model folder to write.")
     t.add_argument("--seed", type=SEED, default=0,
-                   help="seed of the weights, the batches and the noise (the same seed: the same weights)")
-    t.add_argument("--size", type=SIZE, default=32, help="training resolution (a multiple of 8)")
-    t.add_argument("--steps", type=POSITIVE, default=2000, help="training steps")
-    t.add_argument("--batch-size", type=POSITIVE, default=32, help="images per training step (per process)")
+                   help="Seed of the weights, the batches and the noise (the same seed: the same weights).")
+    t.add_argument("--size", type=SIZE, default=32, help="Training resolution (a multiple of 8).")
+    t.add_argument("--steps", type=POSITIVE, default=2000, help="Training steps.")
+    t.add_argument("--batch-size", type=POSITIVE, default=32, help="Images per training step (per process).")
     t.add_argument("--gradient-accumulation-steps", type=POSITIVE, default=1,
-                   help="batches whose gradients make one step (a larger batch in the same memory)")
+                   help="Batches whose gradients make one step (a larger batch in the same memory).")
     t.add_argument("--compile", action="store_true",
-                   help="compile the network with torch.compile (speed only; slower to start)")
-    t.add_argument("--channels-last", action="store_true", help="channels-last convolution weights (speed only)")
+                   help="Compile the network with torch.compile (speed only; slower to start).")
+    t.add_argument("--channels-last", action="store_true", help="Channels-last convolution weights (speed only).")
     t.add_argument("--report-to", default=None, metavar="TRACKER",
-                   help="log eq. 3's two terms, the learning rate and sample grids to tensorboard or wandb (offline "
-                        "unless WANDB_MODE says otherwise; default: no tracker)")
+                   help="Log eq. 3's two terms, the learning rate and sample grids to tensorboard or wandb (offline "
+                        "unless WANDB_MODE says otherwise; default: no tracker).")
     t.add_argument("--logging-dir", type=Path, default=None,
-                   help="the tracker's folder (default: <out>-logs beside the model folder)")
-    t.add_argument("--lr", type=RATE, default=5e-4, help="peak learning rate (one-cycle schedule)")
-    t.add_argument("--base-channels", type=CHANNELS, default=32, help="width of the U-Net's first level")
-    t.add_argument("--beta", type=RATE, default=None, help="label dequantisation (default 10 masks, 4 classes)")
-    t.add_argument("--image-weight", type=SHARE, default=0.9, help="image share of the loss (authors: 0.9)")
+                   help="The tracker's folder (default: <out>-logs beside the model folder).")
+    t.add_argument("--lr", type=RATE, default=5e-4, help="Peak learning rate (one-cycle schedule).")
+    t.add_argument("--base-channels", type=CHANNELS, default=32, help="Width of the U-Net's first level.")
+    t.add_argument("--beta", type=RATE, default=None, help="Label dequantisation (default 10 masks, 4 classes).")
+    t.add_argument("--image-weight", type=SHARE, default=0.9, help="Image share of the loss (authors: 0.9).")
     t.add_argument("--near-one", type=SHARE, default=0.0,
-                   help="share of training times drawn from U(0.9, 1) (authors: 0; 0.5-0.75 helps recognition)")
+                   help="Share of training times drawn from U(0.9, 1) (authors: 0; 0.5-0.75 helps recognition).")
     t.add_argument("--near-one-label-only", action="store_true",
-                   help="the --near-one share trains the label part alone (image weight 0 there)")
+                   help="The --near-one share trains the label part alone (image weight 0 there).")
     t.add_argument("--label-residual", action="store_true",
-                   help="predict v_y as y_t + network output (helps recognition; see docs)")
+                   help="Predict v_y as y_t + network output (helps recognition; see docs).")
     t.add_argument("--mask-code", choices=("palette", "per-class"), default="palette",
-                   help="segmentation: masks as palette colours (authors) or one +-1 channel per class")
+                   help="Segmentation: masks as palette colours (authors) or one +-1 channel per class.")
     t.add_argument("--code-scale", type=RATE, default=1.0,
-                   help="with --mask-code per-class: the code is +-scale (2 keeps many-step segmentation from "
-                        "drifting on small budgets and synthesises best; see docs/step-curve.md)")
-    helps = {"segment": "image files -> mask PNGs", "synthesise": "mask PNGs -> images",
-             "classify": "image files -> class per file", "sample": "class ids -> images"}
+                   help="With --mask-code per-class: the code is +-scale (2 keeps many-step segmentation from "
+                        "drifting on small budgets and synthesises best; see docs/step-curve.md).")
+    helps = {"segment": "Segment image files into class-id mask PNGs.", "synthesise": "Synthesise images from mask PNGs.",
+             "classify": "Classify image files, one class per file.", "sample": "Sample images of given classes."}
     for name, help in helps.items():
         q = add(name, help)
         q.add_argument("--model", type=Path, required=True,
-                       help="model folder written by symmflow train or symmflow import-released")
-        q.add_argument("--steps", type=POSITIVE, default=1 if name == "classify" else 25, help="Euler steps")
+                       help="Model folder written by symmflow train or symmflow import-released.")
+        q.add_argument("--steps", type=POSITIVE, default=1 if name == "classify" else 25, help="Euler steps.")
         if name in ("segment", "classify"):
-            q.add_argument("--images", type=Path, required=True, help="an image file or a folder of images")
+            q.add_argument("--images", type=Path, required=True, help="An image file or a folder of images.")
         if name == "synthesise":
-            q.add_argument("--masks", type=Path, required=True, help="a class-id PNG mask or a folder of them")
+            q.add_argument("--masks", type=Path, required=True, help="A class-id PNG mask or a folder of them.")
         if name == "sample":
-            q.add_argument("--labels", required=True, help="comma-separated class ids, e.g. 0,1,1")
+            q.add_argument("--labels", required=True, help="Comma-separated class ids, e.g. 0,1,1.")
         if name != "classify":
-            q.add_argument("--out", type=Path, required=True, help="output folder to write")
-        q.add_argument("--seed", type=SEED, default=0, help="seed of the noise")
-    r = add("import-released", "the authors' released weights file -> a model folder the other commands use")
+            q.add_argument("--out", type=Path, required=True, help="Output folder to write.")
+        q.add_argument("--seed", type=SEED, default=0, help="Seed of the noise.")
+    r = add("import-released", "Turn the authors' released weights file into a model folder the other commands use.")
     r.add_argument("--weights", type=Path, required=True,
-                   help="a released file: LatFM_celeba_beta10.0.pt, LatFM_coco_beta6.0.pt, or the MNIST or CIFAR-10 "
-                        "classifier's state dict")
+                   help="A released file: LatFM_celeba_beta10.0.pt, LatFM_coco_beta6.0.pt, or the MNIST or CIFAR-10 "
+                        "classifier's state dict.")
     r.add_argument("--dataset", default=None,
                    help="MNIST, CIFAR-10, CelebAMask-HQ or COCO-Stuff (default: the one the file's name or tensor "
-                        "shapes tell)")
-    r.add_argument("--out", type=Path, required=True, help="model folder to write")
+                        "shapes tell).")
+    r.add_argument("--out", type=Path, required=True, help="Model folder to write.")
     r.add_argument("--pretrained", type=Path, default=None,
-                   help="latent models: the Stable Diffusion 2.1 folder (diffusers layout) they were trained on; "
-                        "named by path and content digest, not copied (default: none, a pixel model)")
+                   help="Latent models: the Stable Diffusion 2.1 folder (diffusers layout) they were trained on; "
+                        "named by path and content digest, not copied (default: none, a pixel model).")
     r.add_argument("--vae", type=Path, default=None,
-                   help="latent models: a VAE folder to use instead of --pretrained's own, e.g. sd-vae-ft-mse as the "
-                        "authors did (default: --pretrained's vae/)")
+                   help="Latent models: a VAE folder to use instead of --pretrained's own, e.g. sd-vae-ft-mse as the "
+                        "authors did (default: --pretrained's vae/).")
     r.add_argument("--size", type=SIZE, default=None,
-                   help="latent models: the side images are segmented and synthesised at (default: the authors' 512)")
+                   help="Latent models: the side images are segmented and synthesised at (default: the authors' 512).")
     for q in sub.choices.values():
         q.add_argument("--threads", type=POSITIVE, default=None,
-                       help="CPU threads (default: torch's choice, one per core; recorded with a trained model)")
+                       help="CPU threads (default: torch's choice, one per core; recorded with a trained model).")
     for name, q in sub.choices.items():
         if name != "classify":
             q.add_argument("--overwrite", action="store_true",
-                           help="replace --out if it exists (the new folder is swapped in once complete)")
+                           help="Replace --out if it exists (the new folder is swapped in once complete).")
         if name != "import-released":
-            q.add_argument("--device", default="auto", help="auto (the GPU when there is one), cpu, cuda or cuda:N")
+            q.add_argument("--device", default="auto", help="Device: auto (the GPU when there is one), cpu, cuda or cuda:N.")
     return p
 
 

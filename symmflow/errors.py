@@ -20,10 +20,23 @@ class UsageError(Exception):
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """An argument parser whose errors are one :class:`UsageError` line (no usage dump)."""
+    """An argument parser whose errors are one :class:`UsageError` line (no usage dump), and whose
+    ``--help`` speaks in whole sentences as every option's help does (tests/test_help.py)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for action in self._actions:
+            if isinstance(action, argparse._HelpAction):
+                action.help = "Show this help message and exit."
 
     def error(self, message: str):
         raise UsageError(f"{message} (see {self.prog} --help)")
+
+
+def first_paragraph(doc: str) -> str:
+    """The first paragraph of a module's docstring on one line: a parser's description, whole (its
+    first line alone may stop mid-sentence)."""
+    return " ".join(doc.strip().split("\n\n")[0].split())
 
 
 class Terminated(KeyboardInterrupt):

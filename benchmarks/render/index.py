@@ -11,7 +11,7 @@ import pandas as pd
 
 from benchmarks.render.tables import fmt, fmt_like, mean_sd, seed_summary
 from symmflow.outputs import write_atomic
-from symmflow.errors import OneLineParser, UsageError
+from symmflow.errors import OneLineParser, UsageError, first_paragraph
 
 KEY = ["dataset", "method", "steps", "metric"]
 TABLE_CSV = re.compile(r"table(\w+?)\.csv")
@@ -145,9 +145,9 @@ def titles_from_markdown(out: Path) -> dict[str, str]:
 
 def main(argv=None) -> int:
     try:
-        parser = OneLineParser(prog="python -m benchmarks.render.index", description=__doc__)
+        parser = OneLineParser(prog="python -m benchmarks.render.index", description=first_paragraph(__doc__))
         parser.add_argument("--out", type=Path, required=True, metavar="PATH",
-                            help="results folder holding tableN.csv, e.g. results/cpu")
+                            help="Results folder holding tableN.csv, e.g. results/cpu.")
         args = parser.parse_args(argv)
         print(render_index(args.out, titles_from_markdown(args.out) if args.out.is_dir() else None))
     except (UsageError, OSError, ValueError) as error:  # bad arguments, missing folder, unreadable or empty CSV

@@ -20,7 +20,7 @@ from typing import Callable
 
 from baselines.diffusion_classifier import PUBLISHED
 from benchmarks.profiles import CLASSIFICATION, SEGSYNTH, ClassificationSettings, SegSynthSettings
-from symmflow.errors import OneLineParser, UsageError
+from symmflow.errors import OneLineParser, UsageError, first_paragraph
 from symmflow.models.guided_unet import AUTHORS_CIFAR10, AUTHORS_MNIST
 from symmflow.outputs import write_atomic
 
@@ -214,7 +214,7 @@ def write(out: Path, profile: str) -> Path:
 
 
 def main(argv=None) -> int:
-    parser = OneLineParser(prog="python -m benchmarks.render.protocol", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="python -m benchmarks.render.protocol", description=first_paragraph(__doc__))
     parser.add_argument("--profile", default="paper", help="The profile whose settings the page reads (default paper).")
     parser.add_argument("--out", type=Path, default=None, help="Where protocol.md goes (default results/<profile>).")
     try:

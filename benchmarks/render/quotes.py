@@ -29,7 +29,7 @@ import pandas as pd
 from benchmarks.claims import claims_notes
 from benchmarks.render.tables import ladder, mean_sd, seed_summary, fmt, steps_text
 from symmflow.outputs import write_atomic
-from symmflow.errors import OneLineParser, UsageError
+from symmflow.errors import OneLineParser, UsageError, first_paragraph
 
 ROOT = Path(__file__).resolve().parents[2]
 BLOCK = re.compile(r"(<!-- figures: (?P<spec>[^>]*?) -->\n)(?P<body>.*?)(<!-- /figures -->)", re.S)
@@ -115,9 +115,10 @@ def outside_blocks(text: str) -> str:
 
 def main(argv=None) -> int:
     try:
-        p = OneLineParser(prog="python -m benchmarks.render.quotes", description=__doc__.splitlines()[0])
-        p.add_argument("--results", type=Path, default=ROOT / "results" / "cpu")
-        p.add_argument("--check", action="store_true", help="only list the files whose blocks are stale (exit 1)")
+        p = OneLineParser(prog="python -m benchmarks.render.quotes", description=first_paragraph(__doc__))
+        p.add_argument("--results", type=Path, default=ROOT / "results" / "cpu",
+                       help="The records the blocks are rendered from (default: results/cpu).")
+        p.add_argument("--check", action="store_true", help="Only list the files whose blocks are stale (exit 1).")
         args = p.parse_args(argv)
         stale = []
         for path in documents():
