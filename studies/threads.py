@@ -2,16 +2,17 @@
 
 The cpu profile's networks -- the toy MLP (Table 1), the MNIST U-Net (Tables 3 and 11), the scene
 U-Net (Tables 2, 4 and 5), each a training step, and one evaluation pass of the scene U-Net -- timed
-under three OpenMP configurations: one thread; two threads with OpenMP's default wait (threads
-spin before sleeping: what every run did before :mod:`symmflow.threads`); two threads that yield
-(``OMP_WAIT_POLICY=PASSIVE``, the entry points' choice on a machine busy at start; the toy's MLP
-runs on one thread).  Each on an idle machine and beside one and two busy processes at the lowest
-priority (``nice -n 19``) or, with ``--busy-nice 0``, at a user's own priority.  Every configuration runs in a
-fresh process (the policy is read when torch loads its OpenMP runtime): the median of
-``--steps`` steps after ``--warmup``, with a bootstrap interval on each ratio of medians.
+under three set OpenMP configurations (one thread; two threads with OpenMP's default wait, which
+spin before sleeping; two threads that yield, ``OMP_WAIT_POLICY=PASSIVE``) and as a run takes them
+unless told: the wait policy an entry point chooses in that process beside that background
+(:mod:`symmflow.threads`), on the table's thread count (one for the toy's MLP).  Each on an idle
+machine and beside one and two busy processes at the lowest priority (``nice -n 19``) or, with
+``--busy-nice 0``, at a user's own priority.  Every configuration runs in a fresh process (the
+policy is read when torch loads its OpenMP runtime): the median of ``--steps`` steps after
+``--warmup``, with a bootstrap interval on each ratio of medians.
 
-Targets: beside one busy process a run's default configuration at most 1.2x the best one; idle,
-at most 1.05x the old default (two spinning threads).
+Targets: beside one busy process a run's default at most 1.2x the best configuration; idle, at most
+1.05x what a run took before the policy was chosen (:func:`before`).
 """
 
 from __future__ import annotations
@@ -29,21 +30,32 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from symmflow.errors import OneLineParser, UsageError, first_paragraph, interrupted
+from symmflow.threads import CHOSEN, POLICY_VARIABLES
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = ("toy MLP training step", "MNIST U-Net training step", "scene U-Net training step",
          "scene U-Net evaluation pass")
-CONFIGS = {"1 thread": {"OMP_NUM_THREADS": "1"},
-           "2 threads, spinning (OpenMP's default)": {"OMP_NUM_THREADS": "2"},
-           "2 threads, yielding (OMP_WAIT_POLICY=PASSIVE)": {"OMP_NUM_THREADS": "2", "OMP_WAIT_POLICY": "PASSIVE"}}
 YIELDING, SPINNING = "2 threads, yielding (OMP_WAIT_POLICY=PASSIVE)", "2 threads, spinning (OpenMP's default)"
+DEFAULT = "the run's default (chosen at start)"
+CONFIGS = {"1 thread": {"OMP_NUM_THREADS": "1"}, SPINNING: {"OMP_NUM_THREADS": "2"},
+           YIELDING: {"OMP_NUM_THREADS": "2", "OMP_WAIT_POLICY": "PASSIVE"}, DEFAULT: {}}
+"""The configurations timed; the run's default is what an entry point chooses in that process, beside
+that background (:func:`symmflow.threads.yield_while_waiting`), with the table's thread count."""
+STRIPPED = ("OMP_NUM_THREADS", *POLICY_VARIABLES, CHOSEN)
+"""Variables of this process's own choice, not passed on to the timed ones."""
 
 
-def default(case: str, busy: int) -> str:
-    """The configuration a run takes for ``case`` unless told, beside ``busy`` busy processes: one
+def before(case: str) -> str:
+    """The configuration a run took for ``case`` before the wait policy was chosen at start: one
     thread for the toy's MLP (Table 1's ``threads``, benchmarks/options.py ``thread_choice``), else
-    torch's two -- spinning on an idle machine, yielding on a busy one (:mod:`symmflow.threads`)."""
-    return "1 thread" if case.startswith("toy") else YIELDING if busy else SPINNING
+    torch's two, spinning."""
+    return "1 thread" if case.startswith("toy") else SPINNING
+
+
+def table_threads(case: str) -> int | None:
+    """The thread count a run takes for ``case`` unless told: Table 1's one for the toy, else torch's."""
+    return 1 if case.startswith("toy") else None
+
 
 TARGETS = {"loaded": 1.2, "idle": 1.05}
 """Beside one busy process the default <= 1.2x the best configuration; idle <= 1.05x the old default."""
@@ -87,12 +99,15 @@ def build(case: str):
     return step
 
 
-def worker(case: str, steps: int, warmup: int) -> None:
-    """Time ``case`` in this process (torch imported before anything of the project, so the
-    OpenMP policy is the environment's as given); print the step seconds as JSON."""
+def worker(case: str, steps: int, warmup: int, threads: int | None = None) -> None:
+    """Time ``case`` in this process on ``threads`` (None: torch's count); print the step seconds,
+    the threads and the wait policy as JSON."""
     import torch
 
-    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", torch.get_num_threads())))
+    from symmflow.threads import wait_policy
+
+    if threads is not None:
+        torch.set_num_threads(threads)
     work = build(case)
     seconds = []
     for i in range(warmup + steps):
@@ -100,16 +115,20 @@ def worker(case: str, steps: int, warmup: int) -> None:
         work()
         if i >= warmup:
             seconds.append(time.perf_counter() - start)
-    print(json.dumps({"seconds": seconds, "threads": torch.get_num_threads()}))
+    print(json.dumps({"seconds": seconds, "threads": torch.get_num_threads(), "policy": wait_policy()}))
 
 
-def timed(case: str, config: str, steps: int, warmup: int) -> list[float]:
-    """``case`` under ``config`` in a fresh process; its step seconds."""
-    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME")}
-    code = f"import torch\nfrom studies.threads import worker\nworker({case!r}, {steps}, {warmup})"
+def timed(case: str, config: str, steps: int, warmup: int) -> dict:
+    """``case`` under ``config`` in a fresh process: its step seconds, threads and wait policy.  A set
+    configuration imports torch before anything of the project, so OpenMP reads the environment as
+    given; the run's default imports the ``studies`` package first, as ``python -m studies...`` does."""
+    env = {k: v for k, v in os.environ.items() if k not in STRIPPED}
+    first = "import studies" if config == DEFAULT else "import torch"
+    threads = table_threads(case) if config == DEFAULT else None
+    code = f"{first}\nfrom studies.threads import worker\nworker({case!r}, {steps}, {warmup}, {threads!r})"
     done = subprocess.run([sys.executable, "-c", code], env={**env, **CONFIGS[config]}, cwd=ROOT,
                           capture_output=True, text=True, check=True)
-    return json.loads(done.stdout.strip().splitlines()[-1])["seconds"]
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 @contextmanager
@@ -146,24 +165,26 @@ def measure(loads=(0, 1, 2), steps: int = 8, warmup: int = 3, cases=CASES, progr
     for load, case, config in bar:
         bar.set_postfix_str(f"{load} busy, {case}, {config.split(',')[0]}")
         with busy(load, nice):
-            seconds = timed(case, config, steps, warmup)
-        rows.append({"busy": load, "case": case, "config": config, "seconds": seconds,
-                     "median_ms": 1000 * float(np.median(seconds))})
+            run = timed(case, config, steps, warmup)
+        rows.append({"busy": load, "case": case, "config": config, **run,
+                     "median_ms": 1000 * float(np.median(run["seconds"]))})
     return rows
 
 
 def judge(rows: list[dict]) -> list[dict]:
-    """Per load and case: the default against the best configuration and against two spinning threads."""
+    """Per load and case: the run's default against the best configuration and against the one a run
+    took before (:func:`before`); idle the target is on the latter, beside one busy process on the former."""
     out = []
     for load in sorted({r["busy"] for r in rows}):
         for case in dict.fromkeys(r["case"] for r in rows):
             at = {r["config"]: r for r in rows if r["busy"] == load and r["case"] == case}
             best = min(at.values(), key=lambda r: r["median_ms"])
-            ours = at[default(case, load)]["seconds"]
-            to_best, to_spinning = (ratio(ours, at[c]["seconds"]) for c in (best["config"], SPINNING))
-            target, against = (TARGETS["idle"], to_spinning) if load == 0 else (TARGETS["loaded"], to_best)
-            out.append({"busy": load, "case": case, "default": default(case, load), "best": best["config"], "to_best": to_best,
-                        "to_spinning": to_spinning, "target": target,
+            ours = at[DEFAULT]
+            to_best, to_before = (ratio(ours["seconds"], at[c]["seconds"]) for c in (best["config"], before(case)))
+            target, against = (TARGETS["idle"], to_before) if load == 0 else (TARGETS["loaded"], to_best)
+            chosen = f"{ours['threads']} thread{'s' if ours['threads'] > 1 else ''}, {ours['policy']}"
+            out.append({"busy": load, "case": case, "default": chosen, "best": best["config"], "to_best": to_best,
+                        "to_before": to_before, "target": target,
                         "verdict": verdict(against, target) if load <= 1 else "no target"})
     return out
 
@@ -174,20 +195,21 @@ def markdown(rows: list[dict], judged: list[dict], origin: dict, steps: int, war
              f"Each configuration in a fresh process, the median of {steps} steps after {warmup} warm-up steps; "
              f"busy processes are pure-Python loops at `nice -n {nice}`. Command: `python -m studies.threads --out "
              f"results/cpu{'' if nice == 19 else f' --busy-nice {nice}'}`.", "",
-             "| busy processes | case | " + " | ".join(CONFIGS) + " | the run's default | default / best | "
-             "default / spinning | target |", "|---|---|" + "---|" * (len(CONFIGS) + 4)]
+             "| busy processes | case | " + " | ".join(CONFIGS) + " | the default's choice | default / best | "
+             "default / before | target |", "|---|---|" + "---|" * (len(CONFIGS) + 4)]
     for j in judged:
         at = {r["config"]: r for r in rows if r["busy"] == j["busy"] and r["case"] == j["case"]}
         shown = lambda r: f"{r['ratio']:.2f} [{r['low']:.2f}, {r['high']:.2f}]"  # noqa: E731
-        aim = {0: f"<= {TARGETS['idle']} x spinning: {j['verdict']}",
+        aim = {0: f"<= {TARGETS['idle']} x before: {j['verdict']}",
                1: f"<= {TARGETS['loaded']} x best: {j['verdict']}"}.get(j["busy"], "-")
         lines.append(f"| {j['busy']} | {j['case']} | " + " | ".join(f"{at[c]['median_ms']:,.0f} ms" for c in CONFIGS)
-                     + f" | {j['default'].split(' (')[0]} | {shown(j['to_best'])} | {shown(j['to_spinning'])} | {aim} |")
+                     + f" | {j['default']} | {shown(j['to_best'])} | {shown(j['to_before'])} | {aim} |")
     counted = [j["verdict"] for j in judged if j["verdict"] != "no target"]
     lines += ["", f"Targets: {counted.count('met')} met, {counted.count('within the noise')} within the noise, "
-              f"{counted.count('missed')} missed, of {len(counted)}. A run's default: one thread for the toy's MLP, "
-              "else two threads, yielding where the machine is busy at start and spinning where it is idle -- the "
-              "policy chosen by the entry points before torch loads (symmflow/threads.py) unless the user set one."]
+              f"{counted.count('missed')} missed, of {len(counted)}. Before: one thread for the toy's MLP (Table 1's "
+              "choice), else two spinning threads. The run's default: the same thread counts, with threads that "
+              "yield where runnable threads of other processes at the run's priority or above held at least half a "
+              "core at start (counted before torch loads, symmflow/threads.py), unless the user set a policy."]
     return "\n".join(lines) + "\n"
 
 

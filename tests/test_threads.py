@@ -6,23 +6,24 @@ import subprocess
 import sys
 
 from studies import threads as study
-from symmflow.threads import wait_policy, yield_while_waiting
+from symmflow.threads import CHOSEN, cores_held, runnable_competitors, wait_policy, yield_while_waiting
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def test_threads_yield_on_a_busy_machine_spin_on_an_idle_one_and_a_users_policy_is_kept(monkeypatch):
+def test_threads_yield_where_other_work_of_our_priority_holds_a_core_and_a_users_policy_is_kept(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", sys.modules.get("torch", object()))
     environ = {}
-    yield_while_waiting(environ, load=lambda: (4.0, 4.0, 4.0))
+    yield_while_waiting(environ, held=lambda: 2.0)
     assert environ == {}  # torch loaded: setting the policy now would only mislabel it
     monkeypatch.delitem(sys.modules, "torch")  # as an entry point sees it, before torch is imported
-    for load, expected in ((1.2, {"OMP_WAIT_POLICY": "PASSIVE"}), (0.1, {})):
+    for held, expected in ((1.0, "PASSIVE"), (0.6, "PASSIVE"), (0.2, None), (0.0, None)):
         environ = {}
-        yield_while_waiting(environ, load=lambda: (load, load, load))
-        assert environ == expected
+        yield_while_waiting(environ, held=lambda: held)
+        assert environ.get("OMP_WAIT_POLICY") == expected
+        assert "OMP_NUM_THREADS" not in environ  # the count stays: it would change a result's bits
     kept = {"GOMP_SPINCOUNT": "1000"}
-    yield_while_waiting(kept, load=lambda: (9.0, 9.0, 9.0))
+    yield_while_waiting(kept, held=lambda: 2.0)
     assert kept == {"GOMP_SPINCOUNT": "1000"}
     monkeypatch.undo()
     code = "import benchmarks, os, torch; print(os.environ.get('GOMP_SPINCOUNT'))"
@@ -32,6 +33,40 @@ def test_threads_yield_on_a_busy_machine_spin_on_an_idle_one_and_a_users_policy_
     assert theirs.stdout.split() == ["1000"]
     assert wait_policy({"OMP_WAIT_POLICY": "PASSIVE"}) == "OMP_WAIT_POLICY=PASSIVE"
     assert "spin" in wait_policy({})
+    assert wait_policy({"OMP_WAIT_POLICY": "PASSIVE", CHOSEN: "1.0 cores held"}).endswith("; 1.0 cores held")
+
+
+def _task(proc, pid: int, tid: int, state: str, nice: int, comm: str = "python") -> None:
+    """A /proc/<pid>/task/<tid>/stat line as Linux writes it (the niceness is its 19th field)."""
+    fields = [state, "1", "1", "1", "0", "-1", "0", *["0"] * 8, "20", str(nice), "1"]  # state .. priority, nice
+    folder = proc / str(pid) / "task" / str(tid)
+    folder.mkdir(parents=True)
+    (folder / "stat").write_text(f"{tid} ({comm}) {' '.join(fields)}\n")
+
+
+def test_only_runnable_threads_of_other_processes_at_our_priority_count(tmp_path):
+    _task(tmp_path, 10, 10, "R", 0)  # another process's busy thread: counts
+    _task(tmp_path, 10, 11, "R", 0, comm="a (b) c")  # its second thread, a name with parentheses and spaces
+    _task(tmp_path, 20, 20, "R", 19)  # niced background work yields the cores to ours
+    _task(tmp_path, 30, 30, "S", 0)  # sleeping
+    _task(tmp_path, 40, 40, "R", 0)  # our own thread
+    assert sorted(runnable_competitors(tmp_path, own_pid=40, own_nice=0)) == [10, 10]
+    assert sorted(runnable_competitors(tmp_path, own_pid=40, own_nice=19)) == [10, 10, 20]  # niced run: shares
+    assert cores_held(iter([[1, 1], [], [2]]).__next__, samples=3, interval=0) == 1.0
+
+
+def test_a_busy_process_of_our_priority_is_seen_and_a_niced_one_is_not():
+    import time
+
+    loops = [subprocess.Popen([sys.executable, "-c", study.BUSY, str(nice)]) for nice in (0, 19)]
+    try:
+        time.sleep(0.3)
+        seen = set().union(*(runnable_competitors() for _ in range(10)))
+        assert loops[0].pid in seen and loops[1].pid not in seen
+    finally:
+        for loop in loops:
+            loop.kill()
+            loop.wait()
 
 
 def test_provenance_names_the_cpu_its_features_and_the_wait_policy():
@@ -44,16 +79,19 @@ def test_provenance_names_the_cpu_its_features_and_the_wait_policy():
 
 def test_the_study_judges_each_case_against_its_targets(tmp_path):
     rows = []
-    seconds = {"1 thread": [1.1] * 5, study.SPINNING: [1.0] * 5, study.YIELDING: [1.0, 1.01, 0.99, 1.0, 1.0]}
-    loaded = {"1 thread": [1.1] * 5, study.SPINNING: [3.0] * 5, study.YIELDING: [1.5] * 5}
-    for load, times in ((0, seconds), (1, loaded)):
+    run = lambda s, threads=2, policy="spin": {"seconds": s, "threads": threads, "policy": policy}  # noqa: E731
+    idle = {"1 thread": [1.1] * 5, study.SPINNING: [1.0] * 5, study.YIELDING: [1.3] * 5,
+            study.DEFAULT: [1.0, 1.01, 0.99, 1.0, 1.0]}
+    loaded = {"1 thread": [1.1] * 5, study.SPINNING: [3.0] * 5, study.YIELDING: [1.5] * 5, study.DEFAULT: [1.5] * 5}
+    for load, times in ((0, idle), (1, loaded)):
         for config, s in times.items():
-            rows.append({"busy": load, "case": "scene U-Net training step", "config": config, "seconds": s,
-                         "median_ms": 1000 * sorted(s)[2]})
+            rows.append({"busy": load, "case": "scene U-Net training step", "config": config,
+                         **run(s, policy="OMP_WAIT_POLICY=PASSIVE" if load else "spin"), "median_ms": 1000 * sorted(s)[2]})
     judged = study.judge(rows)
-    assert [j["verdict"] for j in judged] == ["met", "missed"]  # idle: the spinning; loaded: yielding 1.36x the best
+    assert [j["verdict"] for j in judged] == ["met", "missed"]  # idle: as before; loaded: yielding 1.36x the best
     assert judged[1]["best"] == "1 thread" and abs(judged[1]["to_best"]["ratio"] - 1.5 / 1.1) < 1e-9
-    assert study.default("toy MLP training step", 1) == "1 thread"
-    assert study.default("scene U-Net training step", 0) == study.SPINNING
+    assert judged[1]["default"] == "2 threads, OMP_WAIT_POLICY=PASSIVE"
+    assert study.before("toy MLP training step") == "1 thread" and study.table_threads("toy MLP training step") == 1
+    assert study.before("scene U-Net training step") == study.SPINNING
     assert "| 1 | scene U-Net training step |" in study.markdown(rows, judged, {"git_commit": "abc", "device": "cpu",
                                                                               "machine": "m", "versions": "v"}, 5, 1)
