@@ -110,7 +110,9 @@ def build_parser() -> OneLineParser:
     t.add_argument("--beta", type=RATE, default=None, help="Label dequantisation (default 10 masks, 4 classes).")
     t.add_argument("--image-weight", type=SHARE, default=0.9, help="Image share of the loss (authors: 0.9).")
     t.add_argument("--near-one", type=SHARE, default=0.0,
-                   help="Share of training times drawn from U(0.9, 1) (authors: 0; 0.5-0.75 helps recognition).")
+                   help="Share of training times drawn from U(0.9, 1) (authors: 0). Recommended, with "
+                        "--near-one-label-only: 0.4 for a segmentation model, 0.5 for a classifier, as the cpu "
+                        "profile's records chose them (results/cpu/front.md; docs/own-data.md).")
     t.add_argument("--near-one-label-only", action="store_true",
                    help="The --near-one share trains the label part alone (image weight 0 there).")
     t.add_argument("--label-residual", action="store_true",
