@@ -154,6 +154,12 @@ class RunOptions:
     """The precision of the evaluation phase's network evaluations (``--eval-precision``: fp32, or
     bf16 autocast with fp32 weights, :func:`symmflow.device.evaluation_precision`); training is the
     same at either."""
+    precision: str | None = None
+    """``--precision`` as given (fp32, bf16, auto; None: each table's profile's training precision).
+    The precision is part of each table's settings (:mod:`benchmarks.precision`), hence of every
+    network's and cell's identity; this names it in the rendered tables."""
+    train_deviations: dict = field(default_factory=dict)
+    """Table name -> (its profile's training precision, the run's) where the two differ."""
 
     LATER_FIELDS: ClassVar[dict] = {"eval_precision": "fp32"}
     """Options added after cells were stored, at the value that computes those cells: each enters a

@@ -12,9 +12,10 @@ import torch
 
 from benchmarks import judges, parts, profiles, released
 from benchmarks.cells import PROFILES, RunOptions
+from benchmarks.precision import tables_at
 from benchmarks.render.index import is_index
 from benchmarks.tables import tables
-from symmflow.device import EVAL_PRECISIONS, check_eval_precision, resolve_device
+from symmflow.device import EVAL_PRECISIONS, PRECISIONS, check_eval_precision, resolve_device, resolve_precision
 from symmflow.distributed import launched
 from symmflow.errors import OneLineParser, UsageError, first_paragraph
 from symmflow import outputs
@@ -104,6 +105,13 @@ def build_parser() -> OneLineParser:
                         "AMX or AVX-512 BF16, an Ampere-or-later GPU); training is the same at either, the judges "
                         "of generated images stay fp32, and bf16 cells are stored apart from fp32 ones "
                         "(default: fp32).")
+    p.add_argument("--precision", default=None, choices=PRECISIONS,
+                   help="Precision every network trains at: fp32; bf16 autocast with the weights and optimiser "
+                        "state in fp32, where the device computes bf16 natively (a CPU with AMX or AVX-512 BF16, an "
+                        "Ampere-or-later GPU); auto: bf16 where native, else fp32. Networks and cells of another "
+                        "precision than the profile's are stored apart. Default: the profile's -- fp32 in the cpu "
+                        "profile; in the gpu and paper profiles the authors' bf16 for the scene and latent networks "
+                        "(fp32 where the device has no native bf16) and fp32 for MNIST and CIFAR-10.")
     p.add_argument("--threads", type=int, default=None,
                    help="CPU threads of each process (default: one for the toy of Table 1, whose networks are too "
                         "small for more to pay, else torch's own choice; recorded with every cell).")
@@ -291,6 +299,8 @@ def options_from(argv, available: dict | None = None) -> tuple[list, RunOptions]
     check_metric_dirs(args)
     device = resolve_device(args.device)
     check_eval_precision(args.eval_precision, device)
+    precision = None if args.precision is None else resolve_precision(args.precision, device)
+    chosen, deviations = tables_at(chosen, args.profile, precision, device)
     out = Path("runs") / args.profile if args.out is None else args.out
     check_out(out)
     if args.dry_run and args.render_only:
@@ -316,7 +326,8 @@ def options_from(argv, available: dict | None = None) -> tuple[list, RunOptions]
                          judges=supplied, released=weights, datasets=datasets, methods=methods, shard=shard,
                          batch_size_per_device=args.batch_size_per_device,
                          gradient_accumulation_steps=args.gradient_accumulation_steps,
-                         eval_precision=args.eval_precision)
+                         eval_precision=args.eval_precision, precision=args.precision,
+                         train_deviations=deviations)
     if not args.dry_run:
         if not args.render_only:  # every input of the tables to compute, before anything is created
             from benchmarks.requirements import check_inputs

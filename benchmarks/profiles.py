@@ -87,10 +87,15 @@ class ToySettings:
     lr: float = 1e-2
     symmflow: SymmFlowSettings = SymmFlowSettings(sigma_min=0.0)
     eval_points: int = 10_000
+    mixed_precision: str = "no"
+    """fp32 (``no``, the notebook's) or ``bf16`` autocast (``--precision``, :mod:`benchmarks.precision`)."""
+
+    LATER_FIELDS: ClassVar[dict] = {"mixed_precision": "no"}
+    """Options added after cells were stored, at the values that reproduce them."""
 
     def config(self) -> TrainConfig:
         return TrainConfig(steps=self.train_steps, lr=self.lr, batch_size=self.batch_size, optimizer="adam",
-                           log_every=200)
+                           log_every=200, mixed_precision=self.mixed_precision)
 
 
 TOY = {"smoke": ToySettings(train_steps=1_200, batch_size=2_000, eval_points=4_000),

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks import cost, parts
+from benchmarks import cost, parts, precision
 from benchmarks.cells import Cell, RunOptions
 from benchmarks.options import options_from
 from benchmarks.store import NOT_COMPUTED, CellStore, is_skipped
@@ -119,6 +119,7 @@ def run_table(spec, options: RunOptions, experiments: dict | None = None, show: 
                 store.save(cell, {"status": "ok", "reason": "", "samples_per_s": rate, **measured,
                                   "seed": seed, "profile": options.profile,
                                   "solver": options.solver, **origin, **batch_split(spec, cell, options),
+                                  **precision.record(spec, cell, options.profile),
                                   "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}, preview)
 
             start = time.perf_counter()

@@ -21,6 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from benchmarks.provenance import provenance
+from symmflow.device import PRECISIONS
 from symmflow.errors import OneLineParser, UsageError, first_paragraph
 from symmflow.outputs import write_atomic
 
@@ -38,9 +39,10 @@ def estimated_seconds(printed: str) -> float:
     return sum(float(value) * (3600 if unit == "h" else 1) for _, value, unit in totals)
 
 
-def measure(table: str, profile: str, threads: int | None, folder: Path) -> dict:
+def measure(table: str, profile: str, threads: int | None, folder: Path, precision: str | None = None) -> dict:
     command = [sys.executable, "-m", "benchmarks.run", "--table", table, "--profile", profile, "--out",
-               str(folder), "--no-progress", *(["--threads", str(threads)] if threads else [])]
+               str(folder), "--no-progress", *(["--threads", str(threads)] if threads else []),
+               *(["--precision", precision] if precision else [])]
     load = os.getloadavg()[0]
     start = time.perf_counter()
     dry = subprocess.run(command + ["--dry-run"], capture_output=True, text=True, cwd=ROOT, check=True)
@@ -64,7 +66,7 @@ def markdown(rows: pd.DataFrame, origin: dict) -> str:
              "`python -m studies.estimates` -- each table computed from an empty model cache right after its "
              "dry run (`--dry-run`: every network a timed stand-in, each training charged its budget at the "
              "median time of real steps of the training loop; benchmarks/cost.py).", "",
-             f"- device: {origin['device']}", "",
+             f"- device: {origin['device']}", f"- machine: {origin['machine']}", "",
              "| table | profile | threads | estimate (s) | measured (s) | measured / estimate | within 1.5x | "
              "dry run took (s) | load average (1 min) before the dry run / before the run / after it | commit |",
              "|---|---|---|---|---|---|---|---|---|---|"]
@@ -81,6 +83,9 @@ def main(argv=None) -> int:
     parser.add_argument("--tables", default="1,11", help="The tables, each measured alone (default 1,11).")
     parser.add_argument("--profile", default="cpu", help="The profile both runs use (default cpu).")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads of both runs (default: the harness's).")
+    parser.add_argument("--precision", default=None, choices=PRECISIONS,
+                        help="The training precision of both runs (benchmarks.run's --precision; default: the "
+                             "profile's).")
     try:
         args = parser.parse_args(argv)
         if not args.out.parent.is_dir():
@@ -91,7 +96,7 @@ def main(argv=None) -> int:
     rows = []
     for table in args.tables.split(","):
         with tempfile.TemporaryDirectory() as folder:
-            rows.append(measure(table, args.profile, args.threads, Path(folder) / "out"))
+            rows.append(measure(table, args.profile, args.threads, Path(folder) / "out", args.precision))
             print(f"table {table}: estimate {rows[-1]['estimate_s']:.0f} s, measured {rows[-1]['measured_s']:.0f} s "
                   f"(ratio {rows[-1]['ratio']:.2f})", file=sys.stderr)
     frame = pd.DataFrame(rows)

@@ -42,9 +42,9 @@ def committed_spread(reference: Path, table: str) -> pd.DataFrame:
     return frame[[*ROW, "cell", "seed", "value"]].merge(spread, on=ROW, how="left")
 
 
-def run_walls(folder: Path, table: str, seed: int, precision: str) -> dict | None:
-    """The latest run of ``table`` at ``seed`` and ``precision`` (its command's ``--eval-precision``)
-    in the run records of ``folder/runs/``: its command,
+def run_walls(folder: Path, table: str, seed: int, precision: str, option: str = "--eval-precision") -> dict | None:
+    """The latest run of ``table`` at ``seed`` and ``precision`` (its command's ``option``, fp32 where
+    the command has none) in the run records of ``folder/runs/``: its command,
     start and end, wall seconds, cells computed and the training seconds of the networks behind them
     (trained in that run or loaded from the model cache); None where there is none."""
     found = None
@@ -57,20 +57,27 @@ def run_walls(folder: Path, table: str, seed: int, precision: str) -> dict | Non
                 run["when"] = line.removeprefix("- ")
             cells = [c.strip() for c in line.strip().strip("|").split("|")]
             if (len(cells) == 7 and cells[0] == table and cells[1] == str(seed) and cells[5].isdigit()
-                    and _precision(run.get("command", "")) == precision):
+                    and _precision(run.get("command", ""), option) == precision):
                 found = {**run, "wall_s": float(cells[5]), "computed": int(cells[3]), "train_s": cells[6],
                          "record": path.name}
     return found
 
 
-def _precision(command: str) -> str:
-    """The ``--eval-precision`` of a ``benchmarks.run`` command line (fp32 where it has none)."""
+def _precision(command: str, option: str = "--eval-precision") -> str:
+    """The ``option`` of a ``benchmarks.run`` command line (fp32 where it has none)."""
     words = command.replace("=", " ").split()
-    return words[words.index("--eval-precision") + 1] if "--eval-precision" in words[:-1] else "fp32"
+    return words[words.index(option) + 1] if option in words[:-1] else "fp32"
 
 
-def compare(tables: list[str], fp32: Path, bf16: Path, profile: str, seed: int, reference: Path) -> list[dict]:
-    """One row per cell of ``tables``: both precisions' records, the committed spread."""
+def evaluated_at_bf16(spec, options) -> list:
+    """The cells of table ``spec`` for ``options`` evaluated at bf16 (``--eval-precision bf16``)."""
+    return spec.cells(replace(options, eval_precision="bf16"))
+
+
+def compare(tables: list[str], fp32: Path, bf16: Path, profile: str, seed: int, reference: Path,
+            at_bf16=evaluated_at_bf16, field: str = "eval_precision") -> list[dict]:
+    """One row per cell of ``tables``: both precisions' records (the bf16 cells ``at_bf16(spec,
+    options)``, their records' precision ``field``), the committed spread."""
     from benchmarks.cells import RunOptions
     from benchmarks.store import CellStore
     from benchmarks.tables import tables as registry
@@ -80,7 +87,7 @@ def compare(tables: list[str], fp32: Path, bf16: Path, profile: str, seed: int, 
     for name in tables:
         spec = known[name]
         options = RunOptions(profile=profile, seed=seed, seeds=(seed,))
-        low = spec.cells(replace(options, eval_precision="bf16"))
+        low = at_bf16(spec, options)
         spread = committed_spread(reference, name)
         for cell, cell_bf16 in zip(spec.cells(options), low):
             a, b = CellStore(fp32).load(cell) or {}, CellStore(bf16).load(cell_bf16) or {}
@@ -91,7 +98,8 @@ def compare(tables: list[str], fp32: Path, bf16: Path, profile: str, seed: int, 
             rows.append({"table": name, "dataset": cell.dataset, "method": cell.method, "steps": cell.steps,
                          "metric": cell.metric, "fp32": _value(a), "bf16": _value(b),
                          "fp32_wall_s": a.get("wall_s"), "bf16_wall_s": b.get("wall_s"),
-                         "bf16_precision": b.get("eval_precision"),
+                         "fp32_train_s": a.get("train_s"), "bf16_train_s": b.get("train_s"),
+                         "bf16_precision": b.get(field),
                          "committed_seed": float(at_seed["value"].iloc[0]) if len(at_seed) else None,
                          "sd": float(same["sd"].iloc[0]) if len(same) and pd.notna(same["sd"].iloc[0]) else None,
                          "n": int(same["n"].iloc[0]) if len(same) else 0,
@@ -151,6 +159,42 @@ def summary_lines(rows: list[dict], walls: dict, tables: list[str]) -> list[str]
     return lines
 
 
+def cell_lines(rows: list[dict], seed: int, second: str = "bf16") -> list[str]:
+    """One table row per compared cell: both values (the second run's headed ``second``), their
+    difference, the committed cell of ``seed`` and its seed-to-seed sd, the difference in sds, and
+    each cell's wall seconds."""
+    lines = [f"| table | dataset | method | steps | metric | fp32 | {second} | {second} - fp32 | committed seed "
+             f"{seed} | sd (n) | \\|d\\|/sd | wall fp32 (s) | wall {second} (s) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        diff = _difference(r)
+        ratio = abs(diff) / r["sd"] if diff is not None and r["sd"] else None
+        steps = "" if r["steps"] is None else str(r["steps"])
+        lines.append(f"| {r['table']} | {r['dataset']} | {r['method']} | {steps} | {r['metric']} | "
+                     f"{_fmt(r['fp32'])} | {_fmt(r['bf16'])} | {_fmt(diff, 3)} | {_fmt(r['committed_seed'])} | "
+                     f"{_fmt(r['sd'], 3)} ({r['n']}) | {_fmt(ratio, 2)} | {_fmt(r['fp32_wall_s'], 3)} | "
+                     f"{_fmt(r['bf16_wall_s'], 3)} |")
+    return lines
+
+
+TRAINED = {True: "yes", False: "no (model cache)", None: "-"}
+"""Whether a run trained the networks behind its cells (None: not known)."""
+
+
+def run_lines(walls: dict, tables: list[str]) -> list[str]:
+    """One table row per run found (:func:`run_walls`): its command, when, wall time, cells computed
+    and the training seconds of the networks behind them."""
+    lines = ["| table | precision | command | when | wall (s) | cells computed | training seconds of the networks | "
+             "trained in that run |", "|---|---|---|---|---|---|---|---|"]
+    for table in tables:
+        for precision, found in zip(("fp32", "bf16"), walls[table]):
+            if found:
+                lines.append(f"| {table} | {precision} | `{found.get('command', '')}` | {found.get('when', '')} | "
+                             f"{_fmt(found['wall_s'], 4)} | {found['computed']} | {found['train_s']} | "
+                             f"{TRAINED.get(found.get('trained'))} |")
+    return lines
+
+
 def markdown(rows: list[dict], walls: dict, args) -> str:
     devices = sorted({r["device"] for r in rows if r["device"]})
     versions = sorted({r["versions"] for r in rows if r["versions"]})
@@ -176,25 +220,7 @@ def markdown(rows: list[dict], walls: dict, args) -> str:
              "difference in sds. Wall seconds are each cell's own measurement (cells that share one score -- "
              "the Frechet distances and the judge's accuracy of one set of samples, the footprint process of "
              "a class count -- share its time).", "",
-             "| table | dataset | method | steps | metric | fp32 | bf16 | bf16 - fp32 | committed seed "
-             f"{args.seed} | sd (n) | \\|d\\|/sd | wall fp32 (s) | wall bf16 (s) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        diff = _difference(r)
-        ratio = abs(diff) / r["sd"] if diff is not None and r["sd"] else None
-        steps = "" if r["steps"] is None else str(r["steps"])
-        lines.append(f"| {r['table']} | {r['dataset']} | {r['method']} | {steps} | {r['metric']} | "
-                     f"{_fmt(r['fp32'])} | {_fmt(r['bf16'])} | {_fmt(diff, 3)} | {_fmt(r['committed_seed'])} | "
-                     f"{_fmt(r['sd'], 3)} ({r['n']}) | {_fmt(ratio, 2)} | {_fmt(r['fp32_wall_s'], 3)} | "
-                     f"{_fmt(r['bf16_wall_s'], 3)} |")
-    lines += ["", "## Runs", "", "| table | precision | command | when | wall (s) | cells computed | training seconds "
-              "of the networks | trained in that run |", "|---|---|---|---|---|---|---|---|"]
-    for table in args.tables:
-        for precision, found in zip(("fp32", "bf16"), walls[table]):
-            if found:
-                lines.append(f"| {table} | {precision} | `{found.get('command', '')}` | {found.get('when', '')} | "
-                             f"{_fmt(found['wall_s'], 4)} | {found['computed']} | {found['train_s']} | "
-                             f"{'yes' if found['trained'] else 'no (model cache)'} |")
+             *cell_lines(rows, args.seed), "", "## Runs", "", *run_lines(walls, args.tables)]
     lines += ["", f"Written by `python -m studies.eval_precision {' '.join(args.argv)}`.", ""]
     return "\n".join(lines)
 

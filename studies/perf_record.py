@@ -20,11 +20,19 @@ def _verdicts(rows, name: str) -> str:
     return ", ".join(f"{counts[v]} {v}" for v in ("met", "within the noise", "missed") if v in counts)
 
 
+def machine_text(row) -> str:
+    """The machine of a record's provenance in brackets (cores, threads, instruction-set features,
+    kernels, MKL / oneDNN; :func:`benchmarks.provenance.machine`), where the record names it."""
+    machine = row.get("machine")
+    return "" if machine is None or machine != machine else f" [{machine}]"
+
+
 def perf_markdown(df, profiles: dict[str, str], rounds: int, warmup: int, targets: dict) -> str:
     """The performance record against the limit and the peers (``python -m studies.perf``)."""
     first = df.iloc[0]
     lines = ["# Performance against the limit and the peers", "",
-             f"Commit {first['git_commit']}, {first['device']}, {first['versions']}. Every contender timed in one "
+             f"Commit {first['git_commit']}, {first['device']}{machine_text(first)}, {first['versions']}. Every "
+             "contender timed in one "
              f"process, interleaved round by round, the order rotating; {rounds} rounds after {warmup} warm-up "
              "rounds (classification: 3 after 1), times as medians with the interquartile range as spread. A "
              "ratio is the median of the per-round ratios, with its bootstrap 95% interval in brackets; a target "

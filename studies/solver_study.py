@@ -18,7 +18,6 @@ import pandas as pd
 
 from benchmarks.options import options_from
 from benchmarks.run import run_table
-from benchmarks.tables import tables
 from benchmarks.store import CellStore
 from symmflow.outputs import write_atomic
 from symmflow.errors import UsageError
@@ -34,14 +33,12 @@ def study(argv: list[str], chosen: list[str]) -> pd.DataFrame:
     """Every (table, solver, steps) cell of SymmFlow, computed or loaded; one row each."""
     from benchmarks.render.tables import frame
 
-    available = tables()
     rows = []
     for name in chosen:
-        spec = available[name]
         experiments: dict = {}
-        for solver, steps in SOLVERS.items():
-            _, options = options_from(["--table", name, "--solver", solver, "--steps", ",".join(map(str, steps)),
-                                       *argv])
+        for solver, steps in SOLVERS.items():  # the table as the options make it (its training precision)
+            (spec,), options = options_from(["--table", name, "--solver", solver, "--steps",
+                                             ",".join(map(str, steps)), *argv])
             run_table(spec, options, experiments, show=False)
             cells = spec.cells(options)
             df = frame(cells, [CellStore(options.out).load(c) or {} for c in cells], spec.name)

@@ -1,5 +1,6 @@
-"""The ``--device`` option shared by the command line and the benchmark harness, and the precision
-a method's networks are evaluated at (``--eval-precision`` of ``benchmarks.run``)."""
+"""The ``--device`` option shared by the command line and the benchmark harness, the precision
+networks train at (``--precision``) and the precision a method's networks are evaluated at
+(``--eval-precision`` of ``benchmarks.run``)."""
 
 from __future__ import annotations
 
@@ -62,6 +63,32 @@ def native_bf16(device: str) -> tuple[bool, str]:
     capability = torch.backends.cpu.get_cpu_capability()
     return bool(found), f"this CPU ({platform.machine()}, torch's kernels {capability}" + (
         f", {' '.join(found)})" if found else ", neither AMX nor AVX-512 BF16)")
+
+
+PRECISIONS = ("fp32", "bf16", "auto")
+"""The precisions a network trains at (``--precision``): fp32; bf16 autocast with the weights and
+the optimiser's state in fp32; ``auto``, bf16 where the device computes it natively, else fp32."""
+
+
+def resolve_precision(name: str, device: str, option: str = "--precision") -> str:
+    """``name`` (one of :data:`PRECISIONS`) as the precision ``device`` trains at, fp32 or bf16:
+    ``auto`` is bf16 where :func:`native_bf16` says so, else fp32; bf16 on a device without native
+    bf16 (emulated, several times slower than fp32) and an unknown name are refused in one line."""
+    if name not in PRECISIONS:
+        raise UsageError(f"{option} {name!r} is not a precision; choose from {', '.join(PRECISIONS)}")
+    if name == "fp32":
+        return name
+    native, what = native_bf16(device)
+    if name == "bf16" and not native:
+        raise UsageError(f"{option} bf16: {what} has no native bf16, so bf16 would be emulated and slower than "
+                         f"fp32; {option} auto chooses fp32 here")
+    return "bf16" if native else "fp32"
+
+
+def mixed_precision(precision: str) -> str:
+    """A resolved precision (fp32, bf16) as :class:`symmflow.train.TrainConfig` names it (accelerate's
+    ``no``, ``bf16``)."""
+    return {"fp32": "no", "bf16": "bf16"}[precision]
 
 
 def check_eval_precision(precision: str, device: str) -> None:

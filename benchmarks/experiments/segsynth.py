@@ -24,6 +24,7 @@ from benchmarks.cells import RunOptions, digest
 from benchmarks.datasets import DATASETS, open_dataset
 from benchmarks.evaluation import diversity_score, segmentation_score, synthesis_score
 from benchmarks.methods import METHODS, Method, Problem, pretrained_identity
+from benchmarks.precision import trains_at
 from benchmarks.profiles import SegSynthSettings
 from benchmarks.trained import Trained, trained_model
 from symmflow.batching import BatchPlan
@@ -94,7 +95,7 @@ class SegSynthExperiment:
         s, budget = self.settings, self.settings.budget
         if key == FEATURES:
             return budget.config(steps=s.feature_steps, mixed_precision="no")
-        mixed = budget.mixed_precision if self.device.startswith("cuda") else "no"
+        mixed = trains_at(budget.mixed_precision, self.device)
         if s.space != "latent":
             return budget.config(mixed_precision=mixed)
         # the profile's global batch whatever the launch (the authors' 32 per GPU on their 2 / 4 GPUs,

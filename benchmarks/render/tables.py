@@ -10,6 +10,7 @@ import pandas as pd
 
 from benchmarks.cells import Cell, RunOptions
 from benchmarks.claims import LadderFailures, claims_notes
+from benchmarks.precision import deviation_text
 from benchmarks.render.figures import png_bytes
 from benchmarks.render.grids import draw_previews
 from benchmarks.store import CellStore
@@ -22,9 +23,10 @@ COLUMNS = ["table", "dataset", "task", "method", "steps", "metric", "value", "pu
            "difference", "status", "reason", "nfe_per_sample", "samples_per_s", "wall_s",
            "train_s", "samples", "note", "seed", "profile", "solver", "git_commit", "versions",
            "device", "cell"]
-LATER_COLUMNS = ["eval_precision"]
-"""Columns of a record that only cells computed at another than the old value hold (the evaluation
-precision of bf16 cells): in a table's CSV only where one of its cells has them."""
+LATER_COLUMNS = ["eval_precision", "train_precision", "machine"]
+"""Columns of a record that older cells do not hold (the evaluation precision of bf16 cells, the
+training precision and the machine of cells computed since): in a table's CSV only where one of
+its cells has them."""
 
 
 PUBLISHED_AS = {CLEAN_FID: "FID", PYTORCH_FID: "FID"}
@@ -179,9 +181,15 @@ def precision_text(options: RunOptions) -> str:
             f"{options.eval_precision} autocast, weights fp32; training and the judges fp32)")
 
 
+def on_text(device, machine) -> str:
+    """A cell's device in the "computed on" line, with its machine where the record names it
+    (:func:`benchmarks.provenance.machine`: cores, threads, instruction-set features, kernels)."""
+    return str(device) if machine is None or pd.isna(machine) else f"{device} [{machine}]"
+
+
 def markdown(df: pd.DataFrame, title: str, options: RunOptions, quoted: pd.DataFrame | None,
              notes: str = "", claims: tuple = (), ladder: tuple[dict, set] = ({}, set())) -> str:
-    summary = seed_summary(df)
+    summary, spec_name = seed_summary(df), str(df["table"].iloc[0])
     view = pd.DataFrame({
         "dataset": summary["dataset"], "method": summary["method"], "steps": summary["steps"].map(steps_text),
         "metric": summary["metric"],
@@ -195,11 +203,14 @@ def markdown(df: pd.DataFrame, title: str, options: RunOptions, quoted: pd.DataF
     if summary["note"].str.len().any():
         view["note"] = summary["note"]
     commits = ", ".join(sorted(set(df["git_commit"].dropna().astype(str))))
-    devices = ", ".join(sorted(set(df["device"].dropna().astype(str))))
+    devices = ", ".join(sorted(set(on_text(device, machine) for device, machine in
+                                   zip(df["device"], df["machine"] if "machine" in df else [None] * len(df))
+                                   if not pd.isna(device))))
     seeds = sorted(set(df["seed"].dropna().astype(int)))
     seed_text = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {', '.join(map(str, seeds))} (mean ± sd)"
     lines = [f"# Table {df['table'].iloc[0]}: {title}", "",
-             f"Profile `{options.profile}`, {seed_text}, solver `{options.solver}`{precision_text(options)}. "
+             f"Profile `{options.profile}`, {seed_text}, solver `{options.solver}`{precision_text(options)}"
+             f"{deviation_text(options.profile, options.train_deviations.get(spec_name), options.precision)}. "
              f"Computed at commit(s) {commits} on {devices}.", "",
              view.to_markdown(index=False, disable_numparse=True), ""]
     trained = pd.to_numeric(df["train_s"], errors="coerce").dropna()

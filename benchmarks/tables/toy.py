@@ -5,11 +5,10 @@ The cpu and paper profiles are the reference notebook's own setting (notes secti
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from pathlib import Path
 
 from benchmarks.claims import Claim
-from benchmarks.cells import Cell, PlotSpec, RunOptions
+from benchmarks.cells import Cell, PlotSpec, RunOptions, settings_identity
 from benchmarks.tables.base import Table
 from benchmarks.experiments.toy import toy_accuracy, train_toy
 from benchmarks.profiles import TOY, ToySettings
@@ -29,7 +28,7 @@ class ToyTable(Table):
         self.settings = TOY if settings is None else settings
 
     def cells(self, options: RunOptions) -> list[Cell]:
-        settings = asdict(self.settings[options.profile])
+        settings = settings_identity(self.settings[options.profile])
         return [Cell.make("1", "two-spirals", "classification", "SymmFlow", steps, "accuracy",
                           profile=options.profile, seed=options.seed, solver=options.solver,
                           **options.later_settings(), toy=settings)
