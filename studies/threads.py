@@ -17,7 +17,6 @@ Targets: beside one busy process a run's default at most 1.2x the best configura
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess

@@ -95,3 +95,18 @@ def test_the_study_judges_each_case_against_its_targets(tmp_path):
     assert study.before("scene U-Net training step") == study.SPINNING
     assert "| 1 | scene U-Net training step |" in study.markdown(rows, judged, {"git_commit": "abc", "device": "cpu",
                                                                               "machine": "m", "versions": "v"}, 5, 1)
+
+
+def test_whole_runs_are_tabled_against_the_idle_run_and_bad_options_refused(tmp_path, capsys):
+    from studies import threads_runs
+
+    rows = [{"command": "python -m benchmarks.run --table 1", "condition": c, "seconds": s, "policy": p}
+            for c, s, p in zip(threads_runs.CONDITIONS, (100.0, 110.0, 300.0),
+                               ("OpenMP's default", "OMP_WAIT_POLICY=PASSIVE; 1.0 cores held", "GOMP_SPINCOUNT=300000"))]
+    text = threads_runs.markdown(rows, {"git_commit": "abc", "device": "cpu", "machine": "m", "versions": "v"}, 0, 100)
+    assert "| `python -m benchmarks.run --table 1` | 100 s | 110 s | 300 s | 1.10 | 3.00 |" in text
+    machine = "2 cores, 2 threads; amx_bf16; torch kernels AVX512; OMP_WAIT_POLICY=PASSIVE; 1.0 cores held; MKL 2024"
+    assert threads_runs.policy_of(machine) == "OMP_WAIT_POLICY=PASSIVE; 1.0 cores held"
+    assert threads_runs.main(["--out", str(tmp_path / "absent")]) == 2
+    assert threads_runs.main(["--out", str(tmp_path), "--train-steps", "0"]) == 2
+    assert capsys.readouterr().err.count("error:") == 2 and not list(tmp_path.iterdir())
