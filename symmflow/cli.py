@@ -20,9 +20,6 @@ or not at all (an existing non-empty one is replaced only with ``--overwrite``).
 
 from __future__ import annotations
 
-import argparse
-import math
-import os
 import signal
 import sys
 from contextlib import ExitStack
@@ -34,46 +31,12 @@ yield_while_waiting()  # before torch is imported: threads that do not spin agai
 
 import torch
 
-from symmflow.outputs import check_destination, check_free_space, claimed, staged_folder
+from symmflow.arguments import CHANNELS, COUNT, DECAY, POSITIVE, RATE, SEED, SHARE, SIZE, DefaultsFormatter
+from symmflow.outputs import check_destination, check_free_space, check_outside, claimed, staged_folder
 from symmflow.device import resolve_device
-from symmflow.model_folder import network, open_folder, parts
-from symmflow.user_files import (classification_data, input_files, load_image, load_mask, rgb_tensor, save_rgb,
-                                 segmentation_data)
+from symmflow.model_folder import open_folder, parts
+from symmflow.user_files import input_files, load_image, load_mask, rgb_tensor, save_rgb
 from symmflow.errors import OneLineParser, UsageError, first_paragraph, interrupted
-
-
-class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Every option's help ends with its default, unless it is required or its help says it."""
-
-    def _get_help_string(self, action):
-        text = action.help or ""
-        if action.required or action.default is None or "default" in text:
-            return text
-        return super()._get_help_string(action)
-
-
-def _checked(kind, ok, rule: str):
-    """An argparse type: ``kind(text)`` when it satisfies ``ok``, else the one-line ``rule``."""
-
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            value = None
-        if value is None or not ok(value):
-            raise argparse.ArgumentTypeError(f"{text!r}: {rule}")
-        return value
-
-    return parse
-
-
-POSITIVE = _checked(int, lambda v: v > 0, "use a positive integer")
-SEED = _checked(int, lambda v: 0 <= v < 2 ** 63, "use an integer from 0 to 2^63 - 1, e.g. 0")
-RATE = _checked(float, lambda v: 0 < v < math.inf, "use a positive number")  # NaN fails too
-SHARE = _checked(float, lambda v: 0 <= v <= 1, "must lie in [0, 1]")
-SIZE = _checked(int, lambda v: v >= 8 and v % 8 == 0, "use a multiple of 8, e.g. 32 or 64")
-CHANNELS = _checked(int, lambda v: v > 0 and (v <= 32 or v % 32 == 0),  # group norms of min(32, base) groups
-                    "use 1 to 32 or a multiple of 32, e.g. 8, 32 or 64")
 
 
 def build_parser() -> OneLineParser:
@@ -81,7 +44,7 @@ def build_parser() -> OneLineParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
     def add(name: str, help: str) -> OneLineParser:
-        return sub.add_parser(name, help=help, description=help, formatter_class=_DefaultsFormatter)
+        return sub.add_parser(name, help=help, description=help, formatter_class=DefaultsFormatter)
 
     t = add("train", "Train a model on an image folder (with --masks a segmentation model, else a classifier of its "
                      "sub-folders).")
@@ -97,6 +60,23 @@ def build_parser() -> OneLineParser:
     t.add_argument("--batch-size", type=POSITIVE, default=32, help="Images per training step (per process).")
     t.add_argument("--gradient-accumulation-steps", type=POSITIVE, default=1,
                    help="Batches whose gradients make one step (a larger batch in the same memory).")
+    t.add_argument("--ema-decay", type=DECAY, default=None,
+                   help="Decay of the weights' EMA (the weights saved), warmed up as diffusers' EMAModel: min(decay, "
+                        "(1 + s) / (10 + s)) at step s (default: 0.99, or 0.999 above 2000 steps).")
+    t.add_argument("--checkpointing-steps", type=COUNT, default=0,
+                   help="Save the training's state every this many steps, in <out>-checkpoints beside the model "
+                        "folder (default: 0, none).")
+    t.add_argument("--checkpoints-total-limit", type=POSITIVE, default=2,
+                   help="How many of the latest checkpoints to keep.")
+    t.add_argument("--resume-from-checkpoint", default=None, metavar="latest|PATH",
+                   help="Resume from the latest checkpoint in <out>-checkpoints (none there: a new training) or from "
+                        "the checkpoint folder PATH; one of other settings is refused (default: a new training).")
+    t.add_argument("--validation-split", type=SHARE, default=0.0,
+                   help="Share of the images held out before training (drawn by --seed), whose mIoU or accuracy is "
+                        "measured and stored in settings.json (default: 0, none).")
+    t.add_argument("--validation-steps", type=POSITIVE, default=500,
+                   help="Measure the held-out metric every this many steps and at the end, logged to --report-to.")
+    t.add_argument("--no-progress", dest="progress", action="store_false", help="Draw no progress bar (default: one).")
     t.add_argument("--compile", action="store_true",
                    help="Compile the network with torch.compile (speed only; slower to start).")
     t.add_argument("--channels-last", action="store_true", help="Channels-last convolution weights (speed only).")
@@ -154,11 +134,21 @@ def build_parser() -> OneLineParser:
                         "authors did (default: --pretrained's vae/).")
     r.add_argument("--size", type=SIZE, default=None,
                    help="Latent models: the side images are segmented and synthesised at (default: the authors' 512).")
+    e = add("evaluate", "Measure a model's mIoU (per class and mean) or accuracy on labelled images, with a "
+                        "bootstrap interval over the images, as JSON.")
+    e.add_argument("--model", type=Path, required=True, help="Model folder to evaluate.")
+    e.add_argument("--images", type=Path, required=True,
+                   help="Image folder (classification: one sub-folder per class, named as the model's classes).")
+    e.add_argument("--masks", type=Path, help="Segmentation: class-id PNG masks named like the images (default: none).")
+    e.add_argument("--out", type=Path, help="JSON file to write (default: stdout).")
+    e.add_argument("--steps", type=POSITIVE, help="Euler steps (default: 25 segmenting, 1 classifying).")
+    e.add_argument("--batch-size", type=POSITIVE, default=16, help="Images per inference batch.")
+    e.add_argument("--seed", type=SEED, default=0, help="Seed of the noise and of the bootstrap's resamples.")
     for q in sub.choices.values():
         q.add_argument("--threads", type=POSITIVE, default=None,
                        help="CPU threads (default: torch's choice, one per core; recorded with a trained model).")
     for name, q in sub.choices.items():
-        if name != "classify":
+        if name not in ("classify", "evaluate"):
             q.add_argument("--overwrite", action="store_true",
                            help="Replace --out if it exists (the new folder is swapped in once complete).")
         if name != "import-released":
@@ -180,12 +170,7 @@ def _check_out(args, *inputs: Path) -> None:
     lie inside an input folder, or that another command is writing now (:func:`~symmflow.outputs.claimed`,
     held until the command ends)."""
     check_destination(args.out, args.overwrite, KINDS[args.command], inputs)
-    out = Path(os.path.abspath(args.out))
-    for source in inputs:
-        source = Path(os.path.abspath(source))
-        if source.is_dir() and source in out.parents:
-            raise UsageError(f"--out {args.out} lies inside the input folder {source}, where its files would be "
-                             "taken for inputs; choose a folder outside it")
+    check_outside(args.out, inputs)
     args.claims.enter_context(claimed(args.out))
 
 
@@ -209,61 +194,27 @@ def _progress(items: list, desc: str):
 
 
 def train(args) -> None:
-    from dataclasses import asdict
+    from symmflow.training import TrainOptions, train_with
 
-    from symmflow.checkpoint import save_weights
-    from symmflow.data.streams import draw_batches
-    from symmflow.distributed import close, launched
-    from symmflow.method import SymmFlowSettings
-    from symmflow.tracking import Tracking, logging_dir, sample_grid
-    from symmflow.train import TrainConfig, fit
-
-    if args.masks is None and Path(os.path.abspath(args.images)) in Path(os.path.abspath(args.out)).parents:
-        raise UsageError(f"--out {args.out} lies inside --images {args.images}, where it would become a class of "
-                         "the next training; choose a folder outside it")
-    _check_out(args, args.images, *([args.masks] if args.masks is not None else []))
-    tracking_dir = None if args.report_to is None else logging_dir(args.report_to, args.logging_dir, args.out)
-    if args.report_to is None and args.logging_dir is not None:
-        raise UsageError("--logging-dir is the folder of --report-to's tracker: pass --report-to tensorboard "
-                         "or wandb too, or leave --logging-dir out")
-    device = resolve_device(args.device)
-    if args.masks is not None:
-        images, labels, settings = segmentation_data(args)
-        beta, code = 10.0 if args.beta is None else args.beta, "per-class" if args.mask_code == "per-class" else "image"
-    else:
-        images, labels, settings = classification_data(args)
-        beta, code = 4.0 if args.beta is None else args.beta, "image"
-    symmflow = SymmFlowSettings(image_weight=args.image_weight, beta=beta, label_code=code,
-                                near_one=args.near_one, near_one_label_only=args.near_one_label_only,
-                                label_form="residual" if args.label_residual else "velocity",
-                                code_scale=args.code_scale)
-    settings.update(size=args.size, base_channels=args.base_channels, steps=args.steps, lr=args.lr,
-                    batch_size=args.batch_size, gradient_accumulation_steps=args.gradient_accumulation_steps,
-                    symmflow=asdict(symmflow))
-    settings.update(seed=args.seed, threads=torch.get_num_threads())
-    torch.manual_seed(args.seed)
-    made, model = parts(settings), network(settings, device)
-    _check_space(args, sum(t.numel() * t.element_size() for t in model.state_dict().values()))
-
-    def loss(m, batch):
-        images, labels = batch
-        return made.symmflow.loss_on_labels(m, images, labels, made.codec)
-
-    config = TrainConfig(steps=args.steps, lr=args.lr, batch_size=args.batch_size, schedule="onecycle",
-                         warmup_steps=min(100, args.steps // 10), ema_decay=0.999 if args.steps > 2000 else 0.99,
-                         gradient_accumulation_steps=args.gradient_accumulation_steps, compile=args.compile,
-                         channels_last=args.channels_last)
-    shard = launched()  # accelerate launch / torchrun: every process trains on its shard, the main one saves
-    batches = draw_batches(images, labels, batch_size=args.batch_size, seed=args.seed, device=device, shard=shard)
-    tracking = None if args.report_to is None else Tracking(
-        args.report_to, tracking_dir, samples=sample_grid(made.codec, settings, labels, device),
-        samples_every=max(1, min(500, args.steps // 4)))
-    result = fit(model, loss, batches, config, device=device, desc="train", tracking=tracking)
-    if shard.is_main:
-        save_weights(result.model, args.out, {**settings, "train_stats": result.stats}, overwrite=args.overwrite,
-                     inputs=(args.images, *([args.masks] if args.masks is not None else [])))
+    if train_with(TrainOptions.of(args)):  # the process that saved the model
         print(args.out)
-    close(shard, device)
+
+
+def evaluate(args) -> None:
+    import json
+
+    from symmflow.evaluation import evaluate as measure, summary
+    from symmflow.outputs import write_atomic
+
+    if args.out is not None and args.out.is_dir():
+        raise UsageError(f"--out {args.out} is a folder; pass the JSON file to write")
+    result = measure(args.model, args.images, args.masks, steps=args.steps, batch_size=args.batch_size,
+                     seed=args.seed, device=args.device)
+    if args.out is None:
+        print(json.dumps(result, indent=2))
+    else:
+        write_atomic(args.out, json.dumps(result, indent=2) + "\n")
+    print(summary(result), file=sys.stderr)
 
 
 def segment(args) -> None:
@@ -359,7 +310,7 @@ def import_released(args) -> None:
 
 
 COMMANDS = {"train": train, "segment": segment, "synthesise": synthesise, "classify": classify, "sample": sample,
-            "import-released": import_released}
+            "evaluate": evaluate, "import-released": import_released}
 
 
 def _terminated(signum, frame):

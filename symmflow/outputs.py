@@ -8,8 +8,9 @@
   same kind: a folder the project did not write is never deleted.
 * :func:`check_destination` refuses, before any work, what can never be an output folder: the
   working directory (an empty ``--out``, ``.``) or one of its parents, the home folder, ``/``, an
-  input or a folder holding one, a file, an unwritable place; :func:`check_free_space` a disk
-  that cannot take the outputs, and :func:`check_writable` all of it for the folders a run fills.
+  input or a folder holding one, a file, an unwritable place (:func:`check_outside`: a folder inside
+  an input); :func:`check_free_space` a disk that cannot take the outputs, and :func:`check_writable`
+  all of it for the folders a run fills.
 * :func:`claimed`: one command at a time writes an output folder (a second is refused, not
   allowed to replace the first's output when both finish).
 """
@@ -175,6 +176,16 @@ def check_destination(folder: Path, overwrite: bool = False, kind: str = "output
     except OSError as error:
         raise UsageError(f"cannot write the output folder {folder} (creating a file in {parent}: {error.strerror}); "
                          "pass a writable place with --out") from None
+
+
+def check_outside(folder: Path, inputs: tuple[Path, ...]) -> None:
+    """Refuse an output ``folder`` inside one of the input folders, where its files would be taken for inputs."""
+    out = Path(os.path.abspath(folder))
+    for source in inputs:
+        source = Path(os.path.abspath(source))
+        if source.is_dir() and source in out.parents:
+            raise UsageError(f"--out {folder} lies inside the input folder {source}, where its files would be "
+                             "taken for inputs; choose a folder outside it")
 
 
 # ---------------------------------------------------------------- folders

@@ -7,7 +7,8 @@ autocast when asked, gradient accumulation, and resumable
 checkpoints (``accelerator.save_state`` to ``run_dir/checkpoint-{step}``, weights in
 safetensors; a rerun resumes from the latest and skips the global batches already consumed, on the
 process count that wrote it or on another; SIGTERM, a cluster's preemption, saves the state at the
-current step and ends the training with :class:`~symmflow.errors.Terminated`).  Launched
+current step and ends the training with :class:`~symmflow.errors.Terminated`), a held-out metric
+measured every few steps (:mod:`symmflow.validation`).  Launched
 on several processes (``accelerate launch``, ``torchrun``) it is data-parallel, as the diffusers
 training examples are: each process draws its own shard of every batch
 (:mod:`symmflow.data.streams`), the gradients are averaged, and only the main process writes.
@@ -27,7 +28,7 @@ import re
 import signal
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, ClassVar, Iterator, Literal
 
@@ -41,6 +42,7 @@ from symmflow import tracking as tracked
 from symmflow.path import LossParts
 from symmflow.schedules import lr_schedule, weights_average
 from symmflow.tracking import Tracking
+from symmflow.validation import Validation, validated
 
 
 @dataclass(frozen=True)
@@ -97,12 +99,19 @@ class TrainResult:
     a training that was interrupted and resumed."""
     seconds: float = 0.0
     """Training wall seconds, every part of an interrupted and resumed training summed."""
+    validation: list[dict] = field(default_factory=list)
+    """The held-out metric's records (:func:`symmflow.validation.measure`), of every part of a resumed training."""
+
+
+def checkpoint_step(path: Path) -> int | None:
+    """The step of a checkpoint folder by its name ``checkpoint-<step>`` (None: not such a name)."""
+    found = re.fullmatch(r"checkpoint-(\d+)", Path(path).name)
+    return int(found.group(1)) if found else None
 
 
 def checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
     """The complete checkpoints of a run, (step, folder), oldest first."""
-    return sorted((int(m.group(1)), p) for p in Path(run_dir).glob("checkpoint-*")
-                  if (m := re.fullmatch(r"checkpoint-(\d+)", p.name)))
+    return sorted((step, p) for p in Path(run_dir).glob("checkpoint-*") if (step := checkpoint_step(p)) is not None)
 
 
 def checkpoint_problem(path: Path, model: nn.Module) -> str | None:
@@ -304,9 +313,13 @@ class _Preemption:
 def fit(model: nn.Module, loss_fn: Callable[[nn.Module, object], torch.Tensor],
         batches: Iterator, config: TrainConfig, *, device: str = "auto",
         run_dir: Path | None = None, desc: str = "train", progress: bool = True,
-        tracking: Tracking | None = None) -> TrainResult:
+        tracking: Tracking | None = None, validation: Validation | None = None,
+        resume_from: Path | None = None) -> TrainResult:
     """Train ``model`` for ``config.steps`` steps on ``batches`` and return it (EMA weights if kept);
-    ``tracking`` also logs the loss terms, the learning rate and sample grids to a tracker.  Gradients
+    ``tracking`` also logs the loss terms, the learning rate and sample grids to a tracker;
+    ``validation`` measures a held-out metric every ``validation.every`` steps and at the end (logged
+    to the tracker, kept in the checkpoints); ``resume_from`` names the checkpoint to resume instead of
+    ``run_dir``'s latest (checked by the caller, :func:`checkpoint_problem`).  Gradients
     are on whatever the caller's context: an evaluation under ``torch.no_grad`` may train a network
     its model cache lacks."""
     from accelerate import Accelerator
@@ -333,9 +346,11 @@ def fit(model: nn.Module, loss_fn: Callable[[nn.Module, object], torch.Tensor],
         ema.to(accelerator.device)
         accelerator.register_for_checkpointing(ema)
 
-    start, stats, before, split = 0, [], 0.0, _split(accelerator, config)
+    start, stats, checks, before, split = 0, [], [], 0.0, _split(accelerator, config)
     found = latest_checkpoint(run_dir) if run_dir is not None else None
-    while found and (why := checkpoint_problem(found[1], model)):
+    if resume_from is not None:
+        found = (checkpoint_step(resume_from), Path(resume_from))
+    while found and resume_from is None and (why := checkpoint_problem(found[1], model)):
         if accelerator.is_main_process:  # a stored state that cannot be this run's: set aside, the one before used
             set_aside(found[1], why)
         accelerator.wait_for_everyone()
@@ -348,6 +363,7 @@ def fit(model: nn.Module, loss_fn: Callable[[nn.Module, object], torch.Tensor],
         for _ in range(start * config.gradient_accumulation_steps):  # the data position: global batches consumed
             next(batches)
         stats, before = list(earlier.get("stats", [])), float(earlier.get("seconds", 0.0))
+        checks = list(earlier.get("validation", []))
     if tracking is not None:
         tracked.start(accelerator, tracking, desc, asdict(config))
     began = time.perf_counter()
@@ -383,14 +399,16 @@ def fit(model: nn.Module, loss_fn: Callable[[nn.Module, object], torch.Tensor],
                     accelerator.log({**means, "lr": scheduler.get_last_lr()[0]}, step=step + 1)
             if tracking is not None and ((step + 1) % tracking.samples_every == 0 or step + 1 == config.steps):
                 tracked.log_samples(accelerator, tracking, model, ema, step + 1)
+            if validation is not None and ((step + 1) % validation.every == 0 or step + 1 == config.steps):
+                checks.append(validated(accelerator, validation, model, ema, step + 1, tracking is not None))
+            kept = {"stats": stats, "seconds": before + time.perf_counter() - began, "batch": split,
+                    "validation": checks}
             if run_dir is not None and config.checkpoint_every and (step + 1) % config.checkpoint_every == 0:
-                save_checkpoint(accelerator, run_dir, step + 1, config.keep_checkpoints,
-                                {"stats": stats, "seconds": before + time.perf_counter() - began, "batch": split})
+                save_checkpoint(accelerator, run_dir, step + 1, config.keep_checkpoints, kept)
             if preemption.requested(accelerator):
                 final = run_dir / f"checkpoint-{step + 1}"
                 if not final.is_dir():  # not just written by checkpoint_every
-                    save_checkpoint(accelerator, run_dir, step + 1, config.keep_checkpoints,
-                                    {"stats": stats, "seconds": before + time.perf_counter() - began, "batch": split})
+                    save_checkpoint(accelerator, run_dir, step + 1, config.keep_checkpoints, kept)
                 raise Terminated(f"the training's state at step {step + 1} of {config.steps} is saved in {final}; "
                                  "rerun the same command to resume it")
     except Exception as error:
@@ -409,4 +427,4 @@ def fit(model: nn.Module, loss_fn: Callable[[nn.Module, object], torch.Tensor],
     trained = accelerator.unwrap_model(model)
     if ema is not None:
         ema.copy_to(trained.parameters())
-    return TrainResult(trained.eval(), [(r["step"], r["loss"]) for r in stats], start, stats, seconds)
+    return TrainResult(trained.eval(), [(r["step"], r["loss"]) for r in stats], start, stats, seconds, checks)
