@@ -218,7 +218,7 @@ def _checkpoints(o: TrainOptions, settings: dict, model) -> tuple[Path | None, P
     to resume must be of this training -- its settings (``settings.json`` beside it) and network --
     and a new training does not mix its checkpoints with an earlier one's."""
     from symmflow.outputs import check_new_place, write_atomic
-    from symmflow.train import checkpoint_step, latest_checkpoint
+    from symmflow.train_state import checkpoint_step, latest_checkpoint
 
     if not o.checkpointing_steps and o.resume_from_checkpoint is None:
         return None, None
@@ -246,8 +246,8 @@ def _checkpoints(o: TrainOptions, settings: dict, model) -> tuple[Path | None, P
 
 def _check_resume(path: Path, settings: dict, steps: int, model=None) -> None:
     """Refuse a checkpoint of another training's settings, beyond ``steps`` or (given ``model``) whose
-    files cannot restore that network (:func:`~symmflow.train.checkpoint_problem`)."""
-    from symmflow.train import checkpoint_problem, checkpoint_step
+    files cannot restore that network (:func:`~symmflow.train_state.checkpoint_problem`)."""
+    from symmflow.train_state import checkpoint_problem, checkpoint_step
 
     file = path.parent / "settings.json"
     try:
