@@ -170,3 +170,28 @@ def test_checkpoints_of_an_earlier_training_are_neither_mixed_in_nor_lost(refuse
 def test_a_validation_split_that_leaves_nothing_to_train_is_refused(refused, tmp_path):
     refused(["train", "--images", str(class_folders(tmp_path)), "--out", str(tmp_path / "m"), *TINY,
              "--validation-split", "1"], "--validation-split 1.0: hold out a share in [0, 1)")
+
+
+def test_resuming_from_a_named_checkpoint_into_a_new_folder_gives_the_same_weights(earlier, tmp_path):
+    root, argv = earlier
+    checkpoint = checkpoint_folder(root / "model") / "checkpoint-2"
+    assert main(_other(earlier, tmp_path, "--resume-from-checkpoint", str(checkpoint))) == 0
+    first, again = _weights(root / "model"), _weights(tmp_path / "new")
+    assert all(torch.equal(first[name], again[name]) for name in first)
+    assert sorted(p.name for p in checkpoint_folder(tmp_path / "new").glob("checkpoint-*")) == ["checkpoint-4"]
+
+
+def test_the_held_out_metric_is_logged_to_the_tracker(tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    images, masks = seg_folders(tmp_path / "in", n=6)
+    assert main(["train", "--images", str(images), "--masks", str(masks), "--out", str(tmp_path / "m"), *TINY[:2],
+                 "--steps", "4", *TINY[4:], "--validation-split", "0.3", "--validation-steps", "2",
+                 "--report-to", "tensorboard", "--no-progress"]) == 0
+    events = list((tmp_path / "m-logs").rglob("events.out.tfevents.*"))
+    found = EventAccumulator(str(events[0].parent), size_guidance={"scalars": 0}).Reload()
+    logged = [(s.step, s.value) for s in found.Scalars("validation/mIoU")]
+    stored = _settings(tmp_path / "m")["validation"]
+    assert [step for step, _ in logged] == [2, 4] and stored["images"] == 2
+    assert logged[-1][1] == pytest.approx(stored["value"])
