@@ -71,6 +71,30 @@ class TrainOptions:
     overwrite: bool = False
     device: str = "auto"
 
+    def __post_init__(self) -> None:
+        """Each value under the rule its option has on the command line (:mod:`symmflow.arguments`)."""
+        import argparse
+
+        from symmflow import arguments as a
+
+        for name in ("images", "out", "masks", "logging_dir"):  # paths given as text
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, Path(getattr(self, name)))
+        rules = {"classes": a.POSITIVE, "seed": a.SEED, "size": a.SIZE, "steps": a.POSITIVE, "batch_size": a.POSITIVE,
+                 "gradient_accumulation_steps": a.POSITIVE, "lr": a.RATE, "base_channels": a.CHANNELS,
+                 "beta": a.RATE, "image_weight": a.SHARE, "near_one": a.SHARE, "code_scale": a.RATE,
+                 "ema_decay": a.DECAY, "checkpointing_steps": a.COUNT, "checkpoints_total_limit": a.POSITIVE,
+                 "validation_split": a.SHARE, "validation_steps": a.POSITIVE}
+        for name, rule in rules.items():
+            value = getattr(self, name)
+            try:
+                if value is not None and (isinstance(value, bool) or rule(str(value)) != value):
+                    raise argparse.ArgumentTypeError(f"{value!r}: not a number of its kind")
+            except argparse.ArgumentTypeError as error:
+                raise UsageError(f"{name}: {error}") from None
+        if self.mask_code not in ("palette", "per-class"):
+            raise UsageError(f"mask_code: {self.mask_code!r}: use palette or per-class")
+
     @classmethod
     def of(cls, args) -> "TrainOptions":
         """The options of parsed command-line arguments (those of its fields that ``args`` has)."""
@@ -83,8 +107,7 @@ class TrainOptions:
 def train_model(images, masks=None, *, out, **settings) -> Path:
     """Train on ``images`` (with ``masks``: segmentation; else one sub-folder per class) into the
     model folder ``out``; ``settings`` are :class:`TrainOptions`' fields.  Returns ``out``."""
-    options = TrainOptions(images=Path(images), masks=None if masks is None else Path(masks), out=Path(out),
-                           **settings)
+    options = TrainOptions(images=images, masks=masks, out=out, **settings)
     train_with(options)
     return options.out
 

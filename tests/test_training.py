@@ -5,6 +5,7 @@ command is a thin layer over."""
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -195,3 +196,17 @@ def test_the_held_out_metric_is_logged_to_the_tracker(tmp_path):
     stored = _settings(tmp_path / "m")["validation"]
     assert [step for step, _ in logged] == [2, 4] and stored["images"] == 2
     assert logged[-1][1] == pytest.approx(stored["value"])
+
+
+@pytest.mark.parametrize("settings, needle", [
+    ({"steps": 0}, "steps: '0': use a positive integer"),
+    ({"size": 12}, "size: '12': use a multiple of 8"),
+    ({"ema_decay": 1.0}, "ema_decay: '1.0': use a decay in [0, 1)"),
+    ({"validation_split": 1.0}, "--validation-split 1.0: hold out a share in [0, 1)"),
+])
+def test_the_function_refuses_what_the_command_refuses(tmp_path, no_work, settings, needle):
+    from symmflow.errors import UsageError
+
+    with pytest.raises(UsageError, match=re.escape(needle)):
+        train_model(class_folders(tmp_path), out=tmp_path / "m", **settings)
+    assert not (tmp_path / "m").exists()
