@@ -11,11 +11,13 @@ Image files in, image files out::
     symmflow import-released --weights LatFM_celeba_beta10.0.pt --pretrained sd21/ --out celeba/
                                                   # the authors' released model, used as the others are
 
-Masks are single-channel PNGs of class ids, named like their images.  A model folder holds
-``model.safetensors`` and ``settings.json``; one imported from the authors' released weights
-(:mod:`symmflow.released_folder`) is used by the same commands.  Bad input prints one line and
-exits with status 2, before any training or inference starts; an output folder appears complete
-or not at all (an existing non-empty one is replaced only with ``--overwrite``).
+Masks are single-channel PNGs of class ids, named like their images.  A model folder is in
+diffusers' layout (:mod:`symmflow.pretrained`; the earlier ``settings.json`` + ``model.safetensors``
+still loads); one imported from the authors' released weights (:mod:`symmflow.released_folder`) is
+used by the same commands, thin layers over the Python API (:mod:`symmflow.infer_commands`).
+Bad input prints one line and exits with status 2, before any training or inference starts; an
+output folder appears complete or not at all (an existing non-empty one is replaced only with
+``--overwrite``).
 """
 
 from __future__ import annotations
@@ -32,10 +34,8 @@ yield_while_waiting()  # before torch is imported: threads that do not spin agai
 import torch
 
 from symmflow.arguments import CHANNELS, COUNT, DECAY, POSITIVE, RATE, SEED, SHARE, SIZE, DefaultsFormatter
-from symmflow.outputs import check_destination, check_free_space, check_outside, claimed, staged_folder
-from symmflow.device import resolve_device
-from symmflow.model_folder import open_folder, parts
-from symmflow.user_files import input_files, load_image, load_mask, rgb_tensor, save_rgb
+from symmflow.outputs import check_destination, check_free_space, check_outside, claimed
+from symmflow.infer_commands import add_options as add_inference_options, classify, sample, segment, synthesise
 from symmflow.errors import OneLineParser, UsageError, first_paragraph, interrupted
 
 
@@ -106,6 +106,7 @@ def build_parser() -> OneLineParser:
              "classify": "Classify image files, one class per file.", "sample": "Sample images of given classes."}
     for name, help in helps.items():
         q = add(name, help)
+        add_inference_options(q, name)
         q.add_argument("--model", type=Path, required=True,
                        help="Model folder written by symmflow train or symmflow import-released.")
         q.add_argument("--steps", type=POSITIVE, default=1 if name == "classify" else 25, help="Euler steps.")
@@ -183,13 +184,6 @@ def _check_space(args, need: int) -> None:
     check_free_space(args.out, need + MARGIN)
 
 
-def _progress(items: list, desc: str):
-    """A progress bar on stderr when there is more than one item."""
-    from tqdm.auto import tqdm
-
-    return tqdm(items, desc=desc, unit="image", file=sys.stderr, disable=len(items) < 2, dynamic_ncols=True)
-
-
 # ------------------------------------------------------------------ commands
 
 
@@ -215,87 +209,6 @@ def evaluate(args) -> None:
     else:
         write_atomic(args.out, json.dumps(result, indent=2) + "\n")
     print(summary(result), file=sys.stderr)
-
-
-def segment(args) -> None:
-    from PIL import Image
-
-    from symmflow.data.segmentation import read_image
-
-    _check_out(args, args.model, args.images)
-    device = resolve_device(args.device)
-    opened = open_folder(args.model, device, "segmentation", "classify")
-    settings = opened.settings
-    palette, size = parts(settings).palette, settings["size"]  # palette: the preview's colours
-    files = input_files(args.images, "--images", outputs_by_stem=True)
-    inputs = []  # every image is read (and checked) before anything is written
-    for file in files:
-        image = read_image(file)
-        inputs.append((image.shape[:2], rgb_tensor(image, size)))
-    _check_space(args, sum(h * w * 4 for (h, w), _ in inputs))  # ids and colours, at most 4 bytes a pixel
-    generator = torch.Generator().manual_seed(args.seed)
-    with staged_folder(args.out, args.overwrite, KINDS[args.command], (args.model, args.images)) as staged:
-        for file, ((h, w), x) in zip(_progress(files, "segment"), inputs):
-            mask = opened.segment(x[None].to(device), args.steps, generator)
-            mask = torch.nn.functional.interpolate(mask[None].float(), size=(h, w), mode="nearest")[0].long()
-            Image.fromarray(mask[0].byte().cpu().numpy()).save(staged / f"{file.stem}.png")
-            colour = palette.colour_pixels(mask.cpu())[0].numpy()
-            Image.fromarray(colour).save(staged / f"{file.stem}_colour.png")
-    for file in files:
-        print(args.out / f"{file.stem}.png")
-
-
-def synthesise(args) -> None:
-    _check_out(args, args.model, args.masks)
-    device = resolve_device(args.device)
-    opened = open_folder(args.model, device, "segmentation", "sample")
-    settings = opened.settings
-    ignore = parts(settings).palette.ignore_index  # an id with a colour of its own (COCO-Stuff's unlabelled 255)
-    files = input_files(args.masks, "--masks", outputs_by_stem=True)
-    masks = [load_mask(f, settings["classes"], settings["size"], ignore) for f in files]  # all checked first
-    _check_space(args, len(masks) * 3 * settings["size"] ** 2)
-    generator = torch.Generator().manual_seed(args.seed)
-    with staged_folder(args.out, args.overwrite, KINDS[args.command], (args.model, args.masks)) as staged:
-        for file, mask in zip(_progress(files, "synthesise"), masks):
-            x = opened.synthesise(mask.to(device), args.steps, generator)
-            save_rgb(x[0], staged / f"{file.stem}.png")
-    for file in files:
-        print(args.out / f"{file.stem}.png")
-
-
-def classify(args) -> None:
-    device = resolve_device(args.device)
-    opened = open_folder(args.model, device, "classification", "segment")
-    settings = opened.settings
-    size, names = settings["size"], settings["class_names"]
-    files = input_files(args.images, "--images")
-    x = torch.stack([load_image(f, size, settings.get("channels", 3)) for f in files]).to(device)
-    labels = opened.classify(x, args.steps, torch.Generator().manual_seed(args.seed))
-    print("file,class")
-    for file, k in zip(files, labels.tolist()):
-        print(f"{file.name},{names[k]}")
-
-
-def sample(args) -> None:
-    _check_out(args, args.model)
-    device = resolve_device(args.device)
-    opened = open_folder(args.model, device, "classification", "synthesise")
-    settings = opened.settings
-    names = settings["class_names"]
-    try:
-        labels = [int(s) for s in args.labels.split(",") if s.strip()]
-    except ValueError:
-        raise UsageError(f"--labels {args.labels!r}: give comma-separated class ids, e.g. 0,1,1") from None
-    if not labels or min(labels) < 0 or max(labels) >= len(names):
-        raise UsageError(f"--labels {args.labels!r}: class ids run from 0 to {len(names) - 1} ({', '.join(names)})")
-    _check_space(args, len(labels) * 3 * settings["size"] ** 2)
-    x = opened.sample(torch.tensor(labels, device=device), args.steps, torch.Generator().manual_seed(args.seed))
-    outputs = [f"{i:04d}_{names[k]}.png" for i, k in enumerate(labels)]
-    with staged_folder(args.out, args.overwrite, KINDS[args.command], (args.model,)) as staged:
-        for image, name in zip(x, outputs):
-            save_rgb(image, staged / name)
-    for name in outputs:
-        print(args.out / name)
 
 
 def import_released(args) -> None:

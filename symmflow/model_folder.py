@@ -1,14 +1,14 @@
-"""A model folder as ``symmflow train`` or ``symmflow import-released`` writes it: its
-``settings.json`` checked field by field, and the network, label codec and palette those settings
-make (what every command loads).
+"""A model folder as ``symmflow train`` or ``symmflow import-released`` writes it: its settings
+checked field by field, and the network, label codec and palette those settings make (what every
+command loads).
 
 Two kinds of folder are read: a model trained by ``symmflow train`` (the pixel U-Net of
-:mod:`symmflow.models.pixel_unet`), and one of the authors' released models imported by
+:mod:`symmflow.models.pixel_unet`; in diffusers' layout, :mod:`symmflow.pretrained`, or the earlier
+``settings.json`` + ``model.safetensors``), and one of the authors' released models imported by
 ``symmflow import-released`` (:mod:`symmflow.released_folder`: their pixel classifiers of MNIST
 and CIFAR-10, and their latent models of CelebAMask-HQ and COCO-Stuff, which run through a
 Stable Diffusion folder and a VAE named by the folder).  :func:`open_folder` gives either as an
-:class:`Opened` model whose ``segment`` / ``synthesise`` / ``classify`` / ``sample`` the
-commands call.
+:class:`Opened` model, which the Python API (:mod:`symmflow.api`) and ``symmflow evaluate`` run.
 """
 
 from __future__ import annotations
@@ -86,13 +86,19 @@ def network(settings: dict, device: str, folder: Path | None = None):
 
     if is_released(settings):
         return released_method(settings, folder, device).build().to(device)
+    return pixel_network(settings).to(device)
+
+
+def pixel_network(settings: dict):
+    """The untrained pixel network of a ``symmflow train`` model's settings, on the CPU: the U-Net
+    of :mod:`symmflow.models.pixel_unet` (levels (1, 2, 2), one block each) under its method."""
     from symmflow.models.pixel_unet import UNetConfig
 
     size, base = settings["size"], settings["base_channels"]
     config = UNetConfig(base_channels=base, multipliers=(1, 2, 2), layers_per_block=1, head_channels=base,
                         norm_groups=min(32, base))
     made = parts(settings)
-    return made.symmflow.network(config, 3, made.label_shape, size).to(device)
+    return made.symmflow.network(config, 3, made.label_shape, size)
 
 
 #: The settings a model folder of each task must hold (besides ``symmflow``, or ``beta`` in older folders).
@@ -135,53 +141,65 @@ def settings_problem(settings: dict) -> str | None:
     return None
 
 
+class Flow(NamedTuple):
+    """What runs a model's flow on square batches: its label codec, the shape of one label state and of
+    one data state, and for a latent model its space (the VAE: images in, latents out and back)."""
+
+    codec: object
+    label_shape: tuple[int, ...]
+    data_shape: tuple[int, ...]
+    space: object = None
+
+
 class Opened(NamedTuple):
-    """A model folder opened for inference: its network (EMA weights, eval mode), its settings
-    and, for a released model, the harness's SymmFlow method that runs it (the code path of the
-    tables' evaluation: :class:`benchmarks.methods.symmflow.SymmFlowMethod`; a latent model's
-    VAE inside it).  Images are (B, C, size, size) in [-1, 1] on the network's device."""
+    """A model folder opened for inference: its network (EMA weights, eval mode), its settings,
+    for a released model the harness's SymmFlow method that runs it (the code path of the tables'
+    evaluation: :class:`benchmarks.methods.symmflow.SymmFlowMethod`; a latent model's VAE inside it)
+    and, for a folder in diffusers' layout, the :class:`~symmflow.pretrained.SymmFlowModel` whose
+    ``velocity`` the network is.  Its four uses run through :mod:`symmflow.inference` (the Python API,
+    :class:`symmflow.api.Model`, gives them images of any shape)."""
 
     model: object
     settings: dict
     method: object = None
+    pretrained: object = None
 
-    def segment(self, x, steps: int, generator):
-        """Class maps (B, size, size) of images ``x``."""
+    def flow(self) -> Flow:
+        """The codec, state shapes and space the flow of this model runs with."""
         if self.method is not None:
-            return self.method.segment(self.model, x, steps, "euler", generator)
-        from symmflow import tasks
+            m = self.method
+            return Flow(m.codec, tuple(m.label_shape), tuple(m.data_shape), m.space)
+        made, size = parts(self.settings), self.settings["size"]
+        return Flow(made.codec, made.label_shape, (3, size, size))
 
-        made = parts(self.settings)
-        return tasks.predict(self.model, x, made.codec, made.label_shape, steps=steps, generator=generator)
+    def segment(self, x, steps: int, generator, solver: str = "euler"):
+        """Class maps (B, size, size) of images ``x``; each image's noise from a seed of its own,
+        drawn from ``generator`` in turn (:func:`image_seeds`: the same whatever the batches)."""
+        from symmflow.inference import recognise
 
-    def synthesise(self, masks, steps: int, generator):
-        """Images (B, 3, size, size) of class maps ``masks``."""
-        if self.method is not None:
-            return self.method.synthesise(self.model, masks, steps, "euler", generator)
-        from symmflow import tasks
+        return recognise(self, x, image_seeds(generator, len(x)), steps, solver)
 
-        size = self.settings["size"]
-        return tasks.generate(self.model, masks, parts(self.settings).codec, (3, size, size), steps=steps,
-                              generator=generator)
+    def classify(self, x, steps: int, generator, solver: str = "euler"):
+        """Class ids (B,) of images ``x`` (seeds as :meth:`segment`'s)."""
+        return self.segment(x, steps, generator, solver)
 
-    def classify(self, x, steps: int, generator):
-        """Class ids (B,) of images ``x``."""
-        if self.method is not None:
-            return self.method.classify(self.model, x, steps, "euler", generator)[0]
-        from symmflow import tasks
+    def synthesise(self, masks, steps: int, generator, solver: str = "euler"):
+        """Images (B, C, size, size) of class maps ``masks`` (seeds as :meth:`segment`'s)."""
+        from symmflow.inference import generate
 
-        made = parts(self.settings)
-        return tasks.predict(self.model, x, made.codec, made.label_shape, steps=steps, generator=generator)
+        return generate(self, masks, image_seeds(generator, len(masks)), steps, solver)
 
-    def sample(self, labels, steps: int, generator):
-        """Images (B, C, size, size) of class ids ``labels``."""
-        if self.method is not None:
-            return self.method.generate(self.model, labels, steps, "euler", generator)
-        from symmflow import tasks
+    def sample(self, labels, steps: int, generator, solver: str = "euler"):
+        """Images (B, C, size, size) of class ids ``labels`` (seeds as :meth:`segment`'s)."""
+        return self.synthesise(labels, steps, generator, solver)
 
-        size = self.settings["size"]
-        return tasks.generate(self.model, labels, parts(self.settings).codec, (3, size, size), steps=steps,
-                              generator=generator)
+
+def image_seeds(generator, count: int) -> list[int]:
+    """``count`` seeds drawn one by one from ``generator``: image i of a run gets the i-th, however
+    the run is split into batches."""
+    import torch
+
+    return [int(torch.randint(0, 2 ** 63 - 1, (1,), generator=generator)) for _ in range(count)]
 
 
 def open_model(folder: Path, device: str, task: str, instead: str):
@@ -191,49 +209,69 @@ def open_model(folder: Path, device: str, task: str, instead: str):
     return opened.model, opened.settings
 
 
-def open_folder(folder: Path, device: str, task: str, instead: str) -> Opened:
-    """The model in ``folder`` -- trained by ``symmflow train`` or imported by ``symmflow
-    import-released`` -- which must be a ``task`` model (else: use ``instead``); every setting is
-    checked before a network is built."""
-    from symmflow.checkpoint import load_weights, saved_settings
+def _wrong_task(folder: Path, kind: str, task: str | None, instead: str | None) -> None:
+    if task is not None and kind != task:
+        remedy = f"use symmflow {instead}" if instead else f"pass the folder of a {task} model"
+        raise UsageError(f"{folder} is a {kind} model; {remedy}")
 
-    settings, file = saved_settings(folder), folder / "settings.json"
-    if settings is None:
-        raise UsageError(f"{folder} is not a model folder (no settings.json); train one with symmflow train, or "
-                         "import a released one with symmflow import-released")
+
+def check_settings(settings: dict, file: Path, folder: Path, task: str | None = None,
+                   instead: str | None = None) -> None:
+    """Refuse, field by field, the settings of a model ``symmflow train`` wrote, before anything is built."""
     remedy = "retrain with symmflow train, or pass the folder of a model it wrote"
     kind = settings.get("task")
     if kind not in NEEDED:
         raise UsageError(f"{file} names no known task (task: {kind!r}); {remedy}")
-    from symmflow.released_folder import REMEDY, is_released, released_method
-    from symmflow.released_folder import settings_problem as released_problem
-
-    if is_released(settings):
-        if kind != task:
-            raise UsageError(f"{folder} is a {kind} model; use symmflow {instead}")
-        problem = released_problem(settings)
-        if problem:
-            raise UsageError(f"{file}: {problem}; {REMEDY}")
-        method = released_method(settings, folder, device)
-        try:
-            model = load_weights(method.build(), folder)
-        except (TypeError, ValueError, KeyError, AttributeError) as error:
-            raise UsageError(f"{file} holds settings no model can be built from ({' '.join(str(error).split())}); "
-                             f"{REMEDY}") from None
-        return Opened(model.to(device).eval(), settings, method)
     needed = NEEDED[kind] + (() if "beta" in settings else ("symmflow",))
     missing = [k for k in needed if k not in settings]
     if missing:
         raise UsageError(f"{file} lacks the setting {missing[0]!r}; {remedy}")
-    if kind != task:
-        raise UsageError(f"{folder} is a {kind} model; use symmflow {instead}")
+    _wrong_task(folder, kind, task, instead)
     problem = settings_problem(settings)
     if problem:
         raise UsageError(f"{file}: {problem}; {remedy}")
+
+
+def open_folder(folder: Path, device: str, task: str | None = None, instead: str | None = None) -> Opened:
+    """The model in ``folder`` -- written by ``symmflow train`` (diffusers' layout,
+    :mod:`symmflow.pretrained`, or the earlier ``settings.json`` + ``model.safetensors``) or imported
+    by ``symmflow import-released`` -- which must be a ``task`` model where one is named (else: use
+    ``instead``); every setting is checked before a network is built."""
+    from symmflow import pretrained
+    from symmflow.checkpoint import load_weights, saved_settings
+
+    folder = Path(folder)
+    settings, file = saved_settings(folder), folder / "settings.json"
+    if settings is None and pretrained.is_pretrained(folder):
+        settings = pretrained.settings_of(pretrained.read_config(folder))
+        check_settings(settings, folder / pretrained.CONFIG, folder, task, instead)
+        loaded = pretrained.SymmFlowModel.from_pretrained(folder).to(device).eval()
+        return Opened(loaded.velocity, settings, pretrained=loaded)
+    if settings is None:
+        raise UsageError(f"{folder} is not a model folder (no config.json or settings.json); train one with "
+                         "symmflow train, or import a released one with symmflow import-released")
+    from symmflow.released_folder import REMEDY, is_released, released_method
+    from symmflow.released_folder import settings_problem as released_problem
+
+    if not is_released(settings):
+        check_settings(settings, file, folder, task, instead)
+        try:
+            model = network(settings, device)
+        except (TypeError, ValueError, KeyError, AttributeError) as error:
+            raise UsageError(f"{file} holds settings no model can be built from ({' '.join(str(error).split())}); "
+                             "retrain with symmflow train, or pass the folder of a model it wrote") from None
+        return Opened(load_weights(model, folder).eval(), settings)
+    kind = settings.get("task")
+    if kind not in NEEDED:
+        raise UsageError(f"{file} names no known task (task: {kind!r}); {REMEDY}")
+    _wrong_task(folder, kind, task, instead)
+    problem = released_problem(settings)
+    if problem:
+        raise UsageError(f"{file}: {problem}; {REMEDY}")
+    method = released_method(settings, folder, device)
     try:
-        model = network(settings, device)
+        model = load_weights(method.build(), folder)
     except (TypeError, ValueError, KeyError, AttributeError) as error:
         raise UsageError(f"{file} holds settings no model can be built from ({' '.join(str(error).split())}); "
-                         f"{remedy}") from None
-    return Opened(load_weights(model, folder).eval(), settings)
-
+                         f"{REMEDY}") from None
+    return Opened(model.to(device).eval(), settings, method)

@@ -159,7 +159,7 @@ def test_overwrite_replaces_outputs_whole(tmp_path, seg_model, clf_model, capsys
 @pytest.mark.parametrize("command", ["synthesise", "sample"])
 def test_a_failure_while_writing_leaves_the_old_output(tmp_path, seg_model, clf_model, command, monkeypatch,
                                                       capsys):
-    import symmflow.cli
+    import symmflow.user_files
 
     argv = [str(a) for a in use(command, seg_model, clf_model, tmp_path)]
     assert main([*argv, *RUN]) == 0  # the output of an earlier run, which --overwrite may replace
@@ -173,7 +173,7 @@ def test_a_failure_while_writing_leaves_the_old_output(tmp_path, seg_model, clf_
         saved.append(path)
         Image.new("RGB", (2, 2)).save(path)
 
-    monkeypatch.setattr(symmflow.cli, "save_rgb", save_then_fail)
+    monkeypatch.setattr(symmflow.user_files, "save_rgb", save_then_fail)  # the commands write through it
     capsys.readouterr()
     assert main([*argv, *RUN, "--overwrite"]) == 2
     err = [line for line in capsys.readouterr().err.strip().splitlines()

@@ -67,12 +67,14 @@ def test_a_released_pixel_classifier_classifies_as_the_tables_do(pixel, tmp_path
     assert main(["classify", "--model", out, "--images", tmp_path / "digits", "--device", "cpu", "--seed", "3"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0] == "file,class" and [line.split(",")[0] for line in lines[1:]] == [f"d{i}.png" for i in range(5)]
-    # the tables' path: the same network of the paper profile, the file loaded, the digits resized to 32 px
+    # the tables' path: the same network of the paper profile, the file loaded, the digits resized to 32 px,
+    # digit i's noise from its own seed (--seed + i)
     method = SymmFlowMethod(Problem("mnist-full", 1, 32, 10, pixel["unet"]), AUTHORS)
     model = released.load(method.build(), pixel["weights"], "SymmFlow on MNIST").eval()
     images = to_tensor_images(pixel["digits"], fit="resize")
-    labels, _ = method.classify(model, images, 1, "euler", torch.Generator().manual_seed(3))
-    assert [line.split(",")[1] for line in lines[1:]] == [str(k) for k in labels.tolist()]
+    labels = [int(method.classify(model, images[i:i + 1], 1, "euler", torch.Generator().manual_seed(3 + i))[0])
+              for i in range(len(images))]
+    assert [line.split(",")[1] for line in lines[1:]] == [str(k) for k in labels]
     assert main(["sample", "--model", out, "--labels", "0,7", "--out", tmp_path / "samples", *RUN]) == 0
     assert read_image(tmp_path / "samples" / "0001_7.png").shape == (32, 32, 3)
     # --overwrite replaces a model folder with a new import
@@ -113,7 +115,7 @@ def test_a_released_latent_model_segments_and_synthesises_as_the_tables_do(laten
     assert main(["segment", "--model", out, "--images", images, "--out", tmp_path / "seg", *RUN]) == 0
     assert main(["synthesise", "--model", out, "--masks", masks, "--out", tmp_path / "syn", *RUN]) == 0
     # the tables' path (benchmarks/experiments/segsynth.py): the data set's palette, the SD folder's
-    # space, the method of the paper profile, the file loaded; one generator per command, as there
+    # space, the method of the paper profile, the file loaded; image i's noise from its own seed (--seed + i)
     paper = latent["paper"]
     data = open_dataset("CelebAMask-HQ", paper, latent["root"] / "data", 0)
     space = load_space(latent["sd"], data.palette)
@@ -121,8 +123,8 @@ def test_a_released_latent_model_segments_and_synthesises_as_the_tables_do(laten
                       latent["sd"], tmp_path / "empty.safetensors")
     method = SymmFlowMethod(problem, paper.symmflow_for("CelebAMask-HQ"))
     model = released.load(method.build(), latent["weights"], "SymmFlow on CelebAMask-HQ").eval()
-    seg, syn = torch.Generator().manual_seed(0), torch.Generator().manual_seed(0)
     for i in range(2):
+        seg, syn = torch.Generator().manual_seed(i), torch.Generator().manual_seed(i)
         x = rgb_tensor(read_image(images / f"{i}.png"), 16)[None]
         expected = method.segment(model, x, 2, "euler", seg)[0]
         assert np.array_equal(read_image(tmp_path / "seg" / f"{i}.png", "L"), expected.numpy())
