@@ -8,13 +8,15 @@ Image files in, image files out::
     symmflow train --images digits/ --out clf/                                # classification: one
     symmflow classify --model clf/ --images new/                              #   sub-folder per class
     symmflow sample --model clf/ --labels 0,3,3 --out samples/                # images of given classes
+    symmflow evaluate --model model/ --images held/ --masks held-masks/       # mIoU with an interval (JSON)
     symmflow import-released --weights LatFM_celeba_beta10.0.pt --pretrained sd21/ --out celeba/
                                                   # the authors' released model, used as the others are
 
 Masks are single-channel PNGs of class ids, named like their images.  A model folder is in
 diffusers' layout (:mod:`symmflow.pretrained`; the earlier ``settings.json`` + ``model.safetensors``
 still loads); one imported from the authors' released weights (:mod:`symmflow.released_folder`) is
-used by the same commands, thin layers over the Python API (:mod:`symmflow.infer_commands`).
+used by the same commands, thin layers over the Python API (:mod:`symmflow.infer_commands`;
+``train`` over :func:`symmflow.training.train_model`, ``evaluate`` over :func:`symmflow.evaluation.evaluate`).
 Bad input prints one line and exits with status 2, before any training or inference starts; an
 output folder appears complete or not at all (an existing non-empty one is replaced only with
 ``--overwrite``).
