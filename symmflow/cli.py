@@ -75,7 +75,7 @@ def build_parser() -> OneLineParser:
                         "the checkpoint folder PATH; one of other settings is refused (default: a new training).")
     t.add_argument("--validation-split", type=SHARE, default=0.0,
                    help="Share of the images held out before training (drawn by --seed), whose mIoU or accuracy is "
-                        "measured and stored in settings.json (default: 0, none).")
+                        "measured and stored in the model card and config.json (default: 0, none).")
     t.add_argument("--validation-steps", type=POSITIVE, default=500,
                    help="Measure the held-out metric every this many steps and at the end, logged to --report-to.")
     t.add_argument("--no-progress", dest="progress", action="store_false", help="Draw no progress bar (default: one).")

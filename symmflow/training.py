@@ -6,9 +6,10 @@ trains as the diffusers training examples do: checkpoints every ``checkpointing_
 and resumed ends with the weights of an uninterrupted one, bitwise on one machine
 (:func:`symmflow.train.fit`) -- a share of the images held out (``validation_split``) and measured
 every ``validation_steps`` steps (:mod:`symmflow.validation`), an EMA of the weights of a stated
-decay.  The model folder is written all-or-nothing (:func:`symmflow.checkpoint.save_weights`), so
-the checkpoints lie beside it, in ``<out>-checkpoints``, and stay there once the training ends (as
-the diffusers examples keep theirs), the latest ``checkpoints_total_limit`` of them::
+decay.  The model folder (diffusers' layout, its model card holding the held-out metric) is written
+all-or-nothing (:func:`symmflow.pretrained.save_model`), so the checkpoints lie beside it, in
+``<out>-checkpoints``, and stay there once the training ends (as the diffusers examples keep theirs),
+the latest ``checkpoints_total_limit`` of them::
 
     import symmflow
     symmflow.train_model("imgs/", "masks/", out="model/", steps=1000, validation_split=0.1)
@@ -139,13 +140,13 @@ def train_with(o: TrainOptions) -> bool:
 
 
 def _train(o: TrainOptions) -> bool:
-    from symmflow.checkpoint import save_weights
     from symmflow.data.streams import draw_batches
     from symmflow.device import resolve_device
     from symmflow.distributed import close, launched
     from symmflow.method import SymmFlowSettings
     from symmflow.model_folder import network, parts
     from symmflow.outputs import check_free_space
+    from symmflow.pretrained import save_model
     from symmflow.tracking import Tracking, logging_dir, sample_grid
     from symmflow.train import TrainConfig, fit
     from symmflow.user_files import classification_data, segmentation_data
@@ -199,7 +200,7 @@ def _train(o: TrainOptions) -> bool:
         final = {**settings, "train_stats": result.stats}
         if result.validation:
             final["validation"] = result.validation[-1]
-        save_weights(result.model, o.out, final, overwrite=o.overwrite, inputs=_inputs(o))
+        save_model(result.model, o.out, final, overwrite=o.overwrite, inputs=_inputs(o))
     close(shard, device)
     return shard.is_main
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,38 @@ def png(path: Path, array) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(np.asarray(array, np.uint8)).save(path)
     return path
+
+
+def trained_settings(folder: Path) -> dict:
+    """The flat settings of a model folder ``symmflow train`` wrote (its ``config.json``)."""
+    from symmflow.pretrained import CONFIG, settings_of
+
+    return settings_of(json.loads((Path(folder) / CONFIG).read_text()))
+
+
+def edit_config(folder: Path, edit: dict | None = None, drop: tuple = ()) -> Path:
+    """Change the ``config.json`` of a trained model folder: the settings of ``edit`` set (those that
+    build the network at its top level, the others under ``training``), those of ``drop`` removed."""
+    from symmflow.pretrained import ARCHITECTURE, CONFIG
+
+    file = Path(folder) / CONFIG
+    config = json.loads(file.read_text())
+    for key, value in (edit or {}).items():
+        (config if key in ARCHITECTURE else config["training"])[key] = value
+    for key in drop:
+        (config if key in ARCHITECTURE else config["training"]).pop(key, None)
+    file.write_text(json.dumps(config))
+    return file
+
+
+def earlier_layout(model: Path, folder: Path) -> Path:
+    """The model folder ``model`` written again in the earlier layout (settings.json + model.safetensors)."""
+    import symmflow
+    from symmflow.checkpoint import save_weights
+
+    opened = symmflow.load(model, device="cpu")
+    save_weights(opened.network.velocity, folder, opened.settings)
+    return folder
 
 
 def tree(root: Path) -> list:

@@ -37,7 +37,8 @@ def test_train_overwrite_replaces_the_model_folder(tmp_path, capsys, seg_model):
     (model / "stale.txt").write_text("old")
     assert main(["train", "--images", str(images), "--masks", str(masks), "--out", str(model), "--overwrite",
                  *TINY]) == 0
-    assert sorted(p.name for p in model.iterdir()) == [".symmflow-output.json", "model.safetensors", "settings.json"]
+    assert sorted(p.name for p in model.iterdir()) == [".symmflow-output.json", "README.md", "config.json",
+                                                        "diffusion_pytorch_model.safetensors", "train_stats.json"]
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging folder left
 
 
@@ -221,7 +222,8 @@ def _mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
-def test_saved_weights_and_atomic_files_follow_the_umask(tmp_path, umask_022):
+def test_saved_weights_and_atomic_files_follow_the_umask(tmp_path, umask_022, seg_model):
+    import symmflow
     from symmflow.outputs import write_atomic
     from symmflow.checkpoint import save_weights
 
@@ -229,6 +231,11 @@ def test_saved_weights_and_atomic_files_follow_the_umask(tmp_path, umask_022):
     assert _mode(tmp_path / "model") == 0o755
     assert _mode(tmp_path / "model" / "model.safetensors") == 0o644
     assert _mode(tmp_path / "model" / "settings.json") == 0o644
+    symmflow.load(seg_model, device="cpu").save(tmp_path / "saved")  # diffusers' layout (symmflow.save_model)
+    assert _mode(tmp_path / "saved") == 0o755
+    assert {p.name: _mode(p) for p in (tmp_path / "saved").iterdir() if not p.name.startswith(".")} == {
+        "README.md": 0o644, "config.json": 0o644, "diffusion_pytorch_model.safetensors": 0o644,
+        "train_stats.json": 0o644}
     write_atomic(tmp_path / "cell.json", "{}")
     assert _mode(tmp_path / "cell.json") == 0o644
 

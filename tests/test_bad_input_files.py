@@ -1,6 +1,6 @@
 """What users' folders hold: 1-bit masks read as their ids, hidden files and folders ignored, an image
-too large to decode refused, an edited settings.json checked field by field before inference, and
-messages that name files as paths."""
+too large to decode refused, an edited config.json (or settings.json of the earlier layout) checked
+field by field before inference, and messages that name files as paths."""
 
 import json
 import shutil
@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from symmflow.cli import main
-from tests.helpers import RUN, TINY, class_folders, png, seg_folders, use
+from tests.helpers import RUN, TINY, class_folders, earlier_layout, edit_config, png, seg_folders, trained_settings, use
 
 
 def test_one_bit_masks_are_read_as_their_ids(tmp_path):
@@ -27,7 +27,7 @@ def test_train_on_one_bit_masks(tmp_path, capsys):
     for mask in masks.iterdir():
         Image.fromarray(np.asarray(Image.open(mask)) > 1).save(mask)
     assert main(["train", "--images", str(images), "--masks", str(masks), "--out", str(tmp_path / "m"), *TINY]) == 0
-    assert json.loads((tmp_path / "m" / "settings.json").read_text())["classes"] == 2
+    assert trained_settings(tmp_path / "m")["classes"] == 2
 
 
 def test_hidden_files_and_folders_are_ignored(tmp_path):
@@ -37,7 +37,7 @@ def test_hidden_files_and_folders_are_ignored(tmp_path):
     (images / ".DS_Store").write_bytes(b"\x00\x01")
     png(images / "class0" / "._0.png", np.zeros((16, 16, 3)))  # a resource fork named like an image
     assert main(["train", "--images", str(images), "--out", str(tmp_path / "m"), *TINY]) == 0
-    assert json.loads((tmp_path / "m" / "settings.json").read_text())["class_names"] == ["class0", "class1"]
+    assert trained_settings(tmp_path / "m")["class_names"] == ["class0", "class1"]
 
 
 @pytest.mark.parametrize("command", ["segment", "classify", "train"])
@@ -60,6 +60,22 @@ def test_a_mask_of_another_size_is_named_by_its_paths(refused, tmp_path):
     assert "PosixPath" not in err and "(" not in err.split(":")[1]
 
 
+def _edited(original, folder, layout: str, edit: dict):
+    """A copy of the model folder ``original`` in ``layout``, its settings changed by ``edit``; its settings file."""
+    if layout == "diffusers":
+        shutil.copytree(original, folder)
+        settings = trained_settings(folder)
+    else:
+        earlier_layout(original, folder)
+        settings = json.loads((folder / "settings.json").read_text())
+    if isinstance(edit.get("symmflow"), dict):
+        edit = {"symmflow": {**settings["symmflow"], **edit["symmflow"]}}
+    if layout == "diffusers":
+        return edit_config(folder, edit)
+    (folder / "settings.json").write_text(json.dumps({**settings, **edit}))
+    return folder / "settings.json"
+
+
 @pytest.mark.parametrize("model, edit, needle", [
     ("seg", {"size": 18}, "size 18 is not a multiple of 8"),
     ("seg", {"size": "16"}, "size '16' is not a multiple of 8"),
@@ -74,25 +90,26 @@ def test_a_mask_of_another_size_is_named_by_its_paths(refused, tmp_path):
     ("clf", {"class_names": ["a", "a"]}, "is not a list of two or more distinct names"),
     ("clf", {"class_names": "ab"}, "is not a list of two or more distinct names"),
 ])
+@pytest.mark.parametrize("layout", ["diffusers", "earlier"])
 def test_an_edited_settings_file_is_checked_field_by_field(refused, tmp_path, seg_model, clf_model, model, edit,
-                                                           needle):
+                                                           needle, layout):
     folder = tmp_path / "model"
-    shutil.copytree(seg_model if model == "seg" else clf_model, folder)
-    settings = json.loads((folder / "settings.json").read_text())
-    if isinstance(edit.get("symmflow"), dict):
-        edit = {"symmflow": {**settings["symmflow"], **edit["symmflow"]}}
-    (folder / "settings.json").write_text(json.dumps({**settings, **edit}))
+    file = _edited(seg_model if model == "seg" else clf_model, folder, layout, edit)
     argv = [*use("segment" if model == "seg" else "classify", seg_model, clf_model, tmp_path), *RUN]
     argv[argv.index("--model") + 1] = folder
     err = refused(argv, needle)
-    assert str(folder / "settings.json") in err and "retrain" in err
+    assert str(file) in err and "retrain" in err
 
 
-def test_settings_that_disagree_with_the_weights_are_refused(refused, tmp_path, seg_model, clf_model):
+@pytest.mark.parametrize("layout, needle", [
+    ("diffusers", "do not load into the network its config.json describes"),
+    ("earlier", "holds weights of another architecture"),
+])
+def test_settings_that_disagree_with_the_weights_are_refused(refused, tmp_path, seg_model, clf_model, layout, needle):
     folder = tmp_path / "model"
-    shutil.copytree(seg_model, folder)
-    settings = json.loads((folder / "settings.json").read_text())
-    (folder / "settings.json").write_text(json.dumps({**settings, "base_channels": 2 * settings["base_channels"]}))
+    base = trained_settings(seg_model)["base_channels"]
+    _edited(seg_model, folder, layout, {"base_channels": 2 * base})
     argv = [*use("segment", seg_model, clf_model, tmp_path), *RUN]
     argv[argv.index("--model") + 1] = folder
-    refused(argv, "holds weights of another architecture")
+    err = refused(argv, needle)
+    assert str(folder) in err and "retrain" in err

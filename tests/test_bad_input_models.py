@@ -1,6 +1,7 @@
-"""A damaged model folder -- truncated weights, a pickle where safetensors belong, a settings file
-that is not JSON or lacks what the network needs -- is one line and exit 2 for the command (no
-code in the file runs), and is moved aside and retrained by the harness's model cache."""
+"""A damaged model folder -- truncated weights, a pickle where safetensors belong, a config or settings
+file that is not JSON or lacks what the network needs -- is one line and exit 2 for the command (no
+code in the file runs), in diffusers' layout and the earlier one, and is moved aside and retrained
+by the harness's model cache."""
 
 import json
 import pickle
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.helpers import RUN, seg_folders
+from tests.helpers import RUN, earlier_layout, edit_config, seg_folders
 
 
 class Boom:
@@ -23,59 +24,75 @@ class Boom:
         return (Path.touch, (Path(self.marker),))
 
 
+def _weights(model: Path) -> Path:
+    """The weights file of a model folder: diffusers' layout, or the earlier one (the harness's cache)."""
+    return model / ("diffusion_pytorch_model.safetensors" if (model / "config.json").exists() else "model.safetensors")
+
+
+def _settings(model: Path) -> Path:
+    return model / ("config.json" if (model / "config.json").exists() else "settings.json")
+
+
 def _break_weights_truncated(model: Path, tmp_path: Path) -> None:
-    data = (model / "model.safetensors").read_bytes()
-    (model / "model.safetensors").write_bytes(data[: len(data) // 2])
+    data = _weights(model).read_bytes()
+    _weights(model).write_bytes(data[: len(data) // 2])
 
 
 def _break_weights_pickle(model: Path, tmp_path: Path) -> None:
-    (model / "model.safetensors").write_bytes(pickle.dumps({"weight": Boom(tmp_path / "ran")}))
+    _weights(model).write_bytes(pickle.dumps({"weight": Boom(tmp_path / "ran")}))
 
 
 def _break_weights_torch_save(model: Path, tmp_path: Path) -> None:
-    torch.save({"weight": Boom(tmp_path / "ran")}, model / "model.safetensors")
+    torch.save({"weight": Boom(tmp_path / "ran")}, _weights(model))
 
 
 def _break_settings_json(model: Path, tmp_path: Path) -> None:
-    (model / "settings.json").write_text('{"task": "segmentation", ')
+    _settings(model).write_text('{"task": "segmentation", ')
 
 
 def _break_settings_binary(model: Path, tmp_path: Path) -> None:
-    (model / "settings.json").write_bytes(b"\xff\xfe\x00garbage")
+    _settings(model).write_bytes(b"\xff\xfe\x00garbage")
 
 
 def _break_settings_list(model: Path, tmp_path: Path) -> None:
-    (model / "settings.json").write_text("[1, 2]")
+    _settings(model).write_text("[1, 2]")
 
 
 def _drop(key):
     def drop(model: Path, tmp_path: Path) -> None:
+        if _settings(model).name == "config.json":
+            edit_config(model, drop=(key,))
+            return
         settings = json.loads((model / "settings.json").read_text())
         del settings[key]
         (model / "settings.json").write_text(json.dumps(settings))
     return drop
 
 
-@pytest.mark.parametrize("damage, file, needle", [
-    (_break_weights_truncated, "model.safetensors", "is damaged"),
-    (_break_weights_pickle, "model.safetensors", "is damaged"),
-    (_break_weights_torch_save, "model.safetensors", "is damaged"),
-    (_break_settings_json, "settings.json", "is damaged"),
-    (_break_settings_binary, "settings.json", "is damaged"),
-    (_break_settings_list, "settings.json", "is damaged"),
-    (_drop("classes"), "settings.json", "lacks the setting 'classes'"),
-    (_drop("size"), "settings.json", "lacks the setting 'size'"),
-    (_drop("symmflow"), "settings.json", "lacks the setting 'symmflow'"),
-    (_drop("task"), "settings.json", "names no known task"),
+@pytest.mark.parametrize("layout", ["diffusers", "earlier"])
+@pytest.mark.parametrize("damage, files, needle", [
+    (_break_weights_truncated, ("diffusion_pytorch_model.safetensors", "model.safetensors"), "is damaged"),
+    (_break_weights_pickle, ("diffusion_pytorch_model.safetensors", "model.safetensors"), "is damaged"),
+    (_break_weights_torch_save, ("diffusion_pytorch_model.safetensors", "model.safetensors"), "is damaged"),
+    (_break_settings_json, ("config.json", "settings.json"), "is damaged"),
+    (_break_settings_binary, ("config.json", "settings.json"), "is damaged"),
+    (_break_settings_list, ("config.json", "settings.json"), "is damaged"),
+    (_drop("classes"), ("config.json", "settings.json"), "lacks the setting 'classes'"),
+    (_drop("size"), ("config.json", "settings.json"), "lacks the setting 'size'"),
+    (_drop("symmflow"), ("config.json", "settings.json"), "lacks the setting 'symmflow'"),
+    (_drop("task"), ("config.json", "settings.json"), "names no known task"),
 ])
-def test_segment_with_a_damaged_model_folder(refused, tmp_path, seg_model, damage, file, needle):
+def test_segment_with_a_damaged_model_folder(refused, tmp_path, seg_model, damage, files, needle, layout):
     model = tmp_path / "model"
-    shutil.copytree(seg_model, model)
+    if layout == "diffusers":
+        shutil.copytree(seg_model, model)
+    else:
+        earlier_layout(seg_model, model)
     damage(model, tmp_path)
     seg_folders(tmp_path / "in")
     err = refused(["segment", "--model", model, "--images", tmp_path / "in" / "img", "--out", tmp_path / "o", *RUN],
                   needle)
-    assert str(model / file) in err and ("retrain" in err)
+    assert str(model / files[layout != "diffusers"]) in err and ("retrain" in err)
     assert not (tmp_path / "ran").exists()  # no code in the file ran
 
 

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from symmflow.cli import main
-from tests.helpers import RUN, TINY, class_folders, png, seg_folders, use
+from tests.helpers import RUN, TINY, class_folders, png, seg_folders, trained_settings, use
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMANDS = ("train", "segment", "synthesise", "sample")
@@ -76,7 +76,7 @@ def test_overwrite_never_replaces_an_output_of_another_kind(refused, sandbox, tm
     argv = command_line(command, seg_model, clf_model, tmp_path)
     shutil.copytree(seg_model, tmp_path / "o")
     refused([*argv, "--overwrite"], "holds a model, not")
-    assert (tmp_path / "o" / "model.safetensors").is_file()
+    assert (tmp_path / "o" / "diffusion_pytorch_model.safetensors").is_file()
 
 
 @pytest.mark.parametrize("command, source", [("segment", "in"), ("synthesise", "in"), ("train", "in")])
@@ -182,8 +182,8 @@ def test_train_twice_with_one_seed_gives_bitwise_the_same_weights(tmp_path):
         seed = "5" if run != "c" else "6"
         assert main(["train", "--images", str(images), "--masks", str(masks), "--out", str(tmp_path / run), *TINY,
                      "--seed", seed]) == 0
-        weights.append(load_file(str(tmp_path / run / "model.safetensors")))
-        assert json.loads((tmp_path / run / "settings.json").read_text())["seed"] == int(seed)
+        weights.append(load_file(str(tmp_path / run / "diffusion_pytorch_model.safetensors")))
+        assert trained_settings(tmp_path / run)["seed"] == int(seed)
     same, other = weights[1], weights[2]
     assert all(np.array_equal(weights[0][k].numpy(), same[k].numpy()) for k in same)
     assert any(not np.array_equal(weights[0][k].numpy(), other[k].numpy()) for k in other)

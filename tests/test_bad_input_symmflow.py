@@ -17,7 +17,7 @@ from PIL import Image
 
 from symmflow import outputs
 from symmflow.cli import main
-from tests.helpers import RUN, TINY, class_folders, png, seg_folders, use
+from tests.helpers import RUN, TINY, class_folders, earlier_layout, edit_config, png, seg_folders, trained_settings, use
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,25 +43,32 @@ def test_a_model_folder_of_another_task_is_refused(refused, tmp_path, seg_model,
     refused(argv, needle)
 
 
+@pytest.mark.parametrize("layout", ["diffusers", "earlier"])
 @pytest.mark.parametrize("edit, needle", [
     ({"label_code": "jpeg"}, "its symmflow settings are not valid"),
     ({"label_code": 3}, "its symmflow settings are not valid"),
     ({"label_form": "sideways"}, "its symmflow settings are not valid"),
 ])
-def test_a_settings_file_naming_an_unknown_codec_is_refused(refused, tmp_path, seg_model, clf_model, edit, needle):
+def test_a_settings_file_naming_an_unknown_codec_is_refused(refused, tmp_path, seg_model, clf_model, edit, needle,
+                                                            layout):
     folder = tmp_path / "model"
-    shutil.copytree(seg_model, folder)
-    settings = json.loads((folder / "settings.json").read_text())
-    settings["symmflow"] = {**settings["symmflow"], **edit}
-    (folder / "settings.json").write_text(json.dumps(settings))
+    if layout == "diffusers":
+        shutil.copytree(seg_model, folder)
+        file = edit_config(folder, {"symmflow": {**trained_settings(folder)["symmflow"], **edit}})
+    else:
+        file = earlier_layout(seg_model, folder) / "settings.json"
+        settings = json.loads(file.read_text())
+        settings["symmflow"] = {**settings["symmflow"], **edit}
+        file.write_text(json.dumps(settings))
     argv = [*use("synthesise", seg_model, clf_model, tmp_path), *RUN]
     argv[argv.index("--model") + 1] = folder
-    assert str(folder / "settings.json") in refused(argv, needle)
+    assert str(file) in refused(argv, needle)
 
 
-def test_a_model_folder_given_as_a_file_is_refused(refused, tmp_path, seg_model, clf_model):
+@pytest.mark.parametrize("file", ["diffusion_pytorch_model.safetensors", "config.json"])
+def test_a_model_folder_given_as_a_file_is_refused(refused, tmp_path, seg_model, clf_model, file):
     argv = [*use("segment", seg_model, clf_model, tmp_path), *RUN]
-    argv[argv.index("--model") + 1] = seg_model / "model.safetensors"
+    argv[argv.index("--model") + 1] = seg_model / file
     refused(argv, "is not a model folder")
 
 
@@ -121,13 +128,12 @@ def test_one_image_per_class_and_non_ascii_class_names_train_and_classify(tmp_pa
         png(data / name / "only.png", np.full((16, 16, 3), 100 * k))
     model = tmp_path / "model"
     assert main(["train", "--images", str(data), "--out", str(model), *TINY]) == 0
-    settings = json.loads((model / "settings.json").read_text(encoding="utf-8"))
-    assert settings["class_names"] == sorted(names)
+    assert trained_settings(model)["class_names"] == sorted(names)
     capsys.readouterr()
     assert main(["classify", "--model", str(model), "--images", str(data / "狗"), *RUN]) == 0
     assert capsys.readouterr().out.splitlines()[1].split(",")[1] in names
     accepted(bad_input_log, request, "symmflow train --images <one image in each of 'chat noir', '狗', 'Ümlaut'>",
-             "accepted: three classes named as their folders, kept in settings.json and printed by classify")
+             "accepted: three classes named as their folders, kept in config.json and printed by classify")
 
 
 # ---------------------------------------------------------------- links that cannot be followed
@@ -262,20 +268,19 @@ def test_two_trainings_into_one_out_at_once_leave_one_model_and_one_line(tmp_pat
     first.communicate(timeout=300)
     lines = second.stderr.strip().splitlines()
     assert second.returncode == 2 and len(lines) == 1 and "is being written by another symmflow command" in lines[0]
-    assert first.returncode == 0 and (tmp_path / "model" / "model.safetensors").is_file()
+    assert first.returncode == 0 and (tmp_path / "model" / "diffusion_pytorch_model.safetensors").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in", "model"]
 
 
 def test_a_disk_that_fills_while_the_model_is_saved_is_one_line_and_nothing_is_left(tmp_path, monkeypatch, capsys,
                                                                                     bad_input_log, request):
+    import safetensors.torch
     from safetensors import SafetensorError
-
-    from symmflow import checkpoint
 
     def full(*args, **kwargs):
         raise SafetensorError("Error while serializing: IoError(Os { code: 28, kind: StorageFull })")
 
-    monkeypatch.setattr(checkpoint, "save_file", full)
+    monkeypatch.setattr(safetensors.torch, "save_file", full)  # what diffusers' save_pretrained writes with
     images, masks = seg_folders(tmp_path / "in")
     capsys.readouterr()
     assert main(["train", "--images", str(images), "--masks", str(masks), "--out", str(tmp_path / "m"), *TINY]) == 2

@@ -1,12 +1,12 @@
 """The symmflow command end to end on tiny folders: files in, files out, one-line errors."""
 
-import json
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from symmflow.cli import main
+from tests.helpers import trained_settings
 
 
 def _png(path, array):
@@ -50,7 +50,7 @@ def test_classification_round_trip(tmp_path, capsys):
     assert main(["train", "--images", str(tmp_path / "data"), "--out", str(tmp_path / "clf"), *TINY,
                  "--label-residual", "--near-one", "0.5", "--near-one-label-only", "--image-weight", "0.5"]) == 0
     capsys.readouterr()
-    settings = json.loads((tmp_path / "clf" / "settings.json").read_text())["symmflow"]
+    settings = trained_settings(tmp_path / "clf")["symmflow"]
     assert settings["label_form"] == "residual" and settings["near_one"] == 0.5 and settings["image_weight"] == 0.5
     assert settings["near_one_label_only"]
     from symmflow.model_folder import open_model
@@ -80,15 +80,13 @@ def test_bad_input_is_one_line_and_exit_2(argv, expected, capsys, tmp_path):
 
 
 def test_segmentation_code_scale_is_kept_with_the_model(tmp_path):
-    import json as _json
-
     from symmflow.model_folder import parts
     for i in range(2):
         _png(tmp_path / "imgs" / f"{i}.png", np.full((16, 16, 3), 40 * i))
         _png(tmp_path / "masks" / f"{i}.png", np.full((16, 16), i))
     assert main(["train", "--images", str(tmp_path / "imgs"), "--masks", str(tmp_path / "masks"), "--out",
                  str(tmp_path / "m"), *TINY, "--mask-code", "per-class", "--code-scale", "3"]) == 0
-    settings = _json.loads((tmp_path / "m" / "settings.json").read_text())
+    settings = trained_settings(tmp_path / "m")
     assert settings["symmflow"]["code_scale"] == 3.0 and parts(settings).codec.scale == 3.0
 
 

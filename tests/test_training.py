@@ -3,7 +3,6 @@ SIGKILL and resumed ends with the uninterrupted run's weights, bitwise), a held-
 split, the EMA decay, process count and global batch recorded, and the Python function the
 command is a thin layer over."""
 
-import json
 import os
 import re
 import signal
@@ -18,7 +17,7 @@ import torch
 from symmflow.cli import build_parser, main
 from symmflow.training import TrainOptions, checkpoint_folder, train_model
 from symmflow.validation import held_out
-from tests.helpers import TINY, class_folders, seg_folders
+from tests.helpers import TINY, class_folders, seg_folders, trained_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -49,7 +48,15 @@ def _weights(folder: Path) -> dict:
 
 
 def _settings(folder: Path) -> dict:
-    return json.loads((folder / "settings.json").read_text())
+    return trained_settings(folder)
+
+
+def _card(folder: Path) -> tuple[dict, str]:
+    """The SymmFlow metadata and the text of a model folder's model card."""
+    from huggingface_hub import ModelCard
+
+    card = ModelCard.load(folder / "README.md")
+    return card.data.to_dict()["symmflow"], card.text
 
 
 def _argv(tmp_path: Path, out: Path, *extra) -> list:
@@ -97,6 +104,9 @@ def test_settings_record_the_ema_processes_global_batch_and_held_out_metric(tmp_
     assert settings["processes"] == 1 and settings["global_batch"] == 4
     assert settings["validation"]["metric"] == "accuracy" and settings["validation"]["images"] == 1
     assert settings["validation"]["step"] == 3 and 0 <= settings["validation"]["value"] <= 1
+    card, text = _card(out)  # the model card states the held-out metric
+    assert card["validation"] == settings["validation"] and card["seed"] == 0
+    assert f"Held-out accuracy: {settings['validation']['value']} at step 3." in text
     assert not checkpoint_folder(out).exists()  # no checkpoints asked for, none written
 
 
@@ -104,6 +114,7 @@ def test_the_default_ema_decay_is_stated(tmp_path):
     out = tmp_path / "m"
     assert main(["train", "--images", str(class_folders(tmp_path)), "--out", str(out), *TINY, "--no-progress"]) == 0
     assert _settings(out)["ema_decay"] == 0.99 and "validation" not in _settings(out)
+    assert _card(out)[0]["validation"] is None and "No held-out metric" in _card(out)[1]
 
 
 def test_the_held_out_images_are_drawn_by_the_seed():
@@ -196,6 +207,8 @@ def test_the_held_out_metric_is_logged_to_the_tracker(tmp_path):
     stored = _settings(tmp_path / "m")["validation"]
     assert [step for step, _ in logged] == [2, 4] and stored["images"] == 2
     assert logged[-1][1] == pytest.approx(stored["value"])
+    card, text = _card(tmp_path / "m")
+    assert card["validation"] == stored and f"Held-out mIoU: {stored['value']} at step 4." in text
 
 
 @pytest.mark.parametrize("settings, needle", [
