@@ -144,8 +144,10 @@ def build_parser() -> OneLineParser:
                    help="Image folder (classification: one sub-folder per class, named as the model's classes).")
     e.add_argument("--masks", type=Path, help="Segmentation: class-id PNG masks named like the images (default: none).")
     e.add_argument("--out", type=Path, help="JSON file to write (default: stdout).")
-    e.add_argument("--steps", type=POSITIVE, help="Euler steps (default: 25 segmenting, 1 classifying).")
-    e.add_argument("--batch-size", type=POSITIVE, default=16, help="Images per inference batch.")
+    e.add_argument("--steps", type=POSITIVE,
+                   help="Integration steps of --solver (default: 25 segmenting, 1 classifying, as segment and "
+                        "classify).")
+    add_inference_options(e, "evaluate")  # --batch-size and --solver, as the inference commands take them
     e.add_argument("--seed", type=SEED, default=0, help="Seed of the noise and of the bootstrap's resamples.")
     for q in sub.choices.values():
         q.add_argument("--threads", type=POSITIVE, default=None,
@@ -204,8 +206,8 @@ def evaluate(args) -> None:
 
     if args.out is not None and args.out.is_dir():
         raise UsageError(f"--out {args.out} is a folder; pass the JSON file to write")
-    result = measure(args.model, args.images, args.masks, steps=args.steps, batch_size=args.batch_size,
-                     seed=args.seed, device=args.device)
+    result = measure(args.model, args.images, args.masks, steps=args.steps, solver=args.solver,
+                     batch_size=args.batch_size, seed=args.seed, device=args.device)
     if args.out is None:
         print(json.dumps(result, indent=2))
     else:

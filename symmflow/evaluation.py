@@ -2,12 +2,13 @@
 
 Segmentation: the mIoU of the harness (:class:`~symmflow.metrics.SegmentationIoU`, a data-set-level
 confusion matrix; classes absent from prediction and ground truth, and the ignore id, left out of
-the mean) at each mask's own size -- the predicted masks resized to it as ``symmflow segment``
-writes them -- with the IoU of every class.  Classification: the accuracy, and per class.  Either
-with a percentile-bootstrap interval over the images (``scipy.stats.bootstrap``, seeded, as the
-harness's timing ratios: :func:`benchmarks.timing.paired_ratio`).  Inference runs in batches
-through :func:`symmflow.model_folder.open_folder`; every label is checked against the model's
-classes before it starts.
+the mean) at each mask's own size, with the IoU of every class.  Classification: the accuracy, and
+per class.  Either with a percentile-bootstrap interval over the images (``scipy.stats.bootstrap``,
+seeded, as the harness's timing ratios: :func:`benchmarks.timing.paired_ratio`).  Inference is the
+Python API's (:meth:`symmflow.api.Model.segment` / :meth:`~symmflow.api.Model.classify`, as the
+``segment`` and ``classify`` commands run it: letterboxed, image i seeded ``seed + i``), so for one
+seed the masks measured are those ``symmflow segment`` writes.  Every label is checked against the
+model's classes before inference starts.
 """
 
 from __future__ import annotations
@@ -22,27 +23,30 @@ from symmflow.errors import UsageError
 CONFIDENCE, RESAMPLES = 0.95, 1000
 """The bootstrap interval's confidence and resample count."""
 STEPS = {"segmentation": 25, "classification": 1}
-"""Euler steps by default: those of ``symmflow segment`` and ``symmflow classify``."""
+"""Integration steps by default: those of ``symmflow segment`` and ``symmflow classify``."""
 
 
-def evaluate(model, images, masks=None, *, steps: int | None = None, batch_size: int = 16, seed: int = 0,
-             device: str = "auto") -> dict:
+def evaluate(model, images, masks=None, *, steps: int | None = None, solver: str = "euler", batch_size: int = 16,
+             seed: int = 0, device: str = "auto") -> dict:
     """The metric of the model folder ``model`` on ``images`` (with ``masks``: a segmentation model's
     masks folder; else one sub-folder per class, named as the model's classes), with its interval."""
+    from symmflow.api import Model
     from symmflow.device import resolve_device
     from symmflow.model_folder import open_folder
 
     model, images = Path(model), Path(images)
     task = "classification" if masks is None else "segmentation"
     instead = "evaluate with --masks MASKS" if masks is None else "evaluate without --masks"
-    opened = open_folder(model, resolve_device(device), task, instead)
-    steps = steps or STEPS[task]
+    device = resolve_device(device)
+    loaded = Model(open_folder(model, device, task, instead), model, device)
+    run = {"steps": steps or STEPS[task], "solver": solver, "seed": seed, "batch_size": batch_size}
     if task == "segmentation":
-        found = _segmentation(opened, images, Path(masks), steps, batch_size, seed)
+        found = _segmentation(loaded, images, Path(masks), run)
     else:
-        found = _classification(opened, images, steps, batch_size, seed)
+        found = _classification(loaded, images, run)
     return {"model": str(model), "images": str(images), **({"masks": str(masks)} if masks is not None else {}),
-            "task": task, **found, "confidence": CONFIDENCE, "resamples": RESAMPLES, "steps": steps, "seed": seed}
+            "task": task, **found, "confidence": CONFIDENCE, "resamples": RESAMPLES, "steps": run["steps"],
+            "solver": solver, "seed": seed}
 
 
 def summary(result: dict) -> str:
@@ -52,47 +56,32 @@ def summary(result: dict) -> str:
             f"{result['count']} images: {low:.4f}-{high:.4f}) of {result['model']} on {result['images']}")
 
 
-def _batches(images: list, steps: int, batch_size: int, seed: int, run, device) -> list:
-    """``run(x, steps, generator)`` on the ``images`` in batches of ``batch_size``; one result per image."""
-    generator, out = torch.Generator().manual_seed(seed), []
-    for start in range(0, len(images), batch_size):
-        out += list(run(torch.stack(images[start:start + batch_size]).to(device), steps, generator).cpu())
-    return out
-
-
-def _device(opened):
-    return next(opened.model.parameters()).device
-
-
 # ---------------------------------------------------------------- segmentation
 
 
-def _segmentation(opened, images: Path, masks: Path, steps: int, batch_size: int, seed: int) -> dict:
+def _segmentation(model, images: Path, masks: Path, run: dict) -> dict:
+    """The mIoU of ``model`` (a :class:`symmflow.api.Model`) on the pairs of ``images`` and ``masks``."""
     from symmflow.data.segmentation import check_sizes, paired_folders, read_image
     from symmflow.metrics import SegmentationIoU
     from symmflow.model_folder import parts
-    from symmflow.user_files import rgb_tensor
 
-    settings = opened.settings
-    classes, size, ignore = settings["classes"], settings["size"], parts(settings).palette.ignore_index
+    classes, ignore = model.classes, parts(model.settings).palette.ignore_index
     pairs = paired_folders(images, masks, num_classes=classes, ignore_index=ignore).items
     inputs, truth = [], []  # every pair read and checked before any inference
     for image, mask in pairs:
         pixels, ids = read_image(image), _checked_mask(read_image(mask, "ids"), mask, classes, ignore)
         check_sizes(pixels, ids, f"image {image} with mask {mask}")
-        inputs.append(rgb_tensor(pixels, size))
+        inputs.append(pixels)
         truth.append(ids)
-    predicted = _batches(inputs, steps, batch_size, seed, opened.segment, _device(opened))
     confusions = []
-    for pred, target in zip(predicted, truth):
-        pred = torch.nn.functional.interpolate(pred[None, None].float(), size=target.shape, mode="nearest")[0, 0]
+    for pred, target in zip(model.segment(inputs, **run), truth):  # each mask at its image's own size
         iou = SegmentationIoU(classes, ignore)
-        iou.update(pred.long(), torch.from_numpy(target))
+        iou.update(pred, torch.from_numpy(target))
         confusions.append((iou.metric.confmat.cpu().numpy(), iou.metric.ignore_index))
     ignored = confusions[0][1]
     stack = np.stack([c for c, _ in confusions])
     per_class, value = iou_of(stack.sum(0), ignored)
-    interval = _interval(len(stack), lambda rows: iou_of(stack[rows].sum(0), ignored)[1], value, seed)
+    interval = _interval(len(stack), lambda rows: iou_of(stack[rows].sum(0), ignored)[1], value, run["seed"])
     return {"metric": "mIoU", "value": value, "interval": interval, "count": len(stack),
             "per_class": {str(k): per_class[k] for k in range(classes) if per_class[k] is not None}}
 
@@ -126,12 +115,11 @@ def iou_of(confusion: np.ndarray, ignore_index: int | None) -> tuple[list, float
 # ---------------------------------------------------------------- classification
 
 
-def _classification(opened, images: Path, steps: int, batch_size: int, seed: int) -> dict:
-    from symmflow.data.segmentation import image_files, refuse_broken_link, visible
-    from symmflow.user_files import load_image
+def _classification(model, images: Path, run: dict) -> dict:
+    """The accuracy of ``model`` (a :class:`symmflow.api.Model`) on the class folders of ``images``."""
+    from symmflow.data.segmentation import image_files, read_image, refuse_broken_link, visible
 
-    settings = opened.settings
-    names, size = settings["class_names"], settings["size"]
+    names = model.class_names
     refuse_broken_link(images)
     if not images.is_dir():
         raise UsageError(f"--images {images} not found; pass a folder with one sub-folder per class")
@@ -143,12 +131,11 @@ def _classification(opened, images: Path, steps: int, batch_size: int, seed: int
     items = [(f, names.index(p.name)) for p in folders for f in image_files(p)]
     if not items:
         raise UsageError(f"--images {images}: its class folders hold no images; add some")
-    inputs = [load_image(file, size, settings.get("channels", 3)) for file, _ in items]
-    predicted = _batches(inputs, steps, batch_size, seed, opened.classify, _device(opened))
+    predicted = model.classify([read_image(file) for file, _ in items], **run)
     truth = np.array([k for _, k in items])
-    correct = (np.array([int(p) for p in predicted]) == truth).astype(np.float64)
+    correct = (predicted.numpy() == truth).astype(np.float64)
     value = float(correct.mean())
-    interval = _interval(len(correct), lambda rows: float(correct[rows].mean()), value, seed)
+    interval = _interval(len(correct), lambda rows: float(correct[rows].mean()), value, run["seed"])
     per_class = {name: float(correct[truth == k].mean()) for k, name in enumerate(names) if (truth == k).any()}
     return {"metric": "accuracy", "value": value, "interval": interval, "count": len(correct), "per_class": per_class}
 

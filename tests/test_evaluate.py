@@ -92,3 +92,31 @@ def test_no_labelled_images_are_refused(refused, tmp_path, seg_model, clf_model)
     refused(_evaluate(clf_model, tmp_path / "data"), "its class folders hold no images")
     (tmp_path / "masks").mkdir()
     refused(_evaluate(seg_model, tmp_path / "data", tmp_path / "masks"), "no images")
+
+
+def test_evaluate_measures_the_masks_segment_writes(tmp_path, seg_model, capsys):
+    """One seed, one inference: the mIoU of the masks ``symmflow segment`` writes (of images of other
+    shapes than the model's square too, at other batch sizes) is evaluate's, class by class."""
+    from PIL import Image
+
+    rng = np.random.default_rng(1)
+    shapes = [(20, 20), (13, 31), (40, 9), (16, 24), (7, 7)]
+    for i, (h, w) in enumerate(shapes):
+        png(tmp_path / "img" / f"{i}.png", rng.integers(0, 255, (h, w, 3)))
+        png(tmp_path / "msk" / f"{i}.png", rng.integers(0, 4, (h, w)))
+    run = ["--model", str(seg_model), "--images", str(tmp_path / "img"), "--steps", "2", "--seed", "7",
+           "--solver", "heun", "--device", "cpu"]
+    assert main(["segment", *run, "--out", str(tmp_path / "seg"), "--batch-size", "3"]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", *run, "--masks", str(tmp_path / "msk"), "--batch-size", "2"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    confusion = 0
+    for i, shape in enumerate(shapes):
+        written, truth = (np.asarray(Image.open(tmp_path / d / f"{i}.png")).astype(np.int64) for d in ("seg", "msk"))
+        assert written.shape == shape
+        metric = SegmentationIoU(4, None)
+        metric.update(torch.from_numpy(written), torch.from_numpy(truth))
+        confusion = confusion + metric.metric.confmat.numpy()
+    per_class, value = iou_of(confusion, metric.metric.ignore_index)
+    assert result["value"] == value and result["solver"] == "heun" and result["seed"] == 7
+    assert result["per_class"] == {str(k): v for k, v in enumerate(per_class) if v is not None}
