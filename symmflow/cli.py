@@ -111,7 +111,9 @@ def build_parser() -> OneLineParser:
         add_inference_options(q, name)
         q.add_argument("--model", type=Path, required=True,
                        help="Model folder written by symmflow train or symmflow import-released.")
-        q.add_argument("--steps", type=POSITIVE, default=1 if name == "classify" else 25, help="Euler steps.")
+        q.add_argument("--steps", type=POSITIVE, default=1 if name == "classify" else 25,
+                       help="Integration steps of --solver (the grid of euler, midpoint or heun; an adaptive solver "
+                            "chooses its own).")
         if name in ("segment", "classify"):
             q.add_argument("--images", type=Path, required=True, help="An image file or a folder of images.")
         if name == "synthesise":
