@@ -119,24 +119,13 @@ def _fmt(value, digits: int = 4) -> str:
 
 
 def machine() -> str:
-    """This machine in words: the CPU model, its bf16 flags, logical CPUs and torch's version."""
-    import os
-    import platform
-
+    """This machine in words (:mod:`benchmarks.provenance`): the CPU model and threads, its cores,
+    the instruction-set features that matter, torch's kernels, the MKL / oneDNN builds, torch's version."""
     import torch
 
-    from symmflow.device import CPU_BF16_FLAGS, cpu_flags
+    from benchmarks.provenance import device_name, machine as details
 
-    model = ""
-    try:
-        model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                      if line.startswith("model name")), "")
-    except OSError:
-        pass
-    flags = [f for f in CPU_BF16_FLAGS if f in cpu_flags()]
-    return (f"{model or platform.processor() or platform.machine()} ({platform.machine()}; "
-            f"{' '.join(flags) or 'no native bf16'}; {os.cpu_count()} logical CPUs; torch's CPU kernels "
-            f"{torch.backends.cpu.get_cpu_capability()}), torch {torch.__version__}")
+    return f"{device_name('cpu')}; {details('cpu')}; torch {torch.__version__}"
 
 
 def _difference(r: dict):

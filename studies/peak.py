@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -107,11 +108,15 @@ def measure(name: str, spec: tuple, sizes: tuple[int, ...], variants: tuple[str,
             contenders[f"gemm {precision} {n}"], flops[f"gemm {precision} {n}"] = gemm(n, dtype)
     steps = {"fp32": training_step(config, channels, batch, "fp32")[0],
              "bf16": training_step(config, channels, batch, "bf16")[0]}
-    compile_s = None
+    compile_s, failed = None, {}
     for variant in variants:
         steps[f"bf16 {variant}"] = training_step(config, channels, batch, "bf16", variant)[0]
         if variant == "compiled":  # the first call compiles forward and backward
-            compile_s = wall_seconds(steps["bf16 compiled"], lambda: None)
+            try:
+                compile_s = wall_seconds(steps["bf16 compiled"], lambda: None)
+            except Exception as error:  # a compiler that fails here is recorded, not fatal to the study
+                failed[variant] = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+                del steps[f"bf16 {variant}"]
     contenders.update({f"step {k}": v for k, v in steps.items()})
     counted = step_flops(config, channels, batch)
     before = load()
@@ -120,8 +125,9 @@ def measure(name: str, spec: tuple, sizes: tuple[int, ...], variants: tuple[str,
     for precision in ("fp32", "bf16"):
         best = max(sizes, key=lambda n: flops[f"gemm {precision} {n}"] / timed[f"gemm {precision} {n}"].median_s)
         peaks[precision] = (best, flops[f"gemm {precision} {best}"] / timed[f"gemm {precision} {best}"].median_s)
-    row = {"network": name, "cpu_profile": cpu_profile, "batch": batch, "channels": channels, "flops": counted,
-           "compile_s": compile_s, "load_before": before, "load_after": load(),
+    row = {"network": name, "measured": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "cpu_profile": cpu_profile,
+           "batch": batch, "channels": channels, "flops": counted,
+           "compile_s": compile_s, "failed": failed, "load_before": before, "load_after": load(),
            "peak_flops_s": {p: v for p, (_, v) in peaks.items()}, "peak_gemm": {p: n for p, (n, _) in peaks.items()},
            "gemm_s": {k: timed[k].median_s for k in contenders if k.startswith("gemm")}, "steps": {}}
     for key in steps:
@@ -167,10 +173,16 @@ def main(argv=None) -> int:
     from studies.peak_record import peak_markdown
 
     origin = provenance("cpu")
-    rows = [measure(name, spec, sizes, variants, args.rounds, args.warmup) for name, spec in networks().items()
-            if args.only is None or args.only in name]
+    rows = [{**measure(name, spec, sizes, variants, args.rounds, args.warmup), "git_commit": origin["git_commit"],
+             "argv": sys.argv[1:] if argv is None else list(argv)}
+            for name, spec in networks().items() if args.only is None or args.only in name]
+    earlier = args.out / "perf-peak.json"
+    if args.only is not None and earlier.is_file():  # the networks not measured this time keep their rows
+        measured = {row["network"] for row in rows}
+        kept = [row for row in json.loads(earlier.read_text())["rows"] if row["network"] not in measured]
+        rows = sorted(kept + rows, key=lambda row: list(networks()).index(row["network"]))
     record = {"provenance": origin, "rounds": args.rounds, "warmup": args.warmup, "targets": TARGETS,
-              "note": args.note, "argv": sys.argv[1:] if argv is None else list(argv), "rows": rows}
+              "note": args.note, "rows": rows}
     write_atomic(args.out / "perf-peak.json", json.dumps(record, indent=1, default=str))
     write_atomic(args.out / "perf-peak.md", peak_markdown(record))
     print(args.out / "perf-peak.md")

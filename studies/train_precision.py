@@ -140,11 +140,13 @@ def main(argv=None) -> int:
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    walls = {t: (run_walls(args.fp32, t, args.seed, "fp32", "--precision"),
+    runs = args.control or args.fp32  # the fp32 run whose records name its training (the control, where given)
+    walls = {t: (run_walls(runs, t, args.seed, "fp32", "--precision"),
                  run_walls(args.bf16, t, args.seed, "bf16", "--precision")) for t in args.tables}
-    for table, (_, found) in walls.items():  # the bf16 run trained every network it used
-        if found is not None:
-            found["trained"] = True
+    for table, (first, found) in walls.items():  # the bf16 run (and a control) trained every network it used
+        for run in (found, *([first] if args.control else [])):
+            if run is not None:
+                run["trained"] = True
     out = args.out or args.reference / "train-precision.md"
     write_atomic(out, markdown(rows, walls, args, control))
     write_atomic(out.with_suffix(".json"), json.dumps({"rows": rows, "control": control, "walls": walls}, indent=1,

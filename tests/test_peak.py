@@ -18,7 +18,7 @@ def test_a_step_is_counted_timed_and_set_against_the_peak_of_its_precision():
         assert step["verdict_speed_up"] in ("met", "missed", "within the noise")
     assert row["steps"]["fp32"]["speed_up"] == 1.0
     text = peak_markdown({"provenance": {"device": "cpu", "machine": "2 cores", "versions": "torch", "git_commit": "a"},
-                          "rounds": 2, "warmup": 0, "targets": peak.TARGETS, "argv": [], "rows": [row]})
+                          "rounds": 2, "warmup": 0, "targets": peak.TARGETS, "rows": [row]})
     assert "| toy U-Net | " in text and "bf16 channels_last" in text
     json.dumps(row, default=str)
 

@@ -118,11 +118,14 @@ def test_table1_trained_at_bf16_is_stored_and_rendered_apart_from_fp32(tmp_path,
     from studies import train_precision  # the comparison record reads both precisions' cells of one folder
 
     record = tmp_path / "train-precision.md"
-    assert train_precision.main(["--fp32", str(out), "--bf16", str(out), "--tables", "1", "--profile", "smoke",
-                                 "--reference", str(tmp_path / "none"), "--out", str(record)]) == 0
-    rows = json.loads(record.with_suffix(".json").read_text())["rows"]
+    assert train_precision.main(["--fp32", str(out), "--bf16", str(out), "--control", str(out), "--tables", "1",
+                                 "--profile", "smoke", "--reference", str(tmp_path / "none"), "--out", str(record)]) == 0
+    stored = json.loads(record.with_suffix(".json").read_text())
+    rows = stored["rows"]
+    assert all(r["bf16"] == r["fp32"] and r["bf16_train_s"] for r in stored["control"])  # a control of the same run
     assert [r["steps"] for r in rows] == [1, 2] and all(r["bf16_precision"] == "bf16" for r in rows)
     assert all(r["fp32"] is not None and r["bf16"] is not None and r["bf16_train_s"] for r in rows)
     text = record.read_text()
     assert "| 1 | two-spirals | SymmFlow | 1 | accuracy |" in text and "Verdict: 0 of the 0 cells" in text
     assert "| 1 | bf16 | `python -m benchmarks.run --table 1 --profile smoke" in text
+    assert "## A fresh fp32 run against the same cells" in text and "| 1 | fp32 | `python -m benchmarks.run" in text
