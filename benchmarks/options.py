@@ -71,15 +71,18 @@ def check_writable(out: Path, report_to: str | None = None) -> None:
 
 def build_parser() -> OneLineParser:
     p = OneLineParser(prog="python -m benchmarks.run", description=first_paragraph(__doc__))
-    p.add_argument("--table", required=True, help="Table number, a comma-separated list (2,4,5), or 'all' for every table.")
-    p.add_argument("--profile", default="cpu", help="Settings: smoke (seconds, tiny settings), cpu (default; minutes on 2 cores, "
-                   "data that ship offline), gpu (the authors' settings at a one-GPU budget), paper (the paper's "
-                   "settings: GPUs, local datasets and weights).")
+    p.add_argument("--table", required=True,
+                   help="Table number, a comma-separated list (2,4,5), or 'all' for every table.")
+    p.add_argument("--profile", default="cpu",
+                   help="Settings: smoke (seconds, tiny settings), cpu (default; minutes on 2 cores, "
+                        "data that ship offline), gpu (the authors' settings at a one-GPU budget), paper (the paper's "
+                        "settings: GPUs, local datasets and weights).")
     p.add_argument("--seed", type=int, default=0, help="Seed of training and evaluation (default 0).")
     p.add_argument("--seeds", type=parse_seeds, default=None,
                    help="Several seeds, e.g. 0,1,2: each table is computed per seed and shown as mean +- sd "
                         "(default: --seed alone).")
-    p.add_argument("--steps", type=parse_steps, default=None, help="Override the table's step counts, e.g. 1,2,5 (default: the table's own).")
+    p.add_argument("--steps", type=parse_steps, default=None,
+                   help="Override the table's step counts, e.g. 1,2,5 (default: the table's own).")
     p.add_argument("--train-steps", type=int, default=None,
                    help="Train every network for this many steps instead of the profile's budget (a short check "
                         "of a profile; stored apart from its full-budget networks and cells; default: the budget).")
@@ -97,7 +100,8 @@ def build_parser() -> OneLineParser:
                         "Default: 1, or what --batch-size-per-device needs.")
     p.add_argument("--solver", default="euler", help=f"ODE solver: {', '.join(SOLVERS)}; an adaptive one may carry "
                    "its tolerance, e.g. dopri5:1e-3 (default: euler, the paper's).")
-    p.add_argument("--device", default="auto", help="Device: auto (default: the GPU when there is one), cpu, cuda or cuda:N.")
+    p.add_argument("--device", default="auto",
+                   help="Device: auto (default: the GPU when there is one), cpu, cuda or cuda:N.")
     p.add_argument("--eval-precision", default="fp32", choices=EVAL_PRECISIONS,
                    help="Precision of every network evaluation of the evaluation phase (sampling, classification "
                         "and segmentation integrations, the Diffusion Classifier's evaluations): fp32, or bf16 "
@@ -116,7 +120,8 @@ def build_parser() -> OneLineParser:
                    help="CPU threads of each process (default: one for the toy of Table 1, whose networks are too "
                         "small for more to pay, else torch's own choice; recorded with every cell).")
     p.add_argument("--out", type=Path, default=None,
-                   help="Output folder (default: runs/<profile>, untracked; the committed results are results/<profile>).")
+                   help="Output folder (default: runs/<profile>, untracked; the committed results are "
+                        "results/<profile>).")
     p.add_argument("--data-root", type=Path, default=Path("data"),
                    help="Folder of the data sets that are not bundled, in their published layouts: "
                         "MNIST/raw, cifar-10-batches-py, CelebAMask-HQ/, COCO-Stuff/ (default: data/).")

@@ -185,7 +185,8 @@ SEGSYNTH = {
                               feature_steps=20),
     "cpu": SegSynthSettings(budget=Budget(2_400, 32, 2e-3, 100, ema_decay=0.995), symmflow=SCENE_RECOGNITION),
     # the authors' SymmFlow (palette code, t ~ U(0, 1), image weight 0.9) and the MNIST U-Net on the scene set
-    "gpu": SegSynthSettings(unet=MNIST_UNET, budget=Budget(4_000, 128, 5e-4, 400, mixed_precision="bf16", **AUTHORS_RECIPE),
+    "gpu": SegSynthSettings(unet=MNIST_UNET,
+                            budget=Budget(4_000, 128, 5e-4, 400, mixed_precision="bf16", **AUTHORS_RECIPE),
                             feature_steps=1_000, eval_batch=300),
     # notes section 6: SD 2.1 latent U-Net, 200 epochs, lr 8e-5, warm-up 10 epochs, w 0.7, EMA 0.9
     "paper": SegSynthSettings(datasets=("CelebAMask-HQ", "COCO-Stuff"), space="latent", unet=None,

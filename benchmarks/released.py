@@ -202,9 +202,10 @@ def resolve(supplied: list[Supplied], catalogue, profile: str, datasets: tuple[s
     ``@DATASET``, else the one its name says (``LatFM_<dataset>_beta<beta>.pt``, reference notes
     section 10), else for a pixel model the one whose network its tensor shapes fit (the authors'
     U-Net takes image channels + 1 in and out, 2 for MNIST and 4 for CIFAR-10, and its width is
-    the data set's, notes sections 5 and 10), else the tables' one latent data set.  A file that answers no cell of the chosen tables, or
-    that could be of several data sets, or a second file for one method and data set is one line,
-    before any network is built; every file is read here (tensors only, nothing of it run)."""
+    the data set's, notes sections 5 and 10), else the tables' one latent data set.  A file that
+    answers no cell of the chosen tables, or that could be of several data sets, or a second file
+    for one method and data set is one line, before any network is built; every file is read here
+    (tensors only, nothing of it run)."""
     resolved: dict[tuple[str, str], Path] = {}
     for entry in supplied:
         state = read_state(entry.path)

@@ -76,7 +76,8 @@ def check_inputs(chosen: list, options) -> None:
         if to_compute(spec, options, store):
             for need in needs(spec, options, device_typed="cpu"):  # any device trains
                 if need.blocks:
-                    problems.setdefault(f"{need.what}: {need.missing}" if need.missing else need.what, []).append(spec.name)
+                    problems.setdefault(f"{need.what}: {need.missing}" if need.missing else need.what,
+                                        []).append(spec.name)
     lines = [f"{line} (table {', '.join(names)})" for line, names in problems.items()]
     for line in lines[:-1]:
         print(f"error: {line}", file=sys.stderr)  # the last is raised: one error line each
@@ -117,7 +118,8 @@ def _segsynth(spec, settings, options, device_typed: str) -> list[Need]:
             out += [Need(why, "") for why in problems] or [  # each line names the folder as typed
                 Need(f"Stable Diffusion 2.1 (--pretrained {_typed(pretrained)})")]
         out.append(Need(f"VAE (--vae {_typed(options.vae)})" if options.vae is not None
-                        else "VAE: the --pretrained folder's own vae/ (the authors use sd-vae-ft-mse: pass it with --vae)"))
+                        else "VAE: the --pretrained folder's own vae/ (the authors use sd-vae-ft-mse: "
+                             "pass it with --vae)"))
         if options.cache_latents:
             out += _cacheable(settings, options, [n for n in settings.datasets if n in found])
     counts = spec.gpus(options.profile)

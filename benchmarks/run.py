@@ -3,9 +3,10 @@
 Each table is a grid of cells (:mod:`benchmarks.cells`); a finished cell is stored at once
 (:mod:`benchmarks.store`), a rerun skips stored cells (``--force`` recomputes them; cells stored
 as skipped are retried on every run), and the CSV / Markdown / LaTeX / plot are rendered from
-the stored cells (:mod:`benchmarks.render`); the command line is :mod:`benchmarks.options`.  The same command runs on several processes
-(``accelerate launch -m benchmarks.run ...``, ``torchrun -m benchmarks.run ...``): they train
-and evaluate together (:mod:`symmflow.distributed`) and the main process stores and renders.
+the stored cells (:mod:`benchmarks.render`); the command line is :mod:`benchmarks.options`.  The
+same command runs on several processes (``accelerate launch -m benchmarks.run ...``, ``torchrun
+-m benchmarks.run ...``): they train and evaluate together (:mod:`symmflow.distributed`) and the
+main process stores and renders.
 Bad input gets one line naming the problem and the remedy, and exit status 2; Ctrl-C ends a run
 with 130, SIGTERM (a cluster's preemption) with 143, a training under way saving its state first.
 """
@@ -173,7 +174,8 @@ def write_run_record(options: RunOptions, names: list[str], log: list[dict], sta
     command = " ".join(["python -m benchmarks.run", *(sys.argv[1:] if argv is None else argv)])
     lines = [f"# Run of table(s) {', '.join(names)}, seed(s) {', '.join(map(str, options.seeds))}", "",
              f"- command: `{command}`", f"- commit: {origin['git_commit']}", f"- device: {origin['device']}",
-             f"- machine: {origin['machine']}", f"- versions: {origin['versions']}", f"- started {started}, ended {time.strftime('%Y-%m-%d %H:%M:%S %Z')}",
+             f"- machine: {origin['machine']}", f"- versions: {origin['versions']}",
+             f"- started {started}, ended {time.strftime('%Y-%m-%d %H:%M:%S %Z')}",
              "", "| table | seed | cells | computed | of them skipped | wall (s) | training seconds of the networks "
              "behind them (trained in this run or loaded from the model cache) |", "|---|---|---|---|---|---|---|"]
     lines += [f"| {e['table']} | {e['seed']} | {e['cells']} | {e['computed']} | {e['skipped']} | {e['wall_s']:.0f} | "
@@ -218,7 +220,8 @@ def main(argv=None, available: dict | None = None) -> int:
                 print(render_index(options.out, titles_from_markdown(options.out)))
             except (OSError, ValueError) as error:  # the tables stand; only their index page failed
                 print(f"error: the results page of {options.out} could not be written ({error}); "
-                      f"the tables are stored: rerun python -m benchmarks.render.index --out {options.out}", file=sys.stderr)
+                      f"the tables are stored: rerun python -m benchmarks.render.index --out {options.out}",
+                      file=sys.stderr)
                 return 2
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)

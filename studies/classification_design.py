@@ -175,8 +175,8 @@ def classification_design_markdown(record: dict, curves: list[dict]) -> str:
         steps = " / ".join(str(k) for k in CURVE_STEPS)
         lines += ["", "## Designs scored on the whole step curve", "",
                   f"Accuracy (%) on the 1,000 held-out digits at {steps} Euler steps; backbone "
-                  f"'{record.get('backbone', CURVE_BACKBONE)}', steps of 64 at lr 1e-3 (one-cycle, EMA 0.999). The paper's "
-                  "claim at its operating point: accuracy at 25 steps at least the 1-step one.", "",
+                  f"'{record.get('backbone', CURVE_BACKBONE)}', steps of 64 at lr 1e-3 (one-cycle, EMA 0.999). "
+                  "The paper's claim at its operating point: accuracy at 25 steps at least the 1-step one.", "",
                   f"| design | budget | seed | accuracy at {steps} steps | 25 - 1 | train (s) | commit |",
                   "|---|---|---|---|---|---|---|"]
         for r in curves:

@@ -1,4 +1,5 @@
-"""What every table costs at each profile's settings, before asking for GPUs: ``python -m studies.cost_table --out results``.
+"""What every table costs at each profile's settings, before asking for GPUs:
+``python -m studies.cost_table --out results``.
 
 For each profile and table group, the networks each table trains and evaluates, built from their
 configs at full size on PyTorch's meta device (no weights, no memory, no arithmetic: the SD 2.1
@@ -246,7 +247,8 @@ def markdown(rows: list[Row]) -> str:
              "per evaluation | evaluation | " + " | ".join(f"{g} hours" for g in gpus) + " | CPU-measured hours |",
              "|" + "---|" * (16 + len(gpus) - 1)]
     for r in rows:
-        measured = "-" if not r.measured_cpu_h else ", ".join(f"Table {t}: {h:.2f}" for t, h in r.measured_cpu_h.items())
+        measured = ("-" if not r.measured_cpu_h
+                    else ", ".join(f"Table {t}: {h:.2f}" for t, h in r.measured_cpu_h.items()))
         lines.append(f"| {r.profile} | {r.tables} | {r.dataset} | {r.network} | {r.parameters / 1e6:.2f} M | "
                      f"{r.state_gib:.2f} | {r.networks} x {r.train_steps:,} | {r.global_batch} | "
                      f"{'float32' if r.precision == 'no' else r.precision} | {_flops(r.train_step_flops)} | "

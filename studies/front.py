@@ -152,7 +152,8 @@ def main(argv=None) -> int:
                                  f"{'; '.join(DESIGNS[args.dataset])}")
             origin = provenance("cpu")  # the code as the run starts: edits made while it runs are not its own
             for name in names:
-                record = {**measure(args.dataset, name, args.seed, args.out, not args.no_progress), "provenance": origin}
+                record = {**measure(args.dataset, name, args.seed, args.out, not args.no_progress),
+                          "provenance": origin}
                 write_atomic(record_path(args.out, args.dataset, name, args.seed), json.dumps(record, indent=1))
                 print(json.dumps({k: record[k] for k in ("design", "seed", "recognition", "fd", "judged")}),
                       file=sys.stderr)

@@ -119,7 +119,8 @@ def choose(dataset: str, rows: list[dict], spread: float) -> tuple[str, str] | N
     most = max(counts.values())
     tied = [name for name, count in counts.items() if count == most]
     if len(tied) == 1:
-        return tied[0], f"it keeps the most claims and targets ({most}) of the designs that keep the recognition required"
+        return tied[0], (f"it keeps the most claims and targets ({most}) of the designs that keep the recognition "
+                         "required")
     best = max(first[name]["recognition"]["25"] for name in tied)
     near = [name for name in tied if first[name]["recognition"]["25"] >= best - spread]
     pick = max(near, key=lambda name: first[name]["judged"])
@@ -227,11 +228,13 @@ def plot(out: Path) -> bytes:
             target = (REAL_SHARE_TARGET * ref["real judged"] if dataset == "scenes" else SAMPLES_ACCURACY_TARGET)
             ax.axhline(target, color="tab:red", ls=(0, (1, 3)), lw=1.2,
                        label=f"target ({REAL_SHARE_TARGET} x real)" if dataset == "scenes" else
-                       f"targets ({SAMPLES_ACCURACY_TARGET:.0f}% of samples, {ONE_STEP_ACCURACY_TARGET:.0f}% at 1 step)")
+                       f"targets ({SAMPLES_ACCURACY_TARGET:.0f}% of samples, "
+                       f"{ONE_STEP_ACCURACY_TARGET:.0f}% at 1 step)")
             if dataset == "mnist" and steps == "1":
                 ax.axvline(ONE_STEP_ACCURACY_TARGET, color="tab:red", ls=(0, (1, 3)), lw=1.2)
             ax.axhline(ref["real judged"], color="k", ls=":", lw=1, label="real images (judge's ceiling)")
-            ax.axhline(ref["peer judged"], color="grey", ls="--", lw=1, label=f"{peer}'s samples (seed {min(r['seed'] for r in rows)})")
+            ax.axhline(ref["peer judged"], color="grey", ls="--", lw=1,
+                       label=f"{peer}'s samples (seed {min(r['seed'] for r in rows)})")
             ax.axvline(ref["specialist recognition"], color="grey", ls="-.", lw=1, label=f"{specialist} (1 call)")
             if dataset == "scenes":
                 ax.axvline(ref["peer recognition at 25 steps"], color="grey", ls=(0, (5, 1, 1, 1)), lw=1,

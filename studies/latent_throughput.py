@@ -88,7 +88,8 @@ def markdown(rows: list[dict], origin: dict, command: str) -> str:
              "Random-weight stand-ins of SD 2.1-base's U-Net and VAE (`python -m studies.standins`): speed and "
              "memory only.", "",
              "| data set | size (px) | batch / GPU | bf16 | step (s) | samples/s | peak memory (GiB) | loss finite | "
-             "GPU-hours of 200 epochs | wall hours on the published GPUs |", "|---|---|---|---|---|---|---|---|---|---|"]
+             "GPU-hours of 200 epochs | wall hours on the published GPUs |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         memory = "n/a (cpu)" if r["peak_memory_gib"] is None else f"{r['peak_memory_gib']:.1f}"
         lines.append(f"| {r['dataset']} | {r['resolution']} | {r['batch_per_gpu']} | {r['bf16']} | {r['step_s']:.3f} | "
@@ -102,14 +103,16 @@ def main(argv=None) -> int:
         p = OneLineParser(prog="python -m studies.latent_throughput", description=first_paragraph(__doc__))
         p.add_argument("--pretrained", type=Path, required=True, help="Stable Diffusion 2.1 folder (diffusers layout).")
         p.add_argument("--data-root", type=Path, required=True, help="Folder holding CelebAMask-HQ/ and COCO-Stuff/.")
-        p.add_argument("--device", default="auto", help="Device: auto (default: the GPU when there is one), cpu, cuda or cuda:N.")
+        p.add_argument("--device", default="auto",
+                       help="Device: auto (default: the GPU when there is one), cpu, cuda or cuda:N.")
         p.add_argument("--batch", type=int, default=32, help="Per-GPU batch (default 32, the paper's).")
         p.add_argument("--steps", type=int, default=20, help="Timed steps after the warm-up (default 20).")
         p.add_argument("--warmup", type=int, default=3, help="Untimed steps first (default 3).")
         p.add_argument("--datasets", default="CelebAMask-HQ,COCO-Stuff",
                        help="Data sets to time, comma-separated (default: CelebAMask-HQ,COCO-Stuff).")
         p.add_argument("--resolution", type=int, default=None, help="Image size (default: the profile's 512).")
-        p.add_argument("--out", type=Path, default=Path("results/gpu"), help="Folder the record goes to (default: results/gpu).")
+        p.add_argument("--out", type=Path, default=Path("results/gpu"),
+                       help="Folder the record goes to (default: results/gpu).")
         args = p.parse_args(argv)
         datasets = [d for d in args.datasets.split(",") if d]
         if not datasets or any(d not in TRAIN_IMAGES for d in datasets):

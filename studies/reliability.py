@@ -183,7 +183,8 @@ def reliability_markdown(record: dict) -> str:
     lines += ["", f"## Tables: {ok_tables} of {len(tables['runs'])} finished with every value of the "
               "uninterrupted run", "",
               f"`python -m benchmarks.run --table 11 --profile smoke` ({tables['cells']} cells, "
-              f"{tables['uninterrupted_s']:.1f} s uninterrupted) killed with SIGKILL, then run again." + _at(tables), "",
+              f"{tables['uninterrupted_s']:.1f} s uninterrupted) killed with SIGKILL, then run again."
+              + _at(tables), "",
               "| killed after (s) | cells stored at the kill | finished | values equal | stray files |",
               "|---|---|---|---|---|"]
     lines += [f"| {r['killed_after_s']} | {r['cells_stored_at_kill']} | {r['finished']} | {r['values_equal']} | "
@@ -222,8 +223,8 @@ def _bad_inputs_markdown(cases: list[dict]) -> list[str]:
     clean = sum(c["nothing_written"] for c in refused)
     recomputed = [c for c in cases if c["exit_status"] == 0]
     lines = ["", f"## Bad input and faults: {len(cases)} catalogued cases", "",
-             f"{clean} of {len(refused)} refusals got one line, exit status 2 (130 for an interrupt, 143 for SIGTERM to the harness) "
-             "and nothing "
+             f"{clean} of {len(refused)} refusals got one line, exit status 2 (130 for an interrupt, 143 for "
+             "SIGTERM to the harness) and nothing "
              f"written; {len(recomputed)} cases of damaged stored state were named in one line, moved aside and "
              "recomputed. Every case of `tests/test_bad_input*.py` as verified by the test run (`python -m pytest "
              "tests/test_bad_input*.py --bad-input-report FILE`); `<tmp>` is the test's folder.", "",

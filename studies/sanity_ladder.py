@@ -536,7 +536,8 @@ def main(argv=None) -> int:
         p.add_argument("--profile", default="cpu", choices=("smoke", "cpu"),
                        help="Whose networks and data (default: cpu; the data ship offline).")
         p.add_argument("--out", type=Path, default=None,
-                       help="Results folder (default: runs/<profile>, untracked; the committed records: results/<profile>).")
+                       help="Results folder (default: runs/<profile>, untracked; the committed records: "
+                            "results/<profile>).")
         p.add_argument("--no-progress", action="store_true", help="Hide progress bars.")
         args = p.parse_args(argv)
         out = args.out or Path("runs") / args.profile

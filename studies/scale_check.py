@@ -322,9 +322,11 @@ def markdown(record: dict, origin: dict, command: str) -> str:
     same = record["same_across_launches"]
     lines += ["", "Equal across every launch: " + ", ".join(f"{k.replace('_', ' ')} {'yes' if v else 'NO'}"
                                                           for k, v in same.items())
-              + f"; loss curves and weights within the tolerance: {'yes' if record['curves_within_tolerance'] else 'NO'}.",
+              + "; loss curves and weights within the tolerance: "
+              f"{'yes' if record['curves_within_tolerance'] else 'NO'}.",
               "", "The two-node run's processes (rank, node rank): " + ", ".join(
-                  f"({p['rank']}, {p['node_rank']})" for p in next(r for r in rows if r["nodes"] == 2)["processes_where"])
+                  f"({p['rank']}, {p['node_rank']})"
+                  for p in next(r for r in rows if r["nodes"] == 2)["processes_where"])
               + " -- two `torchrun --nnodes 2 --nproc-per-node 1` agents on a c10d rendezvous at 127.0.0.1.",
               "", "Loss at each step (1 process): " + ", ".join(f"{v:.4f}" for v in rows[0]["losses"]) + ".", "",
               "## Preempted on one process count, resumed on another", "",

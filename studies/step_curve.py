@@ -235,7 +235,8 @@ def markdown(record: dict) -> str:
              f"last column; {record['provenance']['device']}.", "",
              f"| network | seed | accuracy, 1 step | E[p(true)] | accuracy, {STEPS} steps | exact ODE (dopri5) | "
              f"{STEPS} steps, image held | share of the 1 -> {STEPS} fall a sample explains | calibration error "
-             f"| TV(frequencies, p) | floor | permuted | commit |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             f"| TV(frequencies, p) | floor | permuted | commit |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in record["results"]:
         share = r["share_of_the_fall_a_sample_explains"]
         lines.append(f"| {r['model']} | {r['seed']} | {r['accuracy_1']:.2f} | "
@@ -305,7 +306,8 @@ def main(argv=None) -> int:
         p.add_argument("--profile", default="cpu", choices=("smoke", "cpu"),
                        help="Whose networks are tested (default: cpu; smoke for the tests).")
         p.add_argument("--out", type=Path, default=None,
-                       help="Results folder (default: runs/<profile>, untracked; the committed records: results/<profile>).")
+                       help="Results folder (default: runs/<profile>, untracked; the committed records: "
+                            "results/<profile>).")
         p.add_argument("--seeds", default="0", help="Seeds of the classifier, e.g. 0,1,2 (the others: the first).")
         p.add_argument("--networks", default=",".join(BUILDERS),
                        help=f"Which networks to test, comma-separated (default: all of {', '.join(BUILDERS)}).")

@@ -50,7 +50,8 @@ def build_parser() -> OneLineParser:
 
     t = add("train", "Train a model on an image folder (with --masks a segmentation model, else a classifier of its "
                      "sub-folders).")
-    t.add_argument("--images", type=Path, required=True, help="Image folder (classification: one sub-folder per class).")
+    t.add_argument("--images", type=Path, required=True,
+                   help="Image folder (classification: one sub-folder per class).")
     t.add_argument("--masks", type=Path,
                    help="Folder of class-id PNG masks named like the images (default: none, a classification model).")
     t.add_argument("--classes", type=POSITIVE, help="Number of mask classes (default: the largest id + 1).")
@@ -104,7 +105,8 @@ def build_parser() -> OneLineParser:
     t.add_argument("--code-scale", type=RATE, default=1.0,
                    help="With --mask-code per-class: the code is +-scale (2 keeps many-step segmentation from "
                         "drifting on small budgets and synthesises best; see docs/step-curve.md).")
-    helps = {"segment": "Segment image files into class-id mask PNGs.", "synthesise": "Synthesise images from mask PNGs.",
+    helps = {"segment": "Segment image files into class-id mask PNGs.",
+             "synthesise": "Synthesise images from mask PNGs.",
              "classify": "Classify image files, one class per file.", "sample": "Sample images of given classes."}
     for name, help in helps.items():
         q = add(name, help)
@@ -159,7 +161,8 @@ def build_parser() -> OneLineParser:
             q.add_argument("--overwrite", action="store_true",
                            help="Replace --out if it exists (the new folder is swapped in once complete).")
         if name != "import-released":
-            q.add_argument("--device", default="auto", help="Device: auto (the GPU when there is one), cpu, cuda or cuda:N.")
+            q.add_argument("--device", default="auto",
+                           help="Device: auto (the GPU when there is one), cpu, cuda or cuda:N.")
     return p
 
 

@@ -47,7 +47,8 @@ def cache_file(folder: Path, identity: dict) -> Path:
 
 def random_crop(pairs, progress: bool = False) -> str | None:
     """Why ``pairs``' image latents cannot be cached -- the first training pair whose crop is
-    random, named in one line -- or None; sizes read from the masks' headers (:meth:`~symmflow.data.segmentation.PairDataset.mask_size`),
+    random, named in one line -- or None; sizes read from the masks' headers
+    (:meth:`~symmflow.data.segmentation.PairDataset.mask_size`),
     so every pair is checked before any work."""
     from tqdm.auto import tqdm
 
@@ -65,7 +66,8 @@ def fixed_image(pairs, i: int) -> Tensor:
     image, mask = pairs.uncropped(i)
     if not fixed_crop(*mask.shape, pairs.size):
         raise UsageError(f"latents cannot be cached: training pair {pairs.items[i]!r} is {mask.shape[0]}x"
-                         f"{mask.shape[1]}, so its {pairs.size} px training crop is random; train without --cache-latents")
+                         f"{mask.shape[1]}, so its {pairs.size} px training crop is random; train without "
+                         "--cache-latents")
     return crop_pair(image, mask, pairs.size, train=False)[0]  # the centre: the only crop there is
 
 

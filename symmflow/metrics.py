@@ -82,7 +82,8 @@ class SegmentationIoU:
         self._check_ids(target, "target")
         if self.outside is not None:
             extra = self.metric.num_classes - 1
-            pred, target = pred.masked_fill(pred == self.outside, extra), target.masked_fill(target == self.outside, extra)
+            pred, target = (pred.masked_fill(pred == self.outside, extra),
+                            target.masked_fill(target == self.outside, extra))
         self.metric.update(pred, target)
 
     def compute(self) -> float:

@@ -130,7 +130,8 @@ def check_writable(out: Path, folders: tuple[Path, ...], need: int) -> None:
             with tempfile.TemporaryFile(dir=folder):
                 pass
         except OSError as error:
-            raise UsageError(f"cannot write to {folder} ({error.strerror}); pass a writable folder with --out") from None
+            raise UsageError(f"cannot write to {folder} ({error.strerror}); pass a writable folder with "
+                             "--out") from None
 
 
 def marker_kind(folder: Path) -> str | None:

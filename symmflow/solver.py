@@ -36,7 +36,8 @@ def parse_solver(name: str) -> tuple[str, float | None]:
     adaptive scheme at rtol = atol = 1e-3); a ``ValueError`` naming the choices otherwise."""
     scheme, colon, tolerance = name.partition(":")
     if colon and not tolerance.strip():
-        raise ValueError(f"solver {name!r}: nothing after ':'; give the tolerance, e.g. dopri5:1e-3, or leave the ':' out")
+        raise ValueError(f"solver {name!r}: nothing after ':'; give the tolerance, e.g. dopri5:1e-3, or leave "
+                         "the ':' out")
     if scheme not in SOLVERS or (tolerance and scheme not in ADAPTIVE_SOLVERS):
         raise ValueError(f"unknown solver {name!r}; choose from {', '.join(SOLVERS)} "
                          "(an adaptive one may carry its tolerance, e.g. dopri5:1e-3)")

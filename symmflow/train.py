@@ -5,10 +5,11 @@ or the authors' cosine, then cosine back down to ``min_lr``), an EMA of the weig
 step (diffusers' ``EMAModel``, with its decay warm-up or the authors' constant decay), bf16
 autocast when asked, gradient accumulation, and resumable
 checkpoints (``accelerator.save_state`` to ``run_dir/checkpoint-{step}``, weights in
-safetensors: :mod:`symmflow.train_state`; a rerun resumes from the latest and skips the global batches already consumed, on the
-process count that wrote it or on another; SIGTERM, a cluster's preemption, saves the state at the
-current step and ends the training with :class:`~symmflow.errors.Terminated`), a held-out metric
-measured every few steps (:mod:`symmflow.validation`).  Launched
+safetensors: :mod:`symmflow.train_state`; a rerun resumes from the latest and skips the global
+batches already consumed, on the process count that wrote it or on another; SIGTERM, a cluster's
+preemption, saves the state at the current step and ends the training with
+:class:`~symmflow.errors.Terminated`), a held-out metric measured every few steps
+(:mod:`symmflow.validation`).  Launched
 on several processes (``accelerate launch``, ``torchrun``) it is data-parallel, as the diffusers
 training examples are: each process draws its own shard of every batch
 (:mod:`symmflow.data.streams`), the gradients are averaged, and only the main process writes.

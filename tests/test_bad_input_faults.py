@@ -5,7 +5,6 @@ failing on a full disk (nothing half-written, one line, rebuilt on the rerun), a
 interrupted (one line, 143 / 130)."""
 
 import errno
-import json
 import os
 import signal
 import socket

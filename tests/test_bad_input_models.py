@@ -114,7 +114,8 @@ def test_harness_model_cache_with_a_damaged_folder(tmp_path, damage, capsys):
                              tmp_path, seed=0, progress=False)
 
     first = train()
-    (folder,) = [p for p in (tmp_path / "checkpoints").iterdir() if not p.name.endswith(".run") and not p.name.startswith(".")]
+    (folder,) = [p for p in (tmp_path / "checkpoints").iterdir()
+                 if not p.name.endswith(".run") and not p.name.startswith(".")]
     damage(folder, tmp_path)
     capsys.readouterr()
     again = train()

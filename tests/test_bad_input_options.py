@@ -311,7 +311,8 @@ def test_seeds_with_an_empty_entry_and_unsorted_steps_are_accepted(bad_input_log
     assert run_options.parse_seeds("0,,1") == (0, 1) and run_options.parse_seeds("3,1,") == (3, 1)
     assert run_options.parse_steps("5,1") == (5, 1)
     accepted(bad_input_log, request, "python -m benchmarks.run --seeds 0,,1 --steps 5,1",
-             "accepted: seeds (0, 1), steps (5, 1): an empty entry is a stray comma; the step counts in the order given")
+             "accepted: seeds (0, 1), steps (5, 1): an empty entry is a stray comma; the step counts in the order "
+             "given")
 
 
 def test_more_threads_than_cores_is_a_warning_and_runs(tmp_path, capsys, bad_input_log, request):
@@ -322,5 +323,5 @@ def test_more_threads_than_cores_is_a_warning_and_runs(tmp_path, capsys, bad_inp
     assert torch.get_num_threads() == cores + 1
     warning = capsys.readouterr().err.strip().splitlines()
     assert len(warning) == 1 and warning[0].startswith("warning: --threads") and "more than" in warning[0], warning
-    accepted(bad_input_log, request, f"python -m benchmarks.run --threads <cores + 1> --dry-run",
+    accepted(bad_input_log, request, "python -m benchmarks.run --threads <cores + 1> --dry-run",
              warning[0].replace(str(cores + 1), "<cores + 1>").replace(f"{cores} cores", "<cores> cores"))

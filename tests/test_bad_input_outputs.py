@@ -1,5 +1,6 @@
 """Nothing the project did not write is ever deleted or replaced, whatever ``--out`` says, and an
-interrupted command leaves nothing half-written: one line, exit 2 (130 for an interrupt, 143 for SIGTERM to the harness).
+interrupted command leaves nothing half-written: one line, exit 2 (130 for an interrupt, 143 for
+SIGTERM to the harness).
 
 Every case runs in a sacrificial working directory and home folder, so that a regression could
 only ever delete those."""
@@ -91,7 +92,8 @@ def test_a_classifier_is_not_written_inside_its_own_class_folders(refused, sandb
 
 
 @pytest.mark.parametrize("out, needle", [
-    ("", "an empty --out"), (".", "is the working directory"), ("~", "is your home folder"), ("/", "is the root folder"),
+    ("", "an empty --out"), (".", "is the working directory"), ("~", "is your home folder"),
+    ("/", "is the root folder"),
     ("{work}/..", "holds the working directory"),
 ])
 def test_the_harness_never_writes_into_the_working_directory_home_or_root(refused, sandbox, out, needle):
@@ -150,7 +152,8 @@ def test_sigterm_ends_training_like_ctrl_c(tmp_path, bad_input_log):
     last = done.stderr.strip().splitlines()[-1]
     assert done.returncode == 130 and last.startswith("interrupted:") and "Traceback" not in done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]  # no model folder, no staging left
-    bad_input_log.append({"case": "test_sigterm_ends_training_like_ctrl_c", "command": "symmflow train ... then SIGTERM",
+    bad_input_log.append({"case": "test_sigterm_ends_training_like_ctrl_c",
+                          "command": "symmflow train ... then SIGTERM",
                           "exit_status": done.returncode, "message": last, "nothing_written": True})
 
 

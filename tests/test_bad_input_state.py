@@ -94,7 +94,8 @@ def test_a_file_where_the_run_needs_a_folder_is_refused_before_any_work(refused,
     out = tmp_path / "out"
     out.mkdir()
     (out / blocked).write_text("a file")
-    refused([*TABLE1, "--out", out], f"{out / blocked} is a file where the run needs a folder", command="benchmarks.run")
+    refused([*TABLE1, "--out", out], f"{out / blocked} is a file where the run needs a folder",
+            command="benchmarks.run")
 
 
 def test_an_output_under_a_file_is_refused(refused, tmp_path):

@@ -106,7 +106,7 @@ def test_images_of_every_mode_are_segmented_and_classified_as_rgb(tmp_path, seg_
     assert main(["classify", "--model", str(clf_model), "--images", str(image), *RUN]) == 0
     assert capsys.readouterr().out.splitlines()[1].split(",")[1] in ("class0", "class1")
     accepted(bad_input_log, request, f"symmflow segment / classify --images <a {mode} {suffix}>",
-             f"accepted: read as RGB, segmented at its own size, classified")
+             "accepted: read as RGB, segmented at its own size, classified")
 
 
 def test_a_16_bit_mask_is_read_as_its_ids(tmp_path, seg_model, capsys, bad_input_log, request):

@@ -21,7 +21,8 @@ def seeds(steps, values, **row):
 
 
 def test_one_seed_gives_shown_or_not_shown():
-    assert "-- shown (margin +1" in check(CLAIM, cells([{"steps": 25, "value": 98.0}, {"steps": 1, "value": 97.0}]), "d")
+    assert "-- shown (margin +1" in check(CLAIM, cells([{"steps": 25, "value": 98.0},
+                                                        {"steps": 1, "value": 97.0}]), "d")
     line = check(CLAIM, cells([{"steps": 25, "value": 95.0}, {"steps": 1, "value": 98.0}]), "d")
     assert "NOT shown (margin -3" in line and "one seed" in line
 
@@ -83,7 +84,8 @@ SYNTHESIS = Claim("SymmFlow synthesises better than SemFlow", ("SymmFlow", 25), 
 
 
 def test_metrics_that_disagree_give_no_verdict_unless_only_a_blind_one_disagrees():
-    rows = [{"method": "SymmFlow", "metric": "FD", "value": 0.028}, {"method": "SemFlow", "metric": "FD", "value": 0.047},
+    rows = [{"method": "SymmFlow", "metric": "FD", "value": 0.028},
+            {"method": "SemFlow", "metric": "FD", "value": 0.047},
             {"method": "SymmFlow", "metric": "mIoU of samples", "value": 30.0},
             {"method": "SemFlow", "metric": "mIoU of samples", "value": 60.0}]
     rows = [{**row, "steps": 25} for row in rows]
@@ -151,4 +153,5 @@ def test_a_metric_measured_by_each_seeds_own_network_is_paired_by_seed():
     assert "FJD (judge features): NOT shown (margin -7.75, sd of the per-seed difference 3.75, 2 seeds)" in line
     assert "FD (one network): shown (margin +0.019, sd 0.00212, 2 seeds)" in line
     unpaired = Claim(claim.text, claim.left, claim.right, claim.metrics)
-    assert "FJD (judge features): within the seed spread (margin -7.75, sd 7.99, 2 seeds)" in check(unpaired, cells(rows), "d")
+    assert ("FJD (judge features): within the seed spread (margin -7.75, sd 7.99, 2 seeds)"
+            in check(unpaired, cells(rows), "d"))

@@ -92,7 +92,8 @@ def test_a_counted_evaluation_runs_under_bf16_autocast_in_a_bf16_block_and_retur
 
 
 def test_native_bf16_is_read_from_the_cpu_flags(monkeypatch):
-    for flags, expected in (({"avx512_bf16"}, True), ({"amx_bf16"}, True), ({"avx2", "avx512f"}, False), (set(), False)):
+    for flags, expected in (({"avx512_bf16"}, True), ({"amx_bf16"}, True), ({"avx2", "avx512f"}, False),
+                            (set(), False)):
         monkeypatch.setattr(device, "cpu_flags", lambda flags=flags: flags)
         assert native_bf16("cpu")[0] is expected
 
@@ -149,4 +150,5 @@ def test_table1_at_bf16_is_stored_and_rendered_apart_from_fp32(tmp_path, native)
     assert all(r["fp32"] is not None and r["bf16"] is not None for r in rows)
     text = record.read_text()
     assert "| 1 | two-spirals | SymmFlow | 1 | accuracy |" in text
-    assert "| 1 | bf16 | `python -m benchmarks.run --table 1 --profile smoke" in text and "--eval-precision bf16` |" in text
+    assert ("| 1 | bf16 | `python -m benchmarks.run --table 1 --profile smoke" in text
+            and "--eval-precision bf16` |" in text)

@@ -1,5 +1,6 @@
 """The gpu profile: the authors' recipe on offline data (its differences: results/gpu/protocol.md),
-and its code path run on the CPU at toy size (the MNIST U-Net with its attention, bf16 autocast, the palette / channel label)."""
+and its code path run on the CPU at toy size (the MNIST U-Net with its attention, bf16 autocast,
+the palette / channel label)."""
 
 import pytest
 import dataclasses

@@ -253,7 +253,8 @@ def test_table3_extra_seeds_leave_out_the_costliest_cells():
     later = TABLE3.cells(RunOptions(profile="smoke", seed=1, seeds=(0, 1)))
     left_out = {(c.method, c.metric) for c in first} - {(c.method, c.metric) for c in later}
     assert ("Diffusion Classifier", "accuracy") in left_out and len(later) < len(first)
-    assert all(c.param("method") != "diffusion-classifier" or Schedule(**c.param("schedule")).nfe(10) > 0 for c in later)
+    assert all(c.param("method") != "diffusion-classifier" or Schedule(**c.param("schedule")).nfe(10) > 0
+               for c in later)
     assert {c.method for c in later} >= {"SymmFlow", "U-Net encoder + cross-entropy"}
 
 

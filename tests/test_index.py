@@ -80,7 +80,8 @@ def test_several_seeds_mean_and_standard_deviation(tmp_path):
     assert "96.00" in page and "96.00 ±" not in page
 
 
-@pytest.mark.parametrize("make", [lambda p: None, lambda p: p.mkdir(), lambda p: (p.mkdir(), (p / "x.md").write_text("x"))])
+@pytest.mark.parametrize("make", [lambda p: None, lambda p: p.mkdir(),
+                                  lambda p: (p.mkdir(), (p / "x.md").write_text("x"))])
 def test_empty_or_missing_folder_is_one_line_and_exit_2(tmp_path, capsys, make):
     folder = tmp_path / "results"
     make(folder)
@@ -117,7 +118,8 @@ def test_the_protocol_verdicts_follow_the_settings(tmp_path, capsys, monkeypatch
     assert verdict("paper", "segmentation", "COCO-Stuff colours") == "MATCH"
     assert verdict("gpu", "classification", "mnist: EMA") == "MATCH"
     assert verdict("cpu", "classification", "mnist: EMA") == "DIFFERS"  # with the record that chose it
-    assert "classification-design.md" in {r[0]: r[5] for r in protocol.rows("cpu")["classification"]}["mnist: class label"]
+    assert ("classification-design.md"
+            in {r[0]: r[5] for r in protocol.rows("cpu")["classification"]}["mnist: class label"])
     # the paper profile moved off the authors' class code: DIFFERS, and no record says why -> an error
     moved = dataclasses.replace(profiles.CLASSIFICATION["paper"][0], symmflow=dataclasses.replace(
         profiles.CLASSIFICATION["paper"][0].symmflow, label_code="image-offset"))

@@ -108,7 +108,8 @@ def test_a_paper_run_with_cached_latents_trains_from_them_as_its_own_network(wor
 def test_cache_latents_without_a_latent_table_is_one_line(tmp_path, capsys):
     assert run.main(["--table", "2", "--profile", "cpu", "--out", str(tmp_path / "out"), "--cache-latents"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1].startswith("error: --cache-latents: none of the chosen tables runs in latent space") and len(err) == 1
+    assert (err[-1].startswith("error: --cache-latents: none of the chosen tables runs in latent space")
+            and len(err) == 1)
 
 
 def test_the_study_times_both_ways_and_compares_their_losses(tmp_path, capsys):

@@ -137,7 +137,8 @@ def test_table_4_computes_its_fid_and_lpips_cells_with_the_stand_ins(stand_in_we
 
     out = tmp_path / "results"  # the paper's 25 steps: every metric's code path, not the whole step curve
     assert run.main(["--table", "4", "--profile", "smoke", "--steps", "25", "--out", str(out), "--device", "cpu",
-                     "--no-progress", "--inception-dir", str(stand_in_weights), "--lpips-dir", str(stand_in_weights)]) == 0
+                     "--no-progress", "--inception-dir", str(stand_in_weights),
+                     "--lpips-dir", str(stand_in_weights)]) == 0
     cells = [json.loads(p.read_text()) for p in out.glob("cells/table*/*.json")]
     assert cells and all(c["status"] == "ok" for c in cells), [c.get("reason") for c in cells]
     # with Inception present the Frechet distance is the FID and the joint distance is in its features;

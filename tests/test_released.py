@@ -120,7 +120,8 @@ def test_a_wrong_weights_file_is_one_line_and_nothing_runs(latent, tmp_path, cap
     out = tmp_path / "out"
     path = wrong_file(tmp_path, latent, kind)
     capsys.readouterr()
-    assert run.main(latent_argv(latent, out, "--weights", f"symmflow={path}"), tables_with("paper", latent["paper"])) == 2
+    assert run.main(latent_argv(latent, out, "--weights", f"symmflow={path}"),
+                    tables_with("paper", latent["paper"])) == 2
     captured = capsys.readouterr()
     err = captured.err.strip().splitlines()
     assert err[-1].startswith("error: --weights") and needle in err[-1] and "Traceback" not in captured.err, err

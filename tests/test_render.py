@@ -12,9 +12,9 @@ from benchmarks.render.tables import fmt, fmt_like, ladder, markdown, plot, stud
 
 
 def cells(rows) -> pd.DataFrame:
-    base = {"table": "9", "dataset": "scenes", "task": "synthesis", "method": "SymmFlow", "metric": "FD", "status": "ok",
-            "reason": "", "published": float("nan"), "nfe_per_sample": 25.0, "samples_per_s": 1.0, "samples": 300,
-            "note": "", "seed": 0, "git_commit": "c", "device": "cpu", "train_s": 1.0}
+    base = {"table": "9", "dataset": "scenes", "task": "synthesis", "method": "SymmFlow", "metric": "FD",
+            "status": "ok", "reason": "", "published": float("nan"), "nfe_per_sample": 25.0, "samples_per_s": 1.0,
+            "samples": 300, "note": "", "seed": 0, "git_commit": "c", "device": "cpu", "train_s": 1.0}
     return pd.DataFrame([{**base, **row} for row in rows])
 
 

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from symmflow.batching import BatchPlan, plan
+from symmflow.batching import plan
 from symmflow.data.streams import draw_batches, epoch_batches
 from symmflow.distributed import Shard
 from symmflow.errors import Terminated, UsageError
@@ -87,7 +87,8 @@ def test_the_paper_profiles_state_their_global_batches():
     assert TABLE1.global_batches("paper") == {"two-spirals": 10_000}
 
 
-@pytest.mark.parametrize("dataset, rows, steps", [("CelebAMask-HQ", 24_183, 200 * 378), ("COCO-Stuff", 118_287, 200 * 925)])
+@pytest.mark.parametrize("dataset, rows, steps", [("CelebAMask-HQ", 24_183, 200 * 378),
+                                                  ("COCO-Stuff", 118_287, 200 * 925)])
 def test_latent_paper_steps_are_epochs_of_ceil_rows_over_the_global_batch(dataset, rows, steps):
     from benchmarks.experiments.segsynth import SegSynthExperiment
     from benchmarks.profiles import SEGSYNTH

@@ -101,7 +101,8 @@ def test_paper_dry_run_lists_what_is_missing(tmp_path, capsys):
     assert run.main(["--table", "2,4,5", "--profile", "paper", "--dry-run", "--data-root", str(tmp_path)]) == 2
     captured = capsys.readouterr()
     out, err = captured.out, captured.err.strip().splitlines()
-    assert "CelebAMask-HQ SymmFlow FID (clean-fid) @ 25 steps" in out and "COCO-Stuff SymmFlow (1 step) mIoU @ 1 steps" in out
+    assert ("CelebAMask-HQ SymmFlow FID (clean-fid) @ 25 steps" in out
+            and "COCO-Stuff SymmFlow (1 step) mIoU @ 1 steps" in out)
     assert "CelebAMask-HQ SymmFlow FID (pytorch-fid) @ 25 steps" in out  # the authors' FID, named apart
     assert "None" not in out + captured.err and "network evaluations" not in out and "about" not in out
     assert "not estimated: a required input is missing" in out
@@ -277,7 +278,8 @@ def test_a_coco_mask_id_past_the_raw_ids_is_one_line_naming_its_file(tmp_path, c
                                 latent={**SEGSYNTH["paper"].latent, "epochs": 1, "warmup_epochs": 0,
                                         "gpus": {"COCO-Stuff": 1}, "fid_samples": 0})
     args = ["--table", "5", "--profile", "paper", "--steps", "1", "--out", str(tmp_path / "out"), "--device", "cpu",
-            "--no-progress", "--data-root", str(tmp_path / "data"), "--pretrained", str(tiny_sd_folder(tmp_path / "sd"))]
+            "--no-progress", "--data-root", str(tmp_path / "data"),
+            "--pretrained", str(tiny_sd_folder(tmp_path / "sd"))]
     assert run.main(args, tables_with("paper", paper)) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("error:") and f"{bad.name}: mask id 190 is outside" in err[-1], err[-1]

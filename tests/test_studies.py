@@ -115,7 +115,8 @@ def test_the_ladder_finds_a_metric_blind_to_a_degradation():
     base = images.clone()
     blind = sanity_ladder.climb(sanity_ladder.Metric("toy", "distance", False, distance, (images, masks), ""),
                                 "scenes", progress=False)
-    assert blind["blind_to"] == ["masks shuffled"] and blind["base"] == 0 and blind["noise_sd"] > 0 and blind["noise_from"] == "bootstrap resamples"
+    assert (blind["blind_to"] == ["masks shuffled"] and blind["base"] == 0 and blind["noise_sd"] > 0
+            and blind["noise_from"] == "bootstrap resamples")
     seeing = sanity_ladder.climb(sanity_ladder.Metric("toy", "agreement", True, agreement, (images, masks), ""),
                                  "scenes", progress=False)
     assert "masks shuffled" not in seeing["blind_to"]
@@ -200,7 +201,8 @@ def test_what_a_design_keeps():
                                                                        "target: accuracy of samples >= 90%"]
     assert not math.isnan(digits["fd"])
     joint = {**digits, "fjd": 0.9, "references": {**digits["references"], "peer fjd": 0.3}}
-    assert front_record.kept(joint)["Table 3: FJD at most flow matching's"] is False and len(front_record.kept(joint)) == 6
+    assert (front_record.kept(joint)["Table 3: FJD at most flow matching's"] is False
+            and len(front_record.kept(joint)) == 6)
 
 
 def test_the_notes_state_the_chosen_design_over_its_seeds_beside_the_others():
@@ -352,7 +354,8 @@ def test_a_metric_with_fresh_draws_takes_its_noise_from_them():
     values = torch.arange(sanity_ladder.RESAMPLES, dtype=torch.float64)
     assert record["noise_sd"] == pytest.approx(float(values.std())) and record["noise_from"] == "fresh draws"
     noise = record["degradations"]["additive noise"]
-    assert noise["step_sd"] == pytest.approx([0.0] * 4, abs=1e-9) and noise["verdict"] == "monotone"  # paired: the level cancels
+    # paired: the level cancels
+    assert noise["step_sd"] == pytest.approx([0.0] * 4, abs=1e-9) and noise["verdict"] == "monotone"
     assert record["blind_to"] == ["Gaussian blur", "digits erased", "masks shuffled"]  # what leaves zeros alone
 
 

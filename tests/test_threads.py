@@ -86,7 +86,8 @@ def test_the_study_judges_each_case_against_its_targets(tmp_path):
     for load, times in ((0, idle), (1, loaded)):
         for config, s in times.items():
             rows.append({"busy": load, "case": "scene U-Net training step", "config": config,
-                         **run(s, policy="OMP_WAIT_POLICY=PASSIVE" if load else "spin"), "median_ms": 1000 * sorted(s)[2]})
+                         **run(s, policy="OMP_WAIT_POLICY=PASSIVE" if load else "spin"),
+                         "median_ms": 1000 * sorted(s)[2]})
     judged = study.judge(rows)
     assert [j["verdict"] for j in judged] == ["met", "missed"]  # idle: as before; loaded: yielding 1.36x the best
     assert judged[1]["best"] == "1 thread" and abs(judged[1]["to_best"]["ratio"] - 1.5 / 1.1) < 1e-9
@@ -102,7 +103,8 @@ def test_whole_runs_are_tabled_against_the_idle_run_and_bad_options_refused(tmp_
 
     rows = [{"command": "python -m benchmarks.run --table 1", "condition": c, "seconds": s, "policy": p}
             for c, s, p in zip(threads_runs.CONDITIONS, (100.0, 110.0, 300.0),
-                               ("OpenMP's default", "OMP_WAIT_POLICY=PASSIVE; 1.0 cores held", "GOMP_SPINCOUNT=300000"))]
+                               ("OpenMP's default", "OMP_WAIT_POLICY=PASSIVE; 1.0 cores held",
+                                "GOMP_SPINCOUNT=300000"))]
     text = threads_runs.markdown(rows, {"git_commit": "abc", "device": "cpu", "machine": "m", "versions": "v"}, 0, 100)
     assert "| `python -m benchmarks.run --table 1` | 100 s | 110 s | 300 s | 1.10 | 3.00 |" in text
     machine = "2 cores, 2 threads; amx_bf16; torch kernels AVX512; OMP_WAIT_POLICY=PASSIVE; 1.0 cores held; MKL 2024"

@@ -179,7 +179,8 @@ class ClassificationExperiment:
                    **self.options.later_settings()}  # the evaluation precision, where not fp32
         done = subprocess.run([sys.executable, "-m", "benchmarks.footprint", json.dumps(request)],
                               capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2], check=True)
-        self._footprints[classes] = {**json.loads(done.stdout.strip().splitlines()[-1]), "images": images, "batch": batch}
+        self._footprints[classes] = {**json.loads(done.stdout.strip().splitlines()[-1]),
+                                     "images": images, "batch": batch}
         return self._footprints[classes]
 
     def judge(self):

@@ -81,7 +81,8 @@ def _records(out: Path) -> list[str]:
             continue
         first = path.read_text(errors="replace").split("\n", 1)[0].lstrip("# ").strip() if path.suffix == ".md" else ""
         links.append(f"- [{path.name}]({path.name})" + (f": {first}" if first else ""))
-    runs = [f"- [runs/{path.name}](runs/{path.name}): {path.read_text(errors='replace').split(chr(10), 1)[0].lstrip('# ')}"
+    runs = [f"- [runs/{path.name}](runs/{path.name}): "
+            f"{path.read_text(errors='replace').split(chr(10), 1)[0].lstrip('# ')}"
             for path in sorted((out / "runs").glob("*.md"))]
     links += runs
     return ["## Other records", "", *links, ""] if links else []

@@ -158,7 +158,8 @@ def _segmentation(s: SegSynthSettings) -> dict[str, Callable[[], Reading]]:
         "fid_quantise": lambda: (s.fid_quantise + "d" if latent else "-", latent and s.fid_quantise == "truncate"),
         "fid_reference": lambda: ("the evaluation split's real images, as the evaluation reads them" if latent else
                                   "the scene set's held-out scenes", None),
-        "lpips": lambda: ("the same, and the diversity between samples of one mask named apart (LPIPS-diversity)", True),
+        "lpips": lambda: ("the same, and the diversity between samples of one mask named apart (LPIPS-diversity)",
+                          True),
     }
 
 

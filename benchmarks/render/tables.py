@@ -196,7 +196,8 @@ def markdown(df: pd.DataFrame, title: str, options: RunOptions, quoted: pd.DataF
         "reproduced": [mean_sd(m, d, n) if s == "ok" else f"skipped: {r}" if s == "skipped" else s
                        for m, d, n, s, r in zip(summary["mean"], summary["sd"], summary["n"], summary["status"],
                                                 summary["reason"])],
-        "published": summary["published"].map(fmt), "difference": [fmt_like(d, m) for d, m in zip(summary["difference"], summary["mean"])],
+        "published": summary["published"].map(fmt),
+        "difference": [fmt_like(d, m) for d, m in zip(summary["difference"], summary["mean"])],
         "NFE / sample": summary["nfe_per_sample"].map(lambda v: fmt(v, 0)),
         "samples / s": summary["samples_per_s"].map(lambda v: "" if pd.isna(v) else f"{float(v):.3g}"),
     })
@@ -246,7 +247,8 @@ def latex(df: pd.DataFrame, title: str) -> str:
     for r in summary.itertuples():
         reproduced = mean_sd(r.mean, r.sd, r.n, count=False) if r.status == "ok" else r.status
         cells = [r.dataset, r.method, steps_text(r.steps), r.metric, reproduced, str(r.n) if r.n else "",
-                 fmt(r.published), fmt_like(r.difference, r.mean), "" if pd.isna(r.nfe_per_sample) else f"{r.nfe_per_sample:.0f}"]
+                 fmt(r.published), fmt_like(r.difference, r.mean),
+                 "" if pd.isna(r.nfe_per_sample) else f"{r.nfe_per_sample:.0f}"]
         rows.append(" & ".join(tex(c) for c in cells) + r" \\")
     head = ["Dataset", "Method", "Steps", "Metric", "Reproduced", "Seeds", "Published", "Diff.", "NFE"]
     return "\n".join([r"\begin{table}", r"\centering", r"\small", rf"\caption{{{tex(title)}}}",
@@ -330,7 +332,8 @@ def render(spec, cells: list[Cell], records: list[dict], options: RunOptions) ->
     quoted = quoted.drop(columns=["table", "quoted"]).fillna("") if len(quoted) else None
     out, stem = Path(options.out), f"table{spec.name}"
     notes = spec.notes.get(options.profile, "")
-    trades = [text for dataset, text in study_notes(out, "front-notes.json", options.profile).items() if dataset in set(df["dataset"])]
+    trades = [text for dataset, text in study_notes(out, "front-notes.json", options.profile).items()
+              if dataset in set(df["dataset"])]
     notes = " ".join([notes, *trades]).strip()
     if options.train_steps is not None:
         notes = (f"every network trained for {options.train_steps:,} steps (--train-steps), not the "

@@ -249,8 +249,9 @@ class Table3(ClassificationTable):
             result = exp.footprint(cell.param("classes"))
             return {**result, "value": result["ms_per_image" if measure == "time" else "peak_mib"],
                     "samples": result["images"],
-                    "note": f"same backbone; weights untrained (time and memory do not depend on them); {result['images']} "
-                            f"images in batches of {result['batch']}: the memory grows with the batch"}
+                    "note": f"same backbone; weights untrained (time and memory do not depend on them); "
+                            f"{result['images']} images in batches of {result['batch']}: the memory grows with "
+                            "the batch"}
         if method == REAL:
             return exp.real_images(measure)
         result = dict(exp.generation(method, cell.steps))

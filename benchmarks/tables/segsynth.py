@@ -75,7 +75,8 @@ SCENE_NOTE = (
 def supplied_weights(s, options: RunOptions, measure: str) -> dict:
     """The supplied folders a cell's number depends on, by their content (:mod:`symmflow.digests`):
     the Stable Diffusion folder and the VAE in latent space, the Inception weights of a Frechet
-    distance (the joint one too), the LPIPS weights; only those given and present, so a cell without them keeps its key."""
+    distance (the joint one too), the LPIPS weights; only those given and present, so a cell
+    without them keeps its key."""
     from symmflow.digests import folder_digest
 
     wanted = {}
@@ -149,10 +150,10 @@ class SegSynthTable(Table):
         """One experiment per (data set, settings, options), shared by the tables of one run."""
         settings = self.settings[options.profile]
         options = released.scoped(options, dataset)  # the supplied files of this data set only
-        key = digest(["segsynth", dataset, asdict(settings), sorted(self.registry), options.seed, options.solver, options.device,
-                      str(options.out), str(options.data_root), str(options.pretrained), str(options.vae),
-                      str(options.inception_dir), str(options.lpips_dir), sorted(map(str, options.judges.items())),
-                      sorted(map(str, options.weights.items()))])
+        key = digest(["segsynth", dataset, asdict(settings), sorted(self.registry), options.seed, options.solver,
+                      options.device, str(options.out), str(options.data_root), str(options.pretrained),
+                      str(options.vae), str(options.inception_dir), str(options.lpips_dir),
+                      sorted(map(str, options.judges.items())), sorted(map(str, options.weights.items()))])
         if key not in experiments:
             experiments[key] = SegSynthExperiment(dataset, settings, options, self.registry)
         return experiments[key]

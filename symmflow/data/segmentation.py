@@ -47,8 +47,8 @@ def read_image(path: Path, mode: str = "RGB") -> np.ndarray:
     except FileNotFoundError:
         raise UsageError(f"{path}: file not found; check the data folder") from None
     except Image.DecompressionBombError as error:
-        raise UsageError(f"{path}: too large to read safely ({' '.join(str(error).split()[:2])}, more than PIL's limit of "
-                         f"{Image.MAX_IMAGE_PIXELS:,}); downscale the image or remove the file") from None
+        raise UsageError(f"{path}: too large to read safely ({' '.join(str(error).split()[:2])}, more than PIL's "
+                         f"limit of {Image.MAX_IMAGE_PIXELS:,}); downscale the image or remove the file") from None
     except (UnidentifiedImageError, OSError, SyntaxError) as error:
         raise UsageError(f"{path}: not a readable image ({error}); replace or remove the file") from None
 

@@ -76,7 +76,8 @@ class ResBlock(nn.Module):
     def __init__(self, channels: int, emb_channels: int, out_channels: int, dropout: float, scale_shift: bool):
         super().__init__()
         self.scale_shift = scale_shift
-        self.in_layers = nn.Sequential(GroupNorm32(channels), nn.SiLU(), nn.Conv2d(channels, out_channels, 3, padding=1))
+        self.in_layers = nn.Sequential(GroupNorm32(channels), nn.SiLU(),
+                                       nn.Conv2d(channels, out_channels, 3, padding=1))
         self.emb_layers = nn.Sequential(nn.SiLU(), nn.Linear(emb_channels, out_channels * (2 if scale_shift else 1)))
         self.out_layers = nn.Sequential(GroupNorm32(out_channels), nn.SiLU(), nn.Dropout(dropout),
                                         nn.Conv2d(out_channels, out_channels, 3, padding=1))

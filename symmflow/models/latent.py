@@ -84,7 +84,8 @@ def folder_problems(folder: Path, vae: Path | None = None) -> list[str]:
         return [str(error)]
     problems = []
     pretrained, own = f"--pretrained {folder}", f"--vae {vae}" if vae is not None else f"--pretrained {folder}"
-    for typed, sub, wanted in ((pretrained, folder / "unet", "UNet2DConditionModel"), (own, found_vae, "AutoencoderKL")):
+    for typed, sub, wanted in ((pretrained, folder / "unet", "UNet2DConditionModel"),
+                               (own, found_vae, "AutoencoderKL")):
         try:
             named = json.loads((sub / "config.json").read_text()).get("_class_name", wanted)
         except (OSError, ValueError, AttributeError):
@@ -268,7 +269,8 @@ def check_vae(folder: Path) -> Path:
         raise UsageError(f"--vae {folder}: its config.json does not parse ({error}); {remedy}") from None
     if kind != "AutoencoderKL":
         raise UsageError(f"--vae {folder}: its config.json describes a {kind}, not a VAE; {remedy}")
-    if not any(found.glob("diffusion_pytorch_model*.safetensors")) and not any(found.glob("diffusion_pytorch_model*.bin")):
+    if (not any(found.glob("diffusion_pytorch_model*.safetensors"))
+            and not any(found.glob("diffusion_pytorch_model*.bin"))):
         raise UsageError(f"--vae {folder}: no weights (diffusion_pytorch_model.safetensors or .bin) beside its "
                          f"config.json; {remedy}")
     return found
