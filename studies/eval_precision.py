@@ -103,7 +103,8 @@ def compare(tables: list[str], fp32: Path, bf16: Path, profile: str, seed: int, 
                          "committed_seed": float(at_seed["value"].iloc[0]) if len(at_seed) else None,
                          "sd": float(same["sd"].iloc[0]) if len(same) and pd.notna(same["sd"].iloc[0]) else None,
                          "n": int(same["n"].iloc[0]) if len(same) else 0,
-                         "device": a.get("device") or b.get("device"), "versions": a.get("versions") or b.get("versions"),
+                         "device": a.get("device") or b.get("device"),
+                         "versions": a.get("versions") or b.get("versions"),
                          "commits": sorted({str(r["git_commit"]) for r in (a, b) if r.get("git_commit")})})
     return rows
 
@@ -228,7 +229,8 @@ def main(argv=None) -> int:
                    help="The run(s) that trained the networks, fp32 and/or bf16 comma-separated: their training "
                         "seconds are taken off their wall time (default: none, both ran from the model cache).")
     p.add_argument("--note", default="", help="A sentence on the conditions of the runs (e.g. the machine's load).")
-    p.add_argument("--out", type=Path, default=None, help="The record to write (default <reference>/eval-precision.md).")
+    p.add_argument("--out", type=Path, default=None,
+                   help="The record to write (default <reference>/eval-precision.md).")
     try:
         argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
         args = p.parse_args(argv)
@@ -239,7 +241,8 @@ def main(argv=None) -> int:
             raise UsageError(f"--trained-in {','.join(sorted(args.trained_in))}: name fp32 and/or bf16")
         for folder in (args.fp32, args.bf16):
             if not (folder / "cells").is_dir():
-                raise UsageError(f"{folder} holds no stored cells (no cells/ folder); pass a benchmarks.run --out folder")
+                raise UsageError(f"{folder} holds no stored cells (no cells/ folder); pass a benchmarks.run --out "
+                                 "folder")
         rows = compare(args.tables, args.fp32, args.bf16, args.profile, args.seed, args.reference)
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)

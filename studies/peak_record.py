@@ -19,8 +19,8 @@ def peak_markdown(record: dict) -> str:
              "`python -m studies.peak` (each network's command and commit under Peak) -- every GEMM and training "
              f"step of one network timed in one process, interleaved round by round, {record['rounds']} rounds "
              f"after {record['warmup']} warm-up rounds; medians, with bootstrap 95% intervals of the per-round "
-             "ratios in brackets. A step is forward (bf16 autocast at bf16), the squared error, backward and AdamW, the "
-             "weights, gradients and optimiser state fp32. FLOPs: `torch.utils.flop_counter.FlopCounterMode` "
+             "ratios in brackets. A step is forward (bf16 autocast at bf16), the squared error, backward and AdamW, "
+             "the weights, gradients and optimiser state fp32. FLOPs: `torch.utils.flop_counter.FlopCounterMode` "
              "over forward and backward. The fraction of the peak is the step's FLOPs over its time against the "
              "same round's GEMM at that precision.", "",
              f"Machine: {origin['device']}; {origin['machine']}; {origin['versions']}.",
@@ -46,7 +46,8 @@ def peak_markdown(record: dict) -> str:
             lines.append(
                 f"| {row['network']} | {row['flops'] / 1e9:.1f} | {key} | {step['median_s'] * 1e3:,.0f} | "
                 f"{step['iqr_s'] * 1e3:,.0f} | "
-                f"{_interval(step['fraction'] * 100, step['fraction_low'] * 100, step['fraction_high'] * 100, '.1f')} % | "
+                f"{_interval(step['fraction'] * 100, step['fraction_low'] * 100, step['fraction_high'] * 100, '.1f')}"
+                " % | "
                 f"{'-' if fp32 else _interval(step['speed_up'], step['speed_up_low'], step['speed_up_high'])} | "
                 f"{_verdict(step['verdict_speed_up'], key == 'bf16' and row['cpu_profile'])} | "
                 f"{_verdict(step['verdict_fraction'], key != 'fp32' and not row['cpu_profile'])} |")

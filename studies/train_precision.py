@@ -131,7 +131,8 @@ def main(argv=None) -> int:
         args.tables = [t.strip() for t in args.tables.split(",") if t.strip()]
         for folder in (args.fp32, args.bf16, *([args.control] if args.control else [])):
             if not (folder / "cells").is_dir():
-                raise UsageError(f"{folder} holds no stored cells (no cells/ folder); pass a benchmarks.run --out folder")
+                raise UsageError(f"{folder} holds no stored cells (no cells/ folder); pass a benchmarks.run --out "
+                                 "folder")
         rows = compare(args.tables, args.fp32, args.bf16, args.profile, args.seed, args.reference,
                        at_bf16=trained_at_bf16, field="train_precision")
         control = None if args.control is None else compare(args.tables, args.fp32, args.control, args.profile,

@@ -119,7 +119,8 @@ def test_table1_trained_at_bf16_is_stored_and_rendered_apart_from_fp32(tmp_path,
 
     record = tmp_path / "train-precision.md"
     assert train_precision.main(["--fp32", str(out), "--bf16", str(out), "--control", str(out), "--tables", "1",
-                                 "--profile", "smoke", "--reference", str(tmp_path / "none"), "--out", str(record)]) == 0
+                                 "--profile", "smoke", "--reference", str(tmp_path / "none"),
+                                 "--out", str(record)]) == 0
     stored = json.loads(record.with_suffix(".json").read_text())
     rows = stored["rows"]
     assert all(r["bf16"] == r["fp32"] and r["bf16_train_s"] for r in stored["control"])  # a control of the same run
