@@ -36,6 +36,7 @@ yield_while_waiting()  # before torch is imported: threads that do not spin agai
 import torch
 
 from symmflow.arguments import CHANNELS, COUNT, DECAY, POSITIVE, RATE, SEED, SHARE, SIZE, DefaultsFormatter
+from symmflow.device import PRECISIONS
 from symmflow.outputs import check_destination, check_free_space, check_outside, claimed
 from symmflow.infer_commands import add_options as add_inference_options, classify, sample, segment, synthesise
 from symmflow.errors import OneLineParser, UsageError, first_paragraph, interrupted
@@ -83,6 +84,10 @@ def build_parser() -> OneLineParser:
     t.add_argument("--compile", action="store_true",
                    help="Compile the network with torch.compile (speed only; slower to start).")
     t.add_argument("--channels-last", action="store_true", help="Channels-last convolution weights (speed only).")
+    t.add_argument("--precision", default="fp32", choices=PRECISIONS,
+                   help="Training precision: fp32; bf16 autocast with the weights and optimiser state in fp32, where "
+                        "the device computes bf16 natively (a CPU with AMX or AVX-512 BF16, an Ampere-or-later GPU); "
+                        "auto: bf16 where native, else fp32. Recorded in the model card (docs/precision.md).")
     t.add_argument("--report-to", default=None, metavar="TRACKER",
                    help="Log eq. 3's two terms, the learning rate and sample grids to tensorboard or wandb (offline "
                         "unless WANDB_MODE says otherwise; default: no tracker).")

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from symmflow.device import PRECISIONS
 from symmflow.errors import UsageError
 
 EMA_WARMUP = "min(decay, (1 + s) / (10 + s)) at optimiser step s (diffusers' EMAModel)"
@@ -68,6 +69,9 @@ class TrainOptions:
     logging_dir: Path | None = None
     compile: bool = False
     channels_last: bool = False
+    precision: str = "fp32"
+    """fp32, bf16 (autocast; weights and optimiser state fp32) or auto (bf16 where the device computes
+    it natively): :func:`symmflow.device.resolve_precision`."""
     progress: bool = True
     overwrite: bool = False
     device: str = "auto"
@@ -95,6 +99,8 @@ class TrainOptions:
                 raise UsageError(f"{name}: {error}") from None
         if self.mask_code not in ("palette", "per-class"):
             raise UsageError(f"mask_code: {self.mask_code!r}: use palette or per-class")
+        if self.precision not in PRECISIONS:
+            raise UsageError(f"precision: {self.precision!r}: use {', '.join(PRECISIONS)}")
 
     @classmethod
     def of(cls, args) -> "TrainOptions":
@@ -141,7 +147,7 @@ def train_with(o: TrainOptions) -> bool:
 
 def _train(o: TrainOptions) -> bool:
     from symmflow.data.streams import draw_batches
-    from symmflow.device import resolve_device
+    from symmflow.device import mixed_precision, resolve_device, resolve_precision
     from symmflow.distributed import close, launched
     from symmflow.method import SymmFlowSettings
     from symmflow.model_folder import network, parts
@@ -156,6 +162,7 @@ def _train(o: TrainOptions) -> bool:
         raise UsageError("--logging-dir is the folder of --report-to's tracker: pass --report-to tensorboard "
                          "or wandb too, or leave --logging-dir out")
     device = resolve_device(o.device)
+    precision = resolve_precision(o.precision, device)
     if o.masks is not None:
         images, labels, settings = segmentation_data(o)
         beta, code = 10.0 if o.beta is None else o.beta, "per-class" if o.mask_code == "per-class" else "image"
@@ -171,7 +178,7 @@ def _train(o: TrainOptions) -> bool:
                     gradient_accumulation_steps=o.gradient_accumulation_steps, symmflow=asdict(symmflow),
                     ema_decay=o.ema(), ema_warmup=EMA_WARMUP, validation_split=o.validation_split,
                     processes=shard.count, global_batch=o.batch_size * shard.count * o.gradient_accumulation_steps)
-    settings.update(seed=o.seed, threads=torch.get_num_threads())
+    settings.update(seed=o.seed, threads=torch.get_num_threads(), precision=precision)
     torch.manual_seed(o.seed)
     made, model = parts(settings), network(settings, device)
     weights = sum(t.numel() * t.element_size() for t in model.state_dict().values())
@@ -186,7 +193,8 @@ def _train(o: TrainOptions) -> bool:
     config = TrainConfig(steps=o.steps, lr=o.lr, batch_size=o.batch_size, schedule="onecycle",
                          warmup_steps=min(100, o.steps // 10), ema_decay=o.ema(),
                          gradient_accumulation_steps=o.gradient_accumulation_steps, compile=o.compile,
-                         channels_last=o.channels_last, checkpoint_every=o.checkpointing_steps,
+                         channels_last=o.channels_last, mixed_precision=mixed_precision(precision),
+                         checkpoint_every=o.checkpointing_steps,
                          keep_checkpoints=o.checkpoints_total_limit)
     batches = draw_batches(images[kept], labels[kept], batch_size=o.batch_size, seed=o.seed, device=device,
                            shard=shard)
@@ -234,7 +242,9 @@ def checkpoint_folder(out: Path) -> Path:
 
 
 def _identity(settings: dict) -> dict:
-    return {k: v for k, v in settings.items() if k not in NOT_IDENTITY}
+    """The settings a checkpoint must share to be resumed: all but :data:`NOT_IDENTITY`, and the
+    precision only away from fp32 (checkpoints written before it was recorded trained at fp32)."""
+    return {k: v for k, v in settings.items() if k not in NOT_IDENTITY and (k, v) != ("precision", "fp32")}
 
 
 def _checkpoints(o: TrainOptions, settings: dict, model) -> tuple[Path | None, Path | None]:

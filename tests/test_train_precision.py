@@ -130,3 +130,27 @@ def test_table1_trained_at_bf16_is_stored_and_rendered_apart_from_fp32(tmp_path,
     assert "| 1 | two-spirals | SymmFlow | 1 | accuracy |" in text and "Verdict: 0 of the 0 cells" in text
     assert "| 1 | bf16 | `python -m benchmarks.run --table 1 --profile smoke" in text
     assert "## A fresh fp32 run against the same cells" in text and "| 1 | fp32 | `python -m benchmarks.run" in text
+
+
+# ---------------------------------------------------------------- symmflow train --precision
+
+
+def test_symmflow_train_refuses_bf16_without_native_bf16_and_an_unknown_precision(refused, tmp_path, not_native):
+    from tests.helpers import TINY, seg_folders
+
+    images, masks = seg_folders(tmp_path)
+    err = refused(["train", "--images", images, "--masks", masks, "--out", tmp_path / "model", *TINY,
+                   "--precision", "bf16"], "has no native bf16")
+    assert "--precision auto chooses fp32 here" in err
+    refused(["train", "--images", images, "--masks", masks, "--out", tmp_path / "model", *TINY,
+             "--precision", "fp16"], "argument --precision: invalid choice: 'fp16'")
+
+
+def test_symmflow_train_at_bf16_records_its_precision(tmp_path, native):
+    from symmflow.cli import main
+    from tests.helpers import TINY, seg_folders
+
+    images, masks = seg_folders(tmp_path)
+    assert main(["train", "--images", str(images), "--masks", str(masks), "--out", str(tmp_path / "model"), *TINY,
+                 "--precision", "auto", "--no-progress"]) == 0
+    assert "precision: bf16" in (tmp_path / "model" / "README.md").read_text()  # the model card's training settings
