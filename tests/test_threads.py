@@ -112,3 +112,12 @@ def test_whole_runs_are_tabled_against_the_idle_run_and_bad_options_refused(tmp_
     assert threads_runs.main(["--out", str(tmp_path / "absent")]) == 2
     assert threads_runs.main(["--out", str(tmp_path), "--train-steps", "0"]) == 2
     assert capsys.readouterr().err.count("error:") == 2 and not list(tmp_path.iterdir())
+
+
+def test_a_configuration_timed_beside_other_work_than_the_studys_is_timed_again(monkeypatch):
+    seen = iter([1.0, 0.1])  # the first try shared the machine with someone else's work, the second did not
+    monkeypatch.setattr(study, "timed", lambda *a: {"seconds": [1.0, 1.0], "threads": 2, "policy": "p",
+                                                    "foreign": next(seen, 0.0)})
+    rows = study.measure(loads=(0,), steps=2, warmup=0, cases=("toy MLP training step",), progress=False)
+    assert rows[0]["attempts"] == 2 and rows[0]["foreign"] == 0.1
+    assert [r["attempts"] for r in rows[1:]] == [1] * (len(study.CONFIGS) - 1)
