@@ -52,8 +52,10 @@ def cpu_flags() -> set[str]:
 def native_bf16(device: str) -> tuple[bool, str]:
     """(whether ``device`` computes bf16 natively, what it is, in words): a CPU with AMX or AVX-512
     BF16 (:data:`CPU_BF16_FLAGS`, or an Arm CPU's ``bf16``); a CUDA GPU that torch says supports
-    bf16 (Ampere or later).  Elsewhere bf16 is emulated, and slower than fp32."""
+    bf16 (Ampere or later); none where torch sees no CUDA GPU.  Elsewhere bf16 is emulated, and slower than fp32."""
     if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            return False, "no CUDA GPU (torch sees none)"
         name = torch.cuda.get_device_name(torch.device(device))
         return bool(torch.cuda.is_bf16_supported(including_emulation=False)), f"the GPU {name}"
     flags = cpu_flags()
