@@ -99,11 +99,17 @@ def test_native_bf16_is_read_from_the_cpu_flags(monkeypatch):
 
 
 def test_a_gpu_without_native_bf16_is_refused(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda *a: "Tesla V100")
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: False)
     with pytest.raises(UsageError, match="the GPU Tesla V100 has no native bf16.*use --eval-precision fp32"):
         check_eval_precision("bf16", "cuda")
     check_eval_precision("fp32", "cuda")  # fp32 asks nothing of the device
+
+
+def test_a_cuda_device_torch_cannot_see_has_no_native_bf16(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert native_bf16("cuda") == (False, "no CUDA GPU (torch sees none)")
 
 
 # ---------------------------------------------------------------- bad input
