@@ -204,12 +204,12 @@ def judge(rows: list[dict]) -> list[dict]:
     return out
 
 
-def markdown(rows: list[dict], judged: list[dict], origin: dict, steps: int, warmup: int, nice: int = 19) -> str:
+def markdown(rows: list[dict], judged: list[dict], origin: dict, steps: int, warmup: int, nice: int = 19,
+             command: str = "python -m studies.threads --out results/cpu") -> str:
     lines = ["# Threads under load", "",
              f"Commit {origin['git_commit']}, {origin['device']} ({origin['machine']}), {origin['versions']}. "
              f"Each configuration in a fresh process, the median of {steps} steps after {warmup} warm-up steps; "
-             f"busy processes are pure-Python loops at `nice -n {nice}`. Command: `python -m studies.threads --out "
-             f"results/cpu{'' if nice == 19 else f' --busy-nice {nice}'}`.", "",
+             f"busy processes are pure-Python loops at `nice -n {nice}`. Command: `{command}`.", "",
              "| busy processes | case | " + " | ".join(CONFIGS) + " | the default's choice | default / best | "
              "default / before | target |", "|---|---|" + "---|" * (len(CONFIGS) + 4)]
     for j in judged:
@@ -263,7 +263,9 @@ def main(argv=None) -> int:
         args.out.mkdir(parents=True, exist_ok=True)
         write_atomic(args.out / "threads.json", json.dumps({"provenance": origin, "rows": rows, "judged": judged},
                                                            indent=1))
-        write_atomic(args.out / "threads.md", markdown(rows, judged, origin, args.steps, args.warmup, args.busy_nice))
+        command = " ".join(["python -m studies.threads", *(argv if argv is not None else sys.argv[1:])])
+        write_atomic(args.out / "threads.md", markdown(rows, judged, origin, args.steps, args.warmup, args.busy_nice,
+                                                       command))
         print(args.out / "threads.md")
         return 0
     except UsageError as error:

@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 
 from studies.threads import ROOT, STRIPPED, busy
 from symmflow.errors import OneLineParser, UsageError, first_paragraph, interrupted
+from symmflow.threads import runnable_competitors
 
 CONDITIONS = {"idle, the run's default": (0, {}), "beside 1 busy process, the run's default": (1, {}),
               "beside 1 busy process, spinning threads": (1, {"GOMP_SPINCOUNT": "300000"})}
@@ -38,20 +39,47 @@ def commands(train_steps: int) -> dict[str, list[str]]:
                 [*run, "--table", "5", "--train-steps", str(train_steps)]}
 
 
+def family(root: int, proc: Path = Path("/proc")) -> set[int]:
+    """``root`` and every process descended from it (parents read from ``/proc/<pid>/stat``)."""
+    parents = {}
+    for stat in proc.glob("[0-9]*/stat"):
+        try:
+            parents[int(stat.parts[-2])] = int(stat.read_text().rpartition(")")[2].split()[1])
+        except (OSError, IndexError, ValueError):  # the process ended while we looked
+            continue
+    found, grown = {root}, True
+    while grown:
+        grown = False
+        for pid, parent in parents.items():
+            if parent in found and pid not in found:
+                found.add(pid)
+                grown = True
+    return found
+
+
 def timed(command: list[str], extra: dict, load: int, nice: int) -> dict:
-    """``command`` from an empty folder beside ``load`` busy processes: wall seconds and the policy
-    its run recorded (the machine line of its run record)."""
+    """``command`` from an empty folder beside ``load`` busy processes: wall seconds, the policy its
+    run recorded (the machine line of its run record) and the cores other work than the run and the
+    busy processes held meanwhile (``foreign``, the mean of a snapshot every half second)."""
     env = {k: v for k, v in os.environ.items() if k not in STRIPPED}
-    with tempfile.TemporaryDirectory() as folder, busy(load, nice):
+    with tempfile.TemporaryDirectory() as folder, busy(load, nice) as ours:
         start = time.perf_counter()
-        done = subprocess.run([*command, "--out", folder], env={**env, **extra}, cwd=ROOT, capture_output=True,
-                              text=True)
+        process = subprocess.Popen([*command, "--out", folder], env={**env, **extra}, cwd=ROOT,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        seen = []
+        while process.poll() is None:
+            mine = {*ours, *family(process.pid)}
+            seen.append(sum(pid not in mine for pid in runnable_competitors(own_nice=19)))
+            time.sleep(0.5)
+        err = process.stderr.read()
+        process.wait()
         seconds = time.perf_counter() - start
-        if done.returncode != 0:
-            raise RuntimeError(f"{' '.join(command)} failed: {done.stderr.strip().splitlines()[-1:]}")
+        if process.returncode != 0:
+            raise RuntimeError(f"{' '.join(command)} failed: {err.strip().splitlines()[-1:]}")
         lines = [line for record in Path(folder, "runs").glob("*.md") for line in record.read_text().splitlines()
                  if line.startswith("- machine: ")]
-    return {"seconds": seconds, "policy": policy_of(lines[0]) if lines else "not recorded"}
+    return {"seconds": seconds, "policy": policy_of(lines[0]) if lines else "not recorded",
+            "foreign": sum(seen) / len(seen) if seen else 0.0}
 
 
 def policy_of(machine: str) -> str:
@@ -61,13 +89,13 @@ def policy_of(machine: str) -> str:
     return "; ".join(found) or "not recorded"
 
 
-def markdown(rows: list[dict], origin: dict, nice: int, train_steps: int) -> str:
+def markdown(rows: list[dict], origin: dict, nice: int, invocation: str) -> str:
     lines = ["# Whole table runs beside a busy process", "",
              f"Commit {origin['git_commit']}, {origin['device']} ({origin['machine']}), {origin['versions']}. "
              f"Each command once from an empty folder (fresh model cache); the busy process is a pure-Python loop "
-             f"at `nice -n {nice}`. Command: `python -m studies.threads_runs --out results/cpu --train-steps "
-             f"{train_steps}`.", "", "| command | " + " | ".join(CONDITIONS) + " | busy default / idle | "
-             "busy spinning / idle |", "|---|" + "---|" * (len(CONDITIONS) + 2)]
+             f"at `nice -n {nice}`. Command: `{invocation}`.", "",
+             "| command | " + " | ".join(CONDITIONS) + " | busy default / idle | busy spinning / idle |",
+             "|---|" + "---|" * (len(CONDITIONS) + 2)]
     for command in dict.fromkeys(r["command"] for r in rows):
         at = {r["condition"]: r["seconds"] for r in rows if r["command"] == command}
         idle, ours, spinning = (at[c] for c in CONDITIONS)
@@ -75,6 +103,9 @@ def markdown(rows: list[dict], origin: dict, nice: int, train_steps: int) -> str
                      + f" | {ours / idle:.2f} | {spinning / idle:.2f} |")
     lines += ["", "The runs' wait policies, as their run records name them: " + "; ".join(
         sorted({f"{r['condition']}: {r['policy']}" for r in rows})) + "."]
+    worst = max(rows, key=lambda r: r.get("foreign", 0.0))
+    lines += ["", f"Other work than the study's beside a timed run: at most {worst.get('foreign', 0.0):.2f} of a "
+              f"core on average ({worst['condition']}, `{worst['command']}`)."]
     return "\n".join(lines) + "\n"
 
 
@@ -101,7 +132,8 @@ def main(argv=None) -> int:
             rows.append({"command": name, "condition": condition, **timed(command, extra, load, args.busy_nice)})
         origin = provenance("cpu")
         write_atomic(args.out / "threads-runs.json", json.dumps({"provenance": origin, "rows": rows}, indent=1))
-        write_atomic(args.out / "threads-runs.md", markdown(rows, origin, args.busy_nice, args.train_steps))
+        command = " ".join(["python -m studies.threads_runs", *(argv if argv is not None else sys.argv[1:])])
+        write_atomic(args.out / "threads-runs.md", markdown(rows, origin, args.busy_nice, command))
         print(args.out / "threads-runs.md")
         return 0
     except UsageError as error:

@@ -160,7 +160,7 @@ def model_card(settings: dict) -> str:
                                    "validation": settings.get("validation"), "training": training,
                                    "code_version": code_version()})
     held_out = settings.get("validation")
-    metric = (f"Held-out {held_out['metric']}: {held_out['value']} at step {held_out['step']}."
+    metric = (f"Held-out {held_out['metric']}: {held_out['value']:.4g} at step {held_out['step']}."
               if isinstance(held_out, dict) and {"metric", "value", "step"} <= set(held_out) else
               "No held-out metric was measured in training.")
     uses = ("segment images and synthesise images from class maps" if task == "segmentation" else

@@ -98,15 +98,27 @@ def test_the_study_judges_each_case_against_its_targets(tmp_path):
                                                                               "machine": "m", "versions": "v"}, 5, 1)
 
 
+def test_a_runs_family_is_its_descendants_read_from_proc(tmp_path):
+    from studies.threads_runs import family
+
+    for pid, parent in ((10, 1), (11, 10), (12, 11), (13, 1), (14, 13)):
+        (tmp_path / str(pid)).mkdir()
+        (tmp_path / str(pid) / "stat").write_text(f"{pid} (a (b) c) S {parent} 0 0\n")
+    assert family(10, tmp_path) == {10, 11, 12} and family(13, tmp_path) == {13, 14}
+
+
 def test_whole_runs_are_tabled_against_the_idle_run_and_bad_options_refused(tmp_path, capsys):
     from studies import threads_runs
 
-    rows = [{"command": "python -m benchmarks.run --table 1", "condition": c, "seconds": s, "policy": p}
-            for c, s, p in zip(threads_runs.CONDITIONS, (100.0, 110.0, 300.0),
-                               ("OpenMP's default", "OMP_WAIT_POLICY=PASSIVE; 1.0 cores held",
-                                "GOMP_SPINCOUNT=300000"))]
-    text = threads_runs.markdown(rows, {"git_commit": "abc", "device": "cpu", "machine": "m", "versions": "v"}, 0, 100)
+    rows = [{"command": "python -m benchmarks.run --table 1", "condition": c, "seconds": s, "policy": p, "foreign": f}
+            for c, s, p, f in zip(threads_runs.CONDITIONS, (100.0, 110.0, 300.0),
+                                  ("OpenMP's default", "OMP_WAIT_POLICY=PASSIVE; 1.0 cores held",
+                                   "GOMP_SPINCOUNT=300000"), (0.0, 0.4, 0.1))]
+    text = threads_runs.markdown(rows, {"git_commit": "abc", "device": "cpu", "machine": "m", "versions": "v"}, 0,
+                                 "python -m studies.threads_runs --out x")
     assert "| `python -m benchmarks.run --table 1` | 100 s | 110 s | 300 s | 1.10 | 3.00 |" in text
+    assert "at most 0.40 of a core on average (beside 1 busy process, the run's default" in text
+    assert "Command: `python -m studies.threads_runs --out x`." in text
     machine = "2 cores, 2 threads; amx_bf16; torch kernels AVX512; OMP_WAIT_POLICY=PASSIVE; 1.0 cores held; MKL 2024"
     assert threads_runs.policy_of(machine) == "OMP_WAIT_POLICY=PASSIVE; 1.0 cores held"
     assert threads_runs.main(["--out", str(tmp_path / "absent")]) == 2

@@ -106,7 +106,7 @@ def test_settings_record_the_ema_processes_global_batch_and_held_out_metric(tmp_
     assert settings["validation"]["step"] == 3 and 0 <= settings["validation"]["value"] <= 1
     card, text = _card(out)  # the model card states the held-out metric
     assert card["validation"] == settings["validation"] and card["seed"] == 0
-    assert f"Held-out accuracy: {settings['validation']['value']} at step 3." in text
+    assert f"Held-out accuracy: {settings['validation']['value']:.4g} at step 3." in text
     assert not checkpoint_folder(out).exists()  # no checkpoints asked for, none written
 
 
@@ -208,7 +208,7 @@ def test_the_held_out_metric_is_logged_to_the_tracker(tmp_path):
     assert [step for step, _ in logged] == [2, 4] and stored["images"] == 2
     assert logged[-1][1] == pytest.approx(stored["value"])
     card, text = _card(tmp_path / "m")
-    assert card["validation"] == stored and f"Held-out mIoU: {stored['value']} at step 4." in text
+    assert card["validation"] == stored and f"Held-out mIoU: {stored['value']:.4g} at step 4." in text
 
 
 @pytest.mark.parametrize("settings, needle", [
