@@ -23,6 +23,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -115,3 +117,11 @@ def test_the_known_commands_are_found():
     names = {name for name, _ in modules()}
     assert {"benchmarks.options", "symmflow.cli", "studies.standins", "studies.latent_throughput",
             "studies.scale_check"} <= names
+
+
+def test_python_dash_m_symmflow_is_the_symmflow_command():
+    shown = subprocess.run([sys.executable, "-m", "symmflow", "--help"], capture_output=True, text=True, cwd=ROOT)
+    assert shown.returncode == 0 and shown.stdout.startswith("usage: symmflow")
+    refused = subprocess.run([sys.executable, "-m", "symmflow", "evaluate", "--model", str(ROOT / "absent"),
+                              "--images", str(ROOT)], capture_output=True, text=True, cwd=ROOT)
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and "is not a model folder" in refused.stderr
