@@ -1,22 +1,17 @@
 """Bad input gets one ``error:`` line, exit status 2 and nothing written, before any long work.
 
-The symmflow command in-process on tiny folders, damaged model folders (command and harness),
-file permissions, the mIoU metric's ids and the harness's skipped cells.
+The symmflow command in-process on tiny folders, the mIoU metric's ids and the harness's global
+batch, parts of a run and per-data-set weights.
 """
 
-import os
 import shutil
-import stat
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
-from benchmarks.tables.base import Table
-from symmflow.cli import build_parser, main
-from tests.helpers import RUN, TINY, png, seg_folders, tree, use
+from symmflow.cli import build_parser
+from tests.helpers import RUN, TINY, png, seg_folders, use
 
 
 # ---------------------------------------------------------------- train: output folder and settings
@@ -28,18 +23,6 @@ def test_train_into_an_existing_model_is_refused_before_training(refused, tmp_pa
     shutil.copytree(seg_model, model)
     err = refused(["train", "--images", images, "--masks", masks, "--out", model, *TINY], "already exists")
     assert "--overwrite" in err
-
-
-def test_train_overwrite_replaces_the_model_folder(tmp_path, capsys, seg_model):
-    images, masks = seg_folders(tmp_path)
-    model = tmp_path / "model"
-    shutil.copytree(seg_model, model)
-    (model / "stale.txt").write_text("old")
-    assert main(["train", "--images", str(images), "--masks", str(masks), "--out", str(model), "--overwrite",
-                 *TINY]) == 0
-    assert sorted(p.name for p in model.iterdir()) == [".symmflow-output.json", "README.md", "config.json",
-                                                        "diffusion_pytorch_model.safetensors", "train_stats.json"]
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging folder left
 
 
 @pytest.mark.parametrize("out, needle", [
@@ -145,58 +128,6 @@ def test_synthesise_refuses_a_colour_mask(refused, tmp_path, seg_model, clf_mode
     refused([*argv, *RUN], "masks must be single-channel class-id PNGs")
 
 
-def test_overwrite_replaces_outputs_whole(tmp_path, seg_model, clf_model, capsys):
-    argv = [str(a) for a in use("segment", seg_model, clf_model, tmp_path)]
-    assert main([*argv, *RUN]) == 0  # a segmentation output of an earlier run
-    png(tmp_path / "o" / "old.png", np.zeros((4, 4)))
-    assert main([*argv, *RUN, "--overwrite"]) == 0
-    names = sorted(p.name for p in (tmp_path / "o").iterdir())
-    assert names == sorted([f"{i}.png" for i in range(4)] + [f"{i}_colour.png" for i in range(4)]
-                           + [".symmflow-output.json"])
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
-    assert "segment: 100%" in capsys.readouterr().err  # the progress bar, on stderr
-
-
-@pytest.mark.parametrize("command", ["synthesise", "sample"])
-def test_a_failure_while_writing_leaves_the_old_output(tmp_path, seg_model, clf_model, command, monkeypatch,
-                                                      capsys):
-    import symmflow.user_files
-
-    argv = [str(a) for a in use(command, seg_model, clf_model, tmp_path)]
-    assert main([*argv, *RUN]) == 0  # the output of an earlier run, which --overwrite may replace
-    png(tmp_path / "o" / "old.png", np.zeros((4, 4)))
-    before = tree(tmp_path / "o")
-    saved = []
-
-    def save_then_fail(x, path):
-        if saved:
-            raise OSError(28, "No space left on device", str(path))
-        saved.append(path)
-        Image.new("RGB", (2, 2)).save(path)
-
-    monkeypatch.setattr(symmflow.user_files, "save_rgb", save_then_fail)  # the commands write through it
-    capsys.readouterr()
-    assert main([*argv, *RUN, "--overwrite"]) == 2
-    err = [line for line in capsys.readouterr().err.strip().splitlines()
-           if "image/s]" not in line and "s/image]" not in line]  # progress bars, fast or slow
-    assert len(err) == 1 and "No space left on device" in err[0] and str(tmp_path) in err[0]
-    assert saved and tree(tmp_path / "o") == before
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
-
-
-def test_staged_folder_is_all_or_nothing(tmp_path):
-    from symmflow.outputs import staged_folder
-
-    (tmp_path / "empty").mkdir()
-    with staged_folder(tmp_path / "empty") as staged:  # an empty folder needs no --overwrite
-        (staged / "a.txt").write_text("a")
-    assert sorted(p.name for p in (tmp_path / "empty").iterdir()) == [".symmflow-output.json", "a.txt"]
-    with pytest.raises(RuntimeError), staged_folder(tmp_path / "new") as staged:
-        (staged / "half.txt").write_text("half")
-        raise RuntimeError("interrupted")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty"]
-
-
 def test_every_option_shows_its_default():
     parser = build_parser()
     commands = next(a for a in parser._actions if a.dest == "command").choices
@@ -206,44 +137,6 @@ def test_every_option_shows_its_default():
             if action.required or action.dest == "help":
                 continue
             assert "default" in formatter._expand_help(action), (name, action.dest)
-
-
-# ---------------------------------------------------------------- permissions from the umask
-
-
-@pytest.fixture
-def umask_022():
-    old = os.umask(0o022)
-    yield
-    os.umask(old)
-
-
-def _mode(path: Path) -> int:
-    return stat.S_IMODE(path.stat().st_mode)
-
-
-def test_saved_weights_and_atomic_files_follow_the_umask(tmp_path, umask_022, seg_model):
-    import symmflow
-    from symmflow.outputs import write_atomic
-    from symmflow.checkpoint import save_weights
-
-    save_weights(torch.nn.Linear(2, 2), tmp_path / "model", {"a": 1})
-    assert _mode(tmp_path / "model") == 0o755
-    assert _mode(tmp_path / "model" / "model.safetensors") == 0o644
-    assert _mode(tmp_path / "model" / "settings.json") == 0o644
-    symmflow.load(seg_model, device="cpu").save(tmp_path / "saved")  # diffusers' layout (symmflow.save_model)
-    assert _mode(tmp_path / "saved") == 0o755
-    assert {p.name: _mode(p) for p in (tmp_path / "saved").iterdir() if not p.name.startswith(".")} == {
-        "README.md": 0o644, "config.json": 0o644, "diffusion_pytorch_model.safetensors": 0o644,
-        "train_stats.json": 0o644}
-    write_atomic(tmp_path / "cell.json", "{}")
-    assert _mode(tmp_path / "cell.json") == 0o644
-
-
-def test_command_outputs_follow_the_umask(tmp_path, seg_model, clf_model, umask_022, capsys):
-    argv = [str(a) for a in use("sample", seg_model, clf_model, tmp_path)]
-    assert main([*argv, *RUN]) == 0
-    assert _mode(tmp_path / "o") == 0o755 and _mode(tmp_path / "o" / "0000_class0.png") == 0o644
 
 
 # ---------------------------------------------------------------- mIoU ids
@@ -260,55 +153,6 @@ def test_miou_refuses_ids_that_are_neither_a_class_nor_ignored():
         miou(torch.tensor([[-1, 1]]), torch.tensor([[1, 1]]), 2, ignore_index=None)
     # the ignore id itself is fine in both (a palette codec decodes COCO-Stuff's unlabelled to 255)
     assert miou(torch.tensor([[255, 1]]), torch.tensor([[255, 1]]), 2, ignore_index=255) == pytest.approx(1.0)
-
-
-# ---------------------------------------------------------------- harness: skipped cells are retried
-
-
-class DataTable(Table):
-    """A stand-in table whose cells are skipped until ``data`` is true."""
-
-    def __init__(self):
-        from benchmarks.cells import PlotSpec
-
-        self.name, self.title, self.plot = "1", "stand-in", PlotSpec(metrics=("accuracy",))
-        self.data, self.computed = False, []
-
-    def cells(self, options):
-        from benchmarks.cells import Cell
-
-        return [Cell.make("1", "two-spirals", "classification", "SymmFlow", s, "accuracy",
-                          profile=options.profile, seed=options.seed) for s in (1, 2)]
-
-    def needs(self, options):
-        return ["data"]
-
-    def compute(self, todo, options, finish, experiments):
-        for cell in todo:
-            if not self.data:
-                finish(cell, {"status": "skipped", "reason": "data missing"})
-                continue
-            self.computed.append(cell.steps)
-            finish(cell, {"value": 10.0 * cell.steps, "nfe_per_sample": cell.steps, "wall_s": 0.5, "samples": 1})
-
-
-def test_skipped_cells_are_retried_on_every_run(tmp_path, capsys):
-    import pandas as pd
-
-    from benchmarks import run
-
-    spec = DataTable()
-    args = ["--table", "1", "--out", str(tmp_path), "--no-progress"]
-    assert run.main(args, {"1": spec}) == 0 and spec.computed == []
-    capsys.readouterr()
-    assert run.main(args + ["--dry-run"], {"1": spec}) == 0
-    out = capsys.readouterr().out
-    assert out.count("skipped earlier: data missing; will retry") == 2 and ": stored" not in out  # retried, not kept
-    spec.data = True  # the data appear
-    assert run.main(args, {"1": spec}) == 0 and spec.computed == [1, 2]
-    assert "2 to compute" in capsys.readouterr().err
-    assert list(pd.read_csv(tmp_path / "table1.csv")["value"]) == [10.0, 20.0]
-    assert run.main(args, {"1": spec}) == 0 and spec.computed == [1, 2]  # now finished: nothing recomputed
 
 
 # ---------------------------------------------------------------- harness: the global batch on this launch
