@@ -21,10 +21,14 @@ settings for the data set (:mod:`benchmarks.profiles`) -- then written as a mode
 
 Nothing of the Stable Diffusion or VAE folders is copied; loading a latent model folder refuses
 in one line a folder that is no longer where it was imported from, or whose content changed
-(:func:`check_pretrained`).  Images run through the same code as the tables' evaluation of the
-file: :meth:`~benchmarks.methods.symmflow.SymmFlowMethod.segment` (image -> posterior sample of
-its latent, Euler from t = 1 to 0, mask latent -> VAE -> nearest palette colour -> class ids),
-``synthesise``, ``classify`` and ``generate``.
+(:func:`~symmflow.released_load.check_pretrained`).  Images run through the same code as the
+tables' evaluation of the file: :meth:`~benchmarks.methods.symmflow.SymmFlowMethod.segment`
+(image -> posterior sample of its latent, Euler from t = 1 to 0, mask latent -> VAE -> nearest
+palette colour -> class ids), ``synthesise``, ``classify`` and ``generate``.
+
+The released models' data sets and the networks they run on lie in :mod:`symmflow.released_networks`,
+the loading of such a folder in :mod:`symmflow.released_load`; this module writes the folder and
+keeps their names for its callers.
 """
 
 from __future__ import annotations
@@ -37,86 +41,11 @@ from pathlib import Path
 import torch
 
 from symmflow.errors import UsageError
-
-PIXEL = ("MNIST", "CIFAR-10")
-"""The data sets of the released pixel classifiers (the paper profile's Tables 3 and 11)."""
-LATENT = ("CelebAMask-HQ", "COCO-Stuff")
-"""The data sets of the released latent models (Tables 2, 4 and 5)."""
-ALIASES = {"mnist": "MNIST", "mnistfull": "MNIST", "cifar10": "CIFAR-10", "cifar": "CIFAR-10",
-           "celebamaskhq": "CelebAMask-HQ", "celebamask": "CelebAMask-HQ", "celeba": "CelebAMask-HQ",
-           "cocostuff": "COCO-Stuff", "coco": "COCO-Stuff"}
-READERS = {"CelebAMask-HQ": "celebamask", "COCO-Stuff": "cocostuff"}
-"""The reader module of each latent data set in :mod:`symmflow.data` (its palette, ids and class names)."""
-EMBEDDING = "empty-prompt.safetensors"
-"""A latent model folder's text condition (the empty prompt's embedding)."""
-NETWORKS = {"pixel": "guided-unet", "latent": "stable-diffusion-unet"}
-"""The network of each space, as ``settings.json`` names it."""
-REMEDY = "import the released file again with symmflow import-released"
-
-
-def dataset_named(text: str) -> str:
-    """The data set ``--dataset`` names (case, ``-`` and ``_`` aside), else one line."""
-    found = ALIASES.get(text.lower().replace("-", "").replace("_", ""))
-    if found is None:
-        raise UsageError(f"--dataset {text!r} is not a data set of the authors' released models; choose from "
-                         f"{', '.join(PIXEL + LATENT)}")
-    return found
-
-
-# ---------------------------------------------------------------- the networks the tables evaluate
-
-
-def pixel_profile(dataset: str):
-    """The paper profile's Tables 3 / 11 settings of ``dataset`` (the authors' U-Net and method)."""
-    from benchmarks.profiles import CLASSIFICATION
-    from benchmarks.tables.classification import SHOWN
-
-    return next(s for s in CLASSIFICATION["paper"] if SHOWN[s.dataset] == dataset)
-
-
-def pixel_shapes(dataset: str) -> dict:
-    """Key -> shape of the network a released ``dataset`` classifier holds (built on the meta device)."""
-    from benchmarks.tables.classification import TABLE3
-
-    return TABLE3.weights_shapes("paper", "symmflow", dataset)
-
-
-def pixel_method(dataset: str, channels: int, size: int, classes: int, unet, symmflow):
-    """The harness's SymmFlow classifier on the authors' U-Net ``unet`` (what Tables 3 and 11 build)."""
-    from benchmarks.methods import Problem
-    from benchmarks.methods.symmflow import SymmFlowMethod
-
-    return SymmFlowMethod(Problem(dataset, channels, size, classes, unet), symmflow)
-
-
-def latent_method(dataset: str, palette, ignore_index, symmflow, size: int, pretrained: Path, vae: Path | None,
-                  embedding: Path | None, device: str = "cpu"):
-    """The harness's latent SymmFlow on ``pretrained``'s U-Net and VAE (or ``vae``), masks coloured by
-    ``palette``: the problem Tables 2, 4 and 5 evaluate a released file on."""
-    from benchmarks.methods import Problem
-    from benchmarks.methods.symmflow import SymmFlowMethod
-    from symmflow.models.latent import load_space
-
-    space = load_space(pretrained, palette, vae).to(device)
-    problem = Problem(dataset, space.channels, size, palette.num_classes, None, palette, ignore_index, space,
-                      pretrained, embedding, vae)
-    return SymmFlowMethod(problem, symmflow)
-
-
-def latent_profile(dataset: str):
-    """The paper profile's Tables 2 / 4 / 5 settings, with the palette ``dataset``'s released model
-    was trained with, and the palette (:func:`benchmarks.released.as_trained`)."""
-    import importlib
-
-    from benchmarks import released
-    from benchmarks.profiles import SEGSYNTH
-
-    settings = released.as_trained(SEGSYNTH["paper"], dataset)
-    reader = importlib.import_module(f"symmflow.data.{READERS[dataset]}")
-    return settings, reader, reader.palette(**settings.palettes.get(dataset, {}))
-
-
-# ---------------------------------------------------------------- import
+from symmflow.released_load import (NEEDED, REMEDY, check_pretrained, is_released, released_method,  # noqa: F401
+                                    settings_problem, stored_palette, unet_config)
+from symmflow.released_networks import (ALIASES, EMBEDDING, LATENT, NETWORKS, PIXEL, READERS,  # noqa: F401
+                                        dataset_named, latent_method, latent_profile, pixel_method, pixel_profile,
+                                        pixel_shapes)
 
 
 def resolve_dataset(state: dict, path: Path, dataset: str | None) -> str:
@@ -258,132 +187,3 @@ def _write(staged: Path, model, settings: dict) -> None:
     for name in ("model.safetensors", EMBEDDING):  # safetensors creates its files 0600: the umask's mode
         if (staged / name).is_file():
             shutil.copymode(staged / "settings.json", staged / name)
-
-
-# ---------------------------------------------------------------- load
-
-
-NEEDED = {"pixel": ("dataset", "network", "symmflow", "size", "channels", "class_names"),
-          "latent": ("dataset", "network", "symmflow", "size", "classes", "palette", "ignore_index", "pretrained",
-                     "vae")}
-"""What a released model folder's settings hold besides ``task`` and ``released``."""
-
-
-def is_released(settings: dict) -> bool:
-    """Whether a model folder's settings are of an imported released model."""
-    return "released" in settings
-
-
-def settings_problem(settings: dict) -> str | None:
-    """The first thing wrong with a released model folder's settings (None: nothing): a missing or
-    malformed field is refused before anything is built."""
-    from symmflow.method import SymmFlowSettings
-
-    space = settings.get("space")
-    if space not in NEEDED:
-        return f"space {space!r} is not pixel or latent"
-    missing = [k for k in NEEDED[space] if k not in settings]
-    if missing:
-        return f"lacks the setting {missing[0]!r}"
-    expected = {"pixel": "classification", "latent": "segmentation"}[space]
-    if settings["task"] != expected:
-        return f"a {space} released model is a {expected} model, not a {settings['task']} one"
-    network = settings["network"]
-    if not isinstance(network, dict) or network.get("kind") != NETWORKS[space]:
-        return f"network {network!r} is not the {NETWORKS[space]} of a {space} model"
-    size = settings["size"]
-    if not isinstance(size, int) or isinstance(size, bool) or size < 8 or size % 8:
-        return f"size {size!r} is not a multiple of 8"
-    try:
-        SymmFlowSettings(**settings["symmflow"])
-    except (TypeError, ValueError) as error:
-        return f"its symmflow settings are not valid ({' '.join(str(error).split())})"
-    if space == "pixel":
-        try:
-            unet_config(settings)
-        except (TypeError, ValueError, AttributeError) as error:
-            return f"its network config is not the authors' U-Net's ({' '.join(str(error).split())})"
-        names = settings["class_names"]
-        if not isinstance(names, list) or len(names) < 2 or settings["channels"] not in (1, 3):
-            return "class_names or channels do not describe a classifier"
-        return None
-    palette = settings["palette"]
-    try:
-        stored_palette(settings)
-    except (TypeError, ValueError, KeyError, AttributeError, RuntimeError) as error:
-        return f"palette {str(palette)[:60]!r} is not a palette ({' '.join(str(error).split())})"
-    if stored_palette(settings).num_classes != settings["classes"]:
-        return f"its palette has not {settings['classes']} colours"
-    for key in ("pretrained", "vae"):
-        record = settings[key]
-        if record is None and key == "vae":
-            continue
-        if not isinstance(record, dict) or not isinstance(record.get("path"), str) or not isinstance(
-                record.get("digest"), str):
-            return f"{key} {record!r} is not a folder's path and digest"
-    return None
-
-
-def unet_config(settings: dict):
-    """The authors' U-Net config of a pixel folder (JSON lists back to tuples)."""
-    from symmflow.models.guided_unet import GuidedUNetConfig
-
-    config = {k: tuple(v) if isinstance(v, list) else v for k, v in settings["network"]["config"].items()}
-    return GuidedUNetConfig(**config)
-
-
-def stored_palette(settings: dict):
-    """The palette a latent folder's masks are coloured and decoded with (beta: the method's)."""
-    from symmflow.codecs import PaletteCodec
-
-    palette = settings["palette"]
-    return PaletteCodec(palette["colours"], settings["symmflow"]["beta"], palette["ignore_index"],
-                        palette["ignore_colour"])
-
-
-def check_pretrained(settings: dict, folder: Path) -> tuple[Path, Path | None]:
-    """The Stable Diffusion folder (and VAE folder) a latent model folder names, refused in one
-    line where it is no longer there or no longer holds what it held at import."""
-    from benchmarks.methods import pretrained_identity
-
-    found = []
-    for key, what in (("pretrained", "Stable Diffusion folder"), ("vae", "VAE folder")):
-        record = settings[key]
-        if record is None:
-            found.append(None)
-            continue
-        path = Path(record["path"])
-        if not path.is_dir():
-            raise UsageError(f"{folder} runs on the {what} {path}, which is not there any more (moved or deleted?); "
-                             f"put it back, or {REMEDY} and --{key} where the folder is now")
-        digest = pretrained_identity(path)
-        if digest != record["digest"]:
-            raise UsageError(f"{folder} runs on the {what} {path}, whose content changed since the import (digest "
-                             f"{digest}, imported with {record['digest']}); restore that folder, or {REMEDY}")
-        found.append(path)
-    return found[0], found[1]
-
-
-def released_method(settings: dict, folder: Path | None, device: str):
-    """The harness's SymmFlow method a released model folder runs with, whose settings
-    :func:`settings_problem` passed (its network, untrained, is ``.build()``): a latent folder's
-    Stable Diffusion and VAE folders and its text condition checked first (:func:`check_pretrained`)."""
-    from symmflow.method import SymmFlowSettings
-
-    symmflow = SymmFlowSettings(**settings["symmflow"])
-    if settings["space"] == "pixel":
-        return pixel_method(settings["dataset"], settings["channels"], settings["size"],
-                            len(settings["class_names"]), unet_config(settings), symmflow)
-    if folder is None:
-        raise ValueError("a latent model's network needs its folder (its text condition)")
-    embedding = Path(folder) / EMBEDDING
-    try:  # read here, so that a missing one is never recomputed into a folder a command only reads
-        from safetensors.torch import load_file
-
-        load_file(str(embedding))["embedding"]
-    except Exception as error:  # absent, truncated, or another file: the folder is damaged
-        raise UsageError(f"{embedding} is missing or damaged ({' '.join(str(error).split())[:120]}); "
-                         f"{REMEDY}") from None
-    pretrained, vae = check_pretrained(settings, folder)
-    return latent_method(settings["dataset"], stored_palette(settings), settings["ignore_index"], symmflow,
-                         settings["size"], pretrained, vae, embedding, device)
