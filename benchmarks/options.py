@@ -14,36 +14,43 @@ from benchmarks import judges, parts, profiles, released
 from benchmarks.cells import PROFILES, RunOptions
 from benchmarks.precision import tables_at
 from benchmarks.render.index import is_index
+from benchmarks.requirements import check_inputs, check_metric_dirs
 from benchmarks.tables import tables
 from symmflow.device import EVAL_PRECISIONS, PRECISIONS, check_eval_precision, resolve_device, resolve_precision
 from symmflow.distributed import launched
 from symmflow.errors import OneLineParser, UsageError, first_paragraph
 from symmflow import outputs
-from symmflow.outputs import check_new_place
 from symmflow.solver import SOLVERS, parse_solver
 from symmflow.tracking import check_tracker
 
-def parse_steps(text: str) -> tuple[int, ...]:
+def parse_distinct(text: str, option: str, low: int, example: str, each: str | None = None) -> tuple[int, ...]:
+    """``option``'s ``text``: a comma-separated list of distinct integers from ``low`` (an empty entry
+    is a stray comma), a wrong one refused in one line ending ``e.g. <option> <example>``.  ``each``
+    names what a value counts (a step count, from 1), for a line per fault; without it (seeds) the
+    line states the range, up to 2^63 - 1."""
+    hint = f"e.g. {option} {example}"
     try:
-        steps = tuple(int(s) for s in text.split(",") if s.strip())
+        values = tuple(int(s) for s in text.split(",") if s.strip())
     except ValueError:
-        raise UsageError(f"--steps {text!r} is not a comma-separated list of integers, e.g. --steps 1,2,5") from None
-    if not steps or min(steps) <= 0:
-        raise UsageError(f"--steps {text!r}: every step count must be a positive integer, e.g. --steps 1,2,5")
-    if len(set(steps)) != len(steps):
-        twice = next(s for s in steps if steps.count(s) > 1)
-        raise UsageError(f"--steps {text!r} names {twice} twice; give each step count once, e.g. --steps 1,2,5")
-    return steps
+        raise UsageError(f"{option} {text!r} is not a comma-separated list of integers, {hint}") from None
+    twice = next((v for v in values if values.count(v) > 1), None)
+    if each is None and (not values or min(values) < low or max(values) >= 2 ** 63 or twice is not None):
+        raise UsageError(f"{option} {text!r}: give distinct integers from {low} to 2^63 - 1, {hint}")
+    if not values or min(values) < low:
+        raise UsageError(f"{option} {text!r}: every {each} must be a positive integer, {hint}")
+    if twice is not None:
+        raise UsageError(f"{option} {text!r} names {twice} twice; give each {each} once, {hint}")
+    return values
+
+
+def parse_steps(text: str) -> tuple[int, ...]:
+    """``--steps``: distinct step counts, e.g. 1,2,5."""
+    return parse_distinct(text, "--steps", 1, "1,2,5", "step count")
 
 
 def parse_seeds(text: str) -> tuple[int, ...]:
-    try:
-        seeds = tuple(int(s) for s in text.split(",") if s.strip())
-    except ValueError:
-        raise UsageError(f"--seeds {text!r} is not a comma-separated list of integers, e.g. --seeds 0,1,2") from None
-    if not seeds or min(seeds) < 0 or max(seeds) >= 2 ** 63 or len(set(seeds)) != len(seeds):
-        raise UsageError(f"--seeds {text!r}: give distinct integers from 0 to 2^63 - 1, e.g. --seeds 0,1,2")
-    return seeds
+    """``--seeds``: distinct seeds from 0 to 2^63 - 1, e.g. 0,1,2."""
+    return parse_distinct(text, "--seeds", 0, "0,1,2")
 
 
 MIN_FREE_BYTES = 200 * 2 ** 20
@@ -55,7 +62,7 @@ def check_out(out: Path) -> None:
     """Refuse, before anything is created, an output folder a run must not write into: a protected
     place (an empty --out, the working directory, home, /), or one whose README.md the results
     index did not write (:func:`benchmarks.render.index.is_index`)."""
-    check_new_place(out)
+    outputs.check_new_place(out)
     readme = Path(out) / "README.md"
     if readme.exists() and not is_index(readme):
         raise UsageError(f"{readme} was not written by the harness and the results index would replace it; "
@@ -178,33 +185,6 @@ def build_parser() -> OneLineParser:
     return p
 
 
-METRIC_DIRS = {"--inception-dir": ("INCEPTION_FILE", "PYTORCH_FID_FILE"), "--lpips-dir": ("ALEXNET_FILE",)}
-"""The folders of the judges' weights and the files each must hold (names in :mod:`symmflow.metrics`)."""
-
-
-def check_metric_dirs(args) -> None:
-    """``--inception-dir`` and ``--lpips-dir`` name folders that hold at least one of their files
-    (whether each file loads is checked with the run's inputs): a file, a missing folder or one
-    holding none of them is a mistake in the command line, refused in every profile."""
-    from symmflow import metrics
-
-    for option, names in METRIC_DIRS.items():
-        folder = getattr(args, option[2:].replace("-", "_"))
-        if folder is None:
-            continue
-        files = [getattr(metrics, name) for name in names]
-        if not folder.exists():
-            raise UsageError(f"{option} {folder} not found; pass the folder holding {' or '.join(files)}")
-        if not folder.is_dir():
-            raise UsageError(f"{option} {folder} is a file; pass the folder holding it ({' or '.join(files)})")
-        if not any((folder / name).is_file() for name in files):
-            raise UsageError(f"{option} {folder} holds none of {', '.join(files)}; download the weights into it, "
-                             f"or leave {option} out")
-        for name in files:  # a damaged file is named in any profile, whether or not its metric is computed
-            if (folder / name).is_file() and (damaged := metrics.torch_file_problem(folder / name, option)):
-                raise UsageError(damaged)
-
-
 def check_render_only(out: Path) -> None:
     """``--render-only`` renders stored cells: a folder without any is a wrong ``--out``."""
     if not any((Path(out) / "cells").glob("*/*.json")):
@@ -321,22 +301,18 @@ def options_from(argv, available: dict | None = None) -> tuple[list, RunOptions]
     if threads is not None:
         torch.set_num_threads(threads)
     options = RunOptions(profile=args.profile, seed=seeds[0], seeds=seeds, steps=args.steps, solver=args.solver,
-                         train_steps=args.train_steps, checkpoint_every=args.checkpoint_every, device=device,
-                         out=out, force=args.force,
-                         progress=not args.no_progress, dry_run=args.dry_run,
+                         train_steps=args.train_steps, checkpoint_every=args.checkpoint_every, device=device, out=out,
+                         force=args.force, progress=not args.no_progress, dry_run=args.dry_run,
                          render_only=args.render_only, report_to=args.report_to, data_root=args.data_root,
                          pretrained=args.pretrained, vae=args.vae, cache_latents=args.cache_latents,
                          inception_dir=args.inception_dir, lpips_dir=args.lpips_dir,
-                         skip_missing_metrics=args.skip_missing_metrics,
-                         judges=supplied, released=weights, datasets=datasets, methods=methods, shard=shard,
+                         skip_missing_metrics=args.skip_missing_metrics, judges=supplied, released=weights,
+                         datasets=datasets, methods=methods, shard=shard,
                          batch_size_per_device=args.batch_size_per_device,
                          gradient_accumulation_steps=args.gradient_accumulation_steps,
-                         eval_precision=args.eval_precision, precision=args.precision,
-                         train_deviations=deviations)
+                         eval_precision=args.eval_precision, precision=args.precision, train_deviations=deviations)
     if not args.dry_run:
         if not args.render_only:  # every input of the tables to compute, before anything is created
-            from benchmarks.requirements import check_inputs
-
             check_inputs(chosen, options)
         check_writable(out, args.report_to)
     return chosen, options

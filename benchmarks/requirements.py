@@ -86,6 +86,34 @@ def check_inputs(chosen: list, options) -> None:
                                       if len(lines) > 1 else ""))
 
 
+METRIC_DIRS = {"--inception-dir": ("INCEPTION_FILE", "PYTORCH_FID_FILE"), "--lpips-dir": ("ALEXNET_FILE",)}
+"""The folders of the judges' weights and the files each must hold (names in :mod:`symmflow.metrics`)."""
+
+
+def check_metric_dirs(args) -> None:
+    """``--inception-dir`` and ``--lpips-dir`` (the parsed ``args`` of ``benchmarks.run``) name folders
+    that hold at least one of their files (whether each file loads is checked with the run's inputs):
+    a file, a missing folder or one holding none of them is a mistake in the command line, refused in
+    every profile."""
+    from symmflow import metrics
+
+    for option, names in METRIC_DIRS.items():
+        folder = getattr(args, option[2:].replace("-", "_"))
+        if folder is None:
+            continue
+        files = [getattr(metrics, name) for name in names]
+        if not folder.exists():
+            raise UsageError(f"{option} {folder} not found; pass the folder holding {' or '.join(files)}")
+        if not folder.is_dir():
+            raise UsageError(f"{option} {folder} is a file; pass the folder holding it ({' or '.join(files)})")
+        if not any((folder / name).is_file() for name in files):
+            raise UsageError(f"{option} {folder} holds none of {', '.join(files)}; download the weights into it, "
+                             f"or leave {option} out")
+        for name in files:  # a damaged file is named in any profile, whether or not its metric is computed
+            if (folder / name).is_file() and (damaged := metrics.torch_file_problem(folder / name, option)):
+                raise UsageError(damaged)
+
+
 def _typed(path) -> str:
     return str(path)
 
