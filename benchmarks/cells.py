@@ -90,8 +90,11 @@ class Cell:
         return f"table {self.table}: {self.dataset} {self.method} {self.metric}{steps}"
 
 
-@dataclass
+@dataclass(frozen=True)
 class RunOptions:
+    """The options of one run (:func:`benchmarks.options.options_from`), fixed once parsed: a variant
+    of them (another seed, a dry run's ledger) is a ``dataclasses.replace``."""
+
     profile: str = "cpu"
     seed: int = 0
     """The seed of the cells being computed (one of ``seeds``)."""
@@ -160,6 +163,10 @@ class RunOptions:
     network's and cell's identity; this names it in the rendered tables."""
     train_deviations: dict = field(default_factory=dict)
     """Table name -> (its profile's training precision, the run's) where the two differ."""
+    threads: int | None = None
+    """CPU threads the run's work takes (``--threads``, else one where every chosen table runs best
+    on one, :func:`benchmarks.options.thread_choice`; None: torch's own), set by :meth:`set_threads`
+    when the work starts, never while the options are parsed."""
 
     LATER_FIELDS: ClassVar[dict] = {"eval_precision": "fp32"}
     """Options added after cells were stored, at the value that computes those cells: each enters a
@@ -177,6 +184,14 @@ class RunOptions:
 
         return plan(global_batch, self.shard.count, self.batch_size_per_device, self.gradient_accumulation_steps,
                     what)
+
+    def set_threads(self) -> None:
+        """torch's intra-op threads set to :attr:`threads` (None: left as they are): the first step of the
+        work these options run (:func:`benchmarks.run.main`, which gives the earlier count back at its end)."""
+        import torch
+
+        if self.threads is not None:
+            torch.set_num_threads(self.threads)
 
 
 #: Called by a table as soon as a cell is finished: ``(cell, measurement dict)``.

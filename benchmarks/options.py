@@ -8,8 +8,6 @@ import os
 import sys
 from pathlib import Path
 
-import torch
-
 from benchmarks import judges, parts, profiles, released
 from benchmarks.cells import PROFILES, RunOptions
 from benchmarks.precision import tables_at
@@ -243,6 +241,8 @@ def check_judges(supplied: dict, chosen: list, profile: str) -> None:
 
 
 def options_from(argv, available: dict | None = None) -> tuple[list, RunOptions]:
+    """The chosen tables and the run's options from ``argv``, every bad input refused first; no global
+    state changes (the work's threads are set when it starts, :meth:`RunOptions.set_threads`)."""
     args = build_parser().parse_args(argv)
     available = tables() if available is None else available
     if args.table == "all":
@@ -297,9 +297,6 @@ def options_from(argv, available: dict | None = None) -> tuple[list, RunOptions]
     if args.report_to is not None:
         check_tracker(args.report_to)
     seeds = args.seeds or (args.seed,)
-    threads = args.threads or thread_choice(chosen, device)
-    if threads is not None:
-        torch.set_num_threads(threads)
     options = RunOptions(profile=args.profile, seed=seeds[0], seeds=seeds, steps=args.steps, solver=args.solver,
                          train_steps=args.train_steps, checkpoint_every=args.checkpoint_every, device=device, out=out,
                          force=args.force, progress=not args.no_progress, dry_run=args.dry_run,
@@ -310,7 +307,8 @@ def options_from(argv, available: dict | None = None) -> tuple[list, RunOptions]
                          datasets=datasets, methods=methods, shard=shard,
                          batch_size_per_device=args.batch_size_per_device,
                          gradient_accumulation_steps=args.gradient_accumulation_steps,
-                         eval_precision=args.eval_precision, precision=args.precision, train_deviations=deviations)
+                         eval_precision=args.eval_precision, precision=args.precision, train_deviations=deviations,
+                         threads=args.threads or thread_choice(chosen, device))
     if not args.dry_run:
         if not args.render_only:  # every input of the tables to compute, before anything is created
             check_inputs(chosen, options)

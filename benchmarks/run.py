@@ -193,6 +193,7 @@ def main(argv=None, available: dict | None = None) -> int:
     options = None
     try:
         chosen, options = options_from(argv, available)
+        options.set_threads()  # the work's threads, given back below
         if options.dry_run:  # every network of the run a timed stand-in, charged here
             options = replace(options, ledger=cost.Ledger())
         experiments: dict = {}  # what the chosen tables share in this run: data, trained networks, scores

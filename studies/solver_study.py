@@ -39,6 +39,7 @@ def study(argv: list[str], chosen: list[str]) -> pd.DataFrame:
         for solver, steps in SOLVERS.items():  # the table as the options make it (its training precision)
             (spec,), options = options_from(["--table", name, "--solver", solver, "--steps",
                                              ",".join(map(str, steps)), *argv])
+            options.set_threads()  # as benchmarks.run does before its work
             run_table(spec, options, experiments, show=False)
             cells = spec.cells(options)
             df = frame(cells, [CellStore(options.out).load(c) or {} for c in cells], spec.name)

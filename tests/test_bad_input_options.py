@@ -316,11 +316,11 @@ def test_seeds_with_an_empty_entry_and_unsorted_steps_are_accepted(bad_input_log
 
 
 def test_more_threads_than_cores_is_a_warning_and_runs(tmp_path, capsys, bad_input_log, request):
-    cores = os.cpu_count() or 1
+    cores, before = os.cpu_count() or 1, torch.get_num_threads()
     capsys.readouterr()
-    run_options.options_from([*TABLE1, "--out", str(tmp_path / "out"), "--threads",
-                                                str(cores + 1), "--dry-run"])
-    assert torch.get_num_threads() == cores + 1
+    _, options = run_options.options_from([*TABLE1, "--out", str(tmp_path / "out"), "--threads",
+                                           str(cores + 1), "--dry-run"])
+    assert options.threads == cores + 1 and torch.get_num_threads() == before  # set when the work starts
     warning = capsys.readouterr().err.strip().splitlines()
     assert len(warning) == 1 and warning[0].startswith("warning: --threads") and "more than" in warning[0], warning
     accepted(bad_input_log, request, "python -m benchmarks.run --threads <cores + 1> --dry-run",
