@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from benchmarks import judges, parts, profiles, released
+from benchmarks import judges, parts, released
 from benchmarks.cells import PROFILES, RunOptions
 from benchmarks.precision import tables_at
 from benchmarks.render.index import is_index
@@ -343,6 +343,8 @@ def thread_choice(chosen: list, device: str) -> int | None:
 
 def with_train_steps(spec, profile: str, steps: int):
     """A copy of table ``spec`` whose ``profile`` trains every network for ``steps``."""
+    from benchmarks import profiles  # every table family's settings, imported for --train-steps alone
+
     shorter = copy.copy(spec)
     shorter.settings = {**spec.settings, profile: profiles.with_train_steps(spec.settings[profile], steps)}
     return shorter

@@ -13,7 +13,9 @@ model cache (:func:`benchmarks.trained.trained_model`) holds its own settings on
 * ``paper``: the authors' settings (notes sections 1, 2, 5, 6, 11).
 
 Each profile's differences from the authors' protocol are generated from these settings into
-``results/<profile>/protocol.md`` (:mod:`benchmarks.render.protocol`).
+``results/<profile>/protocol.md`` (:mod:`benchmarks.render.protocol`).  Table 1's settings live in
+:mod:`benchmarks.toy_settings` (named here too), so that a run of Table 1 imports none of the
+other tables' networks and data sets.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import ClassVar
 
 from baselines.diffusion_classifier import Schedule
 from benchmarks.cells import settings_identity
+from benchmarks.toy_settings import TOY, ToySettings  # noqa: F401 -- named here too
 from symmflow.data.scenes import SceneConfig
 from symmflow.method import AUTHORS, SymmFlowSettings
 from symmflow.models.guided_unet import AUTHORS_CIFAR10, AUTHORS_MNIST, GuidedUNetConfig
@@ -71,35 +74,6 @@ def epochs_steps(epochs: int, rows: int, batch: int) -> int:
     authors' loader keeps the last partial batch, so an epoch is ceil(rows / batch) steps
     (reference notes section 11)."""
     return epochs * -(-rows // batch)
-
-
-# ------------------------------------------------------------------ Table 1
-
-
-@dataclass(frozen=True)
-class ToySettings:
-    """The reference notebook's toy (notes section 4): Adam, no schedule, no EMA, no sigma_min."""
-
-    points_per_spiral: int = 50_000
-    noise: float = 0.1
-    train_steps: int = 6_000
-    batch_size: int = 10_000
-    lr: float = 1e-2
-    symmflow: SymmFlowSettings = SymmFlowSettings(sigma_min=0.0)
-    eval_points: int = 10_000
-    mixed_precision: str = "no"
-    """fp32 (``no``, the notebook's) or ``bf16`` autocast (``--precision``, :mod:`benchmarks.precision`)."""
-
-    LATER_FIELDS: ClassVar[dict] = {"mixed_precision": "no"}
-    """Options added after cells were stored, at the values that reproduce them."""
-
-    def config(self) -> TrainConfig:
-        return TrainConfig(steps=self.train_steps, lr=self.lr, batch_size=self.batch_size, optimizer="adam",
-                           log_every=200, mixed_precision=self.mixed_precision)
-
-
-TOY = {"smoke": ToySettings(train_steps=1_200, batch_size=2_000, eval_points=4_000),
-       "cpu": ToySettings(), "gpu": ToySettings(), "paper": ToySettings()}
 
 
 # ------------------------------------------------------------------ Tables 2, 4, 5

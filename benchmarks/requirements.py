@@ -40,13 +40,16 @@ class Need:
 
 def needs(spec, options, device_typed: str = "auto") -> list[Need]:
     """Every input table ``spec`` needs under ``options``; ``device_typed`` is ``--device`` as given."""
-    from benchmarks.profiles import ClassificationSettings, SegSynthSettings
+    from benchmarks.toy_settings import ToySettings
 
     settings = getattr(spec, "settings", {}).get(options.profile)
-    if isinstance(settings, SegSynthSettings):
-        return _segsynth(spec, settings, options, device_typed)
-    if isinstance(settings, (list, tuple)) and settings and isinstance(settings[0], ClassificationSettings):
-        return _classification(settings, options)
+    if not isinstance(settings, ToySettings):  # the other families' settings, not imported for Table 1
+        from benchmarks.profiles import ClassificationSettings, SegSynthSettings
+
+        if isinstance(settings, SegSynthSettings):
+            return _segsynth(spec, settings, options, device_typed)
+        if isinstance(settings, (list, tuple)) and settings and isinstance(settings[0], ClassificationSettings):
+            return _classification(settings, options)
     return [Need(line, "") if "MISSING" in line else Need(line.removesuffix(": found")) for line in spec.needs(options)]
 
 

@@ -1,11 +1,17 @@
-"""``python -m benchmarks.run``'s start-up is stateless: parsing the options changes no global state
-(the work's threads are set when it starts and given back when it ends)."""
+"""``python -m benchmarks.run``'s start-up is light and stateless: parsing the options changes no
+global state (the work's threads are set when it starts and given back when it ends), and a run of
+Table 1 imports none of the other table families' settings, networks or data sets, nor diffusers."""
+
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 
 from benchmarks import run
 
+ROOT = Path(__file__).resolve().parent.parent
 TABLE1 = ["--table", "1", "--profile", "smoke", "--steps", "1", "--device", "cpu", "--no-progress"]
 
 
@@ -15,3 +21,13 @@ def test_the_threads_are_set_for_the_work_and_given_back(tmp_path, monkeypatch, 
     monkeypatch.setattr(run, "dry_run", lambda *args: seen.append(torch.get_num_threads()) or 0)
     assert run.main([*TABLE1, "--out", str(tmp_path / "out"), "--dry-run", *given]) == 0
     assert seen == [wanted] and torch.get_num_threads() == before  # Table 1's one thread unless told
+
+
+def test_table_1_imports_only_its_own_settings(tmp_path):
+    others = ("benchmarks.profiles", "benchmarks.tables.segsynth", "benchmarks.tables.classification",
+              "symmflow.models.guided_unet", "symmflow.data.scenes", "baselines.diffusion_classifier", "diffusers")
+    code = (f"import sys; from benchmarks.options import options_from; from benchmarks.requirements import needs; "
+            f"chosen, options = options_from({[*TABLE1, '--out', str(tmp_path / 'out')]!r}); "
+            f"needs(chosen[0], options); print([m for m in {others!r} if m in sys.modules])")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]", done.stdout

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from benchmarks.cost import Ledger
-from benchmarks.profiles import ToySettings
+from benchmarks.toy_settings import ToySettings
 from benchmarks.trained import Trained, trained_model
 from symmflow.batching import BatchPlan
 from symmflow.codecs import ToyScalarCodec

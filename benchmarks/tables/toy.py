@@ -11,7 +11,7 @@ from benchmarks.claims import Claim
 from benchmarks.cells import Cell, PlotSpec, RunOptions, settings_identity
 from benchmarks.tables.base import Table
 from benchmarks.experiments.toy import toy_accuracy, train_toy
-from benchmarks.profiles import TOY, ToySettings
+from benchmarks.toy_settings import TOY, ToySettings
 
 STEPS = (1, 2, 5, 10, 20, 50)
 

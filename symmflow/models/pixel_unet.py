@@ -15,7 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from diffusers import UNet2DModel
 from torch import Tensor, nn
 
 from symmflow.path import CLEAN_TIME_FLOOR
@@ -45,6 +44,8 @@ def pixel_unet(config, in_channels: int, out_channels: int, sample_size: int,
     ``class_embed_type="identity"`` (diffusers only) lets the caller add its own (B, 4 x base)
     vector to the time embedding through ``class_labels``.
     """
+    from diffusers import UNet2DModel  # here, not at import: the label checks of every method import this module
+
     from symmflow.models.guided_unet import GuidedUNet, GuidedUNetConfig
 
     if isinstance(config, GuidedUNetConfig):
