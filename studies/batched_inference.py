@@ -14,7 +14,6 @@ one at a time.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import tempfile
@@ -142,18 +141,13 @@ def main(argv=None) -> int:
             raise UsageError("--images, --steps and --batch-sizes must be positive, --rounds at least 2, --size a "
                              "multiple of 8 and each width 1 to 32 or a multiple of 32")
         from benchmarks.provenance import provenance
-        from symmflow.outputs import write_atomic
+        from studies.records import as_given, write_record
 
         start = os.getloadavg()[0]
         found = measure(args.images, args.size, args.steps, args.rounds, sizes, widths)
         loads, origin = (start, os.getloadavg()[0]), provenance("cpu")
-        command = "python -m studies.batched_inference " + " ".join(argv if argv is not None else sys.argv[1:])
-        args.out.mkdir(parents=True, exist_ok=True)
-        write_atomic(args.out / "batched-inference.json",
-                     json.dumps({"provenance": origin, "load_average": loads, **found}, indent=1))
-        write_atomic(args.out / "batched-inference.md", markdown(found, origin, loads, command))
-        print(args.out / "batched-inference.md")
-        return 0
+        return write_record(args.out, "batched-inference", {"provenance": origin, "load_average": loads, **found},
+                            markdown(found, origin, loads, as_given("studies.batched_inference", argv)))
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -255,19 +255,14 @@ def main(argv=None) -> int:
         if args.steps < 2 or args.warmup < 0 or min(loads) < 0:
             raise UsageError("--steps must be at least 2, --warmup and --busy at least 0")
         from benchmarks.provenance import provenance
-        from symmflow.outputs import write_atomic
+        from studies.records import as_given, write_record
 
         rows = measure(loads, args.steps, args.warmup, cases, not args.no_progress, args.busy_nice)
         judged = judge(rows)
         origin = provenance("cpu")
-        args.out.mkdir(parents=True, exist_ok=True)
-        write_atomic(args.out / "threads.json", json.dumps({"provenance": origin, "rows": rows, "judged": judged},
-                                                           indent=1))
-        command = " ".join(["python -m studies.threads", *(argv if argv is not None else sys.argv[1:])])
-        write_atomic(args.out / "threads.md", markdown(rows, judged, origin, args.steps, args.warmup, args.busy_nice,
-                                                       command))
-        print(args.out / "threads.md")
-        return 0
+        return write_record(args.out, "threads", {"provenance": origin, "rows": rows, "judged": judged},
+                            markdown(rows, judged, origin, args.steps, args.warmup, args.busy_nice,
+                                     as_given("studies.threads", argv)))
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -12,7 +12,6 @@ hold their speed where its wall time beside the busy process stays near the idle
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -123,7 +122,7 @@ def main(argv=None) -> int:
         if not args.out.is_dir():
             raise UsageError(f"--out {args.out} is not a folder; create it or pass another")
         from benchmarks.provenance import provenance
-        from symmflow.outputs import write_atomic
+        from studies.records import as_given, write_record
 
         runs = [(c, k) for c in commands(args.train_steps).items() for k in CONDITIONS]
         rows = []
@@ -131,11 +130,8 @@ def main(argv=None) -> int:
             load, extra = CONDITIONS[condition]
             rows.append({"command": name, "condition": condition, **timed(command, extra, load, args.busy_nice)})
         origin = provenance("cpu")
-        write_atomic(args.out / "threads-runs.json", json.dumps({"provenance": origin, "rows": rows}, indent=1))
-        command = " ".join(["python -m studies.threads_runs", *(argv if argv is not None else sys.argv[1:])])
-        write_atomic(args.out / "threads-runs.md", markdown(rows, origin, args.busy_nice, command))
-        print(args.out / "threads-runs.md")
-        return 0
+        return write_record(args.out, "threads-runs", {"provenance": origin, "rows": rows},
+                            markdown(rows, origin, args.busy_nice, as_given("studies.threads_runs", argv)))
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -1,0 +1,24 @@
+"""A study's record: the command as it was given, and the JSON and Markdown files written whole."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from symmflow.outputs import write_atomic
+
+
+def as_given(module: str, argv: list[str] | None) -> str:
+    """The command line that ran the study ``module`` (``python -m studies.x --out ...``)."""
+    return " ".join(["python -m", module, *(argv if argv is not None else sys.argv[1:])])
+
+
+def write_record(out: Path, stem: str, record: dict, markdown: str) -> int:
+    """``<stem>.json`` and ``<stem>.md`` in ``out``, each written whole (:func:`write_atomic`); the
+    Markdown's path printed, and 0 returned as the study's exit status."""
+    out.mkdir(parents=True, exist_ok=True)
+    write_atomic(out / f"{stem}.json", json.dumps(record, indent=1))
+    write_atomic(out / f"{stem}.md", markdown)
+    print(out / f"{stem}.md")
+    return 0
