@@ -7,8 +7,10 @@ tiny one) and ``--size`` px, saved and loaded through the Python API (:func:`sym
 segments ``--images`` random images of that size one at a time (``batch_size=1``) and in batches,
 round after round in one process; per round the batched run's images/s over the one-at-a-time
 run's, the median over the rounds with a bootstrap interval (:func:`benchmarks.timing.paired_ratio`),
-and whether the masks were equal.  The machine's load average at start and end is recorded: on a
-shared machine the absolute rates move, the paired ratio much less.  Target: batched at least 3x
+and whether the masks were equal.  The cores other processes' runnable threads held at start and
+at the end are recorded (:func:`symmflow.threads.cores_held`; the study's own threads, which the
+load average would count, are left out): on a shared machine the absolute rates move, the paired
+ratio much less.  Target: batched at least 3x
 one at a time.
 """
 
@@ -80,11 +82,15 @@ def measure_width(count: int, size: int, steps: int, rounds: int, batch_sizes: t
     return rows
 
 
-def markdown(found: dict, origin: dict, loads: tuple, command: str) -> str:
+SHARED_CORES = 0.25
+"""Other work holding more of a core than this, at start or at the end, makes the machine shared."""
+
+
+def markdown(found: dict, origin: dict, held: tuple, command: str) -> str:
     import numpy as np
 
     cores = os.cpu_count()
-    shared = max(loads) > 0.5
+    shared = max(held) > SHARED_CORES
     lines = ["# Batched inference on the CPU", "",
              f"Commit {origin['git_commit']}, {origin['device']} ({origin['machine']}), {origin['versions']}. "
              f"Command: `{command}`. {found['images']} random images of {found['size']} px segmented through "
@@ -93,8 +99,9 @@ def markdown(found: dict, origin: dict, loads: tuple, command: str) -> str:
              f"network), {found['rounds']} rounds "
              "in one process after a warm-up, each batch size in every round; the speed-up is the median of the "
              "per-round ratios, with its 95% bootstrap interval.", "",
-             f"The machine was {'shared' if shared else 'idle'}: load average {loads[0]:.2f} at start and "
-             f"{loads[1]:.2f} at the end on {cores} cores" + (" (other people's work ran beside the study; the "
+             f"The machine was {'shared' if shared else 'idle'}: other processes' runnable threads held "
+             f"{held[0]:.2f} cores at start and {held[1]:.2f} at the end, of {cores}"
+             + (" (other people's work ran beside the study; the "
              "absolute rates are low and move from round to round, the paired ratio less)." if shared else "."), "",
              "| width | batch size | images/s (median) | speed-up over one at a time | masks equal to one at a time |",
              "|---|---|---|---|---|"]
@@ -143,11 +150,13 @@ def main(argv=None) -> int:
         from benchmarks.provenance import provenance
         from studies.records import as_given, write_record
 
-        start = os.getloadavg()[0]
+        from symmflow.threads import cores_held
+
+        start = cores_held()
         found = measure(args.images, args.size, args.steps, args.rounds, sizes, widths)
-        loads, origin = (start, os.getloadavg()[0]), provenance("cpu")
-        return write_record(args.out, "batched-inference", {"provenance": origin, "load_average": loads, **found},
-                            markdown(found, origin, loads, as_given("studies.batched_inference", argv)))
+        held, origin = (start, cores_held()), provenance("cpu")
+        return write_record(args.out, "batched-inference", {"provenance": origin, "other_cores_held": held, **found},
+                            markdown(found, origin, held, as_given("studies.batched_inference", argv)))
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
