@@ -21,34 +21,32 @@ from symmflow import outputs
 from symmflow.solver import SOLVERS, parse_solver
 from symmflow.tracking import check_tracker
 
-def parse_distinct(text: str, option: str, low: int, example: str, each: str | None = None) -> tuple[int, ...]:
-    """``option``'s ``text``: a comma-separated list of distinct integers from ``low`` (an empty entry
-    is a stray comma), a wrong one refused in one line ending ``e.g. <option> <example>``.  ``each``
-    names what a value counts (a step count, from 1), for a line per fault; without it (seeds) the
-    line states the range, up to 2^63 - 1."""
-    hint = f"e.g. {option} {example}"
+def int_list(text: str, option: str, example: str) -> tuple[int, ...]:
+    """``option``'s ``text`` as the integers it lists, comma-separated (an empty entry is a stray comma)."""
     try:
-        values = tuple(int(s) for s in text.split(",") if s.strip())
+        return tuple(int(s) for s in text.split(",") if s.strip())
     except ValueError:
-        raise UsageError(f"{option} {text!r} is not a comma-separated list of integers, {hint}") from None
-    twice = next((v for v in values if values.count(v) > 1), None)
-    if each is None and (not values or min(values) < low or max(values) >= 2 ** 63 or twice is not None):
-        raise UsageError(f"{option} {text!r}: give distinct integers from {low} to 2^63 - 1, {hint}")
-    if not values or min(values) < low:
-        raise UsageError(f"{option} {text!r}: every {each} must be a positive integer, {hint}")
-    if twice is not None:
-        raise UsageError(f"{option} {text!r} names {twice} twice; give each {each} once, {hint}")
-    return values
+        raise UsageError(f"{option} {text!r} is not a comma-separated list of integers, "
+                         f"e.g. {option} {example}") from None
 
 
 def parse_steps(text: str) -> tuple[int, ...]:
-    """``--steps``: distinct step counts, e.g. 1,2,5."""
-    return parse_distinct(text, "--steps", 1, "1,2,5", "step count")
+    """``--steps``: distinct positive step counts, e.g. 1,2,5."""
+    steps = int_list(text, "--steps", "1,2,5")
+    if not steps or min(steps) <= 0:
+        raise UsageError(f"--steps {text!r}: every step count must be a positive integer, e.g. --steps 1,2,5")
+    if len(set(steps)) != len(steps):
+        twice = next(s for s in steps if steps.count(s) > 1)
+        raise UsageError(f"--steps {text!r} names {twice} twice; give each step count once, e.g. --steps 1,2,5")
+    return steps
 
 
 def parse_seeds(text: str) -> tuple[int, ...]:
     """``--seeds``: distinct seeds from 0 to 2^63 - 1, e.g. 0,1,2."""
-    return parse_distinct(text, "--seeds", 0, "0,1,2")
+    seeds = int_list(text, "--seeds", "0,1,2")
+    if not seeds or min(seeds) < 0 or max(seeds) >= 2 ** 63 or len(set(seeds)) != len(seeds):
+        raise UsageError(f"--seeds {text!r}: give distinct integers from 0 to 2^63 - 1, e.g. --seeds 0,1,2")
+    return seeds
 
 
 MIN_FREE_BYTES = 200 * 2 ** 20

@@ -128,14 +128,41 @@ def timed(case: str, config: str, steps: int, warmup: int, ours: tuple[int, ...]
     code = f"{first}\nfrom studies.threads import worker\nworker({case!r}, {steps}, {warmup}, {threads!r})"
     process = subprocess.Popen([sys.executable, "-c", code], env={**env, **CONFIGS[config]}, cwd=ROOT,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    seen = []  # the runnable threads of other work than ours, a snapshot every tenth of a second
-    while process.poll() is None:
-        seen.append(sum(pid not in {*ours, process.pid} for pid in runnable_competitors(own_nice=19)))
-        time.sleep(0.1)
+    foreign = foreign_cores(process, ours, interval=0.1)
     out, err = process.communicate()
     if process.returncode:
         raise subprocess.CalledProcessError(process.returncode, code, out, err)
-    return {**json.loads(out.strip().splitlines()[-1]), "foreign": float(np.mean(seen)) if seen else 0.0}
+    return {**json.loads(out.strip().splitlines()[-1]), "foreign": foreign}
+
+
+def family(root: int, proc: Path = Path("/proc")) -> set[int]:
+    """``root`` and every process descended from it (parents read from ``/proc/<pid>/stat``)."""
+    parents = {}
+    for stat in proc.glob("[0-9]*/stat"):
+        try:
+            parents[int(stat.parts[-2])] = int(stat.read_text().rpartition(")")[2].split()[1])
+        except (OSError, IndexError, ValueError):  # the process ended while we looked
+            continue
+    found, grown = {root}, True
+    while grown:
+        grown = False
+        for pid, parent in parents.items():
+            if parent in found and pid not in found:
+                found.add(pid)
+                grown = True
+    return found
+
+
+def foreign_cores(process: subprocess.Popen, ours: tuple[int, ...], interval: float) -> float:
+    """The mean number of cores that runnable threads of other work than ``process`` (and the processes
+    it started) and the busy processes ``ours`` held until ``process`` ended, a snapshot every
+    ``interval`` seconds (:func:`symmflow.threads.runnable_competitors`, at any niceness)."""
+    seen = []
+    while process.poll() is None:
+        mine = {*ours, *family(process.pid)}
+        seen.append(sum(pid not in mine for pid in runnable_competitors(own_nice=19)))
+        time.sleep(interval)
+    return sum(seen) / len(seen) if seen else 0.0
 
 
 @contextmanager

@@ -21,9 +21,8 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from studies.threads import ROOT, STRIPPED, busy
+from studies.threads import ROOT, STRIPPED, busy, foreign_cores
 from symmflow.errors import OneLineParser, UsageError, first_paragraph, interrupted
-from symmflow.threads import runnable_competitors
 
 CONDITIONS = {"idle, the run's default": (0, {}), "beside 1 busy process, the run's default": (1, {}),
               "beside 1 busy process, spinning threads": (1, {"GOMP_SPINCOUNT": "300000"})}
@@ -38,24 +37,6 @@ def commands(train_steps: int) -> dict[str, list[str]]:
                 [*run, "--table", "5", "--train-steps", str(train_steps)]}
 
 
-def family(root: int, proc: Path = Path("/proc")) -> set[int]:
-    """``root`` and every process descended from it (parents read from ``/proc/<pid>/stat``)."""
-    parents = {}
-    for stat in proc.glob("[0-9]*/stat"):
-        try:
-            parents[int(stat.parts[-2])] = int(stat.read_text().rpartition(")")[2].split()[1])
-        except (OSError, IndexError, ValueError):  # the process ended while we looked
-            continue
-    found, grown = {root}, True
-    while grown:
-        grown = False
-        for pid, parent in parents.items():
-            if parent in found and pid not in found:
-                found.add(pid)
-                grown = True
-    return found
-
-
 def timed(command: list[str], extra: dict, load: int, nice: int) -> dict:
     """``command`` from an empty folder beside ``load`` busy processes: wall seconds, the policy its
     run recorded (the machine line of its run record) and the cores other work than the run and the
@@ -63,22 +44,18 @@ def timed(command: list[str], extra: dict, load: int, nice: int) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in STRIPPED}
     with tempfile.TemporaryDirectory() as folder, busy(load, nice) as ours:
         start = time.perf_counter()
-        process = subprocess.Popen([*command, "--out", folder], env={**env, **extra}, cwd=ROOT,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        seen = []
-        while process.poll() is None:
-            mine = {*ours, *family(process.pid)}
-            seen.append(sum(pid not in mine for pid in runnable_competitors(own_nice=19)))
-            time.sleep(0.5)
-        err = process.stderr.read()
-        process.wait()
-        seconds = time.perf_counter() - start
-        if process.returncode != 0:
-            raise RuntimeError(f"{' '.join(command)} failed: {err.strip().splitlines()[-1:]}")
+        with tempfile.TemporaryFile("w+") as err:  # a file, not a pipe: a talkative run never blocks on it
+            process = subprocess.Popen([*command, "--out", folder], env={**env, **extra}, cwd=ROOT,
+                                       stdout=subprocess.DEVNULL, stderr=err)
+            foreign = foreign_cores(process, ours, interval=0.5)
+            seconds = time.perf_counter() - start
+            if process.returncode != 0:
+                err.seek(0)
+                raise RuntimeError(f"{' '.join(command)} failed: {err.read().strip().splitlines()[-1:]}")
         lines = [line for record in Path(folder, "runs").glob("*.md") for line in record.read_text().splitlines()
                  if line.startswith("- machine: ")]
     return {"seconds": seconds, "policy": policy_of(lines[0]) if lines else "not recorded",
-            "foreign": sum(seen) / len(seen) if seen else 0.0}
+            "foreign": foreign}
 
 
 def policy_of(machine: str) -> str:

@@ -99,7 +99,7 @@ def test_the_study_judges_each_case_against_its_targets(tmp_path):
 
 
 def test_a_runs_family_is_its_descendants_read_from_proc(tmp_path):
-    from studies.threads_runs import family
+    from studies.threads import family
 
     for pid, parent in ((10, 1), (11, 10), (12, 11), (13, 1), (14, 13)):
         (tmp_path / str(pid)).mkdir()
