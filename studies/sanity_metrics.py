@@ -14,6 +14,7 @@ from torch import Tensor
 from baselines.discriminative import Features
 from benchmarks.cells import RunOptions
 from benchmarks.evaluation import frechet_in
+from benchmarks.measures import higher_is_better
 from benchmarks.experiments.classification import CROSS_ENTROPY, ClassificationExperiment
 from benchmarks.experiments.segsynth import (FEATURES, FEATURES_SEED, SegSynthExperiment, joint_metric, judge_metric,
                                              synthesis_metric)
@@ -69,11 +70,11 @@ def scene_metrics(profile: str, out: Path, progress: bool) -> list[Metric]:
     start_judge = (f"{count} held-out scenes beyond the evaluation set, which the SS U-Net never saw, against their "
                    "own masks")
     base = (pool[:count], pool_masks[:count])
-    return [Metric("scenes", synthesis_metric(exp.settings, exp.options), False, fd, base, start, fresh(fd), noise),
-            Metric("scenes", joint_metric(exp.settings, exp.options), False, fjd, base,
-                   start + " (scene and mask pairs)", fresh(fjd), noise),
-            Metric("scenes", judge_metric(exp.settings, exp.options), True, miou, base, start_judge, fresh(miou),
-                   noise)]
+    names = [name(exp.settings, exp.options) for name in (synthesis_metric, joint_metric, judge_metric)]
+    return [Metric("scenes", names[0], higher_is_better(names[0]), fd, base, start, fresh(fd), noise),
+            Metric("scenes", names[1], higher_is_better(names[1]), fjd, base, start + " (scene and mask pairs)",
+                   fresh(fjd), noise),
+            Metric("scenes", names[2], higher_is_better(names[2]), miou, base, start_judge, fresh(miou), noise)]
 
 
 def stratified_halves(labels: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
@@ -125,13 +126,13 @@ def digit_metrics(profile: str, out: Path, progress: bool) -> list[Metric]:
     note = (f"{len(start)} held-out digits against the statistics of the other {len(reference)} (half of each class "
             "each; the classifier trained on neither)")
     noise = "fresh splits of the held-out digits"
-    return [Metric(SHOWN[settings.dataset], FD_METRIC, False, fd_against(reference), base, note, fresh(fd_against),
-                   noise),
-            Metric(SHOWN[settings.dataset], FJD_METRIC, False, fjd_against(reference), base,
+    shown, judged = SHOWN[settings.dataset], metric_name("classifier", False)
+    return [Metric(shown, FD_METRIC, higher_is_better(FD_METRIC), fd_against(reference), base, note,
+                   fresh(fd_against), noise),
+            Metric(shown, FJD_METRIC, higher_is_better(FJD_METRIC), fjd_against(reference), base,
                    note + " (digit and class pairs)", fresh(fjd_against), noise),
-            Metric(SHOWN[settings.dataset], metric_name("classifier", False), True, accuracy,
-                   (held_out, held_out_labels), f"the {len(held_out)} held-out digits against their classes",
-                   hits=hits)]
+            Metric(shown, judged, higher_is_better(judged), accuracy, (held_out, held_out_labels),
+                   f"the {len(held_out)} held-out digits against their classes", hits=hits)]
 
 
 @torch.no_grad()

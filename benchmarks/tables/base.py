@@ -9,6 +9,7 @@ from typing import Any, Callable
 from tqdm.auto import tqdm
 
 from benchmarks.cells import Cell, CellSink, PlotSpec, RunOptions
+from benchmarks.measures import measure
 from symmflow.device import evaluation_precision
 from symmflow.metrics import MetricUnavailable
 
@@ -26,6 +27,9 @@ class Table:
     """CPU threads the table runs best on (None: torch's own choice)."""
     compare: Callable[[str], str] | None = None
     """Our data set's name -> the paper's, where ours is a stand-in."""
+    family: str | None = None
+    """The family of :mod:`benchmarks.measures` its cells' ``measure`` parameter names (None: its
+    cells have no such parameter)."""
 
     def cells(self, options: RunOptions) -> list[Cell]:
         """Every cell of the table for ``options`` (one seed)."""
@@ -37,7 +41,7 @@ class Table:
 
     def compute(self, todo: list[Cell], options: RunOptions, finish: CellSink, experiments: dict) -> None:
         """Measure ``todo`` and hand each finished cell to ``finish`` right away: the cells of one
-        :meth:`group` share one :meth:`experiment_for`, and each is measured by :meth:`measure`.
+        :meth:`group` share one :meth:`experiment_for`, and each is measured by :meth:`measured`.
         A group whose experiment cannot run here (its data are missing) is stored as skipped with
         the reason.  ``experiments`` holds what the tables of one run share (trained models,
         memoised scores), by key.  Every measurement runs at the run's evaluation precision
@@ -55,7 +59,7 @@ class Table:
                 continue
             for cell in tqdm(cells, desc=f"table {self.name}: {group}", disable=not options.progress):
                 with evaluation_precision(options.device, options.eval_precision):
-                    measured = self.measure(cell, experiment, options)
+                    measured = self.measured(cell, experiment, options)
                 finish(cell, {**measured, **options.later_settings()})
 
     def group(self, cell: Cell) -> str:
@@ -66,6 +70,11 @@ class Table:
         """The experiment (trained networks, data, memoised scores) that measures the cells of
         ``group``; raises :class:`~symmflow.metrics.MetricUnavailable` when it cannot run here."""
         raise NotImplementedError
+
+    def measured(self, cell: Cell, experiment: Any, options: RunOptions) -> dict:
+        """The measurement of one cell: by its measure's own ``compute`` where it has one, else :meth:`measure`."""
+        own = measure(self.family, cell.param("measure")).compute if self.family is not None else None
+        return (own or self.measure)(cell, experiment, options)
 
     def measure(self, cell: Cell, experiment: Any, options: RunOptions) -> dict:
         """The measurement of one cell (``value`` and what it depends on), or a skipped record

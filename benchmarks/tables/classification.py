@@ -19,6 +19,7 @@ from baselines.diffusion_classifier import PUBLISHED, Schedule
 from benchmarks import judges, released
 from benchmarks.claims import Claim
 from benchmarks.cells import Cell, PlotSpec, RunOptions, digest
+from benchmarks.measures import FD_METRIC, FJD_METRIC, directions, measure as declared_measure
 from benchmarks.tables.base import Table
 from benchmarks.experiments.classification import (CROSS_ENTROPY, DIFFUSION_CLASSIFIER, FLOW_MATCHING, REAL,
                                                    SYMMFLOW, ClassificationExperiment)
@@ -32,19 +33,10 @@ TABLE11_STEPS = (1, 2, 5, 10, 20, 25, 50)
 TABLE3_STEPS = (1, 25)
 SHOWN = {"mnist": "MNIST (bundled 4k/1k)", "mnist-full": "MNIST", "cifar10": "CIFAR-10"}
 PAPER_NAME = {"MNIST (bundled 4k/1k)": "MNIST", "MNIST": "MNIST", "CIFAR-10": "CIFAR-10"}
-FD_METRIC = "FD (U-Net classifier features)"
-FJD_METRIC = "FJD (U-Net classifier features)"
-TASK_AND_METRIC = {"accuracy": ("classification", "accuracy"), "auc": ("classification", "one-vs-rest AUC"),
-            "dc-accuracy": ("classification", "accuracy"), "speed-up": ("speed-up", "speed-up (images/s ratio)"),
-            "time": ("footprint", "time (ms / image)"), "memory": ("footprint", "peak memory added (MiB)"),
-            "frechet": ("generation", FD_METRIC), "joint": ("generation", FJD_METRIC), "judged": ("generation", None)}
-"""What a cell measures -> (task, metric); the judge's accuracy on generated images is named by
-:func:`benchmarks.judges.metric_name`."""
 STEPS_HELP = Claim("accuracy at 25 steps at least the 1-step accuracy (MNIST 99.3 -> 99.6, CIFAR-10 88.2 -> 90.6)",
-                   ("SymmFlow", 25), ("SymmFlow", 1), (("accuracy", True),), paired=True)
-GENERATION_METRICS = ((FD_METRIC, False), (FJD_METRIC, False), *((metric, True) for metric in judges.METRICS
-                                             if metric.startswith("accuracy")))
-"""Every metric a generation claim is checked on, with whether higher is better."""
+                   ("SymmFlow", 25), ("SymmFlow", 1), directions(("accuracy",)), paired=True)
+GENERATION_METRICS = directions((FD_METRIC, FJD_METRIC, *declared_measure("classification", "judged").metrics))
+"""Every metric a generation claim is checked on, with whether higher is better (:mod:`benchmarks.measures`)."""
 SEEDED_METRICS = (FD_METRIC, FJD_METRIC, judges.metric_name("classifier", False))
 """The generation metrics measured by the cross-entropy classifier the run trains with each seed
 (its features, its classes): both methods of a seed are measured by the same network, so paired."""
@@ -53,7 +45,7 @@ JUDGED_NOTE = "the class each sample was asked for against the judge's class (a 
 JOINT_NOTE = ("Frechet joint distance (DeVries et al. 2019) of [classifier features, alpha x one-hot class asked for] "
               "against the held-out (image, class) pairs, alpha their mean feature norm over the one-hot norm")
 GENERATION_MEASURES = ("frechet", "joint", "judged")
-"""What Table 3 scores generated images by (:data:`TASK_AND_METRIC`)."""
+"""What Table 3 scores generated images by (:mod:`benchmarks.measures`)."""
 
 CPU_NOTE = (
     "cpu profile deviations, each chosen by a measurement (results/cpu/classification-design.md, "
@@ -72,6 +64,7 @@ CPU_NOTE = (
 class ClassificationTable(Table):
     """What Tables 3 and 11 share: settings per profile, experiments, data checks."""
 
+    family = "classification"
     judges_generation = False
     """Whether the table has cells of generated images scored by a judge."""
     compare = staticmethod(lambda name: PAPER_NAME.get(name, name))
@@ -84,15 +77,14 @@ class ClassificationTable(Table):
 
     def _cell(self, s: ClassificationSettings, options: RunOptions, method: str, steps, measure: str,
               shown: str | None = None, uses: tuple[str, ...] | None = None, **params) -> Cell:
-        """A cell of ``method`` (a registry key) measured by ``measure`` (:data:`TASK_AND_METRIC`); it
-        depends on the settings of the methods it ``uses`` (default: ``method``)."""
-        task, metric = TASK_AND_METRIC[measure]
+        """A cell of ``method`` (a registry key) measured by ``measure`` (a key of :mod:`benchmarks.measures`);
+        it depends on the settings of the methods it ``uses`` (default: ``method``)."""
+        measured = declared_measure(self.family, measure)
         judge = {}
-        if measure == "judged":
-            supplied = options.judges.get("classifier")
-            metric = judges.metric_name("classifier", supplied is not None)
-            judge = {"judge": judges.identity(supplied)} if supplied is not None else {}
-        return Cell.make(self.name, SHOWN[s.dataset], task, shown or METHODS[method].label, steps, metric,
+        if measure == "judged" and (supplied := options.judges.get("classifier")) is not None:
+            judge = {"judge": judges.identity(supplied)}
+        return Cell.make(self.name, SHOWN[s.dataset], measured.task, shown or METHODS[method].label, steps,
+                         measured.metric_in(s, options),
                          profile=options.profile, seed=options.seed, solver=options.solver,
                          **options.later_settings(),
                          settings=s.cell_settings(uses or (method,)),
@@ -107,15 +99,10 @@ class ClassificationTable(Table):
             experiments[key] = ClassificationExperiment(s, options)
         return experiments[key]
 
-    NETWORKS = {"accuracy": (), "auc": (), "dc-accuracy": (FLOW_MATCHING,), "speed-up": (FLOW_MATCHING,),
-                "frechet": (CROSS_ENTROPY,), "joint": (CROSS_ENTROPY,), "judged": (CROSS_ENTROPY,), "time": None,
-                "memory": None}
-    """Per measure, the trained networks a cell needs beside its method's (None: no trained one)."""
-
     def networks(self, cell: Cell, options: RunOptions) -> set[str]:
         """The methods whose trained networks the cell needs (a ``--weights`` run keeps a cell
         only where every one of them is supplied)."""
-        others = self.NETWORKS[cell.param("measure")]
+        others = declared_measure(self.family, cell.param("measure")).networks
         if others is None:
             return set()
         method = cell.param("method")
@@ -199,7 +186,7 @@ class Table3(ClassificationTable):
     claims = (STEPS_HELP,
               Claim("SymmFlow at 25 steps at least as accurate as the Diffusion Classifier at 2,750 NFE "
                     "(CIFAR-10 90.6 against 88.5)", ("SymmFlow", 25), ("Diffusion Classifier", PUBLISHED.nfe(10)),
-                    (("accuracy", True),)),
+                    directions(("accuracy",))),
               Claim("SymmFlow generates as well as standard flow matching on the same backbone and budget (paper: "
                     "'a robust image generator', assessed against a standard FM setup)", ("SymmFlow", 25),
                     ("Flow matching (class-conditional)", 25), GENERATION_METRICS, seeded_metrics=SEEDED_METRICS))

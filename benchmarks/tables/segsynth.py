@@ -20,9 +20,9 @@ import torch
 from benchmarks import judges, released
 from benchmarks.claims import Claim
 from benchmarks.cells import Cell, PlotSpec, RunOptions, digest
+from benchmarks.measures import JOINT_NAMES as JOINT, directions, measure as declared_measure
 from benchmarks.tables.base import Table
-from benchmarks.experiments.segsynth import (FEATURES, FRECHET_MEASURES, REAL, SegSynthExperiment, joint_embedding,
-                                             joint_metric, judge_metric, synthesis_metric)
+from benchmarks.experiments.segsynth import FEATURES, FRECHET_MEASURES, REAL, SegSynthExperiment, joint_embedding
 from benchmarks.datasets import DATASETS
 from benchmarks.render.grids import segsynth_preview
 from benchmarks.methods import METHODS
@@ -33,28 +33,12 @@ from symmflow.models.features import NAME as FEATURE_NAME
 
 STEPS = (1, 2, 5, 10, 20, 25)
 TABLE2_STEPS = 25
-TASK_AND_METRIC = {"miou": ("segmentation", "mIoU"), "frechet": ("synthesis", None),
-                   "pytorch-fid": ("synthesis", PYTORCH_FID), "joint": ("synthesis", None),
-                   "judged": ("synthesis", None),
-                   "lpips": ("synthesis", "LPIPS"), "diversity": ("synthesis", "LPIPS-diversity")}
-"""What a cell measures -> (task, metric); the Frechet distance is named by :func:`synthesis_metric`,
-the joint one by :func:`joint_metric`, the judge's mIoU of the samples by :func:`judge_metric`."""
 SYNTHESIS_MEASURES = ("frechet", "pytorch-fid", "joint", "judged", "lpips", "diversity")
 """What a synthesis cell may measure; ``pytorch-fid`` only where it can be computed or, in latent
 space, where it is the authors' metric (:meth:`SegSynthTable.synthesis_measures`)."""
 FRECHET = (CLEAN_FID, PYTORCH_FID, f"FD-{FEATURE_NAME}")
-JOINT = ("FJD (clean-fid Inception)", f"FJD ({judges.judge_name('segmenter', False)} features)",
-         f"FJD ({judges.judge_name('segmenter', True)} layout)")
-JUDGED_PROTOCOL = ("each synthesised image segmented by a segmenter trained on real images only, mIoU against the "
-                   "mask it was synthesised from (dataset-level confusion matrix, ignore index excluded)")
-JOINT_PROTOCOL = ("Frechet joint distance (DeVries et al. 2019) of [image features, alpha x mask layout] against the "
-                  "evaluation pairs: the mask embedded as each class's share of each cell of a 4 x 4 grid, the image "
-                  "by the embedding the metric names (Inception's pooled features, the SS U-Net's middle block "
-                  "averaged over space, or the layout of a supplied segmenter's segmentation), alpha the "
-                  "evaluation set's mean image-embedding norm over its mean mask-embedding norm")
-SYNTHESIS_METRICS = (*((fd, False) for fd in (*FRECHET, *JOINT)),
-                     *((metric, True) for metric in judges.METRICS if metric.startswith("mIoU")))
-"""Every metric a synthesis claim is checked on, with whether higher is better."""
+SYNTHESIS_METRICS = directions((*FRECHET, *JOINT, *declared_measure("segsynth", "judged").metrics))
+"""Every metric a synthesis claim is checked on, with whether higher is better (:mod:`benchmarks.measures`)."""
 SEEDED_METRICS = (JOINT[1], judges.metric_name("segmenter", False))
 """The synthesis metrics measured by the SS U-Net the run trains with each seed (its features, its
 segmentation): both methods of a seed are measured by the same network, so they are paired."""
@@ -82,10 +66,8 @@ def supplied_weights(s, options: RunOptions, measure: str) -> dict:
     wanted = {}
     if s.space == "latent":
         wanted.update(pretrained=options.pretrained, vae=options.vae)
-    if measure in ("frechet", "pytorch-fid", "joint"):  # the joint distance is in Inception's features where given
-        wanted["inception"] = options.inception_dir
-    if measure in ("lpips", "diversity"):
-        wanted["lpips"] = options.lpips_dir
+    folders = {"inception": options.inception_dir, "lpips": options.lpips_dir}
+    wanted.update((name, folders[name]) for name in declared_measure("segsynth", measure).weights)
     return {name: folder_digest(folder) for name, folder in wanted.items()
             if folder is not None and Path(folder).is_dir()}
 
@@ -93,10 +75,11 @@ def supplied_weights(s, options: RunOptions, measure: str) -> dict:
 class SegSynthTable(Table):
     """What Tables 2, 4 and 5 share: settings per profile, the experiments, the sample grids."""
 
+    family = "segsynth"
     grid_shows_judge = False
     """Whether the sample grid shows, under each synthesis row, what the judge segments in it."""
     measures: tuple[str, ...] = ()
-    """What the table's cells measure (:data:`TASK_AND_METRIC`)."""
+    """What the table's cells measure (keys of :mod:`benchmarks.measures`)."""
     notes = {"smoke": SCENE_NOTE, "cpu": SCENE_NOTE, "gpu": GPU_BUDGET_NOTE}
     """What a table's notes say per profile (the paper profile keeps the authors' settings)."""
 
@@ -111,20 +94,15 @@ class SegSynthTable(Table):
 
     def _cell(self, options: RunOptions, dataset: str, method: str, steps: int, measure: str,
               shown: str | None = None) -> Cell:
-        """A cell of ``method`` (a registry key) measured by ``measure`` (:data:`TASK_AND_METRIC`);
+        """A cell of ``method`` (a registry key) measured by ``measure`` (a key of :mod:`benchmarks.measures`);
         ``shown`` is its row label when it is not the method's."""
         s = self.settings[options.profile]
-        task, metric = TASK_AND_METRIC[measure]
-        if measure == "judged":
-            metric, protocol = judge_metric(s, options), JUDGED_PROTOCOL
-        elif measure == "joint":
-            metric, protocol = joint_metric(s, options), JOINT_PROTOCOL
-        else:
-            metric = metric or synthesis_metric(s, options)
-            protocol = PROTOCOLS.get(metric, "Frechet distance in the scene-set feature network")
+        measured = declared_measure(self.family, measure)
+        metric = measured.metric_in(s, options)
+        protocol = measured.protocol or PROTOCOLS.get(metric, "Frechet distance in the scene-set feature network")
         judge = judges.identity(options.judges.get("segmenter")) if measure == "judged" else None
         floor = {"floor": DATASETS[dataset].floor} if method == REAL and measure != "judged" else {}
-        return Cell.make(self.name, dataset, task, shown or self.registry[method].label, steps, metric,
+        return Cell.make(self.name, dataset, measured.task, shown or self.registry[method].label, steps, metric,
                          profile=options.profile, seed=options.seed, solver=options.solver,
                          **options.later_settings(),
                          settings=s.cell_settings(method, dataset), params={"method": method, "measure": measure},
@@ -204,7 +182,7 @@ class SegSynthTable(Table):
         """The cell's score from the experiment (each (task, method, steps) scored once), with the
         first batch's preview where the table's sample grid shows it; or a skipped record."""
         method, measure = cell.param("method"), cell.param("measure")
-        task = TASK_AND_METRIC[measure][0]
+        task = declared_measure(self.family, measure).task
         try:
             if method == REAL:
                 result = exp.real_images(measure)
@@ -242,7 +220,7 @@ class Table2(SegSynthTable):
     title = "Semantic segmentation (mIoU) and semantic image synthesis (FID / LPIPS)"
     claims = (Claim("SymmFlow's mIoU at least SemFlow's at 25 steps (paper: 69.3 against 69.4 on CelebAMask-HQ, "
                     "39.6 against 35.7 on COCO-Stuff)", ("SymmFlow", TABLE2_STEPS), ("SemFlow", TABLE2_STEPS),
-                    (("mIoU", True),)),
+                    directions(("mIoU",))),
               Claim("SymmFlow synthesises better than SemFlow at 25 steps (paper: FID 11.9 against 32.6, 7.0 "
                     "against 90.0)", ("SymmFlow", TABLE2_STEPS), ("SemFlow", TABLE2_STEPS), SYNTHESIS_METRICS,
                     seeded_metrics=SEEDED_METRICS))
@@ -294,7 +272,7 @@ class Table5(SegSynthTable):
     title = "Semantic segmentation (mIoU) against the number of Euler steps"
     plot = PlotSpec(metrics=("mIoU",), relative={"mIoU": "mIoU"})
     claims = (Claim("mIoU rises from 1 step to a plateau, 25 steps within 10% of the best (65.3 -> 70.3 -> 69.3, "
-                    "29.3 -> 40.1 -> 39.6)", ("SymmFlow", TABLE2_STEPS), ("SymmFlow", None), (("mIoU", True),),
+                    "29.3 -> 40.1 -> 39.6)", ("SymmFlow", TABLE2_STEPS), ("SymmFlow", None), directions(("mIoU",)),
                     factor=0.9, paired=True),)
 
     def cells(self, options: RunOptions) -> list[Cell]:
