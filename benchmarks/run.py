@@ -14,20 +14,18 @@ with 130, SIGTERM (a cluster's preemption) with 143, a training under way saving
 from __future__ import annotations
 
 import os
-import signal
 import sys
 import time
 from dataclasses import replace
 from pathlib import Path
-
-import torch
 
 from benchmarks import cost, parts, precision
 from benchmarks.cells import Cell, RunOptions
 from benchmarks.options import options_from
 from benchmarks.store import NOT_COMPUTED, CellStore, is_skipped
 from symmflow.distributed import close
-from symmflow.errors import Terminated, UsageError, interrupted, terminated
+from symmflow.errors import Terminated, UsageError
+from symmflow.shell import CommandShell, RunSignals
 
 
 def stored_state(record: dict | None) -> str:
@@ -189,9 +187,18 @@ def write_run_record(options: RunOptions, names: list[str], log: list[dict], sta
 def main(argv=None, available: dict | None = None) -> int:
     """The command; ``available`` replaces the table registry (name -> table), e.g. with tables
     built on other settings."""
-    signals, threads = RunSignals(), torch.get_num_threads()
     options = None
-    try:
+
+    def kept(why: BaseException) -> str:  # what an interrupt leaves: a dry run nothing, a run its finished cells
+        if options is not None and options.dry_run:
+            return "the dry run computed and wrote nothing"
+        if isinstance(why, Terminated) and str(why):  # a training under way saved its state first (symmflow.train.fit)
+            return f"{why}; finished cells are stored"
+        return "finished cells are stored; rerun to compute the rest"
+
+    with CommandShell(interrupted=kept, terminated=kept, signals=RunSignals,
+                      unwritable="the finished cells are stored: free some space or fix the folder, then rerun to "
+                                 "compute the rest") as shell:
         chosen, options = options_from(argv, available)
         options.set_threads()  # the work's threads, given back below
         if options.dry_run:  # every network of the run a timed stand-in, charged here
@@ -224,26 +231,8 @@ def main(argv=None, available: dict | None = None) -> int:
                       f"the tables are stored: rerun python -m benchmarks.render.index --out {options.out}",
                       file=sys.stderr)
                 return 2
-    except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except Terminated as why:  # a training under way saved its state first (symmflow.train.fit)
-        if options is not None and options.dry_run:
-            return terminated("the dry run computed and wrote nothing")
-        return terminated(f"{why}; finished cells are stored" if str(why) else
-                          "finished cells are stored; rerun to compute the rest")
-    except KeyboardInterrupt:
-        if options is not None and options.dry_run:
-            return interrupted("the dry run computed and wrote nothing")
-        return interrupted("finished cells are stored; rerun to compute the rest")
-    except OSError as error:  # the disk filled or a folder went away after the checks: finished cells stay
-        where = f" {error.filename}" if error.filename else ""
-        print(f"error: could not write{where} ({error.strerror or error}); the finished cells are stored: free "
-              "some space or fix the folder, then rerun to compute the rest", file=sys.stderr)
-        return 2
-    finally:
-        signals.restore()
-        torch.set_num_threads(threads)
+    if shell.stopped:
+        return shell.status
     close(options.shard, options.device)
     return 0
 
@@ -293,31 +282,6 @@ def dry_run(chosen: list, options: RunOptions, experiments: dict, argv) -> int:
 UNRELIABLE_SPREAD = 2.0
 """A dry run whose total from the slowest timed steps exceeds this many times the total from the
 fastest says, in one line, that the estimate is unreliable (another process competed for the cores)."""
-
-
-class RunSignals:
-    """SIGTERM (a cluster's preemption) and Ctrl-C for the run in this process: SIGTERM raises
-    :class:`Terminated` -- every finished cell is already stored, and a training under way saves its
-    state at the current step (its own handler, :func:`symmflow.train.fit`) -- and Ctrl-C
-    KeyboardInterrupt.  A process forked from the run before installing its own handlers (a
-    DataLoader worker starting while the group is signalled) leaves the answer to the run's process.
-    Once a signal has ended the run, later ones are ignored until the process exits (the loader's
-    shutdown and its workers' ends are not interrupted into tracebacks of their own); otherwise the
-    handlers before it come back."""
-
-    def __init__(self):
-        self.pid, self.received = os.getpid(), False
-        self.before = {signum: signal.signal(signum, self.handle) for signum in (signal.SIGTERM, signal.SIGINT)}
-
-    def handle(self, signum, frame):
-        if os.getpid() != self.pid:
-            return
-        self.received = True
-        raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
-
-    def restore(self) -> None:
-        for signum, before in self.before.items():
-            signal.signal(signum, signal.SIG_IGN if self.received else before)
 
 
 if __name__ == "__main__":

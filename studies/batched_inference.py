@@ -23,7 +23,8 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from symmflow.errors import OneLineParser, UsageError, first_paragraph, interrupted
+from symmflow.errors import OneLineParser, UsageError, first_paragraph
+from symmflow.shell import CommandShell
 from symmflow.threads import yield_while_waiting
 
 yield_while_waiting()  # before torch is imported, as every entry point
@@ -135,7 +136,7 @@ def main(argv=None) -> int:
     p.add_argument("--batch-sizes", default="4,16,64",
                    help="Batch sizes timed against 1, comma-separated (default 4,16,64).")
     p.add_argument("--widths", default="8,32", help="Network widths (--base-channels), comma-separated (default 8,32).")
-    try:
+    with CommandShell(interrupted="nothing was written") as shell:
         args = p.parse_args(argv)
         try:
             sizes = tuple(int(b) for b in args.batch_sizes.split(","))
@@ -157,11 +158,7 @@ def main(argv=None) -> int:
         held, origin = (start, cores_held()), provenance("cpu")
         return write_record(args.out, "batched-inference", {"provenance": origin, "other_cores_held": held, **found},
                             markdown(found, origin, held, as_given("studies.batched_inference", argv)))
-    except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return interrupted("nothing was written")
+    return shell.status
 
 
 if __name__ == "__main__":

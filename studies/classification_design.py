@@ -34,6 +34,7 @@ from benchmarks.profiles import Budget, ClassificationSettings
 from benchmarks.provenance import provenance
 from symmflow.outputs import write_atomic
 from symmflow.errors import OneLineParser, UsageError, first_paragraph
+from symmflow.shell import CommandShell
 from symmflow.method import AUTHORS, SymmFlowSettings
 from symmflow.models.label_unet import count_parameters
 from symmflow.models.pixel_unet import UNetConfig, pixel_unet
@@ -197,7 +198,7 @@ def write_classification_summary(out: Path, order: list[str]) -> None:
 
 
 def main(argv=None) -> int:
-    try:
+    with CommandShell() as shell:
         p = OneLineParser(prog="python -m studies.classification_design", description=first_paragraph(__doc__))
         p.add_argument("--out", type=Path, default=Path("results/cpu"),
                        help="Folder of the records and classification-design.md (default: results/cpu).")
@@ -217,10 +218,7 @@ def main(argv=None) -> int:
             run_curves(args)
         else:
             run_one_step(args)
-    except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    return 0
+    return shell.status
 
 
 def _pick(text: str | None, known: dict) -> list[str]:

@@ -27,6 +27,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from symmflow.errors import OneLineParser, UsageError, first_paragraph
+from symmflow.shell import CommandShell
 from symmflow.outputs import write_atomic
 from symmflow.spaces import PixelSpace
 
@@ -262,13 +263,12 @@ def main(argv=None) -> int:
     parser = OneLineParser(prog="python -m studies.cost_table", description=first_paragraph(__doc__))
     parser.add_argument("--out", type=Path, default=Path("results"),
                         help="The folder cost.md and cost.json go into (default results).")
-    try:
+    with CommandShell() as shell:
         args = parser.parse_args(argv)
         if not args.out.is_dir():
             raise UsageError(f"--out {args.out}: not a folder; create it or pass another")
-    except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    if shell.stopped:
+        return shell.status
     rows = all_rows(args.out)
     write_atomic(args.out / "cost.json", json.dumps([{**vars(r), "train_flops": r.train_flops,
                                                        "eval_flops": r.eval_flops,

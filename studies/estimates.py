@@ -23,6 +23,7 @@ import pandas as pd
 from benchmarks.provenance import provenance
 from symmflow.device import PRECISIONS
 from symmflow.errors import OneLineParser, UsageError, first_paragraph
+from symmflow.shell import CommandShell
 from symmflow.outputs import write_atomic
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,13 +87,12 @@ def main(argv=None) -> int:
     parser.add_argument("--precision", default=None, choices=PRECISIONS,
                         help="The training precision of both runs (benchmarks.run's --precision; default: the "
                              "profile's).")
-    try:
+    with CommandShell() as shell:
         args = parser.parse_args(argv)
         if not args.out.parent.is_dir():
             raise UsageError(f"--out {args.out}: its parent folder does not exist; create it or pass another")
-    except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    if shell.stopped:
+        return shell.status
     rows = []
     for table in args.tables.split(","):
         with tempfile.TemporaryDirectory() as folder:

@@ -23,6 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from symmflow.errors import OneLineParser, UsageError, first_paragraph
+from symmflow.shell import CommandShell
 from symmflow.outputs import write_atomic
 
 ROW = ["dataset", "task", "method", "steps", "metric"]
@@ -231,7 +232,7 @@ def main(argv=None) -> int:
     p.add_argument("--note", default="", help="A sentence on the conditions of the runs (e.g. the machine's load).")
     p.add_argument("--out", type=Path, default=None,
                    help="The record to write (default <reference>/eval-precision.md).")
-    try:
+    with CommandShell() as shell:
         argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
         args = p.parse_args(argv)
         args.argv = argv
@@ -244,9 +245,8 @@ def main(argv=None) -> int:
                 raise UsageError(f"{folder} holds no stored cells (no cells/ folder); pass a benchmarks.run --out "
                                  "folder")
         rows = compare(args.tables, args.fp32, args.bf16, args.profile, args.seed, args.reference)
-    except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    if shell.stopped:
+        return shell.status
     walls = {t: (run_walls(args.fp32, t, args.seed, "fp32"), run_walls(args.bf16, t, args.seed, "bf16"))
              for t in args.tables}
     for pair in walls.values():

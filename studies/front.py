@@ -37,6 +37,7 @@ from benchmarks.provenance import provenance
 from benchmarks.tables.classification import FJD_METRIC
 from symmflow.outputs import write_atomic
 from symmflow.errors import OneLineParser, UsageError, first_paragraph
+from symmflow.shell import CommandShell
 from studies.front_designs import CURVES, DESIGNS, GENERATION_STEPS, MNIST, SCENES
 from studies.front_record import record_path, write_summary
 from symmflow.method import SymmFlowSettings
@@ -132,7 +133,7 @@ def measure(dataset: str, name: str, seed: int, out: Path, progress: bool = True
 
 
 def main(argv=None) -> int:
-    try:
+    with CommandShell() as shell:
         p = OneLineParser(prog="python -m studies.front", description=first_paragraph(__doc__))
         p.add_argument("--dataset", choices=list(DESIGNS), help="The data set whose designs to train and score.")
         p.add_argument("--designs", default=None, help="Design names separated by ';' (default: every design).")
@@ -158,10 +159,7 @@ def main(argv=None) -> int:
                 print(json.dumps({k: record[k] for k in ("design", "seed", "recognition", "fd", "judged")}),
                       file=sys.stderr)
         write_summary(args.out)
-    except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    return 0
+    return shell.status
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from pathlib import Path
 import torch
 
 from symmflow.errors import OneLineParser, UsageError, first_paragraph
+from symmflow.shell import CommandShell
 from symmflow.outputs import write_atomic
 
 
@@ -121,7 +122,7 @@ def markdown(r: dict, origin: dict, command: str) -> str:
 def main(argv=None) -> int:
     from benchmarks.provenance import provenance
 
-    try:
+    with CommandShell() as shell:
         p = OneLineParser(prog="python -m studies.latent_cache", description=first_paragraph(__doc__))
         p.add_argument("--out", type=Path, required=True, help="Where latent-cache.{json,md} go.")
         p.add_argument("--size", type=int, default=64, help="Image size in px, a multiple of 8 (default 64).")
@@ -140,9 +141,8 @@ def main(argv=None) -> int:
                 raise UsageError(f"--{name} {getattr(args, name)}: use at least {least}")
         if not args.out.is_dir():
             raise UsageError(f"--out {args.out}: not a folder; create it or pass another")
-    except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    if shell.stopped:
+        return shell.status
     with tempfile.TemporaryDirectory() as work:
         record = measure(args.size, args.batch, args.rounds, args.warmup, args.draws, Path(work), args.device,
                          args.scale)

@@ -28,6 +28,7 @@ from benchmarks.provenance import provenance
 from symmflow.outputs import write_atomic
 from symmflow.device import resolve_device
 from symmflow.errors import OneLineParser, UsageError, first_paragraph
+from symmflow.shell import CommandShell
 
 TRAIN_IMAGES = {"CelebAMask-HQ": 24_183, "COCO-Stuff": 118_287}
 """The published training splits the budgets count epochs over (notes section 9)."""
@@ -99,7 +100,7 @@ def markdown(rows: list[dict], origin: dict, command: str) -> str:
 
 
 def main(argv=None) -> int:
-    try:
+    with CommandShell() as shell:
         p = OneLineParser(prog="python -m studies.latent_throughput", description=first_paragraph(__doc__))
         p.add_argument("--pretrained", type=Path, required=True, help="Stable Diffusion 2.1 folder (diffusers layout).")
         p.add_argument("--data-root", type=Path, required=True, help="Folder holding CelebAMask-HQ/ and COCO-Stuff/.")
@@ -123,9 +124,8 @@ def main(argv=None) -> int:
         from symmflow.models.latent import check_folder
 
         check_folder(args.pretrained)
-    except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    if shell.stopped:
+        return shell.status
     rows = [measure(d, args.pretrained, args.data_root, device, args.batch, args.steps, args.warmup,
                     args.out / "latent-throughput-work", args.resolution) for d in datasets]
     origin = provenance(device)

@@ -43,6 +43,7 @@ from studies.perf_cases import TARGETS, class_count, classification, sampling, t
 from studies.perf_record import perf_markdown, plot_class_count
 from symmflow.device import resolve_device
 from symmflow.errors import OneLineParser, UsageError, first_paragraph
+from symmflow.shell import CommandShell
 from symmflow.outputs import write_atomic
 
 # ---------------------------------------------------------------- the command
@@ -59,7 +60,7 @@ def main(argv=None) -> int:
     parser.add_argument("--warmup", type=int, default=3, help="Untimed rounds first (default 3).")
     parser.add_argument("--only", default=",".join(CASES), help="Which cases, comma-separated (default: all).")
     parser.add_argument("--device", default="cpu", help="Where every case runs: cpu (default), cuda or cuda:N.")
-    try:
+    with CommandShell() as shell:
         args = parser.parse_args(argv)
         device = resolve_device(args.device)
         out = args.out or Path("results/gpu" if device.startswith("cuda") else "results/cpu")
@@ -69,9 +70,8 @@ def main(argv=None) -> int:
         unknown = [w for w in wanted if w not in CASES]
         if unknown or not wanted:
             raise UsageError(f"--only {args.only!r}: choose from {', '.join(CASES)}")
-    except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    if shell.stopped:
+        return shell.status
     origin = provenance(device)  # before this run writes anything: the commit it ran at, clean or not
     rows, profiles = [], {}
     for case in tqdm(wanted, desc="perf"):

@@ -34,6 +34,7 @@ import pandas as pd
 from benchmarks.provenance import provenance
 from symmflow.outputs import MARKER, write_atomic
 from symmflow.errors import OneLineParser, UsageError, first_paragraph
+from symmflow.shell import CommandShell
 
 ROOT = Path(__file__).resolve().parent.parent
 TRAIN = ["-m", "studies.reliability", "--train-worker"]
@@ -269,7 +270,7 @@ def earlier(path: Path) -> dict:
 
 
 def main(argv=None) -> int:
-    try:
+    with CommandShell() as shell:
         p = OneLineParser(prog="python -m studies.reliability", description=first_paragraph(__doc__))
         p.add_argument("--out", type=Path, default=Path("runs/cpu"),
                        help="Where reliability.{json,md} go (default: runs/cpu; the committed record: results/cpu).")
@@ -295,9 +296,8 @@ def main(argv=None) -> int:
         parts = [part.strip() for part in args.parts.split(",") if part.strip()]
         if not parts or set(parts) - set(PARTS):
             raise UsageError(f"--parts {args.parts!r}: choose from {', '.join(PARTS)}")
-    except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    if shell.stopped:
+        return shell.status
     from studies.processes import study
 
     rng = random.Random(args.seed)

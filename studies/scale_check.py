@@ -33,6 +33,7 @@ from studies.scale_launches import LOSS_TOLERANCE, ROOT, WEIGHT_TOLERANCE, study
 from studies.scale_record import markdown
 from studies.scale_worker import GLOBAL_BATCH, LATENT, ROWS, SEED, SIZE, worker  # noqa: F401
 from symmflow.errors import OneLineParser, UsageError, first_paragraph
+from symmflow.shell import CommandShell
 from symmflow.outputs import write_atomic
 
 
@@ -51,7 +52,7 @@ def main(argv=None) -> int:
     from benchmarks.provenance import provenance
 
     argv = sys.argv[1:] if argv is None else list(argv)
-    try:
+    with CommandShell() as shell:
         if argv[:1] == ["worker"]:
             p = OneLineParser(prog="python -m studies.scale_check worker", description="One process of a launch.")
             p.add_argument("--case", type=Path, required=True, help="The folder of this launch.")
@@ -71,9 +72,8 @@ def main(argv=None) -> int:
         if args.epochs < 1:
             raise UsageError(f"--epochs {args.epochs}: use at least 1")
         args.out.mkdir(parents=True, exist_ok=True)
-    except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    if shell.stopped:
+        return shell.status
     origin = provenance("cpu")  # the code the record ran, as it starts
     record = study(args.out, args.processes, args.epochs)
     command = "python -m studies.scale_check " + " ".join(argv)

@@ -26,6 +26,7 @@ from benchmarks.profiles import SegSynthSettings
 from benchmarks.provenance import provenance
 from symmflow.outputs import write_atomic
 from symmflow.errors import OneLineParser, UsageError, first_paragraph
+from symmflow.shell import CommandShell
 from benchmarks.tables.segsynth import TABLE2_STEPS
 
 CPU_PROFILE = {"mask_code": "per-class", "label_form": "residual", "near_one": 0.6, "near_one_label_only": True,
@@ -211,7 +212,7 @@ def write_segmentation_summary(out: Path, order: list[str]) -> None:
 
 
 def main(argv=None) -> int:
-    try:
+    with CommandShell() as shell:
         p = OneLineParser(prog="python -m studies.segmentation_design", description=first_paragraph(__doc__))
         p.add_argument("--out", type=Path, default=Path("results/cpu"),
                        help="Folder of the records and segmentation-design.md (default: results/cpu).")
@@ -225,9 +226,8 @@ def main(argv=None) -> int:
         unknown = [w for w in wanted if w not in DESIGNS]
         if unknown:
             raise UsageError(f"unknown design {unknown[0]!r}; choose from: {'; '.join(DESIGNS)}")
-    except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    if shell.stopped:
+        return shell.status
     if not args.summary:
         for name in wanted:
             record = measure(name, args.out, args.seed, not args.no_progress, args.device)

@@ -21,6 +21,7 @@ from benchmarks.run import run_table
 from benchmarks.store import CellStore
 from symmflow.outputs import write_atomic
 from symmflow.errors import UsageError
+from symmflow.shell import CommandShell
 
 SOLVERS = {"euler": (1, 2, 5, 10, 25, 50), "midpoint": (1, 2, 5, 12), "heun": (1, 2, 5, 12),
            "dopri5:1e-3": (1,), "dopri5:1e-5": (1,)}
@@ -97,7 +98,7 @@ def plot(df: pd.DataFrame, path: Path) -> None:
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     command = " ".join(["python -m studies.solver_study", *argv])
-    try:
+    with CommandShell() as shell:
         if any(a.split("=")[0] in ("--table", "--solver", "--steps", "--seeds", "--train-steps") for a in argv):
             raise UsageError("the solver study chooses --table, --solver and --steps itself and studies the "
                              "profile's own networks; pass --tables 11,5,4 and the other options of benchmarks.run")
@@ -110,9 +111,8 @@ def main(argv=None) -> int:
                 raise UsageError(f"--tables: choose from {', '.join(STUDIED)}, comma-separated")
         _, options = options_from(["--table", chosen[0], *argv])
         df = study(argv, chosen)
-    except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    if shell.stopped:
+        return shell.status
     out = Path(options.out)
     keep = ["study_table", "dataset", "method", "metric", "solver", "steps", "nfe_per_sample", "value", "seed",
             "git_commit", "device", "cell"]

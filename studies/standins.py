@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from symmflow.errors import OneLineParser, UsageError, first_paragraph
+from symmflow.shell import CommandShell
 
 SD21_UNET = dict(sample_size=64, in_channels=4, out_channels=4, layers_per_block=2,
                  down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
@@ -121,7 +122,7 @@ def write_cocostuff(root: Path, count: int, size: int, seed: int = 0) -> Path:
 
 
 def main(argv=None) -> int:
-    try:
+    with CommandShell() as shell:
         p = OneLineParser(prog="python -m studies.standins", description=first_paragraph(__doc__))
         p.add_argument("--out", type=Path, required=True, help="Folder to write sd21/ and data/ into.")
         p.add_argument("--scale", default="sd21", help="Sizes: sd21 (the published ones, default) or tiny.")
@@ -132,9 +133,8 @@ def main(argv=None) -> int:
             raise UsageError(f"--scale {args.scale!r}: choose sd21 or tiny")
         if args.images < 10 or args.size < 8:
             raise UsageError(f"--images {args.images} --size {args.size}: use at least 10 images of 8 px")
-    except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    if shell.stopped:
+        return shell.status
     print(write_sd_folder(args.out / "sd21", args.scale))
     print(write_celebamask(args.out / "data", args.images, args.size))
     print(write_cocostuff(args.out / "data", args.images, args.size))

@@ -44,6 +44,7 @@ from symmflow.outputs import write_atomic
 from symmflow.codecs import ToyScalarCodec
 from symmflow.data.spiral import TwoSpirals
 from symmflow.errors import OneLineParser, UsageError, first_paragraph
+from symmflow.shell import CommandShell
 from symmflow.tasks import predict
 
 STEPS = 25
@@ -301,7 +302,7 @@ def kept_results(path: Path, profile: str, fresh: list[dict]) -> list[dict]:
 
 
 def main(argv=None) -> int:
-    try:
+    with CommandShell() as shell:
         p = OneLineParser(prog="python -m studies.step_curve", description=first_paragraph(__doc__))
         p.add_argument("--profile", default="cpu", choices=("smoke", "cpu"),
                        help="Whose networks are tested (default: cpu; smoke for the tests).")
@@ -323,9 +324,8 @@ def main(argv=None) -> int:
             raise UsageError(f"--seeds {args.seeds!r} is not a comma-separated list of integers, e.g. 0,1,2") from None
         if not seeds or min(seeds) < 0:
             raise UsageError(f"--seeds {args.seeds!r}: give non-negative integers, e.g. 0,1,2")
-    except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    if shell.stopped:
+        return shell.status
     out, progress = args.out or Path("runs") / args.profile, not args.no_progress
     run = provenance("cpu")  # the code as the study starts: edits made while it runs are not its own
     results = [test(classifier(args.profile, seed, out, progress), seed)

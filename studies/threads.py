@@ -28,7 +28,8 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from symmflow.errors import OneLineParser, UsageError, first_paragraph, interrupted
+from symmflow.errors import OneLineParser, UsageError, first_paragraph
+from symmflow.shell import CommandShell
 from symmflow.threads import CHOSEN, POLICY_VARIABLES, runnable_competitors
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -269,7 +270,7 @@ def main(argv=None) -> int:
     p.add_argument("--busy-nice", type=int, default=19, choices=range(0, 20), metavar="0-19",
                    help="Niceness of the busy processes (default 19, the lowest priority; 0: as a user's own work).")
     p.add_argument("--no-progress", action="store_true", help="No progress bar.")
-    try:
+    with CommandShell(interrupted="nothing was written") as shell:
         args = p.parse_args(argv)
         cases = CASES if args.cases == "all" else tuple(args.cases.split(","))
         unknown = [c for c in cases if c not in CASES]
@@ -290,11 +291,7 @@ def main(argv=None) -> int:
         return write_record(args.out, "threads", {"provenance": origin, "rows": rows, "judged": judged},
                             markdown(rows, judged, origin, args.steps, args.warmup, args.busy_nice,
                                      as_given("studies.threads", argv)))
-    except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return interrupted("nothing was written")
+    return shell.status
 
 
 if __name__ == "__main__":

@@ -22,7 +22,8 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from studies.threads import ROOT, STRIPPED, busy, foreign_cores
-from symmflow.errors import OneLineParser, UsageError, first_paragraph, interrupted
+from symmflow.errors import OneLineParser, UsageError, first_paragraph
+from symmflow.shell import CommandShell
 
 CONDITIONS = {"idle, the run's default": (0, {}), "beside 1 busy process, the run's default": (1, {}),
               "beside 1 busy process, spinning threads": (1, {"GOMP_SPINCOUNT": "300000"})}
@@ -92,7 +93,7 @@ def main(argv=None) -> int:
     p.add_argument("--busy-nice", type=int, default=0, choices=range(0, 20), metavar="0-19",
                    help="Niceness of the busy process (0: as a user's own work).")
     p.add_argument("--no-progress", action="store_true", help="No progress bar.")
-    try:
+    with CommandShell(interrupted="nothing was written") as shell:
         args = p.parse_args(argv)
         if args.train_steps < 1:
             raise UsageError(f"--train-steps {args.train_steps}: use a positive number of steps, e.g. 100")
@@ -109,11 +110,7 @@ def main(argv=None) -> int:
         origin = provenance("cpu")
         return write_record(args.out, "threads-runs", {"provenance": origin, "rows": rows},
                             markdown(rows, origin, args.busy_nice, as_given("studies.threads_runs", argv)))
-    except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return interrupted("nothing was written")
+    return shell.status
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from studies.eval_precision import _difference, _fmt, cell_lines, compare, machine, run_lines, run_walls
 from symmflow.errors import OneLineParser, UsageError, first_paragraph
+from symmflow.shell import CommandShell
 from symmflow.outputs import write_atomic
 
 
@@ -124,7 +125,7 @@ def main(argv=None) -> int:
     p.add_argument("--note", default="", help="A sentence on the conditions of the runs (e.g. the machine's load).")
     p.add_argument("--out", type=Path, default=None,
                    help="The record to write (default <reference>/train-precision.md).")
-    try:
+    with CommandShell() as shell:
         argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
         args = p.parse_args(argv)
         args.argv, args.fp32 = argv, args.fp32 or args.reference
@@ -138,9 +139,8 @@ def main(argv=None) -> int:
         control = None if args.control is None else compare(args.tables, args.fp32, args.control, args.profile,
                                                              args.seed, args.reference, at_bf16=fp32_cells,
                                                              field="train_precision")
-    except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    if shell.stopped:
+        return shell.status
     runs = args.control or args.fp32  # the fp32 run whose records name its training (the control, where given)
     walls = {t: (run_walls(runs, t, args.seed, "fp32", "--precision"),
                  run_walls(args.bf16, t, args.seed, "bf16", "--precision")) for t in args.tables}

@@ -24,7 +24,6 @@ output folder appears complete or not at all (an existing non-empty one is repla
 
 from __future__ import annotations
 
-import signal
 import sys
 from contextlib import ExitStack
 from pathlib import Path
@@ -39,7 +38,8 @@ from symmflow.arguments import CHANNELS, COUNT, DECAY, POSITIVE, RATE, SEED, SHA
 from symmflow.device import PRECISIONS
 from symmflow.outputs import check_destination, check_free_space, check_outside, claimed
 from symmflow.infer_commands import add_options as add_inference_options, classify, sample, segment, synthesise
-from symmflow.errors import OneLineParser, UsageError, first_paragraph, interrupted
+from symmflow.errors import OneLineParser, UsageError, first_paragraph
+from symmflow.shell import CommandShell, SigtermAsInterrupt
 
 
 def build_parser() -> OneLineParser:
@@ -240,35 +240,18 @@ COMMANDS = {"train": train, "segment": segment, "synthesise": synthesise, "class
             "evaluate": evaluate, "import-released": import_released}
 
 
-def _terminated(signum, frame):
-    """SIGTERM ends a command as Ctrl-C does: staged outputs are removed on the way out."""
-    raise KeyboardInterrupt
-
-
 def main(argv=None) -> int:
-    previous, threads = signal.signal(signal.SIGTERM, _terminated), torch.get_num_threads()
     claims = ExitStack()  # the --out a command holds (symmflow.outputs.claimed), given up however it ends
-    try:
+    with CommandShell(interrupted="nothing was written (an output folder appears only once complete); rerun the "
+                                  "command",
+                      unwritable="nothing was written: free some space or pass another --out, then rerun",
+                      signals=SigtermAsInterrupt, cleanup=claims.close) as shell:
         args = build_parser().parse_args(argv)
         args.claims = claims
         if args.threads is not None:
             torch.set_num_threads(args.threads)
         COMMANDS[args.command](args)
-    except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return interrupted("nothing was written (an output folder appears only once complete); rerun the command")
-    except OSError as error:  # the disk filled or a folder vanished while writing: nothing half-written stays
-        where = f" {error.filename}" if error.filename else ""
-        print(f"error: could not write{where} ({error.strerror or error}); nothing was written: free some space or "
-              "pass another --out, then rerun", file=sys.stderr)
-        return 2
-    finally:
-        claims.close()
-        signal.signal(signal.SIGTERM, previous)
-        torch.set_num_threads(threads)
-    return 0
+    return shell.status
 
 
 if __name__ == "__main__":
