@@ -185,6 +185,15 @@ class RunOptions:
         return plan(global_batch, self.shard.count, self.batch_size_per_device, self.gradient_accumulation_steps,
                     what)
 
+    @cached_property
+    def store(self):
+        """The run's :class:`~benchmarks.store.CellStore` of :attr:`out`, one for these options: the
+        checks before the work, the work and the report share what it read, so each stored cell's file
+        is read once (a variant made by ``dataclasses.replace`` has a store of its own)."""
+        from benchmarks.store import CellStore
+
+        return CellStore(self.out)
+
     def set_threads(self) -> None:
         """torch's intra-op threads set to :attr:`threads` (None: left as they are): the first step of the
         work these options run (:func:`benchmarks.run.main`, which gives the earlier count back at its end)."""

@@ -11,7 +11,7 @@ from pathlib import Path
 from benchmarks import judges, parts, released
 from benchmarks.cells import PROFILES, RunOptions
 from benchmarks.precision import tables_at
-from benchmarks.render.index import is_index
+from benchmarks.render.index_mark import is_index
 from benchmarks.requirements import check_inputs, check_metric_dirs
 from benchmarks.tables import tables
 from symmflow.device import EVAL_PRECISIONS, PRECISIONS, check_eval_precision, resolve_device, resolve_precision
@@ -57,7 +57,7 @@ networks of the cpu profile tens of MiB."""
 def check_out(out: Path) -> None:
     """Refuse, before anything is created, an output folder a run must not write into: a protected
     place (an empty --out, the working directory, home, /), or one whose README.md the results
-    index did not write (:func:`benchmarks.render.index.is_index`)."""
+    index did not write (:func:`benchmarks.render.index_mark.is_index`)."""
     outputs.check_new_place(out)
     readme = Path(out) / "README.md"
     if readme.exists() and not is_index(readme):
@@ -215,13 +215,13 @@ def check_parts(args, chosen: list) -> tuple:
 def check_latent_options(args, chosen: list) -> None:
     """``--vae`` and ``--cache-latents`` are for tables that run in latent space in this profile;
     ``--vae`` names a VAE folder."""
-    from symmflow.models.latent import check_vae
-
     given = [f"--vae {args.vae}"] * (args.vae is not None) + ["--cache-latents"] * args.cache_latents
     if given and not any(spec.latent(args.profile) for spec in chosen):
         raise UsageError(f"{given[0]}: none of the chosen tables runs in latent space in the {args.profile} profile; "
                          "it applies to Tables 2, 4 and 5 of the paper profile")
     if args.vae is not None:
+        from symmflow.models.latent import check_vae
+
         check_vae(args.vae)
 
 

@@ -71,10 +71,10 @@ def check_inputs(chosen: list, options) -> None:
     trains -- the dry run's checks (:func:`needs`: data present and in their
     layout, the pretrained folders whole and fitting, cacheable latents, the paper profile's
     metric weights) -- and everything wrong listed at once, one ``error:`` line each (the last
-    raised), so that a problem with the last data set is not found after training the first."""
-    from benchmarks.store import CellStore
-
-    store, problems = CellStore(options.out), {}
+    raised), so that a problem with the last data set is not found after training the first.  The
+    cells are read through the run's store (:attr:`~benchmarks.cells.RunOptions.store`), which the
+    run then computes and reports from without reading them again."""
+    store, problems = options.store, {}
     for spec in chosen:
         if to_compute(spec, options, store):
             for need in needs(spec, options, device_typed="cpu"):  # any device trains

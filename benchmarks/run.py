@@ -77,16 +77,18 @@ def print_cost(spec, cells: list[Cell], todo: list[Cell], options: RunOptions, s
 
 
 def run_table(spec, options: RunOptions, experiments: dict | None = None, show: bool = True,
-              log: list | None = None, needs: list | None = None, totals: list | None = None) -> list[Path]:
-    """Compute the cells of one table that are not finished yet, for every seed, then render it
-    (``show=False``: only compute and store them, as a study over solvers does); ``log`` gets
-    one entry per seed: what was computed and how long it took (:func:`write_run_record`).  A dry
-    run lists ``needs`` (:mod:`benchmarks.requirements`) and appends its estimates to ``totals``."""
+              log: list | None = None, needs: list | None = None, totals: list | None = None,
+              reports: list | None = None) -> list[Path]:
+    """Compute the cells of one table that are not finished yet, for every seed, then report it
+    (:func:`benchmarks.render.report.report`; ``show=False``: only compute and store them, as a study
+    over solvers does); ``log`` gets one entry per seed: what was computed and how long it took
+    (:func:`write_run_record`), and ``reports`` the table's report.  Each stored cell is read once, by
+    the run's store (:attr:`~benchmarks.cells.RunOptions.store`).  A dry run lists ``needs``
+    (:mod:`benchmarks.requirements`) and appends its estimates to ``totals``."""
     from benchmarks import requirements
     from benchmarks.provenance import batch_split, provenance
-    from benchmarks.render.tables import render
 
-    store, main = CellStore(options.out), options.shard.is_main
+    store, main = options.store, options.shard.is_main
     experiments = {} if experiments is None else experiments
     cells: list[Cell] = []
     for seed in options.seeds:
@@ -134,7 +136,12 @@ def run_table(spec, options: RunOptions, experiments: dict | None = None, show: 
         return []
     if not main or not show:
         return []
-    return render(spec, cells, [store.load(c) or NOT_COMPUTED for c in cells], options)
+    from benchmarks.render.report import report
+
+    table = report(spec, cells, [store.load(c) or NOT_COMPUTED for c in cells], options)
+    if reports is not None:
+        reports.append(table)
+    return list(table.paths)
 
 
 REFERENCE = Path(__file__).resolve().parent.parent / "results"
@@ -205,11 +212,12 @@ def main(argv=None, available: dict | None = None) -> int:
             options = replace(options, ledger=cost.Ledger())
         experiments: dict = {}  # what the chosen tables share in this run: data, trained networks, scores
         log: list[dict] = []
+        reports: list = []  # each table's report, which the results page shows
         started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
         if options.dry_run:
             return dry_run(chosen, options, experiments, argv)
         for spec in chosen:
-            for path in run_table(spec, options, experiments, log=log):
+            for path in run_table(spec, options, experiments, log=log, reports=reports):
                 print(path)
         if log and options.shard.is_main:
             print(write_run_record(options, [spec.name for spec in chosen], log, started, argv))
@@ -219,13 +227,13 @@ def main(argv=None, available: dict | None = None) -> int:
                     print(line, file=sys.stderr)
         if not options.dry_run and options.shard.is_main:
             from benchmarks.render import protocol
-            from benchmarks.render.index import render_index, titles_from_markdown
+            from benchmarks.render.index import render_run_index
 
             if any(spec.name in protocol.TABLES for spec in chosen):
                 print(protocol.write(options.out, options.profile))  # the authors' protocol beside this run's
 
             try:
-                print(render_index(options.out, titles_from_markdown(options.out)))
+                print(render_run_index(options.out, reports))
             except (OSError, ValueError) as error:  # the tables stand; only their index page failed
                 print(f"error: the results page of {options.out} could not be written ({error}); "
                       f"the tables are stored: rerun python -m benchmarks.render.index --out {options.out}",

@@ -50,10 +50,14 @@ def locked(path: Path, take: bool = True) -> Iterator[None]:
 
 class CellStore:
     """Cell records by key.  A record stored as skipped (data or weights were missing) is kept
-    for rendering its reason, but the cell is not finished: :meth:`has` is false for it."""
+    for rendering its reason, but the cell is not finished: :meth:`has` is false for it.  A store
+    reads each cell's file once: what it read or wrote is kept (:attr:`known`) for the rest of the
+    run that holds it (its checks, its computing and its report)."""
 
     def __init__(self, root: Path):
         self.root = Path(root)
+        self.known: dict[str, dict | None] = {}
+        """Cell key -> the record read or written through this store (None: none stored)."""
 
     def path(self, cell: Cell) -> Path:
         return self.root / "cells" / f"table{cell.table}" / f"{cell.key}.json"
@@ -65,7 +69,14 @@ class CellStore:
 
     def load(self, cell: Cell) -> dict | None:
         """The stored record of ``cell``; None when there is none -- or when it is damaged (not
-        JSON, not a record, a finished cell without a number), which is then moved aside."""
+        JSON, not a record, a finished cell without a number), which is then moved aside.  The file
+        is read the first time only."""
+        if cell.key not in self.known:
+            self.known[cell.key] = self.read(cell)
+        return self.known[cell.key]
+
+    def read(self, cell: Cell) -> dict | None:
+        """The record in the cell's file, read now (None: no file, or a damaged one, moved aside)."""
         path = self.path(cell)
         if not path.is_file():
             return None
@@ -79,9 +90,10 @@ class CellStore:
             return None
         return record
 
-    def save(self, cell: Cell, record: dict, preview: dict | None = None) -> None:
+    def save(self, cell: Cell, record: dict, preview: dict | None = None) -> dict:
         """Store ``record`` as the cell's, with its ``preview`` (:func:`benchmarks.render.grids.preview`)
-        beside it, the preview first: a stored record always has the preview it was measured with."""
+        beside it, the preview first: a stored record always has the preview it was measured with.
+        Returns the record as its file holds it (what a later read would give)."""
         if preview is not None:
             meta = {"grid": preview["grid"], "tile_inches": preview["tile_inches"],
                     "labels": [label for label, _ in preview["rows"]]}
@@ -91,7 +103,10 @@ class CellStore:
             write_atomic(self.preview_path(cell), buffer.getvalue())
         else:  # a recomputed cell that shows nothing leaves no earlier samples behind
             self.preview_path(cell).unlink(missing_ok=True)
-        write_atomic(self.path(cell), json.dumps(record, indent=1, sort_keys=True, default=str))
+        text = json.dumps(record, indent=1, sort_keys=True, default=str)
+        write_atomic(self.path(cell), text)
+        self.known[cell.key] = json.loads(text)
+        return self.known[cell.key]
 
     def preview_path(self, cell: Cell) -> Path:
         return self.path(cell).with_suffix(".preview.npz")

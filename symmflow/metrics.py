@@ -23,20 +23,38 @@ is the reason a skipped cell records.
 Each metric lies in a module of its own (:mod:`symmflow.segmentation_iou`, :mod:`symmflow.frechet`,
 :mod:`symmflow.joint_frechet`, :mod:`symmflow.fid_inception`, :mod:`symmflow.lpips_metric`), the
 judges' weights files and :class:`MetricUnavailable` in :mod:`symmflow.judge_weights`; this module
-names their protocols and keeps their names for its callers.
+names their protocols and keeps their names for its callers: each metric's module is imported when one
+of its names is first asked for (a table that computes none of them imports none).
 """
 
 from __future__ import annotations
 
-from symmflow.fid_inception import (inception_features, inception_missing, pytorch_fid_features,  # noqa: F401
-                                    pytorch_fid_missing, pytorch_fid_network)
-from symmflow.frechet import feature_statistics, frechet_distance, reference_statistics  # noqa: F401
-from symmflow.joint_frechet import (JointFeatures, class_embedding, joint_reference_statistics,  # noqa: F401
-                                    mask_layout)
+import importlib
+
 from symmflow.judge_weights import (ALEXNET_FILE, INCEPTION_FILE, PYTORCH_FID_FILE, MetricUnavailable,  # noqa: F401
                                     torch_file_problem)
-from symmflow.lpips_metric import LPIPS, lpips_missing  # noqa: F401
-from symmflow.segmentation_iou import SegmentationIoU, miou  # noqa: F401
+
+MODULE_OF = {
+    **dict.fromkeys(("inception_features", "inception_missing", "pytorch_fid_features", "pytorch_fid_missing",
+                     "pytorch_fid_network"), "symmflow.fid_inception"),
+    **dict.fromkeys(("feature_statistics", "frechet_distance", "reference_statistics"), "symmflow.frechet"),
+    **dict.fromkeys(("JointFeatures", "class_embedding", "joint_reference_statistics", "mask_layout"),
+                    "symmflow.joint_frechet"),
+    **dict.fromkeys(("LPIPS", "lpips_missing"), "symmflow.lpips_metric"),
+    **dict.fromkeys(("SegmentationIoU", "miou"), "symmflow.segmentation_iou"),
+}
+"""Each name this module keeps for its callers -> the metric's module that defines it."""
+
+
+def __getattr__(name: str):
+    """A metric's name, from its module (imported now, the first time one of its names is asked for)."""
+    if name not in MODULE_OF:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(MODULE_OF[name]), name)
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *MODULE_OF])
 
 CLEAN_FID, PYTORCH_FID = "FID (clean-fid)", "FID (pytorch-fid)"
 #: The Table 2 / 4 / 5 protocol names recorded with each cell.

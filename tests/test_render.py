@@ -8,7 +8,7 @@ import pandas as pd
 
 from benchmarks.cells import PlotSpec, RunOptions
 from benchmarks.claims import LadderFailures
-from benchmarks.render.tables import fmt, fmt_like, ladder, markdown, plot, study_notes
+from benchmarks.render.tables import fmt, fmt_like, ladder, markdown, plot, read_record, study_notes
 
 
 def cells(rows) -> pd.DataFrame:
@@ -36,7 +36,7 @@ def test_the_sanity_ladder_and_the_front_speak_in_the_notes(tmp_path):
         {"dataset": "scenes", "metric": "FD", "blind_to": ["masks shuffled"], "not_monotone_in": ["additive noise"]},
         {"dataset": "scenes", "metric": "FJD", "blind_to": [], "not_monotone_in": []},
         {"dataset": "scenes", "metric": "mIoU of samples", "blind_to": []}]}))  # a record from before monotony
-    failures, checked = ladder(tmp_path)
+    failures, checked = ladder(read_record(tmp_path, "sanity-ladder.json")[0])
     assert failures == {("scenes", "FD"): LadderFailures(("masks shuffled",), ("additive noise",))}
     assert {("scenes", "FJD"), ("scenes", "mIoU of samples")} < checked
     df = cells([{"steps": 25, "value": 0.03}, {"steps": 25, "metric": "mIoU of samples", "value": 40.0}])
@@ -44,10 +44,25 @@ def test_the_sanity_ladder_and_the_front_speak_in_the_notes(tmp_path):
     assert "- scenes, FD: fails: blind to masks shuffled; not monotone in additive noise" in text
     assert "- scenes, mIoU of samples: passes: moves monotonically with every degradation" in text
     (tmp_path / "front-notes.json").write_text(json.dumps({"profile": "cpu", "notes": {"scenes": "chosen: x2"}}))
-    assert study_notes(tmp_path, "front-notes.json", "cpu") == {"scenes": "chosen: x2"}
-    assert study_notes(tmp_path, "front-notes.json", "gpu") == {}  # measured on the cpu profile only
-    (tmp_path / "front-notes.json").write_text("[1, 2")  # damaged: no notes, no traceback
-    assert study_notes(tmp_path, "front-notes.json", "cpu") == {} and ladder(tmp_path / "none") == ({}, set())
+    front, line = read_record(tmp_path, "front-notes.json")
+    assert study_notes(front, "cpu") == {"scenes": "chosen: x2"} and line == ""
+    assert study_notes(front, "gpu") == {}  # measured on the cpu profile only
+    assert study_notes(None, "cpu") == {} and ladder(None) == ({}, set())
+
+
+def test_a_study_record_a_table_reads_is_named_in_one_line_where_missing_or_damaged(tmp_path):
+    missing, line = read_record(tmp_path, "front-notes.json")
+    assert missing is None and line == "Not shown: front-notes.json is not in this folder (`python -m studies.front` " \
+        "writes it)."
+    (tmp_path / "front-notes.json").write_text("[1, 2")  # damaged: one line, no traceback
+    damaged, line = read_record(tmp_path, "front-notes.json")
+    assert damaged is None and line.startswith("Not shown: front-notes.json could not be read (") and "\n" not in line
+    (tmp_path / "sanity-ladder.json").write_text(json.dumps({"metrics": [{"dataset": "scenes"}]}))
+    assert read_record(tmp_path, "sanity-ladder.json")[1].startswith(
+        "Not shown: sanity-ladder.json is not a record of `python -m studies.sanity_ladder` (")
+    df = cells([{"steps": 25, "value": 0.03}])
+    text = markdown(df, "t", RunOptions(), None, not_shown=(line,))
+    assert text.count("Not shown: ") == 1 and line in text.splitlines()
 
 
 def test_the_published_curves_of_other_data_sets_are_drawn_beside_ours():

@@ -2,6 +2,7 @@
 global state (the work's threads are set when it starts and given back when it ends), and a run of
 Table 1 imports none of the other table families' settings, networks or data sets, nor diffusers."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -31,3 +32,27 @@ def test_table_1_imports_only_its_own_settings(tmp_path):
             f"needs(chosen[0], options); print([m for m in {others!r} if m in sys.modules])")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]", done.stdout
+
+
+PROJECT = ("benchmarks", "symmflow", "baselines", "studies")
+OTHER_TABLES_ONLY = ("benchmarks.profiles", "benchmarks.render.grids", "baselines.diffusion_classifier",
+                     "symmflow.models.guided_unet", "symmflow.models.latent", "symmflow.frechet",
+                     "symmflow.fid_inception", "symmflow.joint_frechet", "symmflow.lpips_metric",
+                     "symmflow.segmentation_iou")
+"""Modules only the other tables' settings, metrics, networks and sample grids need."""
+MOST_MODULES = {(): 65, ("--dry-run",): 55}
+"""The most project modules a run of Table 1 imports, computed and rendered / as a dry run (63 and 52
+measured; 76 and 69 before rendering, the protocol page and the metrics were imported where used)."""
+
+
+@pytest.mark.parametrize("given", list(MOST_MODULES))
+def test_a_run_of_table_1_imports_few_project_modules(tmp_path, given):
+    code = (f"import json, sys; from benchmarks import run; "
+            f"code = run.main({[*TABLE1, '--out', str(tmp_path / 'out'), *given]!r}); "
+            f"print(json.dumps([code, sorted(m for m in sys.modules if m.split('.')[0] in {PROJECT!r})]))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    code, imported = json.loads(done.stdout.strip().splitlines()[-1])
+    assert code == 0 and not set(OTHER_TABLES_ONLY) & set(imported), imported
+    assert len(imported) <= MOST_MODULES[given], imported
+    if given:  # a dry run renders nothing
+        assert not [m for m in imported if m.startswith("benchmarks.render.") and m != "benchmarks.render.index_mark"]

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmarks.render.tables import fmt, fmt_like, mean_sd, seed_summary
+from benchmarks.render.entries import fmt, fmt_like, mean_sd
+from benchmarks.render.index_mark import INDEX_MARK, is_index
+from benchmarks.render.summary import seed_summary
 from symmflow.outputs import write_atomic
 from symmflow.errors import OneLineParser, UsageError, first_paragraph
 
@@ -33,10 +35,10 @@ def _short(reason) -> str:
     return reason if len(reason) <= REASON_CHARS else reason[:REASON_CHARS - 1].rstrip() + "…"
 
 
-def summarise(df: pd.DataFrame) -> pd.DataFrame:
-    """One row per (dataset, method, steps, metric): the value, or mean ± sd over seeds
-    (:func:`benchmarks.render.seed_summary`)."""
-    summary = seed_summary(df)
+def summarise(df: pd.DataFrame, summary: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per (dataset, method, steps, metric): the value, or mean ± sd over seeds (``summary``:
+    :func:`benchmarks.render.summary.seed_summary` of ``df``, computed here where not given)."""
+    summary = seed_summary(df) if summary is None else summary
     reproduced = [mean_sd(m, d, n) if s == "ok" else f"skipped: {_short(r)}"
                   for m, d, n, s, r in zip(summary["mean"], summary["sd"], summary["n"], summary["status"],
                                            summary["reason"])]
@@ -53,7 +55,10 @@ def _distinct(df: pd.DataFrame, column: str) -> str:
     return ", ".join(values) or "unknown"
 
 
-def section(out: Path, name: str, df: pd.DataFrame, title: str | None) -> list[str]:
+def section(out: Path, name: str, df: pd.DataFrame, title: str | None,
+            summary: pd.DataFrame | None = None) -> list[str]:
+    """The page's part for table ``name``: its cells' counts and provenance, their summary over the
+    seeds (computed here where not given), its files."""
     df = df.reindex(columns=list(dict.fromkeys([*df.columns, *KEY, "value", "published", "status", "reason"])))
     df["steps"] = pd.to_numeric(df["steps"], errors="coerce").astype("Int64")
     status = df["status"].fillna("unknown").value_counts()
@@ -63,7 +68,7 @@ def section(out: Path, name: str, df: pd.DataFrame, title: str | None) -> list[s
     lines = [f"## Table {name}" + (f": {title}" if title else ""), "",
              f"{len(df)} cells ({counts}); commit(s) {_distinct(df, 'git_commit')}; "
              f"device(s) {_distinct(df, 'device')}; {wall:.1f} s of evaluation wall time.", "",
-             summarise(df).to_markdown(index=False, disable_numparse=True), ""]
+             summarise(df, summary).to_markdown(index=False, disable_numparse=True), ""]
     files = [f"[{stem}{ext}]({stem}{ext})" for ext in (".md", ".tex", ".csv") if (out / f"{stem}{ext}").is_file()]
     lines += ["Files: " + " · ".join(files), ""]
     if (out / f"{stem}.png").is_file():
@@ -96,28 +101,22 @@ def _shown_path(out: Path) -> str:
         return str(out)
 
 
-INDEX_MARK = "This page is rendered from the stored cells"
-
-
-def is_index(readme: Path) -> bool:
-    """Whether ``readme`` is a results page this module wrote (and may rewrite)."""
-    try:
-        return INDEX_MARK in Path(readme).read_text(errors="replace")[:2000]
-    except OSError:
-        return False
-
-
-def render_index(out: Path, titles: dict[str, str] | None = None) -> Path:
-    """Write ``out/README.md`` from every tableN.csv in ``out``; returns its path.  A README.md
-    this module did not write is never replaced."""
+def render_index(out: Path, titles: dict[str, str] | None = None, reports: tuple = ()) -> Path:
+    """Write ``out/README.md`` from every tableN.csv in ``out``; returns its path.  A table among
+    ``reports`` (:class:`benchmarks.render.report.Report`, just rendered) is shown from its report,
+    with its title; the others are read from their CSV.  A README.md this module did not write is
+    never replaced."""
     out = Path(out)
     found = table_csvs(out) if out.is_dir() else []
     if not found:
         problem = f"no tableN.csv in {out}" if out.is_dir() else f"{out} is not a folder"
         raise FileNotFoundError(f"{problem}; run `python -m benchmarks.run --table N --out {out}` first, "
                                 "or pass the folder that holds the tableN.csv files with --out")
-    frames = {}
+    reported = {report.name: report for report in reports}
+    frames = {name: reported[name].frame for name, _ in found if name in reported}
     for name, path in found:
+        if name in reported:
+            continue
         try:
             frames[name] = pd.read_csv(path, dtype={"table": str})
         except ValueError as error:  # empty or malformed (pandas' ParserError is a ValueError)
@@ -130,18 +129,28 @@ def render_index(out: Path, titles: dict[str, str] | None = None) -> Path:
     lines = [f"# Results: profile `{', '.join(profiles)}`", "",
              f"{INDEX_MARK} (the tableN.csv files in this folder); "
              f"regenerate it with `python -m benchmarks.render.index --out {_shown_path(out)}`.", ""]
-    for name, df in frames.items():
-        lines += section(out, name, df, (titles or {}).get(name))
+    for name, _ in found:
+        if name in reported:
+            lines += section(out, name, frames[name], reported[name].title, reported[name].summary)
+        else:
+            lines += section(out, name, frames[name], (titles or {}).get(name))
     lines += _records(out)
     write_atomic(out / "README.md", "\n".join(lines))
     return out / "README.md"
 
 
-def titles_from_markdown(out: Path) -> dict[str, str]:
-    """Titles from the first line of each tableN.md (``# Table N: title``), where present."""
+def titles_from_markdown(out: Path, besides: tuple[str, ...] = ()) -> dict[str, str]:
+    """Titles from the first line of each tableN.md (``# Table N: title``), where present, but for the
+    tables named in ``besides``."""
     heads = {name: md.read_text(errors="replace").split("\n", 1)[0].strip()
-             for name, _ in table_csvs(out) if (md := out / f"table{name}.md").is_file()}
+             for name, _ in table_csvs(out) if name not in besides and (md := out / f"table{name}.md").is_file()}
     return {name: head.split(": ", 1)[1] for name, head in heads.items() if head.startswith(f"# Table {name}: ")}
+
+
+def render_run_index(out: Path, reports: list) -> Path:
+    """The results page after a run: its tables from their ``reports``, the folder's other tables
+    (of earlier runs) from their files."""
+    return render_index(out, titles_from_markdown(out, tuple(report.name for report in reports)), tuple(reports))
 
 
 def main(argv=None) -> int:

@@ -18,11 +18,11 @@ def tex(text) -> str:
     return out.replace("±", r"$\pm$")
 
 
-def latex(df: pd.DataFrame, title: str) -> str:
+def latex(df: pd.DataFrame, title: str, summary: pd.DataFrame | None = None) -> str:
     """One row per (dataset, method, steps, metric): mean ± sd over the seeds and their count,
     the published value and the difference, NFE as an integer; a booktabs table that compiles
-    inside any document that loads booktabs."""
-    summary = seed_summary(df)
+    inside any document that loads booktabs (``summary``: ``df``'s over the seeds, where computed)."""
+    summary = seed_summary(df) if summary is None else summary
     rows = []
     for r in summary.itertuples():
         reproduced = mean_sd(r.mean, r.sd, r.n, count=False) if r.status == "ok" else r.status

@@ -1,6 +1,7 @@
 """A table as Markdown (tableN.md): its profile, seeds, solver, precision, commits and devices, the
 reproduced values over seeds beside the published ones, the training wall time, what the claims
-and the sanity ladder say, the notes, and the rows quoted from the paper."""
+and the sanity ladder say, the notes, the study records it could not show, and the rows quoted from
+the paper."""
 
 from __future__ import annotations
 
@@ -30,8 +31,12 @@ def on_text(device, machine) -> str:
 
 
 def markdown(df: pd.DataFrame, title: str, options: RunOptions, quoted: pd.DataFrame | None,
-             notes: str = "", claims: tuple = (), ladder: tuple[dict, set] = ({}, set())) -> str:
-    summary, spec_name = seed_summary(df), str(df["table"].iloc[0])
+             notes: str = "", claims: tuple = (), ladder: tuple[dict, set] = ({}, set()),
+             summary: pd.DataFrame | None = None, not_shown: tuple[str, ...] = ()) -> str:
+    """The table's page: ``summary`` is ``df``'s over the seeds (computed here where not given), and
+    ``not_shown`` a line for each study record the table reads that is missing or unreadable."""
+    summary = seed_summary(df) if summary is None else summary
+    spec_name = str(df["table"].iloc[0])
     view = pd.DataFrame({
         "dataset": summary["dataset"], "method": summary["method"], "steps": summary["steps"].map(steps_text),
         "metric": summary["metric"],
@@ -64,6 +69,8 @@ def markdown(df: pd.DataFrame, title: str, options: RunOptions, quoted: pd.DataF
     lines += ladder_lines(df, *ladder)
     if notes:
         lines += [f"Notes: {notes}", ""]
+    if not_shown:
+        lines += [*not_shown, ""]
     if quoted is not None and len(quoted):
         lines += ["Quoted from the paper (not re-run here):", "",
                   quoted.to_markdown(index=False, disable_numparse=True), ""]

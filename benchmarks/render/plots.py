@@ -21,17 +21,19 @@ def _step_axis(ax, steps, metric: str) -> None:
         ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)
 
 
-def plot(df: pd.DataFrame, title: str, spec, published_rows: pd.DataFrame | None = None) -> bytes:
+def plot(df: pd.DataFrame, title: str, spec, published_rows: pd.DataFrame | None = None,
+         summary: pd.DataFrame | None = None) -> bytes:
     """Each metric of ``spec`` (a :class:`~benchmarks.cells.PlotSpec`) against steps: the
     reproduced mean (a band of ± sd over seeds) and the published points of the same data set;
     with ``spec.relative``, a second row where every curve, ours and the paper's on its own data
-    sets (``published_rows``), is divided by its own 1-step value."""
+    sets (``published_rows``), is divided by its own 1-step value.  ``summary``: ``df``'s over the
+    seeds, where computed."""
     from matplotlib.figure import Figure
 
     # a metric whose every cell is skipped gets no panel (the Markdown table says why)
     metrics = [m for m in spec.metrics if ((df["metric"] == m) & (df["status"] == "ok")).any()]
     relative = [m for m in metrics if m in spec.relative]
-    summary = seed_summary(df)
+    summary = seed_summary(df) if summary is None else summary
     rows = 2 if relative else 1
     fig = Figure(figsize=(5.0 * max(1, len(metrics)), 4.6 * rows))
     axes = fig.subplots(rows, max(1, len(metrics)), squeeze=False)

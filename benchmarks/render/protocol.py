@@ -16,13 +16,13 @@ import json
 import sys
 from functools import cache
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from baselines.diffusion_classifier import PUBLISHED
-from benchmarks.profiles import CLASSIFICATION, SEGSYNTH, ClassificationSettings, SegSynthSettings
 from symmflow.errors import OneLineParser, UsageError, first_paragraph
-from symmflow.models.guided_unet import AUTHORS_CIFAR10, AUTHORS_MNIST
 from symmflow.outputs import write_atomic
+
+if TYPE_CHECKING:
+    from benchmarks.profiles import ClassificationSettings, SegSynthSettings
 
 DECLARED = Path(__file__).resolve().parents[2] / "paper_tables" / "authors_protocol.json"
 TABLES = ("2", "3", "4", "5", "11")
@@ -64,6 +64,9 @@ def _recipe(budget) -> tuple[str, str, str]:
 
 
 def _classification(s: ClassificationSettings) -> dict[str, Callable[[], Reading]]:
+    from baselines.diffusion_classifier import PUBLISHED
+    from symmflow.models.guided_unet import AUTHORS_CIFAR10, AUTHORS_MNIST
+
     mnist = s.dataset.startswith("mnist")
     authors_unet, lr, batch, rows = ((AUTHORS_MNIST, 5e-4, 512, 60_000) if mnist else
                                      (AUTHORS_CIFAR10, 3e-4, 180, 50_000))
@@ -169,6 +172,8 @@ def _segmentation(s: SegSynthSettings) -> dict[str, Callable[[], Reading]]:
 def rows(profile: str) -> dict[str, list[tuple[str, str, str, str, str, str]]]:
     """Per group, (point, the authors, their file, this profile, verdict, the record that chose a
     difference) for every declared point; a difference without its record raises."""
+    from benchmarks.profiles import CLASSIFICATION, SEGSYNTH  # every table family's settings
+
     spec, reasons = declared(), declared()["deviations"]
     own = reasons.get(profile, {})
     mine = {**reasons["any"], **(reasons[own] if isinstance(own, str) else own)}  # a name: that profile's records
@@ -219,6 +224,8 @@ def main(argv=None) -> int:
     parser.add_argument("--profile", default="paper", help="The profile whose settings the page reads (default paper).")
     parser.add_argument("--out", type=Path, default=None, help="Where protocol.md goes (default results/<profile>).")
     try:
+        from benchmarks.profiles import CLASSIFICATION, SEGSYNTH
+
         args = parser.parse_args(argv)
         if args.profile not in SEGSYNTH or args.profile not in CLASSIFICATION:
             raise UsageError(f"--profile {args.profile}: choose from {', '.join(SEGSYNTH)}")

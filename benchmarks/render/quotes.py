@@ -27,7 +27,9 @@ from pathlib import Path
 import pandas as pd
 
 from benchmarks.claims import claims_notes
-from benchmarks.render.tables import ladder, mean_sd, seed_summary, fmt, steps_text
+from benchmarks.render.entries import fmt, mean_sd, steps_text
+from benchmarks.render.notes import SANITY_LADDER, ladder, read_record
+from benchmarks.render.summary import seed_summary
 from symmflow.outputs import write_atomic
 from symmflow.errors import OneLineParser, UsageError, first_paragraph
 
@@ -69,7 +71,10 @@ def claims_block(results: Path, name: str) -> str:
     from benchmarks.tables import tables
 
     cells = pd.read_csv(results / f"table{name}.csv", dtype={"table": str})
-    lines = claims_notes(tables()[name].claims, cells, ladder(results)[0])
+    record, not_shown = read_record(results, SANITY_LADDER)
+    if record is None and (results / SANITY_LADDER).exists():  # damaged: its verdicts would be left out unsaid
+        raise UsageError(f"figures block claims {name}: {not_shown}")
+    lines = claims_notes(tables()[name].claims, cells, ladder(record)[0])
     return "\n".join(line for line in lines[2:] if line)  # without the heading
 
 
