@@ -34,6 +34,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from benchmarks.prose import claim_text
+
 
 @dataclass(frozen=True)
 class LadderFailures:
@@ -64,6 +66,12 @@ class Claim:
     seeded_metrics: tuple[str, ...] = ()
     """Metrics measured by a network the run trains with each seed (a judge, its features): on
     these both entries of a seed are measured by the same network, so they are paired."""
+
+
+def stated(key: str, left: tuple[str, int | None], right: tuple[str, int | None],
+           metrics: tuple[tuple[str, bool], ...], **options) -> Claim:
+    """The claim ``key`` of ``paper_tables/claims.json``, its text's step counts those of its entries."""
+    return Claim(claim_text(key, left_steps=left[1], right_steps=right[1]), left, right, metrics, **options)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from typing import ClassVar
 
 from baselines.diffusion_classifier import Schedule
 from benchmarks.cells import settings_identity
+from benchmarks.prose import note
 from benchmarks.toy_settings import TOY, ToySettings  # noqa: F401 -- named here too
 from symmflow.data.scenes import SceneConfig
 from symmflow.method import AUTHORS, SymmFlowSettings
@@ -233,13 +234,8 @@ three seeds, for the image weight and the near-one times on the label alone)."""
 SMOKE_UNET = UNetConfig(base_channels=8, multipliers=(1, 2, 2), layers_per_block=1, head_channels=8,
                         norm_groups=4)
 
-GPU_BUDGET_NOTE = (
-    "gpu profile: the authors' recipe (their label code with noise per pixel, the authors' own MNIST U-Net for "
-    "every network of Tables 3 and 11, digits resized to 32 px, AdamW, OneCycleLR with cosine warm-up over a tenth, "
-    "EMA 0.999 copied at step 0, float32) on the data that ship offline (4,000 / 1,000 bundled MNIST digits; the "
-    "scene set, with the diffusers U-Net of that size in bf16); 4,000 steps of 512 digits (512 epochs; the paper: "
-    "1,000 epochs of 60,000) and 4,000 steps of 128 scenes, sized for one H100-class GPU in minutes. Every "
-    "difference from the authors' protocol is listed in results/gpu/protocol.md.")
+GPU_BUDGET_NOTE = note("gpu-budget")
+"""What the gpu profile runs of the authors' recipe, printed under its tables (``paper_tables/notes.json``)."""
 
 CLASSIFICATION: dict[str, tuple[ClassificationSettings, ...]] = {
     "smoke": (ClassificationSettings("mnist", SMOKE_UNET, CPU_SYMMFLOW, Budget(12, 32, 1e-3, 2), test_limit=40,

@@ -16,8 +16,8 @@ from pathlib import Path
 import torch
 
 from baselines.diffusion_classifier import PUBLISHED, Schedule
-from benchmarks import judges, released
-from benchmarks.claims import Claim
+from benchmarks import judges, prose, released
+from benchmarks.claims import stated
 from benchmarks.cells import Cell, PlotSpec, RunOptions, digest
 from benchmarks.measures import FD_METRIC, FJD_METRIC, directions, measure as declared_measure
 from benchmarks.tables.base import Table
@@ -25,7 +25,7 @@ from benchmarks.experiments.classification import (CROSS_ENTROPY, DIFFUSION_CLAS
                                                    SYMMFLOW, ClassificationExperiment)
 from benchmarks.render.grids import class_preview
 from benchmarks.methods import METHODS, Problem
-from benchmarks.profiles import CLASSIFICATION, GPU_BUDGET_NOTE, ClassificationSettings
+from benchmarks.profiles import CLASSIFICATION, ClassificationSettings
 from symmflow.data import classification as data
 from symmflow.metrics import MetricUnavailable
 
@@ -33,32 +33,19 @@ TABLE11_STEPS = (1, 2, 5, 10, 20, 25, 50)
 TABLE3_STEPS = (1, 25)
 SHOWN = {"mnist": "MNIST (bundled 4k/1k)", "mnist-full": "MNIST", "cifar10": "CIFAR-10"}
 PAPER_NAME = {"MNIST (bundled 4k/1k)": "MNIST", "MNIST": "MNIST", "CIFAR-10": "CIFAR-10"}
-STEPS_HELP = Claim("accuracy at 25 steps at least the 1-step accuracy (MNIST 99.3 -> 99.6, CIFAR-10 88.2 -> 90.6)",
-                   ("SymmFlow", 25), ("SymmFlow", 1), directions(("accuracy",)), paired=True)
+STEPS_HELP = stated("table11/accuracy-with-steps", ("SymmFlow", 25), ("SymmFlow", 1), directions(("accuracy",)),
+                    paired=True)
 GENERATION_METRICS = directions((FD_METRIC, FJD_METRIC, *declared_measure("classification", "judged").metrics))
 """Every metric a generation claim is checked on, with whether higher is better (:mod:`benchmarks.measures`)."""
 SEEDED_METRICS = (FD_METRIC, FJD_METRIC, judges.metric_name("classifier", False))
 """The generation metrics measured by the cross-entropy classifier the run trains with each seed
 (its features, its classes): both methods of a seed are measured by the same network, so paired."""
 REAL_LABEL = "Real images"
-JUDGED_NOTE = "the class each sample was asked for against the judge's class (a classifier trained on real images)"
-JOINT_NOTE = ("Frechet joint distance (DeVries et al. 2019) of [classifier features, alpha x one-hot class asked for] "
-              "against the held-out (image, class) pairs, alpha their mean feature norm over the one-hot norm")
 GENERATION_MEASURES = ("frechet", "joint", "judged")
 """What Table 3 scores generated images by (:mod:`benchmarks.measures`)."""
 
-CPU_NOTE = (
-    "cpu profile deviations, each chosen by a measurement (results/cpu/classification-design.md, "
-    "docs/step-curve.md, results/cpu/front.md): a 0.29 M-parameter diffusers U-Net (base 16, multipliers "
-    "(1,2,2), one block per level) for every network instead of the authors' guided-diffusion U-Net (which the "
-    "gpu and paper profiles run); the label a +-s vector per class with its own input projection (added "
-    "to the time embedding) and output head (pooled middle block) instead of the authors' constant label "
-    "channel, the scale s chosen on the whole step curve; the head's output added to y_t (v_y = y_t + head); "
-    "half of the batch at t drawn from U(0.9, 1) on the label alone (the image keeps t ~ U(0, 1)); that and "
-    "the image weight chosen on the recognition-generation front (authors: t ~ U(0, 1), image weight 0.9, "
-    "no residual; t is fed unscaled, as the authors do). Data: "
-    "bundled MNIST, 4,000 training and 1,000 held-out real digits, not the 60k/10k split. The paper profile "
-    "keeps the authors' settings.")
+CPU_NOTE = prose.note("cpu-classification")
+"""What the cpu profile changes in Tables 3 and 11 and the measurements that chose it."""
 
 
 class ClassificationTable(Table):
@@ -72,7 +59,7 @@ class ClassificationTable(Table):
     def __init__(self, settings: dict[str, tuple[ClassificationSettings, ...]] | None = None):
         self.settings = CLASSIFICATION if settings is None else settings
 
-    notes = {"smoke": CPU_NOTE, "cpu": CPU_NOTE, "gpu": GPU_BUDGET_NOTE}
+    notes = prose.table_notes("classification")
     """What a table's notes say per profile (the paper profile keeps the authors' settings)."""
 
     def _cell(self, s: ClassificationSettings, options: RunOptions, method: str, steps, measure: str,
@@ -184,12 +171,10 @@ class Table3(ClassificationTable):
     name, title = "3", "Image classification: Diffusion Classifier against SymmFlow (accuracy %, NFE and images/s)"
     judges_generation = True
     claims = (STEPS_HELP,
-              Claim("SymmFlow at 25 steps at least as accurate as the Diffusion Classifier at 2,750 NFE "
-                    "(CIFAR-10 90.6 against 88.5)", ("SymmFlow", 25), ("Diffusion Classifier", PUBLISHED.nfe(10)),
-                    directions(("accuracy",))),
-              Claim("SymmFlow generates as well as standard flow matching on the same backbone and budget (paper: "
-                    "'a robust image generator', assessed against a standard FM setup)", ("SymmFlow", 25),
-                    ("Flow matching (class-conditional)", 25), GENERATION_METRICS, seeded_metrics=SEEDED_METRICS))
+              stated("table3/accuracy-against-diffusion-classifier", ("SymmFlow", 25),
+                     ("Diffusion Classifier", PUBLISHED.nfe(10)), directions(("accuracy",))),
+              stated("table3/generation-against-flow-matching", ("SymmFlow", 25),
+                     ("Flow matching (class-conditional)", 25), GENERATION_METRICS, seeded_metrics=SEEDED_METRICS))
 
     def cells(self, options: RunOptions) -> list[Cell]:
         """The table's cells; seeds after the first leave out what costs the most and varies
@@ -236,18 +221,16 @@ class Table3(ClassificationTable):
             result = exp.footprint(cell.param("classes"))
             return {**result, "value": result["ms_per_image" if measure == "time" else "peak_mib"],
                     "samples": result["images"],
-                    "note": f"same backbone; weights untrained (time and memory do not depend on them); "
-                            f"{result['images']} images in batches of {result['batch']}: the memory grows with "
-                            "the batch"}
+                    "note": prose.cell_note("footprint", images=result["images"], batch=result["batch"])}
         if method == REAL:
             return exp.real_images(measure)
         result = dict(exp.generation(method, cell.steps))
         grid = f"table3-{exp.s.dataset}-{method}-{cell.steps}steps"
         samples = class_preview(grid, result.pop("samples_tensor"), exp.spec.num_classes)
         if measure == "judged":
-            result.update(value=result["judged"], note=f"{result['samples']} samples: {JUDGED_NOTE}")
+            result.update(value=result["judged"], note=prose.cell_note("judged", samples=result["samples"]))
         elif measure == "joint":
-            result.update(value=result["joint"], note=f"{result['samples']} samples: {JOINT_NOTE}")
+            result.update(value=result["joint"], note=prose.cell_note("joint", samples=result["samples"]))
         return {**{k: v for k, v in result.items() if k not in ("judged", "joint")},
                 "grid": str(Path(options.out) / "samples" / f"{grid}.png"), "preview": samples}
 

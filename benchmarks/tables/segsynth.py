@@ -17,8 +17,8 @@ from pathlib import Path
 
 import torch
 
-from benchmarks import judges, released
-from benchmarks.claims import Claim
+from benchmarks import judges, prose, released
+from benchmarks.claims import stated
 from benchmarks.cells import Cell, PlotSpec, RunOptions, digest
 from benchmarks.measures import JOINT_NAMES as JOINT, directions, measure as declared_measure
 from benchmarks.tables.base import Table
@@ -26,7 +26,7 @@ from benchmarks.experiments.segsynth import FEATURES, FRECHET_MEASURES, REAL, Se
 from benchmarks.datasets import DATASETS
 from benchmarks.render.grids import segsynth_preview
 from benchmarks.methods import METHODS
-from benchmarks.profiles import GPU_BUDGET_NOTE, SEGSYNTH, SegSynthSettings
+from benchmarks.profiles import SEGSYNTH, SegSynthSettings
 from symmflow.metrics import CLEAN_FID, PROTOCOLS, PYTORCH_FID, MetricUnavailable, inception_missing, lpips_missing
 from symmflow.metrics import pytorch_fid_missing
 from symmflow.models.features import NAME as FEATURE_NAME
@@ -45,15 +45,8 @@ segmentation): both methods of a seed are measured by the same network, so they 
 REAL_LABEL = "Real images"
 
 
-SCENE_NOTE = (
-    "cpu profile deviations from the authors' settings, each chosen by a measurement (results/cpu/"
-    "segmentation-design.md, docs/step-curve.md, results/cpu/front.md): masks coded one +-s channel per class "
-    "instead of palette colours (with palette colours and the authors' sampler SymmFlow barely segments on this "
-    "budget), the scale s chosen on the whole step curve; the label velocity predicted as a residual on y_t; a "
-    "share of each batch drawn at t in [0.9, 1] and trained on the label alone; lr 2e-3 and 2,400 steps of 32 "
-    "for SymmFlow, SemFlow and the SS U-Net alike; a base-32 pixel U-Net on the 32 px scene set built from the "
-    "bundled MNIST digits instead of Stable Diffusion's latent space. The paper profile keeps the authors' "
-    "settings.")
+SCENE_NOTE = prose.note("cpu-scenes")
+"""What the cpu profile changes in Tables 2, 4 and 5 and the measurements that chose it."""
 
 
 def supplied_weights(s, options: RunOptions, measure: str) -> dict:
@@ -80,7 +73,7 @@ class SegSynthTable(Table):
     """Whether the sample grid shows, under each synthesis row, what the judge segments in it."""
     measures: tuple[str, ...] = ()
     """What the table's cells measure (keys of :mod:`benchmarks.measures`)."""
-    notes = {"smoke": SCENE_NOTE, "cpu": SCENE_NOTE, "gpu": GPU_BUDGET_NOTE}
+    notes = prose.table_notes("segsynth")
     """What a table's notes say per profile (the paper profile keeps the authors' settings)."""
 
     def __init__(self, settings: dict[str, SegSynthSettings] | None = None, methods: dict | None = None):
@@ -218,12 +211,10 @@ class Table2(SegSynthTable):
     grid_shows_judge = True
     measures = ("miou", *SYNTHESIS_MEASURES)
     title = "Semantic segmentation (mIoU) and semantic image synthesis (FID / LPIPS)"
-    claims = (Claim("SymmFlow's mIoU at least SemFlow's at 25 steps (paper: 69.3 against 69.4 on CelebAMask-HQ, "
-                    "39.6 against 35.7 on COCO-Stuff)", ("SymmFlow", TABLE2_STEPS), ("SemFlow", TABLE2_STEPS),
-                    directions(("mIoU",))),
-              Claim("SymmFlow synthesises better than SemFlow at 25 steps (paper: FID 11.9 against 32.6, 7.0 "
-                    "against 90.0)", ("SymmFlow", TABLE2_STEPS), ("SemFlow", TABLE2_STEPS), SYNTHESIS_METRICS,
-                    seeded_metrics=SEEDED_METRICS))
+    claims = (stated("table2/segmentation-against-semflow", ("SymmFlow", TABLE2_STEPS), ("SemFlow", TABLE2_STEPS),
+                     directions(("mIoU",))),
+              stated("table2/synthesis-against-semflow", ("SymmFlow", TABLE2_STEPS), ("SemFlow", TABLE2_STEPS),
+                     SYNTHESIS_METRICS, seeded_metrics=SEEDED_METRICS))
 
     def cells(self, options: RunOptions) -> list[Cell]:
         out = []
@@ -252,8 +243,8 @@ class Table4(SegSynthTable):
     title = "Semantic image synthesis against the number of Euler steps"
     plot = PlotSpec(metrics=(*(m for m, _ in SYNTHESIS_METRICS), "LPIPS", "LPIPS-diversity"),
                     relative={**{fd: "FID" for fd in FRECHET}, "LPIPS": "LPIPS"})
-    claims = (Claim("SymmFlow's synthesis improves from 1 to 25 steps (FID 88.5 -> 11.9, 102.6 -> 7.0)",
-                    ("SymmFlow", TABLE2_STEPS), ("SymmFlow", 1), SYNTHESIS_METRICS, paired=True),)
+    claims = (stated("table4/synthesis-improves-with-steps", ("SymmFlow", TABLE2_STEPS), ("SymmFlow", 1),
+                     SYNTHESIS_METRICS, paired=True),)
 
     def cells(self, options: RunOptions) -> list[Cell]:
         s = self.settings[options.profile]
@@ -271,9 +262,8 @@ class Table5(SegSynthTable):
     measures = ("miou",)
     title = "Semantic segmentation (mIoU) against the number of Euler steps"
     plot = PlotSpec(metrics=("mIoU",), relative={"mIoU": "mIoU"})
-    claims = (Claim("mIoU rises from 1 step to a plateau, 25 steps within 10% of the best (65.3 -> 70.3 -> 69.3, "
-                    "29.3 -> 40.1 -> 39.6)", ("SymmFlow", TABLE2_STEPS), ("SymmFlow", None), directions(("mIoU",)),
-                    factor=0.9, paired=True),)
+    claims = (stated("table5/segmentation-plateau", ("SymmFlow", TABLE2_STEPS), ("SymmFlow", None),
+                     directions(("mIoU",)), factor=0.9, paired=True),)
 
     def cells(self, options: RunOptions) -> list[Cell]:
         return [self._cell(options, dataset, "symmflow", steps, "miou")

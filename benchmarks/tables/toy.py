@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from benchmarks.claims import Claim
+from benchmarks.claims import stated
 from benchmarks.cells import Cell, PlotSpec, RunOptions, settings_identity
 from benchmarks.tables.base import Table
 from benchmarks.experiments.toy import toy_accuracy, train_toy
@@ -21,8 +21,8 @@ class ToyTable(Table):
     threads = 1
     """The 11-wide MLP runs faster on one CPU thread than on more (benchmarks.run's thread choice)."""
     plot = PlotSpec(metrics=("accuracy",))
-    claims = (Claim("accuracy falls with the number of steps, the classes overlapping (100 -> 82 at 50 steps)",
-                    ("SymmFlow", 50), ("SymmFlow", 1), (("accuracy", False),), paired=True),)
+    claims = (stated("table1/accuracy-falls-with-steps", ("SymmFlow", 50), ("SymmFlow", 1), (("accuracy", False),),
+                     paired=True),)
 
     def __init__(self, settings: dict[str, ToySettings] | None = None):
         self.settings = TOY if settings is None else settings
