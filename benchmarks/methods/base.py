@@ -59,6 +59,12 @@ class Method:
     """Where a segmentation method can run (Tables 2, 4 and 5 take those of their profile's space)."""
     trains: str | None = None
     """The key of the method whose trained network this one uses (default: its own)."""
+    classify_steps = "euler"
+    """What ``classify``'s ``steps`` is, which decides its cells in Tables 3 and 11: ``euler`` (Euler
+    steps: a cell at each of the tables' steps, and rows of Table 11), ``schedule`` (a Diffusion Classifier
+    schedule: a cell per schedule of the settings) or ``single`` (one network call: one cell, at 1 step)."""
+    judges_samples = False
+    """Whether its trained network measures Table 3's generated images (their features and classes)."""
     segment = synthesise = classify = generate = None
 
     def __init__(self, problem: Problem, settings=None):

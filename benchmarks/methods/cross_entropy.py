@@ -9,6 +9,7 @@ from benchmarks.methods.base import Method
 
 class CrossEntropyMethod(Method):
     key, label = "cross-entropy", "U-Net encoder + cross-entropy"
+    classify_steps, judges_samples = "single", True
 
     def build(self):
         p = self.problem

@@ -10,6 +10,7 @@ from benchmarks.methods.flow_matching import FlowMatchingMethod
 class DiffusionClassifierMethod(FlowMatchingMethod):
     key, label = "diffusion-classifier", "Diffusion Classifier"
     trains = FlowMatchingMethod.key
+    classify_steps = "schedule"
     generate = None
 
     def classify(self, model, images, schedule, solver, generator):

