@@ -114,6 +114,9 @@ class RunOptions:
     dry_run: bool = False
     render_only: bool = False
     """Render the tables from the stored cells and compute nothing (``--render-only``)."""
+    write_report: bool = True
+    """Write each table's report and the results page after computing its cells (``--no-report``: only
+    store the cells, which a later ``--render-only`` reports)."""
     report_to: str | None = None
     """A tracker every training of the run logs to (``--report-to``; :mod:`symmflow.tracking`)."""
     data_root: Path = Path("data")

@@ -3,7 +3,6 @@ one line (:class:`~symmflow.errors.UsageError`) before anything is created, trai
 
 from __future__ import annotations
 
-import copy
 import os
 import sys
 from pathlib import Path
@@ -177,6 +176,9 @@ def build_parser() -> OneLineParser:
     p.add_argument("--methods", default=None, metavar="LIST",
                    help="Compute the cells of these methods only, a comma-separated list of method keys (e.g. "
                         "symmflow,semflow). Default: every method of the chosen tables.")
+    p.add_argument("--no-report", action="store_true",
+                   help="Compute and store the cells and write no report: no table file, plot, protocol or results "
+                        "page, which a later --render-only writes (default: report every table after computing it).")
     p.add_argument("--no-progress", action="store_true", help="Hide progress bars (default: shown).")
     return p
 
@@ -261,7 +263,9 @@ def options_from(argv, available: dict | None = None) -> tuple[list, RunOptions]
         if args.train_steps <= 0:
             raise UsageError(f"--train-steps {args.train_steps}: use a positive number of steps, "
                              "e.g. --train-steps 300")
-        chosen = [with_train_steps(spec, args.profile, args.train_steps) for spec in chosen]
+        from benchmarks.profiles import table_with_train_steps  # every family's settings: for --train-steps alone
+
+        chosen = [table_with_train_steps(spec, args.profile, args.train_steps) for spec in chosen]
     datasets, methods, weights = check_parts(args, chosen)
     shard = launched()
     check_batches(chosen, args.profile, shard, args.batch_size_per_device, args.gradient_accumulation_steps, datasets)
@@ -290,6 +294,8 @@ def options_from(argv, available: dict | None = None) -> tuple[list, RunOptions]
         raise UsageError("--dry-run writes nothing and --render-only writes the tables: choose one")
     if args.render_only and args.force:
         raise UsageError("--render-only computes nothing, so --force has nothing to recompute: choose one")
+    if args.render_only and args.no_report:
+        raise UsageError("--render-only writes only the report and --no-report leaves it out: choose one")
     if args.render_only:
         check_render_only(out)
     if args.report_to is not None:
@@ -298,9 +304,9 @@ def options_from(argv, available: dict | None = None) -> tuple[list, RunOptions]
     options = RunOptions(profile=args.profile, seed=seeds[0], seeds=seeds, steps=args.steps, solver=args.solver,
                          train_steps=args.train_steps, checkpoint_every=args.checkpoint_every, device=device, out=out,
                          force=args.force, progress=not args.no_progress, dry_run=args.dry_run,
-                         render_only=args.render_only, report_to=args.report_to, data_root=args.data_root,
-                         pretrained=args.pretrained, vae=args.vae, cache_latents=args.cache_latents,
-                         inception_dir=args.inception_dir, lpips_dir=args.lpips_dir,
+                         render_only=args.render_only, write_report=not args.no_report, report_to=args.report_to,
+                         data_root=args.data_root, pretrained=args.pretrained, vae=args.vae,
+                         cache_latents=args.cache_latents, inception_dir=args.inception_dir, lpips_dir=args.lpips_dir,
                          skip_missing_metrics=args.skip_missing_metrics, judges=supplied, released=weights,
                          datasets=datasets, methods=methods, shard=shard,
                          batch_size_per_device=args.batch_size_per_device,
@@ -337,12 +343,3 @@ def thread_choice(chosen: list, device: str) -> int | None:
         return None
     wanted = {spec.threads for spec in chosen}
     return wanted.pop() if len(wanted) == 1 and None not in wanted else None
-
-
-def with_train_steps(spec, profile: str, steps: int):
-    """A copy of table ``spec`` whose ``profile`` trains every network for ``steps``."""
-    from benchmarks import profiles  # every table family's settings, imported for --train-steps alone
-
-    shorter = copy.copy(spec)
-    shorter.settings = {**spec.settings, profile: profiles.with_train_steps(spec.settings[profile], steps)}
-    return shorter

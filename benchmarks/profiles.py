@@ -20,6 +20,7 @@ other tables' networks and data sets.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
@@ -274,3 +275,10 @@ def with_train_steps(settings, steps: int):
     warmup = budget.warmup_steps * steps // budget.steps if budget.steps else 0
     shorter = replace(settings, budget=replace(budget, steps=steps, warmup_steps=warmup))
     return replace(shorter, feature_steps=steps) if isinstance(settings, SegSynthSettings) else shorter
+
+
+def table_with_train_steps(spec, profile: str, steps: int):
+    """A copy of table ``spec`` whose ``profile`` trains every network for ``steps`` (``--train-steps``)."""
+    shorter = copy.copy(spec)
+    shorter.settings = {**spec.settings, profile: with_train_steps(spec.settings[profile], steps)}
+    return shorter

@@ -80,10 +80,10 @@ def run_table(spec, options: RunOptions, experiments: dict | None = None, show: 
               log: list | None = None, needs: list | None = None, totals: list | None = None,
               reports: list | None = None) -> list[Path]:
     """Compute the cells of one table that are not finished yet, for every seed, then report it
-    (:func:`benchmarks.render.report.report`; ``show=False``: only compute and store them, as a study
-    over solvers does); ``log`` gets one entry per seed: what was computed and how long it took
-    (:func:`write_run_record`), and ``reports`` the table's report.  Each stored cell is read once, by
-    the run's store (:attr:`~benchmarks.cells.RunOptions.store`).  A dry run lists ``needs``
+    (:func:`benchmarks.render.report.report`; ``show=False`` or ``--no-report``: only compute
+    and store them, as a study over solvers does); ``log`` gets one entry per seed: what was computed and
+    how long it took (:func:`write_run_record`), and ``reports`` the table's report.  Each stored cell is
+    read once, by the run's store (:attr:`~benchmarks.cells.RunOptions.store`).  A dry run lists ``needs``
     (:mod:`benchmarks.requirements`) and appends its estimates to ``totals``."""
     from benchmarks import requirements
     from benchmarks.provenance import batch_split, provenance
@@ -134,7 +134,7 @@ def run_table(spec, options: RunOptions, experiments: dict | None = None, show: 
         for need in needs if needs is not None else requirements.needs(spec, options):
             print(f"table {spec.name} needs: {need.line()}")
         return []
-    if not main or not show:
+    if not main or not show or not options.write_report:
         return []
     from benchmarks.render.report import report
 
@@ -221,11 +221,12 @@ def main(argv=None, available: dict | None = None) -> int:
                 print(path)
         if log and options.shard.is_main:
             print(write_run_record(options, [spec.name for spec in chosen], log, started, argv))
+        if log and options.shard.is_main and options.write_report:  # compared in the fresh tableN.csv
             for spec in chosen:
                 line = compare_with_reference(options, spec.name)
                 if line:
                     print(line, file=sys.stderr)
-        if not options.dry_run and options.shard.is_main:
+        if not options.dry_run and options.write_report and options.shard.is_main:
             from benchmarks.render import protocol
             from benchmarks.render.index import render_run_index
 
