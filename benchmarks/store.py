@@ -12,12 +12,14 @@ import os
 import zipfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 
-from benchmarks.cells import Cell
 from symmflow.outputs import set_aside, write_atomic
+
+if TYPE_CHECKING:  # the cells name their store (RunOptions.store); the store reads only their keys
+    from benchmarks.cells import Cell
 
 
 @contextmanager

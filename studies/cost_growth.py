@@ -20,6 +20,7 @@ Writes ``<out>/cost-growth.{md,json}`` and ``<out>/cost-growth.png``.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -120,16 +121,17 @@ def measure(kind: str, precision: str, rounds: int, warmup: int, sweep: dict | N
     steps = {f"batch {b}, {s} px": training_step(model, channels, extras, b, s, precision) for b, s in shapes}
     flops = {name: flops_of(step) for name, step in steps.items()}
     peak_call, peak_flops = gemm(2048, torch.bfloat16 if precision == "bf16" else torch.float32)
-    held = [cores_held()]
+    held, load = [cores_held()], [os.getloadavg()[0]]
     timed = interleaved({"gemm": peak_call, **steps}, rounds, warmup)
     held.append(cores_held())
+    load.append(os.getloadavg()[0])
     points = [{"batch": b, "size": s, "flops": flops[f"batch {b}, {s} px"],
                "median_s": timed[f"batch {b}, {s} px"].median_s, "iqr_s": timed[f"batch {b}, {s} px"].iqr_s}
               for b, s in shapes]
     return {"network": NETWORKS[kind], "kind": kind, "precision": precision, "peak_flops_s": peak_flops /
             timed["gemm"].median_s, "parameters": sum(p.numel() for p in model.parameters()), "points": points,
             "sweep": sweep, "fit_batch": fit(along(points, sweep, "batch")),
-            "fit_size": fit(along(points, sweep, "size")), "other_cores_held": held,
+            "fit_size": fit(along(points, sweep, "size")), "other_cores_held": held, "load_average": load,
             "measured": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
 
 

@@ -25,6 +25,7 @@ def markdown(record: dict) -> str:
     """The record as Markdown."""
     origin, rows = record["provenance"], record["rows"]
     held = [c for row in rows for c in row["other_cores_held"]]
+    load = [a for row in rows for a in row["load_average"]]
     lines = ["# How a training step's cost grows", "",
              f"`{record['command']}` -- each network's training step (forward, squared error, backward, AdamW; bf16 "
              "autocast at bf16, the weights and optimiser state fp32) at every batch size at the base resolution and "
@@ -33,8 +34,9 @@ def markdown(record: dict) -> str:
              f"{record['warmup']} warm-up, medians. FLOPs: `torch.utils.flop_counter.FlopCounterMode` over forward and "
              "backward.", "",
              f"Machine: {origin['device']}; {origin['machine']}; {origin['versions']}; commit "
-             f"{origin.get('git_commit', '?')}. Other work held {min(held):.2f} to {max(held):.2f} cores at the start "
-             "and end of the rounds.", "",
+             f"{origin.get('git_commit', '?')}. Other work of the study's priority held "
+             f"{min(held):.2f} to {max(held):.2f} cores at the start and end of each network's rounds; 1-minute load "
+             f"averages (the study's own threads counted) {min(load):.2f} to {max(load):.2f}.", "",
              "## Points", "",
              "| network | precision | batch | resolution (px) | GFLOP / step | median (ms) | IQR (ms) | "
              "GFLOP/s | of the GEMM peak |", "|---|---|---|---|---|---|---|---|---|"]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from PIL import Image
@@ -86,3 +88,15 @@ def use(command: str, seg_model: Path, clf_model: Path, tmp_path: Path) -> list:
             "synthesise": ["synthesise", "--model", seg_model, "--masks", masks, "--out", tmp_path / "o"],
             "classify": ["classify", "--model", clf_model, "--images", images],
             "sample": ["sample", "--model", clf_model, "--labels", "0,1", "--out", tmp_path / "o"]}[command]
+
+
+@contextmanager
+def registered(registry: dict, register: Callable, declared):
+    """``registry`` with ``declared`` added by ``register`` inside the block, and as it was before after it."""
+    before = dict(registry)
+    register(declared)
+    try:
+        yield declared
+    finally:
+        registry.clear()
+        registry.update(before)

@@ -1,7 +1,6 @@
 """Adding a data set as docs/extending.md says: a reader and one :func:`~benchmarks.datasets.register_dataset`,
 after which a profile that names it gives Tables 3 and 11 (or Table 2) cells of it under its shown name."""
 
-from contextlib import contextmanager
 from dataclasses import replace
 
 import pytest
@@ -17,6 +16,7 @@ from benchmarks.tables.classification import Table3, Table11
 from benchmarks.tables.segsynth import Table2
 from symmflow.data.classification import ImageDataset
 from symmflow.errors import UsageError
+from tests.helpers import registered
 
 STRIPES = ImageDataset("stripes", channels=1, num_classes=2, size=8, where="")
 
@@ -29,23 +29,12 @@ def stripes(split: str, data_root, mnist_fit: str = "pad") -> tuple[torch.Tensor
     return images, labels
 
 
-@contextmanager
-def registered(declared):
-    """The data-set registry with ``declared`` inside the block, as it was before after it."""
-    before = dict(datasets.DATASETS)
-    register_dataset(declared)
-    try:
-        yield declared
-    finally:
-        datasets.DATASETS.clear()
-        datasets.DATASETS.update(before)
-
-
 def test_a_registered_classification_data_set_is_read_and_shown_by_tables_3_and_11(tmp_path):
     options = RunOptions(profile="smoke", seed=0, out=tmp_path, progress=False)
     settings = {"smoke": (replace(CLASSIFICATION["smoke"][0], dataset="stripes"),)}
     before = dict(datasets.DATASETS)
-    with registered(ClassificationData("stripes", "Stripes (toy)", "Stripes", STRIPES, stripes)):
+    toy = ClassificationData("stripes", "Stripes (toy)", "Stripes", STRIPES, stripes)
+    with registered(datasets.DATASETS, register_dataset, toy):
         table3, table11 = Table3(settings), Table11(settings)
         mnist = Table3().cells(options)
         cells = table3.cells(options)
@@ -74,7 +63,7 @@ def test_a_registered_segmentation_data_set_gets_table_2_cells(tmp_path):
     scenes = dataset("scenes", "segmentation")
     toy = SegmentationData("toy-scenes", "toy-scenes", None, scenes.open, lambda root: "toy-scenes: built: found",
                            scenes.shape, "held-out toy scenes")
-    with registered(toy):
+    with registered(datasets.DATASETS, register_dataset, toy):
         table = Table2(settings)
         cells, on_scenes = table.cells(options), Table2().cells(options)
         assert {cell.dataset for cell in cells} == {"toy-scenes"} and len(cells) == len(on_scenes)

@@ -1,8 +1,6 @@
 """Adding a metric as docs/extending.md says: one function and one registration in the measure
 registry (:mod:`benchmarks.measures`), which a table's cells, its computation and the claims then read."""
 
-from contextlib import contextmanager
-
 import pandas as pd
 import pytest
 import torch
@@ -13,6 +11,7 @@ from benchmarks.claims import Claim, check
 from benchmarks.experiments.classification import CROSS_ENTROPY, FLOW_MATCHING, SYMMFLOW
 from benchmarks.measures import Measure, directions, higher_is_better, measure, register_measure
 from benchmarks.tables.classification import Table3
+from tests.helpers import registered
 
 
 def sharpness(cell, experiment, options) -> dict:
@@ -25,18 +24,6 @@ def toy_measure(higher: bool) -> Measure:
     """The guide's example measure, higher or lower being better."""
     return Measure("classification", "sharpness", "generation", "sharpness", higher_is_better=higher,
                    networks=(CROSS_ENTROPY,), compute=sharpness)
-
-
-@contextmanager
-def registered(declared: Measure):
-    """The registry with ``declared`` inside the block, as it was before after it."""
-    before = dict(measures.MEASURES)
-    register_measure(declared)
-    try:
-        yield declared
-    finally:
-        measures.MEASURES.clear()
-        measures.MEASURES.update(before)
 
 
 class FixedSamples:
@@ -63,7 +50,7 @@ class SharpnessTable(Table3):
 def test_a_registered_measure_is_read_by_the_table_and_the_claims(tmp_path, higher, verdict):
     options = RunOptions(profile="smoke", seed=0, out=tmp_path, progress=False)
     before = dict(measures.MEASURES)
-    with registered(toy_measure(higher)):
+    with registered(measures.MEASURES, register_measure, toy_measure(higher)):
         table = SharpnessTable()
         cells = table.cells(options)
         assert [(cell.task, cell.metric) for cell in cells] == [("generation", "sharpness")] * 2

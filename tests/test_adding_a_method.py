@@ -1,8 +1,6 @@
 """Adding a method as docs/extending.md says: one module with a :class:`~benchmarks.methods.Method` and one
 :func:`~benchmarks.methods.register_method`, after which Table 3 has, trains and scores a row of it."""
 
-from contextlib import contextmanager
-
 import pytest
 import torch
 import torch.nn.functional as F
@@ -12,6 +10,7 @@ from benchmarks.cells import RunOptions
 from benchmarks.methods import METHODS, Method, register_method
 from benchmarks.tables.classification import Table3, Table11
 from benchmarks.tables.segsynth import Table2
+from tests.helpers import registered
 
 
 class LinearProbeMethod(Method):
@@ -33,22 +32,10 @@ class LinearProbeMethod(Method):
         return logits.argmax(1), logits.softmax(1)
 
 
-@contextmanager
-def registered(method):
-    """The method registry with ``method`` inside the block, as it was before after it."""
-    before = dict(METHODS)
-    register_method(method)
-    try:
-        yield method
-    finally:
-        METHODS.clear()
-        METHODS.update(before)
-
-
 def test_a_registered_method_gets_table_3_cells_trained_and_scored(tmp_path):
     options = RunOptions(profile="smoke", seed=0, out=tmp_path, progress=False)
     before = dict(METHODS)
-    with registered(LinearProbeMethod):
+    with registered(METHODS, register_method, LinearProbeMethod):
         cells = [cell for cell in Table3().cells(options) if cell.param("method") == "linear-probe"]
         assert [(cell.dataset, cell.method, cell.steps, cell.metric) for cell in cells] == [
             ("MNIST (bundled 4k/1k)", "Linear probe", 1, "accuracy")]
