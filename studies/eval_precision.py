@@ -216,34 +216,64 @@ def markdown(rows: list[dict], walls: dict, args) -> str:
     return "\n".join(lines)
 
 
-def main(argv=None) -> int:
-    p = OneLineParser(prog="python -m studies.eval_precision", description=first_paragraph(__doc__))
-    p.add_argument("--fp32", type=Path, required=True, help="The output folder of the fp32 run.")
-    p.add_argument("--bf16", type=Path, required=True, help="The output folder of the --eval-precision bf16 run.")
-    p.add_argument("--tables", default="3,5", help="Comma-separated tables (default 3,5).")
+def add_cell_options(p, tables: str) -> None:
+    """``--tables`` (default ``tables``), ``--seed``, ``--profile`` and ``--reference``: the cells a
+    comparison reads and the committed spread it sets them against."""
+    p.add_argument("--tables", default=tables, help=f"Comma-separated tables (default {tables}).")
     p.add_argument("--seed", type=int, default=0, help="The runs' seed (default 0).")
     p.add_argument("--profile", default="cpu", help="The runs' profile (default cpu).")
     p.add_argument("--reference", type=Path, default=Path("results/cpu"),
                    help="The committed results whose seed-to-seed spread the differences are set against "
                         "(default results/cpu).")
+
+
+def add_record_options(p, name: str) -> None:
+    """``--note`` and ``--out``, the record written (default ``<reference>/<name>``)."""
+    p.add_argument("--note", default="", help="A sentence on the conditions of the runs (e.g. the machine's load).")
+    p.add_argument("--out", type=Path, default=None, help=f"The record to write (default <reference>/{name}).")
+
+
+def parse_comparison(p, argv):
+    """The options parsed, with the command line as given (``argv``) and ``--tables`` as a list."""
+    argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
+    args = p.parse_args(argv)
+    args.argv = argv
+    args.tables = [t.strip() for t in args.tables.split(",") if t.strip()]
+    return args
+
+
+def check_cell_folders(*folders: Path) -> None:
+    """Refuse a folder that holds no stored cells of a benchmarks.run."""
+    for folder in folders:
+        if not (folder / "cells").is_dir():
+            raise UsageError(f"{folder} holds no stored cells (no cells/ folder); pass a benchmarks.run --out folder")
+
+
+def write_comparison(args, name: str, markdown: str, record: dict) -> int:
+    """The Markdown at ``--out`` (default ``<reference>/<name>``) and ``record`` beside it as JSON,
+    each written whole; its path printed and 0 returned."""
+    out = args.out or args.reference / name
+    write_atomic(out, markdown)
+    write_atomic(out.with_suffix(".json"), json.dumps(record, indent=1, default=str))
+    print(out)
+    return 0
+
+
+def main(argv=None) -> int:
+    p = OneLineParser(prog="python -m studies.eval_precision", description=first_paragraph(__doc__))
+    p.add_argument("--fp32", type=Path, required=True, help="The output folder of the fp32 run.")
+    p.add_argument("--bf16", type=Path, required=True, help="The output folder of the --eval-precision bf16 run.")
+    add_cell_options(p, "3,5")
     p.add_argument("--trained-in", default="", metavar="PRECISIONS",
                    help="The run(s) that trained the networks, fp32 and/or bf16 comma-separated: their training "
                         "seconds are taken off their wall time (default: none, both ran from the model cache).")
-    p.add_argument("--note", default="", help="A sentence on the conditions of the runs (e.g. the machine's load).")
-    p.add_argument("--out", type=Path, default=None,
-                   help="The record to write (default <reference>/eval-precision.md).")
+    add_record_options(p, "eval-precision.md")
     with CommandShell() as shell:
-        argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
-        args = p.parse_args(argv)
-        args.argv = argv
-        args.tables = [t.strip() for t in args.tables.split(",") if t.strip()]
+        args = parse_comparison(p, argv)
         args.trained_in = {t.strip() for t in args.trained_in.split(",") if t.strip()}
         if args.trained_in - {"fp32", "bf16"}:
             raise UsageError(f"--trained-in {','.join(sorted(args.trained_in))}: name fp32 and/or bf16")
-        for folder in (args.fp32, args.bf16):
-            if not (folder / "cells").is_dir():
-                raise UsageError(f"{folder} holds no stored cells (no cells/ folder); pass a benchmarks.run --out "
-                                 "folder")
+        check_cell_folders(args.fp32, args.bf16)
         rows = compare(args.tables, args.fp32, args.bf16, args.profile, args.seed, args.reference)
     if shell.stopped:
         return shell.status
@@ -255,11 +285,7 @@ def main(argv=None) -> int:
                 found["trained"] = precision in args.trained_in
                 trained = sum(float(v) for v in found["train_s"].split(",") if v.strip().replace(".", "").isdigit())
                 found["eval_s"] = found["wall_s"] - (trained if found["trained"] else 0.0)
-    out = args.out or args.reference / "eval-precision.md"
-    write_atomic(out, markdown(rows, walls, args))
-    write_atomic(out.with_suffix(".json"), json.dumps({"rows": rows, "walls": walls}, indent=1, default=str))
-    print(out)
-    return 0
+    return write_comparison(args, "eval-precision.md", markdown(rows, walls, args), {"rows": rows, "walls": walls})
 
 
 if __name__ == "__main__":

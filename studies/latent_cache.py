@@ -20,7 +20,6 @@ means within the sampling error is what "the same distribution" predicts.  Write
 
 from __future__ import annotations
 
-import json
 import statistics
 import sys
 import tempfile
@@ -29,9 +28,9 @@ from pathlib import Path
 
 import torch
 
+from studies.records import as_given, write_record
 from symmflow.errors import OneLineParser, UsageError, first_paragraph
 from symmflow.shell import CommandShell
-from symmflow.outputs import write_atomic
 
 
 def measure(size: int, batch: int, rounds: int, warmup: int, draws: int, work: Path, device: str = "cpu",
@@ -147,13 +146,9 @@ def main(argv=None) -> int:
         record = measure(args.size, args.batch, args.rounds, args.warmup, args.draws, Path(work), args.device,
                          args.scale)
     origin = provenance(args.device)
-    command = "python -m studies.latent_cache " + " ".join(argv if argv is not None else sys.argv[1:])
-    write_atomic(args.out / "latent-cache.json", json.dumps({**record, "provenance": origin, "command": command},
-                                                            indent=1))
-    text = markdown(record, origin, command)
-    write_atomic(args.out / "latent-cache.md", text)
-    print(text)
-    return 0
+    command = as_given("studies.latent_cache", argv)
+    return write_record(args.out, "latent-cache", {**record, "provenance": origin, "command": command},
+                        markdown(record, origin, command), print_markdown=True)
 
 
 if __name__ == "__main__":

@@ -33,9 +33,9 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 from benchmarks.provenance import provenance
+from studies.records import add_profile_and_out, results_folder
 from studies.sanity_climb import (LEVEL, RESAMPLES, TOLERANCE, Metric, chance, climb, climb_hits, draw,  # noqa: F401
                                   ladder, sees, stds, summary, verdict)
 from studies.sanity_degradations import (LEVELS, NOISE_SD, SEED, Degradation, additive_noise,  # noqa: F401
@@ -51,14 +51,10 @@ from symmflow.errors import OneLineParser, UsageError, first_paragraph
 def main(argv=None) -> int:
     try:
         p = OneLineParser(prog="python -m studies.sanity_ladder", description=first_paragraph(__doc__))
-        p.add_argument("--profile", default="cpu", choices=("smoke", "cpu"),
-                       help="Whose networks and data (default: cpu; the data ship offline).")
-        p.add_argument("--out", type=Path, default=None,
-                       help="Results folder (default: runs/<profile>, untracked; the committed records: "
-                            "results/<profile>).")
+        add_profile_and_out(p, "Whose networks and data (default: cpu; the data ship offline).")
         p.add_argument("--no-progress", action="store_true", help="Hide progress bars.")
         args = p.parse_args(argv)
-        out = args.out or Path("runs") / args.profile
+        out = results_folder(args)
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -25,16 +25,15 @@ the record's words :mod:`studies.scale_record`.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
+from studies.records import as_given, write_record
 from studies.scale_launches import LOSS_TOLERANCE, ROOT, WEIGHT_TOLERANCE, study  # noqa: F401
 from studies.scale_record import markdown
 from studies.scale_worker import GLOBAL_BATCH, LATENT, ROWS, SEED, SIZE, worker  # noqa: F401
 from symmflow.errors import OneLineParser, UsageError, first_paragraph
 from symmflow.shell import CommandShell
-from symmflow.outputs import write_atomic
 
 
 def parse_counts(text: str) -> tuple[int, ...]:
@@ -76,13 +75,9 @@ def main(argv=None) -> int:
         return shell.status
     origin = provenance("cpu")  # the code the record ran, as it starts
     record = study(args.out, args.processes, args.epochs)
-    command = "python -m studies.scale_check " + " ".join(argv)
-    write_atomic(args.out / "scale-check.json", json.dumps({**record, "provenance": origin, "command": command},
-                                                           indent=1))
-    text = markdown(record, origin, command)
-    write_atomic(args.out / "scale-check.md", text)
-    print(text)
-    return 0
+    command = as_given("studies.scale_check", argv)
+    return write_record(args.out, "scale-check", {**record, "provenance": origin, "command": command},
+                        markdown(record, origin, command), print_markdown=True)
 
 
 if __name__ == "__main__":

@@ -40,6 +40,7 @@ from benchmarks.experiments.segsynth import SegSynthExperiment
 from benchmarks.experiments.toy import train_toy
 from benchmarks.profiles import CLASSIFICATION, SEGSYNTH, TOY
 from benchmarks.provenance import provenance
+from studies.records import add_profile_and_out, results_folder
 from symmflow.outputs import write_atomic
 from symmflow.codecs import ToyScalarCodec
 from symmflow.data.spiral import TwoSpirals
@@ -304,11 +305,7 @@ def kept_results(path: Path, profile: str, fresh: list[dict]) -> list[dict]:
 def main(argv=None) -> int:
     with CommandShell() as shell:
         p = OneLineParser(prog="python -m studies.step_curve", description=first_paragraph(__doc__))
-        p.add_argument("--profile", default="cpu", choices=("smoke", "cpu"),
-                       help="Whose networks are tested (default: cpu; smoke for the tests).")
-        p.add_argument("--out", type=Path, default=None,
-                       help="Results folder (default: runs/<profile>, untracked; the committed records: "
-                            "results/<profile>).")
+        add_profile_and_out(p, "Whose networks are tested (default: cpu; smoke for the tests).")
         p.add_argument("--seeds", default="0", help="Seeds of the classifier, e.g. 0,1,2 (the others: the first).")
         p.add_argument("--networks", default=",".join(BUILDERS),
                        help=f"Which networks to test, comma-separated (default: all of {', '.join(BUILDERS)}).")
@@ -326,7 +323,7 @@ def main(argv=None) -> int:
             raise UsageError(f"--seeds {args.seeds!r}: give non-negative integers, e.g. 0,1,2")
     if shell.stopped:
         return shell.status
-    out, progress = args.out or Path("runs") / args.profile, not args.no_progress
+    out, progress = results_folder(args), not args.no_progress
     run = provenance("cpu")  # the code as the study starts: edits made while it runs are not its own
     results = [test(classifier(args.profile, seed, out, progress), seed)
                for seed in seeds if "classifier" in networks]

@@ -16,14 +16,14 @@ bf16 difference is read against.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
-from studies.eval_precision import _difference, _fmt, cell_lines, compare, machine, run_lines, run_walls
-from symmflow.errors import OneLineParser, UsageError, first_paragraph
+from studies.eval_precision import (_difference, _fmt, add_cell_options, add_record_options, cell_lines,
+                                    check_cell_folders, compare, machine, parse_comparison, run_lines,
+                                    run_walls, write_comparison)
+from symmflow.errors import OneLineParser, first_paragraph
 from symmflow.shell import CommandShell
-from symmflow.outputs import write_atomic
 
 
 def trained_at_bf16(spec, options) -> list:
@@ -116,24 +116,12 @@ def main(argv=None) -> int:
                    help="The output folder of the fp32 cells (default: the --reference folder's committed cells).")
     p.add_argument("--control", type=Path, default=None,
                    help="The output folder of a fresh fp32 run of the same tables and seed (default: none).")
-    p.add_argument("--tables", default="1,5", help="Comma-separated tables (default 1,5).")
-    p.add_argument("--seed", type=int, default=0, help="The runs' seed (default 0).")
-    p.add_argument("--profile", default="cpu", help="The runs' profile (default cpu).")
-    p.add_argument("--reference", type=Path, default=Path("results/cpu"),
-                   help="The committed results whose seed-to-seed spread the differences are set against "
-                        "(default results/cpu).")
-    p.add_argument("--note", default="", help="A sentence on the conditions of the runs (e.g. the machine's load).")
-    p.add_argument("--out", type=Path, default=None,
-                   help="The record to write (default <reference>/train-precision.md).")
+    add_cell_options(p, "1,5")
+    add_record_options(p, "train-precision.md")
     with CommandShell() as shell:
-        argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
-        args = p.parse_args(argv)
-        args.argv, args.fp32 = argv, args.fp32 or args.reference
-        args.tables = [t.strip() for t in args.tables.split(",") if t.strip()]
-        for folder in (args.fp32, args.bf16, *([args.control] if args.control else [])):
-            if not (folder / "cells").is_dir():
-                raise UsageError(f"{folder} holds no stored cells (no cells/ folder); pass a benchmarks.run --out "
-                                 "folder")
+        args = parse_comparison(p, argv)
+        args.fp32 = args.fp32 or args.reference
+        check_cell_folders(args.fp32, args.bf16, *([args.control] if args.control else []))
         rows = compare(args.tables, args.fp32, args.bf16, args.profile, args.seed, args.reference,
                        at_bf16=trained_at_bf16, field="train_precision")
         control = None if args.control is None else compare(args.tables, args.fp32, args.control, args.profile,
@@ -148,12 +136,8 @@ def main(argv=None) -> int:
         for run in (found, *([first] if args.control else [])):
             if run is not None:
                 run["trained"] = True
-    out = args.out or args.reference / "train-precision.md"
-    write_atomic(out, markdown(rows, walls, args, control))
-    write_atomic(out.with_suffix(".json"), json.dumps({"rows": rows, "control": control, "walls": walls}, indent=1,
-                                                      default=str))
-    print(out)
-    return 0
+    return write_comparison(args, "train-precision.md", markdown(rows, walls, args, control),
+                            {"rows": rows, "control": control, "walls": walls})
 
 
 if __name__ == "__main__":
