@@ -54,7 +54,7 @@ def summary_lines(rows: list[dict], tables: list[str], second: str = "bf16") -> 
         mine = [r for r in rows if r["table"] == table]
         both = [r for r in mine if _difference(r) is not None]
         moves = [abs(_difference(r)) / r["sd"] for r in both if r["sd"]]
-        a, b = training_seconds(mine, "fp32"), training_seconds(mine, "bf16")
+        a, b = training_seconds(both, "fp32"), training_seconds(both, "bf16")  # the networks behind cells of both
         lines.append(f"| {table} | {len(both)} | {len(moves)} | {sum(m < 1 for m in moves)} | "
                      f"{_fmt(max(moves) if moves else None, 2)} | {_fmt(a, 4)} | {_fmt(b, 4)} | "
                      f"{_fmt(a / b if a and b else None, 3)} |")
@@ -82,7 +82,8 @@ def markdown(rows: list[dict], walls: dict, args, control: list[dict] | None = N
     commits = sorted({c for r in rows for c in r["commits"]})
     versions = sorted({r["versions"] for r in rows if r["versions"]})
     lines = ["# Training at bf16 against fp32", "",
-             f"Tables {', '.join(args.tables)} of the `{args.profile}` profile, seed {args.seed}: every network "
+             f"Table{'s' if len(args.tables) > 1 else ''} {', '.join(args.tables)} of the `{args.profile}` profile, "
+             f"seed {args.seed}: every network "
              f"trained with `--precision bf16` (bf16 autocast; the weights, their gradients and the optimiser's "
              f"state fp32; benchmarks/precision.py) and evaluated at fp32, set against the fp32 "
              f"cells of `{args.fp32}`. The judges and feature networks that score samples stay fp32.", "",
