@@ -98,3 +98,19 @@ def refused(capsys, tmp_path, no_work, request, bad_input_log):
         return err
 
     return check
+
+
+@pytest.fixture
+def native(monkeypatch):
+    """This CPU says it has AMX, whatever it has: bf16 runs (emulated where it is not native)."""
+    from symmflow import device
+
+    monkeypatch.setattr(device, "cpu_flags", lambda: {"avx512f", "amx_bf16", "amx_tile"})
+
+
+@pytest.fixture
+def not_native(monkeypatch):
+    """This CPU says it has neither AMX nor AVX-512 BF16."""
+    from symmflow import device
+
+    monkeypatch.setattr(device, "cpu_flags", lambda: {"avx2", "avx512f"})

@@ -22,18 +22,6 @@ COMMITTED = Path(__file__).resolve().parents[1] / "results" / "cpu"
 TABLE1 = ["--table", "1", "--profile", "smoke", "--steps", "1,2", "--device", "cpu", "--no-progress"]
 
 
-@pytest.fixture
-def native(monkeypatch):
-    """This CPU says it has AMX, whatever it has: bf16 runs (emulated where it is not native)."""
-    monkeypatch.setattr(device, "cpu_flags", lambda: {"avx512f", "amx_bf16", "amx_tile"})
-
-
-@pytest.fixture
-def not_native(monkeypatch):
-    """This CPU says it has neither AMX nor AVX-512 BF16."""
-    monkeypatch.setattr(device, "cpu_flags", lambda: {"avx2", "avx512f"})
-
-
 # ---------------------------------------------------------------- identity
 
 
@@ -112,18 +100,8 @@ def test_a_cuda_device_torch_cannot_see_has_no_native_bf16(monkeypatch):
     assert native_bf16("cuda") == (False, "no CUDA GPU (torch sees none)")
 
 
-# ---------------------------------------------------------------- bad input
-
-
-def test_bf16_on_a_cpu_without_native_bf16_is_refused_before_anything_is_built(refused, tmp_path, not_native):
-    err = refused([*TABLE1, "--out", tmp_path / "out", "--eval-precision", "bf16"], "has no native bf16",
-                  command="benchmarks.run")
-    assert "neither AMX nor AVX-512 BF16" in err and "use --eval-precision fp32" in err
-
-
-def test_an_unknown_precision_is_refused(refused, tmp_path):
-    refused([*TABLE1, "--out", tmp_path / "out", "--eval-precision", "fp16"],
-            "argument --eval-precision: invalid choice: 'fp16'", command="benchmarks.run")
+# ---------------------------------------------------------------- bad input: tests/test_train_precision.py checks
+# --eval-precision's refusals beside --precision's
 
 
 # ---------------------------------------------------------------- a table at bf16, end to end

@@ -21,18 +21,6 @@ COMMITTED = Path(__file__).resolve().parents[1] / "results" / "cpu"
 TABLE1 = ["--table", "1", "--profile", "smoke", "--steps", "1,2", "--device", "cpu", "--no-progress"]
 
 
-@pytest.fixture
-def native(monkeypatch):
-    """This CPU says it has AMX, whatever it has: bf16 runs (emulated where it is not native)."""
-    monkeypatch.setattr(device, "cpu_flags", lambda: {"avx512f", "amx_bf16", "amx_tile"})
-
-
-@pytest.fixture
-def not_native(monkeypatch):
-    """This CPU says it has neither AMX nor AVX-512 BF16."""
-    monkeypatch.setattr(device, "cpu_flags", lambda: {"avx2", "avx512f"})
-
-
 # ---------------------------------------------------------------- resolving a precision
 
 
@@ -82,16 +70,19 @@ def test_a_profiles_bf16_trains_at_fp32_where_the_device_has_no_native_bf16(monk
 # ---------------------------------------------------------------- bad input
 
 
-def test_bf16_training_on_a_cpu_without_native_bf16_is_refused_before_anything_is_built(refused, tmp_path,
-                                                                                        not_native):
-    err = refused([*TABLE1, "--out", tmp_path / "out", "--precision", "bf16"], "has no native bf16",
+@pytest.mark.parametrize("option, remedy", [("--precision", "--precision auto chooses fp32 here"),
+                                            ("--eval-precision", "use --eval-precision fp32")])
+def test_bf16_on_a_cpu_without_native_bf16_is_refused_before_anything_is_built(refused, tmp_path, not_native,
+                                                                               option, remedy):
+    err = refused([*TABLE1, "--out", tmp_path / "out", option, "bf16"], "has no native bf16",
                   command="benchmarks.run")
-    assert "neither AMX nor AVX-512 BF16" in err and "--precision auto chooses fp32 here" in err
+    assert "neither AMX nor AVX-512 BF16" in err and remedy in err
 
 
-def test_an_unknown_training_precision_is_refused(refused, tmp_path):
-    refused([*TABLE1, "--out", tmp_path / "out", "--precision", "fp16"],
-            "argument --precision: invalid choice: 'fp16'", command="benchmarks.run")
+@pytest.mark.parametrize("option", ["--precision", "--eval-precision"])
+def test_an_unknown_precision_is_refused(refused, tmp_path, option):
+    refused([*TABLE1, "--out", tmp_path / "out", option, "fp16"], f"argument {option}: invalid choice: 'fp16'",
+            command="benchmarks.run")
 
 
 # ---------------------------------------------------------------- a table trained at bf16, end to end
