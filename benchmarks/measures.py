@@ -103,22 +103,15 @@ def _judge_of_samples(settings, options) -> str:
     return judges.metric_name("classifier", options.judges.get("classifier") is not None)
 
 
-def _synthesis_frechet(settings, options) -> str:
-    from benchmarks.experiments.segsynth_metrics import synthesis_metric
+def _segsynth_named(function: str) -> Callable[[Any, Any], str]:
+    """The name a segsynth metric has in a run, by ``function`` of :mod:`benchmarks.experiments.segsynth_metrics`
+    (imported when a run asks: a Table 1 run imports no other table family)."""
+    def named(settings, options) -> str:
+        from benchmarks.experiments import segsynth_metrics
 
-    return synthesis_metric(settings, options)
+        return getattr(segsynth_metrics, function)(settings, options)
 
-
-def _synthesis_joint(settings, options) -> str:
-    from benchmarks.experiments.segsynth_metrics import joint_metric
-
-    return joint_metric(settings, options)
-
-
-def _synthesis_judged(settings, options) -> str:
-    from benchmarks.experiments.segsynth_metrics import judge_metric
-
-    return judge_metric(settings, options)
+    return named
 
 
 # ---- Tables 3 and 11
@@ -126,7 +119,8 @@ def _synthesis_judged(settings, options) -> str:
 FD_METRIC = "FD (U-Net classifier features)"
 FJD_METRIC = "FJD (U-Net classifier features)"
 FLOW_MATCHING, CROSS_ENTROPY = "flow-matching", "cross-entropy"
-"""The method keys of the networks a classification measure may need beside the method's."""
+"""The method keys of the networks a classification measure may need beside the method's (the
+experiments of Tables 3 and 11 take them from here)."""
 
 for _declared in (
         Measure("classification", "accuracy", "classification", "accuracy", True),
@@ -158,12 +152,12 @@ JOINT_NAMES = ("FJD (clean-fid Inception)", f"FJD ({judges.judge_name('segmenter
 
 for _declared in (
         Measure("segsynth", "miou", "segmentation", "mIoU", True),
-        Measure("segsynth", "frechet", "synthesis", None, False, named=_synthesis_frechet,
+        Measure("segsynth", "frechet", "synthesis", None, False, named=_segsynth_named("synthesis_metric"),
                 names=(CLEAN_FID, f"FD-{FEATURE_NAME}"), weights=("inception",)),
         Measure("segsynth", "pytorch-fid", "synthesis", PYTORCH_FID, False, weights=("inception",)),
-        Measure("segsynth", "joint", "synthesis", None, False, named=_synthesis_joint, names=JOINT_NAMES,
+        Measure("segsynth", "joint", "synthesis", None, False, named=_segsynth_named("joint_metric"), names=JOINT_NAMES,
                 weights=("inception",), protocol=JOINT_PROTOCOL),
-        Measure("segsynth", "judged", "synthesis", None, True, named=_synthesis_judged,
+        Measure("segsynth", "judged", "synthesis", None, True, named=_segsynth_named("judge_metric"),
                 names=tuple(judges.metric_name("segmenter", supplied) for supplied in (False, True)),
                 protocol=JUDGED_PROTOCOL),
         Measure("segsynth", "lpips", "synthesis", "LPIPS", False, weights=("lpips",)),

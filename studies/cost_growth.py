@@ -68,16 +68,9 @@ def training_step(model: torch.nn.Module, channels: int, extras: dict, batch: in
     x, target = (torch.randn(batch, channels, size, size, generator=generator) for _ in range(2))
     t = torch.rand(batch, generator=generator)
     kwargs = {name: torch.randn(batch, 77, width, generator=generator) for name, width in extras.items()}
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    from studies.peak import optimiser_step
 
-    def step():
-        optimizer.zero_grad(set_to_none=True)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
-            out = model(x, t, **kwargs).sample
-        (out.float() - target).pow(2).mean().backward()
-        optimizer.step()
-
-    return step
+    return optimiser_step(model, torch.optim.AdamW(model.parameters(), lr=1e-4), (x, t), kwargs, target, precision)
 
 
 def along(points: list[dict], sweep: dict, by: str) -> list[dict]:

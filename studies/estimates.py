@@ -32,12 +32,17 @@ TARGET = 1.5
 """The issue's bound: the estimate within a factor of 1.5 of the measured time, either way."""
 
 
+def per_table(printed: str) -> dict[str, float]:
+    """Table -> the dry run's estimate in seconds, from what it printed."""
+    found = {table: float(value) * (3600 if unit == "h" else 1) for table, value, unit in TOTAL.findall(printed)}
+    if not found:
+        raise RuntimeError(f"the dry run printed no estimate:\n{printed[-2000:]}")
+    return found
+
+
 def estimated_seconds(printed: str) -> float:
     """The sum of the dry run's per-table totals (seconds)."""
-    totals = TOTAL.findall(printed)
-    if not totals:
-        raise RuntimeError(f"the dry run printed no estimate:\n{printed[-2000:]}")
-    return sum(float(value) * (3600 if unit == "h" else 1) for _, value, unit in totals)
+    return sum(per_table(printed).values())
 
 
 def measure(table: str, profile: str, threads: int | None, folder: Path, precision: str | None = None) -> dict:

@@ -69,15 +69,20 @@ def training_step(config, channels: int, batch: int, precision: str, variant: st
         model, x = model.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=variant == "fused" or None)
     forward = torch.compile(model) if variant == "compiled" else model
+    return optimiser_step(forward, optimizer, (x, t), {}, target, precision), model, (x, t)
 
+
+def optimiser_step(forward, optimizer, inputs: tuple, extras: dict, target: torch.Tensor, precision: str):
+    """One training step as a call: ``forward(*inputs, **extras).sample`` (under bf16 autocast at
+    ``bf16``), the squared error against ``target``, backward, ``optimizer``'s step."""
     def step():
         optimizer.zero_grad(set_to_none=True)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
-            out = forward(x, t).sample
+            out = forward(*inputs, **extras).sample
         (out.float() - target).pow(2).mean().backward()
         optimizer.step()
 
-    return step, model, (x, t)
+    return step
 
 
 def step_flops(config, channels: int, batch: int) -> int:

@@ -22,21 +22,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from studies.estimates import ROOT, TOTAL
+from studies.estimates import ROOT, per_table
 from studies.records import as_given, write_record
 from symmflow.errors import OneLineParser, UsageError, first_paragraph
 from symmflow.shell import CommandShell
 
 TARGET = 0.6
 """``--table all`` at the faster precision at most this fraction of today's (fp32) wall time."""
-
-
-def per_table(printed: str) -> dict[str, float]:
-    """Table -> the dry run's estimate in seconds, from what it printed."""
-    found = {table: float(value) * (3600 if unit == "h" else 1) for table, value, unit in TOTAL.findall(printed)}
-    if not found:
-        raise RuntimeError(f"the dry run printed no estimate:\n{printed[-2000:]}")
-    return found
 
 
 def dry_run(profile: str, precision: str, folder: Path) -> dict:

@@ -113,14 +113,16 @@ def render_index(out: Path, titles: dict[str, str] | None = None, reports: tuple
         raise FileNotFoundError(f"{problem}; run `python -m benchmarks.run --table N --out {out}` first, "
                                 "or pass the folder that holds the tableN.csv files with --out")
     reported = {report.name: report for report in reports}
-    frames = {name: reported[name].frame for name, _ in found if name in reported}
+    frames, shown = {}, {}  # name -> its cells; name -> (its title, its summary where already computed)
     for name, path in found:
         if name in reported:
+            frames[name], shown[name] = reported[name].frame, (reported[name].title, reported[name].summary)
             continue
         try:
             frames[name] = pd.read_csv(path, dtype={"table": str})
         except ValueError as error:  # empty or malformed (pandas' ParserError is a ValueError)
             raise ValueError(f"cannot read {path} ({error}); rerun `python -m benchmarks.run --table {name}`") from None
+        shown[name] = ((titles or {}).get(name), None)
     profiles = sorted({str(p) for df in frames.values() if "profile" in df for p in df["profile"].dropna()})
     profiles = profiles or [out.resolve().name]
     if (out / "README.md").exists() and not is_index(out / "README.md"):
@@ -129,11 +131,8 @@ def render_index(out: Path, titles: dict[str, str] | None = None, reports: tuple
     lines = [f"# Results: profile `{', '.join(profiles)}`", "",
              f"{INDEX_MARK} (the tableN.csv files in this folder); "
              f"regenerate it with `python -m benchmarks.render.index --out {_shown_path(out)}`.", ""]
-    for name, _ in found:
-        if name in reported:
-            lines += section(out, name, frames[name], reported[name].title, reported[name].summary)
-        else:
-            lines += section(out, name, frames[name], (titles or {}).get(name))
+    for name, df in frames.items():
+        lines += section(out, name, df, *shown[name])
     lines += _records(out)
     write_atomic(out / "README.md", "\n".join(lines))
     return out / "README.md"
