@@ -9,7 +9,9 @@
 Every call runs in batches of ``batch_size`` with each image's noise drawn from its own seed
 (:mod:`symmflow.inference`), so the batch size changes the speed, not the result.  An image of any
 shape runs letterboxed in the model's square and its mask comes back at its exact size
-(:mod:`symmflow.letterbox`).  Bad input is one :class:`~symmflow.errors.UsageError` naming the
+(:mod:`symmflow.letterbox`).  ``precision="bf16"`` evaluates the network under bf16 autocast, the
+weights in fp32, where the device computes bf16 natively (``"auto"``: there, else fp32; the default
+is fp32).  Bad input is one :class:`~symmflow.errors.UsageError` naming the
 problem and the remedy.
 """
 
@@ -100,10 +102,13 @@ class Model:
             raise UsageError(f"{self.folder} is a {self.task} model, which cannot {call}; call {USES[self.task]}")
 
     def _run(self, run, states: list, seeds: list[int], steps: int, solver: str, batch_size: int, progress: bool,
-             desc: str):
-        """``run(opened, batch, seeds, steps, solver)`` over ``states`` in batches; the outputs in order."""
+             desc: str, precision: str):
+        """``run(opened, batch, seeds, steps, solver)`` over ``states`` in batches, the network
+        evaluated at ``precision`` (:data:`symmflow.device.PRECISIONS`: fp32; bf16 autocast with the
+        weights in fp32, refused where the device has no native bf16; auto); the outputs in order."""
         from tqdm.auto import tqdm
 
+        from symmflow.device import evaluation_precision, resolve_precision
         from symmflow.solver import parse_solver
 
         _positive(steps, "steps")
@@ -113,8 +118,9 @@ class Model:
         except ValueError as error:
             raise UsageError(str(error)) from None
         outputs = []
-        with tqdm(total=len(states), desc=desc, unit="image", disable=not progress or len(states) < 2,
-                  dynamic_ncols=True) as bar:
+        with evaluation_precision(self.device, resolve_precision(precision, self.device, "precision")), \
+                tqdm(total=len(states), desc=desc, unit="image", disable=not progress or len(states) < 2,
+                     dynamic_ncols=True) as bar:
             for start in range(0, len(states), batch_size):
                 batch = torch.stack(states[start:start + batch_size]).to(self.device)
                 outputs += list(run(self.opened, batch, seeds[start:start + batch_size], steps, solver).cpu())
@@ -122,7 +128,8 @@ class Model:
         return outputs
 
     def segment(self, images, *, steps: int = 25, solver: str = "euler", seed: int = 0,
-                generator: torch.Generator | None = None, batch_size: int = 16, progress: bool = False):
+                generator: torch.Generator | None = None, batch_size: int = 16, progress: bool = False,
+                precision: str = "fp32"):
         """Class-id masks (long, H x W of each image) of ``images`` (paper section 3.2: [image,
         noise] from t = 1 to 0, the label decoded, eq. 8): one image -> one mask, a list -> a list, a
         batch (B, C, H, W) -> (B, H, W).  ``solver``: any of :data:`symmflow.solver.SOLVERS`."""
@@ -134,11 +141,13 @@ class Model:
         items, form = _items(images, 4)
         fitted = [fitted_image(item, self.size, self.channels, f"image {i}") for i, item in enumerate(items)]
         seeds = _seeds(seed, generator, len(items))
-        masks = self._run(recognise, [x for x, _ in fitted], seeds, steps, solver, batch_size, progress, "segment")
+        masks = self._run(recognise, [x for x, _ in fitted], seeds, steps, solver, batch_size, progress, "segment",
+                          precision)
         return _give([unfit(m[None], box, nearest=True)[0].long() for m, (_, box) in zip(masks, fitted)], form)
 
     def classify(self, images, *, steps: int = 1, solver: str = "euler", seed: int = 0,
-                 generator: torch.Generator | None = None, batch_size: int = 16, progress: bool = False):
+                 generator: torch.Generator | None = None, batch_size: int = 16, progress: bool = False,
+                 precision: str = "fp32"):
         """Class ids of ``images`` (the flow of :meth:`segment` on the class label): one image -> an
         int, a list or batch -> a long tensor (B,); ``class_names`` names them."""
         from symmflow.arrays import fitted_image
@@ -148,11 +157,13 @@ class Model:
         items, form = _items(images, 4)
         states = [fitted_image(item, self.size, self.channels, f"image {i}")[0] for i, item in enumerate(items)]
         seeds = _seeds(seed, generator, len(items))
-        labels = torch.stack(self._run(recognise, states, seeds, steps, solver, batch_size, progress, "classify"))
+        labels = torch.stack(self._run(recognise, states, seeds, steps, solver, batch_size, progress, "classify",
+                                       precision))
         return int(labels[0]) if form == "one" else labels
 
     def synthesise(self, masks, *, steps: int = 25, solver: str = "euler", seed: int = 0,
-                   generator: torch.Generator | None = None, batch_size: int = 16, progress: bool = False):
+                   generator: torch.Generator | None = None, batch_size: int = 16, progress: bool = False,
+                   precision: str = "fp32"):
         """Images in [-1, 1] (C, H, W, each at its mask's own size) of class-id ``masks`` (paper
         section 3.2: [noise, label] from t = 0 to 1): one mask -> one image, a list -> a list, a batch
         (B, H, W) -> (B, C, H, W)."""
@@ -172,11 +183,13 @@ class Model:
             square, box = fit(torch.from_numpy(ids)[None], self.size, nearest=True)
             fitted.append((square[0].round().long(), box))
         seeds = _seeds(seed, generator, len(items))
-        images = self._run(generate, [m for m, _ in fitted], seeds, steps, solver, batch_size, progress, "synthesise")
+        images = self._run(generate, [m for m, _ in fitted], seeds, steps, solver, batch_size, progress,
+                           "synthesise", precision)
         return _give([unfit(x, box).clamp(-1, 1) for x, (_, box) in zip(images, fitted)], form)
 
     def sample(self, labels, *, steps: int = 25, solver: str = "euler", seed: int = 0,
-               generator: torch.Generator | None = None, batch_size: int = 16, progress: bool = False):
+               generator: torch.Generator | None = None, batch_size: int = 16, progress: bool = False,
+               precision: str = "fp32"):
         """Images (B, C, size, size) in [-1, 1] of ``labels``: class ids or class names (one -> one
         image (C, size, size))."""
         from symmflow.inference import generate
@@ -193,7 +206,7 @@ class Model:
                                  f"({', '.join(self.class_names)}), or give a class name")
             ids.append(torch.tensor(label))
         seeds = _seeds(seed, generator, len(items))
-        images = self._run(generate, ids, seeds, steps, solver, batch_size, progress, "sample")
+        images = self._run(generate, ids, seeds, steps, solver, batch_size, progress, "sample", precision)
         return images[0] if form == "one" else torch.stack(images)
 
     def save(self, folder, overwrite: bool = False) -> Path:

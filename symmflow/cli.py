@@ -211,13 +211,15 @@ def train(args) -> None:
 def evaluate(args) -> None:
     import json
 
+    from symmflow.device import resolve_device, resolve_precision
     from symmflow.evaluation import evaluate as measure, summary
     from symmflow.outputs import write_atomic
 
     if args.out is not None and args.out.is_dir():
         raise UsageError(f"--out {args.out} is a folder; pass the JSON file to write")
+    resolve_precision(args.precision, resolve_device(args.device))  # refused in the option's own words
     result = measure(args.model, args.images, args.masks, steps=args.steps, solver=args.solver,
-                     batch_size=args.batch_size, seed=args.seed, device=args.device)
+                     batch_size=args.batch_size, seed=args.seed, device=args.device, precision=args.precision)
     if args.out is None:
         print(json.dumps(result, indent=2))
     else:

@@ -27,26 +27,29 @@ STEPS = {"segmentation": 25, "classification": 1}
 
 
 def evaluate(model, images, masks=None, *, steps: int | None = None, solver: str = "euler", batch_size: int = 16,
-             seed: int = 0, device: str = "auto") -> dict:
+             seed: int = 0, device: str = "auto", precision: str = "fp32") -> dict:
     """The metric of the model folder ``model`` on ``images`` (with ``masks``: a segmentation model's
-    masks folder; else one sub-folder per class, named as the model's classes), with its interval."""
+    masks folder; else one sub-folder per class, named as the model's classes), with its interval;
+    the network evaluated at ``precision`` (:meth:`symmflow.api.Model.segment`'s)."""
     from symmflow.api import Model
-    from symmflow.device import resolve_device
+    from symmflow.device import resolve_device, resolve_precision
     from symmflow.model_folder import open_folder
 
     model, images = Path(model), Path(images)
     task = "classification" if masks is None else "segmentation"
     instead = "evaluate with --masks MASKS" if masks is None else "evaluate without --masks"
     device = resolve_device(device)
+    precision = resolve_precision(precision, device, "precision")
     loaded = Model(open_folder(model, device, task, instead), model, device)
-    run = {"steps": steps or STEPS[task], "solver": solver, "seed": seed, "batch_size": batch_size}
+    run = {"steps": steps or STEPS[task], "solver": solver, "seed": seed, "batch_size": batch_size,
+           "precision": precision}
     if task == "segmentation":
         found = _segmentation(loaded, images, Path(masks), run)
     else:
         found = _classification(loaded, images, run)
     return {"model": str(model), "images": str(images), **({"masks": str(masks)} if masks is not None else {}),
             "task": task, **found, "confidence": CONFIDENCE, "resamples": RESAMPLES, "steps": run["steps"],
-            "solver": solver, "seed": seed}
+            "solver": solver, "seed": seed, "precision": precision}
 
 
 def summary(result: dict) -> str:

@@ -4,7 +4,8 @@ API (:class:`symmflow.api.Model`).
 Every input is read and checked before anything is written; the outputs of a folder appear
 complete or not at all (:func:`symmflow.outputs.staged_folder`).  ``--batch-size`` sets how many
 images share a network call; each image draws its own noise (:mod:`symmflow.inference`), so the
-files written do not depend on it.
+files written do not depend on it.  ``--precision`` sets the arithmetic of the network's evaluations
+(fp32, bf16 autocast where the device has native bf16, or auto), checked before the model is read.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import argparse
 
 from symmflow.api import Model
+from symmflow.device import PRECISIONS
 
 
 def _solver(text: str) -> str:
@@ -31,22 +33,27 @@ def add_options(parser: argparse.ArgumentParser, name: str) -> None:
     parser.add_argument("--batch-size", type=POSITIVE, default=16,
                         help="Images per network call; the outputs do not depend on it, as each image draws its "
                              "own noise.")
+    parser.add_argument("--precision", default="fp32", choices=PRECISIONS,
+                        help="The precision of the network's evaluations: fp32 (the default); bf16 autocast with the "
+                             "weights in fp32, where the device computes bf16 natively (a CPU with AMX or AVX-512 "
+                             "BF16, an Ampere-or-later GPU); auto: bf16 where native, else fp32 (docs/precision.md).")
     parser.add_argument("--solver", type=_solver, default="euler",
                         help="The ODE solver: euler, midpoint or heun on --steps steps, or an adaptive one (dopri5, "
                              "bosh3, adaptive_heun, dopri8, optionally with its tolerance, e.g. dopri5:1e-3).")
 
 
 def _opened(args, task: str, instead: str) -> Model:
-    from symmflow.device import resolve_device
+    from symmflow.device import resolve_device, resolve_precision
     from symmflow.model_folder import open_folder
 
     device = resolve_device(args.device)
+    resolve_precision(args.precision, device)  # bf16 where it is not native: refused before the model is read
     return Model(open_folder(args.model, device, task, instead), args.model, device)
 
 
 def _run(args) -> dict:
     return {"steps": args.steps, "solver": args.solver, "seed": args.seed, "batch_size": args.batch_size,
-            "progress": True}
+            "precision": args.precision, "progress": True}
 
 
 def segment(args) -> None:

@@ -7,7 +7,8 @@ image's posterior sample, then the label noise; for synthesis the label's dequan
 image noise.  A batch therefore gives each image what it gets alone, whatever the batch size; only
 the network's arithmetic is batched.  The flows are paper section 3.2's, run by :mod:`symmflow.tasks`:
 recognition integrates [data, noise] from t = 1 to 0 and decodes the label (eq. 8), generation
-[noise, label] from t = 0 to 1.
+[noise, label] from t = 0 to 1.  The network is called through :class:`symmflow.solver.NFECounter`,
+so a call inside :func:`symmflow.device.evaluation_precision` evaluates it at that block's precision.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import torch
 from torch import Tensor
 
 from symmflow import tasks
+from symmflow.solver import NFECounter
 
 
 def image_seeds(seed: int, count: int, start: int = 0) -> list[int]:
@@ -44,7 +46,8 @@ def recognise(opened, x: Tensor, seeds: list[int], steps: int, solver: str = "eu
     if getattr(flow.space, "vae", None) is not None:  # a latent model: the image's posterior sample first
         x = flow.space.encode_image(x, noise=_draw(generators, flow.data_shape, x.device))
     noise = _draw(generators, flow.label_shape, x.device)
-    return tasks.predict(opened.model, x, flow.codec, flow.label_shape, steps=steps, solver=solver, noise=noise)
+    return tasks.predict(NFECounter(opened.model), x, flow.codec, flow.label_shape, steps=steps, solver=solver,
+                         noise=noise)
 
 
 def generate(opened, labels: Tensor, seeds: list[int], steps: int, solver: str = "euler") -> Tensor:
@@ -53,6 +56,6 @@ def generate(opened, labels: Tensor, seeds: list[int], steps: int, solver: str =
     flow, generators = opened.flow(), _generators(seeds)
     code = _encode(flow.codec, labels, generators)
     noise = _draw(generators, flow.data_shape, code.device)
-    x = tasks.generate(opened.model, labels, flow.codec, flow.data_shape, steps=steps, solver=solver, code=code,
-                       noise=noise)
+    x = tasks.generate(NFECounter(opened.model), labels, flow.codec, flow.data_shape, steps=steps, solver=solver,
+                       code=code, noise=noise)
     return x if flow.space is None else flow.space.decode_image(x)
