@@ -31,6 +31,14 @@ TARGET = 0.6
 """``--table all`` at the faster precision at most this fraction of today's (fp32) wall time."""
 
 
+def two_precisions(text: str) -> list[str]:
+    """``--precisions``: two different ones of fp32, bf16 and auto, today's first; else refused in one line."""
+    precisions = [p.strip() for p in text.split(",") if p.strip()]
+    if len(precisions) != 2 or len(set(precisions)) != 2 or set(precisions) - {"fp32", "bf16", "auto"}:
+        raise UsageError(f"--precisions {text}: give two different ones of fp32, bf16, auto")
+    return precisions
+
+
 def dry_run(profile: str, precision: str, folder: Path) -> dict:
     """One dry run of every table at ``precision`` in the fresh ``folder``: its estimate per table,
     how long it took and the load average around it."""
@@ -91,10 +99,9 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=1, help="Dry runs of each precision (default 1).")
     with CommandShell() as shell:
         args = parser.parse_args(argv)
-        precisions = [p.strip() for p in args.precisions.split(",") if p.strip()]
-        if len(precisions) != 2 or set(precisions) - {"fp32", "bf16", "auto"} or args.repeats < 1:
-            raise UsageError(f"--precisions {args.precisions} --repeats {args.repeats}: give two of fp32, bf16, auto "
-                             "and at least one repeat")
+        precisions = two_precisions(args.precisions)
+        if args.repeats < 1:
+            raise UsageError(f"--repeats {args.repeats}: give at least one repeat")
     if shell.stopped:
         return shell.status
     from benchmarks.provenance import provenance

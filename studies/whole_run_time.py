@@ -27,9 +27,9 @@ from pathlib import Path
 
 from studies.estimates import ROOT
 from studies.records import as_given, write_record
-from studies.whole_run_estimate import TARGET
+from studies.whole_run_estimate import TARGET, two_precisions
 from symmflow.errors import OneLineParser, UsageError, first_paragraph
-from symmflow.shell import CommandShell
+from symmflow.shell import CommandShell, SigtermAsInterrupt
 
 ROW = re.compile(r"^\| (\w+) \| \d+ \| \d+ \| \d+ \| \d+ \| (\d+) \|", re.MULTILINE)
 """One table's line in a run record (benchmarks.run.write_run_record): the table and its wall seconds."""
@@ -54,7 +54,12 @@ def timed_run(profile: str, precision: str, folder: Path) -> dict:
     load, started, start = os.getloadavg()[0], time.strftime("%Y-%m-%d %H:%M:%S %Z"), time.perf_counter()
     with errors.open("w") as stderr:
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr, cwd=ROOT)
-        others = foreign_cores(process, (), interval=2.0)
+        try:
+            others = foreign_cores(process, (), interval=2.0)
+        finally:  # an interrupted study leaves no run behind it
+            if process.poll() is None:
+                process.terminate()
+                process.wait()
     wall = time.perf_counter() - start
     if process.returncode:
         raise RuntimeError(f"--table all at {precision} failed ({process.returncode}):\n{errors.read_text()[-2000:]}")
@@ -81,7 +86,7 @@ def markdown(record: dict) -> str:
              f"Machine: {origin['device']}; {origin['machine']}; {origin['versions']}; commit "
              f"{origin.get('git_commit', '?')}.", ""]
     header = " | ".join(f"{p} measured | {p} estimated" for p in record["precisions"])
-    lines += [f"| table | {header} | {other} / {base} measured |", "|---" * (2 * len(runs) + 2) + "|"]
+    lines += [f"| table | {header} | {other} / {base} measured |", "|---" * 6 + "|"]
     tables = list(dict.fromkeys(t for r in runs.values() for t in r["tables"]))
 
     def cell(precision: str, table: str | None) -> str:
@@ -117,9 +122,7 @@ def main(argv=None) -> int:
     parser.add_argument("--precisions", default="fp32,bf16", help="Two precisions, today's first (default fp32,bf16).")
     with CommandShell() as shell:
         args = parser.parse_args(argv)
-        precisions = [p.strip() for p in args.precisions.split(",") if p.strip()]
-        if len(precisions) != 2 or len(set(precisions)) != 2 or set(precisions) - {"fp32", "bf16", "auto"}:
-            raise UsageError(f"--precisions {args.precisions}: give two different ones of fp32, bf16, auto")
+        precisions = two_precisions(args.precisions)
         if not args.out.parent.is_dir():
             raise UsageError(f"--out {args.out}: its parent folder does not exist; create it or pass another")
     if shell.stopped:
@@ -133,16 +136,16 @@ def main(argv=None) -> int:
     runs = [r for r in earlier.get("runs", []) if same and r["precision"] in precisions]
     record = {"provenance": origin, "command": as_given("studies.whole_run_time", argv), "profile": args.profile,
               "precisions": precisions, "target": TARGET, "estimates": estimates(args.out), "runs": runs}
-    status = write_record(args.out, "whole-run-time", record, markdown(record))
-    for precision in precisions:
-        if any(r["precision"] == precision for r in runs):
-            continue
-        print(f"--table all at {precision}: running", file=sys.stderr, flush=True)
-        with tempfile.TemporaryDirectory() as folder:
-            runs.append(timed_run(args.profile, precision, Path(folder) / "out"))
-        print(f"--table all at {precision}: {runs[-1]['wall_s']:,.0f} s", file=sys.stderr, flush=True)
-        status = write_record(args.out, "whole-run-time", record, markdown(record))
-    return status
+    kept = f"the runs finished are in {path}; the same command at this commit times the rest"
+    with CommandShell(interrupted=kept, terminated=kept, signals=SigtermAsInterrupt) as shell:
+        write_record(args.out, "whole-run-time", record, markdown(record))
+        for precision in (p for p in precisions if not any(r["precision"] == p for r in runs)):
+            print(f"--table all at {precision}: running", file=sys.stderr, flush=True)
+            with tempfile.TemporaryDirectory() as folder:
+                runs.append(timed_run(args.profile, precision, Path(folder) / "out"))
+            print(f"--table all at {precision}: {runs[-1]['wall_s']:,.0f} s", file=sys.stderr, flush=True)
+            write_record(args.out, "whole-run-time", record, markdown(record))
+    return shell.status
 
 
 if __name__ == "__main__":
