@@ -93,7 +93,8 @@ def main(argv=None) -> int:
     parser = OneLineParser(prog="python -m studies.whole_run_estimate", description=first_paragraph(__doc__))
     parser.add_argument("--out", type=Path, default=Path("results/cpu"),
                         help="Where whole-run-estimate.{md,json} go (default results/cpu).")
-    parser.add_argument("--profile", default="cpu", help="The profile of the dry runs (default cpu).")
+    parser.add_argument("--profile", default="cpu", choices=("smoke", "cpu"),
+                        help="The profile of the dry runs (default cpu).")
     parser.add_argument("--precisions", default="fp32,bf16",
                         help="Two precisions, today's first (default fp32,bf16).")
     parser.add_argument("--repeats", type=int, default=1, help="Dry runs of each precision (default 1).")

@@ -118,7 +118,8 @@ def main(argv=None) -> int:
     parser = OneLineParser(prog="python -m studies.whole_run_time", description=first_paragraph(__doc__))
     parser.add_argument("--out", type=Path, default=Path("results/cpu"),
                         help="Where whole-run-time.{md,json} go (default results/cpu).")
-    parser.add_argument("--profile", default="cpu", help="The profile of the runs (default cpu).")
+    parser.add_argument("--profile", default="cpu", choices=("smoke", "cpu"),
+                        help="The profile of the runs (default cpu).")
     parser.add_argument("--precisions", default="fp32,bf16", help="Two precisions, today's first (default fp32,bf16).")
     with CommandShell() as shell:
         args = parser.parse_args(argv)

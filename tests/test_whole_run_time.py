@@ -81,7 +81,7 @@ def test_runs_of_another_commit_are_not_reused(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("argv", [["--precisions", "fp32"], ["--precisions", "fp32,fp16"],
-                                  ["--precisions", "bf16,bf16"]])
+                                  ["--precisions", "bf16,bf16"], ["--profile", "paper"]])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, argv):
     assert study.main([*argv, "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
