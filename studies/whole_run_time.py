@@ -89,17 +89,19 @@ def markdown(record: dict) -> str:
     lines += [f"| table | {header} | {other} / {base} measured |", "|---" * 6 + "|"]
     tables = list(dict.fromkeys(t for r in runs.values() for t in r["tables"]))
 
-    def cell(precision: str, table: str | None) -> str:
-        run, estimate = runs.get(precision), guess.get(precision, {})
-        seconds = None if run is None else run["wall_s"] if table is None else run["tables"].get(table)
-        estimated = estimate.get("total_s") if table is None else estimate.get("tables", {}).get(table)
-        return " | ".join("-" if v is None else f"{v:,.0f} s" for v in (seconds, estimated))
+    def measured(precision: str, table: str | None) -> float | None:  # table None: the whole process
+        run = runs.get(precision)
+        return None if run is None else run["wall_s"] if table is None else run["tables"].get(table)
+
+    def estimated(precision: str, table: str | None) -> float | None:
+        estimate = guess.get(precision, {})
+        return estimate.get("total_s") if table is None else estimate.get("tables", {}).get(table)
 
     for table in [*tables, None]:
-        mine = [None if p not in runs else runs[p]["wall_s"] if table is None else runs[p]["tables"].get(table)
-                for p in (base, other)]
-        ratio = f"{mine[1] / mine[0]:.2f}" if None not in mine else "-"
-        lines.append(f"| {table or 'all (the whole process)'} | {cell(base, table)} | {cell(other, table)} | {ratio} |")
+        seconds = [value(p, table) for p in (base, other) for value in (measured, estimated)]
+        shown = " | ".join("-" if v is None else f"{v:,.0f} s" for v in seconds)
+        ratio = "-" if None in (seconds[0], seconds[2]) else f"{seconds[2] / seconds[0]:.2f}"
+        lines.append(f"| {table or 'all (the whole process)'} | {shown} | {ratio} |")
     if len(runs) == 2:
         ratio = runs[other]["wall_s"] / runs[base]["wall_s"]
         lines += ["", f"Target: `--table all` at {other} at most {record['target']:.1f}x its wall time at {base}: "
